@@ -1,0 +1,36 @@
+/** `pgkeel agent -c node.yml`: one node's agent — HA loop, REST API — in the foreground until SIGTERM/SIGINT. */
+import { loadConfig } from '../config/load.js';
+import { EtcdStore } from '../dcs/etcd.js';
+import { Agent } from '../ha/agent.js';
+import { ApiServer } from '../api/server.js';
+import { actionHandlers } from '../api/actions.js';
+import { createLogger } from '../lib/log.js';
+
+export async function runAgent(configFile: string, format?: 'json' | 'text'): Promise<number> {
+  const cfg = loadConfig(configFile);
+  const log = createLogger({ level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') }, { component: 'agent', node: cfg.name });
+  const store = new EtcdStore({ hosts: cfg.etcd3.hosts, requestTimeoutMs: cfg.bootstrap.dcs.retry_timeout * 1000 });
+  const agent = new Agent(cfg, store, log);
+  const api = new ApiServer(agent, log.child({ component: 'api' }), actionHandlers(log));
+  await api.listen();
+  log.info(`REST API listening on ${cfg.restapi.listen}`);
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn(`second ${sig}: exiting without a clean handover`);
+      process.exit(1);
+    }
+    log.info(`${sig} received: stopping (a leader hands over first)`);
+    agent.requestStop();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  try {
+    await agent.run();
+  } finally {
+    await api.close();
+    await store.close();
+  }
+  return 0;
+}

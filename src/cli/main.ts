@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+/**
+ * pgkeel's command line: argv → command. Policy lives in the components; this file parses, calls and prints.
+ * Exit codes: 0 ok, 1 failure, 2 invalid usage or configuration.
+ */
+import { ConfigError } from '../config/schema.js';
+import { loadConfig } from '../config/load.js';
+import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
+import { runAgent } from './agent-cmd.js';
+import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
+import { up } from '../local/up.js';
+import { down } from '../local/down.js';
+import { connectionStrings, localStatus, statusTable } from '../local/status.js';
+import { PGKEEL_VERSION } from '../ha/agent.js';
+
+const out = (s: string) => process.stdout.write(s + '\n');
+const err = (s: string) => process.stderr.write(s + '\n');
+
+const HELP = `pgkeel ${PGKEEL_VERSION} — PostgreSQL high availability in one system
+
+Usage: pgkeel <command> [options]
+
+Local cluster:
+  up       start (or resume) a local cluster: etcd + one agent per node   [--nodes N] [--dir DIR] [--port-base P] [--detach]
+  down     stop a local cluster started with up (data stays)               [--dir DIR]
+  status   show the cluster's members                                       [--dir DIR] [--json]
+
+Node:
+  agent    run one node's agent in the foreground                          -c node.yml
+  config   check a node config file and print every problem                check -c node.yml
+
+  version  print the version
+  help     this text; \`pgkeel <command> --help\` for a command's options
+
+Docs: README.md, docs/config.md, docs/architecture.md`;
+
+const dirFlag: FlagSpec = { type: 'string', doc: `cluster directory (default ./${DEFAULT_DIR})`, placeholder: 'DIR' };
+const SPECS: Record<string, Record<string, FlagSpec>> = {
+  up: {
+    nodes: { type: 'number', doc: 'number of nodes (default 3; only when creating)', placeholder: 'N' },
+    dir: dirFlag,
+    'port-base': { type: 'number', doc: 'first port: etcd P, proxy P+2/P+3, PostgreSQL P+11.., REST P+21.. (default 54300)', placeholder: 'P' },
+    detach: { type: 'boolean', doc: 'return once the cluster is healthy; stop it later with `pgkeel down`' },
+    timeout: { type: 'number', doc: 'seconds to wait for a healthy cluster (default 120)', placeholder: 'S' },
+    help: { type: 'boolean', short: 'h', doc: 'show this help' },
+  },
+  down: { dir: dirFlag, help: { type: 'boolean', short: 'h', doc: 'show this help' } },
+  status: { dir: dirFlag, json: { type: 'boolean', doc: 'print the stable JSON form' }, help: { type: 'boolean', short: 'h', doc: 'show this help' } },
+  agent: {
+    config: { type: 'string', short: 'c', doc: 'node config file (YAML)', placeholder: 'FILE' },
+    'log-format': { type: 'string', doc: 'json or text (default: the config\'s log.format)', placeholder: 'FORMAT' },
+    help: { type: 'boolean', short: 'h', doc: 'show this help' },
+  },
+  config: { config: { type: 'string', short: 'c', doc: 'node config file (YAML)', placeholder: 'FILE' }, help: { type: 'boolean', short: 'h', doc: 'show this help' } },
+};
+
+function requireLocal(dir: string) {
+  const lc = readLocalCluster(dir);
+  if (!lc) throw new LocalClusterError(`no pgkeel cluster in ${dir} (no cluster.json); start one with \`pgkeel up --dir ${dir}\``);
+  return lc;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    out(HELP);
+    return 0;
+  }
+  if (cmd === 'version' || cmd === '--version') {
+    out(`pgkeel ${PGKEEL_VERSION}`);
+    return 0;
+  }
+  const spec = SPECS[cmd];
+  if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
+  const { flags, positional } = parseArgs(rest, spec);
+  if (flags['help']) {
+    out(`Usage: pgkeel ${cmd} [options]\n\n${usage(spec)}`);
+    return 0;
+  }
+  const dir = (flags['dir'] as string | undefined) ?? DEFAULT_DIR;
+  switch (cmd) {
+    case 'agent': {
+      const file = flags['config'] as string | undefined;
+      if (!file) throw new UsageError('pgkeel agent needs -c node.yml');
+      const fmt = flags['log-format'] as string | undefined;
+      if (fmt !== undefined && fmt !== 'json' && fmt !== 'text') throw new UsageError(`--log-format expects json or text, got "${fmt}"`);
+      return runAgent(file, fmt);
+    }
+    case 'config': {
+      if (positional[0] !== 'check') throw new UsageError('usage: pgkeel config check -c node.yml');
+      const file = flags['config'] as string | undefined;
+      if (!file) throw new UsageError('pgkeel config check needs -c node.yml');
+      const c = loadConfig(file);
+      out(`${file}: valid (scope ${c.scope}, member ${c.name})`);
+      return 0;
+    }
+    case 'up': {
+      const progress = (l: string) => out(`  ${l}`);
+      const res = await up({ dir, nodes: flags['nodes'] as number | undefined, portBase: flags['port-base'] as number | undefined, timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000, progress });
+      out('');
+      out(statusTable(res.status));
+      out('');
+      for (const l of connectionStrings(res.status)) out(l);
+      if (flags['detach']) {
+        out(`\nRunning in the background. Stop with: pgkeel down --dir ${dir}`);
+        return 0;
+      }
+      out('\nPress Ctrl-C to stop the cluster (data stays; `pgkeel up` resumes it).');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      out('\nstopping...');
+      await down(res.cluster, progress);
+      return 0;
+    }
+    case 'down': {
+      await down(requireLocal(dir), (l) => out(`  ${l}`));
+      out('stopped');
+      return 0;
+    }
+    case 'status': {
+      const s = await localStatus(requireLocal(dir));
+      if (flags['json']) out(JSON.stringify(s, null, 2));
+      else {
+        out(statusTable(s));
+        if (s.error) err(`\n${s.error}`);
+      }
+      return s.error ? 1 : 0;
+    }
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    if (e instanceof ConfigError) {
+      err(e.message);
+      process.exit(2);
+    }
+    if (e instanceof UsageError) {
+      err(`pgkeel: ${e.message}`);
+      process.exit(2);
+    }
+    err(`pgkeel: ${e.message}`);
+    if ((e as { detail?: string }).detail) err((e as { detail?: string }).detail as string);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,180 @@
+/**
+ * The node config schema: one YAML file per node, shaped like Patroni's so an existing patroni.yml carries over.
+ * docs/config.md is generated from this tree (`npm run docs:config`).
+ */
+import type { Schema } from './schema.js';
+
+const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
+const hostport = (doc: string, def?: string): Schema => ({ kind: 'string', doc, pattern: HOSTPORT, expected: 'host:port, e.g. 127.0.0.1:5432', ...(def !== undefined ? { default: def } : {}) });
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+const credentials = (doc: string, user: string): Schema => ({
+  kind: 'object',
+  doc,
+  fields: {
+    username: { kind: 'string', doc: 'Role name.', default: user, pattern: NAME, expected: 'a role name (letters, digits, _ . -)' },
+    password: { kind: 'string', doc: 'Password (never logged).', secret: true, required: true },
+  },
+});
+
+export const dynamicFields: Record<string, Schema> = {
+  ttl: { kind: 'int', doc: 'Lease of the leader key: a leader that cannot renew it for this long loses it.', default: 10, min: 4, max: 3600, unit: 'seconds' },
+  loop_wait: { kind: 'int', doc: 'Seconds between two HA cycles.', default: 1, min: 1, max: 300, unit: 'seconds' },
+  retry_timeout: { kind: 'int', doc: 'How long one DCS or PostgreSQL call may take before it counts as failed.', default: 3, min: 1, max: 300, unit: 'seconds' },
+  maximum_lag_on_failover: { kind: 'int', doc: 'A replica further behind the leader than this is not promoted automatically.', default: 1048576, min: 0, unit: 'bytes' },
+  synchronous_mode: { kind: 'bool', doc: 'Synchronous replication managed by pgkeel; only a synchronous standby may be promoted.', default: false },
+  synchronous_mode_strict: { kind: 'bool', doc: 'With no synchronous standby available, block commits instead of falling back to asynchronous.', default: false },
+  synchronous_node_count: { kind: 'int', doc: 'Number of synchronous standbys.', default: 1, min: 1, max: 16 },
+  failsafe_mode: { kind: 'bool', doc: 'While the DCS is down, the primary stays primary if every member confirms it over REST.', default: false },
+  primary_start_timeout: { kind: 'int', doc: 'How long a crashed primary may take to restart in place before it gives up the leader key.', default: 30, min: 0, unit: 'seconds' },
+  check_timeline: { kind: 'bool', doc: 'Exclude replicas on an older timeline from promotion.', default: false },
+  postgresql: {
+    kind: 'object',
+    doc: 'PostgreSQL settings shared by every member.',
+    fields: {
+      parameters: { kind: 'map', doc: 'postgresql.conf parameters for all members (max_connections, wal_keep_size, ...).', values: 'scalar', default: {} },
+      use_pg_rewind: { kind: 'bool', doc: 'Rejoin a former primary with pg_rewind instead of re-cloning it.', default: true },
+      use_slots: { kind: 'bool', doc: 'One physical replication slot per replica on the leader.', default: true },
+    },
+  },
+};
+
+export const nodeSchema: Schema = {
+  kind: 'object',
+  doc: 'A pgkeel node.',
+  fields: {
+    scope: { kind: 'string', doc: 'Cluster name; every member of a cluster has the same scope.', required: true, pattern: NAME, expected: 'a cluster name (letters, digits, _ . -)' },
+    namespace: { kind: 'string', doc: 'Top-level DCS prefix, as in Patroni.', default: 'service', pattern: /^\/?[A-Za-z0-9_.-]+\/?$/, expected: 'a path segment such as "service"' },
+    name: { kind: 'string', doc: 'This member\'s name, unique in the cluster.', required: true, pattern: NAME, expected: 'a member name (letters, digits, _ . -)' },
+    etcd3: {
+      kind: 'object',
+      doc: 'The etcd v3 cluster used as DCS.',
+      fields: {
+        hosts: { kind: 'list', doc: 'etcd client endpoints (a list, or one comma-separated string).', of: hostport('etcd endpoint'), commaString: true, default: ['127.0.0.1:2379'] },
+        protocol: { kind: 'enum', doc: 'Scheme of the endpoints.', values: ['http'], default: 'http' },
+      },
+    },
+    restapi: {
+      kind: 'object',
+      doc: 'The agent\'s REST API (Patroni-compatible).',
+      fields: {
+        listen: hostport('Address the REST API listens on.', '127.0.0.1:8008'),
+        connect_address: hostport('Address other members and tools use to reach this API (defaults to listen).'),
+        authentication: {
+          kind: 'object',
+          doc: 'Basic auth required for unsafe endpoints (POST/PUT/PATCH/DELETE). Omit to leave them open.',
+          optional: true,
+          fields: {
+            username: { kind: 'string', doc: 'User name.' },
+            password: { kind: 'string', doc: 'Password (never logged).', secret: true },
+          },
+        },
+      },
+    },
+    postgresql: {
+      kind: 'object',
+      doc: 'The local PostgreSQL instance.',
+      fields: {
+        listen: hostport('Address PostgreSQL listens on (listen_addresses and port).', '127.0.0.1:5432'),
+        connect_address: hostport('Address other members and clients use to reach PostgreSQL (defaults to listen).'),
+        data_dir: { kind: 'string', doc: 'Data directory; created by initdb or pg_basebackup when empty.', required: true, expected: 'a path (relative to the config file)' },
+        bin_dir: { kind: 'string', doc: 'Directory with initdb, pg_ctl, pg_basebackup, pg_rewind.', default: '/usr/lib/postgresql/15/bin' },
+        socket_dir: { kind: 'string', doc: 'Unix socket directory of this instance (default: "<data_dir>/../run").' },
+        pgpass: { kind: 'string', doc: 'libpq password file the agent writes for pg_basebackup and pg_rewind (default: "<data_dir>/../pgpass").' },
+        parameters: { kind: 'map', doc: 'postgresql.conf parameters for this node only (override bootstrap.dcs.postgresql.parameters).', values: 'scalar', default: {} },
+        pg_hba: { kind: 'list', doc: 'pg_hba.conf lines added after pgkeel\'s own (local superuser and replication lines).', of: { kind: 'string', doc: 'a pg_hba line' }, default: [] },
+        authentication: {
+          kind: 'object',
+          doc: 'Roles the agent uses.',
+          fields: {
+            superuser: credentials('The superuser the agent connects as.', 'postgres'),
+            replication: credentials('The role replicas stream and clone with.', 'replicator'),
+          },
+        },
+        callbacks: {
+          kind: 'object',
+          doc: 'Commands run on events with Patroni\'s arguments: <action> <role> <scope>.',
+          fields: {
+            on_start: { kind: 'string', doc: 'After PostgreSQL started.' },
+            on_stop: { kind: 'string', doc: 'After PostgreSQL stopped.' },
+            on_restart: { kind: 'string', doc: 'After a restart.' },
+            on_reload: { kind: 'string', doc: 'After a reload.' },
+            on_role_change: { kind: 'string', doc: 'After promotion or demotion.' },
+          },
+        },
+      },
+    },
+    bootstrap: {
+      kind: 'object',
+      doc: 'Used once, by the member that initializes the cluster.',
+      fields: {
+        dcs: { kind: 'object', doc: 'Initial dynamic configuration written to the DCS `config` key.', fields: dynamicFields },
+        initdb: { kind: 'list', doc: 'Extra initdb options, e.g. ["encoding=UTF8", "locale=C.UTF-8"]. Data checksums are always on.', of: { kind: 'string', doc: 'an initdb option' }, default: [] },
+      },
+    },
+    tags: {
+      kind: 'object',
+      doc: 'Member tags, as in Patroni.',
+      fields: {
+        nofailover: { kind: 'bool', doc: 'Never promote this member automatically.', default: false },
+        noloadbalance: { kind: 'bool', doc: 'Exclude this member from read load balancing (/replica answers 503).', default: false },
+        clonefrom: { kind: 'bool', doc: 'Prefer this member as the source for new replicas.', default: false },
+        nosync: { kind: 'bool', doc: 'Never choose this member as a synchronous standby.', default: false },
+      },
+    },
+    log: {
+      kind: 'object',
+      doc: 'Logging.',
+      fields: {
+        level: { kind: 'enum', doc: 'Lowest level written.', values: ['debug', 'info', 'warn', 'error'], default: 'info' },
+        format: { kind: 'enum', doc: 'json: one JSON object per line; text: readable lines.', values: ['json', 'text'], default: 'json' },
+      },
+    },
+  },
+};
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface DynamicConfig {
+  ttl: number;
+  loop_wait: number;
+  retry_timeout: number;
+  maximum_lag_on_failover: number;
+  synchronous_mode: boolean;
+  synchronous_mode_strict: boolean;
+  synchronous_node_count: number;
+  failsafe_mode: boolean;
+  primary_start_timeout: number;
+  check_timeline: boolean;
+  postgresql: { parameters: Record<string, string | number | boolean>; use_pg_rewind: boolean; use_slots: boolean };
+  /** Set by `ctl pause`; absent or false when not paused. */
+  pause?: boolean;
+}
+
+export type CallbackName = 'on_start' | 'on_stop' | 'on_restart' | 'on_reload' | 'on_role_change';
+
+export interface NodeConfig {
+  scope: string;
+  namespace: string;
+  name: string;
+  etcd3: { hosts: string[]; protocol: 'http' };
+  restapi: { listen: string; connect_address: string; authentication?: { username?: string; password?: string } };
+  postgresql: {
+    listen: string;
+    connect_address: string;
+    data_dir: string;
+    bin_dir: string;
+    socket_dir: string;
+    pgpass: string;
+    parameters: Record<string, string | number | boolean>;
+    pg_hba: string[];
+    authentication: { superuser: Credentials; replication: Credentials };
+    callbacks: Partial<Record<CallbackName, string>>;
+  };
+  bootstrap: { dcs: DynamicConfig; initdb: string[] };
+  tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
+  log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'text' };
+}

@@ -1,0 +1,222 @@
+/**
+ * The agent loop: gather → decide → act → publish, once per loop_wait or at once when the DCS watch reports a
+ * change of the leader, failover, sync or config key. Every cycle explains itself in one sentence (`summary`).
+ */
+import { clusterKeys, encodeJson, type Cluster, type MemberRecord } from '../dcs/layout.js';
+import type { Store, WatchHandle } from '../dcs/store.js';
+import type { DynamicConfig, NodeConfig } from '../config/node.js';
+import type { Logger } from '../lib/log.js';
+import { PostgresInstance, type PgStatus } from '../postgres/instance.js';
+import { parseHostPort, formatHostPort } from '../lib/net.js';
+import { decide } from './decide.js';
+import { Executor } from './execute.js';
+import { gather, type Gathered } from './gather.js';
+import { newMemory, type AgentContext, type AgentMemory } from './state.js';
+import type { Decision } from './view.js';
+
+export const PGKEEL_VERSION = '0.1.0';
+
+/** What the REST API and `status` report about this node: the last cycle's view. */
+export interface AgentSnapshot {
+  readonly name: string;
+  readonly scope: string;
+  readonly at: number;
+  readonly gathered: Gathered | null;
+  readonly decision: Decision | null;
+  readonly memory: Readonly<AgentMemory>;
+  readonly memberState: string;
+  readonly role: 'primary' | 'replica' | 'uninitialized' | 'demoted';
+}
+
+const WAKE_KEYS = ['leader', 'failover', 'sync', 'config', 'initialize'] as const;
+
+export class Agent {
+  readonly ctx: AgentContext;
+  private readonly executor: Executor;
+  private shuttingDown = false;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private pendingWake = false;
+  private watch: WatchHandle | null = null;
+  private last: AgentSnapshot;
+  private lastSummary = '';
+
+  constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
+    this.ctx = { cfg, keys: clusterKeys(cfg.scope, cfg.namespace), store, pg: new PostgresInstance(cfg, log), log, now, mem: newMemory() };
+    this.executor = new Executor(this.ctx);
+    this.last = { name: cfg.name, scope: cfg.scope, at: 0, gathered: null, decision: null, memory: this.ctx.mem, memberState: 'starting', role: 'uninitialized' };
+  }
+
+  snapshot(): AgentSnapshot {
+    return this.last;
+  }
+
+  /** Asks the loop to run a cycle now (REST actions, watch events). */
+  poke(): void {
+    if (this.wake) this.wake();
+    else this.pendingWake = true;
+  }
+
+  /** Graceful stop: a leader hands over (demote, release the key) before the agent exits. */
+  requestStop(): void {
+    this.shuttingDown = true;
+    this.poke();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.pendingWake) {
+      this.pendingWake = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.wake = null;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private startWatch(fromRevision: number): void {
+    if (this.watch || this.stopped) return;
+    const { keys, store, log } = this.ctx;
+    const wakeKeys = new Set(WAKE_KEYS.map((k) => keys[k]));
+    this.watch = store.watchPrefix(keys.prefix, fromRevision, {
+      onEvents: (events) => {
+        if (events.some((e) => wakeKeys.has(e.type === 'put' ? e.kv.key : e.key))) this.poke();
+      },
+      onError: (err) => {
+        log.debug('DCS watch ended; it restarts next cycle', { err });
+        this.watch = null;
+      },
+    });
+  }
+
+  /** Runs cycles until a graceful stop has completed. */
+  async run(): Promise<void> {
+    const { log } = this.ctx;
+    log.info('agent starting', { scope: this.ctx.cfg.scope, name: this.ctx.cfg.name, version: PGKEEL_VERSION });
+    while (!this.stopped) {
+      const started = this.ctx.now();
+      let loopWait = this.ctx.cfg.bootstrap.dcs.loop_wait;
+      try {
+        loopWait = await this.cycle();
+      } catch (err) {
+        log.error(`HA cycle failed: ${(err as Error).message}`, { err });
+      }
+      if (this.shuttingDown && !this.ctx.mem.busy) break;
+      const elapsed = this.ctx.now() - started;
+      await this.sleep(Math.max(50, loopWait * 1000 - elapsed));
+    }
+    await this.finish();
+  }
+
+  /** One cycle; returns loop_wait in seconds from the effective config. */
+  async cycle(): Promise<number> {
+    const { ctx } = this;
+    const g = await gather(ctx, this.shuttingDown);
+    if (g.cluster && !this.watch) this.startWatch(g.cluster.revision + 1);
+    let decision = decide(g.observed);
+    if (ctx.mem.busy === null && ctx.now() < ctx.mem.retryAfter) {
+      const quick = decision.actions.filter((a) => a.kind === 'renew_lock' || a.kind === 'release_lock' || a.kind === 'demote');
+      decision = { ...decision, summary: `waiting before retrying after a failure (${ctx.mem.lastError ?? 'unknown'})`, actions: quick };
+    }
+    if (decision.summary !== this.lastSummary) {
+      ctx.log.info(decision.summary, { actions: decision.actions.map((a) => a.kind) });
+      this.lastSummary = decision.summary;
+    }
+    await this.executor.run(decision, { cluster: g.cluster, dynamic: g.dynamic, pgStatus: g.pgStatus, shuttingDown: this.shuttingDown });
+    const role = ctx.mem.busy ? ctx.mem.role : this.roleAfter(g, decision);
+    ctx.mem.role = role;
+    const memberState = this.memberState(g);
+    this.last = { name: ctx.cfg.name, scope: ctx.cfg.scope, at: ctx.now(), gathered: g, decision, memory: ctx.mem, memberState, role };
+    if (g.cluster) await this.publish(g, memberState, role).catch((err) => ctx.log.warn('could not publish the member record', { err }));
+    return g.dynamic.loop_wait;
+  }
+
+  private roleAfter(g: Gathered, d: Decision): AgentSnapshot['role'] {
+    if (g.observed.pg.dataDir === 'empty') return 'uninitialized';
+    if (g.pgStatus) return g.pgStatus.inRecovery ? 'replica' : 'primary';
+    return d.role;
+  }
+
+  private memberState(g: Gathered): string {
+    const busy = this.ctx.mem.busy?.what;
+    if (busy === 'bootstrap') return 'initializing new cluster';
+    if (busy === 'clone') return 'creating replica';
+    if (busy === 'start') return 'starting';
+    if (busy === 'restart') return 'restarting';
+    if (busy === 'demote') return 'stopping';
+    if (busy === 'rewind') return 'running pg_rewind';
+    if (busy === 'promote') return 'promoting';
+    const pg = g.observed.pg;
+    if (pg.dataDir === 'empty') return 'stopped';
+    if (pg.accepting) return 'running';
+    if (pg.running) return 'starting';
+    return pg.shouldRun && pg.downSince !== null ? 'crashed' : 'stopped';
+  }
+
+  private memberRecord(g: Gathered, state: string, role: AgentSnapshot['role']): MemberRecord {
+    const { cfg } = this.ctx;
+    const pgAddr = parseHostPort(cfg.postgresql.connect_address);
+    const st: PgStatus | null = g.pgStatus;
+    const rec: MemberRecord = {
+      conn_url: `postgres://${formatHostPort(pgAddr.host, pgAddr.port)}/postgres`,
+      api_url: `http://${cfg.restapi.connect_address}/patroni`,
+      state,
+      // Patroni 3.0.2 (Debian's patronictl) expects 'master'; Patroni 4 accepts both.
+      role: role === 'primary' ? 'master' : role,
+      version: PGKEEL_VERSION,
+      pid: process.pid,
+      data_dir: cfg.postgresql.data_dir,
+    };
+    if (st) {
+      rec.timeline = st.timeline ?? undefined;
+      if (st.inRecovery) {
+        rec.xlog_location = st.walPosition ?? 0;
+        if (st.receivedLsn !== null) rec.receive_lsn = st.receivedLsn;
+        if (st.replayedLsn !== null) rec.replay_lsn = st.replayedLsn;
+        rec.replication_state = st.streaming ? 'streaming' : 'in archive recovery';
+      } else {
+        rec.xlog_location = st.walPosition ?? 0;
+      }
+      if (st.pendingRestart) rec.pending_restart = true;
+    }
+    const tags = Object.fromEntries(Object.entries(cfg.tags).filter(([, v]) => v === true));
+    if (Object.keys(tags).length) rec.tags = tags;
+    if (g.dynamic.pause) rec.pause = true;
+    return rec;
+  }
+
+  private async publish(g: Gathered, state: string, role: AgentSnapshot['role']): Promise<void> {
+    const { store, keys, cfg, mem } = this.ctx;
+    if (mem.lease === null) return;
+    await store.put(keys.member(cfg.name), encodeJson(this.memberRecord(g, state, role)), { lease: mem.lease });
+  }
+
+  private async finish(): Promise<void> {
+    const { ctx } = this;
+    this.stopped = true;
+    await this.watch?.close().catch(() => {});
+    await this.executor.idle();
+    if (ctx.pg.isRunning()) await ctx.pg.stop('fast', 60_000).catch((err) => ctx.log.error('could not stop PostgreSQL', { err }));
+    await ctx.pg.disconnect();
+    if (ctx.mem.lease) {
+      await ctx.store.compareAndDelete(ctx.keys.leader, { value: ctx.cfg.name }).catch(() => {});
+      await ctx.store.revokeLease(ctx.mem.lease).catch(() => {});
+    }
+    ctx.log.info('agent stopped');
+  }
+
+  /** The effective dynamic config as last seen (REST /config falls back to it). */
+  dynamic(): DynamicConfig | null {
+    return this.last.gathered?.dynamic ?? null;
+  }
+
+  cluster(): Cluster | undefined {
+    return this.last.gathered?.cluster;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * User callbacks (postgresql.callbacks), called as Patroni calls them: `<command> <action> <role> <scope>`, so VIP
+ * and notification scripts written for Patroni work unchanged. Fire and forget: a slow or failing script is logged
+ * and never blocks the HA loop.
+ */
+import { spawn } from 'node:child_process';
+import type { CallbackName } from '../config/node.js';
+import type { AgentContext } from './state.js';
+
+const CALLBACK_TIMEOUT_MS = 60_000;
+
+export function runCallback(ctx: Pick<AgentContext, 'cfg' | 'log'>, name: CallbackName, role: string): void {
+  const cmd = ctx.cfg.postgresql.callbacks[name];
+  if (!cmd) return;
+  // Patroni passes the command through shlex and appends the arguments; a shell gives the same word splitting.
+  const patroniRole = role === 'primary' ? 'master' : role;
+  const child = spawn('/bin/sh', ['-c', `${cmd} "$@"`, 'callback', name, patroniRole, ctx.cfg.scope], { stdio: 'ignore', detached: false });
+  const timer = setTimeout(() => child.kill('SIGKILL'), CALLBACK_TIMEOUT_MS);
+  child.on('error', (err) => ctx.log.warn(`callback ${name} could not run`, { err }));
+  child.on('exit', (code) => {
+    clearTimeout(timer);
+    if (code !== 0) ctx.log.warn(`callback ${name} exited with ${code}`, { command: cmd });
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * The observe step of a cycle: read the DCS once, keep our lease alive, look at the local PostgreSQL, and — only
+ * while the leader key is free — ask the other members' REST APIs how far they are. Produces the immutable
+ * `Observed` value `decide` works on, plus the raw pieces the executor and the REST API report.
+ */
+import { parseCluster, type Cluster } from '../dcs/layout.js';
+import type { DynamicConfig } from '../config/node.js';
+import type { PgStatus } from '../postgres/instance.js';
+import { effectiveDynamic, haSettings, tagsOf } from './settings.js';
+import type { AgentContext } from './state.js';
+import type { LocalPostgres, Observed, PeerStatus } from './view.js';
+
+export interface Gathered {
+  readonly observed: Observed;
+  readonly cluster: Cluster | undefined;
+  readonly pgStatus: PgStatus | null;
+  readonly dynamic: DynamicConfig;
+  readonly configProblems: readonly string[];
+}
+
+const PEER_TIMEOUT_MS = 2000;
+
+/** GET <api_url> (Patroni's /patroni) of one member; unreachable on any failure. */
+export async function fetchPeer(apiUrl: string, timeoutMs = PEER_TIMEOUT_MS): Promise<PeerStatus> {
+  try {
+    const res = await fetch(apiUrl, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = (await res.json()) as Record<string, unknown>;
+    const xlog = (body['xlog'] ?? {}) as Record<string, unknown>;
+    const role = body['role'] === 'primary' || body['role'] === 'master' ? 'primary' : body['role'] === 'replica' ? 'replica' : 'unknown';
+    const num = (v: unknown) => (typeof v === 'number' ? v : null);
+    const wal = role === 'primary' ? num(xlog['location']) : Math.max(num(xlog['received_location']) ?? 0, num(xlog['replayed_location']) ?? 0) || null;
+    const tags = (body['tags'] ?? {}) as Record<string, unknown>;
+    return { reachable: true, role, state: String(body['state'] ?? 'unknown'), walPosition: wal, timeline: num(body['timeline']), nofailover: tags['nofailover'] === true };
+  } catch {
+    return { reachable: false };
+  }
+}
+
+async function readLocal(ctx: AgentContext, timeoutMs: number): Promise<{ local: Omit<LocalPostgres, 'shouldRun' | 'downSince' | 'following'>; status: PgStatus | null }> {
+  const { pg, mem } = ctx;
+  const dataDir = pg.dataDirState();
+  if (dataDir === 'ready' && mem.sysid === null) mem.sysid = (await pg.controlData())?.sysid ?? null;
+  if (dataDir === 'empty') mem.sysid = null;
+  const running = dataDir === 'ready' && pg.isRunning();
+  let status: PgStatus | null = null;
+  if (running) {
+    try {
+      status = await pg.status(timeoutMs);
+    } catch (err) {
+      ctx.log.debug('PostgreSQL status query failed', { err });
+    }
+  }
+  let timeline = status?.timeline ?? null;
+  if (!status && dataDir === 'ready' && !running) timeline = (await pg.controlData())?.timeline ?? null;
+  return {
+    status,
+    local: {
+      dataDir,
+      sysid: mem.sysid,
+      running,
+      accepting: status !== null,
+      inRecovery: status ? status.inRecovery : null,
+      timeline,
+      walPosition: status?.walPosition ?? null,
+      receivedLsn: status?.receivedLsn ?? null,
+      replayedLsn: status?.replayedLsn ?? null,
+      streaming: status?.streaming ?? false,
+      syncStandbys: status ? status.replication.filter((r) => r.syncState === 'sync' || r.syncState === 'quorum').map((r) => r.applicationName) : [],
+      streamingStandbys: status ? status.replication.filter((r) => r.state === 'streaming').map((r) => r.applicationName) : [],
+    },
+  };
+}
+
+/** Keeps the agent's lease alive; grants a new one when it is gone. Returns whether the old lease was still valid. */
+async function keepLease(ctx: AgentContext, ttl: number): Promise<boolean> {
+  const { mem, store } = ctx;
+  if (mem.lease !== null && (await store.keepAlive(mem.lease))) return true;
+  mem.lease = await store.grantLease(ttl);
+  return false;
+}
+
+export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<Gathered> {
+  const { cfg, keys, store, mem } = ctx;
+  const now = ctx.now();
+  let cluster: Cluster | undefined;
+  let dcsError: string | null = null;
+  let holdsLock = false;
+  try {
+    cluster = parseCluster(keys, await store.getPrefix(keys.prefix));
+    mem.dcsLastSeen = now;
+  } catch (err) {
+    dcsError = (err as Error).message;
+  }
+  const { config: dynamic, problems } = effectiveDynamic(cfg, cluster);
+  const settings = haSettings(dynamic);
+
+  if (cluster) {
+    try {
+      const leaseValid = await keepLease(ctx, settings.ttl);
+      const leader = cluster.leader;
+      if (leader?.name === cfg.name) {
+        if (leaseValid && leader.lease === mem.lease) holdsLock = true;
+        else if (mem.lease !== null) {
+          // Our own leader key under an older lease (the agent restarted while PostgreSQL kept running): adopt it
+          // with a compare-and-swap on the exact revision we read, as Patroni's update_leader does.
+          holdsLock = await store.compareAndPut(keys.leader, cfg.name, { value: cfg.name, modRevision: leader.modRevision }, { lease: mem.lease });
+          if (holdsLock) ctx.log.info('adopted my existing leader key with a new lease');
+        }
+        mem.lastRenew = { ok: holdsLock, at: now };
+      }
+    } catch (err) {
+      dcsError = (err as Error).message;
+      cluster = undefined;
+      if (mem.lastRenew) mem.lastRenew = { ok: false, at: now };
+    }
+  }
+
+  const timeoutMs = settings.retryTimeout * 1000;
+  const { local, status } = await readLocal(ctx, timeoutMs);
+  if (local.running || !mem.shouldRun) mem.downSince = null;
+  else if (mem.downSince === null && local.dataDir === 'ready') mem.downSince = now;
+
+  const peers = new Map<string, PeerStatus>();
+  if (cluster && !cluster.leader && local.dataDir === 'ready') {
+    const others = [...cluster.members.values()].filter((m) => m.name !== cfg.name && m.record.api_url);
+    const results = await Promise.all(others.map((m) => fetchPeer(m.record.api_url)));
+    others.forEach((m, i) => peers.set(m.name, results[i] as PeerStatus));
+  }
+
+  const observed: Observed = {
+    now,
+    me: cfg.name,
+    tags: tagsOf(cfg),
+    settings,
+    dcs: cluster ? { ok: true, cluster } : { ok: false, error: dcsError ?? 'unknown DCS error', lastSeen: mem.dcsLastSeen },
+    holdsLock,
+    lastRenew: mem.lastRenew,
+    releasedLockAt: mem.releasedLockAt,
+    pg: { ...local, following: mem.following, shouldRun: mem.shouldRun, downSince: mem.downSince },
+    peers,
+    failsafeConfirmed: false,
+    shuttingDown,
+    busy: mem.busy,
+    rewindFailed: mem.rewindFailed,
+  };
+  return { observed, cluster, pgStatus: status, dynamic, configProblems: problems };
+}

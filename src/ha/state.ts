@@ -1,0 +1,64 @@
+/**
+ * The agent's own memory between cycles (what it cannot read back from the DCS or PostgreSQL), and the context
+ * every I/O step gets. Only the loop and the executor change `AgentMemory`.
+ */
+import type { ClusterKeys } from '../dcs/layout.js';
+import type { LeaseId, Store } from '../dcs/store.js';
+import type { NodeConfig } from '../config/node.js';
+import type { Logger } from '../lib/log.js';
+import type { PostgresInstance } from '../postgres/instance.js';
+import type { Busy } from './view.js';
+
+export interface AgentMemory {
+  lease: LeaseId | null;
+  busy: Busy | null;
+  /** Message of the last failed background operation (shown in status and /patroni), cleared on success. */
+  lastError: string | null;
+  lastRenew: { ok: boolean; at: number } | null;
+  releasedLockAt: number | null;
+  /** PostgreSQL should be running (we started it and did not stop it on purpose). */
+  shouldRun: boolean;
+  downSince: number | null;
+  rewindFailed: boolean;
+  /** The member our primary_conninfo points at, as last written. */
+  following: string | null;
+  /** The synchronous_standby_names value last written ('' = none). */
+  synchronousStandbyNames: string;
+  /** Database system identifier of our data directory, read once from pg_controldata. */
+  sysid: string | null;
+  /** A background operation must not be retried before this time (failed clone, failed start). */
+  retryAfter: number;
+  /** The node's role as last decided, for callbacks (on_role_change fires when it changes). */
+  role: 'primary' | 'replica' | 'uninitialized' | 'demoted';
+  /** When the DCS last answered. */
+  dcsLastSeen: number | null;
+}
+
+export function newMemory(): AgentMemory {
+  return {
+    lease: null,
+    busy: null,
+    lastError: null,
+    lastRenew: null,
+    releasedLockAt: null,
+    shouldRun: true,
+    downSince: null,
+    rewindFailed: false,
+    following: null,
+    synchronousStandbyNames: '',
+    sysid: null,
+    retryAfter: 0,
+    role: 'uninitialized',
+    dcsLastSeen: null,
+  };
+}
+
+export interface AgentContext {
+  readonly cfg: NodeConfig;
+  readonly keys: ClusterKeys;
+  readonly store: Store;
+  readonly pg: PostgresInstance;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly mem: AgentMemory;
+}

@@ -1,0 +1,27 @@
+import { createServer } from 'node:net';
+
+/** Asks the kernel for a free TCP port on `host` (port 0), then releases it. Tests use it instead of fixed ports. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return await new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Splits "host:port" (IPv6 as "[::1]:5432"); throws on a malformed address. */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port > 0 && port < 65536)) throw new Error(`expected host:port, got "${text}"`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,129 @@
+/**
+ * The on-disk layout of a local cluster made by `pgkeel up` (DIR defaults to ./pgkeel-data):
+ *
+ *   DIR/cluster.json            ports, scope, node names (written once; later `up`s reuse it)
+ *   DIR/pgpass                  libpq password file for the superuser (PGPASSFILE)
+ *   DIR/etcd/{data,etcd.log,etcd.pid}
+ *   DIR/<node>/{node.yml,data,run,agent.log,agent.pid,postgresql.log,pgpass}
+ *
+ * Ports come from --port-base P: etcd P (peer P+1), proxy rw P+2 / ro P+3 / admin P+4,
+ * node i (1-based) PostgreSQL P+10+i and REST API P+20+i.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { pgpassLine } from '../postgres/conf.js';
+
+export const DEFAULT_DIR = 'pgkeel-data';
+export const DEFAULT_PORT_BASE = 54300;
+export const MAX_NODES = 9;
+
+export interface LocalCluster {
+  scope: string;
+  dir: string;
+  portBase: number;
+  host: string;
+  etcd: { clientPort: number; peerPort: number };
+  proxy: { rw: number; ro: number; admin: number };
+  nodes: Array<{ name: string; pgPort: number; apiPort: number }>;
+  superuser: { username: string; password: string };
+}
+
+interface Saved {
+  scope: string;
+  portBase: number;
+  host: string;
+  nodes: number;
+  superuser: { username: string; password: string };
+  replication: { username: string; password: string };
+}
+
+export function layoutFor(dir: string, saved: Saved): LocalCluster {
+  const P = saved.portBase;
+  return {
+    scope: saved.scope,
+    dir,
+    portBase: P,
+    host: saved.host,
+    etcd: { clientPort: P, peerPort: P + 1 },
+    proxy: { rw: P + 2, ro: P + 3, admin: P + 4 },
+    nodes: Array.from({ length: saved.nodes }, (_, i) => ({ name: `node${i + 1}`, pgPort: P + 11 + i, apiPort: P + 21 + i })),
+    superuser: saved.superuser,
+  };
+}
+
+export const paths = {
+  clusterFile: (dir: string) => join(dir, 'cluster.json'),
+  pgpass: (dir: string) => join(dir, 'pgpass'),
+  etcdDir: (dir: string) => join(dir, 'etcd'),
+  etcdPid: (dir: string) => join(dir, 'etcd', 'etcd.pid'),
+  etcdLog: (dir: string) => join(dir, 'etcd', 'etcd.log'),
+  nodeDir: (dir: string, name: string) => join(dir, name),
+  nodeConfig: (dir: string, name: string) => join(dir, name, 'node.yml'),
+  agentPid: (dir: string, name: string) => join(dir, name, 'agent.pid'),
+  agentLog: (dir: string, name: string) => join(dir, name, 'agent.log'),
+  proxyPid: (dir: string) => join(dir, 'proxy.pid'),
+  proxyLog: (dir: string) => join(dir, 'proxy.log'),
+};
+
+export class LocalClusterError extends Error {
+  readonly code = 'LOCAL_CLUSTER';
+}
+
+/** Reads DIR/cluster.json, or null when DIR holds no cluster yet. */
+export function readLocalCluster(dirArg: string): LocalCluster | null {
+  const dir = resolve(dirArg);
+  const file = paths.clusterFile(dir);
+  if (!existsSync(file)) return null;
+  let saved: Saved;
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')) as Saved;
+  } catch (err) {
+    throw new LocalClusterError(`${file} is not valid JSON (${(err as Error).message}); fix or remove it`);
+  }
+  return layoutFor(dir, saved);
+}
+
+const secret = () => randomBytes(18).toString('base64url');
+
+/** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
+export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string }): LocalCluster {
+  const dir = resolve(dirArg);
+  if (opts.nodes < 1 || opts.nodes > MAX_NODES) throw new LocalClusterError(`--nodes must be between 1 and ${MAX_NODES}, got ${opts.nodes}`);
+  if (opts.portBase < 1024 || opts.portBase + 30 > 65535) throw new LocalClusterError(`--port-base must be between 1024 and 65505, got ${opts.portBase}`);
+  const saved: Saved = {
+    scope: opts.scope ?? 'pgkeel',
+    portBase: opts.portBase,
+    host: '127.0.0.1',
+    nodes: opts.nodes,
+    superuser: { username: 'postgres', password: secret() },
+    replication: { username: 'replicator', password: secret() },
+  };
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const lc = layoutFor(dir, saved);
+  for (const n of lc.nodes) {
+    mkdirSync(paths.nodeDir(dir, n.name), { recursive: true, mode: 0o755 });
+    const cfg = {
+      scope: lc.scope,
+      name: n.name,
+      etcd3: { hosts: [`${lc.host}:${lc.etcd.clientPort}`] },
+      restapi: { listen: `${lc.host}:${n.apiPort}`, connect_address: `${lc.host}:${n.apiPort}` },
+      postgresql: {
+        listen: `${lc.host}:${n.pgPort}`,
+        connect_address: `${lc.host}:${n.pgPort}`,
+        data_dir: 'data',
+        authentication: { superuser: saved.superuser, replication: saved.replication },
+        parameters: { shared_buffers: '32MB', max_connections: 200 },
+      },
+      log: { format: 'json' },
+    };
+    const file = paths.nodeConfig(dir, n.name);
+    writeFileSync(file, `# pgkeel node config written by \`pgkeel up\`; see docs/config.md\n${stringify(cfg)}`, { mode: 0o600 });
+  }
+  const su = saved.superuser;
+  writeFileSync(paths.pgpass(dir), [pgpassLine(lc.host, '*', su.username, su.password), pgpassLine('localhost', '*', su.username, su.password)].join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(paths.clusterFile(dir), JSON.stringify(saved, null, 2) + '\n', { mode: 0o600 });
+  return lc;
+}

@@ -1,0 +1,113 @@
+/**
+ * `pgkeel status`: the cluster as the DCS sees it, in the stable `--json` shape scripts rely on
+ * (documented in README.md, "status --json"), or as a table.
+ */
+import { join } from 'node:path';
+import { clusterKeys, parseCluster } from '../dcs/layout.js';
+import { EtcdStore } from '../dcs/etcd.js';
+import { clusterView, type ClusterView } from '../api/cluster-json.js';
+import { livePid } from './processes.js';
+import { paths, type LocalCluster } from './layout.js';
+
+export interface StatusMember {
+  name: string;
+  role: 'leader' | 'sync_standby' | 'replica';
+  state: string;
+  host: string;
+  port: number;
+  api_url: string;
+  pid: number | null;
+  data_dir: string;
+  timeline: number | null;
+  lag_bytes: number | null;
+}
+
+export interface StatusJson {
+  scope: string;
+  etcd: string;
+  user: string;
+  passfile: string;
+  members: StatusMember[];
+  proxy?: { rw: string; ro: string };
+  /** Set when the DCS could not be read; members then come from the local configs with state "unknown"/"stopped". */
+  error?: string;
+}
+
+export async function readView(lc: LocalCluster, timeoutMs = 3000): Promise<ClusterView> {
+  const store = new EtcdStore({ hosts: [`${lc.host}:${lc.etcd.clientPort}`], requestTimeoutMs: timeoutMs });
+  try {
+    const keys = clusterKeys(lc.scope);
+    return clusterView(lc.scope, parseCluster(keys, await store.getPrefix(keys.prefix)));
+  } finally {
+    await store.close();
+  }
+}
+
+export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
+  const out: StatusJson = {
+    scope: lc.scope,
+    etcd: `${lc.host}:${lc.etcd.clientPort}`,
+    user: lc.superuser.username,
+    passfile: paths.pgpass(lc.dir),
+    members: [],
+  };
+  if (livePid(paths.proxyPid(lc.dir)) !== null) out.proxy = { rw: `${lc.host}:${lc.proxy.rw}`, ro: `${lc.host}:${lc.proxy.ro}` };
+  let view: ClusterView | null = null;
+  try {
+    view = await readView(lc);
+  } catch (err) {
+    out.error = `cannot read the DCS at ${out.etcd}: ${(err as Error).message}`;
+  }
+  for (const n of lc.nodes) {
+    const m = view?.members.find((x) => x.name === n.name);
+    const agentPid = livePid(paths.agentPid(lc.dir, n.name));
+    out.members.push({
+      name: n.name,
+      role: m?.role ?? 'replica',
+      state: m ? m.state : agentPid ? 'unknown' : 'stopped',
+      host: lc.host,
+      port: n.pgPort,
+      api_url: `http://${lc.host}:${n.apiPort}/patroni`,
+      pid: m?.pid ?? agentPid,
+      data_dir: m?.data_dir ?? join(paths.nodeDir(lc.dir, n.name), 'data'),
+      timeline: m?.timeline ?? null,
+      lag_bytes: m?.lag_bytes ?? null,
+    });
+  }
+  return out;
+}
+
+export function formatBytes(n: number | null): string {
+  if (n === null) return 'unknown';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} kB`;
+  return `${(n / 1024 ** 2).toFixed(1)} MB`;
+}
+
+export function renderTable(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const sep = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(rows[0] ?? []), sep, ...rows.slice(1).map(line)].join('\n');
+}
+
+export function statusTable(s: StatusJson): string {
+  const rows = [['Member', 'Role', 'State', 'Host:Port', 'TL', 'Lag'], ...s.members.map((m) => [m.name, m.role, m.state, `${m.host}:${m.port}`, m.timeline === null ? '' : String(m.timeline), m.role === 'leader' ? '' : formatBytes(m.lag_bytes)])];
+  return renderTable(rows);
+}
+
+export function connectionStrings(s: StatusJson): string[] {
+  const leader = s.members.find((m) => m.role === 'leader');
+  const lines: string[] = [];
+  const base = `user=${s.user} dbname=postgres passfile=${s.passfile}`;
+  if (s.proxy) {
+    const [rh, rp] = s.proxy.rw.split(':');
+    const [oh, op] = s.proxy.ro.split(':');
+    lines.push(`read-write (proxy): psql "host=${rh} port=${rp} ${base}"`);
+    lines.push(`read-only  (proxy): psql "host=${oh} port=${op} ${base}"`);
+  }
+  if (leader) lines.push(`leader (direct):    psql "host=${leader.host} port=${leader.port} ${base}"`);
+  const hosts = s.members.map((m) => `${m.host}:${m.port}`).join(',');
+  lines.push(`any primary (libpq multi-host): psql "postgresql://${s.user}@${hosts}/postgres?target_session_attrs=read-write&passfile=${s.passfile}"`);
+  return lines;
+}

@@ -1,0 +1,128 @@
+/**
+ * `pgkeel up`: a local N-node cluster on loopback — etcd plus one agent per node — started detached, with progress
+ * shown until the cluster is healthy. Starting only what is missing makes `up` safe to run again at any time.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
+import { sleep } from '../lib/proc.js';
+import { createLocalCluster, DEFAULT_PORT_BASE, LocalClusterError, paths, readLocalCluster, type LocalCluster } from './layout.js';
+import { livePid, spawnDetached } from './processes.js';
+import { localStatus, type StatusJson } from './status.js';
+
+export interface UpOptions {
+  dir: string;
+  nodes?: number;
+  portBase?: number;
+  timeoutMs?: number;
+  binDir?: string;
+  /** Progress lines ("etcd up", "node2: creating replica"). */
+  progress: (line: string) => void;
+}
+
+/** The compiled CLI entry point, to start agents with the same Node and build as this process. */
+export function cliEntry(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+}
+
+function checkPostgres(binDir: string): void {
+  if (!existsSync(join(binDir, 'postgres')) || !existsSync(join(binDir, 'pg_basebackup'))) {
+    throw new LocalClusterError(`PostgreSQL 15 is not installed in ${binDir}; install Debian's package with \`apt-get install postgresql-15\``);
+  }
+}
+
+export function prepare(opts: UpOptions): LocalCluster {
+  const existing = readLocalCluster(opts.dir);
+  if (existing) {
+    if (opts.nodes !== undefined && opts.nodes !== existing.nodes.length) {
+      throw new LocalClusterError(`${existing.dir} holds a ${existing.nodes.length}-node cluster; run \`pgkeel up --dir ${opts.dir}\` without --nodes, or use another --dir`);
+    }
+    if (opts.portBase !== undefined && opts.portBase !== existing.portBase) {
+      throw new LocalClusterError(`${existing.dir} was created with --port-base ${existing.portBase}; omit --port-base or pass that value`);
+    }
+    return existing;
+  }
+  return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE });
+}
+
+export async function startEtcd(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
+  const endpoint = `${lc.host}:${lc.etcd.clientPort}`;
+  if (livePid(paths.etcdPid(lc.dir)) !== null) {
+    progress(`etcd already running on ${endpoint}`);
+    return;
+  }
+  const bin = findEtcdBinary();
+  mkdirSync(paths.etcdDir(lc.dir), { recursive: true, mode: 0o700 });
+  const args = etcdArgs({ name: `${lc.scope}-etcd`, dataDir: join(paths.etcdDir(lc.dir), 'data'), clientHost: lc.host, clientPort: lc.etcd.clientPort, peerPort: lc.etcd.peerPort });
+  spawnDetached(bin, args, paths.etcdLog(lc.dir), paths.etcdPid(lc.dir));
+  try {
+    await waitForEtcd(endpoint, 20_000);
+  } catch (err) {
+    throw new LocalClusterError(`etcd did not start on ${endpoint}: ${(err as Error).message}; see ${paths.etcdLog(lc.dir)}`);
+  }
+  progress(`etcd up on ${endpoint}`);
+}
+
+export function startAgents(lc: LocalCluster, progress: (l: string) => void): void {
+  for (const n of lc.nodes) {
+    const pid = livePid(paths.agentPid(lc.dir, n.name));
+    if (pid !== null) {
+      progress(`${n.name}: agent already running (pid ${pid})`);
+      continue;
+    }
+    const started = spawnDetached(process.execPath, ['--enable-source-maps', cliEntry(), 'agent', '-c', paths.nodeConfig(lc.dir, n.name)], paths.agentLog(lc.dir, n.name), paths.agentPid(lc.dir, n.name));
+    progress(`${n.name}: agent started (pid ${started}, log ${paths.agentLog(lc.dir, n.name)})`);
+  }
+}
+
+function tailOf(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export function healthy(s: StatusJson, nodes: number): boolean {
+  const leaders = s.members.filter((m) => m.role === 'leader' && m.state === 'running');
+  const streaming = s.members.filter((m) => m.role !== 'leader' && m.state === 'streaming');
+  return !s.error && leaders.length === 1 && streaming.length === nodes - 1;
+}
+
+/** Polls the DCS, printing each member's state changes, until the cluster is healthy or the time is up. */
+export async function waitHealthy(lc: LocalCluster, timeoutMs: number, progress: (l: string) => void): Promise<StatusJson> {
+  const deadline = Date.now() + timeoutMs;
+  const seen = new Map<string, string>();
+  let last: StatusJson | null = null;
+  while (Date.now() < deadline) {
+    last = await localStatus(lc);
+    for (const m of last.members) {
+      const label = `${m.role === 'leader' ? 'leader, ' : ''}${m.state}`;
+      if (seen.get(m.name) !== label) {
+        seen.set(m.name, label);
+        progress(`${m.name}: ${label}`);
+      }
+    }
+    if (healthy(last, lc.nodes.length)) return last;
+    const dead = lc.nodes.find((n) => livePid(paths.agentPid(lc.dir, n.name)) === null);
+    if (dead) {
+      const log = paths.agentLog(lc.dir, dead.name);
+      throw new LocalClusterError(`the agent of ${dead.name} exited; the end of ${log}:\n${tailOf(log)}`);
+    }
+    await sleep(300);
+  }
+  const logs = lc.nodes.map((n) => paths.agentLog(lc.dir, n.name)).join(', ');
+  throw new LocalClusterError(`the cluster was not healthy after ${Math.round(timeoutMs / 1000)} s (${last?.error ?? last?.members.map((m) => `${m.name} ${m.role} ${m.state}`).join('; ')}); see the agent logs: ${logs}`);
+}
+
+export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; status: StatusJson }> {
+  checkPostgres(opts.binDir ?? '/usr/lib/postgresql/15/bin');
+  findEtcdBinary();
+  const lc = prepare(opts);
+  opts.progress(`cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`);
+  await startEtcd(lc, opts.progress);
+  startAgents(lc, opts.progress);
+  const status = await waitHealthy(lc, opts.timeoutMs ?? 120_000, opts.progress);
+  return { cluster: lc, status };
+}

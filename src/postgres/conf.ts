@@ -1,0 +1,125 @@
+/**
+ * The configuration pgkeel manages for its PostgreSQL: generated as text from the node config and the cluster's
+ * dynamic config, written whole each time (so what is on disk is always what pgkeel meant). Pure functions.
+ */
+import type { NodeConfig } from '../config/node.js';
+import { parseHostPort } from '../lib/net.js';
+
+export const MANAGED_CONF = 'postgresql.pgkeel.conf';
+export const INCLUDE_LINE = `include_if_exists '${MANAGED_CONF}'`;
+
+/** Parameters every member must have for streaming replication, failover and pg_rewind; the user cannot lower them. */
+export const REQUIRED_PARAMETERS: Readonly<Record<string, string | number>> = {
+  wal_level: 'replica',
+  hot_standby: 'on',
+  wal_log_hints: 'on',
+};
+
+/** Defaults a user may change (through bootstrap.dcs.postgresql.parameters or postgresql.parameters). */
+export const DEFAULT_PARAMETERS: Readonly<Record<string, string | number>> = {
+  max_connections: 100,
+  max_wal_senders: 10,
+  max_replication_slots: 10,
+  wal_keep_size: '128MB',
+  hot_standby_feedback: 'on',
+  wal_receiver_status_interval: '1s',
+  password_encryption: 'scram-sha-256',
+  logging_collector: 'off',
+  log_line_prefix: '%m [%p] %q%u@%d ',
+};
+
+export interface Upstream {
+  readonly host: string;
+  readonly port: number;
+  /** Replication slot on the upstream; null when slots are off. */
+  readonly slot: string | null;
+}
+
+/** Patroni's slot naming: lower case, anything but [a-z0-9_] becomes '_'. */
+export function slotNameFor(member: string): string {
+  return member.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+}
+
+function quote(v: string | number | boolean): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+/** libpq conninfo value quoting. */
+function cq(v: string): string {
+  return /^[A-Za-z0-9_.\-/:]+$/.test(v) ? v : `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+export function primaryConninfo(cfg: NodeConfig, up: Upstream): string {
+  const r = cfg.postgresql.authentication.replication;
+  return [
+    `host=${cq(up.host)}`,
+    `port=${up.port}`,
+    `user=${cq(r.username)}`,
+    `passfile=${cq(cfg.postgresql.pgpass)}`,
+    `application_name=${cq(cfg.name)}`,
+    'sslmode=prefer',
+    'gssencmode=disable',
+    'connect_timeout=3',
+    'keepalives_idle=5',
+    'keepalives_interval=2',
+    'keepalives_count=3',
+  ].join(' ');
+}
+
+export interface ConfInput {
+  readonly cfg: NodeConfig;
+  /** Parameters from the DCS `config` key (postgresql.parameters), if any; local ones win. */
+  readonly dcsParameters: Readonly<Record<string, string | number | boolean>>;
+  /** Replica: where to stream from; null on a primary or a replica without an upstream yet. */
+  readonly upstream: Upstream | null;
+  /** synchronous_standby_names value the agent manages ('' = none). */
+  readonly synchronousStandbyNames: string;
+}
+
+export function managedParameters(inp: ConfInput): Record<string, string | number | boolean> {
+  const { host, port } = parseHostPort(inp.cfg.postgresql.listen);
+  const p: Record<string, string | number | boolean> = {
+    ...DEFAULT_PARAMETERS,
+    ...inp.dcsParameters,
+    ...inp.cfg.postgresql.parameters,
+    ...REQUIRED_PARAMETERS,
+    listen_addresses: host === '0.0.0.0' ? '*' : host,
+    port,
+    unix_socket_directories: inp.cfg.postgresql.socket_dir,
+    cluster_name: inp.cfg.name,
+    recovery_target_timeline: 'latest',
+    synchronous_standby_names: inp.synchronousStandbyNames,
+    primary_conninfo: inp.upstream ? primaryConninfo(inp.cfg, inp.upstream) : '',
+    primary_slot_name: inp.upstream?.slot ?? '',
+  };
+  return p;
+}
+
+export function renderConf(params: Readonly<Record<string, string | number | boolean>>): string {
+  const lines = ['# Written by pgkeel; edits are overwritten. Change settings in the pgkeel config or the DCS (pgkeel ctl edit-config).'];
+  for (const k of Object.keys(params).sort()) lines.push(`${k} = ${quote(params[k] as string | number | boolean)}`);
+  return lines.join('\n') + '\n';
+}
+
+export function renderHba(cfg: NodeConfig): string {
+  const su = cfg.postgresql.authentication.superuser.username;
+  const rep = cfg.postgresql.authentication.replication.username;
+  const lines = [
+    '# Written by pgkeel; edits are overwritten. Add lines with postgresql.pg_hba in the pgkeel config.',
+    `local   all          ${su}   scram-sha-256`,
+    `local   replication  ${rep}   scram-sha-256`,
+    `host    all          ${su}   127.0.0.1/32  scram-sha-256`,
+    `host    all          ${su}   ::1/128       scram-sha-256`,
+    `host    replication  ${rep}   all           scram-sha-256`,
+  ];
+  const user = cfg.postgresql.pg_hba.length ? cfg.postgresql.pg_hba : ['local   all  all        scram-sha-256', 'host    all  all  all   scram-sha-256'];
+  return [...lines, ...user].join('\n') + '\n';
+}
+
+/** One pgpass line ("host:port:db:user:password"), escaping ':' and '\\' as libpq requires. */
+export function pgpassLine(host: string, port: number | '*', user: string, password: string, db = '*'): string {
+  const e = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  return `${e(host)}:${port}:${e(db)}:${e(user)}:${e(password)}`;
+}

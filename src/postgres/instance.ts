@@ -1,0 +1,401 @@
+/**
+ * The local PostgreSQL instance: initdb, managed configuration, start/stop/restart/reload/promote, clone and rewind,
+ * and the status queries the HA loop needs. Programs run as the `postgres` OS user when pgkeel runs as root.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync, appendFileSync, rmSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+import type { NodeConfig } from '../config/node.js';
+import { parseHostPort } from '../lib/net.js';
+import type { Logger } from '../lib/log.js';
+import { chownForPostgres, ensureDirFor, pidAlive, run, sleep, type RunResult } from '../lib/proc.js';
+import { INCLUDE_LINE, MANAGED_CONF, managedParameters, pgpassLine, renderConf, renderHba, type ConfInput } from './conf.js';
+import { parseLsn } from './lsn.js';
+
+export class PostgresError extends Error {
+  constructor(
+    readonly code: 'PG_INITDB_FAILED' | 'PG_START_FAILED' | 'PG_STOP_FAILED' | 'PG_CLONE_FAILED' | 'PG_REWIND_FAILED' | 'PG_PROMOTE_FAILED' | 'PG_COMMAND_FAILED',
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = 'PostgresError';
+  }
+}
+
+export interface ControlData {
+  readonly sysid: string;
+  readonly state: string;
+  readonly timeline: number;
+  readonly checkpointLsn: number | null;
+}
+
+export interface ReplicationRow {
+  readonly applicationName: string;
+  readonly state: string;
+  readonly syncState: string;
+  readonly clientAddr: string | null;
+  readonly replayLag: number | null;
+}
+
+export interface PgStatus {
+  readonly inRecovery: boolean;
+  readonly timeline: number | null;
+  readonly walPosition: number | null;
+  readonly receivedLsn: number | null;
+  readonly replayedLsn: number | null;
+  readonly streaming: boolean;
+  readonly upstreamHost: string | null;
+  readonly upstreamPort: number | null;
+  readonly replication: readonly ReplicationRow[];
+  readonly postmasterStart: string | null;
+  readonly serverVersion: number;
+  readonly pendingRestart: boolean;
+  readonly replayPaused: boolean;
+  readonly replayTimestamp: string | null;
+}
+
+const tail = (r: RunResult) => (r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n');
+
+export class PostgresInstance {
+  readonly dataDir: string;
+  readonly socketDir: string;
+  readonly logFile: string;
+  readonly host: string;
+  readonly port: number;
+  private client: pg.Client | null = null;
+
+  constructor(
+    readonly cfg: NodeConfig,
+    private readonly log: Logger,
+  ) {
+    this.dataDir = cfg.postgresql.data_dir;
+    this.socketDir = cfg.postgresql.socket_dir;
+    this.logFile = join(dirname(cfg.postgresql.data_dir), 'postgresql.log');
+    const hp = parseHostPort(cfg.postgresql.listen);
+    this.host = hp.host;
+    this.port = hp.port;
+  }
+
+  bin(name: string): string {
+    return join(this.cfg.postgresql.bin_dir, name);
+  }
+
+  /** 'ready' when the directory holds an initialized cluster (PG_VERSION and global/pg_control). */
+  dataDirState(): 'empty' | 'ready' {
+    return existsSync(join(this.dataDir, 'PG_VERSION')) && existsSync(join(this.dataDir, 'global', 'pg_control')) ? 'ready' : 'empty';
+  }
+
+  /** The postmaster's pid if postmaster.pid names a live process. */
+  postmasterPid(): number | null {
+    try {
+      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return pidAlive(pid) ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  isRunning(): boolean {
+    return this.postmasterPid() !== null;
+  }
+
+  async controlData(): Promise<ControlData | null> {
+    if (this.dataDirState() !== 'ready') return null;
+    const r = await run(this.bin('pg_controldata'), ['-D', this.dataDir], { env: { LC_ALL: 'C' }, timeoutMs: 10_000 });
+    if (r.code !== 0) return null;
+    const get = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(r.stdout)?.[1]?.trim();
+    const sysid = get('Database system identifier');
+    if (!sysid) return null;
+    return {
+      sysid,
+      state: get('Database cluster state') ?? 'unknown',
+      timeline: Number(get("Latest checkpoint's TimeLineID") ?? 0),
+      checkpointLsn: parseLsn(get('Latest checkpoint location')),
+    };
+  }
+
+  /** Writes the libpq password file the agent's PostgreSQL-side tools use (pg_basebackup, pg_rewind, walreceiver). */
+  writePgpass(): void {
+    const a = this.cfg.postgresql.authentication;
+    const lines = [pgpassLine('*', '*', a.replication.username, a.replication.password, 'replication'), pgpassLine('*', '*', a.replication.username, a.replication.password), pgpassLine('*', '*', a.superuser.username, a.superuser.password)];
+    const file = this.cfg.postgresql.pgpass;
+    ensureDirFor(dirname(file), 0o755);
+    writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
+    chownForPostgres(file);
+  }
+
+  private prepareDirs(): void {
+    ensureDirFor(dirname(this.dataDir), 0o755);
+    ensureDirFor(this.socketDir, 0o755);
+    if (!existsSync(this.logFile)) writeFileSync(this.logFile, '', { mode: 0o640 });
+    chownForPostgres(this.logFile);
+    this.writePgpass();
+  }
+
+  /** initdb with data checksums; the superuser gets its password, local and host auth are scram-sha-256. */
+  async initdb(): Promise<void> {
+    this.prepareDirs();
+    ensureDirFor(this.dataDir, 0o700);
+    const su = this.cfg.postgresql.authentication.superuser;
+    const pwfile = join(dirname(this.dataDir), `.pwfile-${process.pid}`);
+    writeFileSync(pwfile, su.password + '\n', { mode: 0o600 });
+    chownForPostgres(pwfile);
+    try {
+      const extra = this.cfg.bootstrap.initdb.map((o) => (o.startsWith('-') ? o : `--${o}`));
+      const args = ['-D', this.dataDir, '--data-checksums', '-U', su.username, `--pwfile=${pwfile}`, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', ...extra];
+      if (!extra.some((o) => o.startsWith('--encoding') || o.startsWith('-E'))) args.push('--encoding=UTF8');
+      if (!extra.some((o) => o.startsWith('--locale') || o.startsWith('--lc-'))) args.push('--locale=C.UTF-8');
+      const r = await run(this.bin('initdb'), args, { timeoutMs: 300_000 });
+      if (r.code !== 0) throw new PostgresError('PG_INITDB_FAILED', `initdb failed for ${this.dataDir}`, tail(r));
+    } finally {
+      rmSync(pwfile, { force: true });
+    }
+    this.ensureInclude();
+  }
+
+  /** postgresql.conf ends with an include of pgkeel's managed file, so pgkeel's settings win. */
+  private ensureInclude(): void {
+    const conf = join(this.dataDir, 'postgresql.conf');
+    const text = existsSync(conf) ? readFileSync(conf, 'utf8') : '';
+    if (!text.includes(INCLUDE_LINE)) {
+      appendFileSync(conf, `\n# pgkeel manages the settings in ${MANAGED_CONF}\n${INCLUDE_LINE}\n`);
+      chownForPostgres(conf);
+    }
+  }
+
+  /** Writes postgresql.pgkeel.conf, pg_hba.conf and standby.signal (replica) — returns whether the conf changed. */
+  writeConfig(inp: ConfInput, role: 'primary' | 'replica'): { changed: boolean } {
+    this.prepareDirs();
+    this.ensureInclude();
+    const file = join(this.dataDir, MANAGED_CONF);
+    const text = renderConf(managedParameters(inp));
+    const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (old !== text) {
+      writeFileSync(file, text, { mode: 0o600 });
+      chownForPostgres(file);
+    }
+    const hba = join(this.dataDir, 'pg_hba.conf');
+    const hbaText = renderHba(this.cfg);
+    const hbaChanged = !existsSync(hba) || readFileSync(hba, 'utf8') !== hbaText;
+    if (hbaChanged) {
+      writeFileSync(hba, hbaText, { mode: 0o600 });
+      chownForPostgres(hba);
+    }
+    const signal = join(this.dataDir, 'standby.signal');
+    if (role === 'replica' && !existsSync(signal)) {
+      writeFileSync(signal, '', { mode: 0o600 });
+      chownForPostgres(signal);
+    } else if (role === 'primary' && existsSync(signal)) {
+      rmSync(signal);
+    }
+    return { changed: old !== text || hbaChanged };
+  }
+
+  /** Starts PostgreSQL and waits until it accepts connections (a replica: until it is consistent and accepts). */
+  async start(timeoutMs: number): Promise<void> {
+    if (this.isRunning()) return;
+    this.prepareDirs();
+    rmSync(join(this.dataDir, 'postmaster.pid'), { force: true });
+    const r = await run(this.bin('pg_ctl'), ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-s'], { timeoutMs: timeoutMs + 5000 });
+    if (r.code !== 0) {
+      const logTail = this.logTail();
+      throw new PostgresError('PG_START_FAILED', `PostgreSQL did not start in ${this.dataDir} (see ${this.logFile})`, `${tail(r)}\n${logTail}`.trim());
+    }
+  }
+
+  logTail(lines = 8): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Stops PostgreSQL: `fast` (with a shutdown checkpoint) and, if not down within the timeout, `immediate`. */
+  async stop(mode: 'fast' | 'immediate', timeoutMs: number): Promise<void> {
+    await this.disconnect();
+    if (!this.isRunning()) return;
+    const r = await run(this.bin('pg_ctl'), ['stop', '-D', this.dataDir, '-m', mode, '-w', '-t', String(Math.max(1, Math.ceil(timeoutMs / 1000))), '-s'], { timeoutMs: timeoutMs + 5000 });
+    if (r.code === 0 || !this.isRunning()) return;
+    if (mode === 'fast') {
+      this.log.warn('fast shutdown timed out, stopping immediately', { dataDir: this.dataDir });
+      return this.stop('immediate', 30_000);
+    }
+    throw new PostgresError('PG_STOP_FAILED', `PostgreSQL in ${this.dataDir} did not stop`, tail(r));
+  }
+
+  async reload(): Promise<void> {
+    const r = await run(this.bin('pg_ctl'), ['reload', '-D', this.dataDir, '-s'], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw new PostgresError('PG_COMMAND_FAILED', 'pg_ctl reload failed', tail(r));
+  }
+
+  async promote(timeoutMs: number): Promise<void> {
+    const r = await run(this.bin('pg_ctl'), ['promote', '-D', this.dataDir, '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-s'], { timeoutMs: timeoutMs + 5000 });
+    if (r.code !== 0) throw new PostgresError('PG_PROMOTE_FAILED', 'pg_ctl promote failed', tail(r));
+    rmSync(join(this.dataDir, 'standby.signal'), { force: true });
+  }
+
+  private async connection(timeoutMs: number): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const su = this.cfg.postgresql.authentication.superuser;
+    const c = new pg.Client({
+      host: this.socketDir,
+      port: this.port,
+      user: su.username,
+      password: su.password,
+      database: 'postgres',
+      application_name: 'pgkeel',
+      connectionTimeoutMillis: timeoutMs,
+      statement_timeout: timeoutMs,
+      query_timeout: timeoutMs,
+    });
+    c.on('error', () => {
+      if (this.client === c) this.client = null;
+    });
+    try {
+      await c.connect();
+    } catch (err) {
+      await c.end().catch(() => {});
+      throw err;
+    }
+    this.client = c;
+    return c;
+  }
+
+  async disconnect(): Promise<void> {
+    const c = this.client;
+    this.client = null;
+    if (c) await c.end().catch(() => {});
+  }
+
+  /** Runs one statement as the superuser over the unix socket; a failure drops the connection for the next call. */
+  async query<R extends Record<string, unknown>>(sql: string, params: unknown[] = [], timeoutMs = 5000): Promise<R[]> {
+    const c = await this.connection(timeoutMs);
+    try {
+      const r = await c.query(sql, params);
+      return r.rows as R[];
+    } catch (err) {
+      if (!(err as { code?: string }).code) await this.disconnect();
+      throw err;
+    }
+  }
+
+  /** The state the HA loop needs, in two round trips. */
+  async status(timeoutMs = 5000): Promise<PgStatus> {
+    const rows = await this.query<Record<string, string | boolean | number | null>>(
+      `SELECT pg_is_in_recovery() AS rec,
+              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS wal,
+              CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS wal_tli,
+              pg_last_wal_receive_lsn()::text AS recv, pg_last_wal_replay_lsn()::text AS replay,
+              CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused,
+              pg_last_xact_replay_timestamp()::text AS replay_ts,
+              (SELECT timeline_id FROM pg_control_checkpoint()) AS ckpt_tli,
+              pg_postmaster_start_time()::text AS started,
+              current_setting('server_version_num')::int AS version,
+              (SELECT count(*) FROM pg_settings WHERE pending_restart) > 0 AS pending,
+              w.status AS wr_status, w.received_tli AS wr_tli, w.sender_host AS wr_host, w.sender_port AS wr_port
+         FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver w ON true`,
+      [],
+      timeoutMs,
+    );
+    const r = rows[0] ?? {};
+    const inRecovery = r['rec'] === true;
+    const received = parseLsn(r['recv'] as string | null);
+    const replayed = parseLsn(r['replay'] as string | null);
+    let replication: ReplicationRow[] = [];
+    if (!inRecovery) {
+      const rep = await this.query<Record<string, string | null>>(
+        `SELECT application_name, state, sync_state, client_addr::text AS client_addr,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text AS lag FROM pg_stat_replication`,
+        [],
+        timeoutMs,
+      );
+      replication = rep.map((x) => ({
+        applicationName: x['application_name'] ?? '',
+        state: x['state'] ?? '',
+        syncState: x['sync_state'] ?? '',
+        clientAddr: x['client_addr'] ?? null,
+        replayLag: x['lag'] === null || x['lag'] === undefined ? null : Number(x['lag']),
+      }));
+    }
+    const tli = inRecovery ? ((r['wr_tli'] as number | null) ?? (r['ckpt_tli'] as number | null)) : (r['wal_tli'] as number | null);
+    return {
+      inRecovery,
+      timeline: tli ?? null,
+      walPosition: inRecovery ? Math.max(received ?? 0, replayed ?? 0) || null : parseLsn(r['wal'] as string | null),
+      receivedLsn: received,
+      replayedLsn: replayed,
+      streaming: r['wr_status'] === 'streaming',
+      upstreamHost: (r['wr_host'] as string | null) ?? null,
+      upstreamPort: (r['wr_port'] as number | null) ?? null,
+      replication,
+      postmasterStart: (r['started'] as string | null) ?? null,
+      serverVersion: Number(r['version'] ?? 0),
+      pendingRestart: r['pending'] === true,
+      replayPaused: r['paused'] === true,
+      replayTimestamp: (r['replay_ts'] as string | null) ?? null,
+    };
+  }
+
+  /** Creates or updates the replication role (run on the primary after bootstrap and on every promotion). */
+  async ensureReplicationRole(): Promise<void> {
+    const rep = this.cfg.postgresql.authentication.replication;
+    const exists = await this.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [rep.username]);
+    const ident = `"${rep.username.replace(/"/g, '""')}"`;
+    const pw = `'${rep.password.replace(/'/g, "''")}'`;
+    await this.query(exists.length ? `ALTER ROLE ${ident} WITH REPLICATION LOGIN PASSWORD ${pw}` : `CREATE ROLE ${ident} WITH REPLICATION LOGIN PASSWORD ${pw}`);
+  }
+
+  /** Physical replication slots on this (primary) instance. */
+  async slots(): Promise<Map<string, number | null>> {
+    const rows = await this.query<{ slot_name: string; restart_lsn: string | null }>(`SELECT slot_name, restart_lsn::text FROM pg_replication_slots WHERE slot_type = 'physical'`);
+    return new Map(rows.map((r) => [r.slot_name, parseLsn(r.restart_lsn)]));
+  }
+
+  async createSlot(name: string): Promise<void> {
+    await this.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [name]);
+  }
+
+  async dropSlot(name: string): Promise<void> {
+    await this.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [name]);
+  }
+
+  /** Clones the leader into the (empty) data directory with pg_basebackup; a failed clone is moved aside, not deleted. */
+  async clone(from: { host: string; port: number }, timeoutMs: number): Promise<void> {
+    this.prepareDirs();
+    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('before-clone');
+    ensureDirFor(this.dataDir, 0o700);
+    const rep = this.cfg.postgresql.authentication.replication;
+    const r = await run(
+      this.bin('pg_basebackup'),
+      ['-D', this.dataDir, '-h', from.host, '-p', String(from.port), '-U', rep.username, '-X', 'stream', '-c', 'fast', '--no-password', '--progress'],
+      { env: { PGPASSFILE: this.cfg.postgresql.pgpass, PGAPPNAME: `pgkeel_clone_${this.cfg.name}`, PGCONNECT_TIMEOUT: '5' }, timeoutMs },
+    );
+    if (r.code !== 0) {
+      const aside = this.moveAside('failed-clone');
+      throw new PostgresError('PG_CLONE_FAILED', `pg_basebackup from ${from.host}:${from.port} failed${aside ? `; the partial copy was moved to ${aside}` : ''}`, tail(r));
+    }
+    this.ensureInclude();
+  }
+
+  /** pg_rewind against the new leader (PostgreSQL must be stopped cleanly first). */
+  async rewind(from: { host: string; port: number }, timeoutMs: number): Promise<void> {
+    const su = this.cfg.postgresql.authentication.superuser;
+    const src = `host=${from.host} port=${from.port} user=${su.username} dbname=postgres connect_timeout=5`;
+    const r = await run(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${src}`, '--no-ensure-shutdown', '--progress'], {
+      env: { PGPASSFILE: this.cfg.postgresql.pgpass },
+      timeoutMs,
+    });
+    if (r.code !== 0) throw new PostgresError('PG_REWIND_FAILED', `pg_rewind from ${from.host}:${from.port} failed`, tail(r));
+  }
+
+  /** Renames the data directory to "<data_dir>.<why>-<time>" and returns the new path (null if there was nothing). */
+  moveAside(why: string): string | null {
+    if (!existsSync(this.dataDir)) return null;
+    const to = `${this.dataDir}.${why}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    renameSync(this.dataDir, to);
+    this.log.warn('moved the data directory aside', { from: this.dataDir, to });
+    return to;
+  }
+}
