@@ -1,0 +1,310 @@
+/**
+ * Incremental frame splitter for one direction of one connection: chunks in, whole messages out.
+ *
+ * Wire format (https://www.postgresql.org/docs/15/protocol-overview.html#PROTOCOL-MESSAGE-CONCEPTS):
+ * regular messages are Byte1 type + Int32 length (counting itself, not the type byte) + payload; the first
+ * packets of a connection (StartupMessage, SSLRequest, GSSENCRequest, CancelRequest) have no type byte.
+ *
+ * Zero-copy: a message wholly inside the pushed chunk is returned as a view into that chunk. Only a message
+ * that spans chunks is copied, once, into a buffer of its own (grown geometrically, so a peer announcing a huge
+ * length costs memory only as its bytes actually arrive). The Framer holds at most the current chunk plus one
+ * partial message, and drops its reference to a chunk once it is drained.
+ *
+ * Views are only valid as long as the chunk is: a caller that reuses its read buffer (`net.Socket` `onread`)
+ * must finish with, or copy, every frame before reading into that buffer again.
+ *
+ * Errors: a bad length or disallowed type byte makes `next()` throw a `ProtocolError`; the framer then stays
+ * failed (every later `next()` throws the same error, `push()` is ignored) because the stream cannot be
+ * resynchronised. Nothing else is ever thrown for any input bytes.
+ */
+import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { describeType, ProtocolCode } from './message-codes.js';
+
+/** PostgreSQL's own ceiling for a message (PQ_LARGE_MESSAGE_LIMIT ≈ MaxAllocSize): the default towards servers. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+/** PostgreSQL's limit for messages before authentication completes (PQ_SMALL_MESSAGE_LIMIT, pqcomm.h). */
+export const PRE_AUTH_MAX_MESSAGE_BYTES = 10_000;
+/** MAX_STARTUP_PACKET_LENGTH (10000, excluding the length word) + the length word; compared with the length word. */
+export const MAX_STARTUP_PACKET_BYTES = 10_004;
+/** `Frame.type` of an untyped start-up packet. */
+export const STARTUP_FRAME_TYPE = 0;
+
+/** Below this a spanning message's buffer is allocated at its full size; above it, grown as bytes arrive. */
+const INITIAL_PARTIAL_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+export const FramerMode = {
+  /** Untyped start-up packets: Int32 length + payload. */
+  Startup: 'startup',
+  /** Byte1 type + Int32 length + payload. */
+  Regular: 'regular',
+} as const;
+export type FramerMode = (typeof FramerMode)[keyof typeof FramerMode];
+
+export interface FramerOptions {
+  /** Default 'regular' (a server connection); a client connection starts in 'startup'. */
+  readonly mode?: FramerMode;
+  /**
+   * Limit on a regular message's length word. Default 1 GiB; use PRE_AUTH_MAX_MESSAGE_BYTES for clients until
+   * they are authenticated.
+   */
+  readonly maxMessageBytes?: number;
+  /** Limit on a start-up packet's length word. Default MAX_STARTUP_PACKET_BYTES. */
+  readonly maxStartupBytes?: number;
+  /**
+   * If given, any other type byte fails with PROTOCOL_UNKNOWN_MESSAGE as soon as the header is seen (before its
+   * body is buffered). E.g. FRONTEND_CODES for client connections.
+   */
+  readonly allowedTypes?: Iterable<number>;
+}
+
+/**
+ * One message. `raw` and `payload` are computed views, so a frame that is only forwarded costs one object.
+ * Consecutive frames with the same `source` and adjacent offsets can be forwarded as one slice.
+ */
+export class Frame {
+  constructor(
+    /** Type byte; STARTUP_FRAME_TYPE (0) for start-up packets. */
+    readonly type: number,
+    /** The length word: counts itself and the payload, not the type byte. */
+    readonly length: number,
+    /** The buffer holding the message: the pushed chunk, or the framer's copy when it spanned chunks. */
+    readonly source: Buffer,
+    /** Where the message (its type byte, or length word for start-up packets) starts in `source`. */
+    readonly offset: number,
+    /** 5, or 4 for start-up packets. */
+    readonly headerSize: number,
+  ) {}
+
+  /** Bytes of the whole message on the wire. */
+  get rawLength(): number {
+    return this.length + this.headerSize - 4;
+  }
+
+  /** The whole message including its header: forward this. */
+  get raw(): Buffer {
+    return this.source.subarray(this.offset, this.offset + this.rawLength);
+  }
+
+  /** The message body after the length word: parse this. */
+  get payload(): Buffer {
+    return this.source.subarray(this.offset + this.headerSize, this.offset + this.rawLength);
+  }
+}
+
+export class Framer {
+  /** Adjustable, e.g. raised from PRE_AUTH_MAX_MESSAGE_BYTES once the client is authenticated. */
+  maxMessageBytes: number;
+  maxStartupBytes: number;
+  private modeValue: FramerMode;
+  private readonly allowed: Uint8Array | null;
+
+  private chunk: Buffer = EMPTY;
+  private pos = 0;
+  /** Header bytes of a message whose header itself was cut by a chunk boundary. */
+  private readonly head = Buffer.alloc(5);
+  private headFill = 0;
+  /** The copy of a message that spans chunks; null when none is in progress. */
+  private part: Buffer | null = null;
+  private partFill = 0;
+  private partTotal = 0;
+  private partType = 0;
+  private partLength = 0;
+  private failure: ProtocolError | null = null;
+
+  constructor(options: FramerOptions = {}) {
+    this.modeValue = options.mode ?? FramerMode.Regular;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.maxStartupBytes = options.maxStartupBytes ?? MAX_STARTUP_PACKET_BYTES;
+    if (options.allowedTypes) {
+      this.allowed = new Uint8Array(256);
+      for (const t of options.allowedTypes) this.allowed[t & 0xff] = 1;
+    } else {
+      this.allowed = null;
+    }
+  }
+
+  get mode(): FramerMode {
+    return this.modeValue;
+  }
+
+  /**
+   * The framer switches to 'regular' by itself after a StartupMessage; set the mode explicitly only for unusual
+   * flows. Only allowed between messages.
+   */
+  setMode(mode: FramerMode): void {
+    if (this.headFill > 0 || this.part !== null) throw new Error('Framer.setMode() in the middle of a message');
+    this.modeValue = mode;
+  }
+
+  /** The error that stopped this framer, if any. */
+  get error(): ProtocolError | null {
+    return this.failure;
+  }
+
+  /**
+   * Input bytes received but not yet returned as frames. After an SSLRequest/GSSENCRequest frame this must be 0
+   * before answering 'S'/'G': bytes sent ahead of the TLS handshake are an injection attempt (CVE-2021-23214).
+   */
+  get bufferedBytes(): number {
+    return this.chunk.length - this.pos + this.headFill + (this.part === null ? 0 : this.partFill);
+  }
+
+  /** Memory this framer keeps alive: the undrained chunk plus the partial message's buffer. */
+  get retainedBytes(): number {
+    return this.chunk.length + (this.part === null ? 0 : this.part.length);
+  }
+
+  /**
+   * Hands the framer the next chunk. Call `next()` until it returns undefined before pushing again (pause the
+   * socket meanwhile if frames cannot be handled yet): this is what bounds the framer's memory.
+   */
+  push(chunk: Buffer): void {
+    if (this.failure) return;
+    if (this.pos < this.chunk.length) throw new Error('Framer.push() before next() returned undefined');
+    this.chunk = chunk;
+    this.pos = 0;
+  }
+
+  /** The next complete message, or undefined when more bytes are needed. Throws only ProtocolError. */
+  next(): Frame | undefined {
+    if (this.failure) throw this.failure;
+    try {
+      const frame = this.headFill > 0 || this.part !== null ? this.continuePartial() : this.fromChunk();
+      if (frame === undefined) {
+        this.chunk = EMPTY; // everything is consumed or copied: let the caller's buffer go
+        this.pos = 0;
+      } else if (this.modeValue === FramerMode.Startup) {
+        this.afterStartupFrame(frame);
+      }
+      return frame;
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.failure = err;
+        this.chunk = EMPTY;
+        this.pos = 0;
+        this.part = null;
+        this.headFill = 0;
+      }
+      throw err;
+    }
+  }
+
+  private get headerSize(): number {
+    return this.modeValue === FramerMode.Regular ? 5 : 4;
+  }
+
+  private fromChunk(): Frame | undefined {
+    const chunk = this.chunk;
+    const pos = this.pos;
+    const avail = chunk.length - pos;
+    if (avail === 0) return undefined;
+    const hs = this.headerSize;
+    if (avail < hs) {
+      chunk.copy(this.head, 0, pos);
+      this.headFill = avail;
+      this.pos = chunk.length;
+      return undefined;
+    }
+    const type = hs === 5 ? (chunk[pos] as number) : STARTUP_FRAME_TYPE;
+    const length = chunk.readInt32BE(pos + hs - 4);
+    this.check(type, length);
+    const total = length + hs - 4;
+    if (avail >= total) {
+      this.pos = pos + total;
+      return new Frame(type, length, chunk, pos, hs);
+    }
+    this.beginPart(type, length, total, chunk.subarray(pos));
+    this.pos = chunk.length;
+    return undefined;
+  }
+
+  private continuePartial(): Frame | undefined {
+    const hs = this.headerSize;
+    if (this.part === null) {
+      const take = Math.min(hs - this.headFill, this.chunk.length - this.pos);
+      this.chunk.copy(this.head, this.headFill, this.pos, this.pos + take);
+      this.headFill += take;
+      this.pos += take;
+      if (this.headFill < hs) return undefined;
+      const type = hs === 5 ? (this.head[0] as number) : STARTUP_FRAME_TYPE;
+      const length = this.head.readInt32BE(hs - 4);
+      this.check(type, length);
+      this.headFill = 0;
+      this.beginPart(type, length, length + hs - 4, this.head.subarray(0, hs));
+    }
+    let part = this.part as Buffer;
+    const take = Math.min(this.partTotal - this.partFill, this.chunk.length - this.pos);
+    if (take > 0) {
+      if (this.partFill + take > part.length) {
+        // Grow geometrically: total copying stays O(message size) while memory tracks bytes received.
+        const grown = Buffer.allocUnsafe(Math.min(this.partTotal, Math.max(part.length * 2, this.partFill + take)));
+        part.copy(grown, 0, 0, this.partFill);
+        part = grown;
+        this.part = grown;
+      }
+      this.chunk.copy(part, this.partFill, this.pos, this.pos + take);
+      this.partFill += take;
+      this.pos += take;
+    }
+    if (this.partFill < this.partTotal) return undefined;
+    this.part = null;
+    return new Frame(this.partType, this.partLength, part, 0, hs);
+  }
+
+  private beginPart(type: number, length: number, total: number, first: Buffer): void {
+    const part = Buffer.allocUnsafe(Math.min(total, Math.max(INITIAL_PARTIAL_BYTES, first.length)));
+    first.copy(part, 0);
+    this.part = part;
+    this.partFill = first.length;
+    this.partTotal = total;
+    this.partType = type;
+    this.partLength = length;
+  }
+
+  private check(type: number, length: number): void {
+    if (this.modeValue === FramerMode.Startup) {
+      // The smallest start-up packet is a length word plus the version/request code.
+      if (length < 8) {
+        throw new ProtocolError(ProtocolErrorCode.BadStartup, `invalid length of startup packet: ${length}`, {
+          length,
+        });
+      }
+      if (length > this.maxStartupBytes) {
+        throw new ProtocolError(
+          ProtocolErrorCode.TooLarge,
+          `startup packet length ${length} exceeds the limit of ${this.maxStartupBytes} bytes`,
+          { length, limit: this.maxStartupBytes },
+        );
+      }
+      return;
+    }
+    if (this.allowed !== null && this.allowed[type] !== 1) {
+      throw new ProtocolError(ProtocolErrorCode.UnknownMessage, `unexpected message type ${describeType(type)}`, {
+        type,
+      });
+    }
+    if (length < 4) {
+      throw new ProtocolError(
+        ProtocolErrorCode.BadLength,
+        `invalid message length ${length} for message type ${describeType(type)}`,
+        { type, length },
+      );
+    }
+    if (length > this.maxMessageBytes) {
+      throw new ProtocolError(
+        ProtocolErrorCode.TooLarge,
+        `message ${describeType(type)} of length ${length} exceeds the limit of ${this.maxMessageBytes} bytes`,
+        { type, length, limit: this.maxMessageBytes },
+      );
+    }
+  }
+
+  /** After a StartupMessage the connection speaks typed messages; after the three requests it does not. */
+  private afterStartupFrame(frame: Frame): void {
+    const code = frame.source.readInt32BE(frame.offset + 4);
+    const request =
+      code === ProtocolCode.SSLRequest || code === ProtocolCode.GSSENCRequest || code === ProtocolCode.CancelRequest;
+    if (!request) this.modeValue = FramerMode.Regular;
+  }
+}
