@@ -84,7 +84,9 @@ function tailOf(file: string, lines = 15): string {
   }
 }
 
-export function healthy(s: StatusJson, nodes: number): boolean {
+/** Healthy: one running leader and every other member streaming, each record published by the live agent. */
+export function healthy(s: StatusJson, nodes: number, livePids?: ReadonlyMap<string, number | null>): boolean {
+  if (livePids && s.members.some((m) => m.pid !== livePids.get(m.name))) return false;
   const leaders = s.members.filter((m) => m.role === 'leader' && m.state === 'running');
   const streaming = s.members.filter((m) => m.role !== 'leader' && m.state === 'streaming');
   return !s.error && leaders.length === 1 && streaming.length === nodes - 1;
@@ -104,7 +106,8 @@ export async function waitHealthy(lc: LocalCluster, timeoutMs: number, progress:
         progress(`${m.name}: ${label}`);
       }
     }
-    if (healthy(last, lc.nodes.length)) return last;
+    const live = new Map(lc.nodes.map((n) => [n.name, livePid(paths.agentPid(lc.dir, n.name))]));
+    if (healthy(last, lc.nodes.length, live)) return last;
     const dead = lc.nodes.find((n) => livePid(paths.agentPid(lc.dir, n.name)) === null);
     if (dead) {
       const log = paths.agentLog(lc.dir, dead.name);
