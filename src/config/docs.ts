@@ -1,0 +1,65 @@
+/** Renders docs/config.md from the schema, so the reference cannot drift from what is validated. */
+import { describe } from './schema.js';
+import { nodeSchema } from './node.js';
+import { ENV_ALIASES, envNameFor } from './load.js';
+
+export function renderConfigDoc(): string {
+  const rows = describe(nodeSchema);
+  const lines = [
+    '# pgkeel node configuration',
+    '',
+    '<!-- Generated from src/config/node.ts by `npm run docs`; a unit test fails when this file is out of date. -->',
+    '',
+    'One YAML file per node, shaped like Patroni\'s `patroni.yml` so an existing file carries over (keys pgkeel does not',
+    'know are refused with a "did you mean", never ignored). Check a file with `pgkeel config check -c node.yml`: every',
+    'problem is printed with its key path and the expected form, and the command exits 2.',
+    '',
+    'Relative paths are relative to the config file\'s directory. Every setting can be overridden by an environment',
+    'variable named `PGKEEL_` + its path in upper case with `.` as `_` (e.g. `PGKEEL_POSTGRESQL_DATA_DIR`); lists take',
+    'comma-separated values. Secrets are never written to logs.',
+    '',
+    '`bootstrap.dcs` is the cluster\'s *dynamic* configuration: the member that initializes the cluster writes it to the',
+    'DCS `config` key; afterwards the DCS copy is what counts (change it with `pgkeel ctl edit-config`). The rule',
+    '`loop_wait + 2*retry_timeout <= ttl` is enforced: a leader must notice it lost the DCS and demote before its',
+    'leader key can expire.',
+    '',
+    '| key | type | default | environment | description |',
+    '|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const env = r.type.startsWith('a mapping') ? '' : `\`${envNameFor(r.path)}\``;
+    lines.push(`| \`${r.path}\` | ${r.type.replace(/\|/g, '\\|')} | ${r.default ? `\`${r.default}\`` : ''} | ${env} | ${r.doc}${r.secret ? ' Secret.' : ''} |`);
+  }
+  lines.push('', 'Shorter aliases, as Patroni\'s `PATRONI_SUPERUSER_PASSWORD` and friends:', '', '| environment | key |', '|---|---|');
+  for (const [env, path] of Object.entries(ENV_ALIASES)) lines.push(`| \`${env}\` | \`${path}\` |`);
+  lines.push('', '## Example', '', '```yaml', EXAMPLE.trim(), '```', '');
+  return lines.join('\n');
+}
+
+export const EXAMPLE = `
+scope: prod
+name: node1
+etcd3:
+  hosts: [10.0.0.11:2379, 10.0.0.12:2379, 10.0.0.13:2379]
+restapi:
+  listen: 0.0.0.0:8008
+  connect_address: 10.0.0.21:8008
+  authentication: {username: admin, password: change-me}
+postgresql:
+  listen: 0.0.0.0:5432
+  connect_address: 10.0.0.21:5432
+  data_dir: /var/lib/postgresql/15/pgkeel
+  authentication:
+    superuser: {username: postgres, password: change-me}
+    replication: {username: replicator, password: change-me}
+  parameters: {shared_buffers: 1GB}
+  pg_hba: ["host all all 10.0.0.0/24 scram-sha-256"]
+bootstrap:
+  dcs:
+    ttl: 10
+    loop_wait: 1
+    retry_timeout: 3
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: false
+tags: {nofailover: false, noloadbalance: false}
+`;

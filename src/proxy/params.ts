@@ -1,0 +1,84 @@
+/**
+ * Session parameters a client relies on in transaction pooling: kept per client (from its StartupMessage and the
+ * ParameterStatus messages its own SETs cause) and per server connection, and re-applied on whichever server
+ * connection serves the client when they differ (pgBouncer's varcache, src/varcache.c).
+ *
+ * search_path is not GUC_REPORT before PostgreSQL 18, so a server's value is only known when the proxy set it.
+ */
+
+/** Canonical names, as ParameterStatus spells them. */
+export const TRACKED_PARAMS = [
+  'application_name',
+  'client_encoding',
+  'DateStyle',
+  'TimeZone',
+  'IntervalStyle',
+  'standard_conforming_strings',
+  'search_path',
+] as const;
+
+const CANONICAL: ReadonlyMap<string, string> = new Map(TRACKED_PARAMS.map((p) => [p.toLowerCase(), p]));
+
+/** The tracked name for a start-up/ParameterStatus key (GUC names are case-insensitive), or undefined. */
+export function trackedName(name: string): string | undefined {
+  return CANONICAL.get(name.toLowerCase());
+}
+
+/**
+ * A small ordered map of tracked values with a cached comparison key, so the per-transaction check
+ * "does this server need SETs for this client?" is one string comparison in the common case.
+ */
+export class ParamSet {
+  private readonly values = new Map<string, string>();
+  private keyCache: string | null = '';
+
+  get(name: string): string | undefined {
+    return this.values.get(name);
+  }
+
+  set(name: string, value: string): void {
+    if (this.values.get(name) === value) return;
+    this.values.set(name, value);
+    this.keyCache = null;
+  }
+
+  delete(name: string): void {
+    if (this.values.delete(name)) this.keyCache = null;
+  }
+
+  entries(): IterableIterator<[string, string]> {
+    return this.values.entries();
+  }
+
+  /** Values of every tracked parameter in a fixed order; equal keys mean nothing to SET. */
+  get key(): string {
+    if (this.keyCache === null) {
+      let k = '';
+      for (const p of TRACKED_PARAMS) k += (this.values.get(p) ?? '\u0001') + '\u0000';
+      this.keyCache = k;
+    }
+    return this.keyCache;
+  }
+}
+
+function literal(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+/**
+ * The SQL that makes `server` match `client` for every parameter the client has a value for, or null when they
+ * already match. set_config takes the raw string, so list values (search_path) need no identifier quoting.
+ */
+export function syncSql(client: ParamSet, server: ParamSet): string | null {
+  if (client.key === server.key) return null;
+  const calls: string[] = [];
+  for (const [name, value] of client.entries()) {
+    if (server.get(name) !== value) calls.push(`pg_catalog.set_config(${literal(name)}, ${literal(value)}, false)`);
+  }
+  return calls.length ? `SELECT ${calls.join(', ')}` : null;
+}
+
+/** Applies what syncSql asked for to the server's record (the server reports only some of them back). */
+export function applySync(client: ParamSet, server: ParamSet): void {
+  for (const [name, value] of client.entries()) server.set(name, value);
+}
