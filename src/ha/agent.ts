@@ -30,6 +30,19 @@ export interface AgentSnapshot {
 
 const WAKE_KEYS = ['leader', 'failover', 'sync', 'config', 'initialize'] as const;
 
+/** Operator requests from the REST API (POST /restart, /reinitialize, /reload), run by the loop between cycles. */
+export type OperatorRequest = 'restart' | 'reinitialize' | 'reload';
+
+export class RequestRefused extends Error {
+  readonly code = 'HA_REQUEST_REFUSED';
+}
+
+interface PendingRequest {
+  readonly kind: OperatorRequest;
+  readonly resolve: (summary: string) => void;
+  readonly reject: (err: Error) => void;
+}
+
 export class Agent {
   readonly ctx: AgentContext;
   private readonly executor: Executor;
@@ -40,6 +53,7 @@ export class Agent {
   private watch: WatchHandle | null = null;
   private last: AgentSnapshot;
   private lastSummary = '';
+  private readonly requests: PendingRequest[] = [];
 
   constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
     this.ctx = { cfg, keys: clusterKeys(cfg.scope, cfg.namespace), store, pg: new PostgresInstance(cfg, log), log, now, mem: newMemory() };
@@ -55,6 +69,45 @@ export class Agent {
   poke(): void {
     if (this.wake) this.wake();
     else this.pendingWake = true;
+  }
+
+  /**
+   * Queues an operator request; resolves with a sentence when it is done, rejects with RequestRefused when it cannot
+   * run (e.g. reinitialize on the leader, cluster paused for restart is allowed as in Patroni).
+   */
+  request(kind: OperatorRequest): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.requests.push({ kind, resolve, reject });
+      this.poke();
+    });
+  }
+
+  /** Turns a pending operator request into this cycle's decision, or null when none can run now. */
+  private operatorDecision(g: Gathered): { decision: Decision; req: PendingRequest } | null {
+    if (this.ctx.mem.busy || this.requests.length === 0) return null;
+    const req = this.requests.shift() as PendingRequest;
+    const leader = g.cluster?.leader?.name;
+    const role = this.ctx.mem.role;
+    switch (req.kind) {
+      case 'restart':
+        if (!g.observed.pg.running) {
+          req.reject(new RequestRefused('PostgreSQL is not running'));
+          return null;
+        }
+        return { req, decision: { summary: 'restarting PostgreSQL on request', actions: [{ kind: 'restart' }], role } };
+      case 'reinitialize':
+        if (g.observed.holdsLock || leader === this.ctx.cfg.name) {
+          req.reject(new RequestRefused('I am the leader; a leader cannot be reinitialized'));
+          return null;
+        }
+        if (!leader) {
+          req.reject(new RequestRefused('there is no leader to clone from'));
+          return null;
+        }
+        return { req, decision: { summary: `reinitializing from ${leader} on request`, actions: [{ kind: 'reclone', from: leader }], role: 'replica' } };
+      case 'reload':
+        return { req, decision: { summary: 'reloading the configuration on request', actions: [{ kind: 'reload' }], role } };
+    }
   }
 
   /** Graceful stop: a leader hands over (demote, release the key) before the agent exits. */
@@ -119,7 +172,8 @@ export class Agent {
     const { ctx } = this;
     const g = await gather(ctx, this.shuttingDown);
     if (g.cluster && !this.watch) this.startWatch(g.cluster.revision + 1);
-    let decision = decide(g.observed);
+    const op = this.operatorDecision(g);
+    let decision = op ? op.decision : decide(g.observed);
     if (ctx.mem.busy === null && ctx.now() < ctx.mem.retryAfter) {
       const quick = decision.actions.filter((a) => a.kind === 'renew_lock' || a.kind === 'release_lock' || a.kind === 'demote');
       decision = { ...decision, summary: `waiting before retrying after a failure (${ctx.mem.lastError ?? 'unknown'})`, actions: quick };
@@ -128,7 +182,20 @@ export class Agent {
       ctx.log.info(decision.summary, { actions: decision.actions.map((a) => a.kind) });
       this.lastSummary = decision.summary;
     }
-    await this.executor.run(decision, { cluster: g.cluster, dynamic: g.dynamic, pgStatus: g.pgStatus, shuttingDown: this.shuttingDown });
+    const errorBefore = ctx.mem.lastError;
+    try {
+      await this.executor.run(decision, { cluster: g.cluster, dynamic: g.dynamic, pgStatus: g.pgStatus, shuttingDown: this.shuttingDown });
+    } catch (err) {
+      op?.req.reject(err as Error);
+      throw err;
+    }
+    if (op) {
+      ctx.mem.lastError = null;
+      void this.executor.idle().then(() => {
+        if (ctx.mem.lastError && ctx.mem.lastError !== errorBefore) op.req.reject(new Error(ctx.mem.lastError));
+        else op.req.resolve(decision.summary);
+      });
+    }
     const role = ctx.mem.busy ? ctx.mem.role : this.roleAfter(g, decision);
     ctx.mem.role = role;
     const memberState = this.memberState(g);

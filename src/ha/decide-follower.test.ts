@@ -93,3 +93,26 @@ describe('decide: diverged timelines', () => {
     assert.deepEqual(acts(decide(fixture({ settings: { paused: true }, pg: { timeline: 3, streaming: false }, cluster: AFTER_FAILOVER }))), []);
   });
 });
+
+describe('decide: a provably dead leader (docs/failover.md)', () => {
+  it('a replica whose stream broke removes the key of a leader whose ports both refuse connections', () => {
+    const d = decide(fixture({ pg: { streaming: false }, leaderDown: true }));
+    assert.deepEqual(acts(d), ['remove_dead_leader']);
+    const a = d.actions[0];
+    assert.ok(a && a.kind === 'remove_dead_leader');
+    assert.equal(a.leader, 'node1');
+    assert.match(d.summary, /refuse connections/);
+  });
+
+  it('paused: the key is left alone', () => {
+    assert.deepEqual(acts(decide(fixture({ pg: { streaming: false }, leaderDown: true, settings: { paused: true } }))), []);
+  });
+
+  it('a running primary that sees another leader still demotes first', () => {
+    assert.deepEqual(acts(decide(fixture({ pg: PG_PRIMARY, leaderDown: true }))), ['demote:immediate']);
+  });
+
+  it('without the proof the replica keeps waiting for the lease', () => {
+    assert.deepEqual(acts(decide(fixture({ pg: { streaming: false }, leaderDown: false }))), []);
+  });
+});

@@ -36,6 +36,10 @@ function repair(o: Observed, leader: string, why: string): Decision {
   return decision(`recloning from ${leader}: ${why} and ${because}`, [{ kind: 'reclone', from: leader }], 'replica');
 }
 
+function currentRoleOfReplica(o: Observed): Decision['role'] {
+  return o.pg.inRecovery === false ? 'primary' : 'replica';
+}
+
 function decidePausedFollower(o: Observed, leader: string): Decision {
   if (isPrimary(o.pg)) return decision(`paused: no action, ${leader} holds the leader key but I am running as primary`, [], 'primary');
   if (o.pg.following === leader) return decision(`paused: no action, following ${leader}`, [], 'replica');
@@ -48,6 +52,13 @@ export function decideFollower(o: Observed, c: Cluster, leader: string): Decisio
   // (Patroni: demote('immediate-nolock')). The next cycles restart it as a replica and check divergence.
   if (isPrimary(o.pg)) {
     return decision(`demoting: ${leader} holds the leader key but I am running as primary`, [{ kind: 'demote', mode: 'immediate' }], 'demoted');
+  }
+  if (o.leaderDown === true && c.leader) {
+    return decision(
+      `removing the leader key of ${leader}: its REST API and PostgreSQL both refuse connections`,
+      [{ kind: 'remove_dead_leader', leader, modRevision: c.leader.modRevision }],
+      currentRoleOfReplica(o),
+    );
   }
   const why = divergence(o, c, leader);
   if (why !== null) return repair(o, leader, why);

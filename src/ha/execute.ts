@@ -189,6 +189,16 @@ export class Executor {
         if (this.writeConf(inp, 'primary', null).changed) await pg.reload();
         await store.delete(keys.sync);
         return;
+      case 'reload': {
+        const role = inp.pgStatus && !inp.pgStatus.inRecovery ? 'primary' : 'replica';
+        this.writeConf(inp, role, role === 'replica' ? mem.following : null);
+        if (pg.isRunning()) await pg.reload();
+        this.callback('on_reload', role);
+        return;
+      }
+      case 'remove_dead_leader':
+        if (await store.compareAndDelete(keys.leader, { value: a.leader, modRevision: a.modRevision })) log.warn(`removed the leader key of ${a.leader}: its REST API and PostgreSQL refuse connections`);
+        return;
       case 'clear_failover':
         await store.delete(keys.failover);
         return;

@@ -3,6 +3,7 @@
  * while the leader key is free — ask the other members' REST APIs how far they are. Produces the immutable
  * `Observed` value `decide` works on, plus the raw pieces the executor and the REST API report.
  */
+import { connect } from 'node:net';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
 import type { DynamicConfig } from '../config/node.js';
 import type { PgStatus } from '../postgres/instance.js';
@@ -34,6 +35,44 @@ export async function fetchPeer(apiUrl: string, timeoutMs = PEER_TIMEOUT_MS): Pr
   } catch {
     return { reachable: false };
   }
+}
+
+/** true only when a TCP connection is actively refused (the host answered, nothing listens); a timeout or any
+ *  other error is not proof of anything. */
+export function connectionRefused(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    const done = (refused: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(refused);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.once('connect', () => done(false));
+    sock.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+  });
+}
+
+function urlHostPort(url: string | undefined, defaultPort: number): { host: string; port: number } | null {
+  if (!url) return null;
+  try {
+    const u = new URL(url);
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || defaultPort) };
+  } catch {
+    return null;
+  }
+}
+
+/** The leader-down shortcut (docs/failover.md): probe only when our stream from the leader broke. */
+async function probeLeaderDown(cluster: Cluster, me: string, status: PgStatus | null): Promise<boolean> {
+  const leader = cluster.leader;
+  if (!leader || leader.name === me || !status?.inRecovery || status.streaming) return false;
+  const rec = cluster.members.get(leader.name)?.record;
+  const api = urlHostPort(rec?.api_url, 8008);
+  const pg = urlHostPort(rec?.conn_url, 5432);
+  if (!api || !pg) return false;
+  const [a, p] = await Promise.all([connectionRefused(api.host, api.port), connectionRefused(pg.host, pg.port)]);
+  return a && p;
 }
 
 async function readLocal(ctx: AgentContext, timeoutMs: number): Promise<{ local: Omit<LocalPostgres, 'shouldRun' | 'downSince' | 'following'>; status: PgStatus | null }> {
@@ -127,6 +166,8 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
     others.forEach((m, i) => peers.set(m.name, results[i] as PeerStatus));
   }
 
+  const leaderDown = cluster ? await probeLeaderDown(cluster, cfg.name, status) : false;
+
   const observed: Observed = {
     now,
     me: cfg.name,
@@ -142,6 +183,7 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
     shuttingDown,
     busy: mem.busy,
     rewindFailed: mem.rewindFailed,
+    leaderDown,
   };
   return { observed, cluster, pgStatus: status, dynamic, configProblems: problems };
 }

@@ -113,6 +113,10 @@ export interface Observed {
   readonly busy: Busy | null;
   /** The last rewind failed (so the executor must re-clone instead of trying rewind again). */
   readonly rewindFailed: boolean;
+  /** Another member holds the leader key, our WAL receiver is not streaming, and both the leader's REST API and
+   *  PostgreSQL ports refused a TCP connection this cycle: the host answered and nothing listens, so no commit can
+   *  be acknowledged there any more (see docs/failover.md). Probed only in that situation; false otherwise. */
+  readonly leaderDown?: boolean;
 }
 
 /** What the executor may do this cycle; a Decision lists them in the order they run. */
@@ -151,6 +155,11 @@ export type Action =
   | { readonly kind: 'set_sync'; readonly standbys: readonly string[] }
   /** Leader with synchronous mode turned off: clear synchronous_standby_names and delete `/sync`. */
   | { readonly kind: 'clear_sync' }
+  /** The leader is provably down (`leaderDown`): delete its key (compare value and revision) so the members
+   *  race now instead of waiting for its lease to expire. */
+  | { readonly kind: 'remove_dead_leader'; readonly leader: string; readonly modRevision: number }
+  /** Rewrite the managed configuration from the current settings and reload PostgreSQL (operator request). */
+  | { readonly kind: 'reload' }
   /** Leader: a scheduled or immediate switchover/failover request in `/failover` was invalid or done: delete it. */
   | { readonly kind: 'clear_failover' };
 
