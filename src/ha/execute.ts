@@ -59,12 +59,21 @@ export class Executor {
     await this.background;
   }
 
-  run(decision: Decision, inp: ExecInput): Promise<void> {
-    const long = decision.actions.find((a) => LONG[a.kind] !== undefined);
-    if (!long) return this.runAll(decision.actions, inp);
+  async run(decision: Decision, inp: ExecInput): Promise<void> {
+    let actions = decision.actions;
+    const take = actions.findIndex((a) => a.kind === 'take_leadership');
+    if (take >= 0) {
+      // The race itself is quick and decides whether there is anything to do: run it before going busy, so a member
+      // that lost never reports "promoting".
+      const a = actions[take] as Extract<Action, { kind: 'take_leadership' }>;
+      if (!(await this.acquireLeaderKey(a.reason))) return;
+      actions = [...actions.slice(0, take), { kind: 'promote', reason: a.reason }, ...actions.slice(take + 1)];
+    }
+    const long = actions.find((a) => LONG[a.kind] !== undefined);
+    if (!long) return this.runAll(actions, inp);
     const { mem, log } = this.ctx;
     mem.busy = { what: LONG[long.kind] as Busy['what'], since: this.ctx.now() };
-    this.background = this.runAll(decision.actions, inp)
+    this.background = this.runAll(actions, inp)
       .then(() => {
         mem.lastError = null;
       })
@@ -100,6 +109,20 @@ export class Executor {
 
   private async startPg(inp: ExecInput, role: 'primary' | 'replica', leader: string | null): Promise<void> {
     const { pg, mem } = this.ctx;
+    if (role === 'primary' && pg.hasStandbySignal()) {
+      // A standby must become primary through promotion (a new timeline); starting it without standby.signal would
+      // continue the old timeline from wherever replay stopped — a history pg_rewind could not tell apart.
+      this.writeConf(inp, 'replica', null);
+      mem.shouldRun = true;
+      await pg.start(START_TIMEOUT_MS);
+      await pg.promote(60_000);
+      await this.appendHistory(inp).catch(() => {});
+      this.writeConf(inp, 'primary', null);
+      await pg.reload();
+      mem.downSince = null;
+      this.callback('on_start', role);
+      return;
+    }
     this.writeConf(inp, role, leader);
     mem.shouldRun = true;
     await pg.start(START_TIMEOUT_MS);
@@ -139,17 +162,9 @@ export class Executor {
         await this.startPg(inp, mem.role === 'primary' ? 'primary' : 'replica', mem.following);
         this.callback('on_restart', mem.role);
         return;
-      case 'take_leadership': {
-        if (mem.lease === null) throw new Error('no lease to take the leader key with');
-        const won = await store.create(keys.leader, cfg.name, { lease: mem.lease });
-        if (!won) {
-          log.info('lost the leader race; another member took the key first');
-          return;
-        }
-        mem.lastRenew = { ok: true, at: this.ctx.now() };
-        log.info(`took the leader key: ${a.reason}`);
-        return this.promote(inp);
-      }
+      case 'take_leadership':
+        if (await this.acquireLeaderKey(a.reason)) await this.promote(inp);
+        return;
       case 'promote':
         return this.promote(inp);
       case 'renew_lock':
@@ -205,6 +220,19 @@ export class Executor {
     }
   }
 
+  /** Creates the leader key with our lease if it is free. */
+  private async acquireLeaderKey(reason: string): Promise<boolean> {
+    const { cfg, keys, store, mem, log } = this.ctx;
+    if (mem.lease === null) throw new Error('no lease to take the leader key with');
+    if (!(await store.create(keys.leader, cfg.name, { lease: mem.lease }))) {
+      log.info('lost the leader race; another member took the key first');
+      return false;
+    }
+    mem.lastRenew = { ok: true, at: this.ctx.now() };
+    log.info(`took the leader key: ${reason}`);
+    return true;
+  }
+
   private async bootstrap(inp: ExecInput): Promise<void> {
     const { cfg, keys, store, pg, mem, log } = this.ctx;
     if (!(await store.create(keys.initialize, ''))) {
@@ -242,8 +270,10 @@ export class Executor {
     const { pg, mem, log, keys, store, cfg } = this.ctx;
     const st = await pg.status().catch(() => null);
     if (st?.inRecovery !== false) {
-      this.writeConf(inp, 'primary', null);
+      // PostgreSQL removes standby.signal itself while promoting; touching it first crashes the startup process.
       await pg.promote(60_000);
+      this.writeConf(inp, 'primary', null);
+      if (pg.isRunning()) await pg.reload();
       // pg_rewind on the old primary reads the new timeline from this node's control file: checkpoint now.
       await pg.query('CHECKPOINT', [], 60_000).catch((err) => log.warn('checkpoint after promote failed', { err }));
       await this.appendHistory(inp);
@@ -306,8 +336,11 @@ export class Executor {
     await pg.stop('fast', STOP_TIMEOUT_MS);
     log.info(`running pg_rewind from ${from}`);
     try {
-      this.writeConf(inp, 'replica', from);
+      // pg_rewind may run crash recovery in single-user mode, which refuses standby mode; and it copies the source's
+      // configuration files, so ours are written again (with standby.signal) by the start that follows.
+      pg.removeStandbySignal();
       await pg.rewind(addr, 600_000);
+      this.writeConf(inp, 'replica', from);
       mem.rewindFailed = false;
     } catch (err) {
       mem.rewindFailed = true;

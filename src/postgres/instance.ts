@@ -96,6 +96,14 @@ export class PostgresInstance {
     }
   }
 
+  hasStandbySignal(): boolean {
+    return existsSync(join(this.dataDir, 'standby.signal'));
+  }
+
+  removeStandbySignal(): void {
+    rmSync(join(this.dataDir, 'standby.signal'), { force: true });
+  }
+
   isRunning(): boolean {
     return this.postmasterPid() !== null;
   }
@@ -232,8 +240,7 @@ export class PostgresInstance {
 
   async promote(timeoutMs: number): Promise<void> {
     const r = await run(this.bin('pg_ctl'), ['promote', '-D', this.dataDir, '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-s'], { timeoutMs: timeoutMs + 5000 });
-    if (r.code !== 0) throw new PostgresError('PG_PROMOTE_FAILED', 'pg_ctl promote failed', tail(r));
-    rmSync(join(this.dataDir, 'standby.signal'), { force: true });
+    if (r.code !== 0) throw new PostgresError('PG_PROMOTE_FAILED', 'pg_ctl promote failed', `${tail(r)}\n${this.logTail()}`.trim());
   }
 
   private async connection(timeoutMs: number): Promise<pg.Client> {
@@ -383,7 +390,7 @@ export class PostgresInstance {
   async rewind(from: { host: string; port: number }, timeoutMs: number): Promise<void> {
     const su = this.cfg.postgresql.authentication.superuser;
     const src = `host=${from.host} port=${from.port} user=${su.username} dbname=postgres connect_timeout=5`;
-    const r = await run(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${src}`, '--no-ensure-shutdown', '--progress'], {
+    const r = await run(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${src}`, '--progress'], {
       env: { PGPASSFILE: this.cfg.postgresql.pgpass },
       timeoutMs,
     });
