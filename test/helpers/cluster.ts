@@ -94,9 +94,12 @@ export async function startCluster(opts: { nodes?: number; name?: string } = {})
     async query(port, sql, params = []) {
       if (!password) password = (JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as { superuser: { password: string } }).superuser.password;
       const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 5000 });
-      await client.connect();
+      client.on('error', () => {});
       try {
+        await client.connect();
         return (await client.query(sql, params)).rows as Record<string, unknown>[];
+      } catch (err) {
+        throw new Error(`query on port ${port} failed (${sql.slice(0, 60)}): ${(err as Error).message}`);
       } finally {
         await client.end().catch(() => {});
       }
