@@ -10,6 +10,7 @@ import { slotNameFor, type Upstream } from '../postgres/conf.js';
 import type { PgStatus } from '../postgres/instance.js';
 import { parseLsn } from '../postgres/lsn.js';
 import { runCallback } from './callbacks.js';
+import { STRICT_PLACEHOLDER } from './sync.js';
 import type { AgentContext } from './state.js';
 import type { Action, Busy, Decision } from './view.js';
 
@@ -389,8 +390,12 @@ export class Executor {
       await store.compareAndPut(keys.sync, encodeSync(cfg.name, keep), { modRevision: current.modRevision });
     }
     const count = Math.max(1, inp.dynamic.synchronous_node_count);
-    const names = standbys.length ? standbys : inp.dynamic.synchronous_mode_strict ? ['__pgkeel_strict_placeholder__'] : [];
-    const ssn = names.length ? `FIRST ${Math.min(count, names.length)} (${names.map((n) => `"${n}"`).join(',')})` : '';
+    // Strict mode with no candidate: '*' makes commits wait for whichever standby connects next (Patroni's value).
+    const ssn = standbys.length
+      ? `FIRST ${Math.min(count, standbys.length)} (${standbys.map((n) => `"${n}"`).join(',')})`
+      : inp.dynamic.synchronous_mode_strict
+        ? STRICT_PLACEHOLDER
+        : '';
     if (ssn !== mem.synchronousStandbyNames) {
       mem.synchronousStandbyNames = ssn;
       if (this.writeConf(inp, 'primary', null).changed) await pg.reload();

@@ -63,6 +63,14 @@ function urlHostPort(url: string | undefined, defaultPort: number): { host: stri
   }
 }
 
+/** The member names in a synchronous_standby_names value the agent wrote: '' → [], '*' → ['*'], 'FIRST n ("a","b")' → [a, b]. */
+export function ssnMembers(ssn: string): string[] {
+  if (ssn.trim() === '') return [];
+  if (ssn.trim() === '*') return ['*'];
+  const inner = /\((.*)\)/.exec(ssn)?.[1] ?? ssn;
+  return inner.split(',').map((x) => x.trim().replace(/^"|"$/g, '')).filter(Boolean);
+}
+
 /** The leader-down shortcut (docs/failover.md): probe only when our stream from the leader broke. */
 async function probeLeaderDown(cluster: Cluster, me: string, status: PgStatus | null): Promise<boolean> {
   const leader = cluster.leader;
@@ -177,7 +185,7 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
     holdsLock,
     lastRenew: mem.lastRenew,
     releasedLockAt: mem.releasedLockAt,
-    pg: { ...local, following: mem.following, shouldRun: mem.shouldRun, downSince: mem.downSince },
+    pg: { ...local, following: mem.following, shouldRun: mem.shouldRun, downSince: mem.downSince, synchronousStandbyNames: ssnMembers(mem.synchronousStandbyNames) },
     peers,
     failsafeConfirmed: false,
     shuttingDown,
