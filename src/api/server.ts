@@ -93,6 +93,19 @@ export class ApiServer {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
+  /**
+   * A primary in failsafe mode asks every member to confirm it while the DCS is down (Patroni: POST /failsafe).
+   * Peers call it without credentials; it changes nothing but the time this replica last heard from its primary.
+   */
+  private postFailsafe(snap: ReturnType<Agent['snapshot']>, res: ServerResponse): void {
+    if (!snap.gathered?.dynamic.failsafe_mode) return send(res, 502, 'failsafe_mode is not enabled\n', false);
+    if (snap.gathered.pgStatus?.inRecovery === false) return send(res, 500, 'I am a primary\n', false);
+    this.agent.ctx.mem.failsafeSeenAt = this.now();
+    const lsn = snap.gathered.pgStatus?.replayedLsn;
+    if (lsn !== null && lsn !== undefined) res.setHeader('lsn', String(lsn));
+    return send(res, 200, 'Accepted', false);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
@@ -117,6 +130,10 @@ export class ApiServer {
           if (!c) return send(res, 502, { error: 'no configuration in the DCS' }, head);
           return send(res, 200, c.value, head);
         }
+        case '/failsafe': {
+          if (!snap.gathered?.dynamic.failsafe_mode) return send(res, 502, 'failsafe_mode is not enabled\n', head);
+          return send(res, 200, this.agent.ctx.mem.lastCluster?.failsafe ?? {}, head);
+        }
         case '/metrics':
           res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
           res.end(head ? undefined : renderMetrics(snap));
@@ -125,6 +142,7 @@ export class ApiServer {
           return send(res, 404, { error: `no such path: ${path}` }, head);
       }
     }
+    if (path === '/failsafe' && method === 'POST') return this.postFailsafe(snap, res);
     const handler = this.handlers[`${method} ${path}`];
     if (!handler) return send(res, 404, { error: `no such endpoint: ${method} ${path}` }, false);
     if (!authorized(req, this.agent.ctx.cfg.restapi.authentication)) {

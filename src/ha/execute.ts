@@ -372,11 +372,25 @@ export class Executor {
       slots = {};
       for (const [k, v] of existing) if (v !== null) slots[k] = v;
     }
+    await this.publishFailsafe(inp);
     const text = encodeStatus(inp.pgStatus.walPosition ?? 0, slots, []);
     if (text !== this.lastStatusWritten) {
       await store.put(keys.status, text);
       this.lastStatusWritten = text;
     }
+  }
+
+  /** failsafe_mode: the leader keeps `/failsafe` = every member's api_url, the set that must confirm it later. */
+  private async publishFailsafe(inp: ExecInput): Promise<void> {
+    const { keys, store } = this.ctx;
+    if (!inp.cluster) return;
+    if (!inp.dynamic.failsafe_mode) {
+      if (inp.cluster.failsafe) await store.delete(keys.failsafe);
+      return;
+    }
+    const want: Record<string, string> = {};
+    for (const m of [...inp.cluster.members.values()].sort((a, b) => a.name.localeCompare(b.name))) want[m.name] = m.record.api_url;
+    if (JSON.stringify(want) !== JSON.stringify(inp.cluster.failsafe ?? null)) await store.put(keys.failsafe, encodeJson(want));
   }
 
   /** Patroni's order: PostgreSQL first, then the `/sync` key names only standbys PostgreSQL already reports as sync. */

@@ -71,6 +71,29 @@ export function ssnMembers(ssn: string): string[] {
   return inner.split(',').map((x) => x.trim().replace(/^"|"$/g, '')).filter(Boolean);
 }
 
+/**
+ * failsafe_mode with the DCS unreachable (Patroni's check_failsafe_topology): the primary may stay primary only if
+ * every other member listed in `/failsafe` answers our POST /failsafe with 200 — none of them can then be promoting.
+ */
+export async function confirmFailsafe(last: Cluster, me: string, myApi: string, lsn: number | null, timeoutMs = PEER_TIMEOUT_MS): Promise<boolean> {
+  const members = Object.entries(last.failsafe ?? {}).filter(([name]) => name !== me);
+  if (!last.failsafe || !(me in last.failsafe)) return false;
+  const body = JSON.stringify({ name: me, api_url: `http://${myApi}/patroni`, lsn });
+  const answers = await Promise.all(
+    members.map(async ([, url]) => {
+      try {
+        const target = url.replace(/\/patroni$/, '') + '/failsafe';
+        const res = await fetch(target, { method: 'POST', body, headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
+        await res.text();
+        return res.status === 200;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  return answers.every(Boolean);
+}
+
 /** The leader-down shortcut (docs/failover.md): probe only when our stream from the leader broke. */
 async function probeLeaderDown(cluster: Cluster, me: string, status: PgStatus | null): Promise<boolean> {
   const leader = cluster.leader;
@@ -135,10 +158,12 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
   try {
     cluster = parseCluster(keys, await store.getPrefix(keys.prefix));
     mem.dcsLastSeen = now;
+    mem.lastCluster = cluster;
   } catch (err) {
     dcsError = (err as Error).message;
   }
-  const { config: dynamic, problems } = effectiveDynamic(cfg, cluster);
+  // While the DCS is down, the last configuration read from it still applies (failsafe_mode lives there).
+  const { config: dynamic, problems } = effectiveDynamic(cfg, cluster ?? mem.lastCluster);
   const settings = haSettings(dynamic);
 
   if (cluster) {
@@ -175,6 +200,11 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
   }
 
   const leaderDown = cluster ? await probeLeaderDown(cluster, cfg.name, status) : false;
+  let failsafeConfirmed = false;
+  if (!cluster && settings.failsafeMode && mem.lastCluster?.leader?.name === cfg.name && status?.inRecovery === false) {
+    holdsLock = true; // as far as anyone can know: we held it when the DCS was last seen
+    failsafeConfirmed = await confirmFailsafe(mem.lastCluster, cfg.name, cfg.restapi.connect_address, status.walPosition);
+  }
 
   const observed: Observed = {
     now,
@@ -187,7 +217,7 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
     releasedLockAt: mem.releasedLockAt,
     pg: { ...local, following: mem.following, shouldRun: mem.shouldRun, downSince: mem.downSince, synchronousStandbyNames: ssnMembers(mem.synchronousStandbyNames) },
     peers,
-    failsafeConfirmed: false,
+    failsafeConfirmed,
     shuttingDown,
     busy: mem.busy,
     rewindFailed: mem.rewindFailed,

@@ -2,7 +2,7 @@
  * The agent's own memory between cycles (what it cannot read back from the DCS or PostgreSQL), and the context
  * every I/O step gets. Only the loop and the executor change `AgentMemory`.
  */
-import type { ClusterKeys } from '../dcs/layout.js';
+import type { Cluster, ClusterKeys } from '../dcs/layout.js';
 import type { LeaseId, Store } from '../dcs/store.js';
 import type { NodeConfig } from '../config/node.js';
 import type { Logger } from '../lib/log.js';
@@ -32,6 +32,10 @@ export interface AgentMemory {
   role: 'primary' | 'replica' | 'uninitialized' | 'demoted';
   /** When the DCS last answered. */
   dcsLastSeen: number | null;
+  /** The last cluster read from the DCS (settings and the failsafe member list while the DCS is down). */
+  lastCluster: Cluster | undefined;
+  /** failsafe mode: when a leader last confirmed it is alive (POST /failsafe to this replica); null if never. */
+  failsafeSeenAt: number | null;
 }
 
 export function newMemory(): AgentMemory {
@@ -50,6 +54,8 @@ export function newMemory(): AgentMemory {
     retryAfter: 0,
     role: 'uninitialized',
     dcsLastSeen: null,
+    lastCluster: undefined,
+    failsafeSeenAt: null,
   };
 }
 

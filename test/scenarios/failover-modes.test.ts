@@ -4,7 +4,7 @@
  *   promoted and every acknowledged insert is on it;
  * - given a paused cluster, when the leader's PostgreSQL dies, then no agent acts until the cluster is resumed;
  * - when etcd stops, then the leader demotes (no writable primary without the DCS) and the cluster recovers when
- *   etcd returns.
+ *   etcd returns; with failsafe_mode, every member confirms the primary over REST and it stays writable.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,5 +116,33 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
     s = await healthyStatus(c);
     const rows = await c.query(leaderOf(s)?.port as number, 'SELECT count(*)::int AS n FROM probe');
     assert.ok((rows[0]?.['n'] as number) >= probe.acked.length, 'the data survived the outage');
+
+    // --- failsafe_mode: the primary stays writable through an etcd outage longer than the ttl ---------------------
+    const l3 = leaderOf(s);
+    assert.ok(l3);
+    await patchDcsConfig(s, { failsafe_mode: true });
+    await c.waitFor('every member has seen /failsafe list all three', async () => {
+      for (const m of s.members) {
+        const r = await rest(m.api_url.replace('/patroni', '/failsafe'));
+        if (r.code !== 200 || Object.keys(r.body).length !== 3) return false;
+      }
+      return true;
+    }, 20_000);
+    const etcd2 = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').trim());
+    process.kill(etcd2, 'SIGKILL');
+    const ttlMs = 10_000;
+    const until = Date.now() + ttlMs + 5_000;
+    let writes = 0;
+    while (Date.now() < until) {
+      await c.query(l3.port, 'INSERT INTO probe (id) VALUES ($1)', [-100 - writes]);
+      writes++;
+      await sleep(500);
+    }
+    assert.ok(writes > 20, 'the primary kept accepting writes past the ttl');
+    const l3log = readFileSync(join(c.dir, l3.name, 'agent.log'), 'utf8');
+    assert.match(l3log, /staying primary in failsafe mode/);
+    assert.equal((await c.up()).code, 0);
+    s = await healthyStatus(c);
+    assert.equal(leaderOf(s)?.name, l3.name, 'the failsafe primary is still the leader after etcd returns');
   });
 });
