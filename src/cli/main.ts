@@ -7,6 +7,7 @@ import { ConfigError } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
+import { runCtl } from './ctl-cmd.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
 import { down } from '../local/down.js';
@@ -28,6 +29,10 @@ Local cluster:
 Node:
   agent    run one node's agent in the foreground                          -c node.yml
   config   check a node config file and print every problem                check -c node.yml
+
+Cluster management (like patronictl):
+  ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]
+           pause, resume, show-config, edit-config; \`pgkeel ctl help\`
 
   version  print the version
   help     this text; \`pgkeel <command> --help\` for a command's options
@@ -70,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
     out(`pgkeel ${PGKEEL_VERSION}`);
     return 0;
   }
+  if (cmd === 'ctl') return runCtl(rest);
   const spec = SPECS[cmd];
   if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
   const { flags, positional } = parseArgs(rest, spec);

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { cli, isHealthy, leaderOf, startCluster, type TestCluster } from '../helpers/cluster.js';
 import type { StatusJson } from '../../src/local/status.js';
 import type { ListJson } from '../../src/ctl/view.js';
@@ -74,6 +75,11 @@ describe('pgkeel ctl and the REST API on a real cluster', () => {
     assert.equal(j.leader, leaderOf(s)?.name);
     assert.deepEqual(j.members.map((m) => [m.name, m.role]), s.members.map((m) => [m.name, m.role]));
     assert.deepEqual(j.members.map((m) => [m.name, m.port, m.api_url]), s.members.map((m) => [m.name, m.port, m.api_url]));
+
+    // The same cluster found from a node config instead of the local directory.
+    const viaConfig = await cli(['ctl', 'list', '--json', '-c', join(c.dir, 'node2', 'node.yml')], 60_000);
+    assert.equal(viaConfig.code, 0, viaConfig.stderr);
+    assert.deepEqual((JSON.parse(viaConfig.stdout) as ListJson).members.map((m) => m.role), j.members.map((m) => m.role));
 
     const t = await ctl('list');
     assert.equal(t.code, 0, t.stderr);

@@ -1,0 +1,90 @@
+/**
+ * POST /switchover, POST /failover and DELETE /switchover: check the request (actions-plan.ts), write the
+ * `/failover` key only if no request is pending, wake the agent, and — for a request that is not scheduled —
+ * poll the DCS until another member holds the leader key (Patroni `poll_failover_result`).
+ */
+import { encodeJson } from '../dcs/layout.js';
+import type { Agent } from '../ha/agent.js';
+import type { Logger } from '../lib/log.js';
+import { readCluster, sleep, text, type ActionOptions, type ActionResult } from './actions-common.js';
+import { planSwitchover, type SwitchoverKind, type SwitchoverPlan } from './actions-plan.js';
+
+const cap = (k: SwitchoverKind) => (k === 'switchover' ? 'Switchover' : 'Failover');
+
+/**
+ * Writes `/failover` if no request is pending. A key whose value names neither leader nor member (Patroni clears
+ * it by writing `{}`) counts as absent and is replaced with a compare-and-swap on its revision.
+ */
+async function writeRequest(agent: Agent, plan: SwitchoverPlan): Promise<'ok' | { pending: string }> {
+  const { store, keys } = agent.ctx;
+  const value = encodeJson(plan.value);
+  const kv = await store.get(keys.failover);
+  if (kv === undefined) return (await store.create(keys.failover, value)) ? 'ok' : { pending: '(written concurrently)' };
+  const c = await readCluster(agent);
+  if (c.failover) return { pending: kv.value };
+  return (await store.compareAndPut(keys.failover, value, { modRevision: kv.modRevision })) ? 'ok' : { pending: '(written concurrently)' };
+}
+
+async function pollResult(agent: Agent, kind: SwitchoverKind, plan: SwitchoverPlan, opts: ActionOptions): Promise<ActionResult> {
+  const loopWait = agent.dynamic()?.loop_wait ?? agent.ctx.cfg.bootstrap.dcs.loop_wait;
+  const waitMs = opts.waitMs ? opts.waitMs(loopWait) : 2 * Math.max(10, loopWait) * 1000;
+  const interval = opts.pollIntervalMs ?? 1000;
+  const deadline = agent.ctx.now() + waitMs;
+  const verb = kind === 'switchover' ? 'switched' : 'failed';
+  while (agent.ctx.now() < deadline) {
+    await sleep(interval);
+    try {
+      const c = await readCluster(agent);
+      const now = c.leader?.name;
+      if (now !== undefined && now !== plan.fromLeader) {
+        if (!plan.candidate || plan.candidate === now) return text(200, `Successfully ${verb} over to "${now}"`);
+        return text(200, `${kind === 'switchover' ? 'Switched' : 'Failed'} over to "${now}" instead of "${plan.candidate}"`);
+      }
+      // The leader (or the candidate) deletes a request it cannot carry out.
+      if (!c.failover) return text(503, `${cap(kind)} failed`);
+    } catch {
+      // The DCS did not answer this time; keep polling until the deadline.
+    }
+  }
+  return text(503, `${cap(kind)} status unknown`);
+}
+
+export async function postSwitchover(kind: SwitchoverKind, body: Record<string, unknown>, agent: Agent, log: Logger, opts: ActionOptions): Promise<ActionResult> {
+  let plan;
+  try {
+    plan = planSwitchover(kind, await readCluster(agent), body, agent.ctx.now());
+  } catch (err) {
+    return text(503, `cannot read the cluster from the DCS: ${(err as Error).message}`);
+  }
+  if (plan.refused) {
+    log.info(`${kind} request refused: ${plan.body}`, { code: plan.code, request: body });
+    return text(plan.code, plan.body);
+  }
+  let written;
+  try {
+    written = await writeRequest(agent, plan);
+  } catch (err) {
+    return text(503, `failed to write ${kind} key into DCS: ${(err as Error).message}`);
+  }
+  if (written !== 'ok') {
+    return text(409, `a switchover or failover is already pending: ${written.pending}; wait for it or cancel it with DELETE /switchover`);
+  }
+  log.info(`${kind} requested`, { failover: plan.value });
+  agent.poke();
+  if (plan.scheduled) return text(202, `${cap(kind)} scheduled`);
+  return pollResult(agent, kind, plan, opts);
+}
+
+/** DELETE /switchover: 200 deleted / 404 nothing scheduled / 409 the request changed while we looked. */
+export async function deleteSwitchover(agent: Agent): Promise<ActionResult> {
+  const { store, keys } = agent.ctx;
+  try {
+    const f = (await readCluster(agent)).failover;
+    if (!f?.scheduledAt) return text(404, 'no switchover is scheduled');
+    if (!(await store.compareAndDelete(keys.failover, { modRevision: f.modRevision }))) return text(409, 'the switchover request changed meanwhile; look again');
+    agent.poke();
+    return text(200, 'scheduled switchover deleted');
+  } catch (err) {
+    return text(503, `cannot reach the DCS: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The client side of `pgkeel ctl`, like patronictl: it reads the DCS directly (one range read of the scope's
+ * prefix) and acts through a member's REST API, found from the `api_url` in its member record.
+ */
+import { clusterKeys, parseCluster, type Cluster, type Member } from '../dcs/layout.js';
+import { EtcdStore } from '../dcs/etcd.js';
+import { CtlError } from './errors.js';
+import type { CtlTarget } from './target.js';
+
+export interface RestAnswer {
+  readonly code: number;
+  readonly text: string;
+}
+
+export class CtlClient implements AsyncDisposable {
+  private readonly store: EtcdStore;
+
+  constructor(readonly target: CtlTarget, dcsTimeoutMs = 5000) {
+    this.store = new EtcdStore({ hosts: target.hosts, requestTimeoutMs: dcsTimeoutMs });
+  }
+
+  /** The cluster as the DCS holds it now; refuses a scope with nothing in it. */
+  async cluster(): Promise<Cluster> {
+    const keys = clusterKeys(this.target.scope, this.target.namespace);
+    let c: Cluster;
+    try {
+      c = parseCluster(keys, await this.store.getPrefix(keys.prefix));
+    } catch (err) {
+      throw new CtlError('CTL_DCS_UNAVAILABLE', `cannot read the DCS at ${this.target.hosts.join(',')}: ${(err as Error).message}`);
+    }
+    if (c.members.size === 0 && c.initialize === undefined && !c.leader) {
+      throw new CtlError('CTL_NO_CLUSTER', `no cluster "${this.target.scope}" under ${keys.prefix} in the DCS at ${this.target.hosts.join(',')}`);
+    }
+    return c;
+  }
+
+  /** `METHOD /path` on a member's REST API with the configured basic auth; any HTTP answer resolves. */
+  async rest(m: Member, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<RestAnswer> {
+    let url: URL;
+    try {
+      url = new URL(path, m.record.api_url);
+    } catch {
+      throw new CtlError('CTL_REST_UNREACHABLE', `member ${m.name} publishes no usable api_url ("${m.record.api_url}")`);
+    }
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const a = this.target.auth;
+    if (a) headers['authorization'] = 'Basic ' + Buffer.from(`${a.username}:${a.password}`).toString('base64');
+    try {
+      const res = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs), ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      return { code: res.status, text: await res.text() };
+    } catch (err) {
+      const e = err as Error;
+      const why = e.name === 'TimeoutError' ? `no answer within ${Math.round(timeoutMs / 1000)} s` : ((e.cause as Error | undefined)?.message ?? e.message);
+      throw new CtlError('CTL_REST_UNREACHABLE', `${method} ${url.href} on member ${m.name} failed: ${why}`);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.store.close();
+  }
+}
