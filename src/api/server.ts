@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { timingSafeEqual } from 'node:crypto';
 import type { Agent } from '../ha/agent.js';
 import { parseHostPort } from '../lib/net.js';
+import { parseCluster, type Cluster } from '../dcs/layout.js';
 import type { Logger } from '../lib/log.js';
 import { clusterAsPatroniJson, clusterView } from './cluster-json.js';
 import { healthCode, patroniStatus } from './health.js';
@@ -19,9 +20,11 @@ export interface ApiHandlers {
 
 const MAX_BODY = 64 * 1024;
 
-function send(res: ServerResponse, code: number, body: unknown, head: boolean): void {
+/** `head`: HEAD (headers of the GET answer, no body) or OPTIONS (status line only, empty body). */
+function send(res: ServerResponse, code: number, body: unknown, head: boolean | 'options'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  const length = head === 'options' ? 0 : Buffer.byteLength(text);
+  res.writeHead(code, { 'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'Content-Length': length });
   res.end(head ? undefined : text);
 }
 
@@ -106,27 +109,38 @@ export class ApiServer {
     return send(res, 200, 'Accepted', false);
   }
 
+  /** /cluster, /history and /config read the DCS (as Patroni does), so a PATCH is visible at once; the last
+   *  cycle's view is the fallback when the DCS does not answer. */
+  private async liveCluster(): Promise<Cluster | undefined> {
+    const { store, keys } = this.agent.ctx;
+    try {
+      return parseCluster(keys, await store.getPrefix(keys.prefix));
+    } catch {
+      return this.agent.cluster();
+    }
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     const snap = this.agent.snapshot();
     if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') {
-      const head = method !== 'GET';
+      const head = method === 'OPTIONS' ? 'options' : method === 'HEAD';
       const code = healthCode(path, snap, url.searchParams, this.now());
       if (code !== undefined) return send(res, code, patroniStatus(snap), head);
       switch (path) {
         case '/patroni':
           return send(res, 200, patroniStatus(snap), head);
         case '/cluster': {
-          const c = this.agent.cluster();
+          const c = await this.liveCluster();
           if (!c) return send(res, 503, { error: 'the DCS is not accessible' }, head);
           return send(res, 200, clusterAsPatroniJson(clusterView(snap.scope, c)), head);
         }
         case '/history':
-          return send(res, 200, this.agent.cluster()?.history ?? [], head);
+          return send(res, 200, (await this.liveCluster())?.history ?? [], head);
         case '/config': {
-          const c = this.agent.cluster()?.config;
+          const c = (await this.liveCluster())?.config;
           if (!c) return send(res, 502, { error: 'no configuration in the DCS' }, head);
           return send(res, 200, c.value, head);
         }

@@ -99,7 +99,9 @@ export async function startCluster(opts: { nodes?: number; name?: string } = {})
         await client.connect();
         return (await client.query(sql, params)).rows as Record<string, unknown>[];
       } catch (err) {
-        throw new Error(`query on port ${port} failed (${sql.slice(0, 60)}): ${(err as Error).message}`);
+        // Keep the SQLSTATE (`code`) and the original error for assertions; add where it happened.
+        const e = new Error(`query on port ${port} failed (${sql.slice(0, 60)}): ${(err as Error).message}`, { cause: err });
+        throw Object.assign(e, { code: (err as { code?: string }).code });
       } finally {
         await client.end().catch(() => {});
       }
