@@ -187,7 +187,19 @@ async function run(cmd: string, flags: Record<string, unknown>, positional: stri
   return 0;
 }
 
-export async function runCtl(argv: readonly string[]): Promise<number> {
+/** `-c FILE` / `--config FILE` / `--dir DIR` may come before the command too, as with patronictl's `-c`. */
+function commandFirst(argv: readonly string[]): string[] {
+  const lead: string[] = [];
+  let i = 0;
+  while (i < argv.length && ['-c', '--config', '--dir'].includes(argv[i] as string) && i + 1 < argv.length) {
+    lead.push(argv[i] as string, argv[i + 1] as string);
+    i += 2;
+  }
+  return [...argv.slice(i, i + 1), ...lead, ...argv.slice(i + 1)];
+}
+
+export async function runCtl(argvIn: readonly string[]): Promise<number> {
+  const argv = commandFirst(argvIn);
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     out(CTL_HELP);

@@ -326,7 +326,10 @@ export class PostgresInstance {
         replayLag: x['lag'] === null || x['lag'] === undefined ? null : Number(x['lag']),
       }));
     }
-    const tli = inRecovery ? ((r['wr_tli'] as number | null) ?? (r['ckpt_tli'] as number | null)) : (r['wal_tli'] as number | null);
+    let tli = inRecovery ? ((r['wr_tli'] as number | null) ?? (r['ckpt_tli'] as number | null)) : (r['wal_tli'] as number | null);
+    // Without a WAL receiver the only SQL-visible timeline is the last restartpoint's, stale after a timeline switch;
+    // a false "diverged" verdict would rewind a healthy replica. IDENTIFY_SYSTEM reports the replay timeline.
+    if (inRecovery && r['wr_status'] !== 'streaming') tli = (await this.replayTimeline(timeoutMs).catch(() => null)) ?? tli;
     return {
       inRecovery,
       timeline: tli ?? null,
@@ -343,6 +346,21 @@ export class PostgresInstance {
       replayPaused: r['paused'] === true,
       replayTimestamp: (r['replay_ts'] as string | null) ?? null,
     };
+  }
+
+  /** The timeline a standby is replaying (IDENTIFY_SYSTEM over a replication=database connection). */
+  async replayTimeline(timeoutMs = 5000): Promise<number | null> {
+    const su = this.cfg.postgresql.authentication.superuser;
+    const c = new pg.Client({ host: this.socketDir, port: this.port, user: su.username, password: su.password, database: 'postgres', replication: 'database', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs } as pg.ClientConfig);
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      const r = await c.query('IDENTIFY_SYSTEM');
+      const tl = Number((r.rows[0] as Record<string, unknown> | undefined)?.['timeline']);
+      return Number.isInteger(tl) && tl > 0 ? tl : null;
+    } finally {
+      await c.end().catch(() => {});
+    }
   }
 
   /** Creates or updates the replication role (run on the primary after bootstrap and on every promotion). */
