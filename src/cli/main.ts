@@ -113,8 +113,14 @@ async function main(argv: string[]): Promise<number> {
       }
       out('\nPress Ctrl-C to stop the cluster (data stays; `pgkeel up` resumes it).');
       await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
+        // A pending promise alone does not keep Node running; the interval does, until a signal arrives.
+        const keepAlive = setInterval(() => {}, 60_000);
+        const stop = () => {
+          clearInterval(keepAlive);
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
       });
       out('\nstopping...');
       await down(res.cluster, progress);

@@ -5,10 +5,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pidAlive, sleep } from '../../src/lib/proc.js';
-import { cli, isHealthy, leaderOf, startCluster } from '../helpers/cluster.js';
+import { cli, freePortBase, isHealthy, leaderOf, pgkeelBin, startCluster } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('pgkeel up: a local 3-node cluster', () => {
@@ -103,6 +104,30 @@ describe('pgkeel up: a local 3-node cluster', () => {
     const inB = await b.query(lb.port, `SELECT to_regclass('only_in_a') AS t`);
     assert.equal(inB[0]?.['t'], null, 'the clusters are separate databases');
     assert.notEqual(sa.etcd, sb.etcd);
+  });
+});
+
+describe('pgkeel up in the foreground', () => {
+  it('stops every process of the cluster on Ctrl-C (SIGINT) and exits 0', async () => {
+    await using tmp = await tempDir('fg');
+    const dir = join(tmp.path, 'c');
+    const child = spawn(process.execPath, [pgkeelBin, 'up', '--dir', dir, '--nodes', '1', '--port-base', String(await freePortBase())], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      for (let i = 0; i < 240 && !out.includes('Press Ctrl-C'); i++) await sleep(500);
+      assert.match(out, /Press Ctrl-C/, out);
+      const pids = ['node1/agent.pid', 'etcd/etcd.pid', 'node1/data/postmaster.pid'].map((f) => Number(readFileSync(join(dir, f), 'utf8').split('\n')[0]));
+      assert.ok(pids.every(pidAlive));
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+      assert.match(out, /stopping/);
+      assert.deepEqual(pids.filter(pidAlive), [], 'nothing survives Ctrl-C');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await cli(['down', '--dir', dir]).catch(() => {});
+    }
   });
 });
 
