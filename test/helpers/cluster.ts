@@ -147,3 +147,20 @@ export function leaderOf(s: StatusJson) {
 export function isHealthy(s: StatusJson, nodes: number): boolean {
   return !!leaderOf(s) && leaderOf(s)?.state === 'running' && s.members.filter((m) => m.role !== 'leader' && m.state === 'streaming').length === nodes - 1;
 }
+
+/** Polls `status --json` until one leader runs and every other member streams. */
+export async function healthyStatus(c: TestCluster, nodes = 3, timeoutMs = 60_000): Promise<StatusJson> {
+  return c.waitFor('a healthy cluster', async () => {
+    const s = await c.status();
+    return isHealthy(s, nodes) ? s : undefined;
+  }, timeoutMs);
+}
+
+/** Polls until a member other than `previous` leads and runs; returns that status. */
+export async function newLeaderStatus(c: TestCluster, previous: string, timeoutMs = 30_000): Promise<StatusJson> {
+  return c.waitFor(`a leader other than ${previous}`, async () => {
+    const s = await c.status();
+    const l = leaderOf(s);
+    return l && l.name !== previous && l.state === 'running' ? s : undefined;
+  }, timeoutMs);
+}

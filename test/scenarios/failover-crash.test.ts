@@ -11,15 +11,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../../src/lib/proc.js';
-import { isHealthy, leaderOf, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { healthyStatus, leaderOf, newLeaderStatus, startCluster } from '../helpers/cluster.js';
 import { agentPid, kill9, postmasterPid, readCluster, superuserPassword, WriteProbe } from '../helpers/scenario.js';
 
-async function healthyStatus(c: TestCluster, nodes = 3, timeoutMs = 60_000) {
-  return c.waitFor('a healthy cluster', async () => {
-    const s = await c.status();
-    return isHealthy(s, nodes) ? s : undefined;
-  }, timeoutMs);
-}
 
 describe('failover: node crash, postgres crash, graceful stop', () => {
   it('handles each without losing an acknowledged write or leaving two primaries', async () => {
@@ -36,11 +30,7 @@ describe('failover: node crash, postgres crash, graceful stop', () => {
     probe.start();
     await c.waitFor('some acknowledged writes', async () => probe.acked.length >= 20);
     kill9(agentPid(c, first.name), postmasterPid(c, first.name));
-    const afterCrash = await c.waitFor('a new leader', async () => {
-      const st = await c.status();
-      const l = leaderOf(st);
-      return l && l.name !== first.name && l.state === 'running' ? st : undefined;
-    }, 30_000);
+    const afterCrash = await newLeaderStatus(c, first.name, 30_000);
     const second = leaderOf(afterCrash);
     assert.ok(second);
     const survivor = afterCrash.members.find((m) => m.name !== first.name && m.name !== second.name);
@@ -98,11 +88,7 @@ describe('failover: node crash, postgres crash, graceful stop', () => {
     assert.ok(stopping);
     const t0 = Date.now();
     process.kill(stopping, 'SIGTERM');
-    const handed = await c.waitFor('a leader after the graceful stop', async () => {
-      const st = await c.status();
-      const l = leaderOf(st);
-      return l && l.name !== second.name && l.state === 'running' ? st : undefined;
-    }, 30_000);
+    const handed = await newLeaderStatus(c, second.name, 30_000);
     const third = leaderOf(handed);
     assert.ok(third);
     // Handed over, not expired: the stopping leader released its key after a clean shutdown.

@@ -11,15 +11,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { pidAlive, sleep } from '../../src/lib/proc.js';
-import { isHealthy, leaderOf, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { healthyStatus, leaderOf, newLeaderStatus, startCluster } from '../helpers/cluster.js';
 import { agentPid, kill9, patchDcsConfig, postmasterPid, readCluster, rest, superuserPassword, WriteProbe } from '../helpers/scenario.js';
 
-async function healthyStatus(c: TestCluster, nodes = 3, timeoutMs = 60_000) {
-  return c.waitFor('a healthy cluster', async () => {
-    const s = await c.status();
-    return isHealthy(s, nodes) ? s : undefined;
-  }, timeoutMs);
-}
 
 describe('failover modes: synchronous, paused, DCS outage', () => {
   it('keeps every acknowledged commit in synchronous mode, stays still when paused, demotes without etcd', async () => {
@@ -46,11 +40,7 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
     probe.start();
     await c.waitFor('acknowledged writes', async () => probe.acked.length >= 30);
     kill9(agentPid(c, leader.name), postmasterPid(c, leader.name));
-    const after = await c.waitFor('a new leader', async () => {
-      const st = await c.status();
-      const l = leaderOf(st);
-      return l && l.name !== leader.name && l.state === 'running' ? st : undefined;
-    }, 40_000);
+    const after = await newLeaderStatus(c, leader.name, 40_000);
     const promoted = leaderOf(after);
     assert.equal(promoted?.name, syncName, 'only the synchronous standby may be promoted');
     assert.ok(promoted);

@@ -11,16 +11,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { parse, stringify } from 'yaml';
 import { sleep } from '../../src/lib/proc.js';
-import { isHealthy, leaderOf, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { healthyStatus, leaderOf, newLeaderStatus, startCluster } from '../helpers/cluster.js';
 import { agentPid, kill9, superuserPassword } from '../helpers/scenario.js';
 import { TcpRelay } from '../helpers/tcp-relay.js';
 
-async function healthyStatus(c: TestCluster, nodes = 3, timeoutMs = 60_000) {
-  return c.waitFor('a healthy cluster', async () => {
-    const s = await c.status();
-    return isHealthy(s, nodes) ? s : undefined;
-  }, timeoutMs);
-}
 
 interface Ack {
   node: string;
@@ -102,11 +96,7 @@ describe('partition: the leader alone loses etcd', () => {
     relay.cut();
     const cutAt = Date.now();
 
-    const after = await c.waitFor('another leader', async () => {
-      const st = await c.status();
-      const l = leaderOf(st);
-      return l && l.name !== old.name && l.state === 'running' ? st : undefined;
-    }, 60_000);
+    const after = await newLeaderStatus(c, old.name, 60_000);
     const next = leaderOf(after);
     assert.ok(next);
     await c.waitFor('acknowledged writes on the new leader', async () => checker.acks.some((a) => a.node === next.name), 30_000);
