@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { parseHostPort } from '../lib/net.js';
 import { ConfigError, type Problem, type Schema, validate } from '../config/schema.js';
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
@@ -145,7 +144,7 @@ function crossField(c: ProxyConfig): Problem[] {
     for (let j = i + 1; j < addrs.length; j++) {
       const [a, av] = addrs[i] as [string, string];
       const [b, bv] = addrs[j] as [string, string];
-      if (av === bv && parseHostPort(av).port !== 0) out.push({ path: b, message: `must differ from ${a} (${av})` });
+      if (av === bv && listenAddress(av).port !== 0) out.push({ path: b, message: `must differ from ${a} (${av})` });
     }
   }
   return out;
@@ -186,6 +185,14 @@ export function loadProxyConfig(file: string): ProxyConfig {
     throw new ConfigError(doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` })), file);
   }
   return proxyConfigFromObject(doc.toJS(), file, dirname(resolve(file)));
+}
+
+/** "host:port" → parts; unlike lib/net's parseHostPort it allows port 0 (bind any free port) for listeners. */
+export function listenAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port < 65536)) throw new Error(`expected host:port, got "${text}"`);
+  return { host: (m[1] ?? m[2]) as string, port };
 }
 
 /** pool_mode and pool size for one (database, user): the user's override wins over the database's, as pgBouncer. */

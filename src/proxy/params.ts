@@ -61,6 +61,43 @@ export class ParamSet {
   }
 }
 
+import { ProxyError, ProxyErrorCode } from './errors.js';
+/**
+ * The `options` start-up parameter (PGOPTIONS): `-c name=value` / `--name=value` pairs separated by spaces
+ * (backslash escapes a space). Only tracked parameters can be kept per client; anything else is refused.
+ */
+export function parseOptions(value: string): [string, string][] {
+  const words: string[] = [];
+  let cur = '';
+  let any = false;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i] as string;
+    if (ch === '\\' && i + 1 < value.length) {
+      cur += value[++i];
+      any = true;
+    } else if (ch === ' ' || ch === '\t') {
+      if (any) words.push(cur);
+      cur = '';
+      any = false;
+    } else {
+      cur += ch;
+      any = true;
+    }
+  }
+  if (any) words.push(cur);
+  const out: [string, string][] = [];
+  for (let i = 0; i < words.length; i++) {
+    let w = words[i] as string;
+    if (w === '-c') w = `--${words[++i] ?? ''}`;
+    else if (w.startsWith('-c')) w = `--${w.slice(2)}`;
+    const m = /^--([^=]+)=(.*)$/s.exec(w);
+    const name = m ? trackedName((m[1] as string).replace(/-/g, '_')) : undefined;
+    if (!m || !name) throw new ProxyError(ProxyErrorCode.StartupParameter, `unsupported startup parameter in options: ${words[i]}`, { parameter: 'options' });
+    out.push([name, m[2] as string]);
+  }
+  return out;
+}
+
 function literal(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }

@@ -1,0 +1,40 @@
+/**
+ * What a client session needs from its proxy: configuration, the auth file, pools, cancel keys and the admin
+ * console. An interface so client.ts does not depend on the proxy's wiring (proxy.ts implements it).
+ */
+import type { ScramKeys } from '../protocol/index.js';
+import type { AuthFile } from './auth-file.js';
+import type { AuthRandom, ScramSecretCache } from './client-auth.js';
+import type { ClientConn } from './client.js';
+import type { ProxyConfig } from './config.js';
+import type { PoolEntry, Role } from './pools.js';
+
+export interface ProxyHost {
+  readonly config: ProxyConfig;
+  readonly authFile: AuthFile;
+  readonly hasAuthFile: boolean;
+  readonly authRandom: AuthRandom;
+  readonly scramCache: ScramSecretCache;
+  /** Prepared statements some server accepted (answered locally between transactions). */
+  readonly knownStatements: ReadonlySet<string>;
+  /** Monotonic milliseconds (performance.now()). */
+  now(): number;
+  /** Date.now() refreshed by the janitor: cheap activity stamps. */
+  coarseNow(): number;
+  /** A fresh cancel-key process id for a new client. */
+  issuePid(): number;
+  /** max_client_conn and shutdown checks once a StartupMessage arrived; throws a ProxyError to refuse. */
+  admit(c: ClientConn): void;
+  /** The client is gone. */
+  forget(c: ClientConn): void;
+  /** A CancelRequest: forwarded to the server running the matching client's query, if any. */
+  cancel(pid: number, secret: Buffer): void;
+  rememberScramKeys(user: string, keys: ScramKeys): void;
+  /** Throws PROXY_ADMIN_DENIED when the user may not use the admin console. */
+  checkAdmin(c: ClientConn): void;
+  adminParams(): ReadonlyMap<string, string>;
+  poolFor(role: Role, database: string, user: string): PoolEntry;
+  serverParams(e: PoolEntry): Promise<ReadonlyMap<string, string>>;
+  /** One admin console query → the messages answering it (without ReadyForQuery). */
+  admin(c: ClientConn, sql: string): Buffer[];
+}

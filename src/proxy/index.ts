@@ -1,0 +1,10 @@
+/**
+ * The leader-following pooler: `startProxy(config)` for the CLI and `pgkeel up`; the config schema and loader.
+ * Files: proxy.ts (wiring, listeners, shutdown), client.ts (client session), server-conn.ts (server connection),
+ * pool.ts (one pool, pure), pools.ts (pools + topology fencing), router.ts (routing, pure), topology.ts (DCS watch),
+ * prepared.ts (named statements in transaction mode), params.ts (session parameters), client-auth.ts / auth-file.ts,
+ * admin.ts / admin-data.ts (console), metrics.ts (/metrics), errors.ts (catalogue), stats.ts, out-buffer.ts.
+ */
+export { startProxy, type ProxyOptions, type RunningProxy } from './proxy.js';
+export { loadProxyConfig, proxyConfigFromObject, proxySchema, type ProxyConfig } from './config.js';
+export { ProxyError, ProxyErrorCode, proxyErrorCatalogue } from './errors.js';

@@ -1,0 +1,334 @@
+/**
+ * A running proxy: listeners (read-write, read-only), the topology source, the pools, cancel keys, the admin
+ * console's actions, /metrics, the janitor and graceful shutdown. `startProxy` is the entry point for the CLI and
+ * for `pgkeel up`.
+ *
+ * Shutdown (SIGTERM, admin SHUTDOWN): stop accepting; clients between transactions get FATAL 57P01 now, clients in
+ * a transaction (or holding a session) when it ends; after shutdown_timeout everyone is closed.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { EtcdStore } from '../dcs/etcd.js';
+import type { Store } from '../dcs/store.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import { formatHostPort, parseHostPort } from '../lib/net.js';
+import type { ScramKeys } from '../protocol/index.js';
+import { type AdminActions, executeAdmin } from './admin.js';
+import { adminData, PROXY_VERSION, totalsByDatabase } from './admin-data.js';
+import { AuthFile } from './auth-file.js';
+import { type AuthRandom, ScramSecretCache } from './client-auth.js';
+import { ClientConn } from './client.js';
+import { listenAddress, loadProxyConfig, type ProxyConfig } from './config.js';
+import { ProxyError, ProxyErrorCode } from './errors.js';
+import type { ProxyHost } from './host.js';
+import { startMetricsServer } from './metrics.js';
+import { type PoolEntry, PoolRegistry, type Role } from './pools.js';
+import { staticTopology } from './router.js';
+import { DcsTopologySource, StaticTopologySource, type TopologySource } from './topology.js';
+import type { StatValues } from './stats.js';
+
+export interface ProxyOptions {
+  readonly log?: Logger;
+  /** The file `config` came from: RELOAD re-reads it. */
+  readonly configFile?: string;
+  /** A Store to follow instead of building an EtcdStore from `config.etcd` (tests, `pgkeel up`). */
+  readonly store?: Store;
+}
+
+export interface RunningProxy {
+  /** "host:port" the read-write listener is bound to (port 0 in the config resolves here). */
+  readonly rwAddress: string;
+  readonly roAddress: string | null;
+  readonly metricsAddress: string | null;
+  /** Graceful: see the file comment. Resolves when everything is closed. */
+  shutdown(): Promise<void>;
+  /** Immediate: every connection closed now. */
+  close(): Promise<void>;
+  /** RELOAD: re-reads the config file (when started from one) and the auth file; throws ConfigError when invalid. */
+  reload(): void;
+  /** Resolves when the proxy has stopped (after shutdown/close, or admin SHUTDOWN). */
+  readonly done: Promise<void>;
+}
+
+const JANITOR_MS = 100;
+const STATS_PERIOD_MS = 15_000;
+
+const node = (text: string) => {
+  const { host, port } = parseHostPort(text);
+  return { name: formatHostPort(host, port), host, port };
+};
+
+class Proxy implements ProxyHost {
+  readonly authFile: AuthFile;
+  readonly hasAuthFile: boolean;
+  readonly authRandom: AuthRandom = { salt4: () => randomBytes(4), nonce: () => randomBytes(18).toString('base64'), processSecret: randomBytes(32) };
+  readonly scramCache = new ScramSecretCache(this.authRandom.processSecret);
+  readonly registry: PoolRegistry;
+  readonly clients = new Set<ClientConn>();
+  shuttingDown = false;
+  private readonly admitted = new Set<ClientConn>();
+  private readonly byPid = new Map<number, ClientConn>();
+  private nextPid = 1 + (randomBytes(2).readUInt16BE(0) << 8);
+  private coarse = Date.now();
+  private readonly listeners: Server[] = [];
+  private metrics: HttpServer | null = null;
+  private janitor: NodeJS.Timeout | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private statsPrev = new Map<string, StatValues>();
+  private statsSeconds = 0;
+  private statsAt = performance.now();
+  private ownedStore: EtcdStore | null = null;
+  private stopped!: () => void;
+  readonly done = new Promise<void>((r) => (this.stopped = r));
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    public config: ProxyConfig,
+    readonly topology: TopologySource,
+    readonly log: Logger,
+    private readonly configFile: string | undefined,
+  ) {
+    this.authFile = new AuthFile(config.auth_file);
+    this.hasAuthFile = config.auth_file !== undefined;
+    this.registry = new PoolRegistry(() => this.config, this.authFile, log, () => this.now(), topology.current);
+  }
+
+  get knownStatements(): ReadonlySet<string> {
+    return this.registry.knownStatements;
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  coarseNow(): number {
+    return this.coarse;
+  }
+
+  issuePid(): number {
+    this.nextPid = (this.nextPid % 0x7ffffff0) + 1;
+    return this.nextPid;
+  }
+
+  admit(c: ClientConn): void {
+    if (this.shuttingDown) throw new ProxyError(ProxyErrorCode.Shutdown, 'the pgkeel proxy is shutting down');
+    if (this.admitted.size >= this.config.max_client_conn) {
+      throw new ProxyError(ProxyErrorCode.TooManyClients, `no more connections allowed (max_client_conn ${this.config.max_client_conn})`);
+    }
+    this.admitted.add(c);
+    this.byPid.set(c.pid, c);
+  }
+
+  forget(c: ClientConn): void {
+    this.clients.delete(c);
+    this.admitted.delete(c);
+    if (this.byPid.get(c.pid) === c) this.byPid.delete(c.pid);
+  }
+
+  cancel(pid: number, secret: Buffer): void {
+    const c = this.byPid.get(pid);
+    if (c && c.secret.length === secret.length && timingSafeEqual(c.secret, secret)) c.cancelQuery();
+  }
+
+  rememberScramKeys(user: string, keys: ScramKeys): void {
+    this.registry.rememberScramKeys(user, keys);
+  }
+
+  checkAdmin(c: ClientConn): void {
+    const { admin_users: admins, stats_users: stats } = this.config;
+    if (admins.length === 0 && stats.length === 0) return;
+    if (admins.includes(c.user)) return;
+    if (stats.includes(c.user)) return void (c.adminReadOnly = true);
+    throw new ProxyError(ProxyErrorCode.AdminDenied, `user "${c.user}" is not allowed to use the admin console (admin_users, stats_users)`);
+  }
+
+  adminParams(): ReadonlyMap<string, string> {
+    return new Map([
+      ['server_version', `15.0 (${PROXY_VERSION})`], ['server_encoding', 'UTF8'], ['client_encoding', 'UTF8'], ['DateStyle', 'ISO, MDY'],
+      ['TimeZone', 'UTC'], ['IntervalStyle', 'postgres'], ['integer_datetimes', 'on'], ['standard_conforming_strings', 'on'],
+      ['application_name', ''], ['is_superuser', 'off'],
+    ]);
+  }
+
+  poolFor(role: Role, database: string, user: string): PoolEntry {
+    return this.registry.poolFor(role, database, user);
+  }
+
+  serverParams(e: PoolEntry): Promise<ReadonlyMap<string, string>> {
+    return this.registry.serverParams(e);
+  }
+
+  admin(c: ClientConn, sql: string): Buffer[] {
+    const data = adminData({
+      config: this.config, registry: this.registry, clients: this.clients, shuttingDown: this.shuttingDown, now: () => this.now(),
+      statsPeriod: { previous: this.statsPrev, seconds: this.statsSeconds },
+    });
+    return executeAdmin(sql, data, this.actions(), c.adminReadOnly);
+  }
+
+  metricsData() {
+    return adminData({
+      config: this.config, registry: this.registry, clients: this.clients, shuttingDown: this.shuttingDown, now: () => this.now(),
+      statsPeriod: { previous: this.statsPrev, seconds: this.statsSeconds },
+    });
+  }
+
+  async start(): Promise<RunningProxy> {
+    await this.topology.start((t) => this.registry.onTopology(t));
+    this.registry.onTopology(this.topology.current);
+    const rw = await this.listen(this.config.listen, 'rw');
+    const ro = this.config.ro_listen ? await this.listen(this.config.ro_listen, 'ro') : null;
+    let metricsAddress: string | null = null;
+    if (this.config.metrics_listen) {
+      const { host, port } = listenAddress(this.config.metrics_listen);
+      const m = await startMetricsServer(host, port, () => this.metricsData());
+      this.metrics = m.server;
+      metricsAddress = m.address;
+    }
+    this.janitor = setInterval(() => this.tick(), JANITOR_MS);
+    this.statsTimer = setInterval(() => this.rollStats(), STATS_PERIOD_MS);
+    this.log.info('proxy listening', { rw, ro, metrics: metricsAddress, topology: this.topology.current.reason, pool_mode: this.config.pool_mode });
+    return {
+      rwAddress: rw, roAddress: ro, metricsAddress,
+      shutdown: () => this.stop(this.config.shutdown_timeout * 1000),
+      close: () => this.stop(0),
+      reload: () => this.reload(),
+      done: this.done,
+    };
+  }
+
+  adopt(store: EtcdStore): void {
+    this.ownedStore = store;
+  }
+
+  private async listen(addr: string, role: Role): Promise<string> {
+    const { host, port } = listenAddress(addr);
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket, role));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    server.on('error', (err) => this.log.error('listener error', { role, err: err.message }));
+    this.listeners.push(server);
+    const a = server.address();
+    return typeof a === 'object' && a ? formatHostPort(a.address, a.port) : addr;
+  }
+
+  private accept(socket: Socket, role: Role): void {
+    // Sockets that have not sent a StartupMessage yet are not counted by max_client_conn; this bounds them too.
+    if (this.shuttingDown || this.clients.size >= this.config.max_client_conn * 2 + 100) {
+      socket.destroy();
+      return;
+    }
+    const c = new ClientConn(socket, role, this, this.log);
+    this.clients.add(c);
+  }
+
+  private tick(): void {
+    this.coarse = Date.now();
+    this.registry.tick(this.now());
+    const cfg = this.config;
+    const loginMs = cfg.client_login_timeout * 1000;
+    const idleMs = cfg.client_idle_timeout * 1000;
+    if (loginMs === 0 && idleMs === 0) return;
+    for (const c of this.clients) {
+      if (loginMs > 0 && c.phase !== 'ready' && c.phase !== 'closed' && this.coarse - c.connectTime >= loginMs) {
+        c.fatal(new ProxyError(ProxyErrorCode.LoginTimeout, `client_login_timeout (${cfg.client_login_timeout} s) expired during login`));
+      } else if (idleMs > 0 && c.phase === 'ready' && !c.server && !c.waiting && this.coarse - c.lastActive >= idleMs) {
+        c.fatal(new ProxyError(ProxyErrorCode.ClientIdleTimeout, `client_idle_timeout (${cfg.client_idle_timeout} s) expired`));
+      }
+    }
+  }
+
+  private rollStats(): void {
+    const now = performance.now();
+    this.statsSeconds = (now - this.statsAt) / 1000;
+    this.statsAt = now;
+    this.statsPrev = totalsByDatabase(this.registry);
+  }
+
+  private actions(): AdminActions {
+    const reg = this.registry;
+    return {
+      pause: (db) => (db ? reg.pauseDatabase(db) : reg.pauseAll()),
+      resume: (db) => (db ? reg.resumeDatabase(db) : reg.resumeAll()),
+      reconnect: (db) => reg.fenceAll('RECONNECT', (e) => !db || e.database === db),
+      kill: (db) => {
+        reg.fenceAll('KILL', (e) => e.database === db);
+        for (const c of [...this.clients]) if (c.database === db && !c.admin) c.fatal(new ProxyError(ProxyErrorCode.Killed, `connection killed by admin (KILL ${db})`));
+      },
+      reload: () => this.reload(),
+      shutdown: () => void this.stop(this.config.shutdown_timeout * 1000),
+    };
+  }
+
+  /** Re-reads the config file (when there is one) and the auth file; listeners and topology need a restart. */
+  reload(): void {
+    if (this.configFile) {
+      const next = loadProxyConfig(this.configFile);
+      for (const k of ['listen', 'ro_listen', 'metrics_listen', 'primary', 'etcd'] as const) {
+        if (JSON.stringify(next[k]) !== JSON.stringify(this.config[k])) this.log.warn(`RELOAD: ${k} changed; it takes effect at the next restart`);
+      }
+      this.config = { ...next, listen: this.config.listen, ro_listen: this.config.ro_listen, metrics_listen: this.config.metrics_listen } as ProxyConfig;
+      this.registry.refreshLimits();
+    }
+    const problems = this.authFile.reload();
+    for (const p of problems) this.log.warn('auth file problem', { line: p.line, problem: p.message });
+    this.log.info('configuration reloaded');
+  }
+
+  stop(timeoutMs: number): Promise<void> {
+    this.stopping ??= this.doStop(timeoutMs);
+    return this.stopping;
+  }
+
+  private async doStop(timeoutMs: number): Promise<void> {
+    this.shuttingDown = true;
+    const closed = Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
+    const err = new ProxyError(ProxyErrorCode.Shutdown, 'the pgkeel proxy is shutting down');
+    for (const c of [...this.clients]) {
+      if (timeoutMs > 0) c.closeSoon(err);
+      else c.fatal(err);
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of [...this.clients]) c.fatal(err);
+    for (const e of this.registry.entries.values()) for (const w of e.pool.drainQueue()) w.fail(err);
+    this.registry.closeAll('proxy shutting down');
+    if (this.janitor) clearInterval(this.janitor);
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    await closed;
+    if (this.metrics) {
+      this.metrics.closeAllConnections();
+      await new Promise<void>((r) => this.metrics?.close(() => r()));
+    }
+    await this.topology.close();
+    await this.ownedStore?.close();
+    this.log.info('proxy stopped');
+    this.stopped();
+  }
+}
+
+/** Starts a proxy from a validated config. Listener port 0 binds a free port; see the returned addresses. */
+export async function startProxy(config: ProxyConfig, opts: ProxyOptions = {}): Promise<RunningProxy> {
+  const log = (opts.log ?? createLogger({ format: 'text' })).child({ component: 'proxy' });
+  let source: TopologySource;
+  let owned: EtcdStore | null = null;
+  if (config.etcd) {
+    const store = opts.store ?? (owned = new EtcdStore({ hosts: config.etcd.hosts, requestTimeoutMs: config.etcd.request_timeout }));
+    source = new DcsTopologySource(store, config.etcd.scope, config.etcd.namespace, log);
+  } else if (config.primary) {
+    source = new StaticTopologySource(staticTopology(node(config.primary), config.replicas.map(node)));
+  } else {
+    throw new Error('startProxy: the config has neither primary nor etcd (validate it with proxyConfigFromObject)');
+  }
+  const p = new Proxy(config, source, log, opts.configFile);
+  if (owned) p.adopt(owned);
+  try {
+    return await p.start();
+  } catch (err) {
+    await p.stop(0);
+    throw err;
+  }
+}
