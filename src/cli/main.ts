@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
+import { runProxyCommand } from './proxy-cmd.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
 import { down } from '../local/down.js';
@@ -29,6 +30,11 @@ Local cluster:
 Node:
   agent    run one node's agent in the foreground                          -c node.yml
   config   check a node config file and print every problem                check -c node.yml
+
+Proxy (a leader-following pooler, like pgBouncer + HAProxy):
+  proxy    run a proxy in the foreground     -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME)
+           [--replica HOST:PORT ...] [--pool-mode session|transaction] [--pool-size N] [--max-client-conn N]
+           [--auth trust|md5|scram-sha-256] [--auth-file userlist.txt]; \`pgkeel proxy --help\`
 
 Cluster management (like patronictl):
   ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]
@@ -76,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'ctl') return runCtl(rest);
+  if (cmd === 'proxy') return runProxyCommand(rest);
   const spec = SPECS[cmd];
   if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
   const { flags, positional } = parseArgs(rest, spec);

@@ -65,10 +65,37 @@ export const paths = {
   agentLog: (dir: string, name: string) => join(dir, name, 'agent.log'),
   proxyPid: (dir: string) => join(dir, 'proxy.pid'),
   proxyLog: (dir: string) => join(dir, 'proxy.log'),
+  proxyConfig: (dir: string) => join(dir, 'proxy.yml'),
+  userlist: (dir: string) => join(dir, 'userlist.txt'),
 };
 
 export class LocalClusterError extends Error {
   readonly code = 'LOCAL_CLUSTER';
+}
+
+/**
+ * The proxy `up` runs in front of the cluster: follows the leader through etcd, transaction pooling, SCRAM for
+ * clients, the superuser's password from a pgBouncer-style userlist.txt for logging in to the servers.
+ * Written when missing, so clusters created before the proxy existed get one too.
+ */
+export function ensureProxyFiles(lc: LocalCluster): void {
+  const su = lc.superuser;
+  if (!existsSync(paths.userlist(lc.dir))) {
+    writeFileSync(paths.userlist(lc.dir), `"${su.username}" "${su.password.replace(/"/g, '""')}"\n`, { mode: 0o600 });
+  }
+  if (existsSync(paths.proxyConfig(lc.dir))) return;
+  const cfg = {
+    listen: `${lc.host}:${lc.proxy.rw}`,
+    ro_listen: `${lc.host}:${lc.proxy.ro}`,
+    metrics_listen: `${lc.host}:${lc.proxy.admin}`,
+    pool_mode: 'transaction',
+    default_pool_size: 20,
+    max_client_conn: 1000,
+    auth_type: 'scram-sha-256',
+    auth_file: paths.userlist(lc.dir),
+    etcd: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], scope: lc.scope },
+  };
+  writeFileSync(paths.proxyConfig(lc.dir), `# pgkeel proxy config written by \`pgkeel up\`; see docs/proxy.md\n${stringify(cfg)}`, { mode: 0o600 });
 }
 
 /** Reads DIR/cluster.json, or null when DIR holds no cluster yet. */

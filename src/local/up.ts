@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
 import { sleep } from '../lib/proc.js';
-import { createLocalCluster, DEFAULT_PORT_BASE, LocalClusterError, paths, readLocalCluster, type LocalCluster } from './layout.js';
+import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, paths, readLocalCluster, type LocalCluster } from './layout.js';
+import { connect } from 'node:net';
 import { livePid, spawnDetached } from './processes.js';
 import { localStatus, type StatusJson } from './status.js';
 
@@ -85,6 +86,37 @@ function tailOf(file: string, lines = 15): string {
 }
 
 /** Healthy: one running leader and every other member streaming, each record published by the live agent. */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+/** Starts the cluster's proxy (transaction pooling, follows the leader through etcd) unless it runs already. */
+export async function startProxy(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
+  ensureProxyFiles(lc);
+  const running = livePid(paths.proxyPid(lc.dir));
+  if (running !== null) {
+    progress(`proxy already running (pid ${running})`);
+    return;
+  }
+  const pid = spawnDetached(process.execPath, ['--enable-source-maps', cliEntry(), 'proxy', '-c', paths.proxyConfig(lc.dir), '--log-format', 'json'], paths.proxyLog(lc.dir), paths.proxyPid(lc.dir));
+  for (let i = 0; i < 100; i++) {
+    if (await accepts(lc.host, lc.proxy.rw)) {
+      progress(`proxy up: read-write ${lc.host}:${lc.proxy.rw}, read-only ${lc.host}:${lc.proxy.ro} (pid ${pid})`);
+      return;
+    }
+    if (livePid(paths.proxyPid(lc.dir)) === null) break;
+    await sleep(100);
+  }
+  throw new LocalClusterError(`the proxy did not start; the end of ${paths.proxyLog(lc.dir)}:\n${tailOf(paths.proxyLog(lc.dir))}`);
+}
+
 export function healthy(s: StatusJson, nodes: number, livePids?: ReadonlyMap<string, number | null>): boolean {
   if (livePids && s.members.some((m) => m.pid !== livePids.get(m.name))) return false;
   const leaders = s.members.filter((m) => m.role === 'leader' && m.state === 'running');
@@ -126,6 +158,8 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   opts.progress(`cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`);
   await startEtcd(lc, opts.progress);
   startAgents(lc, opts.progress);
-  const status = await waitHealthy(lc, opts.timeoutMs ?? 120_000, opts.progress);
+  await waitHealthy(lc, opts.timeoutMs ?? 120_000, opts.progress);
+  await startProxy(lc, opts.progress);
+  const status = await localStatus(lc);
   return { cluster: lc, status };
 }
