@@ -2,6 +2,7 @@
 import { describe } from './schema.js';
 import { nodeSchema } from './node.js';
 import { ENV_ALIASES, envNameFor } from './load.js';
+import { proxySchema } from '../proxy/config.js';
 
 export function renderConfigDoc(): string {
   const rows = describe(nodeSchema);
@@ -63,3 +64,21 @@ bootstrap:
     synchronous_mode: false
 tags: {nofailover: false, noloadbalance: false}
 `;
+
+/** The settings table of docs/proxy.md, from the proxy schema. */
+export function renderProxySettings(): string {
+  const lines = ['| key | type | default | description |', '|---|---|---|---|'];
+  for (const r of describe(proxySchema)) lines.push(`| \`${r.path}\` | ${r.type.replace(/\|/g, '\\|')} | ${r.default ? `\`${r.default}\`` : ''} | ${r.doc} |`);
+  return lines.join('\n');
+}
+
+const BEGIN = '<!-- settings: generated from src/proxy/config.ts by `npm run docs` -->';
+const END = '<!-- end of generated settings -->';
+
+/** docs/proxy.md with its generated settings table replaced by the current one. */
+export function withProxySettings(doc: string): string {
+  const a = doc.indexOf(BEGIN);
+  const b = doc.indexOf(END);
+  if (a < 0 || b < a) throw new Error('docs/proxy.md lacks the generated-settings markers');
+  return doc.slice(0, a + BEGIN.length) + '\n' + renderProxySettings() + '\n' + doc.slice(b);
+}
