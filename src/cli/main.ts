@@ -50,7 +50,7 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
   up: {
     nodes: { type: 'number', doc: 'number of nodes (default 3; only when creating)', placeholder: 'N' },
     dir: dirFlag,
-    'port-base': { type: 'number', doc: 'first port: etcd P, proxy P+2/P+3, PostgreSQL P+11.., REST P+21.. (default 54300)', placeholder: 'P' },
+    'port-base': { type: 'number', doc: 'first port: etcd P, proxy P+2/P+3, PostgreSQL P+11.., REST P+21.. (default 25400)', placeholder: 'P' },
     detach: { type: 'boolean', doc: 'return once the cluster is healthy; stop it later with `pgkeel down`' },
     timeout: { type: 'number', doc: 'seconds to wait for a healthy cluster (default 120)', placeholder: 'S' },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },

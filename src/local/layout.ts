@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { pgpassLine } from '../postgres/conf.js';
 
 export const DEFAULT_DIR = 'pgkeel-data';
-export const DEFAULT_PORT_BASE = 54300;
+export const DEFAULT_PORT_BASE = 25400;
 export const MAX_NODES = 9;
 
 export interface LocalCluster {

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
 import { sleep } from '../lib/proc.js';
 import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, paths, readLocalCluster, type LocalCluster } from './layout.js';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { livePid, spawnDetached } from './processes.js';
 import { localStatus, type StatusJson } from './status.js';
 
@@ -151,10 +151,37 @@ export async function waitHealthy(lc: LocalCluster, timeoutMs: number, progress:
   throw new LocalClusterError(`the cluster was not healthy after ${Math.round(timeoutMs / 1000)} s (${last?.error ?? last?.members.map((m) => `${m.name} ${m.role} ${m.state}`).join('; ')}); see the agent logs: ${logs}`);
 }
 
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Every port `up` is about to listen on (for what is not running yet) must be free: say which is not, at once. */
+export async function checkPorts(lc: LocalCluster): Promise<void> {
+  const want: Array<[number, string]> = [];
+  if (livePid(paths.etcdPid(lc.dir)) === null) want.push([lc.etcd.clientPort, 'etcd client'], [lc.etcd.peerPort, 'etcd peer']);
+  for (const n of lc.nodes) {
+    if (livePid(paths.agentPid(lc.dir, n.name)) !== null) continue;
+    const pgRunning = existsSync(join(paths.nodeDir(lc.dir, n.name), 'data', 'postmaster.pid'));
+    if (!pgRunning) want.push([n.pgPort, `${n.name} PostgreSQL`]);
+    want.push([n.apiPort, `${n.name} REST API`]);
+  }
+  if (livePid(paths.proxyPid(lc.dir)) === null) want.push([lc.proxy.rw, 'proxy read-write'], [lc.proxy.ro, 'proxy read-only'], [lc.proxy.admin, 'proxy metrics']);
+  const busy: string[] = [];
+  for (const [port, what] of want) if (!(await portFree(lc.host, port))) busy.push(`${port} (${what})`);
+  if (busy.length) {
+    throw new LocalClusterError(`port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on ${lc.host} ${busy.length > 1 ? 'are' : 'is'} in use by another process; stop it, or create the cluster in another --dir with another --port-base`);
+  }
+}
+
 export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; status: StatusJson }> {
   checkPostgres(opts.binDir ?? '/usr/lib/postgresql/15/bin');
   findEtcdBinary();
   const lc = prepare(opts);
+  await checkPorts(lc);
   opts.progress(`cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`);
   await startEtcd(lc, opts.progress);
   startAgents(lc, opts.progress);

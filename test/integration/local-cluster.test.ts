@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pidAlive, sleep } from '../../src/lib/proc.js';
 import { cli, freePortBase, isHealthy, leaderOf, pgkeelBin, startCluster } from '../helpers/cluster.js';
@@ -127,6 +128,23 @@ describe('pgkeel up in the foreground', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await cli(['down', '--dir', dir]).catch(() => {});
+    }
+  });
+});
+
+describe('pgkeel up when a port is taken', () => {
+  it('refuses at once, naming the port and what needed it, and starts nothing', async () => {
+    await using tmp = await tempDir('busy');
+    const base = await freePortBase();
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(base + 12, '127.0.0.1', () => r()));
+    try {
+      const r = await cli(['up', '--detach', '--dir', join(tmp.path, 'c'), '--port-base', String(base)], 60_000);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`port ${base + 12} \\(node2 PostgreSQL\\) on 127\\.0\\.0\\.1 is in use`));
+      assert.doesNotMatch(r.stdout, /etcd up/);
+    } finally {
+      await new Promise((r) => blocker.close(r));
     }
   });
 });
