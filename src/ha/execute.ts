@@ -11,6 +11,7 @@ import type { PgStatus } from '../postgres/instance.js';
 import { parseLsn } from '../postgres/lsn.js';
 import { runCallback } from './callbacks.js';
 import { STRICT_PLACEHOLDER } from './sync.js';
+import { planSlots } from './slots.js';
 import type { AgentContext } from './state.js';
 import type { Action, Busy, Decision } from './view.js';
 
@@ -36,6 +37,8 @@ const LONG: Partial<Record<Action['kind'], Busy['what']>> = {
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
 const RETRY_BACKOFF_MS = 5_000;
+/** How long a departed member's replication slot is kept (Patroni 4's member_slots_ttl default). */
+const MEMBER_SLOT_TTL_MS = 30 * 60_000;
 
 /** Where a member's PostgreSQL listens, from the conn_url it published ("postgres://host:port/db"). */
 export function memberAddress(cluster: Cluster | undefined, name: string): { host: string; port: number } | null {
@@ -51,6 +54,8 @@ export function memberAddress(cluster: Cluster | undefined, name: string): { hos
 
 export class Executor {
   private lastStatusWritten = '';
+  /** Managed slots whose member left the cluster, and since when (leader only). */
+  private slotAbsentSince: ReadonlyMap<string, number> = new Map();
   private background: Promise<void> | null = null;
 
   constructor(private readonly ctx: AgentContext) {}
@@ -356,28 +361,41 @@ export class Executor {
 
   /** Leader, every cycle: the `status` key (optime, slots) when it changed, and a slot for every member. */
   private async leaderHousekeeping(inp: ExecInput): Promise<void> {
-    const { pg, keys, store, cfg, log } = this.ctx;
+    const { keys, store } = this.ctx;
     if (!inp.pgStatus || inp.pgStatus.inRecovery) return;
-    let slots: Record<string, number> | null = null;
-    if (inp.dynamic.postgresql.use_slots && inp.cluster) {
-      const existing = await pg.slots();
-      for (const m of inp.cluster.members.keys()) {
-        if (m === cfg.name) continue;
-        const slot = slotNameFor(m);
-        if (!existing.has(slot)) {
-          await pg.createSlot(slot).catch((err) => log.warn(`could not create replication slot ${slot}`, { err }));
-          existing.set(slot, null);
-        }
-      }
-      slots = {};
-      for (const [k, v] of existing) if (v !== null) slots[k] = v;
-    }
+    const { slots, retain } = inp.dynamic.postgresql.use_slots && inp.cluster ? await this.maintainSlots(inp.cluster) : { slots: null, retain: [] };
     await this.publishFailsafe(inp);
-    const text = encodeStatus(inp.pgStatus.walPosition ?? 0, slots, []);
+    const text = encodeStatus(inp.pgStatus.walPosition ?? 0, slots, retain);
     if (text !== this.lastStatusWritten) {
       await store.put(keys.status, text);
       this.lastStatusWritten = text;
     }
+  }
+
+  /** Carries out the slot policy (slots.ts) on the leader. */
+  private async maintainSlots(cluster: Cluster): Promise<{ slots: Record<string, number>; retain: string[] }> {
+    const { pg, cfg, log } = this.ctx;
+    const existing = await pg.slots();
+    const plan = planSlots({
+      me: cfg.name,
+      members: cluster.members.keys(),
+      existing: new Set(existing.keys()),
+      retainSlots: cluster.status?.retainSlots ?? [],
+      absentSince: this.slotAbsentSince,
+      now: this.ctx.now(),
+      ttlMs: MEMBER_SLOT_TTL_MS,
+    });
+    for (const slot of plan.create) await pg.createSlot(slot).catch((err) => log.warn(`could not create replication slot ${slot}`, { err }));
+    for (const slot of plan.drop) {
+      await pg.dropSlot(slot).then(
+        () => log.warn(`dropped replication slot ${slot}: its member has been gone for ${MEMBER_SLOT_TTL_MS / 60_000} min`),
+        (err) => log.warn(`could not drop replication slot ${slot}`, { err }),
+      );
+    }
+    this.slotAbsentSince = new Map(plan.absentSince);
+    const slots: Record<string, number> = {};
+    for (const [k, v] of existing) if (v !== null && !plan.drop.includes(k)) slots[k] = v;
+    return { slots, retain: [...plan.retain] };
   }
 
   /** failsafe_mode: the leader keeps `/failsafe` = every member's api_url, the set that must confirm it later. */
