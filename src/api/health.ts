@@ -56,15 +56,21 @@ export function parseLag(v: string | null): number | null {
   return Number(m[1]) * (mult[(m[2] ?? 'b').toLowerCase()] ?? 1);
 }
 
-function isLeader(s: AgentSnapshot): boolean {
-  return s.gathered?.observed.holdsLock === true;
+/**
+ * Held the leader key at the last cycle, and that renewal is younger than the ttl (Patroni's is_leader()): an agent
+ * that was frozen answers from a snapshot older than its lease, and must not claim a key that may have expired.
+ */
+function isLeader(s: AgentSnapshot, now: number): boolean {
+  const renew = s.memory.lastRenew;
+  const ttlMs = (s.gathered?.dynamic.ttl ?? 0) * 1000;
+  return s.gathered?.observed.holdsLock === true && renew !== null && renew.ok && now - renew.at < ttlMs;
 }
 
-function isRunningPrimary(s: AgentSnapshot): boolean {
+function isRunningPrimary(s: AgentSnapshot, now: number): boolean {
   const st = s.gathered?.pgStatus;
   // With the DCS down while paused, Patroni answers from the PostgreSQL role alone.
   if (!s.gathered?.cluster) return s.gathered?.dynamic.pause === true && st?.inRecovery === false;
-  return isLeader(s) && st?.inRecovery === false;
+  return isLeader(s, now) && st?.inRecovery === false;
 }
 
 /** Bytes the replica trails: max(leader optime, received) − replayed. */
@@ -106,16 +112,16 @@ export function healthCode(path: string, s: AgentSnapshot, q: URLSearchParams, n
     case '/primary':
     case '/master':
     case '/read-write':
-      return ok(isRunningPrimary(s));
+      return ok(isRunningPrimary(s, now));
     case '/leader':
-      return ok(isLeader(s) && s.memberState === 'running');
+      return ok(isLeader(s, now) && s.memberState === 'running');
     case '/standby-leader':
     case '/standby_leader':
       return 503;
     case '/replica':
       return ok(replicaOk(s, q));
     case '/read-only':
-      return ok(isRunningPrimary(s) || replicaOk(s, q));
+      return ok(isRunningPrimary(s, now) || replicaOk(s, q));
     case '/sync':
     case '/synchronous':
       return ok(replicaOk(s, q) && inSync(s));
@@ -123,7 +129,7 @@ export function healthCode(path: string, s: AgentSnapshot, q: URLSearchParams, n
     case '/asynchronous':
       return ok(replicaOk(s, q) && !inSync(s) && !!s.gathered?.cluster);
     case '/read-only-sync':
-      return ok(isRunningPrimary(s) || (replicaOk(s, q) && inSync(s)));
+      return ok(isRunningPrimary(s, now) || (replicaOk(s, q) && inSync(s)));
     case '/health':
       return ok(s.memberState === 'running');
     case '/liveness': {
@@ -132,7 +138,7 @@ export function healthCode(path: string, s: AgentSnapshot, q: URLSearchParams, n
       return ok(s.gathered?.dynamic.pause === true || (s.at > 0 && now - s.at <= limit));
     }
     case '/readiness': {
-      if (isLeader(s) && s.memberState === 'running') return 200;
+      if (isLeader(s, now) && s.memberState === 'running') return 200;
       const st = s.gathered?.pgStatus;
       if (!st?.inRecovery || !st.streaming || s.memberState !== 'running') return 503;
       const limit = parseLag(q.get('lag')) ?? s.gathered?.dynamic.maximum_lag_on_failover ?? Infinity;

@@ -185,3 +185,12 @@ describe('decide: leader key free while I run as primary', () => {
     assert.deepEqual(acts(decide(racerFixture({ pg: PG_PRIMARY, settings: { paused: true } }))), []);
   });
 });
+
+describe('decide: a member that just released the key', () => {
+  it('does not race within ttl, unless it is the named switchover candidate', () => {
+    const recently = { releasedLockAt: NOW - 2000 };
+    assert.deepEqual(acts(decide(racerFixture(recently))), []);
+    const named = decide(racerFixture({ ...recently, cluster: { leader: undefined, failover: { member: 'node2', modRevision: 1 } } }));
+    assert.deepEqual(acts(named), ['take_leadership']);
+  });
+});

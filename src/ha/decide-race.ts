@@ -15,8 +15,10 @@ const no = (why: string): Verdict => ({ race: false, why });
 /** Bars that hold whatever the others look like. */
 function personalBar(o: Observed): string | null {
   if (o.tags.nofailover) return 'I am tagged nofailover';
-  // Patroni `_released_leader_key_timestamp`: who just gave the key away on purpose must let others take it.
-  if (o.releasedLockAt !== null && o.now - o.releasedLockAt < o.settings.ttl * 1000) {
+  // Patroni `_released_leader_key_timestamp`: who just gave the key away on purpose must let others take it —
+  // unless an operator names it as the switchover/failover candidate (switching back to it must not wait a ttl).
+  const named = o.dcs.ok && o.dcs.cluster.failover?.member === o.me;
+  if (!named && o.releasedLockAt !== null && o.now - o.releasedLockAt < o.settings.ttl * 1000) {
     return `I released the leader key less than ttl (${o.settings.ttl}s) ago`;
   }
   return null;

@@ -204,6 +204,8 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
   if (!cluster && settings.failsafeMode && mem.lastCluster?.leader?.name === cfg.name && status?.inRecovery === false) {
     holdsLock = true; // as far as anyone can know: we held it when the DCS was last seen
     failsafeConfirmed = await confirmFailsafe(mem.lastCluster, cfg.name, cfg.restapi.connect_address, status.walPosition);
+    // Every member vouched for us: that stands in for the lease renewal the DCS cannot give (REST /primary stays 200).
+    if (failsafeConfirmed) mem.lastRenew = { ok: true, at: now };
   }
 
   const observed: Observed = {

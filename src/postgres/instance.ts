@@ -55,6 +55,9 @@ export interface PgStatus {
   readonly replayTimestamp: string | null;
 }
 
+/** How long to wait for init to reap a killed postmaster before treating its lock files as stale. */
+const ZOMBIE_WAIT_MS = 15_000;
+
 const tail = (r: RunResult) => (r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n');
 
 export class PostgresInstance {
@@ -204,12 +207,36 @@ export class PostgresInstance {
   async start(timeoutMs: number): Promise<void> {
     if (this.isRunning()) return;
     this.prepareDirs();
-    rmSync(join(this.dataDir, 'postmaster.pid'), { force: true });
+    await this.awaitDeadPostmaster();
     const r = await run(this.bin('pg_ctl'), ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-s'], { timeoutMs: timeoutMs + 5000 });
     if (r.code !== 0) {
       const logTail = this.logTail();
       throw new PostgresError('PG_START_FAILED', `PostgreSQL did not start in ${this.dataDir} (see ${this.logFile})`, `${tail(r)}\n${logTail}`.trim());
     }
+  }
+
+  /**
+   * A postmaster killed with SIGKILL stays a zombie until its parent (init) reaps it, and PostgreSQL's own interlock
+   * (postmaster.pid, the socket lock file) counts a zombie as alive and refuses to start. Wait for the process entry
+   * to go. postmaster.pid is never removed while its process exists in any form: it also guards the shared memory
+   * of backends that may outlive a killed postmaster for a moment. Only a zombie that is still not reaped after
+   * ZOMBIE_WAIT_MS — dead for certain, its backends long gone — has its stale lock files removed.
+   */
+  private async awaitDeadPostmaster(): Promise<void> {
+    const pidFile = join(this.dataDir, 'postmaster.pid');
+    let pid: number;
+    try {
+      pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    } catch {
+      return;
+    }
+    if (!Number.isInteger(pid) || pid <= 0) return;
+    const exists = () => existsSync(`/proc/${pid}`);
+    for (let waited = 0; exists() && waited < ZOMBIE_WAIT_MS; waited += 100) await sleep(100);
+    if (!exists()) return;
+    this.log.warn(`the old postmaster (pid ${pid}) is an unreaped zombie; removing its stale lock files`, { dataDir: this.dataDir });
+    rmSync(pidFile, { force: true });
+    rmSync(join(this.socketDir, `.s.PGSQL.${this.port}.lock`), { force: true });
   }
 
   logTail(lines = 8): string {

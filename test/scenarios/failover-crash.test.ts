@@ -79,6 +79,8 @@ describe('failover: node crash, postgres crash, graceful stop', () => {
     }, 60_000);
     s = await healthyStatus(c);
     assert.equal(leaderOf(s)?.name, second.name, 'no failover for a PostgreSQL crash');
+    const restartLog = readFileSync(join(c.dir, second.name, 'agent.log'), 'utf8');
+    assert.doesNotMatch(restartLog, /PostgreSQL did not start/, 'the in-place restart succeeds at the first attempt (no zombie lock-file clash)');
     assert.equal(leaderOf(s)?.timeline, tl, 'no new timeline');
     assert.equal((await readCluster(s)).history.length, historyBefore);
     await c.query(second.port, 'INSERT INTO probe (id) VALUES (-1)');
