@@ -138,8 +138,15 @@ describe('Patroni ecosystem compatibility', () => {
       // HAProxy's own view (stats CSV): only the leader is UP behind "primary", only the replicas behind "replicas".
       await c.waitFor('HAProxy checks to settle', async () => {
         const csv = await (await fetch(`http://127.0.0.1:${stats}/;csv`)).text();
-        const up = (px: string) => csv.split('\n').filter((l) => l.startsWith(`${px},node`) && l.split(',')[17] === 'UP').map((l) => l.split(',')[1]).sort();
-        return JSON.stringify(up('primary')) === JSON.stringify([leader.name]) && up('replicas').length === 2 && !up('replicas').includes(leader.name);
+        // A server going down reads "UP 1/3" (still routable) until `fall` checks failed: wait for a plain DOWN.
+        const status = (px: string, st: string) => csv.split('\n').filter((l) => l.startsWith(`${px},node`) && l.split(',')[17] === st).map((l) => l.split(',')[1]).sort();
+        const others = s.members.filter((m) => m.name !== leader.name).map((m) => m.name).sort();
+        return (
+          JSON.stringify(status('primary', 'UP')) === JSON.stringify([leader.name]) &&
+          JSON.stringify(status('primary', 'DOWN')) === JSON.stringify(others) &&
+          JSON.stringify(status('replicas', 'UP')) === JSON.stringify(others) &&
+          JSON.stringify(status('replicas', 'DOWN')) === JSON.stringify([leader.name])
+        );
       }, 60_000).catch((err: Error) => assert.fail(`${err.message}\nhaproxy log:\n${log}`));
 
       const [where] = await c.query(rw, 'SELECT inet_server_port() AS port, pg_is_in_recovery() AS rec');
