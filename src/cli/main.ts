@@ -142,7 +142,9 @@ async function main(argv: string[]): Promise<number> {
       const s = await localStatus(requireLocal(dir));
       if (flags['json']) out(JSON.stringify(s, null, 2));
       else {
+        out(`Cluster ${s.scope} (etcd ${s.etcd})`);
         out(statusTable(s));
+        if (s.proxy) out(`\nproxy: read-write ${s.proxy.rw}, read-only ${s.proxy.ro}`);
         if (s.error) err(`\n${s.error}`);
       }
       return s.error ? 1 : 0;
