@@ -32,6 +32,18 @@ export const STARTUP_FRAME_TYPE = 0;
 /** Below this a spanning message's buffer is allocated at its full size; above it, grown as bytes arrive. */
 const INITIAL_PARTIAL_BYTES = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** One 256-entry table per `allowedTypes` object: a proxy has thousands of framers and a handful of type sets. */
+const ALLOWED_TABLES = new WeakMap<object, Uint8Array>();
+
+function allowedTable(types: Iterable<number>): Uint8Array {
+  let t = ALLOWED_TABLES.get(types);
+  if (t === undefined) {
+    t = new Uint8Array(256);
+    for (const x of types) t[x & 0xff] = 1;
+    ALLOWED_TABLES.set(types, t);
+  }
+  return t;
+}
 
 export const FramerMode = {
   /** Untyped start-up packets: Int32 length + payload. */
@@ -101,8 +113,8 @@ export class Framer {
 
   private chunk: Buffer = EMPTY;
   private pos = 0;
-  /** Header bytes of a message whose header itself was cut by a chunk boundary. */
-  private readonly head = Buffer.alloc(5);
+  /** Header bytes of a message whose header itself was cut by a chunk boundary (allocated when first needed). */
+  private head: Buffer | null = null;
   private headFill = 0;
   /** The copy of a message that spans chunks; null when none is in progress. */
   private part: Buffer | null = null;
@@ -116,12 +128,7 @@ export class Framer {
     this.modeValue = options.mode ?? FramerMode.Regular;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.maxStartupBytes = options.maxStartupBytes ?? MAX_STARTUP_PACKET_BYTES;
-    if (options.allowedTypes) {
-      this.allowed = new Uint8Array(256);
-      for (const t of options.allowedTypes) this.allowed[t & 0xff] = 1;
-    } else {
-      this.allowed = null;
-    }
+    this.allowed = options.allowedTypes ? allowedTable(options.allowedTypes) : null;
   }
 
   get mode(): FramerMode {
@@ -201,6 +208,7 @@ export class Framer {
     if (avail === 0) return undefined;
     const hs = this.headerSize;
     if (avail < hs) {
+      this.head ??= Buffer.allocUnsafe(5);
       chunk.copy(this.head, 0, pos);
       this.headFill = avail;
       this.pos = chunk.length;
@@ -222,16 +230,17 @@ export class Framer {
   private continuePartial(): Frame | undefined {
     const hs = this.headerSize;
     if (this.part === null) {
+      const head = this.head as Buffer; // headFill > 0: fromChunk allocated it
       const take = Math.min(hs - this.headFill, this.chunk.length - this.pos);
-      this.chunk.copy(this.head, this.headFill, this.pos, this.pos + take);
+      this.chunk.copy(head, this.headFill, this.pos, this.pos + take);
       this.headFill += take;
       this.pos += take;
       if (this.headFill < hs) return undefined;
-      const type = hs === 5 ? (this.head[0] as number) : STARTUP_FRAME_TYPE;
-      const length = this.head.readInt32BE(hs - 4);
+      const type = hs === 5 ? (head[0] as number) : STARTUP_FRAME_TYPE;
+      const length = head.readInt32BE(hs - 4);
       this.check(type, length);
       this.headFill = 0;
-      this.beginPart(type, length, length + hs - 4, this.head.subarray(0, hs));
+      this.beginPart(type, length, length + hs - 4, head.subarray(0, hs));
     }
     let part = this.part as Buffer;
     const take = Math.min(this.partTotal - this.partFill, this.chunk.length - this.pos);

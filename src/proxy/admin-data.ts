@@ -59,7 +59,7 @@ function serverInfo(s: ServerConn): ConnInfo {
   return {
     type: 'S', user: s.poolKey.user, database: dbLabel(s.poolKey.role, s.poolKey.database), state: s.state === 'active' && !c ? 'used' : s.state === 'login' ? 'new' : s.state,
     addr: s.node.host, port: s.node.port, localAddr: s.socket.localAddress ?? '', localPort: s.socket.localPort ?? 0,
-    connectTime: s.connectTime.getTime(), requestTime: s.requestTime.getTime(), waitUs: 0, closeNeeded: s.closeNeeded,
+    connectTime: s.connectTime.getTime(), requestTime: s.requestTime, waitUs: 0, closeNeeded: s.closeNeeded,
     ptr: hex(s.id), link: c ? hex(c.id) : '', remotePid: s.backendPid, applicationName: s.params.get('application_name') ?? '',
     preparedStatements: s.prepared.size, id: s.id,
   };

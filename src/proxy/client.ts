@@ -10,18 +10,18 @@
  * Release: in transaction mode the server connection tells us at ReadyForQuery 'I' with nothing outstanding
  * (`serverIdle`); in session mode when the client leaves (after server_reset_query).
  */
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
-  buildBackendKeyData, buildNegotiateProtocolVersion, buildParameterStatus, buildReadyForQuery, EncryptionResponse, type Frame,
+  buildBackendKeyData, buildNegotiateProtocolVersion, buildReadyForQuery, EncryptionResponse, type Frame,
   Framer, FramerMode, FRONTEND_CODES, FrontendCode, parseQuery, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, ProtocolError,
   ProtocolErrorCode, type StartupPacket, TxStatus,
 } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
 import { ClientAuth } from './client-auth.js';
+import { nextCancelSecret, parameterStatusBlock } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from './errors.js';
 import { OutBuffer } from './out-buffer.js';
-import { applySync, ParamSet, parseOptions, syncSql, trackedName } from './params.js';
+import { applySync, ParamSet, parseOptions, shareParams, syncSql, trackedName } from './params.js';
 import type { PoolEntry } from './pools.js';
 import { answerUnlinked, ClientStatements, onBind, onClose, onDescribe, onParse } from './prepared.js';
 import type { LinkedClient, ServerConn } from './server-conn.js';
@@ -31,6 +31,24 @@ export const ClientPhase = { Startup: 'startup', Auth: 'auth', Params: 'params',
 export type ClientPhase = (typeof ClientPhase)[keyof typeof ClientPhase];
 
 export const ADMIN_DATABASES: ReadonlySet<string> = new Set(['pgbouncer', 'pgkeel']);
+const CLIENT = Symbol('pgkeel.client');
+type ClientSocket = Socket & { [CLIENT]: ClientConn };
+
+// Shared socket handlers: they find their client through the socket, so a connection costs no closures.
+function onSocketData(this: ClientSocket, chunk: Buffer): void {
+  this[CLIENT].onData(chunk);
+}
+
+function onSocketClose(this: ClientSocket): void {
+  this[CLIENT].onClose();
+}
+
+function onSocketDrain(this: ClientSocket): void {
+  this[CLIENT].onDrain();
+}
+
+function ignoreError(): void {}
+
 const WAIT = 1;
 const DRAIN = 2;
 let nextId = 1;
@@ -39,7 +57,8 @@ export class ClientConn implements LinkedClient {
   readonly id = nextId++;
   /** The cancel key the proxy issued to this client. */
   readonly pid: number;
-  readonly secret = randomBytes(4);
+  /** The cancel key's secret, kept as a (small) integer: a Buffer per client costs an object and pins pool memory. */
+  private readonly secretKey = nextCancelSecret();
   phase: ClientPhase = ClientPhase.Startup;
   user = '';
   database = '';
@@ -56,17 +75,20 @@ export class ClientConn implements LinkedClient {
   lastActive = Date.now();
   readonly out = new OutBuffer();
   readonly statements = new ClientStatements();
-  readonly params = new ParamSet();
+  params = new ParamSet();
   /** Close after the current transaction (shutdown, KILL of a linked client). */
   closeAfterTx: ProxyError | null = null;
   private readonly toServer = new OutBuffer();
   private readonly framer = new Framer({ mode: FramerMode.Startup, maxMessageBytes: PRE_AUTH_MAX_MESSAGE_BYTES, allowedTypes: FRONTEND_CODES });
-  private readonly startupParams = new Map<string, string>();
+  /** Start-up parameters until login completes (then dropped: an idle client keeps only what it needs). */
+  private startupParams: Map<string, string> | null = null;
   private pending: Frame | null = null;
   private pauses = 0;
   private auth: ClientAuth | null = null;
   private drainWaitServer: ServerConn | null = null;
   private xactStart = 0;
+  /** Login replies not written yet (sendEarly). */
+  private early: Buffer[] | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -77,10 +99,18 @@ export class ClientConn implements LinkedClient {
   ) {
     this.pid = host.issuePid();
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => {});
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.onDrain());
+    (socket as ClientSocket)[CLIENT] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', ignoreError);
+    socket.on('close', onSocketClose);
+    socket.on('drain', onSocketDrain);
+  }
+
+  /** The cancel key's secret as sent in BackendKeyData. */
+  get secret(): Buffer {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(this.secretKey, 0);
+    return b;
   }
 
   // ---- LinkedClient (called by the server connection) ----
@@ -88,9 +118,10 @@ export class ClientConn implements LinkedClient {
   flushToClient(server: ServerConn): void {
     const n = this.out.bytes;
     if (this.entry) this.entry.stats.sent += n;
-    if (this.out.flushTo(this.socket) || this.drainWaitServer) return;
+    // Backpressure pauses only a server still linked to this client (after serverIdle it serves someone else).
+    if (this.out.flushTo(this.socket) || this.drainWaitServer || server.client !== this) return;
     this.drainWaitServer = server;
-    server.socket.pause();
+    server.pauseReads();
   }
 
   serverIdle(server: ServerConn): void {
@@ -99,6 +130,7 @@ export class ClientConn implements LinkedClient {
     e.stats.xact_time += Math.round((performance.now() - this.xactStart) * 1000);
     this.unlink(server);
     e.pool.release(server, this.host.now());
+    this.flushToClient(server);
     if (this.closeAfterTx) this.fatal(this.closeAfterTx);
   }
 
@@ -133,6 +165,7 @@ export class ClientConn implements LinkedClient {
       this.log.debug('closing client', { client: this.id, user: this.user, err: err instanceof Error ? err.message : String(err) });
     }
     this.out.reset();
+    this.flushEarly();
     if (this.socket.writable) this.socket.end(errorResponseForAny(err, 'FATAL'));
     this.onClose();
     this.socket.destroySoon();
@@ -159,7 +192,8 @@ export class ClientConn implements LinkedClient {
     return this.server ? 'active' : 'idle';
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal socket 'data' */
+  onData(chunk: Buffer): void {
     this.lastActive = this.host.coarseNow();
     if (this.entry) this.entry.stats.received += chunk.length;
     try {
@@ -167,6 +201,8 @@ export class ClientConn implements LinkedClient {
     } catch (err) {
       return this.fatal(err);
     }
+    // Still waiting with a frame kept (see pump): keep this chunk in the framer and stop reading until served.
+    if (this.pending !== null) return this.pause(WAIT);
     this.pump();
   }
 
@@ -178,7 +214,9 @@ export class ClientConn implements LinkedClient {
         if (f === undefined) break;
         if (!this.handle(f)) {
           this.pending = f;
-          this.pause(WAIT);
+          // The socket is paused only when more input is already here (or arrives, onData): a client that sent one
+          // request and waits for its answer costs no pause/resume round trip.
+          if (this.framer.bufferedBytes > 0) this.pause(WAIT);
           break;
         }
       }
@@ -186,6 +224,7 @@ export class ClientConn implements LinkedClient {
       this.fatal(err);
       return;
     }
+    if (this.pending === null) this.unpause(WAIT);
     if (!this.out.empty) this.out.flushTo(this.socket);
     this.flushToServer();
   }
@@ -287,9 +326,9 @@ export class ClientConn implements LinkedClient {
     this.server = s;
     s.client = this;
     s.state = 'active';
-    s.requestTime = new Date();
+    s.requestTime = Date.now();
     s.releaseOnIdle = e.mode === 'transaction' || this.closeAfterTx !== null;
-    s.socket.resume();
+    s.resumeReads();
     this.xactStart = performance.now();
     e.stats.server_assignment_count++;
     const sql = syncSql(this.params, s.params);
@@ -316,10 +355,11 @@ export class ClientConn implements LinkedClient {
     };
   }
 
-  private onDrain(): void {
+  /** @internal socket 'drain' */
+  onDrain(): void {
     const s = this.drainWaitServer;
     this.drainWaitServer = null;
-    if (s && (s.client === this || s.client === null)) s.socket.resume();
+    if (s && (s.client === this || s.client === null)) s.resumeReads();
   }
 
   private pause(bit: number): void {
@@ -328,11 +368,13 @@ export class ClientConn implements LinkedClient {
   }
 
   private unpause(bit: number): void {
+    if ((this.pauses & bit) === 0) return;
     this.pauses &= ~bit;
     if (this.pauses === 0 && this.phase !== ClientPhase.Closed) this.socket.resume();
   }
 
-  private onClose(): void {
+  /** @internal socket 'close' */
+  onClose(): void {
     if (this.phase === ClientPhase.Closed) return;
     const wasReady = this.phase === ClientPhase.Ready || this.phase === ClientPhase.Params;
     this.phase = ClientPhase.Closed;
@@ -387,32 +429,49 @@ export class ClientConn implements LinkedClient {
   private onStartupMessage(params: ReadonlyMap<string, string>, minor: number): void {
     const cfg = this.host.config;
     const unsupported = [...params.keys()].filter((k) => k.startsWith('_pq_.'));
-    if (minor > 0 || unsupported.length) this.socket.write(buildNegotiateProtocolVersion(0, unsupported));
+    if (minor > 0 || unsupported.length) this.sendEarly(buildNegotiateProtocolVersion(0, unsupported));
     const user = params.get('user');
     if (!user) throw new ProxyError(ProxyErrorCode.StartupParameter, 'no PostgreSQL user name specified in startup packet');
     this.user = user;
     this.database = params.get('database') || user;
     this.admin = ADMIN_DATABASES.has(this.database);
+    const startupParams = (this.startupParams = new Map<string, string>());
     for (const [name, value] of params) {
       if (name === 'user' || name === 'database' || name.startsWith('_pq_.')) continue;
       const tracked = trackedName(name);
-      if (tracked) this.startupParams.set(tracked, value);
-      else if (name === 'options') for (const [k, v] of parseOptions(value)) this.startupParams.set(k, v);
+      if (tracked) startupParams.set(tracked, value);
+      else if (name === 'options') for (const [k, v] of parseOptions(value)) startupParams.set(k, v);
       else if (!cfg.ignore_startup_parameters.includes(name)) throw new ProxyError(ProxyErrorCode.StartupParameter, `unsupported startup parameter: ${name}`, { parameter: name });
     }
-    this.applicationName = this.startupParams.get('application_name') ?? '';
+    this.applicationName = startupParams.get('application_name') ?? '';
     this.host.admit(this);
     this.auth = new ClientAuth(cfg.auth_type, user, this.host.authFile.get(user), this.host.hasAuthFile, this.host.authRandom, this.host.scramCache);
     this.phase = ClientPhase.Auth;
     const step = this.auth.start();
-    this.socket.write(step.send);
+    this.sendEarly(step.send);
     if (step.kind === 'done') this.afterAuth();
+    else this.flushEarly();
   }
 
   private onAuthStep(payload: Buffer): void {
     const step = (this.auth as ClientAuth).step(payload);
-    this.socket.write(step.send);
+    this.sendEarly(step.send);
     if (step.kind === 'done') this.afterAuth();
+    else this.flushEarly();
+  }
+
+  /**
+   * Login replies are collected and written at once (AuthenticationOk, ParameterStatus…, ReadyForQuery in one
+   * write: each write wakes the client). Flushed before waiting for the client or a server, and before an error.
+   */
+  private sendEarly(b: Buffer): void {
+    (this.early ??= []).push(b);
+  }
+
+  private flushEarly(): void {
+    const early = this.early;
+    this.early = null;
+    if (early !== null && this.socket.writable) this.socket.write(early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early));
   }
 
   private afterAuth(): void {
@@ -425,10 +484,13 @@ export class ClientConn implements LinkedClient {
     }
     const e = this.host.poolFor(this.role, this.database, this.user);
     this.entry = e;
+    this.user = e.user; // the pool's copies: one string per pool instead of one per client
+    this.database = e.database;
     e.pool.clients++;
     e.stats.client_login_count++;
     this.phase = ClientPhase.Params;
     if (e.serverParams) return this.finishLogin(e.serverParams);
+    this.flushEarly();
     this.host.serverParams(e).then(
       (p) => {
         if (this.phase !== ClientPhase.Params) return;
@@ -440,16 +502,18 @@ export class ClientConn implements LinkedClient {
   }
 
   private finishLogin(serverParams: ReadonlyMap<string, string>): void {
-    const out: Buffer[] = [];
+    const startupParams = this.startupParams ?? new Map<string, string>();
+    this.startupParams = null;
     for (const [name, value] of serverParams) {
       const tracked = trackedName(name);
-      const v = (tracked && this.startupParams.get(tracked)) ?? value;
-      if (tracked) this.params.set(tracked, v);
-      out.push(buildParameterStatus(name, v));
+      if (tracked) this.params.set(tracked, startupParams.get(tracked) ?? value);
     }
-    for (const [name, value] of this.startupParams) this.params.set(name, value);
-    out.push(buildBackendKeyData(this.pid, this.secret), buildReadyForQuery(TxStatus.Idle));
-    this.socket.write(Buffer.concat(out));
+    for (const [name, value] of startupParams) this.params.set(name, value);
+    this.params = shareParams(this.params);
+    const out = [parameterStatusBlock(serverParams, this.params), buildBackendKeyData(this.pid, this.secret), buildReadyForQuery(TxStatus.Idle)];
+    const early = this.early;
+    this.early = null;
+    this.socket.write(Buffer.concat(early === null ? out : [...early, ...out]));
     this.phase = ClientPhase.Ready;
   }
 

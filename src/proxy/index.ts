@@ -3,7 +3,8 @@
  * Files: proxy.ts (wiring, listeners, shutdown), client.ts (client session), server-conn.ts (server connection),
  * pool.ts (one pool, pure), pools.ts (pools + topology fencing), router.ts (routing, pure), topology.ts (DCS watch),
  * prepared.ts (named statements in transaction mode), params.ts (session parameters), client-auth.ts / auth-file.ts,
- * admin.ts / admin-data.ts (console), metrics.ts (/metrics), errors.ts (catalogue), stats.ts, out-buffer.ts.
+ * admin.ts / admin-data.ts (console), metrics.ts (/metrics), errors.ts (catalogue), stats.ts, out-buffer.ts,
+ * login-reply.ts (cancel secrets, shared ParameterStatus blocks).
  */
 export { startProxy, type ProxyOptions, type RunningProxy } from './proxy.js';
 export { loadProxyConfig, proxyConfigFromObject, proxySchema, type ProxyConfig } from './config.js';

@@ -7,7 +7,8 @@ import type { Socket } from 'node:net';
 import type { Frame } from '../protocol/index.js';
 
 export class OutBuffer {
-  private readonly parts: Buffer[] = [];
+  /** Created on first use (an idle client should cost little). */
+  private parts: Buffer[] | null = null;
   private src: Buffer | null = null;
   private start = 0;
   private end = 0;
@@ -30,11 +31,11 @@ export class OutBuffer {
   addBuffer(b: Buffer): void {
     this.cut();
     this.bytes += b.length;
-    this.parts.push(b);
+    (this.parts ??= []).push(b);
   }
 
   get empty(): boolean {
-    return this.src === null && this.parts.length === 0;
+    return this.src === null && (this.parts === null || this.parts.length === 0);
   }
 
   /** Writes everything; returns the socket's `write` result (false: the caller should wait for 'drain'). */
@@ -42,7 +43,7 @@ export class OutBuffer {
     this.cut();
     const parts = this.parts;
     this.bytes = 0;
-    if (parts.length === 0) return true;
+    if (parts === null || parts.length === 0) return true;
     if (socket.destroyed || !socket.writable) {
       parts.length = 0;
       return true;
@@ -63,8 +64,8 @@ export class OutBuffer {
   /** Everything collected as one buffer, and reset (admin replies, tests). */
   take(): Buffer {
     this.cut();
-    const b = Buffer.concat(this.parts);
-    this.parts.length = 0;
+    const b = Buffer.concat(this.parts ?? []);
+    if (this.parts) this.parts.length = 0;
     this.bytes = 0;
     return b;
   }
@@ -72,13 +73,14 @@ export class OutBuffer {
   /** Drops everything collected (the destination went away). */
   reset(): void {
     this.src = null;
-    this.parts.length = 0;
+    if (this.parts) this.parts.length = 0;
     this.bytes = 0;
   }
 
   private cut(): void {
     if (this.src === null) return;
-    this.parts.push(this.src.subarray(this.start, this.end));
+    const src = this.src;
+    (this.parts ??= []).push(this.start === 0 && this.end === src.length ? src : src.subarray(this.start, this.end));
     this.src = null;
   }
 }

@@ -29,8 +29,21 @@ export function trackedName(name: string): string | undefined {
  * "does this server need SETs for this client?" is one string comparison in the common case.
  */
 export class ParamSet {
-  private readonly values = new Map<string, string>();
+  private values: Map<string, string>;
+  /** `values` is shared with other sets (copy on write): thousands of idle clients hold one map, not one each. */
+  private shared = false;
   private keyCache: string | null = '';
+
+  /** With `from`: an equal set sharing its storage until either side changes. */
+  constructor(from?: ParamSet) {
+    if (from === undefined) {
+      this.values = new Map();
+      return;
+    }
+    this.keyCache = from.key;
+    this.values = from.values;
+    this.shared = from.shared = true;
+  }
 
   get(name: string): string | undefined {
     return this.values.get(name);
@@ -38,12 +51,22 @@ export class ParamSet {
 
   set(name: string, value: string): void {
     if (this.values.get(name) === value) return;
-    this.values.set(name, value);
+    this.own().set(name, value);
     this.keyCache = null;
   }
 
   delete(name: string): void {
-    if (this.values.delete(name)) this.keyCache = null;
+    if (!this.values.has(name)) return;
+    this.own().delete(name);
+    this.keyCache = null;
+  }
+
+  private own(): Map<string, string> {
+    if (this.shared) {
+      this.values = new Map(this.values);
+      this.shared = false;
+    }
+    return this.values;
   }
 
   entries(): IterableIterator<[string, string]> {
@@ -59,6 +82,25 @@ export class ParamSet {
     }
     return this.keyCache;
   }
+}
+
+/** Shared ParamSets by key (see `shareParams`); bounded so clients with unique values cannot grow it. */
+const SHARED_PARAMS = new Map<string, ParamSet>();
+const SHARED_PARAMS_MAX = 1024;
+
+/**
+ * A set equal to `p` that shares storage with every other client whose parameters are the same (the key fixes
+ * every tracked value). Saves a map per idle client; a later SET copies (ParamSet is copy-on-write).
+ */
+export function shareParams(p: ParamSet): ParamSet {
+  const key = p.key;
+  let base = SHARED_PARAMS.get(key);
+  if (base === undefined) {
+    if (SHARED_PARAMS.size >= SHARED_PARAMS_MAX) SHARED_PARAMS.clear();
+    base = new ParamSet(p);
+    SHARED_PARAMS.set(key, base);
+  }
+  return new ParamSet(base);
 }
 
 import { ProxyError, ProxyErrorCode } from './errors.js';

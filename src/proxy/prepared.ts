@@ -162,14 +162,19 @@ export function answerUnlinked(frame: Frame, stmts: ClientStatements, knownGood:
 
 /** Per-client map of statement names to global statements. */
 export class ClientStatements {
-  readonly byName = new Map<string, ClientStatement>();
+  /** Created on first use: most clients never name a statement, and every idle client costs memory. */
+  private map: Map<string, ClientStatement> | null = null;
+
+  get byName(): Map<string, ClientStatement> {
+    return (this.map ??= new Map());
+  }
 
   get size(): number {
-    return this.byName.size;
+    return this.map === null ? 0 : this.map.size;
   }
 
   clear(): void {
-    this.byName.clear();
+    this.map?.clear();
   }
 }
 

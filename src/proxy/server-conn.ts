@@ -28,12 +28,17 @@ import type { NodeAddr } from './router.js';
 
 /** What a server needs from the client it serves. */
 export interface LinkedClient {
+  readonly socket: Socket;
   readonly out: OutBuffer;
   readonly statements: ClientStatements;
   readonly params: ParamSet;
   /** Write `out` to the client (with backpressure towards `server`). */
   flushToClient(server: ServerConn): void;
-  /** ReadyForQuery with nothing outstanding and `releaseOnIdle` set: give the server back. */
+  /**
+   * ReadyForQuery with nothing outstanding and `releaseOnIdle` set: give the server back, then write `out` (the
+   * reply) to the client — in that order, so a waiting client's query reaches the server without waiting for this
+   * write (on a busy host a write can yield the CPU to the process it wakes).
+   */
   serverIdle(server: ServerConn): void;
   /** The server connection closed while linked. */
   serverLost(err: ProxyError): void;
@@ -61,6 +66,8 @@ export interface ServerLogin {
 
 /** Login failures worth retrying: the server is starting, stopping, in recovery, or full. */
 const TRANSIENT_SQLSTATES = new Set(['57P03', '53300', '57P01', '57P02']);
+/** Per server connection; a larger response takes more reads (pgBouncer's pkt_buf is 4 KiB). */
+const READ_BUFFER_BYTES = 16 * 1024;
 /** Allowed SCRAM iterations when hashing a plaintext password (event-loop protection, as node-postgres). */
 const MAX_ITERATIONS = 100_000;
 
@@ -76,7 +83,8 @@ export class ServerConn implements PooledServer, StatementServer {
   idleSince = 0;
   readonly createdAt: number;
   readonly connectTime = new Date();
-  requestTime = new Date();
+  /** Date.now() when the current client linked (SHOW SERVERS request_time). */
+  requestTime = Date.now();
   client: LinkedClient | null = null;
   /** Transaction mode: give the server back at ReadyForQuery 'I' with nothing outstanding. */
   releaseOnIdle = false;
@@ -102,6 +110,12 @@ export class ServerConn implements PooledServer, StatementServer {
   private backendSecret: Buffer | null = null;
   readonly socket: Socket;
   private readonly framer = new Framer({ allowedTypes: BACKEND_CODES });
+  private readsPaused = false;
+  private readBuf: Buffer | null = null;
+  /** The last read's bytes may still be referenced by a pending write: the next read needs a fresh buffer. */
+  private readBufLent = false;
+  /** The client this read's bytes were forwarded to (it may be unlinked by then). */
+  private lastClient: LinkedClient | null = null;
   private scram: ScramClient | null = null;
   private lazyKeys: { clientKey: Buffer; serverKey: Buffer } | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
@@ -120,15 +134,33 @@ export class ServerConn implements PooledServer, StatementServer {
     now: number,
   ) {
     this.createdAt = now;
-    this.socket = connect({ host: node.host, port: node.port, noDelay: true });
+    this.socket = connect({
+      host: node.host, port: node.port, noDelay: true,
+      onread: { buffer: () => this.nextReadBuffer(), callback: (n, buf) => this.onRead(n, buf as Buffer) },
+    });
     this.socket.on('connect', () => this.socket.write(buildStartupMessage({ user: login.user, database: login.database })));
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err) => (this.closeError ??= this.state === ServerState.Login ? this.loginError(err.message) : this.lostError(err.message)));
     this.socket.on('close', () => this.onClose());
     this.socket.on('drain', () => this.onDrain?.());
     if (login.connectTimeoutMs > 0) {
       this.loginTimer = setTimeout(() => this.fail(this.loginError(`no login within ${login.connectTimeoutMs} ms`), false), login.connectTimeoutMs);
     }
+  }
+
+  /**
+   * Backpressure from the linked client (its socket is full): stop reading. The socket calls happen only when the
+   * state changes — resuming a stream that was never paused still costs a tick.
+   */
+  pauseReads(): void {
+    if (this.readsPaused) return;
+    this.readsPaused = true;
+    this.socket.pause();
+  }
+
+  resumeReads(): void {
+    if (!this.readsPaused) return;
+    this.readsPaused = false;
+    this.socket.resume();
   }
 
   /** Set by the linked client while it waits for this socket to drain. */
@@ -163,10 +195,35 @@ export class ServerConn implements PooledServer, StatementServer {
     s.setTimeout(5000, () => s.destroy());
   }
 
+  /**
+   * Reads land in one buffer per connection (`onread`: no stream machinery, no allocation per read). Frames are
+   * views into it, so it is reused only when nothing of the last read can still be referenced: every frame is
+   * handled within `onData`, forwarded bytes are written before it returns, and a write the kernel did not take
+   * at once (the client socket still holds bytes) keeps the buffer — the next read gets a fresh one. During login a
+   * fresh buffer per read keeps parsed values (SCRAM data, keys) safe without auditing every parser.
+   */
+  private nextReadBuffer(): Buffer {
+    if (this.readBuf === null || this.state === ServerState.Login || this.readBufLent) {
+      this.readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      this.readBufLent = false;
+    }
+    return this.readBuf;
+  }
+
+  private onRead(n: number, buf: Buffer): boolean {
+    this.onData(buf.subarray(0, n));
+    // The client the bytes went to — not this.client, which may already be the next one (serverIdle hands over).
+    const c = this.lastClient;
+    this.lastClient = null;
+    if (c !== null && c.socket.writableLength > 0) this.readBufLent = true;
+    return true;
+  }
+
   private onData(chunk: Buffer): void {
     this.framer.push(chunk);
     if (this.state === ServerState.Login) return this.loginFrames();
     const c = this.client;
+    this.lastClient = c;
     let idle = false;
     try {
       for (let f = this.framer.next(); f !== undefined; f = this.framer.next()) {
@@ -215,8 +272,8 @@ export class ServerConn implements PooledServer, StatementServer {
       return;
     }
     if (c) {
-      c.flushToClient(this);
       if (idle && this.client === c) c.serverIdle(this);
+      else c.flushToClient(this);
     }
   }
 
