@@ -2,9 +2,8 @@
  * Loads a node config: YAML file → environment overrides → schema validation → derived defaults → cross-field rules.
  * Every problem is reported at once with its key path; nothing starts on an invalid config (the CLI exits 2).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { readYamlFile } from './yaml.js';
 import { ConfigError, describe, type Problem, schemaAt, validate } from './schema.js';
 import { nodeSchema, type NodeConfig } from './node.js';
 
@@ -100,18 +99,5 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
 
 /** Reads and validates a YAML node config file. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): NodeConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([{ path: '', message: `cannot read the file: ${(err as Error).message}` }], file);
-  }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    throw new ConfigError(
-      doc.errors.map((e) => ({ path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', message: `YAML syntax: ${e.message.split('\n')[0]}` })),
-      file,
-    );
-  }
-  return configFromObject(doc.toJS(), file, env, dirname(resolve(file)));
+  return configFromObject(readYamlFile(file), file, env, dirname(resolve(file)));
 }

@@ -3,9 +3,8 @@
  * rules refused), shared by the YAML file and the quick command-line form. Durations are whole seconds as in
  * pgBouncer; 0 disables a timeout.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { readYamlFile } from '../config/yaml.js';
 import { ConfigError, type Problem, type Schema, validate } from '../config/schema.js';
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
@@ -174,17 +173,7 @@ export function proxyConfigFromObject(raw: unknown, source: string, baseDir = pr
 }
 
 export function loadProxyConfig(file: string): ProxyConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([{ path: '', message: `cannot read the file: ${(err as Error).message}` }], file);
-  }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    throw new ConfigError(doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` })), file);
-  }
-  return proxyConfigFromObject(doc.toJS(), file, dirname(resolve(file)));
+  return proxyConfigFromObject(readYamlFile(file), file, dirname(resolve(file)));
 }
 
 /** "host:port" → parts; unlike lib/net's parseHostPort it allows port 0 (bind any free port) for listeners. */
