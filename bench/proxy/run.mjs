@@ -4,7 +4,8 @@
 //
 //   flock /tmp/pgkeel-heavy.lock node bench/proxy/run.mjs        (bench/proxy/run.sh does exactly this)
 //   env: BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_ONLY=scenario,scenario, BENCH_IDLE (10000 idle clients for the
-//        RSS-per-client measurement, 0 = skip; needs `ulimit -n` above it)
+//        RSS-per-client measurement, 0 = skip; needs `ulimit -n` above it), BENCH_WORKERS=N (also run pgkeel with
+//        `--workers N` as a fourth target; its CPU is the supervisor's plus the workers')
 //
 // Latency percentiles come from pgbench --log (every transaction's time); p99 is the median over rounds.
 //
@@ -35,10 +36,21 @@ const SCENARIOS = [
   { name: 'tpcb-50', args: ['-c', '50', '-j', '2'] },
 ].filter((s) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').includes(s.name));
 
-function cpuSeconds(pid) {
+function ownCpuSeconds(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(parts[11]) + Number(parts[12])) / 100; // utime + stime in clock ticks (100 Hz)
+}
+
+/** CPU of a process and its live children (proxy workers). */
+function cpuSeconds(pid) {
+  let kids = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // no children file: count the process alone
+  }
+  return ownCpuSeconds(pid) + kids.reduce((a, k) => a + ownCpuSeconds(k), 0);
 }
 
 function rssKb(pid) {
@@ -88,6 +100,14 @@ try {
   const keel = spawn(process.execPath, [join(here, 'pgkeel-proxy.mjs'), '--listen', `127.0.0.1:${keelPort}`, '--primary', `127.0.0.1:${pgsrv.port}`,
     '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(keel);
+  const WORKERS = Number(process.env.BENCH_WORKERS ?? 0);
+  let keelW = null;
+  const keelWPort = WORKERS > 1 ? await freePort() : 0;
+  if (WORKERS > 1) {
+    keelW = spawn(process.execPath, [join(here, 'pgkeel-proxy.mjs'), '--listen', `127.0.0.1:${keelWPort}`, '--primary', `127.0.0.1:${pgsrv.port}`,
+      '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--workers', String(WORKERS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(keelW);
+  }
 
   const bouncerPort = await freePort();
   const id = postgresIdentity();
@@ -101,6 +121,7 @@ try {
   const bouncer = spawn('/usr/sbin/pgbouncer', [join(dir, 'pgbouncer.ini')], { stdio: ['ignore', 'ignore', 'inherit'], ...(id ? { uid: id.uid, gid: id.gid } : {}) });
   children.push(bouncer);
   await waitPort(keelPort);
+  if (keelW) await waitPort(keelWPort);
   await waitPort(bouncerPort);
   const { stdout: version } = await run('/usr/sbin/pgbouncer', ['--version'], { asPostgres: false });
 
@@ -108,11 +129,12 @@ try {
     { name: 'direct', port: pgsrv.port, pid: null },
     { name: 'pgkeel', port: keelPort, pid: keel.pid },
     { name: 'pgbouncer', port: bouncerPort, pid: bouncer.pid },
+    ...(keelW ? [{ name: `pgkeel-w${WORKERS}`, port: keelWPort, pid: keelW.pid, noIdle: true }] : []),
   ];
   // Idle clients first, while both poolers are fresh processes (after the runs their heaps hold freed memory).
   const perIdle = {};
   if (IDLE > 0) {
-    for (const t of targets.filter((x) => x.pid)) perIdle[t.name] = await measureIdle({ port: t.port, pid: t.pid, n: IDLE });
+    for (const t of targets.filter((x) => x.pid && !x.noIdle)) perIdle[t.name] = await measureIdle({ port: t.port, pid: t.pid, n: IDLE });
   }
   const results = {}; // scenario → target → [{tps, p99, cpuPer1000}]
   for (let round = 0; round < ROUNDS; round++) {
@@ -144,6 +166,11 @@ try {
     const errs = ['pgkeel', 'pgbouncer'].flatMap((t) => (results[sc.name][t] ?? []).filter((x) => x.err).map((x) => `${t}: ${x.err}`));
     console.log(`${sc.name.padEnd(15)} ${fmt(d).padStart(10)}  ${fmt(k).padStart(10)}  ${fmt(b).padStart(13)}  ${fmt(k / b, 2).padStart(12)}  ${fmt(k / d, 2).padStart(11)}  ${fmt(m('pgkeel', 'cpuPer1000'), 3).padStart(13)}  ${fmt(m('pgbouncer', 'cpuPer1000'), 3).padStart(16)}  ${['direct', 'pgkeel', 'pgbouncer'].map((t) => fmt(m(t, 'p99'), 2)).join(' / ')}`);
     if (errs.length) console.log(`   ${errs[0]}`);
+    if (keelW) {
+      const w = `pgkeel-w${WORKERS}`;
+      const wt = m(w, 'tps');
+      console.log(`   pgkeel --workers ${WORKERS}: tps ${fmt(wt)} (${fmt(wt / b, 2)}x pgbouncer, ${fmt(wt / k, 2)}x one worker), cpu_s/1k ${fmt(m(w, 'cpuPer1000'), 3)}, p99 ${fmt(m(w, 'p99'), 2)} ms`);
+    }
   }
   console.log(`RSS after the runs: pgkeel ${idleRss.pgkeel} kB, pgbouncer ${idleRss.pgbouncer} kB`);
   for (const [name, r] of Object.entries(perIdle)) {

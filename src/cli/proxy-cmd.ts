@@ -3,8 +3,9 @@
  *
  *   pgkeel proxy -c proxy.yml
  *   pgkeel proxy --listen HOST:PORT --primary HOST:PORT [--replica HOST:PORT ...] [--pool-mode session|transaction]
- *                [--pool-size N] [--max-client-conn N] [--auth trust|md5|scram-sha-256] [--auth-file userlist.txt]
+ *                [--pool-size N] [--max-client-conn N] [--workers N] [--auth trust|md5|scram-sha-256] [--auth-file userlist.txt]
  *   pgkeel proxy --listen HOST:PORT --etcd HOST:PORT --scope NAME [--ro-listen HOST:PORT]
+ *                [--client-tls-sslmode require --client-tls-cert FILE --client-tls-key FILE]
  *
  * Flags given with -c override the file's settings. SIGTERM/SIGINT: graceful shutdown (a second one: immediate);
  * SIGHUP: RELOAD. Exit codes: 0 stopped, 1 failure, 2 invalid usage or configuration.
@@ -28,9 +29,13 @@ const SPEC: Record<string, FlagSpec> = {
   'pool-mode': { type: 'string', doc: 'session or transaction (default transaction)', placeholder: 'MODE' },
   'pool-size': { type: 'number', doc: 'server connections per pool (default 20)', placeholder: 'N' },
   'max-client-conn': { type: 'number', doc: 'client connections (default 100)', placeholder: 'N' },
+  workers: { type: 'number', doc: 'worker processes sharing the listeners (default 1)', placeholder: 'N' },
   auth: { type: 'string', doc: 'trust, md5 or scram-sha-256 (default trust)', placeholder: 'METHOD' },
   'auth-file': { type: 'string', doc: 'userlist.txt ("user" "secret" per line)', placeholder: 'FILE' },
   'admin-user': { type: 'list', doc: 'admin console user (repeatable; default: anyone authenticated)', placeholder: 'NAME' },
+  'client-tls-sslmode': { type: 'string', doc: 'TLS for clients: disable, allow, prefer, require, verify-ca, verify-full (default disable)', placeholder: 'MODE' },
+  'client-tls-cert': { type: 'string', doc: 'certificate presented to clients (PEM)', placeholder: 'FILE' },
+  'client-tls-key': { type: 'string', doc: 'private key for --client-tls-cert (PEM)', placeholder: 'FILE' },
   'log-format': { type: 'string', doc: 'text or json (default text)', placeholder: 'FORMAT' },
   'log-level': { type: 'string', doc: 'debug, info, warn, error (default info)', placeholder: 'LEVEL' },
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
@@ -38,8 +43,9 @@ const SPEC: Record<string, FlagSpec> = {
 
 const FLAG_TO_KEY: Record<string, string> = {
   listen: 'listen', 'ro-listen': 'ro_listen', 'metrics-listen': 'metrics_listen', primary: 'primary', replica: 'replicas',
-  'pool-mode': 'pool_mode', 'pool-size': 'default_pool_size', 'max-client-conn': 'max_client_conn', auth: 'auth_type',
+  'pool-mode': 'pool_mode', 'pool-size': 'default_pool_size', 'max-client-conn': 'max_client_conn', workers: 'workers', auth: 'auth_type',
   'auth-file': 'auth_file', 'admin-user': 'admin_users',
+  'client-tls-sslmode': 'client_tls_sslmode', 'client-tls-cert': 'client_tls_cert_file', 'client-tls-key': 'client_tls_key_file',
 };
 
 function buildConfig(flags: Record<string, unknown>): { config: ProxyConfig; file: string | undefined } {
@@ -78,7 +84,7 @@ export async function runProxyCommand(argv: string[]): Promise<number> {
   const format = flags['log-format'] === 'json' ? 'json' : 'text';
   const level = (['debug', 'info', 'warn', 'error'] as const).find((l) => l === flags['log-level']) ?? 'info';
   const log = createLogger({ format, level });
-  const proxy = await startProxy(config, { log, ...(file ? { configFile: file } : {}) });
+  const proxy = await startProxy(config, { log, workerLog: { format, level }, ...(file ? { configFile: file } : {}) });
   process.stdout.write(`pgkeel proxy: read-write ${proxy.rwAddress}${proxy.roAddress ? `, read-only ${proxy.roAddress}` : ''}${proxy.metricsAddress ? `, metrics http://${proxy.metricsAddress}/metrics` : ''}\n`);
   let signals = 0;
   const onStop = (): void => {

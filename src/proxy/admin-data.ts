@@ -10,6 +10,7 @@ import type { PoolRegistry } from './pools.js';
 import { eligibleReplicas } from './router.js';
 import type { ServerConn } from './server-conn.js';
 import { addStats, averages, statValues, type StatValues, zeroStats } from './stats.js';
+import { tlsInfo } from './tls.js';
 
 export const PROXY_VERSION = 'pgkeel 0.1.0';
 
@@ -49,7 +50,7 @@ function clientInfo(c: ClientConn, now: number): ConnInfo {
     type: 'C', user: c.user, database: c.entry ? dbLabel(c.role, c.database) : c.database, state: c.state,
     addr: s.remoteAddress ?? '', port: s.remotePort ?? 0, localAddr: s.localAddress ?? '', localPort: s.localPort ?? 0,
     connectTime: c.connectTime, requestTime: c.requestTime, waitUs: c.waiting ? Math.round((now - c.waitSince) * 1000) : 0,
-    closeNeeded: c.closeAfterTx !== null, ptr: hex(c.id), link: c.server ? hex(c.server.id) : '', remotePid: c.pid,
+    closeNeeded: c.closeAfterTx !== null, ptr: hex(c.id), link: c.server ? hex(c.server.id) : '', remotePid: c.pid, tls: tlsInfo(s),
     applicationName: c.applicationName, preparedStatements: c.statements.size, id: c.id,
   };
 }
@@ -60,7 +61,7 @@ function serverInfo(s: ServerConn): ConnInfo {
     type: 'S', user: s.poolKey.user, database: dbLabel(s.poolKey.role, s.poolKey.database), state: s.state === 'active' && !c ? 'used' : s.state === 'login' ? 'new' : s.state,
     addr: s.node.host, port: s.node.port, localAddr: s.socket.localAddress ?? '', localPort: s.socket.localPort ?? 0,
     connectTime: s.connectTime.getTime(), requestTime: s.requestTime, waitUs: 0, closeNeeded: s.closeNeeded,
-    ptr: hex(s.id), link: c ? hex(c.id) : '', remotePid: s.backendPid, applicationName: s.params.get('application_name') ?? '',
+    ptr: hex(s.id), link: c ? hex(c.id) : '', remotePid: s.backendPid, tls: tlsInfo(s.socket), applicationName: s.params.get('application_name') ?? '',
     preparedStatements: s.prepared.size, id: s.id,
   };
 }
@@ -86,7 +87,7 @@ export function adminData(src: AdminSources): AdminData {
         const node = e.role === 'rw' ? t.leader : (eligibleReplicas(t, reg.route)[0] ?? t.leader);
         return {
           name: dbLabel(e.role, e.database), host: node?.host ?? '', port: node?.port ?? 0, database: e.database, poolSize: e.pool.limits.size,
-          minPoolSize: e.pool.limits.minSize, serverLifetime: src.config.server_lifetime, poolMode: e.mode, currentConnections: e.pool.total,
+          minPoolSize: e.pool.limits.minSize, reservePoolSize: e.pool.limits.reserveSize, serverLifetime: src.config.server_lifetime, poolMode: e.mode, currentConnections: e.pool.total,
           currentClientConnections: e.pool.clients, paused: e.pool.paused,
         };
       });

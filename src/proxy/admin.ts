@@ -50,6 +50,8 @@ export interface ConnInfo {
   readonly ptr: string;
   readonly link: string;
   readonly remotePid: number;
+  /** pgBouncer's "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519"; empty or absent for a plain connection. */
+  readonly tls?: string;
   readonly applicationName: string;
   readonly preparedStatements: number;
   readonly id: number;
@@ -62,6 +64,8 @@ export interface DatabaseInfo {
   readonly database: string;
   readonly poolSize: number;
   readonly minPoolSize: number;
+  /** reserve_pool_size (pgBouncer 1.18 names the column reserve_pool). */
+  readonly reservePoolSize: number;
   readonly serverLifetime: number;
   readonly poolMode: string;
   readonly currentConnections: number;
@@ -125,7 +129,7 @@ function connTable(rows: ConnInfo[]): Table {
     types: 'ssssssisiTTiiississii',
     rows: rows.map((c) => [
       c.type, c.user, c.database, 'none', c.state, c.addr, c.port, c.localAddr, c.localPort, formatTime(c.connectTime), formatTime(c.requestTime),
-      Math.floor(c.waitUs / 1e6), c.waitUs % 1e6, c.closeNeeded ? 1 : 0, c.ptr, c.link, c.remotePid, '', c.applicationName, c.preparedStatements, c.id,
+      Math.floor(c.waitUs / 1e6), c.waitUs % 1e6, c.closeNeeded ? 1 : 0, c.ptr, c.link, c.remotePid, c.tls ?? '', c.applicationName, c.preparedStatements, c.id,
     ]),
   };
 }
@@ -161,7 +165,7 @@ function showDatabases(d: AdminData): Table {
     columns: ['name', 'host', 'port', 'database', 'force_user', 'pool_size', 'min_pool_size', 'reserve_pool_size', 'server_lifetime', 'pool_mode', 'load_balance_hosts', 'max_connections', 'current_connections', 'max_client_connections', 'current_client_connections', 'paused', 'disabled'],
     types: 'ssissiiiissiiiiii',
     rows: d.databases().map((b) => [
-      b.name, b.host, b.port, b.database, '', b.poolSize, b.minPoolSize, 0, b.serverLifetime, b.poolMode, '', 0, b.currentConnections, 0, b.currentClientConnections, b.paused ? 1 : 0, 0,
+      b.name, b.host, b.port, b.database, '', b.poolSize, b.minPoolSize, b.reservePoolSize, b.serverLifetime, b.poolMode, '', 0, b.currentConnections, 0, b.currentClientConnections, b.paused ? 1 : 0, 0,
     ]),
   };
 }

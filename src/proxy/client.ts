@@ -1,5 +1,6 @@
 /**
- * One client connection: start-up (SSLRequest/GSSENCRequest refused with 'N', CancelRequest routed, StartupMessage),
+ * One client connection: start-up (SSLRequest answered as client_tls_sslmode says — tls.ts —, GSSENCRequest refused
+ * with 'N', CancelRequest routed, StartupMessage),
  * authentication, then the request pump.
  *
  * The pump reads frames and, for each, links a server connection when the client has none (waiting in the pool's
@@ -17,6 +18,7 @@ import {
   ProtocolErrorCode, type StartupPacket, TxStatus,
 } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
+import type { UserSecret } from './auth-file.js';
 import { ClientAuth } from './client-auth.js';
 import { nextCancelSecret, parameterStatusBlock } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from './errors.js';
@@ -24,8 +26,10 @@ import { OutBuffer } from './out-buffer.js';
 import { applySync, ParamSet, parseOptions, shareParams, syncSql, trackedName } from './params.js';
 import type { PoolEntry } from './pools.js';
 import { answerUnlinked, ClientStatements, onBind, onClose, onDescribe, onParse } from './prepared.js';
+import { watchQuery } from './set-tracking.js';
 import type { LinkedClient, ServerConn } from './server-conn.js';
 import type { ProxyHost } from './host.js';
+import { checkClientTls, startClientTls } from './tls.js';
 
 export const ClientPhase = { Startup: 'startup', Auth: 'auth', Params: 'params', Ready: 'ready', Closed: 'closed' } as const;
 export type ClientPhase = (typeof ClientPhase)[keyof typeof ClientPhase];
@@ -48,6 +52,15 @@ function onSocketDrain(this: ClientSocket): void {
 }
 
 function ignoreError(): void {}
+
+/** The shared handlers, on the accepted socket and again on the TLS socket that replaces it after SSLRequest. */
+function attach(socket: Socket, c: ClientConn): void {
+  (socket as ClientSocket)[CLIENT] = c;
+  socket.on('data', onSocketData);
+  socket.on('error', ignoreError);
+  socket.on('close', onSocketClose);
+  socket.on('drain', onSocketDrain);
+}
 
 const WAIT = 1;
 const DRAIN = 2;
@@ -87,11 +100,14 @@ export class ClientConn implements LinkedClient {
   private auth: ClientAuth | null = null;
   private drainWaitServer: ServerConn | null = null;
   private xactStart = 0;
+  /** An admin command is waiting for the other workers' answers. */
+  private adminBusy = false;
   /** Login replies not written yet (sendEarly). */
   private early: Buffer[] | null = null;
 
   constructor(
-    readonly socket: Socket,
+    /** Replaced once, by the TLS socket, when the client's SSLRequest is accepted (useTls). */
+    public socket: Socket,
     /** 'rw' or 'ro': which listener accepted the client. */
     readonly role: 'rw' | 'ro',
     private readonly host: ProxyHost,
@@ -99,11 +115,7 @@ export class ClientConn implements LinkedClient {
   ) {
     this.pid = host.issuePid();
     socket.setNoDelay(true);
-    (socket as ClientSocket)[CLIENT] = this;
-    socket.on('data', onSocketData);
-    socket.on('error', ignoreError);
-    socket.on('close', onSocketClose);
-    socket.on('drain', onSocketDrain);
+    attach(socket, this);
   }
 
   /** The cancel key's secret as sent in BackendKeyData. */
@@ -238,6 +250,7 @@ export class ClientConn implements LinkedClient {
         this.onStartup(parseStartup(f.payload));
         return true;
       case ClientPhase.Auth:
+        if (this.auth === null) return false; // the secret is still being looked up (auth_query)
         if (f.type !== FrontendCode.PasswordMessage) throw new ProtocolError(ProtocolErrorCode.UnknownMessage, 'expected a password response during authentication', { type: f.type });
         this.onAuthStep(f.payload);
         return true;
@@ -266,6 +279,7 @@ export class ClientConn implements LinkedClient {
       case FrontendCode.Sync:
       case FrontendCode.FunctionCall:
         if (s.zReceived >= s.syncsSent) s.queryStart = performance.now();
+        if (t === FrontendCode.Query) watchQuery(f, s); // SET search_path (set-tracking.ts)
         s.syncsSent++;
         s.unsynced = false;
         e.stats.query_count++;
@@ -413,6 +427,7 @@ export class ClientConn implements LinkedClient {
       case 'ssl':
       case 'gssenc':
         if (this.framer.bufferedBytes > 0) throw new ProtocolError(ProtocolErrorCode.BadStartup, 'received unencrypted data after an encryption request');
+        if (p.kind === 'ssl' && this.host.clientTls.context) return this.useTls();
         this.socket.write(Buffer.from([EncryptionResponse.Refuse]));
         return;
       case 'cancel':
@@ -422,8 +437,18 @@ export class ClientConn implements LinkedClient {
         this.socket.destroy();
         return;
       case 'startup':
+        checkClientTls(this.socket, this.host.clientTls);
         return this.onStartupMessage(p.params, p.minor);
     }
+  }
+
+  /** Answers 'S' and continues on the TLS socket: the raw socket's reads now feed the TLS session. */
+  private useTls(): void {
+    const raw = this.socket;
+    raw.removeListener('data', onSocketData);
+    raw.removeListener('drain', onSocketDrain);
+    this.socket = startClientTls(raw, this.host.clientTls);
+    attach(this.socket, this);
   }
 
   private onStartupMessage(params: ReadonlyMap<string, string>, minor: number): void {
@@ -445,8 +470,28 @@ export class ClientConn implements LinkedClient {
     }
     this.applicationName = startupParams.get('application_name') ?? '';
     this.host.admit(this);
-    this.auth = new ClientAuth(cfg.auth_type, user, this.host.authFile.get(user), this.host.hasAuthFile, this.host.authRandom, this.host.scramCache);
     this.phase = ClientPhase.Auth;
+    const secret = this.host.userSecret(user, this.database, this.admin);
+    if (!(secret instanceof Promise)) return this.startAuth(secret);
+    // auth_query: until the secret arrives `auth` is null, so handle() leaves the client's frames in the framer.
+    this.flushEarly();
+    secret.then((s) => this.secretArrived(s), (err: unknown) => this.fatal(err));
+  }
+
+  private secretArrived(secret: UserSecret | undefined): void {
+    if (this.phase !== ClientPhase.Auth || this.auth) return; // the client left (or timed out) meanwhile
+    try {
+      this.startAuth(secret);
+    } catch (err) {
+      return this.fatal(err);
+    }
+    this.pump();
+  }
+
+  private startAuth(secret: UserSecret | undefined): void {
+    const { config: cfg, authRandom, scramCache } = this.host;
+    // With a user list (auth file or auth_query) even trust needs the user to exist.
+    this.auth = new ClientAuth(cfg.auth_type, this.user, secret, this.host.hasAuthFile || cfg.auth_user !== undefined, authRandom, scramCache);
     const step = this.auth.start();
     this.sendEarly(step.send);
     if (step.kind === 'done') this.afterAuth();
@@ -528,8 +573,20 @@ export class ClientConn implements LinkedClient {
     if (f.type !== FrontendCode.Query) {
       throw new ProxyError(ProxyErrorCode.AdminExtended, 'extended query protocol not supported by admin console');
     }
+    if (this.adminBusy) return false;
     const reply = this.host.admin(this, parseQuery(f.payload));
-    this.socket.write(Buffer.concat([...reply, buildReadyForQuery(TxStatus.Idle)]));
+    if (Array.isArray(reply)) {
+      this.socket.write(Buffer.concat([...reply, buildReadyForQuery(TxStatus.Idle)]));
+      return true;
+    }
+    // Several workers: the answer needs theirs. Later queries wait in the framer (pipelined in order).
+    this.adminBusy = true;
+    reply.then((r) => {
+      this.adminBusy = false;
+      if (this.phase === ClientPhase.Closed) return;
+      this.socket.write(Buffer.concat([...r, buildReadyForQuery(TxStatus.Idle)]));
+      this.pump();
+    }, (err: unknown) => this.fatal(err));
     return true;
   }
 }

@@ -6,11 +6,14 @@
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../config/yaml.js';
 import { ConfigError, type Problem, type Schema, validate } from '../config/schema.js';
+import { TLS_MODES, type TlsMode } from './tls.js';
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
 export const AuthType = { Trust: 'trust', Md5: 'md5', Scram: 'scram-sha-256' } as const;
 export type AuthType = (typeof AuthType)[keyof typeof AuthType];
+/** pgBouncer 1.24.1's default (CVE-2025-2291): an expired password (rolvaliduntil) counts as none. */
+export const DEFAULT_AUTH_QUERY = 'SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin';
 
 const HOST_PORT = /^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/;
 const hostPort = (doc: string, required = false): Schema => ({ kind: 'string', doc, pattern: HOST_PORT, expected: 'host:port', required });
@@ -22,6 +25,7 @@ const poolOverride: Schema = {
   fields: {
     pool_mode: { kind: 'enum', doc: 'overrides pool_mode', values: ['session', 'transaction'] },
     pool_size: { kind: 'int', doc: 'overrides default_pool_size', min: 1 },
+    reserve_pool: { kind: 'int', doc: 'overrides reserve_pool_size', min: 0 },
   },
 };
 
@@ -32,13 +36,22 @@ export const proxySchema: Schema = {
     listen: hostPort('read-write listener: always routed to the current leader', true),
     ro_listen: hostPort('read-only listener: balanced across healthy replicas (optional)'),
     metrics_listen: hostPort('Prometheus /metrics HTTP listener (optional)'),
-    workers: { kind: 'int', doc: 'worker processes (only 1 is supported so far)', default: 1, min: 1, max: 1 },
+    workers: { kind: 'int', doc: 'worker processes sharing the listeners; pool limits and max_client_conn are divided among them', default: 1, min: 1, max: 32 },
     pool_mode: { kind: 'enum', doc: 'when a server connection returns to the pool', values: ['session', 'transaction'], default: 'transaction' },
     default_pool_size: { kind: 'int', doc: 'server connections per (database, user, listener)', default: 20, min: 1 },
     min_pool_size: { kind: 'int', doc: 'server connections kept open per pool once it exists', default: 0, min: 0 },
+    reserve_pool_size: { kind: 'int', doc: 'extra server connections a pool may open once a client has waited reserve_pool_timeout; closed again when they fall idle', default: 0, min: 0 },
+    reserve_pool_timeout: seconds('a client waiting this long for a server connection lets its pool use the reserve (0: never)', 5),
+    max_prepared_statements: {
+      kind: 'int', default: 200, min: 0,
+      doc: 'transaction mode: named prepared statements kept per server connection (least recently used closed beyond it); 0: not tracked, named statements pass through unchanged',
+    },
     max_client_conn: { kind: 'int', doc: 'client connections accepted in total', default: 100, min: 1 },
     auth_type: { kind: 'enum', doc: 'how clients authenticate', values: ['trust', 'md5', 'scram-sha-256'], default: 'trust' },
     auth_file: { kind: 'string', doc: 'pgBouncer userlist.txt: "user" "password, md5 hash or SCRAM verifier" per line' },
+    auth_user: { kind: 'string', doc: 'users not in auth_file are looked up with auth_query, run on the primary as this user (its password from auth_file; none needed if the server trusts it)' },
+    auth_query: { kind: 'string', doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted', default: DEFAULT_AUTH_QUERY },
+    auth_dbname: { kind: 'string', doc: 'database auth_query runs in (default: the database the client asks for)' },
     admin_users: { kind: 'list', doc: 'users allowed every admin console command; empty: every authenticated user', of: { kind: 'string', doc: 'user' }, commaString: true },
     stats_users: { kind: 'list', doc: 'users allowed SHOW commands only', of: { kind: 'string', doc: 'user' }, commaString: true },
     ignore_startup_parameters: {
@@ -54,8 +67,8 @@ export const proxySchema: Schema = {
     server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves', default: 'DISCARD ALL' },
     max_packet_size: { kind: 'int', doc: 'largest message a client may send', default: 1024 * 1024 * 1024, min: 65536, unit: 'bytes' },
     shutdown_timeout: seconds('on SIGTERM/SHUTDOWN, wait this long for transactions to finish', 30),
-    databases: { kind: 'map', doc: 'per-database overrides: name → {pool_mode, pool_size}', values: 'scalar' },
-    users: { kind: 'map', doc: 'per-user overrides: name → {pool_mode, pool_size}', values: 'scalar' },
+    databases: { kind: 'map', doc: 'per-database overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
+    users: { kind: 'map', doc: 'per-user overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
     primary: hostPort('static topology: the primary (instead of etcd)'),
     replicas: { kind: 'list', doc: 'static topology: replicas', of: hostPort('replica') },
     etcd: {
@@ -72,12 +85,30 @@ export const proxySchema: Schema = {
     max_lag: { kind: 'int', doc: 'replicas further behind the leader are not used for reads', default: 16 * 1024 * 1024, min: 0, unit: 'bytes' },
     ro_fallback_to_leader: { kind: 'bool', doc: 'read-only clients use the leader when no replica is eligible', default: true },
     switchover_pause_timeout: seconds('after a failover key appears, queue new transactions at most this long', 30),
+    client_tls_sslmode: {
+      kind: 'enum', values: TLS_MODES, default: 'disable',
+      doc: 'TLS for client connections (pgBouncer). disable: SSLRequest answered N, plain only; allow, prefer: TLS when the client asks, plain accepted, client certificates not checked; require: TLS only (a plain StartupMessage gets FATAL 28000), client certificates not checked; verify-ca, verify-full: TLS only with a client certificate signed by client_tls_ca_file',
+    },
+    client_tls_key_file: { kind: 'string', doc: 'private key the proxy presents to clients (PEM); required unless client_tls_sslmode is disable' },
+    client_tls_cert_file: { kind: 'string', doc: 'certificate for client_tls_key_file (PEM); required unless client_tls_sslmode is disable' },
+    client_tls_ca_file: { kind: 'string', doc: 'CA certificates client certificates are checked against (PEM); required by client_tls_sslmode verify-ca/verify-full' },
+    server_tls_sslmode: {
+      kind: 'enum', values: TLS_MODES, default: 'prefer',
+      doc: 'TLS for server connections (libpq sslmode meanings). disable: plain, no SSLRequest; allow, prefer: TLS when the server offers it, else plain, certificate not checked; require: TLS only, certificate not checked; verify-ca: TLS only, chain checked against server_tls_ca_file; verify-full: as verify-ca and the certificate must name the host connected to',
+    },
+    server_tls_ca_file: { kind: 'string', doc: 'CA certificates server certificates are checked against (PEM); required by server_tls_sslmode verify-ca/verify-full' },
+    server_tls_key_file: { kind: 'string', doc: 'private key the proxy presents to servers as its client certificate (PEM; optional, with server_tls_cert_file)' },
+    server_tls_cert_file: { kind: 'string', doc: 'certificate for server_tls_key_file (PEM; optional, with server_tls_key_file)' },
   },
 };
+
+/** Settings that name files: relative paths are taken from the config file's directory. */
+const FILE_KEYS = ['auth_file', 'client_tls_key_file', 'client_tls_cert_file', 'client_tls_ca_file', 'server_tls_ca_file', 'server_tls_key_file', 'server_tls_cert_file'] as const;
 
 export interface PoolOverride {
   readonly pool_mode?: PoolMode;
   readonly pool_size?: number;
+  readonly reserve_pool?: number;
 }
 
 export interface ProxyConfig {
@@ -88,9 +119,15 @@ export interface ProxyConfig {
   pool_mode: PoolMode;
   default_pool_size: number;
   min_pool_size: number;
+  reserve_pool_size: number;
+  reserve_pool_timeout: number;
+  max_prepared_statements: number;
   max_client_conn: number;
   auth_type: AuthType;
   auth_file?: string;
+  auth_user?: string;
+  auth_query: string;
+  auth_dbname?: string;
   admin_users: string[];
   stats_users: string[];
   ignore_startup_parameters: string[];
@@ -112,14 +149,22 @@ export interface ProxyConfig {
   max_lag: number;
   ro_fallback_to_leader: boolean;
   switchover_pause_timeout: number;
+  client_tls_sslmode: TlsMode;
+  client_tls_key_file?: string;
+  client_tls_cert_file?: string;
+  client_tls_ca_file?: string;
+  server_tls_sslmode: TlsMode;
+  server_tls_ca_file?: string;
+  server_tls_key_file?: string;
+  server_tls_cert_file?: string;
 }
 
-/** The map kind holds scalars only, so {pool_mode, pool_size} entries are checked here with the same DSL. */
+/** The map kind holds scalars only, so {pool_mode, pool_size, reserve_pool} entries are checked here with the same DSL. */
 function overrides(raw: unknown, path: string, problems: Problem[]): Record<string, PoolOverride> {
   const out: Record<string, PoolOverride> = {};
   if (raw === undefined || raw === null) return out;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    problems.push({ path, message: 'expected a mapping of names to {pool_mode, pool_size}' });
+    problems.push({ path, message: 'expected a mapping of names to {pool_mode, pool_size, reserve_pool}' });
     return out;
   }
   for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
@@ -136,7 +181,9 @@ function crossField(c: ProxyConfig): Problem[] {
   if (!c.primary && !c.etcd) out.push({ path: 'primary', message: 'is required unless etcd is given: the proxy needs a topology' });
   if (c.replicas.length && !c.primary) out.push({ path: 'replicas', message: 'needs primary (static topology)' });
   if (c.etcd && c.etcd.hosts.length === 0) out.push({ path: 'etcd.hosts', message: 'expected at least one host:port' });
-  if (c.auth_type !== 'trust' && !c.auth_file) out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type}` });
+  if (c.auth_type !== 'trust' && !c.auth_file && !c.auth_user) out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type} (or auth_user)` });
+  out.push(...authQueryRules(c));
+  out.push(...tlsRules(c));
   if (c.min_pool_size > c.default_pool_size) out.push({ path: 'min_pool_size', message: `must be at most default_pool_size (${c.default_pool_size}), got ${c.min_pool_size}` });
   const addrs = [['listen', c.listen], ['ro_listen', c.ro_listen], ['metrics_listen', c.metrics_listen]].filter(([, v]) => v);
   for (let i = 0; i < addrs.length; i++) {
@@ -145,6 +192,34 @@ function crossField(c: ProxyConfig): Problem[] {
       const [b, bv] = addrs[j] as [string, string];
       if (av === bv && listenAddress(av).port !== 0) out.push({ path: b, message: `must differ from ${a} (${av})` });
     }
+  }
+  return out;
+}
+
+/** auth_query and auth_dbname do nothing without auth_user: refused rather than silently ignored. */
+function authQueryRules(c: ProxyConfig): Problem[] {
+  const out: Problem[] = [];
+  if (c.auth_user === undefined) {
+    if (c.auth_dbname !== undefined) out.push({ path: 'auth_dbname', message: 'needs auth_user (the user auth_query runs as)' });
+    if (c.auth_query !== DEFAULT_AUTH_QUERY) out.push({ path: 'auth_query', message: 'needs auth_user (the user it runs as)' });
+  }
+  if (!/\$1(?!\d)/.test(c.auth_query)) out.push({ path: 'auth_query', message: 'must take the user name as the parameter $1' });
+  return out;
+}
+
+/** Which files a TLS mode needs (their contents are checked when the proxy loads them: tls.ts loadTls). */
+function tlsRules(c: ProxyConfig): Problem[] {
+  const out: Problem[] = [];
+  const cm = c.client_tls_sslmode;
+  if (cm !== 'disable') {
+    for (const k of ['client_tls_key_file', 'client_tls_cert_file'] as const) if (!c[k]) out.push({ path: k, message: `is required with client_tls_sslmode ${cm}` });
+  }
+  if ((cm === 'verify-ca' || cm === 'verify-full') && !c.client_tls_ca_file) out.push({ path: 'client_tls_ca_file', message: `is required with client_tls_sslmode ${cm}` });
+  const sm = c.server_tls_sslmode;
+  if ((sm === 'verify-ca' || sm === 'verify-full') && !c.server_tls_ca_file) out.push({ path: 'server_tls_ca_file', message: `is required with server_tls_sslmode ${sm}` });
+  if (!c.server_tls_key_file !== !c.server_tls_cert_file) {
+    const [missing, given] = c.server_tls_key_file ? ['server_tls_cert_file', 'server_tls_key_file'] : ['server_tls_key_file', 'server_tls_cert_file'];
+    out.push({ path: missing, message: `is required with ${given}` });
   }
   return out;
 }
@@ -166,7 +241,7 @@ export function proxyConfigFromObject(raw: unknown, source: string, baseDir = pr
   const c = r.value as ProxyConfig;
   c.databases = databases;
   c.users = users;
-  if (c.auth_file) c.auth_file = resolve(baseDir, c.auth_file);
+  for (const k of FILE_KEYS) if (c[k]) c[k] = resolve(baseDir, c[k]);
   const cross = crossField(c);
   if (cross.length) throw new ConfigError(cross, source);
   return c;
@@ -192,4 +267,9 @@ export function poolSettingsFor(c: ProxyConfig, database: string, user: string):
     mode: u?.pool_mode ?? d?.pool_mode ?? c.pool_mode,
     size: u?.pool_size ?? d?.pool_size ?? c.default_pool_size,
   };
+}
+
+/** reserve_pool_size for one (database, user): `reserve_pool` of the user, else of the database, else the default. */
+export function reservePoolFor(c: ProxyConfig, database: string, user: string): number {
+  return c.users[user]?.reserve_pool ?? c.databases[database]?.reserve_pool ?? c.reserve_pool_size;
 }

@@ -12,6 +12,8 @@ export const ProxyErrorCode = {
   TooManyClients: 'PROXY_MAX_CLIENT_CONN',
   AuthFailed: 'PROXY_AUTH_FAILED',
   AuthUnsupported: 'PROXY_AUTH_UNSUPPORTED',
+  AuthQueryUnavailable: 'PROXY_AUTH_QUERY_UNAVAILABLE',
+  AuthQueryFailed: 'PROXY_AUTH_QUERY_FAILED',
   StartupParameter: 'PROXY_STARTUP_PARAMETER',
   QueryWaitTimeout: 'PROXY_QUERY_WAIT_TIMEOUT',
   NoLeader: 'PROXY_NO_LEADER',
@@ -26,6 +28,9 @@ export const ProxyErrorCode = {
   AdminExtended: 'PROXY_ADMIN_EXTENDED',
   AdminSyntax: 'PROXY_ADMIN_SYNTAX',
   AdminDenied: 'PROXY_ADMIN_DENIED',
+  SslRequired: 'PROXY_SSL_REQUIRED',
+  ClientCert: 'PROXY_CLIENT_CERT',
+  ServerTls: 'PROXY_SERVER_TLS',
   Internal: 'PROXY_INTERNAL',
 } as const;
 export type ProxyErrorCode = (typeof ProxyErrorCode)[keyof typeof ProxyErrorCode];
@@ -41,6 +46,8 @@ export const proxyErrorCatalogue: Readonly<Record<ProxyErrorCode, Entry>> = Obje
   PROXY_MAX_CLIENT_CONN: { sqlstate: '53300', severity: 'FATAL', summary: 'max_client_conn client connections are already open.' },
   PROXY_AUTH_FAILED: { sqlstate: '28P01', severity: 'FATAL', summary: 'Password authentication failed (unknown user, wrong password).' },
   PROXY_AUTH_UNSUPPORTED: { sqlstate: '28000', severity: 'FATAL', summary: "The auth file's secret cannot serve the configured auth_type (e.g. md5 hash with scram-sha-256)." },
+  PROXY_AUTH_QUERY_UNAVAILABLE: { sqlstate: '08006', severity: 'FATAL', summary: 'auth_query could not be run on the primary within server_connect_timeout (no leader, the auth_user could not log in, connection lost).' },
+  PROXY_AUTH_QUERY_FAILED: { sqlstate: '28000', severity: 'FATAL', summary: 'auth_query failed on the server or returned something other than (user name, password) in at most one row; the proxy log has details.' },
   PROXY_STARTUP_PARAMETER: { sqlstate: '08P01', severity: 'FATAL', summary: 'A start-up parameter the proxy cannot keep per client (not tracked, not in ignore_startup_parameters).' },
   PROXY_QUERY_WAIT_TIMEOUT: { sqlstate: '08P01', severity: 'FATAL', summary: 'The client waited query_wait_timeout for a server connection.' },
   PROXY_NO_LEADER: { sqlstate: '08006', severity: 'FATAL', summary: 'The client waited query_wait_timeout and the cluster had no leader the whole time.' },
@@ -55,6 +62,9 @@ export const proxyErrorCatalogue: Readonly<Record<ProxyErrorCode, Entry>> = Obje
   PROXY_ADMIN_EXTENDED: { sqlstate: '08P01', severity: 'FATAL', summary: 'The admin console speaks only the simple query protocol.' },
   PROXY_ADMIN_SYNTAX: { sqlstate: '42601', severity: 'ERROR', summary: 'Unknown or malformed admin console command.' },
   PROXY_ADMIN_DENIED: { sqlstate: '42501', severity: 'FATAL', summary: 'The user is not in admin_users/stats_users (or may only run SHOW).' },
+  PROXY_SSL_REQUIRED: { sqlstate: '28000', severity: 'FATAL', summary: 'client_tls_sslmode is require (or verify-ca/verify-full) and the client sent its StartupMessage without TLS.' },
+  PROXY_CLIENT_CERT: { sqlstate: '28000', severity: 'FATAL', summary: "client_tls_sslmode is verify-ca/verify-full and the client's certificate is not valid for client_tls_ca_file (unknown CA, expired)." },
+  PROXY_SERVER_TLS: { sqlstate: '08001', severity: 'FATAL', summary: 'TLS to the server failed as server_tls_sslmode demands: the server refused TLS, or its certificate is not valid for server_tls_ca_file or the host name.' },
   PROXY_INTERNAL: { sqlstate: 'XX000', severity: 'FATAL', summary: 'A bug in pgkeel: the connection is closed, others are unaffected.' },
 });
 

@@ -4,10 +4,12 @@
  */
 import type { ScramKeys } from '../protocol/index.js';
 import type { AuthFile } from './auth-file.js';
+import type { SecretLookup } from './auth-query.js';
 import type { AuthRandom, ScramSecretCache } from './client-auth.js';
 import type { ClientConn } from './client.js';
 import type { ProxyConfig } from './config.js';
 import type { PoolEntry, Role } from './pools.js';
+import type { ClientTls } from './tls.js';
 
 export interface ProxyHost {
   readonly config: ProxyConfig;
@@ -15,6 +17,8 @@ export interface ProxyHost {
   readonly hasAuthFile: boolean;
   readonly authRandom: AuthRandom;
   readonly scramCache: ScramSecretCache;
+  /** client_tls_*: how SSLRequest is answered (replaced on RELOAD). */
+  readonly clientTls: ClientTls;
   /** Prepared statements some server accepted (answered locally between transactions). */
   readonly knownStatements: ReadonlySet<string>;
   /** Monotonic milliseconds (performance.now()). */
@@ -30,11 +34,13 @@ export interface ProxyHost {
   /** A CancelRequest: forwarded to the server running the matching client's query, if any. */
   cancel(pid: number, secret: Buffer): void;
   rememberScramKeys(user: string, keys: ScramKeys): void;
+  /** The secret a login is checked against: the auth file's now, or auth_query's later (auth-query.ts lookupSecret). */
+  userSecret(user: string, database: string, admin: boolean): SecretLookup;
   /** Throws PROXY_ADMIN_DENIED when the user may not use the admin console. */
   checkAdmin(c: ClientConn): void;
   adminParams(): ReadonlyMap<string, string>;
   poolFor(role: Role, database: string, user: string): PoolEntry;
   serverParams(e: PoolEntry): Promise<ReadonlyMap<string, string>>;
-  /** One admin console query → the messages answering it (without ReadyForQuery). */
-  admin(c: ClientConn, sql: string): Buffer[];
+  /** One admin console query → the messages answering it (without ReadyForQuery); a promise with several workers. */
+  admin(c: ClientConn, sql: string): Buffer[] | Promise<Buffer[]>;
 }

@@ -50,13 +50,16 @@ export function renderMetrics(d: AdminData): string {
 }
 
 /** Serves /metrics; resolves with the bound address once listening. */
-export async function startMetricsServer(host: string, port: number, data: () => AdminData): Promise<{ server: Server; address: string }> {
+export async function startMetricsServer(host: string, port: number, data: () => AdminData | Promise<AdminData>): Promise<{ server: Server; address: string }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(data()));
+    Promise.resolve(data()).then(
+      (d) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(d)),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${err.message}\n`),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -35,3 +35,20 @@ describe('options start-up parameter', () => {
     assert.throws(() => parseOptions('-c work_mem=1MB'), /unsupported startup parameter in options/);
   });
 });
+
+describe('a parameter the server has and the client has not', () => {
+  it('goes back to the server default (pg_settings.reset_val), and the server record forgets it', () => {
+    const client = new ParamSet();
+    const server = new ParamSet();
+    client.set('TimeZone', 'UTC');
+    server.set('TimeZone', 'UTC');
+    server.set('search_path', 'other_clients_schema');
+    assert.equal(
+      syncSql(client, server),
+      "SELECT pg_catalog.set_config('search_path', (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path'), false)",
+    );
+    applySync(client, server);
+    assert.equal(server.get('search_path'), undefined);
+    assert.equal(syncSql(client, server), null);
+  });
+});

@@ -145,8 +145,10 @@ function literal(s: string): string {
 }
 
 /**
- * The SQL that makes `server` match `client` for every parameter the client has a value for, or null when they
- * already match. set_config takes the raw string, so list values (search_path) need no identifier quoting.
+ * The SQL that makes `server` match `client`, or null when they already match. set_config takes the raw string, so
+ * list values (search_path) need no identifier quoting. A parameter the server has a value for and the client has
+ * none (search_path: another client set it here, this one never did or RESET it) goes back to the server's
+ * default — what RESET would give, read from pg_settings.reset_val, since set_config cannot reset.
  */
 export function syncSql(client: ParamSet, server: ParamSet): string | null {
   if (client.key === server.key) return null;
@@ -154,10 +156,16 @@ export function syncSql(client: ParamSet, server: ParamSet): string | null {
   for (const [name, value] of client.entries()) {
     if (server.get(name) !== value) calls.push(`pg_catalog.set_config(${literal(name)}, ${literal(value)}, false)`);
   }
+  for (const [name] of server.entries()) {
+    if (client.get(name) === undefined) {
+      calls.push(`pg_catalog.set_config(${literal(name)}, (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = ${literal(name)}), false)`);
+    }
+  }
   return calls.length ? `SELECT ${calls.join(', ')}` : null;
 }
 
 /** Applies what syncSql asked for to the server's record (the server reports only some of them back). */
 export function applySync(client: ParamSet, server: ParamSet): void {
   for (const [name, value] of client.entries()) server.set(name, value);
+  for (const [name] of [...server.entries()]) if (client.get(name) === undefined) server.delete(name);
 }

@@ -19,7 +19,7 @@ function harness(limits: Partial<PoolLimits> = {}) {
     },
     close: (s, why) => void closed.push([s.n, why]),
   };
-  const pool = new Pool<FakeServer>(io, { size: 2, minSize: 0, queryWaitMs: 1000, serverIdleMs: 0, serverLifetimeMs: 0, retryMs: 100, ...limits }, 'db/u');
+  const pool = new Pool<FakeServer>(io, { size: 2, reserveSize: 0, reserveWaitMs: 0, minSize: 0, queryWaitMs: 1000, serverIdleMs: 0, serverLifetimeMs: 0, retryMs: 100, ...limits }, 'db/u');
   const server = (id: number, now = 0): FakeServer => ({ n: id, closeNeeded: false, createdAt: now, idleSince: 0 });
   const waiter = () => {
     const w = { got: [] as FakeServer[], errors: [] as ProxyError[] } as { got: FakeServer[]; errors: ProxyError[] } & Waiter<FakeServer>;
@@ -130,6 +130,61 @@ describe('Pool', () => {
     h.pool.clients = 1;
     h.pool.tick(1);
     assert.equal(h.opened.length, 2);
+  });
+
+  it('reserve: one extra server per waiter overdue by reserveWaitMs, at most reserveSize extra', () => {
+    const h = harness({ size: 1, reserveSize: 2, reserveWaitMs: 1000, queryWaitMs: 0 });
+    const holder = h.waiter();
+    h.pool.request(holder, 0);
+    h.pool.connected(h.server(1), 0);
+    const [a, b, c] = [h.waiter(), h.waiter(), h.waiter()];
+    h.pool.request(a, 0);
+    h.pool.request(b, 500);
+    h.pool.request(c, 600);
+    h.pool.tick(999);
+    assert.deepEqual(h.opened, [1], 'nobody overdue: the pool stays at its size');
+    h.pool.tick(1000);
+    assert.deepEqual(h.opened, [1, 2], 'one waiter overdue: one reserve server');
+    h.pool.tick(1200);
+    assert.deepEqual(h.opened, [1, 2], 'the open in flight already serves the overdue waiter');
+    h.pool.tick(1500);
+    assert.deepEqual(h.opened, [1, 2, 3], 'second waiter overdue');
+    h.pool.tick(1600);
+    assert.deepEqual(h.opened, [1, 2, 3], 'reserve used up (size 1 + reserve 2)');
+    h.pool.connected(h.server(2), 1700);
+    h.pool.connected(h.server(3), 1700);
+    assert.equal(a.got[0]?.n, 2);
+    assert.equal(b.got[0]?.n, 3);
+    assert.equal(h.pool.total, 3);
+  });
+
+  it('reserve: a server that would fall idle above the pool size is closed; within the size it stays idle', () => {
+    const h = harness({ size: 1, reserveSize: 1, reserveWaitMs: 100 });
+    const s1 = h.server(1);
+    const s2 = h.server(2);
+    h.pool.request(h.waiter(), 0);
+    h.pool.connected(s1, 0);
+    const late = h.waiter();
+    h.pool.request(late, 0);
+    h.pool.tick(100);
+    h.pool.connected(s2, 110);
+    assert.deepEqual(late.got, [s2]);
+    h.pool.release(s2, 120);
+    assert.deepEqual(h.closed, [[2, 'reserve_pool: not needed any more']]);
+    h.pool.remove(s2, 121);
+    h.pool.release(s1, 130);
+    assert.deepEqual(h.pool.idle, [s1], 'back within the size: kept');
+  });
+
+  it('reserve: reserveWaitMs 0 or reserveSize 0 never opens beyond the size', () => {
+    for (const limits of [{ reserveSize: 1, reserveWaitMs: 0 }, { reserveSize: 0, reserveWaitMs: 100 }]) {
+      const h = harness({ size: 1, queryWaitMs: 0, ...limits });
+      h.pool.request(h.waiter(), 0);
+      h.pool.connected(h.server(1), 0);
+      h.pool.request(h.waiter(), 0);
+      h.pool.tick(10_000);
+      assert.deepEqual(h.opened, [1], JSON.stringify(limits));
+    }
   });
 
   it('cancel removes a waiter', () => {

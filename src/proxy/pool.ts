@@ -4,8 +4,15 @@
  * unit-tested without a network (pool.test.ts).
  *
  * Invariants: a server is in exactly one of `idle` (LIFO, as pgBouncer's default) or `active`; `connecting` counts
- * opens in flight; idle + active + connecting <= size; waiters are served first come, first served; a paused pool
- * hands out nothing (clients queue) and closes servers marked `closeNeeded` when they come back.
+ * opens in flight; idle + active + connecting <= size, or <= size + reserveSize while the reserve is in use; waiters
+ * are served first come, first served; a paused pool hands out nothing (clients queue) and closes servers marked
+ * `closeNeeded` when they come back.
+ *
+ * Reserve (pgBouncer reserve_pool_size / reserve_pool_timeout, objects.c launch_new_connection): once the longest
+ * waiter has waited reserveWaitMs with the pool at its size, one more server per such overdue waiter may open, up to
+ * reserveSize extra. A server that would fall idle while the pool holds more than its size is closed instead, so
+ * the extras last only as long as the queue that called for them (pgBouncer keeps them until server_idle_timeout;
+ * closing at once keeps the database's connection count at pool_size outside peaks).
  */
 import { ProxyError, ProxyErrorCode } from './errors.js';
 
@@ -30,6 +37,10 @@ export interface PoolIO<S> {
 
 export interface PoolLimits {
   readonly size: number;
+  /** Extra servers for waiters that waited reserveWaitMs; 0 = no reserve. */
+  readonly reserveSize: number;
+  /** 0 = the reserve is never used (as pgBouncer's reserve_pool_timeout 0). */
+  readonly reserveWaitMs: number;
   readonly minSize: number;
   /** 0 = wait forever. */
   readonly queryWaitMs: number;
@@ -211,6 +222,11 @@ export class Pool<S extends PooledServer> {
       w.waiter.assign(server);
       return;
     }
+    // `server` is not counted in total here: keeping it idle would leave the pool above its size (reserve in use).
+    if (this.total >= l.size) {
+      this.io.close(server, 'reserve_pool: not needed any more');
+      return;
+    }
     server.idleSince = now;
     this.idle.push(server);
   }
@@ -225,15 +241,33 @@ export class Pool<S extends PooledServer> {
 
   private openAsNeeded(now: number): void {
     if (this.paused || now < this.retryAt) return;
-    const want = Math.max(this.waiting, this.clients > 0 ? this.limits.minSize - this.idle.length - this.active.size : 0);
-    while (this.connecting < want && this.total < this.limits.size) {
-      const r = this.io.open();
-      if (r !== true) {
-        this.stall = r;
-        return;
-      }
-      this.connecting++;
+    const l = this.limits;
+    const want = Math.max(this.waiting, this.clients > 0 ? l.minSize - this.idle.length - this.active.size : 0);
+    while (this.connecting < want && this.total < l.size) if (!this.openOne()) return;
+    if (this.total < l.size || l.reserveSize <= 0 || l.reserveWaitMs <= 0) return;
+    // Opens in flight serve the head of the queue, which is where the overdue waiters are.
+    const max = l.size + l.reserveSize;
+    const overdue = this.overdue(now, l.reserveWaitMs, this.connecting + max - this.total);
+    while (this.connecting < overdue && this.total < max) if (!this.openOne()) return;
+  }
+
+  private openOne(): boolean {
+    const r = this.io.open();
+    if (r !== true) {
+      this.stall = r;
+      return false;
     }
+    this.connecting++;
+    return true;
+  }
+
+  /** Waiters that have waited at least `ms`, counting at most `limit` (the queue is in arrival order). */
+  private overdue(now: number, ms: number, limit: number): number {
+    let n = 0;
+    for (let i = this.head; i < this.queue.length && n < limit; i++, n++) {
+      if (now - (this.queue[i] as Waiting<S>).since < ms) break;
+    }
+    return n;
   }
 
   private shiftQueue(): Waiting<S> | undefined {

@@ -10,14 +10,15 @@
  * A pause lasts at most switchover_pause_timeout; then routing follows whatever leader the DCS names.
  */
 import type { Logger } from '../lib/log.js';
-import { poolSettingsFor, type PoolMode, type ProxyConfig } from './config.js';
+import { poolSettingsFor, type PoolMode, type ProxyConfig, reservePoolFor } from './config.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 import { Pool, type PoolLimits } from './pool.js';
 import { chooseReadOnly, chooseReadWrite, type NodeAddr, type RouteSettings, stillValid, type Topology } from './router.js';
 import { type ServerLogin, ServerConn } from './server-conn.js';
 import { PoolStats } from './stats.js';
 import type { ScramKeys } from '../protocol/index.js';
-import type { AuthFile } from './auth-file.js';
+import type { AuthFile, UserSecret } from './auth-file.js';
+import { SERVER_TLS_DISABLED, type ServerTls } from './tls.js';
 
 export type Role = 'rw' | 'ro';
 
@@ -51,6 +52,10 @@ export class PoolRegistry {
   /** Prepared-statement names some server accepted (prepared.ts answerUnlinked). */
   readonly knownStatements = new Set<string>();
   private readonly keyCaches = new Map<string, Map<string, ScramKeys>>();
+  /** Secrets auth_query returned, per user (auth-query.ts): server logins use them like the auth file's. */
+  private readonly queriedSecrets = new Map<string, UserSecret>();
+  /** server_tls_* as loaded at start and on RELOAD (tls.ts). */
+  serverTls: ServerTls = SERVER_TLS_DISABLED;
 
   constructor(
     private readonly config: () => ProxyConfig,
@@ -90,6 +95,8 @@ export class PoolRegistry {
   /** Applies config changes (RELOAD) to existing pools' limits. */
   refreshLimits(): void {
     for (const e of this.entries.values()) e.pool.limits = this.limitsFor(e.database, e.user);
+    const maxPrepared = this.config().max_prepared_statements;
+    for (const s of this.servers.keys()) s.prepared.limit = maxPrepared;
   }
 
   rememberScramKeys(user: string, keys: ScramKeys): void {
@@ -204,23 +211,42 @@ export class PoolRegistry {
     const t = this.isSwitching() ? { ...this.topology, switching: true } : { ...this.topology, switching: false };
     const target = e.role === 'rw' ? chooseReadWrite(t) : chooseReadOnly(t, this.route, (n) => this.connectionsOn(n, 'ro'));
     if (target instanceof ProxyError) return target;
-    const c = this.config();
-    const secret = this.authFile.get(e.user);
-    const login: ServerLogin = {
-      user: e.user,
-      database: e.database,
-      password: secret && secret.kind !== 'scram' ? secret.secret : undefined,
-      scramKeys: secret?.kind === 'scram' ? (this.scramKeys.get(e.user) ?? null) : null,
-      keyCache: this.keyCacheFor(e.user, secret?.secret ?? ''),
-      connectTimeoutMs: c.server_connect_timeout * 1000,
-    };
-    const s = new ServerConn(target, e, login, {
+    const s = new ServerConn(target, e, this.loginFor(e.user, e.database), {
       ready: (srv) => this.onReady(srv),
       loginFailed: (srv, err, fatal) => this.onLoginFailed(srv, err, fatal),
       closed: (srv, err) => this.onClosed(srv, err),
     }, this.log, e.stats, this.knownStatements, this.now());
+    s.prepared.limit = this.config().max_prepared_statements;
     this.servers.set(s, e);
     return true;
+  }
+
+  /**
+   * How a server connection logs in as `user` (the pools, and auth_query's connection as auth_user): with the auth
+   * file's secret, else the one auth_query last returned; a SCRAM verifier needs the client's pass-through keys.
+   */
+  loginFor(user: string, database: string): ServerLogin {
+    const secret = this.authFile.get(user) ?? this.queriedSecrets.get(user);
+    return {
+      user,
+      database,
+      password: secret && secret.kind !== 'scram' ? secret.secret : undefined,
+      scramKeys: secret?.kind === 'scram' ? (this.scramKeys.get(user) ?? null) : null,
+      keyCache: this.keyCacheFor(user, secret?.secret ?? ''),
+      connectTimeoutMs: this.config().server_connect_timeout * 1000,
+      tls: this.serverTls,
+    };
+  }
+
+  /** auth_query's answer for a user not in the auth file (undefined: it has none now). */
+  rememberQueriedSecret(user: string, secret: UserSecret | undefined): void {
+    if (secret) this.queriedSecrets.set(user, secret);
+    else this.queriedSecrets.delete(user);
+  }
+
+  /** Where a read-write connection would go now: the leader, unless a switchover is under way (see open). */
+  primary(): NodeAddr | ProxyError {
+    return chooseReadWrite({ ...this.topology, switching: this.isSwitching() });
   }
 
   private onReady(s: ServerConn): void {
@@ -272,6 +298,8 @@ export class PoolRegistry {
     const c = this.config();
     return {
       size: poolSettingsFor(c, database, user).size,
+      reserveSize: reservePoolFor(c, database, user),
+      reserveWaitMs: c.reserve_pool_timeout * 1000,
       minSize: c.min_pool_size,
       queryWaitMs: c.query_wait_timeout * 1000,
       serverIdleMs: c.server_idle_timeout * 1000,

@@ -12,6 +12,11 @@
  *   A client's Close of a named statement becomes that same no-op Close (the server keeps the statement for others).
  * - After an ErrorResponse the server skips to the next Sync: expectations queued in that segment are dropped, and
  *   statements they were preparing are forgotten.
+ * - A server connection keeps at most max_prepared_statements (server-statements.ts): preparing one more closes the
+ *   least recently used with a Close whose CloseComplete is swallowed; a client needing it later gets it prepared
+ *   again on demand. If an error makes the server skip that Close, the statement is known to be there again.
+ * - max_prepared_statements 0: a named Parse passes through unchanged (pgBouncer before 1.21), so the statement
+ *   exists only on the server connection that happened to run it.
  *
  * Unnamed statements and portals are per transaction and pass through untouched.
  */
@@ -20,6 +25,7 @@ import {
   buildClose, buildCloseComplete, buildParseComplete, buildReadyForQuery, TxStatus, type Frame, parseParse, rewriteBindStatement, rewriteDescribeName, rewriteParseName,
 } from '../protocol/index.js';
 import type { OutBuffer } from './out-buffer.js';
+import type { ServerStatements } from './server-statements.js';
 
 export const SERVER_NAME_PREFIX = 'pgkeel_';
 /** Never created by anyone: Close of it is a no-op that still yields one CloseComplete. */
@@ -54,7 +60,10 @@ export class ResponseQueue {
   private added: (string | null)[] = new Array<string | null>(16).fill(null);
   private head = 0;
   private count = 0;
-  /** The statement the last shifted expectation was preparing (null if none). */
+  /**
+   * The statement the last shifted expectation concerned (null if none): in the Parse queue the one it was
+   * preparing, in the Close queue the one an eviction Close removes.
+   */
   lastAdded: string | null = null;
 
   get length(): number {
@@ -82,7 +91,10 @@ export class ResponseQueue {
     return k;
   }
 
-  /** After an ErrorResponse in segment `seg`: drops its remaining expectations, reporting statements not prepared. */
+  /**
+   * After an ErrorResponse in segment `seg`: drops its remaining expectations (the server skips their messages),
+   * reporting the statement of each (not prepared, or not closed).
+   */
   dropSegment(seg: number, forget: (name: string) => void): void {
     while (this.count > 0 && this.segs[this.head] === seg) {
       const a = this.added[this.head];
@@ -115,7 +127,7 @@ export class ResponseQueue {
 
 /** What prepared-statement handling needs from a server connection. */
 export interface StatementServer {
-  readonly prepared: Set<string>;
+  readonly prepared: ServerStatements;
   readonly parseQueue: ResponseQueue;
   readonly closeQueue: ResponseQueue;
   /** Sync points (Sync, Query, FunctionCall) sent so far: the segment new messages belong to. */
@@ -146,9 +158,10 @@ export function answerUnlinked(frame: Frame, stmts: ClientStatements, knownGood:
       return true;
     }
     case 0x43: {
-      // Close: named statements are forgotten; unnamed ones and portals do not outlive a transaction anyway
+      // Close: tracked statements are forgotten; unnamed ones and portals do not outlive a transaction anyway. An
+      // untracked name (max_prepared_statements 0) was prepared on some server: the Close goes to one.
       const payload = frame.payload;
-      if (payload[0] === 0x53 && payload[1] !== 0) stmts.byName.delete(nameAt(payload, 1));
+      if (payload[0] === 0x53 && payload[1] !== 0 && !stmts.byName.delete(nameAt(payload, 1))) return false;
       out.addBuffer(CLOSE_COMPLETE);
       return true;
     }
@@ -179,17 +192,33 @@ export class ClientStatements {
 }
 
 function ensureOn(server: StatementServer, st: ClientStatement, out: OutBuffer): void {
-  if (server.prepared.has(st.serverName)) return;
+  if (server.prepared.has(st.serverName)) server.prepared.use(st.serverName, server.syncsSent);
+  else prepareOn(server, st, Expect.Skip, out);
+}
+
+/** Sends `st`'s Parse (its ParseComplete handled as `kind`), then Closes of statements beyond the limit. */
+function prepareOn(server: StatementServer, st: ClientStatement, kind: Expect, out: OutBuffer): void {
+  const seg = server.syncsSent;
+  // An eviction Close of this name is unanswered and may yet be skipped by an error: close it again first, in this
+  // segment, so the Parse never meets a surviving copy ("prepared statement already exists").
+  if (server.prepared.isClosing(st.serverName)) {
+    out.addBuffer(buildClose('S', st.serverName));
+    server.closeQueue.push(Expect.Skip, seg, null);
+  }
   out.addBuffer(st.parse);
-  server.prepared.add(st.serverName);
-  server.parseQueue.push(Expect.Skip, server.syncsSent, st.serverName);
+  server.prepared.use(st.serverName, seg);
+  server.parseQueue.push(kind, seg, st.serverName);
+  for (let v = server.prepared.takeVictim(seg); v !== null; v = server.prepared.takeVictim(seg)) {
+    out.addBuffer(buildClose('S', v));
+    server.closeQueue.push(Expect.Skip, seg, v);
+  }
 }
 
 /** Client Parse 'P' in transaction mode. */
 export function onParse(frame: Frame, stmts: ClientStatements, server: StatementServer, out: OutBuffer): void {
   const payload = frame.payload;
-  if (payload[0] === 0) {
-    out.addFrame(frame); // unnamed: lives within this transaction only
+  if (payload[0] === 0 || server.prepared.limit <= 0) {
+    out.addFrame(frame); // unnamed: lives within this transaction only; or not tracked
     server.parseQueue.push(Expect.Forward, server.syncsSent, null);
     return;
   }
@@ -199,13 +228,12 @@ export function onParse(frame: Frame, stmts: ClientStatements, server: Statement
   const st = known?.serverName === serverName ? known : { serverName, parse: rewriteParseName(frame.raw, serverName) };
   stmts.byName.set(msg.name, st);
   if (server.prepared.has(serverName)) {
+    server.prepared.use(serverName, server.syncsSent);
     out.addBuffer(NOOP_CLOSE);
     server.closeQueue.push(Expect.AsParseComplete, server.syncsSent, null);
     return;
   }
-  out.addBuffer(st.parse);
-  server.prepared.add(serverName);
-  server.parseQueue.push(Expect.Forward, server.syncsSent, serverName);
+  prepareOn(server, st, Expect.Forward, out);
 }
 
 /** Reads the C string at `offset` of `payload` without decoding when it is empty. */

@@ -17,6 +17,7 @@ import type { ScramKeys } from '../protocol/index.js';
 import { type AdminActions, executeAdmin } from './admin.js';
 import { adminData, PROXY_VERSION, totalsByDatabase } from './admin-data.js';
 import { AuthFile } from './auth-file.js';
+import { AuthQuery, lookupSecret, type SecretLookup } from './auth-query.js';
 import { type AuthRandom, ScramSecretCache } from './client-auth.js';
 import { ClientConn } from './client.js';
 import { listenAddress, loadProxyConfig, type ProxyConfig } from './config.js';
@@ -27,6 +28,11 @@ import { type PoolEntry, PoolRegistry, type Role } from './pools.js';
 import { staticTopology } from './router.js';
 import { DcsTopologySource, StaticTopologySource, type TopologySource } from './topology.js';
 import type { StatValues } from './stats.js';
+import { type ClientTls, loadTls, serverTlsChanged, type TlsContexts } from './tls.js';
+import { mergeAdmin, snapshotAdmin } from './admin-merge.js';
+import type { AdminVerb, WorkerLink, WorkerSpec } from './worker-link.js';
+import { encodePid, workerConfig, workerOfPid } from './workers-config.js';
+import { startProxyWorkers } from './workers.js';
 
 export interface ProxyOptions {
   readonly log?: Logger;
@@ -34,6 +40,10 @@ export interface ProxyOptions {
   readonly configFile?: string;
   /** A Store to follow instead of building an EtcdStore from `config.etcd` (tests, `pgkeel up`). */
   readonly store?: Store;
+  /** Set in a worker process (workers > 1): how it reaches the supervisor and the other workers. */
+  readonly worker?: WorkerLink;
+  /** Logger options for worker processes (a Logger cannot cross processes); default text/info, null silent. */
+  readonly workerLog?: WorkerSpec['log'];
 }
 
 export interface RunningProxy {
@@ -64,12 +74,14 @@ class Proxy implements ProxyHost {
   readonly hasAuthFile: boolean;
   readonly authRandom: AuthRandom = { salt4: () => randomBytes(4), nonce: () => randomBytes(18).toString('base64'), processSecret: randomBytes(32) };
   readonly scramCache = new ScramSecretCache(this.authRandom.processSecret);
+  clientTls: ClientTls;
   readonly registry: PoolRegistry;
+  readonly authQuery: AuthQuery;
   readonly clients = new Set<ClientConn>();
   shuttingDown = false;
   private readonly admitted = new Set<ClientConn>();
   private readonly byPid = new Map<number, ClientConn>();
-  private nextPid = 1 + (randomBytes(2).readUInt16BE(0) << 8);
+  private pidSeq = 1 + (randomBytes(2).readUInt16BE(0) << 8);
   private coarse = Date.now();
   private readonly listeners: Server[] = [];
   private metrics: HttpServer | null = null;
@@ -88,10 +100,20 @@ class Proxy implements ProxyHost {
     readonly topology: TopologySource,
     readonly log: Logger,
     private readonly configFile: string | undefined,
+    private readonly worker: WorkerLink | null = null,
   ) {
     this.authFile = new AuthFile(config.auth_file);
     this.hasAuthFile = config.auth_file !== undefined;
     this.registry = new PoolRegistry(() => this.config, this.authFile, log, () => this.now(), topology.current);
+    const reg = this.registry;
+    this.authQuery = new AuthQuery({
+      config: () => this.config, primary: () => reg.primary(), login: (u, db) => reg.loginFor(u, db),
+      remember: (u, s) => reg.rememberQueriedSecret(u, s), now: () => this.now(), log,
+    });
+    // Unreadable or unusable key/certificate files stop the start-up here, naming the setting and the path.
+    const tls = loadTls(config, configFile ?? 'proxy configuration');
+    this.clientTls = tls.client;
+    this.registry.serverTls = tls.server;
   }
 
   get knownStatements(): ReadonlySet<string> {
@@ -107,8 +129,8 @@ class Proxy implements ProxyHost {
   }
 
   issuePid(): number {
-    this.nextPid = (this.nextPid % 0x7ffffff0) + 1;
-    return this.nextPid;
+    this.pidSeq = (this.pidSeq % 0x3fffff0) + 1;
+    return encodePid(this.pidSeq, this.worker?.index ?? 0);
   }
 
   admit(c: ClientConn): void {
@@ -127,12 +149,17 @@ class Proxy implements ProxyHost {
   }
 
   cancel(pid: number, secret: Buffer): void {
+    if (this.worker && workerOfPid(pid) !== this.worker.index) return this.worker.cancel(pid, secret);
     const c = this.byPid.get(pid);
     if (c && c.secret.length === secret.length && timingSafeEqual(c.secret, secret)) c.cancelQuery();
   }
 
   rememberScramKeys(user: string, keys: ScramKeys): void {
     this.registry.rememberScramKeys(user, keys);
+  }
+
+  userSecret(user: string, database: string, admin: boolean): SecretLookup {
+    return lookupSecret(this.authFile, this.authQuery, this.config, user, database, admin);
   }
 
   checkAdmin(c: ClientConn): void {
@@ -159,22 +186,58 @@ class Proxy implements ProxyHost {
     return this.registry.serverParams(e);
   }
 
-  admin(c: ClientConn, sql: string): Buffer[] {
-    const data = adminData({
-      config: this.config, registry: this.registry, clients: this.clients, shuttingDown: this.shuttingDown, now: () => this.now(),
-      statsPeriod: { previous: this.statsPrev, seconds: this.statsSeconds },
-    });
-    return executeAdmin(sql, data, this.actions(), c.adminReadOnly);
+  /** With several workers a SHOW waits for every worker's snapshot, and commands run in every worker. */
+  admin(c: ClientConn, sql: string): Buffer[] | Promise<Buffer[]> {
+    const w = this.worker;
+    if (!w || w.count <= 1) return executeAdmin(sql, this.metricsData(), this.actions(), c.adminReadOnly);
+    const shared = this.sharedActions(w);
+    if (!/^\s*show\b/i.test(sql)) return executeAdmin(sql, this.metricsData(), shared, c.adminReadOnly);
+    return w.gather().then((snaps) => executeAdmin(sql, mergeAdmin(snaps), shared, c.adminReadOnly));
   }
 
-  metricsData() {
+  metricsData(config: ProxyConfig = this.config) {
     return adminData({
-      config: this.config, registry: this.registry, clients: this.clients, shuttingDown: this.shuttingDown, now: () => this.now(),
+      config, registry: this.registry, clients: this.clients, shuttingDown: this.shuttingDown, now: () => this.now(),
       statsPeriod: { previous: this.statsPrev, seconds: this.statsSeconds },
+    });
+  }
+
+  /** Admin commands as run in a worker: forwarded to every worker through the supervisor. */
+  private sharedActions(w: WorkerLink): AdminActions {
+    return {
+      pause: (db) => w.action('pause', db ?? null),
+      resume: (db) => w.action('resume', db ?? null),
+      reconnect: (db) => w.action('reconnect', db ?? null),
+      kill: (db) => w.action('kill', db),
+      // Validated here first, so an invalid file is reported to the admin client and nothing is applied.
+      reload: () => {
+        if (this.configFile) loadProxyConfig(this.configFile);
+        w.action('reload', null);
+      },
+      shutdown: () => w.shutdown(),
+    };
+  }
+
+  private serveWorker(w: WorkerLink): void {
+    w.serve({
+      cancel: (pid, secret) => this.cancel(pid, secret),
+      // SHOW CONFIG shows the configured totals, not this worker's share.
+      snapshot: () => ({ ...snapshotAdmin(this.metricsData()), config: this.metricsData(w.totalConfig).config() }),
+      action: (verb: AdminVerb, arg: string | null) => {
+        const a = this.actions();
+        try {
+          if (verb === 'kill') a.kill(arg ?? '');
+          else if (verb === 'reload') a.reload();
+          else a[verb](arg ?? undefined);
+        } catch (err) {
+          this.log.error(`admin ${verb.toUpperCase()} failed in this worker`, { err: (err as Error).message });
+        }
+      },
     });
   }
 
   async start(): Promise<RunningProxy> {
+    if (this.worker) this.serveWorker(this.worker);
     await this.topology.start((t) => this.registry.onTopology(t));
     this.registry.onTopology(this.topology.current);
     const rw = await this.listen(this.config.listen, 'rw');
@@ -228,6 +291,7 @@ class Proxy implements ProxyHost {
   private tick(): void {
     this.coarse = Date.now();
     this.registry.tick(this.now());
+    this.authQuery.tick(this.now());
     const cfg = this.config;
     const loginMs = cfg.client_login_timeout * 1000;
     const idleMs = cfg.client_idle_timeout * 1000;
@@ -265,17 +329,32 @@ class Proxy implements ProxyHost {
 
   /** Re-reads the config file (when there is one) and the auth file; listeners and topology need a restart. */
   reload(): void {
+    const before = this.config;
+    let tls: TlsContexts | null = null;
     if (this.configFile) {
-      const next = loadProxyConfig(this.configFile);
+      const w = this.worker;
+      const next = w ? forWorker(loadProxyConfig(this.configFile), w) : loadProxyConfig(this.configFile);
+      tls = loadTls(next, this.configFile); // before anything is applied: a bad file keeps the running configuration
       for (const k of ['listen', 'ro_listen', 'metrics_listen', 'primary', 'etcd'] as const) {
         if (JSON.stringify(next[k]) !== JSON.stringify(this.config[k])) this.log.warn(`RELOAD: ${k} changed; it takes effect at the next restart`);
       }
       this.config = { ...next, listen: this.config.listen, ro_listen: this.config.ro_listen, metrics_listen: this.config.metrics_listen } as ProxyConfig;
       this.registry.refreshLimits();
     }
+    this.useTls(tls ?? loadTls(this.config, 'proxy configuration'), before);
     const problems = this.authFile.reload();
     for (const p of problems) this.log.warn('auth file problem', { line: p.line, problem: p.message });
     this.log.info('configuration reloaded');
+  }
+
+  /**
+   * Key and certificate files are re-read on every RELOAD (rotated files apply to new connections). Server
+   * connections are closed when server_tls_* changed, as pgBouncer does; clients keep their sessions.
+   */
+  private useTls(tls: TlsContexts, before: ProxyConfig): void {
+    this.clientTls = tls.client;
+    this.registry.serverTls = tls.server;
+    if (serverTlsChanged(before, this.config)) this.registry.fenceAll('server TLS settings changed (RELOAD)');
   }
 
   stop(timeoutMs: number): Promise<void> {
@@ -296,6 +375,7 @@ class Proxy implements ProxyHost {
     for (const c of [...this.clients]) c.fatal(err);
     for (const e of this.registry.entries.values()) for (const w of e.pool.drainQueue()) w.fail(err);
     this.registry.closeAll('proxy shutting down');
+    this.authQuery.close('the proxy is shutting down');
     if (this.janitor) clearInterval(this.janitor);
     if (this.statsTimer) clearInterval(this.statsTimer);
     await closed;
@@ -310,9 +390,27 @@ class Proxy implements ProxyHost {
   }
 }
 
-/** Starts a proxy from a validated config. Listener port 0 binds a free port; see the returned addresses. */
+/** A worker's share of the limits; /metrics is served by the supervisor, not by each worker. */
+function forWorker(config: ProxyConfig, w: WorkerLink): ProxyConfig {
+  const c = workerConfig(config, w.index, w.count);
+  if (w.count <= 1) return c;
+  const { metrics_listen: _served, ...rest } = c;
+  return rest;
+}
+
+/**
+ * Starts a proxy from a validated config. Listener port 0 binds a free port; see the returned addresses. With
+ * `workers` > 1 (and not already in a worker) this process becomes the supervisor of that many worker processes.
+ */
 export async function startProxy(config: ProxyConfig, opts: ProxyOptions = {}): Promise<RunningProxy> {
   const log = (opts.log ?? createLogger({ format: 'text' })).child({ component: 'proxy' });
+  if (config.workers > 1 && !opts.worker) {
+    return startProxyWorkers(config, {
+      log, workerLog: opts.workerLog === undefined ? { format: 'text', level: 'info' } : opts.workerLog,
+      ...(opts.configFile ? { configFile: opts.configFile } : {}),
+    });
+  }
+  if (opts.worker) config = forWorker(config, opts.worker);
   let source: TopologySource;
   let owned: EtcdStore | null = null;
   if (config.etcd) {
@@ -323,7 +421,7 @@ export async function startProxy(config: ProxyConfig, opts: ProxyOptions = {}): 
   } else {
     throw new Error('startProxy: the config has neither primary nor etcd (validate it with proxyConfigFromObject)');
   }
-  const p = new Proxy(config, source, log, opts.configFile);
+  const p = new Proxy(config, source, log, opts.configFile, opts.worker ?? null);
   if (owned) p.adopt(owned);
   try {
     return await p.start();

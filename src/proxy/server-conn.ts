@@ -5,11 +5,15 @@
  * The pump looks at a message's type byte only, and further only for: ReadyForQuery (transaction status: the
  * release point), ParseComplete/CloseComplete (prepared-statement bookkeeping, prepared.ts), ErrorResponse (drop
  * expectations of the failed segment), ParameterStatus (session parameters) and CommandComplete tags starting with
- * 'D' (DISCARD ALL / DEALLOCATE ALL). Everything else is forwarded as the slices the framer returns, batched into one
- * write per read.
+ * 'D' (DISCARD ALL / DEALLOCATE ALL) — or any tag while a client's SET search_path awaits confirmation
+ * (set-tracking.ts). Everything else is forwarded as the slices the framer returns, batched into one write per read.
  *
  * Internal queries (parameter SETs before a client's transaction, server_reset_query) are answered in order before
  * anything the client sent after them, so their responses are simply swallowed until their ReadyForQuery.
+ *
+ * TLS (server_tls_sslmode, tls.ts): the connection opens with SSLRequest; the one-byte answer arrives through the
+ * same read path as everything else; on 'S' `socket` becomes the TLS socket, which is read through 'data' events
+ * (fresh buffers: `onread` does not apply to TLS sockets). Plain connections keep the `onread` path unchanged.
  */
 import { connect, type Socket } from 'node:net';
 import {
@@ -24,7 +28,10 @@ import { ParamSet, trackedName } from './params.js';
 import type { PooledServer } from './pool.js';
 import type { PoolStats } from './stats.js';
 import { type ClientStatements, Expect, PARSE_COMPLETE, ResponseQueue, type StatementServer } from './prepared.js';
+import { ServerStatements } from './server-statements.js';
+import { onSetCommandComplete, onSetReady, type PendingSet } from './set-tracking.js';
 import type { NodeAddr } from './router.js';
+import { SERVER_TLS_DISABLED, sendCancelRequest, serverTlsError, type ServerTls, sslAnswer, sslRequestBytes, upgradeServerSocket } from './tls.js';
 
 /** What a server needs from the client it serves. */
 export interface LinkedClient {
@@ -62,6 +69,8 @@ export interface ServerLogin {
   /** PBKDF2 results per salt/iterations for `password`, shared by every connection of the user. */
   readonly keyCache: Map<string, ScramKeys>;
   readonly connectTimeoutMs: number;
+  /** server_tls_*; absent: plaintext. */
+  readonly tls?: ServerTls;
 }
 
 /** Login failures worth retrying: the server is starting, stopping, in recovery, or full. */
@@ -93,7 +102,7 @@ export class ServerConn implements PooledServer, StatementServer {
   readonly reported = new Map<string, string>();
   /** Tracked session parameters as this server has them now. */
   readonly params = new ParamSet();
-  readonly prepared = new Set<string>();
+  readonly prepared = new ServerStatements();
   readonly parseQueue = new ResponseQueue();
   readonly closeQueue = new ResponseQueue();
   syncsSent = 0;
@@ -102,13 +111,18 @@ export class ServerConn implements PooledServer, StatementServer {
   unsynced = false;
   /** Internal queries whose responses are still to be swallowed. */
   internalPending = 0;
+  /** A client's SET search_path waiting for the server to confirm it (set-tracking.ts). */
+  pendingSet: PendingSet | null = null;
   /** Called once the last internal query completes (session reset before returning to the pool). */
   afterInternal: (() => void) | null = null;
   backendPid = 0;
   /** performance.now() when the current request started (query_time). */
   queryStart = 0;
   private backendSecret: Buffer | null = null;
-  readonly socket: Socket;
+  /** The TCP socket, replaced by the TLS socket when the server accepts SSLRequest (then never again). */
+  socket: Socket;
+  /** SSLRequest sent: the next read is the server's one-byte answer. */
+  private sslRequested = false;
   private readonly framer = new Framer({ allowedTypes: BACKEND_CODES });
   private readsPaused = false;
   private readBuf: Buffer | null = null;
@@ -138,10 +152,8 @@ export class ServerConn implements PooledServer, StatementServer {
       host: node.host, port: node.port, noDelay: true,
       onread: { buffer: () => this.nextReadBuffer(), callback: (n, buf) => this.onRead(n, buf as Buffer) },
     });
-    this.socket.on('connect', () => this.socket.write(buildStartupMessage({ user: login.user, database: login.database })));
-    this.socket.on('error', (err) => (this.closeError ??= this.state === ServerState.Login ? this.loginError(err.message) : this.lostError(err.message)));
-    this.socket.on('close', () => this.onClose());
-    this.socket.on('drain', () => this.onDrain?.());
+    this.socket.on('connect', () => this.onConnect());
+    this.watchSocket(this.socket);
     if (login.connectTimeoutMs > 0) {
       this.loginTimer = setTimeout(() => this.fail(this.loginError(`no login within ${login.connectTimeoutMs} ms`), false), login.connectTimeoutMs);
     }
@@ -186,13 +198,63 @@ export class ServerConn implements PooledServer, StatementServer {
     this.socket.destroy();
   }
 
-  /** Forwards a client's CancelRequest to this server with the server's own key (a new connection, as libpq). */
+  /**
+   * Forwards a client's CancelRequest to this server with the server's own key (a new connection, as libpq),
+   * encrypted as server_tls_sslmode says (libpq 17 cancels with the connection's sslmode).
+   */
   cancel(): void {
     if (!this.backendSecret) return;
-    const msg = buildCancelRequest(this.backendPid, this.backendSecret);
-    const s = connect({ host: this.node.host, port: this.node.port }, () => s.end(msg));
-    s.on('error', () => s.destroy());
-    s.setTimeout(5000, () => s.destroy());
+    sendCancelRequest(this.node, buildCancelRequest(this.backendPid, this.backendSecret), this.login.tls ?? SERVER_TLS_DISABLED);
+  }
+
+  private watchSocket(socket: Socket): void {
+    socket.on('error', (err) => (this.closeError ??= this.state === ServerState.Login ? this.loginError(err.message) : this.lostError(err.message)));
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.onDrain?.());
+  }
+
+  private onConnect(): void {
+    if (this.login.tls?.rules.request) {
+      this.sslRequested = true;
+      this.socket.write(sslRequestBytes());
+    } else this.sendStartup();
+  }
+
+  private sendStartup(): void {
+    this.socket.write(buildStartupMessage({ user: this.login.user, database: this.login.database }));
+  }
+
+  /** The server's answer to SSLRequest: plaintext from here, a TLS handshake, or a failed login. */
+  private onSslAnswer(chunk: Buffer): void {
+    this.sslRequested = false;
+    const tls = this.login.tls as ServerTls;
+    const a = sslAnswer(tls.mode, chunk);
+    if (a.kind === 'plain') return this.sendStartup();
+    if (a.kind === 'error') {
+      const { err } = serverTlsError(this.node.name, this.remoteAddr, tls.mode, new Error(a.message));
+      return this.fail(err, a.fatal);
+    }
+    const t = upgradeServerSocket(this.socket, tls, this.node.host);
+    this.socket = t;
+    let secure = false;
+    t.on('secureConnect', () => {
+      secure = true;
+      this.sendStartup();
+    });
+    // Handshake failures (certificate refused, TLS alert) get the TLS catalogue entry; later errors as any other.
+    t.on('error', (err) => {
+      if (secure) return;
+      const e = serverTlsError(this.node.name, this.remoteAddr, tls.mode, err);
+      this.fail(e.err, e.fatal);
+    });
+    this.watchSocket(t);
+    t.on('data', (b: Buffer) => this.onTlsData(b));
+  }
+
+  /** The TLS read path: every 'data' chunk is a fresh buffer, so nothing of `readBufLent` applies. */
+  private onTlsData(chunk: Buffer): void {
+    this.onData(chunk);
+    this.lastClient = null;
   }
 
   /**
@@ -220,8 +282,8 @@ export class ServerConn implements PooledServer, StatementServer {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.state === ServerState.Login) return this.loginData(chunk);
     this.framer.push(chunk);
-    if (this.state === ServerState.Login) return this.loginFrames();
     const c = this.client;
     this.lastClient = c;
     let idle = false;
@@ -235,6 +297,7 @@ export class ServerConn implements PooledServer, StatementServer {
           case BackendCode.ReadyForQuery:
             this.zReceived++;
             this.txStatus = f.source[f.offset + 5] as number;
+            if (this.pendingSet !== null) onSetReady(this, c);
             if (this.zReceived >= this.syncsSent) {
               this.stats.query_time += Math.round((performance.now() - this.queryStart) * 1000);
               if (!this.unsynced && this.txStatus === TxStatus.Idle && this.releaseOnIdle) idle = true;
@@ -246,15 +309,17 @@ export class ServerConn implements PooledServer, StatementServer {
             if (skip) continue;
             break;
           }
-          case BackendCode.CloseComplete:
-            if (this.closeQueue.shift() === Expect.AsParseComplete) {
-              c?.out.addBuffer(PARSE_COMPLETE);
-              continue;
-            }
+          case BackendCode.CloseComplete: {
+            const k = this.closeQueue.shift();
+            if (k === Expect.AsParseComplete) c?.out.addBuffer(PARSE_COMPLETE);
+            else if (k === Expect.Skip && this.closeQueue.lastAdded !== null) this.prepared.closed(this.closeQueue.lastAdded);
+            if (k !== Expect.Forward) continue;
             break;
+          }
           case BackendCode.ErrorResponse:
+            // Parse queue first: a statement both re-prepared and evicted in the dropped segment ends up known again.
             this.parseQueue.dropSegment(this.zReceived, (name) => this.prepared.delete(name));
-            this.closeQueue.dropSegment(this.zReceived, () => {});
+            this.closeQueue.dropSegment(this.zReceived, (name) => this.prepared.closeSkipped(name));
             if (!c) this.log.warn('error from an idle server connection', { node: this.node.name, error: parseNoticeFields(f.payload).message });
             break;
           case BackendCode.ParameterStatus:
@@ -262,6 +327,7 @@ export class ServerConn implements PooledServer, StatementServer {
             break;
           case BackendCode.CommandComplete:
             if (f.source[f.offset + 5] === 0x44) this.onCommandTag(f, c);
+            else if (this.pendingSet !== null) onSetCommandComplete(this, f.payload);
             break;
         }
         if (c) c.out.addFrame(f);
@@ -317,6 +383,12 @@ export class ServerConn implements PooledServer, StatementServer {
       this.params.delete('search_path');
       c?.params.delete('search_path');
     }
+  }
+
+  private loginData(chunk: Buffer): void {
+    if (this.sslRequested) return this.onSslAnswer(chunk);
+    this.framer.push(chunk);
+    this.loginFrames();
   }
 
   private loginFrames(): void {

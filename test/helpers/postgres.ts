@@ -8,11 +8,11 @@
  *
  * Always torn down by PID (pg_ctl stop -m immediate, then SIGKILL of the postmaster) — also when the test failed.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from '../../src/lib/net.js';
-import { ensureDirFor, pidAlive, run, sleep } from '../../src/lib/proc.js';
+import { chownForPostgres, ensureDirFor, pidAlive, run, sleep } from '../../src/lib/proc.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 
@@ -35,6 +35,8 @@ export interface RunningPostgres extends AsyncDisposable {
 export interface PostgresOptions {
   readonly maxConnections?: number;
   readonly conf?: Readonly<Record<string, string | number>>;
+  /** ssl = on with this certificate and key (PEM; copied into the data directory as server.crt/server.key). */
+  readonly ssl?: { readonly certFile: string; readonly keyFile: string };
 }
 
 export async function startPostgres(dir: string, opts: PostgresOptions = {}): Promise<RunningPostgres> {
@@ -46,10 +48,11 @@ export async function startPostgres(dir: string, opts: PostgresOptions = {}): Pr
   ensureDirFor(runDir, 0o755);
   const init = await run(join(BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { timeoutMs: 120_000 });
   if (init.code !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+  if (opts.ssl) installServerCert(dataDir, 'server', opts.ssl.certFile, opts.ssl.keyFile);
   const conf: Record<string, string | number> = {
     listen_addresses: `'${host}'`, port, unix_socket_directories: `'${runDir}'`, max_connections: opts.maxConnections ?? 30,
     fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', shared_buffers: "'32MB'", logging_collector: 'off',
-    log_min_messages: 'warning', ...opts.conf,
+    log_min_messages: 'warning', ...(opts.ssl ? { ssl: 'on' } : {}), ...opts.conf,
   };
   const confPath = join(dataDir, 'postgresql.conf');
   writeFileSync(confPath, readFileSync(confPath, 'utf8') + '\n' + Object.entries(conf).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
@@ -109,4 +112,18 @@ export async function startPostgres(dir: string, opts: PostgresOptions = {}): Pr
     throw err;
   }
   return { host, port, dataDir, pid, sql, stop, [Symbol.asyncDispose]: stop };
+}
+
+/**
+ * Copies a certificate and key into the data directory as NAME.crt/NAME.key, readable by PostgreSQL only (it refuses
+ * a key others can read). Point ssl_cert_file/ssl_key_file at them (relative to the data directory) and reload.
+ */
+export function installServerCert(dataDir: string, name: string, certFile: string, keyFile: string): void {
+  const crt = join(dataDir, `${name}.crt`);
+  const key = join(dataDir, `${name}.key`);
+  copyFileSync(certFile, crt);
+  copyFileSync(keyFile, key);
+  chmodSync(key, 0o600);
+  chownForPostgres(crt);
+  chownForPostgres(key);
 }

@@ -1,0 +1,48 @@
+/**
+ * Large results through the proxy stay byte-identical: servers read into one reusable buffer per connection
+ * (server-conn.ts nextReadBuffer), so a buffer reused while a write to a slow client still references it would
+ * corrupt the stream. Four psql clients (two of them slow consumers) share a pool of 2 in transaction mode, so
+ * server connections change hands between big results; every output must hash the same as a direct query.
+ */
+import assert from 'node:assert/strict';
+import { exec } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { silentLogger } from '../../src/lib/log.js';
+import { proxyConfigFromObject } from '../../src/proxy/config.js';
+import { startProxy, type RunningProxy } from '../../src/proxy/proxy.js';
+import { startPostgres, type RunningPostgres } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp.js';
+
+let dir: { path: string } & AsyncDisposable;
+let pgsrv: RunningPostgres;
+let proxy: RunningProxy;
+
+const QUERY = "SELECT i, md5(i::text) || repeat('y', 700) FROM generate_series(1, 60000) i";
+
+/** The md5 of psql's unaligned output; `slow` consumers start reading two seconds late. */
+function hashOf(port: number, slow: boolean): Promise<string> {
+  const cmd = `psql -h 127.0.0.1 -p ${port} -U postgres -d postgres -At -c "${QUERY}" | ${slow ? '(sleep 2; md5sum)' : 'md5sum'}`;
+  return new Promise((resolve, reject) => exec(cmd, { maxBuffer: 1 << 20, timeout: 120_000 }, (err, out) => (err ? reject(err) : resolve(out.trim()))));
+}
+
+before(async () => {
+  dir = await tempDir('proxy-large');
+  pgsrv = await startPostgres(dir.path, { maxConnections: 20 });
+  proxy = await startProxy(proxyConfigFromObject({ listen: '127.0.0.1:0', primary: `${pgsrv.host}:${pgsrv.port}`, default_pool_size: 2 }, 'test'), { log: silentLogger });
+});
+
+after(async () => {
+  await proxy?.close();
+  await pgsrv?.stop();
+  await dir?.[Symbol.asyncDispose]();
+});
+
+describe('large results through the proxy', () => {
+  it('are byte-identical to direct results for slow and fast readers sharing servers', async () => {
+    const direct = await hashOf(pgsrv.port, false);
+    assert.match(direct, /^[0-9a-f]{32} /);
+    const port = Number(proxy.rwAddress.split(':').pop());
+    const through = await Promise.all([hashOf(port, true), hashOf(port, false), hashOf(port, true), hashOf(port, false)]);
+    assert.deepEqual(through, [direct, direct, direct, direct]);
+  });
+});
