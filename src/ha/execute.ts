@@ -3,6 +3,7 @@
  * (initdb, clone, start, promote, demote, rewind) run in the background while the loop keeps cycling (renewing the
  * lease, publishing "creating replica"), with `mem.busy` set so `decide` starts nothing else meanwhile.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Cluster } from '../dcs/layout.js';
 import { encodeJson, encodeStatus, encodeSync } from '../dcs/layout.js';
 import type { DynamicConfig } from '../config/node.js';
@@ -36,6 +37,9 @@ const LONG: Partial<Record<Action['kind'], Busy['what']>> = {
 
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
+/** A planned demotion waits at most this long for client transactions in flight before the fast stop. */
+const DRAIN_TIMEOUT_MS = 5_000;
+const DRAIN_POLL_MS = 50;
 const RETRY_BACKOFF_MS = 5_000;
 /** How long a departed member's replication slot is kept (Patroni 4's member_slots_ttl default). */
 const MEMBER_SLOT_TTL_MS = 30 * 60_000;
@@ -310,6 +314,7 @@ export class Executor {
   private async demote(mode: 'graceful' | 'immediate' | 'offline', inp: ExecInput): Promise<void> {
     const { cfg, keys, store, mem, log } = this.ctx;
     log.warn(`demoting (${mode})`);
+    if (mode === 'graceful') await this.drainTransactions();
     await this.stopPg(mode === 'graceful' ? 'fast' : 'immediate');
     if (mode === 'graceful') {
       await store.compareAndDelete(keys.leader, { value: cfg.name }).catch((err) => log.warn('could not release the leader key', { err }));
@@ -319,6 +324,29 @@ export class Executor {
     mem.shouldRun = !inp.shuttingDown;
     mem.downSince = null;
     this.callback('on_role_change', 'demoted');
+  }
+
+  /**
+   * Before a planned demotion (switchover, shutdown) stops PostgreSQL with `fast` — which terminates every session —
+   * transactions in flight get up to DRAIN_TIMEOUT_MS to finish. The proxy pauses new transactions as soon as the
+   * failover key appears, so with it in front this takes milliseconds and clients see no error; clients connected
+   * directly that keep starting transactions only delay the stop by the bound.
+   */
+  private async drainTransactions(): Promise<void> {
+    const { pg, log } = this.ctx;
+    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+    const sql = `SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND state <> 'idle'`;
+    for (;;) {
+      const rows = await pg.query<{ n: number }>(sql, [], 2000).catch(() => null);
+      const n = rows?.[0]?.n ?? 0;
+      if (rows === null || n === 0) return;
+      if (Date.now() >= deadline) {
+        log.warn('stopping with transactions still in flight (they will be terminated)', { transactions: n, waited_ms: DRAIN_TIMEOUT_MS });
+        return;
+      }
+      await delay(DRAIN_POLL_MS);
+    }
   }
 
   /**
