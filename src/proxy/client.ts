@@ -1,7 +1,7 @@
 /**
- * One client connection: start-up (SSLRequest answered as client_tls_sslmode says — tls.ts —, GSSENCRequest refused
- * with 'N', CancelRequest routed, StartupMessage),
- * authentication, then the request pump.
+ * One client connection: its state, the socket, the request pump, the link to a server connection, and the end of
+ * the session. Start-up and login are in client-login.ts, the forwarding of one request frame in client-request.ts,
+ * the admin console's frames in client-admin.ts: functions of this ClientConn, so a client costs no closures.
  *
  * The pump reads frames and, for each, links a server connection when the client has none (waiting in the pool's
  * queue with the socket paused and the frame kept when none is free), then forwards it: whole slices, except in
@@ -10,31 +10,30 @@
  *
  * Release: in transaction mode the server connection tells us at ReadyForQuery 'I' with nothing outstanding
  * (`serverIdle`); in session mode when the client leaves (after server_reset_query).
+ *
+ * Members marked @internal are for those three modules only.
  */
 import type { Socket } from 'node:net';
-import {
-  buildBackendKeyData, buildNegotiateProtocolVersion, buildReadyForQuery, EncryptionResponse, type Frame,
-  Framer, FramerMode, FRONTEND_CODES, FrontendCode, parseQuery, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, ProtocolError,
-  ProtocolErrorCode, type StartupPacket, TxStatus,
-} from '../protocol/index.js';
+import { type Frame, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, TxStatus } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
-import type { UserSecret } from './auth-file.js';
-import { ClientAuth } from './client-auth.js';
-import { nextCancelSecret, parameterStatusBlock } from './login-reply.js';
+import type { ClientAuth } from './client-auth.js';
+import { adminFrame } from './client-admin.js';
+import { authFrame, flushEarly, onStartup } from './client-login.js';
+import { ClientPhase } from './client-phase.js';
+import { request } from './client-request.js';
+import { nextCancelSecret } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from './errors.js';
 import { OutBuffer } from './out-buffer.js';
-import { applySync, ParamSet, parseOptions, shareParams, syncSql, trackedName } from './params.js';
+import { applySync, ParamSet, syncSql } from './params.js';
 import type { PoolEntry } from './pools.js';
-import { answerUnlinked, ClientStatements, onBind, onClose, onDescribe, onParse } from './prepared.js';
-import { watchQuery } from './set-tracking.js';
+import { ClientStatements } from './prepared.js';
 import type { LinkedClient, ServerConn } from './server-conn.js';
 import type { ProxyHost } from './host.js';
-import { checkClientTls, startClientTls } from './tls.js';
+import { startClientTls } from './tls.js';
 
-export const ClientPhase = { Startup: 'startup', Auth: 'auth', Params: 'params', Ready: 'ready', Closed: 'closed' } as const;
-export type ClientPhase = (typeof ClientPhase)[keyof typeof ClientPhase];
+export { ClientPhase } from './client-phase.js';
+export { ADMIN_DATABASES } from './client-login.js';
 
-export const ADMIN_DATABASES: ReadonlySet<string> = new Set(['pgbouncer', 'pgkeel']);
 const CLIENT = Symbol('pgkeel.client');
 type ClientSocket = Socket & { [CLIENT]: ClientConn };
 
@@ -91,26 +90,30 @@ export class ClientConn implements LinkedClient {
   params = new ParamSet();
   /** Close after the current transaction (shutdown, KILL of a linked client). */
   closeAfterTx: ProxyError | null = null;
-  private readonly toServer = new OutBuffer();
-  private readonly framer = new Framer({ mode: FramerMode.Startup, maxMessageBytes: PRE_AUTH_MAX_MESSAGE_BYTES, allowedTypes: FRONTEND_CODES });
-  /** Start-up parameters until login completes (then dropped: an idle client keeps only what it needs). */
-  private startupParams: Map<string, string> | null = null;
+  /** @internal What one read produced for the server (client-request.ts), written at once. */
+  readonly toServer = new OutBuffer();
+  /** @internal Start-up packets first; client-login.ts raises the size limit once the client has authenticated. */
+  readonly framer = new Framer({ mode: FramerMode.Startup, maxMessageBytes: PRE_AUTH_MAX_MESSAGE_BYTES, allowedTypes: FRONTEND_CODES });
+  /** @internal Start-up parameters until login completes (then dropped: an idle client keeps only what it needs). */
+  startupParams: Map<string, string> | null = null;
+  /** @internal The authentication exchange, during login. */
+  auth: ClientAuth | null = null;
+  /** @internal Login replies not written yet (client-login.ts sendEarly). */
+  early: Buffer[] | null = null;
+  /** @internal An admin command is waiting for the other workers' answers. */
+  adminBusy = false;
   private pending: Frame | null = null;
   private pauses = 0;
-  private auth: ClientAuth | null = null;
   private drainWaitServer: ServerConn | null = null;
   private xactStart = 0;
-  /** An admin command is waiting for the other workers' answers. */
-  private adminBusy = false;
-  /** Login replies not written yet (sendEarly). */
-  private early: Buffer[] | null = null;
 
   constructor(
     /** Replaced once, by the TLS socket, when the client's SSLRequest is accepted (useTls). */
     public socket: Socket,
     /** 'rw' or 'ro': which listener accepted the client. */
     readonly role: 'rw' | 'ro',
-    private readonly host: ProxyHost,
+    /** @internal What the session needs from its proxy (host.ts). */
+    readonly host: ProxyHost,
     private readonly log: Logger,
   ) {
     this.pid = host.issuePid();
@@ -177,7 +180,7 @@ export class ClientConn implements LinkedClient {
       this.log.debug('closing client', { client: this.id, user: this.user, err: err instanceof Error ? err.message : String(err) });
     }
     this.out.reset();
-    this.flushEarly();
+    flushEarly(this);
     if (this.socket.writable) this.socket.end(errorResponseForAny(err, 'FATAL'));
     this.onClose();
     this.socket.destroySoon();
@@ -218,7 +221,8 @@ export class ClientConn implements LinkedClient {
     this.pump();
   }
 
-  private pump(): void {
+  /** @internal Handles every complete frame, then writes what they produced; after a wait ends, too. */
+  pump(): void {
     try {
       while (this.phase !== ClientPhase.Closed) {
         const f = this.pending ?? this.framer.next();
@@ -245,15 +249,12 @@ export class ClientConn implements LinkedClient {
   private handle(f: Frame): boolean {
     switch (this.phase) {
       case ClientPhase.Ready:
-        return this.admin ? this.adminFrame(f) : this.request(f);
+        return this.admin ? adminFrame(this, f) : request(this, f);
       case ClientPhase.Startup:
-        this.onStartup(parseStartup(f.payload));
+        onStartup(this, parseStartup(f.payload));
         return true;
       case ClientPhase.Auth:
-        if (this.auth === null) return false; // the secret is still being looked up (auth_query)
-        if (f.type !== FrontendCode.PasswordMessage) throw new ProtocolError(ProtocolErrorCode.UnknownMessage, 'expected a password response during authentication', { type: f.type });
-        this.onAuthStep(f.payload);
-        return true;
+        return authFrame(this, f);
       case ClientPhase.Params:
         return false;
       default:
@@ -261,66 +262,8 @@ export class ClientConn implements LinkedClient {
     }
   }
 
-  private request(f: Frame): boolean {
-    const t = f.type;
-    if (t === FrontendCode.Terminate) {
-      this.onClose();
-      this.socket.end();
-      return true;
-    }
-    const e0 = this.entry as PoolEntry;
-    if (!this.server && e0.mode === 'transaction' && answerUnlinked(f, this.statements, this.host.knownStatements, this.out)) return true;
-    const s = this.server ?? this.acquire();
-    if (!s) return false;
-    const tx = s.releaseOnIdle && !this.closeAfterTx;
-    const e = this.entry as PoolEntry;
-    switch (t) {
-      case FrontendCode.Query:
-      case FrontendCode.Sync:
-      case FrontendCode.FunctionCall:
-        if (s.zReceived >= s.syncsSent) s.queryStart = performance.now();
-        if (t === FrontendCode.Query) watchQuery(f, s); // SET search_path (set-tracking.ts)
-        s.syncsSent++;
-        s.unsynced = false;
-        e.stats.query_count++;
-        this.toServer.addFrame(f);
-        return true;
-      case FrontendCode.Parse:
-        s.unsynced = true;
-        e.stats.client_parse_count++;
-        if (tx) onParse(f, this.statements, s, this.toServer);
-        else this.toServer.addFrame(f);
-        return true;
-      case FrontendCode.Bind:
-        s.unsynced = true;
-        e.stats.bind_count++;
-        if (tx) onBind(f, this.statements, s, this.toServer);
-        else this.toServer.addFrame(f);
-        return true;
-      case FrontendCode.Describe:
-        s.unsynced = true;
-        if (tx) onDescribe(f, this.statements, s, this.toServer);
-        else this.toServer.addFrame(f);
-        return true;
-      case FrontendCode.Close:
-        s.unsynced = true;
-        if (tx) onClose(f, this.statements, s, this.toServer);
-        else this.toServer.addFrame(f);
-        return true;
-      case FrontendCode.Execute:
-      case FrontendCode.Flush:
-        s.unsynced = true;
-        this.toServer.addFrame(f);
-        return true;
-      case FrontendCode.PasswordMessage:
-        throw new ProtocolError(ProtocolErrorCode.UnknownMessage, 'unexpected password message after authentication', { type: t });
-      default: // CopyData, CopyDone, CopyFail
-        this.toServer.addFrame(f);
-        return true;
-    }
-  }
-
-  private acquire(): ServerConn | null {
+  /** @internal A server from the pool, linked; null: the client waits in the pool's queue (`assign` ends it). */
+  acquire(): ServerConn | null {
     if (this.closeAfterTx) throw this.closeAfterTx;
     const e = this.entry as PoolEntry;
     const now = this.host.now();
@@ -367,6 +310,15 @@ export class ClientConn implements LinkedClient {
       s.onDrain = null;
       this.unpause(DRAIN);
     };
+  }
+
+  /** @internal Answers 'S' to SSLRequest and continues on the TLS socket: the raw socket's reads now feed TLS. */
+  useTls(): void {
+    const raw = this.socket;
+    raw.removeListener('data', onSocketData);
+    raw.removeListener('drain', onSocketDrain);
+    this.socket = startClientTls(raw, this.host.clientTls);
+    attach(this.socket, this);
   }
 
   /** @internal socket 'drain' */
@@ -418,176 +370,6 @@ export class ClientConn implements LinkedClient {
     }
     s.state = 'idle';
     e.pool.release(s, this.host.now());
-  }
-
-  // ---- start-up and authentication ----
-
-  private onStartup(p: StartupPacket): void {
-    switch (p.kind) {
-      case 'ssl':
-      case 'gssenc':
-        if (this.framer.bufferedBytes > 0) throw new ProtocolError(ProtocolErrorCode.BadStartup, 'received unencrypted data after an encryption request');
-        if (p.kind === 'ssl' && this.host.clientTls.context) return this.useTls();
-        this.socket.write(Buffer.from([EncryptionResponse.Refuse]));
-        return;
-      case 'cancel':
-        this.host.cancel(p.pid, p.secret);
-        this.phase = ClientPhase.Closed;
-        this.host.forget(this);
-        this.socket.destroy();
-        return;
-      case 'startup':
-        checkClientTls(this.socket, this.host.clientTls);
-        return this.onStartupMessage(p.params, p.minor);
-    }
-  }
-
-  /** Answers 'S' and continues on the TLS socket: the raw socket's reads now feed the TLS session. */
-  private useTls(): void {
-    const raw = this.socket;
-    raw.removeListener('data', onSocketData);
-    raw.removeListener('drain', onSocketDrain);
-    this.socket = startClientTls(raw, this.host.clientTls);
-    attach(this.socket, this);
-  }
-
-  private onStartupMessage(params: ReadonlyMap<string, string>, minor: number): void {
-    const cfg = this.host.config;
-    const unsupported = [...params.keys()].filter((k) => k.startsWith('_pq_.'));
-    if (minor > 0 || unsupported.length) this.sendEarly(buildNegotiateProtocolVersion(0, unsupported));
-    const user = params.get('user');
-    if (!user) throw new ProxyError(ProxyErrorCode.StartupParameter, 'no PostgreSQL user name specified in startup packet');
-    this.user = user;
-    this.database = params.get('database') || user;
-    this.admin = ADMIN_DATABASES.has(this.database);
-    const startupParams = (this.startupParams = new Map<string, string>());
-    for (const [name, value] of params) {
-      if (name === 'user' || name === 'database' || name.startsWith('_pq_.')) continue;
-      const tracked = trackedName(name);
-      if (tracked) startupParams.set(tracked, value);
-      else if (name === 'options') for (const [k, v] of parseOptions(value)) startupParams.set(k, v);
-      else if (!cfg.ignore_startup_parameters.includes(name)) throw new ProxyError(ProxyErrorCode.StartupParameter, `unsupported startup parameter: ${name}`, { parameter: name });
-    }
-    this.applicationName = startupParams.get('application_name') ?? '';
-    this.host.admit(this);
-    this.phase = ClientPhase.Auth;
-    const secret = this.host.userSecret(user, this.database, this.admin);
-    if (!(secret instanceof Promise)) return this.startAuth(secret);
-    // auth_query: until the secret arrives `auth` is null, so handle() leaves the client's frames in the framer.
-    this.flushEarly();
-    secret.then((s) => this.secretArrived(s), (err: unknown) => this.fatal(err));
-  }
-
-  private secretArrived(secret: UserSecret | undefined): void {
-    if (this.phase !== ClientPhase.Auth || this.auth) return; // the client left (or timed out) meanwhile
-    try {
-      this.startAuth(secret);
-    } catch (err) {
-      return this.fatal(err);
-    }
-    this.pump();
-  }
-
-  private startAuth(secret: UserSecret | undefined): void {
-    const { config: cfg, authRandom, scramCache } = this.host;
-    // With a user list (auth file or auth_query) even trust needs the user to exist.
-    this.auth = new ClientAuth(cfg.auth_type, this.user, secret, this.host.hasAuthFile || cfg.auth_user !== undefined, authRandom, scramCache);
-    const step = this.auth.start();
-    this.sendEarly(step.send);
-    if (step.kind === 'done') this.afterAuth();
-    else this.flushEarly();
-  }
-
-  private onAuthStep(payload: Buffer): void {
-    const step = (this.auth as ClientAuth).step(payload);
-    this.sendEarly(step.send);
-    if (step.kind === 'done') this.afterAuth();
-    else this.flushEarly();
-  }
-
-  /**
-   * Login replies are collected and written at once (AuthenticationOk, ParameterStatus…, ReadyForQuery in one
-   * write: each write wakes the client). Flushed before waiting for the client or a server, and before an error.
-   */
-  private sendEarly(b: Buffer): void {
-    (this.early ??= []).push(b);
-  }
-
-  private flushEarly(): void {
-    const early = this.early;
-    this.early = null;
-    if (early !== null && this.socket.writable) this.socket.write(early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early));
-  }
-
-  private afterAuth(): void {
-    this.framer.maxMessageBytes = this.host.config.max_packet_size;
-    if (this.auth?.passThroughKeys) this.host.rememberScramKeys(this.user, this.auth.passThroughKeys);
-    this.auth = null;
-    if (this.admin) {
-      this.host.checkAdmin(this);
-      return this.finishLogin(this.host.adminParams());
-    }
-    const e = this.host.poolFor(this.role, this.database, this.user);
-    this.entry = e;
-    this.user = e.user; // the pool's copies: one string per pool instead of one per client
-    this.database = e.database;
-    e.pool.clients++;
-    e.stats.client_login_count++;
-    this.phase = ClientPhase.Params;
-    if (e.serverParams) return this.finishLogin(e.serverParams);
-    this.flushEarly();
-    this.host.serverParams(e).then(
-      (p) => {
-        if (this.phase !== ClientPhase.Params) return;
-        this.finishLogin(p);
-        this.pump();
-      },
-      (err: unknown) => this.fatal(err),
-    );
-  }
-
-  private finishLogin(serverParams: ReadonlyMap<string, string>): void {
-    const startupParams = this.startupParams ?? new Map<string, string>();
-    this.startupParams = null;
-    for (const [name, value] of serverParams) {
-      const tracked = trackedName(name);
-      if (tracked) this.params.set(tracked, startupParams.get(tracked) ?? value);
-    }
-    for (const [name, value] of startupParams) this.params.set(name, value);
-    this.params = shareParams(this.params);
-    const out = [parameterStatusBlock(serverParams, this.params), buildBackendKeyData(this.pid, this.secret), buildReadyForQuery(TxStatus.Idle)];
-    const early = this.early;
-    this.early = null;
-    this.socket.write(Buffer.concat(early === null ? out : [...early, ...out]));
-    this.phase = ClientPhase.Ready;
-  }
-
-  // ---- admin console ----
-
-  private adminFrame(f: Frame): boolean {
-    if (f.type === FrontendCode.Terminate) {
-      this.onClose();
-      this.socket.end();
-      return true;
-    }
-    if (f.type !== FrontendCode.Query) {
-      throw new ProxyError(ProxyErrorCode.AdminExtended, 'extended query protocol not supported by admin console');
-    }
-    if (this.adminBusy) return false;
-    const reply = this.host.admin(this, parseQuery(f.payload));
-    if (Array.isArray(reply)) {
-      this.socket.write(Buffer.concat([...reply, buildReadyForQuery(TxStatus.Idle)]));
-      return true;
-    }
-    // Several workers: the answer needs theirs. Later queries wait in the framer (pipelined in order).
-    this.adminBusy = true;
-    reply.then((r) => {
-      this.adminBusy = false;
-      if (this.phase === ClientPhase.Closed) return;
-      this.socket.write(Buffer.concat([...r, buildReadyForQuery(TxStatus.Idle)]));
-      this.pump();
-    }, (err: unknown) => this.fatal(err));
-    return true;
   }
 }
 

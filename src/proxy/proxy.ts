@@ -1,7 +1,7 @@
 /**
- * A running proxy: listeners (read-write, read-only), the topology source, the pools, cancel keys, the admin
- * console's actions, /metrics, the janitor and graceful shutdown. `startProxy` is the entry point for the CLI and
- * for `pgkeel up`.
+ * A running proxy: listeners (read-write, read-only), the topology source, the pools, cancel keys, /metrics, the
+ * janitor, RELOAD and graceful shutdown; the admin console's queries are run by admin-actions.ts. `startProxy` is the
+ * entry point for the CLI and for `pgkeel up`.
  *
  * Shutdown (SIGTERM, admin SHUTDOWN): stop accepting; clients between transactions get FATAL 57P01 now, clients in
  * a transaction (or holding a session) when it ends; after shutdown_timeout everyone is closed.
@@ -14,7 +14,7 @@ import type { Store } from '../dcs/store.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { formatHostPort, parseHostPort } from '../lib/net.js';
 import type { ScramKeys } from '../protocol/index.js';
-import { type AdminActions, executeAdmin } from './admin.js';
+import { type AdminHost, adminQuery, serveWorker } from './admin-actions.js';
 import { adminData, PROXY_VERSION, totalsByDatabase } from './admin-data.js';
 import { AuthFile } from './auth-file.js';
 import { AuthQuery, lookupSecret, type SecretLookup } from './auth-query.js';
@@ -29,9 +29,8 @@ import { staticTopology } from './router.js';
 import { DcsTopologySource, StaticTopologySource, type TopologySource } from './topology.js';
 import type { StatValues } from './stats.js';
 import { type ClientTls, loadTls, serverTlsChanged, type TlsContexts } from './tls.js';
-import { mergeAdmin, snapshotAdmin } from './admin-merge.js';
-import type { AdminVerb, WorkerLink, WorkerSpec } from './worker-link.js';
-import { encodePid, workerConfig, workerOfPid } from './workers-config.js';
+import type { WorkerLink, WorkerSpec } from './worker-link.js';
+import { encodePid, forWorker, workerOfPid } from './workers-config.js';
 import { startProxyWorkers } from './workers.js';
 
 export interface ProxyOptions {
@@ -69,7 +68,7 @@ const node = (text: string) => {
   return { name: formatHostPort(host, port), host, port };
 };
 
-class Proxy implements ProxyHost {
+class Proxy implements ProxyHost, AdminHost {
   readonly authFile: AuthFile;
   readonly hasAuthFile: boolean;
   readonly authRandom: AuthRandom = { salt4: () => randomBytes(4), nonce: () => randomBytes(18).toString('base64'), processSecret: randomBytes(32) };
@@ -99,7 +98,7 @@ class Proxy implements ProxyHost {
     public config: ProxyConfig,
     readonly topology: TopologySource,
     readonly log: Logger,
-    private readonly configFile: string | undefined,
+    readonly configFile: string | undefined,
     private readonly worker: WorkerLink | null = null,
   ) {
     this.authFile = new AuthFile(config.auth_file);
@@ -186,13 +185,8 @@ class Proxy implements ProxyHost {
     return this.registry.serverParams(e);
   }
 
-  /** With several workers a SHOW waits for every worker's snapshot, and commands run in every worker. */
   admin(c: ClientConn, sql: string): Buffer[] | Promise<Buffer[]> {
-    const w = this.worker;
-    if (!w || w.count <= 1) return executeAdmin(sql, this.metricsData(), this.actions(), c.adminReadOnly);
-    const shared = this.sharedActions(w);
-    if (!/^\s*show\b/i.test(sql)) return executeAdmin(sql, this.metricsData(), shared, c.adminReadOnly);
-    return w.gather().then((snaps) => executeAdmin(sql, mergeAdmin(snaps), shared, c.adminReadOnly));
+    return adminQuery(this, this.worker, c, sql);
   }
 
   metricsData(config: ProxyConfig = this.config) {
@@ -202,42 +196,8 @@ class Proxy implements ProxyHost {
     });
   }
 
-  /** Admin commands as run in a worker: forwarded to every worker through the supervisor. */
-  private sharedActions(w: WorkerLink): AdminActions {
-    return {
-      pause: (db) => w.action('pause', db ?? null),
-      resume: (db) => w.action('resume', db ?? null),
-      reconnect: (db) => w.action('reconnect', db ?? null),
-      kill: (db) => w.action('kill', db),
-      // Validated here first, so an invalid file is reported to the admin client and nothing is applied.
-      reload: () => {
-        if (this.configFile) loadProxyConfig(this.configFile);
-        w.action('reload', null);
-      },
-      shutdown: () => w.shutdown(),
-    };
-  }
-
-  private serveWorker(w: WorkerLink): void {
-    w.serve({
-      cancel: (pid, secret) => this.cancel(pid, secret),
-      // SHOW CONFIG shows the configured totals, not this worker's share.
-      snapshot: () => ({ ...snapshotAdmin(this.metricsData()), config: this.metricsData(w.totalConfig).config() }),
-      action: (verb: AdminVerb, arg: string | null) => {
-        const a = this.actions();
-        try {
-          if (verb === 'kill') a.kill(arg ?? '');
-          else if (verb === 'reload') a.reload();
-          else a[verb](arg ?? undefined);
-        } catch (err) {
-          this.log.error(`admin ${verb.toUpperCase()} failed in this worker`, { err: (err as Error).message });
-        }
-      },
-    });
-  }
-
   async start(): Promise<RunningProxy> {
-    if (this.worker) this.serveWorker(this.worker);
+    if (this.worker) serveWorker(this, this.worker);
     await this.topology.start((t) => this.registry.onTopology(t));
     this.registry.onTopology(this.topology.current);
     const rw = await this.listen(this.config.listen, 'rw');
@@ -312,21 +272,6 @@ class Proxy implements ProxyHost {
     this.statsPrev = totalsByDatabase(this.registry);
   }
 
-  private actions(): AdminActions {
-    const reg = this.registry;
-    return {
-      pause: (db) => (db ? reg.pauseDatabase(db) : reg.pauseAll()),
-      resume: (db) => (db ? reg.resumeDatabase(db) : reg.resumeAll()),
-      reconnect: (db) => reg.fenceAll('RECONNECT', (e) => !db || e.database === db),
-      kill: (db) => {
-        reg.fenceAll('KILL', (e) => e.database === db);
-        for (const c of [...this.clients]) if (c.database === db && !c.admin) c.fatal(new ProxyError(ProxyErrorCode.Killed, `connection killed by admin (KILL ${db})`));
-      },
-      reload: () => this.reload(),
-      shutdown: () => void this.stop(this.config.shutdown_timeout * 1000),
-    };
-  }
-
   /** Re-reads the config file (when there is one) and the auth file; listeners and topology need a restart. */
   reload(): void {
     const before = this.config;
@@ -388,14 +333,6 @@ class Proxy implements ProxyHost {
     this.log.info('proxy stopped');
     this.stopped();
   }
-}
-
-/** A worker's share of the limits; /metrics is served by the supervisor, not by each worker. */
-function forWorker(config: ProxyConfig, w: WorkerLink): ProxyConfig {
-  const c = workerConfig(config, w.index, w.count);
-  if (w.count <= 1) return c;
-  const { metrics_listen: _served, ...rest } = c;
-  return rest;
 }
 
 /**

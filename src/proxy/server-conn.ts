@@ -1,6 +1,7 @@
 /**
- * One connection from the proxy to a PostgreSQL server: login (trust, cleartext, md5, SCRAM-SHA-256 — with the auth
- * file's password, or SCRAM pass-through keys), then the response pump.
+ * One connection from the proxy to a PostgreSQL server: its state, the socket and how it is read, the response
+ * pump, and its end. The login (SSLRequest/TLS, StartupMessage, authentication) is in server-login.ts, as functions
+ * of this ServerConn; members marked @internal are for it only.
  *
  * The pump looks at a message's type byte only, and further only for: ReadyForQuery (transaction status: the
  * release point), ParseComplete/CloseComplete (prepared-statement bookkeeping, prepared.ts), ErrorResponse (drop
@@ -11,15 +12,13 @@
  * Internal queries (parameter SETs before a client's transaction, server_reset_query) are answered in order before
  * anything the client sent after them, so their responses are simply swallowed until their ReadyForQuery.
  *
- * TLS (server_tls_sslmode, tls.ts): the connection opens with SSLRequest; the one-byte answer arrives through the
- * same read path as everything else; on 'S' `socket` becomes the TLS socket, which is read through 'data' events
- * (fresh buffers: `onread` does not apply to TLS sockets). Plain connections keep the `onread` path unchanged.
+ * TLS (server_tls_sslmode): once the server accepts SSLRequest `socket` is the TLS socket, read through 'data'
+ * events (fresh buffers: `onread` does not apply to TLS sockets). Plain connections keep the `onread` path.
  */
 import { connect, type Socket } from 'node:net';
 import {
-  BACKEND_CODES, BackendCode, buildCancelRequest, buildPasswordMessage, buildQuery, buildSASLInitialResponse, buildSASLResponse,
-  buildStartupMessage, type Frame, Framer, md5Response, parseAuthentication, parseBackendKeyData, parseCommandComplete,
-  parseNoticeFields, parseParameterStatus, SCRAM_SHA_256, ScramClient, type ScramKeys, scramKeysFromPassword, TxStatus,
+  BACKEND_CODES, BackendCode, buildCancelRequest, buildQuery, type Frame, Framer, parseCommandComplete, parseNoticeFields,
+  parseParameterStatus, type ScramClient, TxStatus,
 } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
@@ -29,9 +28,12 @@ import type { PooledServer } from './pool.js';
 import type { PoolStats } from './stats.js';
 import { type ClientStatements, Expect, PARSE_COMPLETE, ResponseQueue, type StatementServer } from './prepared.js';
 import { ServerStatements } from './server-statements.js';
+import { loginData, loginError, onConnect, type ServerLogin } from './server-login.js';
 import { onSetCommandComplete, onSetReady, type PendingSet } from './set-tracking.js';
 import type { NodeAddr } from './router.js';
-import { SERVER_TLS_DISABLED, sendCancelRequest, serverTlsError, type ServerTls, sslAnswer, sslRequestBytes, upgradeServerSocket } from './tls.js';
+import { SERVER_TLS_DISABLED, sendCancelRequest } from './tls.js';
+
+export type { ServerLogin } from './server-login.js';
 
 /** What a server needs from the client it serves. */
 export interface LinkedClient {
@@ -59,26 +61,8 @@ export interface ServerEvents {
   closed(s: ServerConn, err: ProxyError): void;
 }
 
-export interface ServerLogin {
-  readonly user: string;
-  readonly database: string;
-  /** Plaintext or md5 secret from the auth file; undefined for trust. */
-  readonly password: string | undefined;
-  /** Keys recovered from a client's SCRAM exchange (when the auth file holds a verifier). */
-  readonly scramKeys: ScramKeys | null;
-  /** PBKDF2 results per salt/iterations for `password`, shared by every connection of the user. */
-  readonly keyCache: Map<string, ScramKeys>;
-  readonly connectTimeoutMs: number;
-  /** server_tls_*; absent: plaintext. */
-  readonly tls?: ServerTls;
-}
-
-/** Login failures worth retrying: the server is starting, stopping, in recovery, or full. */
-const TRANSIENT_SQLSTATES = new Set(['57P03', '53300', '57P01', '57P02']);
 /** Per server connection; a larger response takes more reads (pgBouncer's pkt_buf is 4 KiB). */
 const READ_BUFFER_BYTES = 16 * 1024;
-/** Allowed SCRAM iterations when hashing a plaintext password (event-loop protection, as node-postgres). */
-const MAX_ITERATIONS = 100_000;
 
 export const ServerState = { Login: 'login', Idle: 'idle', Active: 'active', Closed: 'closed' } as const;
 export type ServerState = (typeof ServerState)[keyof typeof ServerState];
@@ -118,20 +102,24 @@ export class ServerConn implements PooledServer, StatementServer {
   backendPid = 0;
   /** performance.now() when the current request started (query_time). */
   queryStart = 0;
-  private backendSecret: Buffer | null = null;
+  /** @internal BackendKeyData's secret, for cancel(). */
+  backendSecret: Buffer | null = null;
   /** The TCP socket, replaced by the TLS socket when the server accepts SSLRequest (then never again). */
   socket: Socket;
-  /** SSLRequest sent: the next read is the server's one-byte answer. */
-  private sslRequested = false;
-  private readonly framer = new Framer({ allowedTypes: BACKEND_CODES });
+  /** @internal SSLRequest sent: the next read is the server's one-byte answer. */
+  sslRequested = false;
+  /** @internal One per connection: the login (server-login.ts) reads through it too. */
+  readonly framer = new Framer({ allowedTypes: BACKEND_CODES });
   private readsPaused = false;
   private readBuf: Buffer | null = null;
   /** The last read's bytes may still be referenced by a pending write: the next read needs a fresh buffer. */
   private readBufLent = false;
   /** The client this read's bytes were forwarded to (it may be unlinked by then). */
   private lastClient: LinkedClient | null = null;
-  private scram: ScramClient | null = null;
-  private lazyKeys: { clientKey: Buffer; serverKey: Buffer } | null = null;
+  /** @internal The SCRAM exchange during login (server-login.ts). */
+  scram: ScramClient | null = null;
+  /** @internal Its keys when they come from the password: filled once the server's salt is known. */
+  lazyKeys: { clientKey: Buffer; serverKey: Buffer } | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
   private closeError: ProxyError | null = null;
 
@@ -139,7 +127,8 @@ export class ServerConn implements PooledServer, StatementServer {
     readonly node: NodeAddr,
     /** The pool's identity, for SHOW SERVERS and logs. */
     readonly poolKey: { readonly role: 'rw' | 'ro'; readonly database: string; readonly user: string },
-    private readonly login: ServerLogin,
+    /** @internal How to log in (user, secret, TLS); cancel() reuses its TLS settings. */
+    readonly login: ServerLogin,
     private readonly events: ServerEvents,
     private readonly log: Logger,
     private readonly stats: PoolStats,
@@ -152,10 +141,10 @@ export class ServerConn implements PooledServer, StatementServer {
       host: node.host, port: node.port, noDelay: true,
       onread: { buffer: () => this.nextReadBuffer(), callback: (n, buf) => this.onRead(n, buf as Buffer) },
     });
-    this.socket.on('connect', () => this.onConnect());
+    this.socket.on('connect', () => onConnect(this));
     this.watchSocket(this.socket);
     if (login.connectTimeoutMs > 0) {
-      this.loginTimer = setTimeout(() => this.fail(this.loginError(`no login within ${login.connectTimeoutMs} ms`), false), login.connectTimeoutMs);
+      this.loginTimer = setTimeout(() => this.fail(loginError(this.node, `no login within ${login.connectTimeoutMs} ms`), false), login.connectTimeoutMs);
     }
   }
 
@@ -207,52 +196,15 @@ export class ServerConn implements PooledServer, StatementServer {
     sendCancelRequest(this.node, buildCancelRequest(this.backendPid, this.backendSecret), this.login.tls ?? SERVER_TLS_DISABLED);
   }
 
-  private watchSocket(socket: Socket): void {
-    socket.on('error', (err) => (this.closeError ??= this.state === ServerState.Login ? this.loginError(err.message) : this.lostError(err.message)));
+  /** @internal The handlers every socket gets, the TLS socket that replaces the TCP one included. */
+  watchSocket(socket: Socket): void {
+    socket.on('error', (err) => (this.closeError ??= this.state === ServerState.Login ? loginError(this.node, err.message) : this.lostError(err.message)));
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain?.());
   }
 
-  private onConnect(): void {
-    if (this.login.tls?.rules.request) {
-      this.sslRequested = true;
-      this.socket.write(sslRequestBytes());
-    } else this.sendStartup();
-  }
-
-  private sendStartup(): void {
-    this.socket.write(buildStartupMessage({ user: this.login.user, database: this.login.database }));
-  }
-
-  /** The server's answer to SSLRequest: plaintext from here, a TLS handshake, or a failed login. */
-  private onSslAnswer(chunk: Buffer): void {
-    this.sslRequested = false;
-    const tls = this.login.tls as ServerTls;
-    const a = sslAnswer(tls.mode, chunk);
-    if (a.kind === 'plain') return this.sendStartup();
-    if (a.kind === 'error') {
-      const { err } = serverTlsError(this.node.name, this.remoteAddr, tls.mode, new Error(a.message));
-      return this.fail(err, a.fatal);
-    }
-    const t = upgradeServerSocket(this.socket, tls, this.node.host);
-    this.socket = t;
-    let secure = false;
-    t.on('secureConnect', () => {
-      secure = true;
-      this.sendStartup();
-    });
-    // Handshake failures (certificate refused, TLS alert) get the TLS catalogue entry; later errors as any other.
-    t.on('error', (err) => {
-      if (secure) return;
-      const e = serverTlsError(this.node.name, this.remoteAddr, tls.mode, err);
-      this.fail(e.err, e.fatal);
-    });
-    this.watchSocket(t);
-    t.on('data', (b: Buffer) => this.onTlsData(b));
-  }
-
-  /** The TLS read path: every 'data' chunk is a fresh buffer, so nothing of `readBufLent` applies. */
-  private onTlsData(chunk: Buffer): void {
+  /** @internal The TLS read path: every 'data' chunk is a fresh buffer, so nothing of `readBufLent` applies. */
+  onTlsData(chunk: Buffer): void {
     this.onData(chunk);
     this.lastClient = null;
   }
@@ -282,7 +234,7 @@ export class ServerConn implements PooledServer, StatementServer {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.state === ServerState.Login) return this.loginData(chunk);
+    if (this.state === ServerState.Login) return loginData(this, chunk);
     this.framer.push(chunk);
     const c = this.client;
     this.lastClient = c;
@@ -364,7 +316,8 @@ export class ServerConn implements PooledServer, StatementServer {
     }
   }
 
-  private onParameterStatus(f: Frame, c: LinkedClient | null): void {
+  /** @internal Also during login: what the server reports then is what a pool's clients are told at theirs. */
+  onParameterStatus(f: Frame, c: LinkedClient | null): void {
     const { name, value } = parseParameterStatus(f.payload);
     this.reported.set(name, value);
     const tracked = trackedName(name);
@@ -385,108 +338,16 @@ export class ServerConn implements PooledServer, StatementServer {
     }
   }
 
-  private loginData(chunk: Buffer): void {
-    if (this.sslRequested) return this.onSslAnswer(chunk);
-    this.framer.push(chunk);
-    this.loginFrames();
+  /** @internal ReadyForQuery ended the login. */
+  loggedIn(): void {
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+    this.loginTimer = null;
+    this.state = ServerState.Idle;
+    this.events.ready(this);
   }
 
-  private loginFrames(): void {
-    try {
-      for (let f = this.framer.next(); f !== undefined; f = this.framer.next()) {
-        if (this.state !== ServerState.Login) throw this.loginError('data after ReadyForQuery in the login phase');
-        switch (f.type) {
-          case BackendCode.Authentication:
-            this.onAuth(f.payload);
-            break;
-          case BackendCode.ParameterStatus:
-            this.onParameterStatus(f, null);
-            break;
-          case BackendCode.BackendKeyData: {
-            const k = parseBackendKeyData(f.payload);
-            this.backendPid = k.pid;
-            this.backendSecret = k.secret;
-            break;
-          }
-          case BackendCode.ErrorResponse: {
-            const n = parseNoticeFields(f.payload);
-            const err = new ProxyError(ProxyErrorCode.ServerRefused, n.message, { node: this.node.name, sqlstate: n.sqlstate }, n);
-            return this.fail(err, !TRANSIENT_SQLSTATES.has(n.sqlstate));
-          }
-          case BackendCode.ReadyForQuery:
-            if (this.loginTimer) clearTimeout(this.loginTimer);
-            this.loginTimer = null;
-            this.state = ServerState.Idle;
-            this.events.ready(this);
-            break;
-          default:
-            break; // NoticeResponse, NegotiateProtocolVersion
-        }
-      }
-    } catch (err) {
-      this.fail(err instanceof ProxyError ? err : this.loginError((err as Error).message), false);
-    }
-  }
-
-  private onAuth(payload: Buffer): void {
-    const a = parseAuthentication(payload);
-    const { user, password } = this.login;
-    const need = (): string => {
-      if (password === undefined) throw new ProxyError(ProxyErrorCode.ServerRefused, `server asks for a password for user "${user}" and the auth file has none`, { user });
-      return password;
-    };
-    switch (a.kind) {
-      case 'ok':
-        return;
-      case 'cleartext':
-        if (need().startsWith('md5') && need().length === 35) throw new ProxyError(ProxyErrorCode.ServerRefused, `server asks for a cleartext password for "${user}" and the auth file holds only an md5 hash`, { user });
-        this.socket.write(buildPasswordMessage(need()));
-        return;
-      case 'md5':
-        this.socket.write(buildPasswordMessage(md5Response(user, need(), a.salt)));
-        return;
-      case 'sasl': {
-        if (!a.mechanisms.includes(SCRAM_SHA_256)) throw this.loginError(`server offers no supported SASL mechanism (${a.mechanisms.join(', ')})`);
-        if (this.login.scramKeys) {
-          this.scram = new ScramClient(this.login.scramKeys);
-        } else {
-          need();
-          // Keys are filled from the cache (or one PBKDF2) once the server's salt and iteration count are known.
-          this.lazyKeys = { clientKey: Buffer.alloc(0), serverKey: Buffer.alloc(0) };
-          this.scram = new ScramClient(this.lazyKeys);
-        }
-        this.socket.write(buildSASLInitialResponse(SCRAM_SHA_256, this.scram.clientFirst()));
-        return;
-      }
-      case 'sasl-continue': {
-        if (!this.scram) throw this.loginError('SASLContinue without SASL');
-        if (this.lazyKeys) Object.assign(this.lazyKeys, this.keysFor(a.data.toString('utf8')));
-        this.socket.write(buildSASLResponse(this.scram.onServerFirst(a.data)));
-        return;
-      }
-      case 'sasl-final':
-        if (!this.scram) throw this.loginError('SASLFinal without SASL');
-        this.scram.verifyServerFinal(a.data);
-        return;
-      default:
-        throw this.loginError(`server asks for an unsupported authentication method (code ${a.code})`);
-    }
-  }
-
-  private keysFor(serverFirst: string): ScramKeys {
-    const salt = /(?:^|,)s=([^,]*)/.exec(serverFirst)?.[1] ?? '';
-    const iter = Number(/(?:^|,)i=(\d+)/.exec(serverFirst)?.[1] ?? 0);
-    if (!(iter > 0 && iter <= MAX_ITERATIONS)) throw this.loginError(`server asks for ${iter} SCRAM iterations`);
-    const k = `${salt}:${iter}`;
-    let keys = this.login.keyCache.get(k);
-    if (!keys) {
-      keys = scramKeysFromPassword(this.login.password as string, Buffer.from(salt, 'base64'), iter);
-      this.login.keyCache.set(k, keys);
-    }
-    return keys;
-  }
-
-  private fail(err: ProxyError, fatal: boolean): void {
+  /** @internal Reported once: during login as loginFailed (`fatal`: not worth retrying), later as closed. */
+  fail(err: ProxyError, fatal: boolean): void {
     if (this.state === ServerState.Closed) return;
     this.closeError = err;
     if (this.state === ServerState.Login) {
@@ -505,7 +366,7 @@ export class ServerConn implements PooledServer, StatementServer {
     const wasLogin = this.state === ServerState.Login;
     this.state = ServerState.Closed;
     const err = this.closeError ?? this.lostError('the server closed the connection');
-    if (wasLogin) this.events.loginFailed(this, this.closeError ?? this.loginError('connection closed during login'), false);
+    if (wasLogin) this.events.loginFailed(this, this.closeError ?? loginError(this.node, 'connection closed during login'), false);
     else this.events.closed(this, err);
   }
 
@@ -513,9 +374,6 @@ export class ServerConn implements PooledServer, StatementServer {
     return new ProxyError(ProxyErrorCode.ServerLost, `server connection to node "${this.node.name}" (${this.remoteAddr}) lost: ${why}`, { node: this.node.name });
   }
 
-  private loginError(why: string): ProxyError {
-    return new ProxyError(ProxyErrorCode.ServerLogin, `cannot log in to node "${this.node.name}" (${this.remoteAddr}): ${why}`, { node: this.node.name });
-  }
 }
 
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);

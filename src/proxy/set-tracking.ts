@@ -200,7 +200,7 @@ export interface SetTrackingServer {
   readonly params: ParamSet;
 }
 
-/** client.ts, a simple Query about to be sent on `server` (before its sync is counted): watch a tracked SET. */
+/** client-request.ts, a simple Query about to be sent on `server` (before its sync is counted): watch a tracked SET. */
 export function watchQuery(f: Frame, server: SetTrackingServer): void {
   // Text between the header and the terminating NUL, read in place: no view allocated per query.
   const set = recogniseIn(f.source, f.offset + 5, f.offset + f.length);

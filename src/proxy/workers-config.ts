@@ -7,6 +7,7 @@
  * warns about that case instead of refusing it.
  */
 import type { ProxyConfig } from './config.js';
+import type { WorkerLink } from './worker-link.js';
 
 /** Largest `workers`: the cancel key's process id carries the worker index in its low 5 bits. */
 export const MAX_WORKERS = 32;
@@ -56,6 +57,14 @@ export function workerConfig(config: ProxyConfig, index: number, count: number):
   // min_pool_size may not exceed the pool size (a rule config validation enforces on the totals).
   if (out.min_pool_size > out.default_pool_size) out.min_pool_size = out.default_pool_size;
   return out;
+}
+
+/** What a worker process runs with: its share of the limits, and no /metrics (the supervisor serves that). */
+export function forWorker(config: ProxyConfig, w: Pick<WorkerLink, 'index' | 'count'>): ProxyConfig {
+  const c = workerConfig(config, w.index, w.count);
+  if (w.count <= 1) return c;
+  const { metrics_listen: _served, ...rest } = c;
+  return rest;
 }
 
 /** Cancel-key process ids: a sequence number with the worker index in the low WORKER_BITS bits. */

@@ -8,18 +8,14 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
-import { silentLogger } from '../../src/lib/log.js';
 import { freePort } from '../../src/lib/net.js';
 import {
   BackendCode, buildSASLInitialResponse, buildSASLResponse, buildStartupMessage, buildTerminate, Framer, parseAuthentication, SCRAM_SHA_256,
   ScramClient,
 } from '../../src/protocol/index.js';
-import { proxyConfigFromObject } from '../../src/proxy/config.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/proxy.js';
-import { startPostgres, type RunningPostgres } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/tmp.js';
+import { connectClient, proxyFixture } from '../helpers/proxy.js';
 
 const ROLES = {
   scram: { user: 'aq_scram', password: 'aq-scram-pw' },
@@ -33,24 +29,17 @@ const ROLES = {
 const FILE_PASSWORD = 'file-pw';
 const LOOKUP_QUERY = 'SELECT uname, phash FROM pgkeel.user_lookup($1)';
 
-let dir: { path: string } & AsyncDisposable;
-let pgsrv: RunningPostgres;
+const fx = proxyFixture('proxy-auth-query', { postgres: { maxConnections: 40 }, proxy: { default_pool_size: 2 }, setup });
 let authFile: string;
-const proxies: RunningProxy[] = [];
 
-async function proxy(extra: Record<string, unknown>, primary = `${pgsrv.host}:${pgsrv.port}`): Promise<{ host: string; port: number }> {
-  const config = proxyConfigFromObject({ listen: '127.0.0.1:0', primary, default_pool_size: 2, auth_file: authFile, ...extra }, 'test');
-  const p = await startProxy(config, { log: silentLogger });
-  proxies.push(p);
-  const [host, port] = p.rwAddress.split(':') as [string, string];
-  return { host, port: Number(port) };
+/** A proxy with the auth file, in front of the test PostgreSQL unless `primary` names another address. */
+async function proxy(extra: Record<string, unknown>, primary?: string): Promise<{ host: string; port: number }> {
+  const { host, port } = await fx.proxy({ auth_file: authFile, ...extra, ...(primary ? { primary } : {}) });
+  return { host, port };
 }
 
-async function client(at: { host: string; port: number }, user: string, password: string, database = 'postgres'): Promise<pg.Client> {
-  const c = new pg.Client({ host: at.host, port: at.port, user, password, database });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
+function client(at: { host: string; port: number }, user: string, password: string, database = 'postgres'): Promise<pg.Client> {
+  return connectClient(at, { user, password, database });
 }
 
 /** Logs in, runs a query on the server and returns who the server says we are. */
@@ -87,9 +76,9 @@ const sqlstate = (code: string) => (e: { code?: string }) => {
   return true;
 };
 
-before(async () => {
-  dir = await tempDir('proxy-auth-query');
-  pgsrv = await startPostgres(dir.path, { maxConnections: 40 });
+/** Roles, the lookup function, pg_hba lines and the auth file (fixture setup, once PostgreSQL is up). */
+async function setup(): Promise<void> {
+  const pgsrv = fx.pg;
   const scram = (r: { user: string; password: string }, more = '') => `SET password_encryption = 'scram-sha-256'; CREATE ROLE ${r.user} LOGIN PASSWORD '${r.password}' ${more}`;
   await pgsrv.sql(scram(ROLES.scram));
   await pgsrv.sql(`SET password_encryption = 'md5'; CREATE ROLE ${ROLES.md5.user} LOGIN PASSWORD '${ROLES.md5.password}'`);
@@ -128,24 +117,14 @@ before(async () => {
     if (i > 200) throw new Error('pg_hba.conf was not reloaded');
     await new Promise((r) => setTimeout(r, 50));
   }
-  authFile = join(dir.path, 'userlist.txt');
+  authFile = join(fx.dir, 'userlist.txt');
   writeFileSync(authFile, [
     `"${ROLES.auth.user}" "${ROLES.auth.password}"`,
     `"${ROLES.lookup.user}" "${ROLES.lookup.password}"`,
     // The server trusts postgres and has no password for it: only the file can let this password in.
     `"postgres" "${FILE_PASSWORD}"`,
   ].join('\n') + '\n');
-});
-
-afterEach(async () => {
-  for (const p of proxies.splice(0)) await p.close();
-});
-
-after(async () => {
-  for (const p of proxies) await p.close();
-  await pgsrv?.stop();
-  await dir?.[Symbol.asyncDispose]();
-});
+}
 
 describe('auth_query through the proxy', () => {
   it('scram-sha-256: a SCRAM role logs in and its keys log the proxy in to the server; failures are 28P01', async () => {

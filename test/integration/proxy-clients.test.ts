@@ -7,34 +7,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { describe, it } from 'node:test';
 import { run } from '../../src/lib/proc.js';
-import { silentLogger } from '../../src/lib/log.js';
 import { buildCancelRequest, makeScramVerifier } from '../../src/protocol/index.js';
-import { proxyConfigFromObject } from '../../src/proxy/config.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/proxy.js';
-import { startPostgres, USERS, type RunningPostgres } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/tmp.js';
+import { USERS } from '../helpers/postgres.js';
+import { connectClient as client, proxyFixture } from '../helpers/proxy.js';
 
-let dir: { path: string } & AsyncDisposable;
-let pgsrv: RunningPostgres;
-const proxies: RunningProxy[] = [];
-
-async function proxy(extra: Record<string, unknown> = {}): Promise<{ host: string; port: number; p: RunningProxy }> {
-  const config = proxyConfigFromObject({ listen: '127.0.0.1:0', primary: `${pgsrv.host}:${pgsrv.port}`, default_pool_size: 4, ...extra }, 'test');
-  const p = await startProxy(config, { log: silentLogger });
-  proxies.push(p);
-  const [host, port] = p.rwAddress.split(':') as [string, string];
-  return { host, port: Number(port), p };
-}
-
-async function client(at: { host: string; port: number }, opts: pg.ClientConfig = {}): Promise<pg.Client> {
-  const c = new pg.Client({ host: at.host, port: at.port, user: 'postgres', database: 'postgres', ...opts });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
-}
+const fx = proxyFixture('proxy-clients', { postgres: { maxConnections: 30 }, proxy: { default_pool_size: 4 }, setup });
+const proxy = fx.proxy;
 
 const pgEnv = (at: { host: string; port: number }, user = 'postgres'): NodeJS.ProcessEnv => ({ PGHOST: at.host, PGPORT: String(at.port), PGUSER: user, PGDATABASE: 'postgres' });
 
@@ -43,23 +23,11 @@ async function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: s
   return r;
 }
 
-before(async () => {
-  dir = await tempDir('proxy-clients');
-  pgsrv = await startPostgres(dir.path, { maxConnections: 30 });
-  const init = await sh('pgbench', ['-i', '-s', '1', '-q'], pgEnv(pgsrv));
+/** The pgbench tables (fixture setup, once PostgreSQL is up). */
+async function setup(): Promise<void> {
+  const init = await sh('pgbench', ['-i', '-s', '1', '-q'], pgEnv(fx.pg));
   assert.equal(init.code, 0, init.stderr);
-});
-
-// Each test's proxies close after it, so their idle server connections do not use up max_connections.
-afterEach(async () => {
-  for (const p of proxies.splice(0)) await p.close();
-});
-
-after(async () => {
-  for (const p of proxies) await p.close();
-  await pgsrv?.stop();
-  await dir?.[Symbol.asyncDispose]();
-});
+}
 
 describe('proxy with real clients', () => {
   it('psql runs queries and the admin console answers SHOW', async () => {
@@ -84,7 +52,7 @@ describe('proxy with real clients', () => {
 
   it('COPY FROM STDIN and TO STDOUT through psql', async () => {
     const at = await proxy();
-    await pgsrv.sql('CREATE TABLE copy_t (id int, v text)');
+    await fx.pg.sql('CREATE TABLE copy_t (id int, v text)');
     const rows = Array.from({ length: 5000 }, (_, i) => `${i}\tv${i}`).join('\n') + '\n';
     const into = await sh('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-c', '\\copy copy_t from stdin'], pgEnv(at), rows);
     assert.equal(into.code, 0, into.stderr);
@@ -180,7 +148,7 @@ describe('proxy with real clients', () => {
   });
 
   it('authentication: md5 and SCRAM clients, 28P01 on a wrong password, server login with md5 and SCRAM users', async () => {
-    const file = join(dir.path, 'userlist.txt');
+    const file = join(fx.dir, 'userlist.txt');
     writeFileSync(file, [
       `"${USERS.scram.user}" "${makeScramVerifier(USERS.scram.password, Buffer.alloc(16, 1))}"`,
       `"${USERS.md5.user}" "${USERS.md5.password}"`,
@@ -201,5 +169,11 @@ describe('proxy with real clients', () => {
     const sc = await client(at, { user: USERS.scram.user, password: USERS.scram.password });
     assert.equal((await sc.query('select current_user as u')).rows[0].u, USERS.scram.user);
     await sc.end();
+  });
+
+  it('a server that asks for a password the proxy does not have fails the client at once, naming the user', { timeout: 60_000 }, async () => {
+    // trust towards clients and no auth file: the proxy has no password for md5_user, whom the server challenges.
+    const at = await proxy({ client_login_timeout: 600 });
+    await assert.rejects(client(at, { user: USERS.md5.user, password: USERS.md5.password }), (e: Error) => /asks for a password for user "md5_user"/.test(e.message));
   });
 });

@@ -4,21 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
-import { silentLogger } from '../../src/lib/log.js';
 import {
   buildSSLRequest, buildStartupMessage, type Frame, Framer, parseNoticeFields, ProtocolCode,
 } from '../../src/protocol/index.js';
 import { prng, randInt } from '../../src/protocol/testing.js';
-import { proxyConfigFromObject } from '../../src/proxy/config.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/proxy.js';
-import { startPostgres, type RunningPostgres } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/tmp.js';
+import { proxyFixture } from '../helpers/proxy.js';
 
-let dir: { path: string } & AsyncDisposable;
-let pgsrv: RunningPostgres;
-let proxy: RunningProxy;
+const fx = proxyFixture('proxy-hostile', { postgres: { maxConnections: 20 }, setup });
 let at: { host: string; port: number };
 
 /** Sends `bytes` (optionally then half-closes) and collects everything until the proxy closes the connection. */
@@ -68,19 +62,11 @@ const int32 = (n: number): Buffer => {
   return b;
 };
 
-before(async () => {
-  dir = await tempDir('proxy-hostile');
-  pgsrv = await startPostgres(dir.path, { maxConnections: 20 });
-  proxy = await startProxy(proxyConfigFromObject({ listen: '127.0.0.1:0', primary: `${pgsrv.host}:${pgsrv.port}`, default_pool_size: 2, max_packet_size: 1024 * 1024 }, 'test'), { log: silentLogger });
-  const [host, port] = proxy.rwAddress.split(':') as [string, string];
-  at = { host, port: Number(port) };
-});
-
-after(async () => {
-  await proxy?.close();
-  await pgsrv?.stop();
-  await dir?.[Symbol.asyncDispose]();
-});
+/** One proxy for the whole file (fixture setup: it is closed after all tests). */
+async function setup(): Promise<void> {
+  const { host, port } = await fx.proxy({ default_pool_size: 2, max_packet_size: 1024 * 1024 });
+  at = { host, port };
+}
 
 describe('hostile clients', () => {
   it('a startup packet announcing a huge length gets 54000 (program_limit_exceeded) and is closed', async () => {

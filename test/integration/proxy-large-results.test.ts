@@ -6,15 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { exec } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
-import { silentLogger } from '../../src/lib/log.js';
-import { proxyConfigFromObject } from '../../src/proxy/config.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/proxy.js';
-import { startPostgres, type RunningPostgres } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/tmp.js';
+import { describe, it } from 'node:test';
+import type { RunningProxy } from '../../src/proxy/proxy.js';
+import { proxyFixture } from '../helpers/proxy.js';
 
-let dir: { path: string } & AsyncDisposable;
-let pgsrv: RunningPostgres;
+const fx = proxyFixture('proxy-large', { postgres: { maxConnections: 20 }, setup });
 let proxy: RunningProxy;
 
 const QUERY = "SELECT i, md5(i::text) || repeat('y', 700) FROM generate_series(1, 60000) i";
@@ -25,21 +21,14 @@ function hashOf(port: number, slow: boolean): Promise<string> {
   return new Promise((resolve, reject) => exec(cmd, { maxBuffer: 1 << 20, timeout: 120_000 }, (err, out) => (err ? reject(err) : resolve(out.trim()))));
 }
 
-before(async () => {
-  dir = await tempDir('proxy-large');
-  pgsrv = await startPostgres(dir.path, { maxConnections: 20 });
-  proxy = await startProxy(proxyConfigFromObject({ listen: '127.0.0.1:0', primary: `${pgsrv.host}:${pgsrv.port}`, default_pool_size: 2 }, 'test'), { log: silentLogger });
-});
-
-after(async () => {
-  await proxy?.close();
-  await pgsrv?.stop();
-  await dir?.[Symbol.asyncDispose]();
-});
+/** One proxy for the whole file (fixture setup: it is closed after all tests). */
+async function setup(): Promise<void> {
+  proxy = (await fx.proxy({ default_pool_size: 2 })).p;
+}
 
 describe('large results through the proxy', () => {
   it('are byte-identical to direct results for slow and fast readers sharing servers', async () => {
-    const direct = await hashOf(pgsrv.port, false);
+    const direct = await hashOf(fx.pg.port, false);
     assert.match(direct, /^[0-9a-f]{32} /);
     const port = Number(proxy.rwAddress.split(':').pop());
     const through = await Promise.all([hashOf(port, true), hashOf(port, false), hashOf(port, true), hashOf(port, false)]);

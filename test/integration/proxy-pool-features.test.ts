@@ -4,33 +4,24 @@
  * (backend pids, pg_stat_activity, pg_prepared_statements, SHOW DATABASES), never on how long anything took.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import pg from 'pg';
-import { silentLogger } from '../../src/lib/log.js';
 import { sleep } from '../../src/lib/proc.js';
-import { proxyConfigFromObject } from '../../src/proxy/config.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/proxy.js';
-import { startPostgres, type RunningPostgres } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/tmp.js';
+import { connectClient, proxyFixture } from '../helpers/proxy.js';
 
-let dir: { path: string } & AsyncDisposable;
-let pgsrv: RunningPostgres;
-const proxies: RunningProxy[] = [];
 const opened: pg.Client[] = [];
+// Added before the fixture's hooks, so it runs first (hooks run in the order they are added): clients end before
+// their proxies close.
+afterEach(async () => {
+  for (const c of opened.splice(0)) await c.end().catch(() => undefined);
+});
 
-async function proxy(extra: Record<string, unknown>): Promise<{ host: string; port: number }> {
-  // query_wait_timeout bounds a wait that only the feature under test can end: without it the test fails, not hangs.
-  const config = proxyConfigFromObject({ listen: '127.0.0.1:0', primary: `${pgsrv.host}:${pgsrv.port}`, query_wait_timeout: 20, ...extra }, 'test');
-  const p = await startProxy(config, { log: silentLogger });
-  proxies.push(p);
-  const [host, port] = p.rwAddress.split(':') as [string, string];
-  return { host, port: Number(port) };
-}
+// query_wait_timeout bounds a wait that only the feature under test can end: without it the test fails, not hangs.
+const fx = proxyFixture('proxy-pool-features', { postgres: { maxConnections: 30 }, proxy: { query_wait_timeout: 20 }, setup });
+const proxy = fx.proxy;
 
 async function client(at: { host: string; port: number }, database = 'postgres'): Promise<pg.Client> {
-  const c = new pg.Client({ host: at.host, port: at.port, user: 'postgres', database });
-  c.on('error', () => {});
-  await c.connect();
+  const c = await connectClient(at, { database });
   opened.push(c);
   return c;
 }
@@ -45,31 +36,20 @@ async function eventually<T>(read: () => Promise<T>, want: T): Promise<T> {
   return v;
 }
 
-before(async () => {
-  dir = await tempDir('proxy-pool-features');
-  pgsrv = await startPostgres(dir.path, { maxConnections: 30 });
-  await pgsrv.sql('CREATE DATABASE reserve_db');
-  await pgsrv.sql('CREATE SCHEMA a_schema');
-  await pgsrv.sql("CREATE TABLE a_schema.t (v text); INSERT INTO a_schema.t VALUES ('a_schema')");
-  await pgsrv.sql("CREATE TABLE public.t (v text); INSERT INTO public.t VALUES ('public')");
-});
+/** A database, a schema and two tables (fixture setup, once PostgreSQL is up). */
+async function setup(): Promise<void> {
+  await fx.pg.sql('CREATE DATABASE reserve_db');
+  await fx.pg.sql('CREATE SCHEMA a_schema');
+  await fx.pg.sql("CREATE TABLE a_schema.t (v text); INSERT INTO a_schema.t VALUES ('a_schema')");
+  await fx.pg.sql("CREATE TABLE public.t (v text); INSERT INTO public.t VALUES ('public')");
+}
 
-afterEach(async () => {
-  for (const c of opened.splice(0)) await c.end().catch(() => undefined);
-  for (const p of proxies.splice(0)) await p.close();
-});
-
-after(async () => {
-  for (const p of proxies) await p.close();
-  await pgsrv?.stop();
-  await dir?.[Symbol.asyncDispose]();
-});
 
 describe('proxy pool features against PostgreSQL 15', () => {
   it('reserve pool: with pool size 1 held by an open transaction, a second client is served by a reserve connection', async () => {
     const at = await proxy({ default_pool_size: 1, reserve_pool_size: 1, reserve_pool_timeout: 1 });
     const serversInDb = async (): Promise<number> =>
-      Number((await pgsrv.sql("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'reserve_db' AND backend_type = 'client backend'"))[0]?.n);
+      Number((await fx.pg.sql("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'reserve_db' AND backend_type = 'client backend'"))[0]?.n);
     const a = await client(at, 'reserve_db');
     const b = await client(at, 'reserve_db');
     await a.query('BEGIN');

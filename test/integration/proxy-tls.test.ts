@@ -8,20 +8,15 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { run, sleep } from '../../src/lib/proc.js';
-import { silentLogger } from '../../src/lib/log.js';
 import { buildCancelRequest, buildSSLRequest, buildStartupMessage } from '../../src/protocol/index.js';
-import { loadProxyConfig, proxyConfigFromObject } from '../../src/proxy/config.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/proxy.js';
-import { installServerCert, startPostgres, type RunningPostgres } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/tmp.js';
+import { loadProxyConfig } from '../../src/proxy/config.js';
+import { installServerCert } from '../helpers/postgres.js';
+import { connectClient as client, proxyFixture } from '../helpers/proxy.js';
 
-let dir: { path: string } & AsyncDisposable;
 let certs: string;
-let pgsrv: RunningPostgres;
-const proxies: RunningProxy[] = [];
 /** A hung test fails instead of holding the machine's heavy-test lock. */
 const T = { timeout: 60_000 };
 const C = (name: string): string => join(certs, name);
@@ -45,25 +40,27 @@ async function leaf(name: string, cn: string, ext: string, by = 'ca'): Promise<v
   await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${by}.crt`, '-CAkey', `${by}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
 }
 
-async function proxy(extra: Record<string, unknown> = {}): Promise<{ host: string; port: number; p: RunningProxy }> {
-  const config = proxyConfigFromObject({ listen: '127.0.0.1:0', primary: `${pgsrv.host}:${pgsrv.port}`, default_pool_size: 2, ...extra }, 'test');
-  const p = await startProxy(config, { log: silentLogger });
-  proxies.push(p);
-  const [host, port] = p.rwAddress.split(':') as [string, string];
-  return { host, port: Number(port), p };
-}
+// The certificates are made before PostgreSQL starts: it starts with ssl = on and the server's.
+const fx = proxyFixture('proxy-tls', {
+  postgres: async (dir) => {
+    certs = join(dir, 'certs');
+    await run('mkdir', ['-p', certs], { asPostgres: false });
+    await ca('ca');
+    await ca('otherca');
+    await leaf('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
+    await leaf('wrong', 'wrong.example', 'subjectAltName=DNS:wrong.example\nextendedKeyUsage=serverAuth');
+    await leaf('client', 'postgres', 'extendedKeyUsage=clientAuth');
+    await leaf('stranger', 'postgres', 'extendedKeyUsage=clientAuth', 'otherca');
+    return { maxConnections: 40, ssl: { certFile: C('server.crt'), keyFile: C('server.key') } };
+  },
+  proxy: { default_pool_size: 2 },
+});
+const proxy = fx.proxy;
 
 /** The proxy presents the server's certificate (valid for 127.0.0.1) to its clients. */
 const clientTls = (mode: string): Record<string, string> => ({
   client_tls_sslmode: mode, client_tls_key_file: C('server.key'), client_tls_cert_file: C('server.crt'), client_tls_ca_file: C('ca.crt'),
 });
-
-async function client(at: { host: string; port: number }, opts: pg.ClientConfig = {}): Promise<pg.Client> {
-  const c = new pg.Client({ host: at.host, port: at.port, user: 'postgres', database: 'postgres', ...opts });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
-}
 
 async function connectError(at: { host: string; port: number }, opts: pg.ClientConfig = {}): Promise<Error & { code?: string }> {
   const c = new pg.Client({ host: at.host, port: at.port, user: 'postgres', database: 'postgres', ...opts });
@@ -102,11 +99,11 @@ async function show(at: { host: string; port: number }, what: 'CLIENTS' | 'SERVE
 
 /** ALTER SYSTEM, reload, and wait until a new backend sees the value (the postmaster reloads SSL with it). */
 async function setServer(settings: Record<string, string>): Promise<void> {
-  for (const [k, v] of Object.entries(settings)) await pgsrv.sql(`ALTER SYSTEM SET ${k} = '${v}'`);
-  await pgsrv.sql('SELECT pg_reload_conf()');
+  for (const [k, v] of Object.entries(settings)) await fx.pg.sql(`ALTER SYSTEM SET ${k} = '${v}'`);
+  await fx.pg.sql('SELECT pg_reload_conf()');
   const [k, v] = Object.entries(settings)[0] as [string, string];
   for (let i = 0; i < 500; i++) {
-    const r = await pgsrv.sql('SELECT current_setting($1) AS v', [k]);
+    const r = await fx.pg.sql('SELECT current_setting($1) AS v', [k]);
     if (r[0]?.['v'] === v) return;
     await sleep(20);
   }
@@ -114,29 +111,6 @@ async function setServer(settings: Record<string, string>): Promise<void> {
 }
 
 const setServerCert = (name: string) => setServer({ ssl_cert_file: `${name}.crt`, ssl_key_file: `${name}.key` });
-
-before(async () => {
-  dir = await tempDir('proxy-tls');
-  certs = join(dir.path, 'certs');
-  await run('mkdir', ['-p', certs], { asPostgres: false });
-  await ca('ca');
-  await ca('otherca');
-  await leaf('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
-  await leaf('wrong', 'wrong.example', 'subjectAltName=DNS:wrong.example\nextendedKeyUsage=serverAuth');
-  await leaf('client', 'postgres', 'extendedKeyUsage=clientAuth');
-  await leaf('stranger', 'postgres', 'extendedKeyUsage=clientAuth', 'otherca');
-  pgsrv = await startPostgres(dir.path, { maxConnections: 40, ssl: { certFile: C('server.crt'), keyFile: C('server.key') } });
-});
-
-afterEach(async () => {
-  for (const p of proxies.splice(0)) await p.close();
-});
-
-after(async () => {
-  for (const p of proxies) await p.close();
-  await pgsrv?.stop();
-  await dir?.[Symbol.asyncDispose]();
-});
 
 describe('proxy → server TLS (server_tls_sslmode)', () => {
   it('encrypts the server connection as each mode says; plaintext under disable', T, async () => {
@@ -157,7 +131,7 @@ describe('proxy → server TLS (server_tls_sslmode)', () => {
   });
 
   it('verify-full refuses a server certificate for another host name with a clear error; verify-ca accepts it', T, async () => {
-    installServerCert(pgsrv.dataDir, 'wrong', C('wrong.crt'), C('wrong.key'));
+    installServerCert(fx.pg.dataDir, 'wrong', C('wrong.crt'), C('wrong.key'));
     await setServerCert('wrong');
     try {
       const full = await proxy({ server_tls_sslmode: 'verify-full', server_tls_ca_file: C('ca.crt') });
@@ -205,13 +179,11 @@ describe('proxy → server TLS (server_tls_sslmode)', () => {
   });
 
   it('RELOAD with changed server_tls_sslmode reconnects the pool with the new mode', T, async () => {
-    const file = join(dir.path, 'proxy.yml');
-    const yml = (mode: string) => `listen: 127.0.0.1:0\nprimary: ${pgsrv.host}:${pgsrv.port}\ndefault_pool_size: 1\nserver_tls_sslmode: ${mode}\n`;
+    const file = join(fx.dir, 'proxy.yml');
+    const yml = (mode: string) => `listen: 127.0.0.1:0\nprimary: ${fx.pg.host}:${fx.pg.port}\ndefault_pool_size: 1\nserver_tls_sslmode: ${mode}\n`;
     writeFileSync(file, yml('disable'));
-    const p = await startProxy(loadProxyConfig(file), { log: silentLogger, configFile: file });
-    proxies.push(p);
-    const [host, port] = p.rwAddress.split(':') as [string, string];
-    const at = { host, port: Number(port) };
+    const { host, port, p } = await fx.start(loadProxyConfig(file), { configFile: file });
+    const at = { host, port };
     assert.equal(await serverSsl(at), false);
     writeFileSync(file, yml('require'));
     p.reload();

@@ -6,29 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { pidAlive } from '../../src/lib/proc.js';
-import { silentLogger } from '../../src/lib/log.js';
 import { buildCancelRequest } from '../../src/protocol/index.js';
-import { proxyConfigFromObject } from '../../src/proxy/config.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/proxy.js';
+import type { RunningProxy } from '../../src/proxy/proxy.js';
 import { workerOfPid } from '../../src/proxy/workers-config.js';
-import { startPostgres, type RunningPostgres } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/tmp.js';
+import { connectClient, proxyFixture } from '../helpers/proxy.js';
 
-let dir: { path: string } & AsyncDisposable;
-let pgsrv: RunningPostgres;
+const fx = proxyFixture('proxy-workers', { postgres: { maxConnections: 30 }, setup });
 let proxy: RunningProxy & { workerPids?: () => number[] };
 let at: { host: string; port: number };
 const POOL_TOTAL = 4;
 
-async function client(opts: pg.ClientConfig = {}): Promise<pg.Client> {
-  const c = new pg.Client({ host: at.host, port: at.port, user: 'postgres', database: 'postgres', ...opts });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
-}
+const client = (opts: pg.ClientConfig = {}): Promise<pg.Client> => connectClient(at, opts);
 
 const keysOf = (c: pg.Client) => c as unknown as { processID: number; secretKey: number };
 
@@ -48,23 +39,12 @@ async function proxyBackends(direct: pg.Client): Promise<number> {
   return r.rows[0].n as number;
 }
 
-before(async () => {
-  dir = await tempDir('proxy-workers');
-  pgsrv = await startPostgres(dir.path, { maxConnections: 30 });
-  const config = proxyConfigFromObject({
-    listen: '127.0.0.1:0', metrics_listen: '127.0.0.1:0', primary: `${pgsrv.host}:${pgsrv.port}`, workers: 2,
-    default_pool_size: POOL_TOTAL, max_client_conn: 40,
-  }, 'test');
-  proxy = await startProxy(config, { log: silentLogger, workerLog: null });
-  const [host, port] = proxy.rwAddress.split(':') as [string, string];
-  at = { host, port: Number(port) };
-});
-
-after(async () => {
-  await proxy?.close();
-  await pgsrv?.stop();
-  await dir?.[Symbol.asyncDispose]();
-});
+/** One proxy for the whole file (fixture setup: it is closed after all tests). */
+async function setup(): Promise<void> {
+  const started = await fx.proxy({ metrics_listen: '127.0.0.1:0', workers: 2, default_pool_size: POOL_TOTAL, max_client_conn: 40 }, { workerLog: null });
+  proxy = started.p;
+  at = { host: started.host, port: started.port };
+}
 
 describe('proxy with workers: 2', () => {
   it('runs two worker processes that both serve clients', async () => {
@@ -86,7 +66,7 @@ describe('proxy with workers: 2', () => {
   });
 
   it('never opens more server connections than the configured pool in total', async () => {
-    const direct = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'postgres', database: 'postgres' });
+    const direct = new pg.Client({ host: fx.pg.host, port: fx.pg.port, user: 'postgres', database: 'postgres' });
     await direct.connect();
     const clients = await Promise.all(Array.from({ length: 10 }, () => client()));
     try {
@@ -124,7 +104,7 @@ describe('proxy with workers: 2', () => {
       assert.equal(order.length, 4, 'two clients on each worker');
       const results = order.map((c) => c.query('select pg_sleep(60)').then(() => null, (e: { code?: string }) => e.code));
       // Cancel once the server runs all four (a cancel that arrives before the query is ignored by PostgreSQL).
-      const direct = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'postgres', database: 'postgres' });
+      const direct = new pg.Client({ host: fx.pg.host, port: fx.pg.port, user: 'postgres', database: 'postgres' });
       await direct.connect();
       for (;;) {
         const r = await direct.query("select count(*)::int as n from pg_stat_activity where state = 'active' and query = 'select pg_sleep(60)'");
