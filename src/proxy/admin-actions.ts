@@ -73,8 +73,8 @@ function sharedActions(p: AdminHost, w: WorkerLink): AdminActions {
 export function serveWorker(p: AdminHost, w: WorkerLink): void {
   w.serve({
     cancel: (pid, secret) => p.cancel(pid, secret),
-    // SHOW CONFIG shows the configured totals, not this worker's share.
-    snapshot: () => ({ ...snapshotAdmin(p.metricsData()), config: p.metricsData(w.totalConfig).config() }),
+    // SHOW CONFIG shows the configured totals, not this worker's share (the rest of the data does not read them).
+    snapshot: () => snapshotAdmin(p.metricsData(w.totalConfig)),
     action: (verb: AdminVerb, arg: string | null) => {
       const a = localActions(p);
       try {

@@ -10,7 +10,7 @@
  * - CONFIG, TOPOLOGY, VERSION: the first worker's (the same configuration and cluster view in each).
  */
 import type { AdminData, ConnInfo, DatabaseInfo, PoolInfo, TopologyRow } from './admin.js';
-import { STAT_FIELDS, type StatValues, zeroStats } from './stats.js';
+import { addStats, STAT_FIELDS, type StatValues, zeroStats } from './stats.js';
 
 export interface AdminSnapshot {
   readonly version: string;
@@ -71,7 +71,8 @@ function addAverages(a: StatValues, b: StatValues): StatValues {
 
 function addTotals(a: StatValues, b: StatValues): StatValues {
   const out = zeroStats();
-  for (const f of STAT_FIELDS) out[f] = a[f] + b[f];
+  addStats(out, a);
+  addStats(out, b);
   return out;
 }
 

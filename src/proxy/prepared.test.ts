@@ -145,14 +145,19 @@ describe('prepared statements in transaction mode', () => {
 describe('max_prepared_statements: a least-recently-used limit per server connection', () => {
   const [Q1, Q2, Q3] = ['SELECT 1', 'SELECT 2', 'SELECT 3'];
   const [G1, G2, G3] = [globalName(Q1), globalName(Q2), globalName(Q3)];
-
-  it('preparing one more than the limit closes the least recently used, with its CloseComplete swallowed', () => {
+  /** A server connection with max_prepared_statements 2 holding 'a' (Q1) then 'b' (Q2), each in its own segment. */
+  const twoPrepared = () => {
     const s = server(0, 2);
     const stmts = new ClientStatements();
     parse(s, stmts, 'a', Q1);
     s.syncsSent++;
     parse(s, stmts, 'b', Q2);
     s.syncsSent++;
+    return { s, stmts };
+  };
+
+  it('preparing one more than the limit closes the least recently used, with its CloseComplete swallowed', () => {
+    const { s, stmts } = twoPrepared();
     const out = parse(s, stmts, 'c', Q3);
     assert.deepEqual(decode(out.take()), [{ type: 'P', name: G3 }, { type: 'C', name: G1 }]);
     assert.deepEqual(s.prepared.names(), [G2, G3]);
@@ -161,12 +166,7 @@ describe('max_prepared_statements: a least-recently-used limit per server connec
   });
 
   it('using a statement makes it the most recent: the other one is evicted', () => {
-    const s = server(0, 2);
-    const stmts = new ClientStatements();
-    parse(s, stmts, 'a', Q1);
-    s.syncsSent++;
-    parse(s, stmts, 'b', Q2);
-    s.syncsSent++;
+    const { s, stmts } = twoPrepared();
     onBind(frames(buildBind({ statement: 'a' }))[0] as Frame, stmts, s, new OutBuffer());
     s.syncsSent++;
     const out = parse(s, stmts, 'c', Q3);

@@ -53,24 +53,24 @@ class Supervisor {
 
   async start(): Promise<RunningWorkers> {
     cluster.setupPrimary({ exec: WORKER_MAIN, args: [] });
-    let addresses: { rw: string; ro: string | null } | null = null;
+    let listeners: { rw: string; ro: string | null };
+    let metricsAddress: string | null = null;
     try {
-      const ready = await Promise.all(this.workers.map((_, i) => this.fork(i)));
-      addresses = ready[0] ?? null;
+      // Every worker binds the same shared listeners, so the first one's addresses are everyone's.
+      [listeners] = (await Promise.all(this.workers.map((_, i) => this.fork(i)))) as [{ rw: string; ro: string | null }];
       if (this.config.metrics_listen) {
         const { host, port } = listenAddress(this.config.metrics_listen);
         const m = await startMetricsServer(host, port, async () => mergeAdmin(await this.collect()));
         this.metrics = m.server;
-        addresses = { ...(addresses as { rw: string; ro: string | null }), metrics: m.address } as typeof addresses;
+        metricsAddress = m.address;
       }
     } catch (err) {
       await this.stop(0);
       throw err;
     }
-    const a = addresses as { rw: string; ro: string | null; metrics?: string };
     this.opts.log.info('proxy workers running', { workers: this.workers.length, pids: this.workerPids() });
     return {
-      rwAddress: a.rw, roAddress: a.ro, metricsAddress: a.metrics ?? null,
+      rwAddress: listeners.rw, roAddress: listeners.ro, metricsAddress,
       shutdown: () => this.stop(this.config.shutdown_timeout * 1000),
       close: () => this.stop(0),
       reload: () => this.reload(),
