@@ -21,6 +21,9 @@ export const DEFAULT_PARAMETERS: Readonly<Record<string, string | number>> = {
   max_wal_senders: 10,
   max_replication_slots: 10,
   wal_keep_size: '128MB',
+  // A replica that stops consuming (full disk, long outage) must not fill the leader's disk through its slot:
+  // past this the slot is invalidated and the replica re-cloned (decide-follower.ts, docs/failover.md).
+  max_slot_wal_keep_size: '4GB',
   hot_standby_feedback: 'on',
   wal_receiver_status_interval: '1s',
   // A stream whose connection stalls (a healed partition leaves it in TCP retransmission, nothing refuses) must be

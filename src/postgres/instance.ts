@@ -423,6 +423,12 @@ export class PostgresInstance {
     return new Map(rows.map((r) => [r.slot_name, parseLsn(r.restart_lsn)]));
   }
 
+  /** Inactive physical slots PostgreSQL invalidated at max_slot_wal_keep_size (wal_status 'lost'). */
+  async lostSlots(): Promise<Set<string>> {
+    const rows = await this.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND wal_status = 'lost' AND NOT active`);
+    return new Set(rows.map((r) => r.slot_name));
+  }
+
   async createSlot(name: string): Promise<void> {
     await this.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [name]);
   }
