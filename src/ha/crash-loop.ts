@@ -17,6 +17,14 @@ export interface CrashState {
   readonly startedAt: number | null;
 }
 
+/**
+ * Wait before retrying a background operation that failed `failures` times in a row (bootstrap, clone, start):
+ * 5, 10, 20, 40, 60 s. A bootstrap that cannot work (no permission, no space) must not run every few seconds.
+ */
+export function operationBackoffMs(failures: number): number {
+  return Math.min(MAX_BACKOFF_MS, 5000 * 2 ** Math.max(0, failures - 1));
+}
+
 export function backoffMs(crashes: number): number {
   return crashes < 2 ? 0 : Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (crashes - 1));
 }

@@ -32,6 +32,8 @@ export interface AgentMemory {
   startedAt: number | null;
   /** Consecutive stops of PostgreSQL soon after a start (crash-loop.ts). */
   crashes: number;
+  /** Consecutive failures of background operations; the retry wait grows with it (crash-loop.ts). */
+  failures: number;
   /** The node's role as last decided, for callbacks (on_role_change fires when it changes). */
   role: 'primary' | 'replica' | 'uninitialized' | 'demoted';
   /** When the DCS last answered. */
@@ -58,6 +60,7 @@ export function newMemory(): AgentMemory {
     retryAfter: 0,
     startedAt: null,
     crashes: 0,
+    failures: 0,
     role: 'uninitialized',
     dcsLastSeen: null,
     lastCluster: undefined,

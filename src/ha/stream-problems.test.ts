@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lastProblem } from '../postgres/log-problems.js';
-import { backoffMs, onUnexpectedStop, settled } from './crash-loop.js';
+import { backoffMs, onUnexpectedStop, operationBackoffMs, settled } from './crash-loop.js';
 import { decide } from './decide.js';
 import { acts, fixture } from './decide-fixture.js';
 
@@ -67,5 +67,9 @@ describe('crash loop: PostgreSQL stopping soon after each start backs off', () =
     assert.equal(settled({ crashes: 3, startedAt: AT - 61_000 }, AT, true), true);
     assert.equal(settled({ crashes: 3, startedAt: AT - 10_000 }, AT, true), false);
     assert.equal(settled({ crashes: 3, startedAt: AT - 61_000 }, AT, false), false);
+  });
+
+  it('a background operation that keeps failing (bootstrap, clone) is retried after 5, 10, 20, 40, then 60 s', () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 9].map(operationBackoffMs), [5000, 10_000, 20_000, 40_000, 60_000, 60_000]);
   });
 });
