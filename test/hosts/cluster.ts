@@ -51,6 +51,10 @@ export interface HostCluster extends AsyncDisposable {
   startEtcd(): Promise<void>;
   /** Last lines of a node's agent log (for assertion messages). */
   agentLog(node: string, lines?: number): string;
+  /** SIGKILL of a node's agent and postmaster (the host stays up: its ports refuse). */
+  killNode(node: string): void;
+  /** Starts a node's agent again (after killNode). */
+  restartAgent(node: string): Promise<void>;
 }
 
 function spawnIn(net: HostNet, host: string, cmd: string, args: string[], logFile: string): number {
@@ -83,6 +87,19 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
   let proxy: RunningProxy | undefined;
 
   const etcdPids = new Map<string, number>();
+  const agentPids = new Map<string, number>();
+  const startAgent = (n: string): void => {
+    const pid = spawnIn(net, n, process.execPath, [pgkeelBin, 'agent', '-c', join(tmp.path, n, 'node.yml')], join(tmp.path, n, 'agent.log'));
+    pids.add(pid);
+    agentPids.set(n, pid);
+  };
+  const postmasterOf = (n: string): number | null => {
+    try {
+      return Number(readFileSync(join(tmp.path, n, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]) || null;
+    } catch {
+      return null;
+    }
+  };
   const startEtcd = async (): Promise<void> => {
     const initial = ETCDS.map((e) => `${e}=http://${net.host(e).ip}:${ETCD_PEER}`).join(',');
     for (const e of ETCDS) {
@@ -104,11 +121,8 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
   const close = async (): Promise<void> => {
     await proxy?.close().catch(() => undefined);
     for (const n of NODES) {
-      try {
-        pids.add(Number(readFileSync(join(tmp.path, n, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]));
-      } catch {
-        // no postmaster
-      }
+      const pm = postmasterOf(n);
+      if (pm !== null) pids.add(pm);
     }
     for (const pid of pids) kill(pid);
     for (let i = 0; i < 50 && [...pids].some((p) => pidAlive(p)); i++) await sleep(100);
@@ -134,9 +148,8 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
         bootstrap: { dcs: { ttl: opts.ttl ?? 10, loop_wait: 1, retry_timeout: 3 } },
         log: { format: 'json' },
       };
-      const file = join(tmp.path, n, 'node.yml');
-      writeFileSync(file, stringify(cfg), { mode: 0o600 });
-      pids.add(spawnIn(net, n, process.execPath, [pgkeelBin, 'agent', '-c', file], join(tmp.path, n, 'agent.log')));
+      writeFileSync(join(tmp.path, n, 'node.yml'), stringify(cfg), { mode: 0o600 });
+      startAgent(n);
     }
     writeFileSync(join(tmp.path, 'userlist.txt'), `"postgres" "${password}"\n`, { mode: 0o600 });
     proxy = await startProxy(proxyConfigFromObject({
@@ -222,6 +235,15 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
       } catch {
         return '(no log)';
       }
+    },
+    killNode(node) {
+      kill(agentPids.get(node) ?? null);
+      kill(postmasterOf(node));
+    },
+    async restartAgent(node) {
+      const old = agentPids.get(node) ?? null;
+      for (let i = 0; i < 50 && old !== null && pidAlive(old); i++) await sleep(100);
+      startAgent(node);
     },
     [Symbol.asyncDispose]: close,
   };
