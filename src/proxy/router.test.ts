@@ -44,6 +44,23 @@ describe('router', () => {
     assert.equal(later.switching, false, 'a failover scheduled in the future does not pause');
   });
 
+  it('holds writes while the key holder does not report itself primary (promotion in progress, or demoted after an etcd restart)', () => {
+    for (const role of ['replica', 'demoted', 'uninitialized']) {
+      const t = cluster(kv(keys.leader, 'n2'), member('n1', 5001, { role: 'master' }), member('n2', 5002, { role, state: 'promoting' }));
+      assert.equal(t.switching, true, role);
+      assert.equal(t.leader, null, role);
+      assert.match(t.reason, /holds the key but does not report itself primary/);
+      const e = chooseReadWrite(t);
+      assert.ok('code' in e && e.code === ProxyErrorCode.NoLeader, 'new transactions wait; none is sent to a read-only member');
+      assert.equal(stillValid(t, { maxLagBytes: 0, roFallbackToLeader: true }, 'rw', 'n1'), false, 'the former primary is fenced');
+    }
+    for (const role of ['master', 'primary']) {
+      const t = cluster(kv(keys.leader, 'n2'), member('n1', 5001), member('n2', 5002, { role }));
+      assert.equal(t.switching, false, role);
+      assert.equal(t.leader?.name, 'n2', role);
+    }
+  });
+
   it('balances reads by least connections, excluding lagging and noloadbalance replicas', () => {
     const t = cluster(
       kv(keys.leader, 'p'), member('p', 5000, { role: 'primary', xlog_location: 10_000 }),
