@@ -55,6 +55,10 @@ describe('pgkeel up --tls: PostgreSQL', () => {
       assert.match(ci, /host=127\.0\.0\.1 /, 'the host verify-full checks is the IP SAN of the certificates');
     }
 
+    // The proxy (a plain client on its side here) reaches PostgreSQL over TLS, checking the certificate (verify-full).
+    const viaProxy = await c.waitFor('a query through the proxy', async () => (await c.query(c.portBase + 2, 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'))[0], 30_000);
+    assert.deepEqual(viaProxy, { ssl: true });
+
     // PostgreSQL reads postgres-owned 0600 copies; the originals under DIR/tls stay root's.
     const id = postgresIdentity();
     for (const f of ['ssl_key_file', 'ssl_cert_file', 'replication.sslkey', 'superuser.sslkey']) {
