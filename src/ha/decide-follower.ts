@@ -66,6 +66,6 @@ export function decideFollower(o: Observed, c: Cluster, leader: string): Decisio
     const from = o.pg.following === null ? 'no upstream' : `was following ${o.pg.following}`;
     return decision(`following ${leader}: changing upstream (${from})`, [{ kind: 'follow', leader }], 'replica');
   }
-  if (!o.pg.streaming) return decision(`no action: following ${leader}, not streaming yet`, [], 'replica');
+  if (!o.pg.streaming) return decision(`no action: following ${leader}, not streaming yet${o.pg.upstreamError ? ` (${o.pg.upstreamError})` : ''}`, [], 'replica');
   return decision(`no action: following ${leader}`, [], 'replica');
 }

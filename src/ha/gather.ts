@@ -135,6 +135,7 @@ async function readLocal(ctx: AgentContext, timeoutMs: number): Promise<{ local:
       receivedLsn: status?.receivedLsn ?? null,
       replayedLsn: status?.replayedLsn ?? null,
       streaming: status?.streaming ?? false,
+      upstreamError: status?.upstreamError ?? null,
       syncStandbys: status ? status.replication.filter((r) => r.syncState === 'sync' || r.syncState === 'quorum').map((r) => r.applicationName) : [],
       streamingStandbys: status ? status.replication.filter((r) => r.state === 'streaming').map((r) => r.applicationName) : [],
     },

@@ -54,6 +54,8 @@ export interface LocalPostgres {
   readonly replayedLsn: number | null;
   /** A WAL receiver is streaming from the upstream. */
   readonly streaming: boolean;
+  /** Not streaming: the WAL receiver's last connection error from the PostgreSQL log, if any (shown in the summary). */
+  readonly upstreamError?: string | null;
   /** The member named in primary_conninfo (application_name/host match), null if none configured. */
   readonly following: string | null;
   /** Standbys PostgreSQL reports as `sync` or `quorum` in pg_stat_replication (application_name = member name). */

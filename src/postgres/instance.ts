@@ -2,7 +2,7 @@
  * The local PostgreSQL instance: initdb, managed configuration, start/stop/restart/reload/promote, clone and rewind,
  * and the status queries the HA loop needs. Programs run as the `postgres` OS user when pgkeel runs as root.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync, appendFileSync, rmSync, readdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync, appendFileSync, rmSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import type { NodeConfig } from '../config/node.js';
@@ -54,6 +54,18 @@ export interface PgStatus {
   readonly pendingRestart: boolean;
   readonly replayPaused: boolean;
   readonly replayTimestamp: string | null;
+  /** A replica without a streaming WAL receiver: its last connection error from the log (e.g. a certificate refused). */
+  readonly upstreamError: string | null;
+}
+
+/** The last WAL receiver connection failure in a PostgreSQL log text, without its timestamp prefix. */
+export function lastUpstreamError(logText: string): string | null {
+  const lines = logText.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /FATAL:\s+(could not (?:connect to the primary server|start WAL streaming): .*)$/.exec(lines[i] as string);
+    if (m) return (m[1] as string).trim().slice(0, 400);
+  }
+  return null;
 }
 
 /** How long to wait for init to reap a killed postmaster before treating its lock files as stale. */
@@ -247,6 +259,22 @@ export class PostgresInstance {
     rmSync(join(this.socketDir, `.s.PGSQL.${this.port}.lock`), { force: true });
   }
 
+  /** The last `bytes` of the PostgreSQL log (it can grow large; the HA loop reads it every cycle while not streaming). */
+  private logEnd(bytes: number): string {
+    let fd: number | null = null;
+    try {
+      fd = openSync(this.logFile, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(bytes, size));
+      const n = readSync(fd, buf, 0, buf.length, size - buf.length);
+      return buf.subarray(0, n).toString('utf8');
+    } catch {
+      return '';
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+  }
+
   logTail(lines = 8): string {
     try {
       return readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
@@ -380,6 +408,7 @@ export class PostgresInstance {
       pendingRestart: r['pending'] === true,
       replayPaused: r['paused'] === true,
       replayTimestamp: (r['replay_ts'] as string | null) ?? null,
+      upstreamError: inRecovery && r['wr_status'] !== 'streaming' ? lastUpstreamError(this.logEnd(16 * 1024)) : null,
     };
   }
 
