@@ -23,14 +23,6 @@ describe('decide: another member holds the leader key', () => {
     assert.deepEqual(acts(d), ['follow:node1']);
   });
 
-  it('a replica that cannot connect to the leader says why (e.g. its certificate names another host)', () => {
-    const why = 'could not connect to the primary server: server certificate for "wrong.example" does not match host name "127.0.0.1"';
-    const d = decide(fixture({ pg: { streaming: false, upstreamError: why } }));
-    assert.deepEqual(acts(d), []);
-    assert.equal(d.summary, `no action: following node1, not streaming yet (${why})`);
-    assert.equal(decide(fixture({ pg: { streaming: false } })).summary, 'no action: following node1, not streaming yet');
-  });
-
   it('a replica of a former leader switches to the new one', () => {
     const d = decide(fixture({ pg: { following: 'node3' } }));
     assert.deepEqual(acts(d), ['follow:node1']);

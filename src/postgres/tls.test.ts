@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { configFromObject } from '../config/load.js';
 import { ConfigError } from '../config/schema.js';
 import { managedParameters, memberConninfo, primaryConninfo, renderHba, sslEnabled } from './conf.js';
-import { lastUpstreamError } from './instance.js';
 import { isOn, rootTrustedPath, sslModeOf, tlsFilePlan } from './tls.js';
 
 type Auth = Record<string, unknown>;
@@ -157,17 +156,5 @@ describe('rootTrustedPath: root reads a file for postgres only through directori
 
   it('throws for a missing file', () => {
     assert.throws(() => rootTrustedPath('/nonexistent/pgkeel/x.key', who), /ENOENT/);
-  });
-});
-
-describe('the WAL receiver\'s last connection error, from the PostgreSQL log', () => {
-  it('takes the last failure to connect or start streaming, without the log prefix', () => {
-    const log = [
-      '2026-12-02 19:52:18.066 UTC [10587] FATAL:  could not start WAL streaming: ERROR:  replication slot "node2" does not exist',
-      '2026-12-02 19:53:11.590 UTC [12485] FATAL:  could not connect to the primary server: connection to server at "127.0.0.1", port 26442 failed: server certificate for "wrong.example" (and 1 other name) does not match host name "127.0.0.1"',
-      '2026-12-02 19:53:11.600 UTC [12400] LOG:  waiting for WAL to become available at 0/3000000',
-    ].join('\n');
-    assert.equal(lastUpstreamError(log), 'could not connect to the primary server: connection to server at "127.0.0.1", port 26442 failed: server certificate for "wrong.example" (and 1 other name) does not match host name "127.0.0.1"');
-    assert.equal(lastUpstreamError('2026-12-02 LOG:  database system is ready to accept read-only connections\n'), null);
   });
 });

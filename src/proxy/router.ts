@@ -28,6 +28,13 @@ export interface Topology {
   readonly switching: boolean;
   /** One sentence for logs and SHOW: why the topology is what it is. */
   readonly reason: string;
+  /**
+   * The member the leader key names, writable yet or not (absent: static topology or no key). Read-write server
+   * connections on any other member are cut at once, in-flight transactions included: once another member holds
+   * the key the old primary is demoting or gone, and a statement waiting on a vanished host would otherwise hang
+   * until TCP gives up.
+   */
+  readonly keyHolder?: string | null;
 }
 
 export interface RouteSettings {
@@ -95,7 +102,12 @@ export function topologyFromCluster(c: Cluster, now: Date): Topology {
   else if (!leader) reason = `leader "${c.leader.name}" holds the key but does not report itself primary yet (role ${leaderMember?.record.role ?? 'unknown'}, state ${leaderMember?.record.state ?? 'unknown'}): holding new transactions`;
   else if (failoverDue) reason = `failover requested (leader "${leader.name}"${f?.member ? `, candidate "${f.member}"` : ''}): pausing new transactions`;
   else reason = `leader "${leader.name}" at ${leader.host}:${leader.port}, ${replicas.length} replica(s)`;
-  return { leader, replicas, switching: !leader || failoverDue, reason };
+  return { leader, replicas, switching: !leader || failoverDue, reason, keyHolder: c.leader?.name ?? null };
+}
+
+/** True when a read-write server connection on `node` must be cut now: the leader key names another member. */
+export function cutInFlight(t: Topology, node: string): boolean {
+  return typeof t.keyHolder === 'string' && t.keyHolder !== node;
 }
 
 /** A static topology from --primary/--replica: no lag information, always eligible. */

@@ -125,7 +125,7 @@ describe('pgkeel up --tls: PostgreSQL', () => {
     const pgLog = join(c.dir, victim.name, 'postgresql.log');
     await c.waitFor(`${victim.name} refusing the leader's certificate`, async () => /server certificate for "wrong\.example" (\(and \d+ other names?\) )?does not match host name "127\.0\.0\.1"/.test(readFileSync(pgLog, 'utf8')), 60_000);
     // Its agent says why it is not streaming (in its log and its state's summary).
-    await c.waitFor(`${victim.name}'s agent reporting the refused certificate`, async () => /not streaming yet \(could not connect to the primary server: .*server certificate for \\"wrong\.example\\"/.test(readFileSync(join(c.dir, victim.name, 'agent.log'), 'utf8')), 30_000);
+    await c.waitFor(`${victim.name}'s agent reporting the refused certificate`, async () => /not streaming: cannot connect \(could not connect to the primary server: .*server certificate for \\"wrong\.example\\"/.test(readFileSync(join(c.dir, victim.name, 'agent.log'), 'utf8')), 30_000);
     // A re-clone from that leader fails too, and says why in the agent's log.
     const agentLog = join(c.dir, victim.name, 'agent.log');
     const before = readFileSync(agentLog, 'utf8').length;
