@@ -94,7 +94,7 @@ export const nodeSchema: Schema = {
         parameters: parameters('postgresql.conf parameters for this node only (override bootstrap.dcs.postgresql.parameters); any parameter may be set here, archive_command included.'),
         allow_dynamic_parameters: {
           kind: 'list',
-          doc: 'Local-only parameters (archive_command, restore_command, shared_preload_libraries, ... — see docs/security.md) this node accepts from the dynamic configuration (bootstrap.dcs, the DCS config key, PATCH /config, ctl edit-config). Empty: such parameters from the DCS are ignored with a warning.',
+          doc: 'Local-only parameters (archive_command, shared_preload_libraries, ... — the list above) this node accepts from the dynamic configuration (bootstrap.dcs, the DCS config key, PATCH /config, ctl edit-config). Empty: such parameters from the DCS are ignored with a warning.',
           of: { kind: 'string', doc: 'a parameter name', pattern: GUC_NAME, expected: GUC_EXPECTED },
           commaString: true,
           default: [],
