@@ -237,7 +237,7 @@ export function proxyConfigFromObject(raw: unknown, source: string, baseDir = pr
   const users = overrides(doc['users'], 'users', problems);
   delete doc['databases'];
   delete doc['users'];
-  const r = validate(proxySchema, doc);
+  const r = validate(proxySchema, doc, '', { secretFiles: { baseDir } }); // `<secret>_file` relative to proxy.yml
   problems.push(...r.problems);
   if (problems.length) throw new ConfigError(problems, source);
   const c = r.value as ProxyConfig;
