@@ -22,6 +22,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['PG_CONF_REFUSED', 'postgres', 'The renderer refused to write postgresql.pgkeel.conf or pg_hba.conf: a parameter name that is not a PostgreSQL identifier or a value/line with a control character (config validation normally refuses these first, naming the key).'],
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
   ['HA_REQUEST_REFUSED', 'agent', 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.'],
+  ['CERT_GENERATION_FAILED', 'up --tls', 'Making the local CA or a certificate with openssl failed; the message names the directory and openssl\'s error.'],
   ['CTL_*', 'ctl', 'pgkeel ctl refusals (no healthy candidate, candidate lagging, cluster paused, …): see docs/ctl.md. Exit 1.'],
 ];
 
