@@ -81,6 +81,11 @@ describe('config: nothing that could add a line to a PostgreSQL config file', ()
     for (const k of ['work_mem', 'a', 'b']) assert.ok(p.some((x) => x.startsWith(`postgresql.parameters.${k}: must not contain control characters`)), p.join('\n'));
   });
 
+  it('refuses YAML .inf and .nan as parameter values', () => {
+    const p = problems(withPg({ parameters: { work_mem: Infinity, max_connections: Number.NaN } }));
+    assert.deepEqual(p, ['postgresql.parameters.work_mem: expected a finite number, got Infinity', 'postgresql.parameters.max_connections: expected a finite number, got NaN']);
+  });
+
   it('refuses a pg_hba line with a newline, naming its index', () => {
     const p = problems(withPg({ pg_hba: ['host all all 10.0.0.0/8 scram-sha-256', 'host all all 0.0.0.0/0 scram-sha-256\nhost all all 0.0.0.0/0 trust'] }));
     assert.equal(p.length, 1, p.join('\n'));

@@ -247,6 +247,8 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
         else if (s.keys && !s.keys.pattern.test(k)) problems.push({ path: at, message: `expected the name to be ${s.keys.expected}, got ${show(k)}` });
         else if (!(s.values === 'string' ? typeof item === 'string' : ['string', 'number', 'boolean'].includes(typeof item))) {
           problems.push({ path: at, message: `expected ${s.values === 'string' ? 'a string' : 'a string, number or boolean'}, got ${show(item)}` });
+        } else if (typeof item === 'number' && !Number.isFinite(item)) {
+          problems.push({ path: at, message: `expected a finite number, got ${show(item)}` });
         } else if (typeof item === 'string' && CONTROL.test(item)) {
           problems.push({ path: at, message: `must not contain control characters (newline, carriage return, NUL, ...), got ${show(item)}` });
         } else out[k] = item;
