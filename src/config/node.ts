@@ -3,6 +3,7 @@
  * docs/config.md is generated from this tree (`npm run docs:config`).
  */
 import type { Schema } from './schema.js';
+import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
 
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 const hostport = (doc: string, def?: string): Schema => ({ kind: 'string', doc, pattern: HOSTPORT, expected: 'host:port, e.g. 127.0.0.1:5432', ...(def !== undefined ? { default: def } : {}) });
@@ -51,7 +52,7 @@ export const nodeSchema: Schema = {
       doc: 'The etcd v3 cluster used as DCS.',
       fields: {
         hosts: { kind: 'list', doc: 'etcd client endpoints (a list, or one comma-separated string).', of: hostport('etcd endpoint'), commaString: true, default: ['127.0.0.1:2379'] },
-        protocol: { kind: 'enum', doc: 'Scheme of the endpoints.', values: ['http'], default: 'http' },
+        ...etcdSecurityFields,
       },
     },
     restapi: {
@@ -160,7 +161,7 @@ export interface NodeConfig {
   scope: string;
   namespace: string;
   name: string;
-  etcd3: { hosts: string[]; protocol: 'http' };
+  etcd3: { hosts: string[] } & EtcdSecurity;
   restapi: { listen: string; connect_address: string; authentication?: { username?: string; password?: string } };
   postgresql: {
     listen: string;
