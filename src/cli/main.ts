@@ -23,7 +23,7 @@ const HELP = `pgkeel ${PGKEEL_VERSION} — PostgreSQL high availability in one s
 Usage: pgkeel <command> [options]
 
 Local cluster:
-  up       start (or resume) a local cluster: etcd + one agent per node   [--nodes N] [--dir DIR] [--port-base P] [--detach]
+  up       start (or resume) a local cluster: etcd + one agent per node   [--nodes N] [--dir DIR] [--port-base P] [--detach] [--tls]
   down     stop a local cluster started with up (data stays)               [--dir DIR]
   status   show the cluster's members                                       [--dir DIR] [--json]
 
@@ -52,6 +52,7 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
     dir: dirFlag,
     'port-base': { type: 'number', doc: 'first port: etcd P, proxy P+2/P+3, PostgreSQL P+11.., REST P+21.. (default 25400)', placeholder: 'P' },
     detach: { type: 'boolean', doc: 'return once the cluster is healthy; stop it later with `pgkeel down`' },
+    tls: { type: 'boolean', doc: 'etcd over https with client certificates and a user (CA under DIR/tls; only when creating)' },
     timeout: { type: 'number', doc: 'seconds to wait for a healthy cluster (default 120)', placeholder: 'S' },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },
   },
@@ -109,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'up': {
       const progress = (l: string) => out(`  ${l}`);
-      const res = await up({ dir, nodes: flags['nodes'] as number | undefined, portBase: flags['port-base'] as number | undefined, timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000, progress });
+      const res = await up({ dir, nodes: flags['nodes'] as number | undefined, portBase: flags['port-base'] as number | undefined, timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000, progress, ...(flags['tls'] === true ? { tls: true } : {}) });
       out('');
       out(statusTable(res.status));
       out('');

@@ -28,6 +28,8 @@ export interface LocalCluster {
   proxy: { rw: number; ro: number; admin: number };
   nodes: Array<{ name: string; pgPort: number; apiPort: number }>;
   superuser: { username: string; password: string };
+  /** Made with `up --tls`: etcd https with client certificates and authentication (local/etcd-security.ts). */
+  tls: boolean;
 }
 
 interface Saved {
@@ -37,6 +39,7 @@ interface Saved {
   nodes: number;
   superuser: { username: string; password: string };
   replication: { username: string; password: string };
+  tls?: boolean;
 }
 
 export function layoutFor(dir: string, saved: Saved): LocalCluster {
@@ -50,6 +53,7 @@ export function layoutFor(dir: string, saved: Saved): LocalCluster {
     proxy: { rw: P + 2, ro: P + 3, admin: P + 4 },
     nodes: Array.from({ length: saved.nodes }, (_, i) => ({ name: `node${i + 1}`, pgPort: P + 11 + i, apiPort: P + 21 + i })),
     superuser: saved.superuser,
+    tls: saved.tls === true,
   };
 }
 
@@ -78,7 +82,7 @@ export class LocalClusterError extends Error {
  * clients, the superuser's password from a pgBouncer-style userlist.txt for logging in to the servers.
  * Written when missing, so clusters created before the proxy existed get one too.
  */
-export function ensureProxyFiles(lc: LocalCluster): void {
+export function ensureProxyFiles(lc: LocalCluster, etcdClient: Record<string, string> = {}): void {
   const su = lc.superuser;
   if (!existsSync(paths.userlist(lc.dir))) {
     writeFileSync(paths.userlist(lc.dir), `"${su.username}" "${su.password.replace(/"/g, '""')}"\n`, { mode: 0o600 });
@@ -93,7 +97,7 @@ export function ensureProxyFiles(lc: LocalCluster): void {
     max_client_conn: 1000,
     auth_type: 'scram-sha-256',
     auth_file: paths.userlist(lc.dir),
-    etcd: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], scope: lc.scope },
+    etcd: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], scope: lc.scope, ...etcdClient },
   };
   writeFileSync(paths.proxyConfig(lc.dir), `# pgkeel proxy config written by \`pgkeel up\`; see docs/proxy.md\n${stringify(cfg)}`, { mode: 0o600 });
 }
@@ -115,7 +119,7 @@ export function readLocalCluster(dirArg: string): LocalCluster | null {
 const secret = () => randomBytes(18).toString('base64url');
 
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
-export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string }): LocalCluster {
+export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string; etcdClient?: Record<string, string> }): LocalCluster {
   const dir = resolve(dirArg);
   if (opts.nodes < 1 || opts.nodes > MAX_NODES) throw new LocalClusterError(`--nodes must be between 1 and ${MAX_NODES}, got ${opts.nodes}`);
   if (opts.portBase < 1024 || opts.portBase + 30 > 65535) throw new LocalClusterError(`--port-base must be between 1024 and 65505, got ${opts.portBase}`);
@@ -126,6 +130,7 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
     nodes: opts.nodes,
     superuser: { username: 'postgres', password: secret() },
     replication: { username: 'replicator', password: secret() },
+    ...(opts.etcdClient ? { tls: true } : {}),
   };
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
@@ -135,7 +140,7 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
     const cfg = {
       scope: lc.scope,
       name: n.name,
-      etcd3: { hosts: [`${lc.host}:${lc.etcd.clientPort}`] },
+      etcd3: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], ...opts.etcdClient },
       restapi: { listen: `${lc.host}:${n.apiPort}`, connect_address: `${lc.host}:${n.apiPort}` },
       postgresql: {
         listen: `${lc.host}:${n.pgPort}`,
