@@ -11,7 +11,7 @@ import { ConfigError, type Problem, type Schema } from './schema.js';
 export const etcdSecurityFields: Record<string, Schema> = {
   protocol: { kind: 'enum', doc: 'Scheme of the endpoints. https checks the members\' certificates against cacert (or the system CAs).', values: ['http', 'https'], default: 'http' },
   cacert: { kind: 'string', doc: 'CA certificate(s) the etcd members\' certificates are checked against (PEM file; needs protocol https).', expected: 'a path (relative to the config file)' },
-  cert: { kind: 'string', doc: 'Client certificate presented to etcd, for an etcd run with --client-cert-auth (PEM file; needs key and protocol https).', expected: 'a path (relative to the config file)' },
+  cert: { kind: 'string', doc: 'Client certificate presented to etcd, for an etcd run with --client-cert-auth (PEM file; needs key and protocol https). etcd 3.4\'s JSON gateway refuses one whose subject has a CN: use an empty subject with SANs.', expected: 'a path (relative to the config file)' },
   key: { kind: 'string', doc: 'Private key of cert (PEM file, unencrypted; keep it mode 0600).', expected: 'a path (relative to the config file)' },
   username: { kind: 'string', doc: 'etcd user (etcd authentication); needs password.' },
   password: { kind: 'string', doc: 'Password of the etcd user (never logged); needs username.', secret: true },
