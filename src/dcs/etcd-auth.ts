@@ -63,6 +63,8 @@ export type TokenOutcome = { readonly kind: 'token'; readonly token: string } | 
 /** Tokens per endpoint. `''` means "this member has authentication disabled": calls go without a header. */
 export class EtcdTokens {
   private readonly tokens = new Map<string, string>();
+  /** One authenticate per endpoint at a time: concurrent calls share it (etcd hashes the password with bcrypt each time). */
+  private readonly pending = new Map<string, Promise<TokenOutcome>>();
   private readonly body: string;
 
   constructor(
@@ -76,6 +78,15 @@ export class EtcdTokens {
   async get(ep: Endpoint, timeoutMs: number, closing: AbortSignal): Promise<TokenOutcome> {
     const cached = this.tokens.get(ep.text);
     if (cached !== undefined) return { kind: 'token', token: cached };
+    let p = this.pending.get(ep.text);
+    if (!p) {
+      p = this.authenticate(ep, timeoutMs, closing).finally(() => this.pending.delete(ep.text));
+      this.pending.set(ep.text, p);
+    }
+    return await p;
+  }
+
+  private async authenticate(ep: Endpoint, timeoutMs: number, closing: AbortSignal): Promise<TokenOutcome> {
     const out = await attempt(this.transport, ep, '/v3/auth/authenticate', this.body, {}, timeoutMs, closing);
     if (out.kind === 'unavailable') return out;
     let token: string;

@@ -40,6 +40,9 @@ describe('pgkeel up --tls: etcd with https, client certificates and a user', () 
     const s = await c.status();
     assert.equal(s.error, undefined, `status reads etcd over https with the user: ${s.error}`);
     assert.equal(s.members[0]?.role, 'leader');
+    // The proxy follows the leader through the same etcd (its `etcd:` section): a query through it reaches the primary.
+    const viaProxy = await c.waitFor('a query through the proxy', async () => (await c.query(c.portBase + 2, 'SELECT pg_is_in_recovery() AS rec'))[0], 30_000);
+    assert.equal(viaProxy['rec'], false);
     const list = await cli(['ctl', 'list', '--dir', c.dir, '--json'], 30_000);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /node1/);
