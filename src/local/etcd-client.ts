@@ -5,12 +5,15 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import type { EtcdSecurity } from '../config/etcd-section.js';
-import { paths, type LocalCluster } from './layout.js';
+import { LocalClusterError, paths, type LocalCluster } from './layout.js';
 
 export function localEtcdSection(lc: LocalCluster): { hosts: string[] } & EtcdSecurity {
+  const hosts = [`${lc.host}:${lc.etcd.clientPort}`];
+  // A cluster made without --tls reads nothing more, as before (a node.yml being edited does not break `status`).
+  if (!lc.tls) return { hosts, protocol: 'http' };
   const first = lc.nodes[0]?.name;
   const file = first === undefined ? undefined : paths.nodeConfig(lc.dir, first);
+  if (file === undefined || !existsSync(file)) throw new LocalClusterError(`${lc.dir} is a --tls cluster but has no ${file ?? 'node config'} to take the etcd client settings from`);
   // No environment overrides: the cluster directory alone says how to reach its etcd.
-  if (file !== undefined && existsSync(file)) return { ...loadConfig(file, {}).etcd3, hosts: [`${lc.host}:${lc.etcd.clientPort}`] };
-  return { hosts: [`${lc.host}:${lc.etcd.clientPort}`], protocol: 'http' };
+  return { ...loadConfig(file, {}).etcd3, hosts };
 }
