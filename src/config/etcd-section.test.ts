@@ -42,9 +42,11 @@ describe('etcd client settings (node etcd3, proxy etcd)', () => {
   });
 
   it('refuses a username without password and the reverse, naming the key', () => {
-    assert.deepEqual(problems(() => configFromObject(node({ username: 'pgkeel' }), 'n.yml', {})), ['etcd3.password: is required with etcd3.username']);
+    assert.deepEqual(problems(() => configFromObject(node({ username: 'pgkeel' }), 'n.yml', {})), ['etcd3.password: is required with etcd3.username (or etcd3.password_file)']);
     assert.deepEqual(problems(() => configFromObject(node({ password: 'pw' }), 'n.yml', {})), ['etcd3.username: is required with etcd3.password']);
-    assert.deepEqual(problems(() => proxyConfigFromObject(proxy({ username: 'pgkeel' }), 'p.yml')), ['etcd.password: is required with etcd.username']);
+    assert.deepEqual(problems(() => configFromObject(node({ password_file: 'pw.txt' }), 'n.yml', {})), ['etcd3.username: is required with etcd3.password_file']);
+    assert.deepEqual(problems(() => configFromObject(node({ username: 'u', password: 'pw', password_file: 'pw.txt' }), 'n.yml', {})), ['etcd3.password_file: give either etcd3.password or etcd3.password_file, not both']);
+    assert.deepEqual(problems(() => proxyConfigFromObject(proxy({ username: 'pgkeel' }), 'p.yml')), ['etcd.password: is required with etcd.username (or etcd.password_file)']);
   });
 
   it('refuses cert without key (and the reverse)', () => {
@@ -76,6 +78,20 @@ describe('etcd client settings (node etcd3, proxy etcd)', () => {
         `etcd3.cert: cannot read ${join(dir, 'no.crt')}: ENOENT`,
         `etcd3.key: cannot read ${join(dir, 'no.key')}: ENOENT`,
       ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes the password from password_file (first line), refusing a file others can read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgkeel-etcd-pwfile-'));
+    try {
+      writeFileSync(join(dir, 'pw'), 'from-file\n', { mode: 0o600 });
+      writeFileSync(join(dir, 'open'), 'x\n', { mode: 0o644 });
+      const c = configFromObject(node({ username: 'u', password_file: 'pw' }), 'n.yml', {}, dir);
+      assert.equal(etcdStoreOptions(c.etcd3, 500, 'etcd3', 'n.yml').password, 'from-file');
+      const open = configFromObject(node({ username: 'u', password_file: 'open' }), 'n.yml', {}, dir);
+      assert.deepEqual(problems(() => etcdStoreOptions(open.etcd3, 500, 'etcd3', 'n.yml')), [`etcd3.password_file: ${join(dir, 'open')} is readable or writable by group or others (mode 0644); chmod 600 it`]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
