@@ -129,6 +129,7 @@ export class Executor {
       await this.appendHistory(inp).catch(() => {});
       this.writeConf(inp, 'primary', null);
       await pg.reload();
+      mem.startedAt = this.ctx.now();
       mem.downSince = null;
       this.callback('on_start', role);
       return;
@@ -136,6 +137,7 @@ export class Executor {
     this.writeConf(inp, role, leader);
     mem.shouldRun = true;
     await pg.start(START_TIMEOUT_MS);
+    mem.startedAt = this.ctx.now();
     mem.downSince = null;
     this.callback('on_start', role);
   }
@@ -412,7 +414,12 @@ export class Executor {
       absentSince: this.slotAbsentSince,
       now: this.ctx.now(),
       ttlMs: MEMBER_SLOT_TTL_MS,
+      lost: await pg.lostSlots().catch(() => new Set<string>()),
     });
+    for (const slot of plan.recreate) {
+      log.warn(`replication slot ${slot} was invalidated: its member fell more than max_slot_wal_keep_size behind and must be re-cloned; creating the slot again`);
+      await pg.dropSlot(slot).then(() => pg.createSlot(slot)).catch((err) => log.warn(`could not recreate replication slot ${slot}`, { err }));
+    }
     for (const slot of plan.create) await pg.createSlot(slot).catch((err) => log.warn(`could not create replication slot ${slot}`, { err }));
     for (const slot of plan.drop) {
       await pg.dropSlot(slot).then(
