@@ -5,8 +5,10 @@ import { Agent } from '../ha/agent.js';
 import { ApiServer } from '../api/server.js';
 import { actionHandlers } from '../api/actions.js';
 import { createLogger } from '../lib/log.js';
+import { assertConfigSecure } from '../lib/ownership.js';
 
 export async function runAgent(configFile: string, format?: 'json' | 'text'): Promise<number> {
+  assertConfigSecure(configFile);
   const cfg = loadConfig(configFile);
   const log = createLogger({ level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') }, { component: 'agent', node: cfg.name });
   const store = new EtcdStore({ hosts: cfg.etcd3.hosts, requestTimeoutMs: cfg.bootstrap.dcs.retry_timeout * 1000 });

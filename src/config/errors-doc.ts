@@ -8,7 +8,10 @@ import { proxyErrorCatalogue } from '../proxy/errors.js';
 const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['CONFIG_INVALID', 'config', 'A node or proxy config has problems; every one is printed with its key path and the expected form. Exit 2, nothing started.'],
   ['CLI_USAGE', 'cli', 'Unknown command or option (with a "did you mean"), or a missing value. Exit 2.'],
-  ['LOCAL_CLUSTER', 'up/down/status', 'A local cluster problem: no cluster in DIR, a mismatching --nodes/--port-base, a missing package, a process that did not start (the end of its log is shown).'],
+  ['LOCAL_CLUSTER', 'up/down/status', 'A local cluster problem: no cluster in DIR, a mismatching --nodes/--port-base, a missing package, a process that did not start (the end of its log is shown), or a node `down` could not stop because its pid file names another process (such a pid file is reported as stale — "agent.pid names process N, which is not node1\'s agent (it runs: …); not signalled" — and never signalled).'],
+  ['CONFIG_INSECURE', 'agent', 'As root, the agent refuses a config file (or a directory above it) that is not root\'s or is writable by group or others — whoever can rewrite it can run commands as root (like ssh\'s StrictModes; sticky directories such as /tmp are fine). The message names each path and the fix; `pgkeel up` repairs the folders of clusters it made.'],
+  ['FS_NOT_USABLE_BY_POSTGRES', 'postgres', 'An existing data directory is not owned by the `postgres` OS user, or an existing socket directory is not writable by it. pgkeel never chowns a directory it did not create: chown it, or point data_dir at a path that does not exist yet.'],
+  ['FS_SYMLINK_REFUSED', 'postgres', 'A file root writes or reads in a directory PostgreSQL can write (postgresql.conf, the PostgreSQL log) is a symlink; pgkeel does not follow it. Remove it.'],
   ['DCS_UNAVAILABLE', 'dcs', 'No etcd endpoint answered within the request timeout; the message names every endpoint and why it failed. A leader demotes (unless failsafe mode).'],
   ['DCS_REQUEST', 'dcs', 'etcd refused a request (HTTP error with its message).'],
   ['DCS_CLOSED', 'dcs', 'A call on a store that was closed (shutdown in progress).'],
@@ -19,6 +22,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['PG_REWIND_FAILED', 'postgres', 'pg_rewind failed; the agent re-clones instead (the old data directory is moved aside).'],
   ['PG_PROMOTE_FAILED', 'postgres', 'pg_ctl promote failed or timed out; the end of the PostgreSQL log is attached.'],
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
+  ['HA_REINIT_NO_SPACE', 'agent', 'POST /reinitialize refused (503): the filesystem cannot hold the clone (the leader\'s databases or the local data directory, whichever is larger, plus 10 % and 64 MB), counting what removing older moved-aside copies would free.'],
   ['HA_REQUEST_REFUSED', 'agent', 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.'],
   ['CTL_*', 'ctl', 'pgkeel ctl refusals (no healthy candidate, candidate lagging, cluster paused, …): see docs/ctl.md. Exit 1.'],
 ];
