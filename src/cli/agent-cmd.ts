@@ -6,11 +6,14 @@ import { ApiServer } from '../api/server.js';
 import { actionHandlers } from '../api/actions.js';
 import { createLogger } from '../lib/log.js';
 import { assertConfigSecure } from '../lib/ownership.js';
+import { secureOwnNodeFolder } from '../local/secure.js';
 
 export async function runAgent(configFile: string, format?: 'json' | 'text'): Promise<number> {
+  const repaired = secureOwnNodeFolder(configFile);
   assertConfigSecure(configFile);
   const cfg = loadConfig(configFile);
   const log = createLogger({ level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') }, { component: 'agent', node: cfg.name });
+  for (const line of repaired) log.warn(`repaired a node folder made by an older pgkeel: ${line}`);
   const store = new EtcdStore({ hosts: cfg.etcd3.hosts, requestTimeoutMs: cfg.bootstrap.dcs.retry_timeout * 1000 });
   const agent = new Agent(cfg, store, log);
   const api = new ApiServer(agent, log.child({ component: 'api' }), actionHandlers(log));

@@ -2,11 +2,12 @@
  * Takes back what older pgkeel handed to `postgres`: up to 0.1.0 the node folder (DIR/nodeN) was chowned to the
  * PostgreSQL user, which let `postgres` replace node.yml (whose callbacks then ran as root) or agent.pid. pgkeel
  * created those folders, so returning them to root is allowed; PostgreSQL's own entries inside (data/, run/,
- * postgresql.log, pgpass) stay postgres'. Runs on every `up`, before any agent starts.
+ * postgresql.log, pgpass) stay postgres'. Runs on every `up`, before any agent starts, and in an agent started
+ * alone from such a folder.
  */
-import { chmodSync, chownSync, lstatSync, rmSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
-import { LocalClusterError, paths, type LocalCluster } from './layout.js';
+import { chmodSync, chownSync, lstatSync, realpathSync, rmSync, type Stats } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { LocalClusterError, paths, readLocalCluster, type LocalCluster } from './layout.js';
 
 /** Files of a node folder the root-run agent or `up` reads or writes, with the mode they must have. */
 const ROOT_FILES: ReadonlyArray<readonly [string, number]> = [
@@ -23,11 +24,11 @@ function lstatOrNull(p: string): Stats | null {
   }
 }
 
-/** Returns one line per repair made (empty when nothing needed it). */
-export function secureNodeFolders(lc: LocalCluster): string[] {
+/** Returns one line per repair made (empty when nothing needed it); `only` limits it to one node's folder. */
+export function secureNodeFolders(lc: LocalCluster, only?: string): string[] {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return [];
   const done: string[] = [];
-  for (const n of lc.nodes) {
+  for (const n of lc.nodes.filter((x) => only === undefined || x.name === only)) {
     const dir = paths.nodeDir(lc.dir, n.name);
     const st = lstatOrNull(dir);
     if (!st) continue;
@@ -55,4 +56,28 @@ export function secureNodeFolders(lc: LocalCluster): string[] {
     }
   }
   return done;
+}
+
+/**
+ * The agent's own repair when started alone (not by `up`): only for a config that is DIR/<node>/node.yml of a
+ * cluster `up` made (DIR/cluster.json lists <node>) — folders pgkeel created; any other layout is left to the
+ * CONFIG_INSECURE check.
+ */
+export function secureOwnNodeFolder(configFile: string): string[] {
+  let real: string;
+  try {
+    real = realpathSync(configFile);
+  } catch {
+    return [];
+  }
+  const nodeDir = dirname(real);
+  if (basename(real) !== 'node.yml') return [];
+  let lc: LocalCluster | null;
+  try {
+    lc = readLocalCluster(dirname(nodeDir));
+  } catch {
+    return [];
+  }
+  const node = lc?.nodes.find((n) => paths.nodeConfig(lc.dir, n.name) === real);
+  return lc && node ? secureNodeFolders(lc, node.name) : [];
 }

@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { configFromObject } from '../../src/config/load.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { pidAlive, postgresIdentity } from '../../src/lib/proc.js';
+import { pidAlive, postgresIdentity, sleep } from '../../src/lib/proc.js';
+import { createLocalCluster } from '../../src/local/layout.js';
 import { PostgresInstance } from '../../src/postgres/instance.js';
-import { cli, isHealthy, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { cli, freePortBase, isHealthy, pgkeelBin, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -139,6 +140,30 @@ describe('privilege separation between the root-run agent and postgres', { skip:
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, new RegExp(`directory ${dir.path} is writable by everyone \\(mode 0777\\)`));
     assert.ok(!existsSync(join(dir.path, 'data')), 'nothing was started');
+  });
+
+  it('an agent started alone from a node folder an older pgkeel handed to postgres takes it back before reading node.yml', async () => {
+    await using dir = await tempDir('privsep-agent');
+    const lc = createLocalCluster(join(dir.path, 'c'), { nodes: 1, portBase: await freePortBase() });
+    const pgId = postgresIdentity() as { uid: number };
+    const n1 = join(lc.dir, 'node1');
+    const yml = join(n1, 'node.yml');
+    chownSync(n1, pgId.uid, 0);
+    chownSync(yml, pgId.uid, 0);
+    chmodSync(yml, 0o644);
+    const agent = spawn(process.execPath, [pgkeelBin, 'agent', '-c', yml], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    agent.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    agent.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; i < 100 && !out.includes('repaired a node folder'); i++) await sleep(100);
+      assert.match(out, /repaired a node folder made by an older pgkeel: node1: took the node folder back from uid \d+/);
+      assert.deepEqual([statSync(n1).uid, mode(n1)], [0, 0o755]);
+      assert.deepEqual([statSync(yml).uid, mode(yml)], [0, 0o600]);
+      assert.doesNotMatch(out, /CONFIG_INSECURE|refusing to run as root/);
+    } finally {
+      agent.kill('SIGKILL');
+    }
   });
 
   it('a data_dir under a pre-existing root-owned directory: the directory stays root\'s; an existing root-owned data_dir is refused, not chowned', async () => {
