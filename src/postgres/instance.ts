@@ -467,7 +467,9 @@ export class PostgresInstance {
       this.log.warn('removed the data directory (postgresql.keep_moved_aside is 0)', { dataDir: this.dataDir, why });
       return null;
     }
-    const to = asideName(this.dataDir, why, new Date());
+    const base = asideName(this.dataDir, why, new Date());
+    let to = base;
+    for (let i = 1; existsSync(to); i++) to = `${base}-${i}`; // two in one millisecond: still ordered by age
     renameSync(this.dataDir, to);
     this.log.warn('moved the data directory aside', { from: this.dataDir, to });
     return to;

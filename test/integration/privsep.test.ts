@@ -80,7 +80,9 @@ describe('privilege separation between the root-run agent and postgres', { skip:
     const n2 = join(c.dir, 'node2');
     const yml = join(n2, 'node.yml');
     const cfg = parse(readFileSync(yml, 'utf8')) as { postgresql: Record<string, unknown> };
-    cfg.postgresql['callbacks'] = { on_start: `id -un >> ${whoFile}; true` };
+    const script = join(out.path, 'cb.sh');
+    writeFileSync(script, `#!/bin/sh\necho "$(id -un) $*" >> ${whoFile}\n`, { mode: 0o755 });
+    cfg.postgresql['callbacks'] = { on_start: script };
     const evil = join(out.path, 'node.yml');
     writeFileSync(evil, stringify(cfg), { mode: 0o644 });
     chownSync(n2, pgId.uid, 0);
@@ -96,7 +98,7 @@ describe('privilege separation between the root-run agent and postgres', { skip:
     assert.deepEqual([statSync(n2).uid, mode(n2)], [0, 0o755]);
     assert.deepEqual([statSync(yml).uid, mode(yml)], [0, 0o600]);
     await c.waitFor('the on_start callback', async () => existsSync(whoFile) && readFileSync(whoFile, 'utf8').includes('\n'), 30_000);
-    assert.equal(readFileSync(whoFile, 'utf8').split('\n')[0], 'postgres', 'the callback ran as postgres, not root');
+    assert.equal(readFileSync(whoFile, 'utf8').split('\n')[0], 'postgres on_start replica pgkeel', 'the callback ran as postgres, not root, with Patroni\'s arguments');
 
     // 3. Three reinitializes of the replica leave one moved-aside copy (postgresql.keep_moved_aside: 1).
     for (let i = 0; i < 3; i++) await reinitOnce(c, 'node2');
