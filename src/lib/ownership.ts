@@ -173,6 +173,7 @@ export function insecurePathProblems(file: string, stat: (p: string) => { uid: n
 /** Refuses to run as root from a config others could rewrite (CONFIG_INSECURE), naming each problem and the fix. */
 export function assertConfigSecure(file: string): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  if (!exists(file)) return; // loading it reports the missing file with the usual config error
   const problems = insecurePathProblems(file);
   if (!problems.length) return;
   throw new OwnershipError(

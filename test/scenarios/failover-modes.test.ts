@@ -118,7 +118,7 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
       }
       return true;
     }, 20_000);
-    const etcd2 = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').trim());
+    const etcd2 = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').split('\n')[0]);
     process.kill(etcd2, 'SIGKILL');
     const ttlMs = 10_000;
     const until = Date.now() + ttlMs + 5_000;
