@@ -7,6 +7,7 @@ import { proxyErrorCatalogue } from '../proxy/errors.js';
 
 const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['CONFIG_INVALID', 'config', 'A node or proxy config has problems; every one is printed with its key path and the expected form. Exit 2, nothing started.'],
+  ['CONFIG_PARAMETER_LOCAL_ONLY', 'config, REST, agent', 'A PostgreSQL parameter that runs a command, loads code or names a file (archive_command, shared_preload_libraries, data_directory, …) was given in the dynamic configuration (bootstrap.dcs, PATCH/PUT /config, ctl edit-config). Refused (HTTP 400, exit 2) naming the parameter; found in the DCS `config` key, the agent ignores it with a warning and keeps running. Set it in the node\'s local postgresql.parameters, or allow it with postgresql.allow_dynamic_parameters.'],
   ['CLI_USAGE', 'cli', 'Unknown command or option (with a "did you mean"), or a missing value. Exit 2.'],
   ['LOCAL_CLUSTER', 'up/down/status', 'A local cluster problem: no cluster in DIR, a mismatching --nodes/--port-base, a missing package, a process that did not start (the end of its log is shown), or a node `down` could not stop because its pid file names another process (such a pid file is reported as stale — "agent.pid names process N, which is not node1\'s agent (it runs: …); not signalled" — and never signalled).'],
   ['CONFIG_INSECURE', 'agent', 'As root, the agent refuses a config file (or a directory above it) that is not root\'s or is writable by group or others — whoever can rewrite it can run commands as root (like ssh\'s StrictModes; sticky directories such as /tmp are fine). The message names each path and the fix; `pgkeel up` repairs the folders of clusters it made.'],
@@ -21,6 +22,8 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['PG_CLONE_FAILED', 'postgres', 'pg_basebackup failed; the partial copy is moved to <data_dir>.failed-clone-<time>, never deleted; retried after a pause.'],
   ['PG_REWIND_FAILED', 'postgres', 'pg_rewind failed; the agent re-clones instead (the old data directory is moved aside).'],
   ['PG_PROMOTE_FAILED', 'postgres', 'pg_ctl promote failed or timed out; the end of the PostgreSQL log is attached.'],
+  ['PG_TLS_FILE', 'postgres', 'A TLS file named in the local config (postgresql.parameters.ssl_*_file, postgresql.authentication.<role>.ssl*) cannot be read, or "<data_dir>-ssl" is not a directory owned by postgres; the message names the setting.'],
+  ['PG_CONF_REFUSED', 'postgres', 'The renderer refused to write postgresql.pgkeel.conf or pg_hba.conf: a parameter name that is not a PostgreSQL identifier or a value/line with a control character (config validation normally refuses these first, naming the key).'],
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
   ['HA_REINIT_NO_SPACE', 'agent', 'POST /reinitialize refused (503): the filesystem cannot hold the clone (the leader\'s databases or the local data directory, whichever is larger, plus 10 % and 64 MB), counting what removing older moved-aside copies would free.'],
   ['HA_REQUEST_REFUSED', 'agent', 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.'],

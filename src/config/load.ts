@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { readYamlFile } from './yaml.js';
 import { ConfigError, describe, type Problem, schemaAt, validate } from './schema.js';
 import { nodeSchema, type NodeConfig } from './node.js';
+import { localOnlyProblems } from './pg-params.js';
 
 /** Short names Patroni users know, mapped to config paths (besides the derived PGKEEL_<PATH> names). */
 export const ENV_ALIASES: Readonly<Record<string, string>> = {
@@ -72,6 +73,24 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
   if (c.postgresql.authentication.superuser.username === c.postgresql.authentication.replication.username) {
     out.push({ path: 'postgresql.authentication.replication.username', message: 'must differ from the superuser name' });
   }
+  out.push(...sslClientProblems(c));
+  // bootstrap.dcs becomes the shared DCS config: the same rule as for PATCH /config, so a node cannot seed it with
+  // what its peers would refuse (their own local files still decide what they apply).
+  out.push(...localOnlyProblems(c.bootstrap.dcs.postgresql.parameters, 'bootstrap.dcs.postgresql.parameters', c.postgresql.allow_dynamic_parameters));
+  return out;
+}
+
+const SSL_FILE_KEYS = ['sslrootcert', 'sslcert', 'sslkey', 'sslcrl'] as const;
+
+/** libpq would fall back to ~postgres/.postgresql/root.crt and fail only when a replica connects: refuse it here. */
+function sslClientProblems(c: NodeConfig): Problem[] {
+  const out: Problem[] = [];
+  for (const role of ['superuser', 'replication'] as const) {
+    const a = c.postgresql.authentication[role];
+    const path = `postgresql.authentication.${role}`;
+    if ((a.sslmode === 'verify-ca' || a.sslmode === 'verify-full') && !a.sslrootcert) out.push({ path: `${path}.sslrootcert`, message: `is required with sslmode ${a.sslmode}: expected the path of the CA certificate that signed the members' server certificates` });
+    if (!a.sslcert !== !a.sslkey) out.push({ path: `${path}.${a.sslcert ? 'sslkey' : 'sslcert'}`, message: `is required with ${a.sslcert ? 'sslcert' : 'sslkey'}: expected a path` });
+  }
   return out;
 }
 
@@ -82,7 +101,7 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
     throw new ConfigError([{ path: '', message: 'expected a mapping of settings at the top level' }], source);
   }
   applyEnv(doc, env);
-  const { value, problems } = validate(nodeSchema, doc);
+  const { value, problems } = validate(nodeSchema, doc, '', { secretFiles: { baseDir } });
   if (problems.length) throw new ConfigError(problems, source);
   const c = value as NodeConfig;
   c.restapi.connect_address ??= c.restapi.listen;
@@ -92,6 +111,10 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
   c.postgresql.data_dir = resolve(baseDir, c.postgresql.data_dir);
   c.postgresql.socket_dir = c.postgresql.socket_dir ? resolve(baseDir, c.postgresql.socket_dir) : join(dirname(c.postgresql.data_dir), 'run');
   c.postgresql.pgpass = c.postgresql.pgpass ? resolve(baseDir, c.postgresql.pgpass) : join(dirname(c.postgresql.data_dir), 'pgpass');
+  for (const role of ['superuser', 'replication'] as const) {
+    const a = c.postgresql.authentication[role];
+    for (const k of SSL_FILE_KEYS) if (a[k]) a[k] = resolve(baseDir, a[k]);
+  }
   const cross = crossFieldProblems(c);
   if (cross.length) throw new ConfigError(cross, source);
   return c;
