@@ -6,6 +6,8 @@ import { Agent } from '../ha/agent.js';
 import { ApiServer } from '../api/server.js';
 import { actionHandlers } from '../api/actions.js';
 import { createLogger } from '../lib/log.js';
+import { assertConfigSecure } from '../lib/ownership.js';
+import { secureOwnNodeFolder } from '../local/secure.js';
 import { postgresIdentity } from '../lib/proc.js';
 import { blockedAncestor, identityOf } from '../lib/reach.js';
 import { ConfigError } from '../config/schema.js';
@@ -22,9 +24,12 @@ function checkReachable(dataDir: string): void {
 }
 
 export async function runAgent(configFile: string, format?: 'json' | 'text'): Promise<number> {
+  const repaired = secureOwnNodeFolder(configFile);
+  assertConfigSecure(configFile);
   const cfg = loadConfig(configFile);
   checkReachable(cfg.postgresql.data_dir);
   const log = createLogger({ level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') }, { component: 'agent', node: cfg.name });
+  for (const line of repaired) log.warn(`repaired a node folder made by an older pgkeel: ${line}`);
   const store = new EtcdStore(etcdStoreOptions(cfg.etcd3, cfg.bootstrap.dcs.retry_timeout * 1000, 'etcd3', configFile));
   const agent = new Agent(cfg, store, log);
   const api = new ApiServer(agent, log.child({ component: 'api' }), actionHandlers(log));

@@ -121,6 +121,8 @@ export const nodeSchema: Schema = {
             replication: credentials('The role replicas stream and clone with.', 'replicator'),
           },
         },
+        callbacks_as_root: { kind: 'bool', doc: 'Run callbacks as root when the agent runs as root. Off: they run as the `postgres` OS user, like PostgreSQL (a script needing root, e.g. to move a VIP, can use sudo).', default: false },
+        keep_moved_aside: { kind: 'int', doc: 'How many moved-aside copies of the data directory (`<data_dir>.before-reclone-<time>` from a reinitialize or re-clone; failed bootstraps keep at most one) to keep; older ones are removed first. 0 keeps none: the old data directory is deleted before the clone.', default: 1, min: 0, max: 100 },
         callbacks: {
           kind: 'object',
           doc: 'Commands run on events with Patroni\'s arguments: <action> <role> <scope>.',
@@ -213,6 +215,8 @@ export interface NodeConfig {
     pg_hba: string[];
     authentication: { superuser: Credentials; replication: Credentials };
     callbacks: Partial<Record<CallbackName, string>>;
+    callbacks_as_root: boolean;
+    keep_moved_aside: number;
   };
   bootstrap: { dcs: DynamicConfig; initdb: string[] };
   tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };

@@ -9,7 +9,8 @@ import type { Logger } from '../lib/log.js';
 import { PostgresInstance, type PgStatus } from '../postgres/instance.js';
 import { parseHostPort, formatHostPort } from '../lib/net.js';
 import { decide } from './decide.js';
-import { Executor } from './execute.js';
+import { Executor, memberAddress } from './execute.js';
+import { checkCloneSpace } from '../postgres/aside.js';
 import { gather, type Gathered } from './gather.js';
 import { newMemory, type AgentContext, type AgentMemory } from './state.js';
 import type { Decision } from './view.js';
@@ -34,7 +35,13 @@ const WAKE_KEYS = ['leader', 'failover', 'sync', 'config', 'initialize'] as cons
 export type OperatorRequest = 'restart' | 'reinitialize' | 'reload';
 
 export class RequestRefused extends Error {
-  readonly code = 'HA_REQUEST_REFUSED';
+  constructor(
+    message: string,
+    /** HA_REINIT_NO_SPACE: the filesystem cannot hold the clone a reinitialize would make. */
+    readonly code: 'HA_REQUEST_REFUSED' | 'HA_REINIT_NO_SPACE' = 'HA_REQUEST_REFUSED',
+  ) {
+    super(message);
+  }
 }
 
 interface PendingRequest {
@@ -78,11 +85,28 @@ export class Agent {
    * Queues an operator request; resolves with a sentence when it is done, rejects with RequestRefused when it cannot
    * run (e.g. reinitialize on the leader, cluster paused for restart is allowed as in Patroni).
    */
-  request(kind: OperatorRequest): Promise<string> {
+  async request(kind: OperatorRequest): Promise<string> {
+    if (kind === 'reinitialize') {
+      const refusal = await this.cloneSpaceRefusal();
+      if (refusal) throw new RequestRefused(refusal, 'HA_REINIT_NO_SPACE');
+    }
     return new Promise((resolve, reject) => {
       this.requests.push({ kind, resolve, reject });
       this.poke();
     });
+  }
+
+  /**
+   * Would a re-clone fit on this node's filesystem? The data to clone is sized from the leader's databases (and the
+   * local data directory), measured off the loop so the lease keeps being renewed meanwhile.
+   */
+  private async cloneSpaceRefusal(): Promise<string | null> {
+    const { cfg, pg } = this.ctx;
+    const cluster = this.last.gathered?.cluster;
+    const leader = cluster?.leader?.name;
+    const addr = leader && leader !== cfg.name ? memberAddress(cluster, leader) : null;
+    const leaderBytes = addr ? await pg.remoteDatabaseBytes(addr) : null;
+    return checkCloneSpace(cfg.postgresql.data_dir, cfg.postgresql.keep_moved_aside, leaderBytes);
   }
 
   /** Turns a pending operator request into this cycle's decision, or null when none can run now. */

@@ -3,7 +3,8 @@
  */
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, fchownSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export interface RunAs {
   readonly uid: number;
@@ -26,16 +27,29 @@ export function postgresIdentity(): RunAs | null {
   }
 }
 
-/** mkdir -p, then hand the directory to the PostgreSQL user when running as root. */
+/**
+ * mkdir -p; the directory itself, when this call creates it, is handed to the PostgreSQL user (as root). Missing
+ * parents are created root-owned (0755), and a directory that already exists is left alone: pgkeel never chowns a
+ * directory it did not create (lib/ownership.ts has the checked variants the agent uses).
+ */
 export function ensureDirFor(path: string, mode = 0o700): void {
-  if (!existsSync(path)) mkdirSync(path, { recursive: true, mode });
-  const id = postgresIdentity();
-  if (id) chownSync(path, id.uid, id.gid);
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  mkdirSync(path, { mode });
+  chmodSync(path, mode);
+  chownForPostgres(path);
 }
 
+/** Hands a file or directory pgkeel just made to the PostgreSQL user (as root); never follows a symlink. */
 export function chownForPostgres(path: string): void {
   const id = postgresIdentity();
-  if (id) chownSync(path, id.uid, id.gid);
+  if (!id) return;
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    fchownSync(fd, id.uid, id.gid);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface RunResult {

@@ -7,6 +7,9 @@
  *   DIR/tls/                    (`up --tls`) ca.{crt,key} and one certificate per node, <node>.{crt,key}
  *   DIR/<node>/{node.yml,data,run,agent.log,agent.pid,postgresql.log,pgpass}
  *
+ * As root, DIR and the node folders are root's (0755) and hold root's files (node.yml 0600, agent.pid); only data/,
+ * run/, postgresql.log and the node's pgpass belong to `postgres` (docs/architecture.md, "Privileges").
+ *
  * Ports come from --port-base P: etcd P (peer P+1), proxy rw P+2 / ro P+3 / admin P+4,
  * node i (1-based) PostgreSQL P+10+i and REST API P+20+i.
  */

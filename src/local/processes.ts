@@ -1,24 +1,53 @@
 /**
  * Background processes of a local cluster: started detached (their own session, so Ctrl-C in `up` reaches only
- * `up`), logging to a file, remembered by pid file, and stopped by pid — never by name.
+ * `up`), logging to a file, remembered by pid file (pid and start time), and stopped by pid — never by name, and
+ * only after /proc confirms the pid is still the process pgkeel started (lib/pid-identity.ts).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { checkPidFile, formatPidFile, hasOption, startTimeOf, type PidVerdict } from '../lib/pid-identity.js';
 import { pidAlive, sleep } from '../lib/proc.js';
+import { paths, type LocalCluster } from './layout.js';
 
-export function readPid(file: string): number | null {
-  try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
+/** A process of the local cluster: its pid file, a name for messages, and the command line it must have. */
+export interface Managed {
+  readonly file: string;
+  readonly what: string;
+  readonly expected: (argv: readonly string[]) => boolean;
 }
 
-/** The pid in `file` if that process is alive. */
-export function livePid(file: string): number | null {
-  const pid = readPid(file);
-  return pid !== null && pidAlive(pid) ? pid : null;
+export const managed = {
+  agent: (lc: LocalCluster, name: string): Managed => ({
+    file: paths.agentPid(lc.dir, name),
+    what: `${name}'s agent`,
+    expected: (argv) => argv.includes('agent') && hasOption(argv, '-c', paths.nodeConfig(lc.dir, name)),
+  }),
+  proxy: (lc: LocalCluster): Managed => ({
+    file: paths.proxyPid(lc.dir),
+    what: 'the cluster\'s proxy',
+    expected: (argv) => argv.includes('proxy') && hasOption(argv, '-c', paths.proxyConfig(lc.dir)),
+  }),
+  etcd: (lc: LocalCluster): Managed => ({
+    file: paths.etcdPid(lc.dir),
+    what: 'the cluster\'s etcd',
+    expected: (argv) => basename(argv[0] ?? '') === 'etcd' && hasOption(argv, '--data-dir', join(paths.etcdDir(lc.dir), 'data')),
+  }),
+};
+
+export function verdict(m: Managed): PidVerdict {
+  return checkPidFile(m.file, m.expected, m.what);
+}
+
+/** The pid of a managed process if its pid file names it and it is alive; a stale or foreign pid file gives null. */
+export function livePid(m: Managed): number | null {
+  const v = verdict(m);
+  return v.kind === 'ours' ? v.pid : null;
+}
+
+/** "node1: agent.pid names process 1234 which is not node1's agent (…); not signalled" — null unless foreign. */
+export function foreignNote(m: Managed, v: PidVerdict = verdict(m)): string | null {
+  return v.kind === 'foreign' ? `${basename(m.file)} names ${v.reason}; not signalled` : null;
 }
 
 export function spawnDetached(cmd: string, args: readonly string[], logFile: string, pidFile: string, env: NodeJS.ProcessEnv = process.env): number {
@@ -27,7 +56,8 @@ export function spawnDetached(cmd: string, args: readonly string[], logFile: str
     const child = spawn(cmd, args as string[], { detached: true, stdio: ['ignore', fd, fd], env });
     if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
     child.unref();
-    writeFileSync(pidFile, `${child.pid}\n`);
+    rmSync(pidFile, { force: true });
+    writeFileSync(pidFile, formatPidFile(child.pid, startTimeOf(child.pid)), { mode: 0o644 });
     return child.pid;
   } finally {
     closeSync(fd);

@@ -8,7 +8,7 @@ import { EtcdStore } from '../dcs/etcd.js';
 import { etcdStoreOptions } from '../config/etcd-section.js';
 import { localEtcdSection } from './etcd-client.js';
 import { clusterView, type ClusterView } from '../api/cluster-json.js';
-import { livePid } from './processes.js';
+import { livePid, managed } from './processes.js';
 import { paths, type LocalCluster } from './layout.js';
 
 export interface StatusMember {
@@ -53,7 +53,7 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
     passfile: paths.pgpass(lc.dir),
     members: [],
   };
-  if (livePid(paths.proxyPid(lc.dir)) !== null) out.proxy = { rw: `${lc.host}:${lc.proxy.rw}`, ro: `${lc.host}:${lc.proxy.ro}` };
+  if (livePid(managed.proxy(lc)) !== null) out.proxy = { rw: `${lc.host}:${lc.proxy.rw}`, ro: `${lc.host}:${lc.proxy.ro}` };
   let view: ClusterView | null = null;
   try {
     view = await readView(lc);
@@ -62,7 +62,7 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
   }
   for (const n of lc.nodes) {
     const m = view?.members.find((x) => x.name === n.name);
-    const agentPid = livePid(paths.agentPid(lc.dir, n.name));
+    const agentPid = livePid(managed.agent(lc, n.name));
     out.members.push({
       name: n.name,
       role: m?.role ?? 'replica',

@@ -9,9 +9,10 @@ import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
 import { sleep } from '../lib/proc.js';
 import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, paths, readLocalCluster, type LocalCluster } from './layout.js';
 import { connect, createServer } from 'node:net';
-import { livePid, spawnDetached } from './processes.js';
+import { foreignNote, livePid, managed, spawnDetached, type Managed } from './processes.js';
 import { enableLocalEtcdAuth, ensureLocalEtcdCerts, ETCD_USER, localEtcdClientSection } from './etcd-security.js';
 import { localStatus, type StatusJson } from './status.js';
+import { secureNodeFolders } from './secure.js';
 import { ensureLocalTls } from './tls.js';
 
 export interface UpOptions {
@@ -55,12 +56,25 @@ export function prepare(opts: UpOptions): LocalCluster {
   return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE, tls: opts.tls === true, ...(etcdClient ? { etcdClient } : {}) });
 }
 
+/**
+ * True (and says so) when the pid file names the live process pgkeel started; a pid file naming some other
+ * process is reported as stale and left for spawnDetached to overwrite — that process is never signalled.
+ */
+function alreadyRunning(m: Managed, progress: (l: string) => void, running: string): boolean {
+  const pid = livePid(m);
+  if (pid !== null) {
+    progress(`${running} (pid ${pid})`);
+    return true;
+  }
+  const note = foreignNote(m);
+  if (note) progress(`${m.what}: stale pid file: ${note}`);
+  return false;
+}
+
 export async function startEtcd(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
   const endpoint = `${lc.host}:${lc.etcd.clientPort}`;
   const certs = lc.tls ? await ensureLocalEtcdCerts(lc) : undefined;
-  if (livePid(paths.etcdPid(lc.dir)) !== null) {
-    progress(`etcd already running on ${endpoint}`);
-  } else {
+  if (!alreadyRunning(managed.etcd(lc), progress, `etcd already running on ${endpoint}`)) {
     const bin = findEtcdBinary();
     mkdirSync(paths.etcdDir(lc.dir), { recursive: true, mode: 0o700 });
     const args = etcdArgs({
@@ -84,11 +98,7 @@ export async function startEtcd(lc: LocalCluster, progress: (l: string) => void)
 
 export function startAgents(lc: LocalCluster, progress: (l: string) => void): void {
   for (const n of lc.nodes) {
-    const pid = livePid(paths.agentPid(lc.dir, n.name));
-    if (pid !== null) {
-      progress(`${n.name}: agent already running (pid ${pid})`);
-      continue;
-    }
+    if (alreadyRunning(managed.agent(lc, n.name), progress, `${n.name}: agent already running`)) continue;
     const started = spawnDetached(process.execPath, ['--enable-source-maps', cliEntry(), 'agent', '-c', paths.nodeConfig(lc.dir, n.name)], paths.agentLog(lc.dir, n.name), paths.agentPid(lc.dir, n.name));
     progress(`${n.name}: agent started (pid ${started}, log ${paths.agentLog(lc.dir, n.name)})`);
   }
@@ -117,18 +127,14 @@ function accepts(host: string, port: number): Promise<boolean> {
 /** Starts the cluster's proxy (transaction pooling, follows the leader through etcd) unless it runs already. */
 export async function startProxy(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
   ensureProxyFiles(lc, lc.tls ? localEtcdClientSection(lc.dir) : {});
-  const running = livePid(paths.proxyPid(lc.dir));
-  if (running !== null) {
-    progress(`proxy already running (pid ${running})`);
-    return;
-  }
+  if (alreadyRunning(managed.proxy(lc), progress, 'proxy already running')) return;
   const pid = spawnDetached(process.execPath, ['--enable-source-maps', cliEntry(), 'proxy', '-c', paths.proxyConfig(lc.dir), '--log-format', 'json'], paths.proxyLog(lc.dir), paths.proxyPid(lc.dir));
   for (let i = 0; i < 100; i++) {
     if (await accepts(lc.host, lc.proxy.rw)) {
       progress(`proxy up: read-write ${lc.host}:${lc.proxy.rw}, read-only ${lc.host}:${lc.proxy.ro} (pid ${pid})`);
       return;
     }
-    if (livePid(paths.proxyPid(lc.dir)) === null) break;
+    if (livePid(managed.proxy(lc)) === null) break;
     await sleep(100);
   }
   throw new LocalClusterError(`the proxy did not start; the end of ${paths.proxyLog(lc.dir)}:\n${tailOf(paths.proxyLog(lc.dir))}`);
@@ -155,9 +161,9 @@ export async function waitHealthy(lc: LocalCluster, timeoutMs: number, progress:
         progress(`${m.name}: ${label}`);
       }
     }
-    const live = new Map(lc.nodes.map((n) => [n.name, livePid(paths.agentPid(lc.dir, n.name))]));
+    const live = new Map(lc.nodes.map((n) => [n.name, livePid(managed.agent(lc, n.name))]));
     if (healthy(last, lc.nodes.length, live)) return last;
-    const dead = lc.nodes.find((n) => livePid(paths.agentPid(lc.dir, n.name)) === null);
+    const dead = lc.nodes.find((n) => livePid(managed.agent(lc, n.name)) === null);
     if (dead) {
       const log = paths.agentLog(lc.dir, dead.name);
       throw new LocalClusterError(`the agent of ${dead.name} exited; the end of ${log}:\n${tailOf(log)}`);
@@ -179,14 +185,14 @@ function portFree(host: string, port: number): Promise<boolean> {
 /** Every port `up` is about to listen on (for what is not running yet) must be free: say which is not, at once. */
 export async function checkPorts(lc: LocalCluster): Promise<void> {
   const want: Array<[number, string]> = [];
-  if (livePid(paths.etcdPid(lc.dir)) === null) want.push([lc.etcd.clientPort, 'etcd client'], [lc.etcd.peerPort, 'etcd peer']);
+  if (livePid(managed.etcd(lc)) === null) want.push([lc.etcd.clientPort, 'etcd client'], [lc.etcd.peerPort, 'etcd peer']);
   for (const n of lc.nodes) {
-    if (livePid(paths.agentPid(lc.dir, n.name)) !== null) continue;
+    if (livePid(managed.agent(lc, n.name)) !== null) continue;
     const pgRunning = existsSync(join(paths.nodeDir(lc.dir, n.name), 'data', 'postmaster.pid'));
     if (!pgRunning) want.push([n.pgPort, `${n.name} PostgreSQL`]);
     want.push([n.apiPort, `${n.name} REST API`]);
   }
-  if (livePid(paths.proxyPid(lc.dir)) === null) want.push([lc.proxy.rw, 'proxy read-write'], [lc.proxy.ro, 'proxy read-only'], [lc.proxy.admin, 'proxy metrics']);
+  if (livePid(managed.proxy(lc)) === null) want.push([lc.proxy.rw, 'proxy read-write'], [lc.proxy.ro, 'proxy read-only'], [lc.proxy.admin, 'proxy metrics']);
   const busy: string[] = [];
   for (const [port, what] of want) if (!(await portFree(lc.host, port))) busy.push(`${port} (${what})`);
   if (busy.length) {
@@ -198,6 +204,7 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   checkPostgres(opts.binDir ?? '/usr/lib/postgresql/15/bin');
   findEtcdBinary();
   const lc = prepare(opts);
+  for (const line of secureNodeFolders(lc)) opts.progress(line);
   await checkPorts(lc);
   opts.progress(`cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`);
   if (lc.tls) {

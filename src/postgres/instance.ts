@@ -2,16 +2,18 @@
  * The local PostgreSQL instance: initdb, managed configuration, start/stop/restart/reload/promote, clone and rewind,
  * and the status queries the HA loop needs. Programs run as the `postgres` OS user when pgkeel runs as root.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync, appendFileSync, rmSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import type { NodeConfig } from '../config/node.js';
 import { parseHostPort } from '../lib/net.js';
 import type { Logger } from '../lib/log.js';
-import { chownForPostgres, ensureDirFor, pidAlive, run, sleep, type RunResult } from '../lib/proc.js';
+import { ensurePostgresDir, ensurePostgresFile, makeDirs, readNoFollow, writeFileForPostgres } from '../lib/ownership.js';
+import { pidAlive, run, sleep, type RunResult } from '../lib/proc.js';
 import { INCLUDE_LINE, MANAGED_CONF, managedParameters, memberConninfo, pgpassLine, renderConf, renderHba, sslEnabled, type ConfInput } from './conf.js';
 import { syncTlsFiles } from './tls-files.js';
 import { parseLsn } from './lsn.js';
+import { AT_MOST_ONE, asideName, copiesToRemove, listAside, type AsideKind } from './aside.js';
 
 export class PostgresError extends Error {
   constructor(
@@ -147,27 +149,25 @@ export class PostgresInstance {
     const a = this.cfg.postgresql.authentication;
     const lines = [pgpassLine('*', '*', a.replication.username, a.replication.password, 'replication'), pgpassLine('*', '*', a.replication.username, a.replication.password), pgpassLine('*', '*', a.superuser.username, a.superuser.password)];
     const file = this.cfg.postgresql.pgpass;
-    ensureDirFor(dirname(file), 0o755);
-    writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
-    chownForPostgres(file);
+    makeDirs(dirname(file));
+    writeFileForPostgres(file, lines.join('\n') + '\n', 0o600);
   }
 
+  /** The node folder (root's), the socket directory and log file (postgres'), pgpass — see lib/ownership.ts. */
   private prepareDirs(): void {
-    ensureDirFor(dirname(this.dataDir), 0o755);
-    ensureDirFor(this.socketDir, 0o755);
-    if (!existsSync(this.logFile)) writeFileSync(this.logFile, '', { mode: 0o640 });
-    chownForPostgres(this.logFile);
+    makeDirs(dirname(this.dataDir));
+    ensurePostgresDir(this.socketDir, 0o755, 'socket');
+    ensurePostgresFile(this.logFile, 0o640);
     this.writePgpass();
   }
 
   /** initdb with data checksums; the superuser gets its password, local and host auth are scram-sha-256. */
   async initdb(): Promise<void> {
     this.prepareDirs();
-    ensureDirFor(this.dataDir, 0o700);
+    ensurePostgresDir(this.dataDir, 0o700, 'data');
     const su = this.cfg.postgresql.authentication.superuser;
     const pwfile = join(dirname(this.dataDir), `.pwfile-${process.pid}`);
-    writeFileSync(pwfile, su.password + '\n', { mode: 0o600 });
-    chownForPostgres(pwfile);
+    writeFileForPostgres(pwfile, su.password + '\n', 0o600);
     try {
       const extra = this.cfg.bootstrap.initdb.map((o) => (o.startsWith('-') ? o : `--${o}`));
       const args = ['-D', this.dataDir, '--data-checksums', '-U', su.username, `--pwfile=${pwfile}`, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', ...extra];
@@ -184,11 +184,8 @@ export class PostgresInstance {
   /** postgresql.conf ends with an include of pgkeel's managed file, so pgkeel's settings win. */
   private ensureInclude(): void {
     const conf = join(this.dataDir, 'postgresql.conf');
-    const text = existsSync(conf) ? readFileSync(conf, 'utf8') : '';
-    if (!text.includes(INCLUDE_LINE)) {
-      appendFileSync(conf, `\n# pgkeel manages the settings in ${MANAGED_CONF}\n${INCLUDE_LINE}\n`);
-      chownForPostgres(conf);
-    }
+    const text = readNoFollow(conf) ?? '';
+    if (!text.includes(INCLUDE_LINE)) writeFileForPostgres(conf, `${text}\n# pgkeel manages the settings in ${MANAGED_CONF}\n${INCLUDE_LINE}\n`, 0o600);
   }
 
   /** Writes postgresql.pgkeel.conf, pg_hba.conf and standby.signal (replica) — returns whether the conf changed. */
@@ -198,22 +195,15 @@ export class PostgresInstance {
     const tls = this.tlsFiles();
     const file = join(this.dataDir, MANAGED_CONF);
     const text = renderConf(managedParameters({ ...inp, tlsFiles: tls.files }));
-    const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    if (old !== text) {
-      writeFileSync(file, text, { mode: 0o600 });
-      chownForPostgres(file);
-    }
+    const old = readNoFollow(file) ?? '';
+    if (old !== text) writeFileForPostgres(file, text, 0o600);
     const hba = join(this.dataDir, 'pg_hba.conf');
     const hbaText = renderHba(this.cfg, sslEnabled(this.cfg, inp.dcsParameters));
-    const hbaChanged = !existsSync(hba) || readFileSync(hba, 'utf8') !== hbaText;
-    if (hbaChanged) {
-      writeFileSync(hba, hbaText, { mode: 0o600 });
-      chownForPostgres(hba);
-    }
+    const hbaChanged = readNoFollow(hba) !== hbaText;
+    if (hbaChanged) writeFileForPostgres(hba, hbaText, 0o600);
     const signal = join(this.dataDir, 'standby.signal');
     if (role === 'replica' && !existsSync(signal)) {
-      writeFileSync(signal, '', { mode: 0o600 });
-      chownForPostgres(signal);
+      writeFileForPostgres(signal, '', 0o600);
     } else if (role === 'primary' && existsSync(signal)) {
       rmSync(signal);
     }
@@ -449,7 +439,7 @@ export class PostgresInstance {
   async clone(from: { host: string; port: number }, timeoutMs: number): Promise<void> {
     this.prepareDirs();
     if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('before-clone');
-    ensureDirFor(this.dataDir, 0o700);
+    ensurePostgresDir(this.dataDir, 0o700, 'data');
     const src = memberConninfo(this.cfg, 'replication', from, this.tlsFiles().files, [['connect_timeout', 5]]);
     const r = await run(
       this.bin('pg_basebackup'),
@@ -473,12 +463,45 @@ export class PostgresInstance {
     if (r.code !== 0) throw new PostgresError('PG_REWIND_FAILED', `pg_rewind from ${from.host}:${from.port} failed`, tail(r));
   }
 
-  /** Renames the data directory to "<data_dir>.<why>-<time>" and returns the new path (null if there was nothing). */
-  moveAside(why: string): string | null {
+  /**
+   * Renames the data directory to "<data_dir>.<why>-<time>" and returns the new path (null if there was nothing,
+   * or when keep_moved_aside is 0 and the directory was deleted instead). Older copies of the same kind beyond the
+   * retention (postgresql.keep_moved_aside; one for failed attempts) are removed first, oldest first.
+   */
+  moveAside(why: AsideKind): string | null {
     if (!existsSync(this.dataDir)) return null;
-    const to = `${this.dataDir}.${why}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const keep = AT_MOST_ONE.has(why) ? Math.min(1, this.cfg.postgresql.keep_moved_aside) : this.cfg.postgresql.keep_moved_aside;
+    for (const old of copiesToRemove(listAside(this.dataDir, why), keep)) {
+      rmSync(old, { recursive: true, force: true });
+      this.log.info('removed an older moved-aside copy of the data directory', { path: old, keep });
+    }
+    if (keep === 0) {
+      rmSync(this.dataDir, { recursive: true, force: true });
+      this.log.warn('removed the data directory (postgresql.keep_moved_aside is 0)', { dataDir: this.dataDir, why });
+      return null;
+    }
+    const base = asideName(this.dataDir, why, new Date());
+    let to = base;
+    for (let i = 1; existsSync(to); i++) to = `${base}-${i}`; // two in one millisecond: still ordered by age
     renameSync(this.dataDir, to);
     this.log.warn('moved the data directory aside', { from: this.dataDir, to });
     return to;
+  }
+
+  /** The size of every database on another member (to size a clone), or null when it cannot be asked. */
+  async remoteDatabaseBytes(from: { host: string; port: number }, timeoutMs = 5000): Promise<number | null> {
+    const su = this.cfg.postgresql.authentication.superuser;
+    const c = new pg.Client({ host: from.host, port: from.port, user: su.username, password: su.password, database: 'postgres', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      const r = await c.query('SELECT sum(pg_database_size(oid))::bigint::text AS bytes FROM pg_database');
+      const n = Number((r.rows[0] as { bytes?: string } | undefined)?.bytes);
+      return Number.isFinite(n) ? n : null;
+    } catch {
+      return null;
+    } finally {
+      await c.end().catch(() => {});
+    }
   }
 }

@@ -13,7 +13,7 @@ import type { TestCluster } from './cluster.js';
 
 export function agentPid(c: TestCluster, node: string): number | null {
   try {
-    const pid = Number(readFileSync(join(c.dir, node, 'agent.pid'), 'utf8').trim());
+    const pid = Number(readFileSync(join(c.dir, node, 'agent.pid'), 'utf8').split('\n')[0]);
     return pidAlive(pid) ? pid : null;
   } catch {
     return null;

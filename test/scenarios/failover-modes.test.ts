@@ -87,7 +87,7 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
     assert.equal(leaderOf(s)?.name, l2.name);
 
     // --- etcd stops: the leader demotes before its key could expire ----------------------------------------------
-    const etcdPid = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').trim());
+    const etcdPid = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').split('\n')[0]);
     assert.ok(pidAlive(etcdPid));
     process.kill(etcdPid, 'SIGKILL');
     await c.waitFor('no writable primary without the DCS', async () => {
@@ -118,7 +118,7 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
       }
       return true;
     }, 20_000);
-    const etcd2 = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').trim());
+    const etcd2 = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').split('\n')[0]);
     process.kill(etcd2, 'SIGKILL');
     const ttlMs = 10_000;
     const until = Date.now() + ttlMs + 5_000;
