@@ -30,7 +30,7 @@ const SPEC: Record<string, FlagSpec> = {
   'pool-size': { type: 'number', doc: 'server connections per pool (default 20)', placeholder: 'N' },
   'max-client-conn': { type: 'number', doc: 'client connections (default 100)', placeholder: 'N' },
   workers: { type: 'number', doc: 'worker processes sharing the listeners (default 1)', placeholder: 'N' },
-  auth: { type: 'string', doc: 'trust, md5 or scram-sha-256 (default trust)', placeholder: 'METHOD' },
+  auth: { type: 'string', doc: 'scram-sha-256 (default), md5 or trust (no password: only when asked for)', placeholder: 'METHOD' },
   'auth-file': { type: 'string', doc: 'userlist.txt ("user" "secret" per line)', placeholder: 'FILE' },
   'admin-user': { type: 'list', doc: 'admin console user (repeatable; default: anyone authenticated)', placeholder: 'NAME' },
   'client-tls-sslmode': { type: 'string', doc: 'TLS for clients: disable, allow, prefer, require, verify-ca, verify-full (default disable)', placeholder: 'MODE' },

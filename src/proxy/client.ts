@@ -16,6 +16,7 @@
 import type { Socket } from 'node:net';
 import { type Frame, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, TxStatus } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
+import { formatHostPort } from '../lib/net.js';
 import type { ClientAuth } from './client-auth.js';
 import { adminFrame } from './client-admin.js';
 import { authFrame, flushEarly, onStartup } from './client-login.js';
@@ -24,6 +25,7 @@ import { request } from './client-request.js';
 import { nextCancelSecret } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from './errors.js';
 import { OutBuffer } from './out-buffer.js';
+import { classifyClientError, type SecurityEventKind } from './security-log.js';
 import { applySync, ParamSet, syncSql } from './params.js';
 import type { PoolEntry } from './pools.js';
 import { ClientStatements } from './prepared.js';
@@ -176,7 +178,9 @@ export class ClientConn implements LinkedClient {
   /** Sends a FATAL ErrorResponse (the one catch site for errors to this client) and closes. */
   fatal(err: unknown): void {
     if (this.phase === ClientPhase.Closed) return;
-    if (!(err instanceof ProxyError) || err.code !== ProxyErrorCode.Shutdown) {
+    const kind = classifyClientError(err);
+    if (kind !== null) this.reportSecurityEvent(kind, err as Error);
+    else if (!(err instanceof ProxyError) || err.code !== ProxyErrorCode.Shutdown) {
       this.log.debug('closing client', { client: this.id, user: this.user, err: err instanceof Error ? err.message : String(err) });
     }
     this.out.reset();
@@ -184,6 +188,15 @@ export class ClientConn implements LinkedClient {
     if (this.socket.writable) this.socket.end(errorResponseForAny(err, 'FATAL'));
     this.onClose();
     this.socket.destroySoon();
+  }
+
+  private reportSecurityEvent(kind: SecurityEventKind, err: Error): void {
+    const s = this.socket;
+    const client = s.remoteAddress !== undefined ? formatHostPort(s.remoteAddress, s.remotePort ?? 0) : 'unknown';
+    const code = (err as { code?: unknown }).code;
+    this.host.securityLog.report(kind, {
+      client, user: this.user, database: this.user ? this.database : '', code: typeof code === 'string' ? code : 'unknown', message: err.message,
+    }, this.host.now());
   }
 
   /** Shutdown or KILL: now when between transactions, else after the current one. */

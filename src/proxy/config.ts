@@ -47,7 +47,10 @@ export const proxySchema: Schema = {
       doc: 'transaction mode: named prepared statements kept per server connection (least recently used closed beyond it); 0: not tracked, named statements pass through unchanged',
     },
     max_client_conn: { kind: 'int', doc: 'client connections accepted in total', default: 100, min: 1 },
-    auth_type: { kind: 'enum', doc: 'how clients authenticate', values: ['trust', 'md5', 'scram-sha-256'], default: 'trust' },
+    auth_type: {
+      kind: 'enum', values: ['trust', 'md5', 'scram-sha-256'], default: 'scram-sha-256',
+      doc: 'how clients authenticate; trust (no password: anyone who can reach the listener gets in as any user the servers accept) only when asked for, with a warning at start',
+    },
     auth_file: { kind: 'string', doc: 'pgBouncer userlist.txt: "user" "password, md5 hash or SCRAM verifier" per line' },
     auth_user: { kind: 'string', doc: 'users not in auth_file are looked up with auth_query, run on the primary as this user (its password from auth_file; none needed if the server trusts it)' },
     auth_query: { kind: 'string', doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted', default: DEFAULT_AUTH_QUERY },
@@ -181,7 +184,9 @@ function crossField(c: ProxyConfig): Problem[] {
   if (!c.primary && !c.etcd) out.push({ path: 'primary', message: 'is required unless etcd is given: the proxy needs a topology' });
   if (c.replicas.length && !c.primary) out.push({ path: 'replicas', message: 'needs primary (static topology)' });
   if (c.etcd && c.etcd.hosts.length === 0) out.push({ path: 'etcd.hosts', message: 'expected at least one host:port' });
-  if (c.auth_type !== 'trust' && !c.auth_file && !c.auth_user) out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type} (or auth_user)` });
+  if (c.auth_type !== 'trust' && !c.auth_file && !c.auth_user) {
+    out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type} (or auth_user); set auth_type: trust explicitly to let clients in without a password` });
+  }
   out.push(...authQueryRules(c));
   out.push(...tlsRules(c));
   if (c.min_pool_size > c.default_pool_size) out.push({ path: 'min_pool_size', message: `must be at most default_pool_size (${c.default_pool_size}), got ${c.min_pool_size}` });

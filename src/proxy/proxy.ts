@@ -28,6 +28,7 @@ import { type PoolEntry, PoolRegistry, type Role } from './pools.js';
 import { staticTopology } from './router.js';
 import { DcsTopologySource, StaticTopologySource, type TopologySource } from './topology.js';
 import type { StatValues } from './stats.js';
+import { SecurityLog } from './security-log.js';
 import { type ClientTls, loadTls, serverTlsChanged, type TlsContexts } from './tls.js';
 import type { WorkerLink, WorkerSpec } from './worker-link.js';
 import { encodePid, forWorker, workerOfPid } from './workers-config.js';
@@ -77,6 +78,7 @@ class Proxy implements ProxyHost, AdminHost {
   readonly registry: PoolRegistry;
   readonly authQuery: AuthQuery;
   readonly clients = new Set<ClientConn>();
+  readonly securityLog: SecurityLog;
   shuttingDown = false;
   private readonly admitted = new Set<ClientConn>();
   private readonly byPid = new Map<number, ClientConn>();
@@ -102,6 +104,7 @@ class Proxy implements ProxyHost, AdminHost {
     private readonly worker: WorkerLink | null = null,
   ) {
     this.authFile = new AuthFile(config.auth_file);
+    this.securityLog = new SecurityLog(log);
     this.hasAuthFile = config.auth_file !== undefined;
     this.registry = new PoolRegistry(() => this.config, this.authFile, log, () => this.now(), topology.current);
     const reg = this.registry;
@@ -212,6 +215,9 @@ class Proxy implements ProxyHost, AdminHost {
     this.janitor = setInterval(() => this.tick(), JANITOR_MS);
     this.statsTimer = setInterval(() => this.rollStats(), STATS_PERIOD_MS);
     this.log.info('proxy listening', { rw, ro, metrics: metricsAddress, topology: this.topology.current.reason, pool_mode: this.config.pool_mode });
+    if (this.config.auth_type === 'trust' && (this.worker?.index ?? 0) === 0) {
+      this.log.warn('auth_type is trust: anyone who can reach the listeners logs in without a password, as any user the servers accept', { rw, ro });
+    }
     return {
       rwAddress: rw, roAddress: ro, metricsAddress,
       shutdown: () => this.stop(this.config.shutdown_timeout * 1000),
@@ -252,6 +258,7 @@ class Proxy implements ProxyHost, AdminHost {
     this.coarse = Date.now();
     this.registry.tick(this.now());
     this.authQuery.tick(this.now());
+    this.securityLog.tick(this.now());
     const cfg = this.config;
     const loginMs = cfg.client_login_timeout * 1000;
     const idleMs = cfg.client_idle_timeout * 1000;
