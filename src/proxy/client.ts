@@ -14,14 +14,14 @@
  * Members marked @internal are for those three modules only.
  */
 import type { Socket } from 'node:net';
-import { type Frame, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, TxStatus } from '../protocol/index.js';
+import { type Frame, FramePiece, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, TxStatus } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
 import { formatHostPort } from '../lib/net.js';
 import type { ClientAuth } from './client-auth.js';
 import { adminFrame } from './client-admin.js';
 import { authFrame, flushEarly, onStartup } from './client-login.js';
 import { ClientPhase } from './client-phase.js';
-import { request } from './client-request.js';
+import { request, requestPiece } from './client-request.js';
 import { nextCancelSecret } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from './errors.js';
 import { OutBuffer } from './out-buffer.js';
@@ -104,7 +104,7 @@ export class ClientConn implements LinkedClient {
   early: Buffer[] | null = null;
   /** @internal An admin command is waiting for the other workers' answers. */
   adminBusy = false;
-  private pending: Frame | null = null;
+  private pending: Frame | FramePiece | null = null;
   private pauses = 0;
   private drainWaitServer: ServerConn | null = null;
   private xactStart = 0;
@@ -238,7 +238,7 @@ export class ClientConn implements LinkedClient {
   pump(): void {
     try {
       while (this.phase !== ClientPhase.Closed) {
-        const f = this.pending ?? this.framer.next();
+        const f = this.pending ?? this.framer.read();
         this.pending = null;
         if (f === undefined) break;
         if (!this.handle(f)) {
@@ -258,8 +258,9 @@ export class ClientConn implements LinkedClient {
     this.flushToServer();
   }
 
-  /** false: the frame must wait (no server yet). */
-  private handle(f: Frame): boolean {
+  /** false: the frame must wait (no server yet). Pieces of streamed messages come only once logged in (afterAuth). */
+  private handle(f: Frame | FramePiece): boolean {
+    if (f instanceof FramePiece) return requestPiece(this, f);
     switch (this.phase) {
       case ClientPhase.Ready:
         return this.admin ? adminFrame(this, f) : request(this, f);

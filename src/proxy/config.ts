@@ -68,7 +68,14 @@ export const proxySchema: Schema = {
     server_connect_timeout: seconds('give up one server connection attempt after this long', 15),
     server_login_retry: { kind: 'int', doc: 'wait before retrying a failed server connection', default: 1000, min: 10, unit: 'ms' },
     server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves', default: 'DISCARD ALL' },
-    max_packet_size: { kind: 'int', doc: 'largest message a client may send', default: 1024 * 1024 * 1024, min: 65536, unit: 'bytes' },
+    max_packet_size: {
+      kind: 'int', default: 1024 * 1024 * 1024, min: 65536, unit: 'bytes',
+      doc: 'largest message a client may send (pgBouncer; PostgreSQL itself accepts up to 1 GiB); messages longer than 64 KiB are streamed to the server as they arrive, not held in memory',
+    },
+    max_buffered_packet_size: {
+      kind: 'int', default: 16 * 1024 * 1024, min: 65536, max: 1024 * 1024 * 1024, unit: 'bytes',
+      doc: 'largest message the proxy holds whole in memory, per client: those it must read or rewrite (admin console commands; in transaction mode a Parse of a named statement, a Bind whose names do not fit its first 256 bytes); a longer one closes that client with 54000',
+    },
     shutdown_timeout: seconds('on SIGTERM/SHUTDOWN, wait this long for transactions to finish', 30),
     databases: { kind: 'map', doc: 'per-database overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
     users: { kind: 'map', doc: 'per-user overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
@@ -143,6 +150,7 @@ export interface ProxyConfig {
   server_login_retry: number;
   server_reset_query: string;
   max_packet_size: number;
+  max_buffered_packet_size: number;
   shutdown_timeout: number;
   databases: Record<string, PoolOverride>;
   users: Record<string, PoolOverride>;
@@ -178,8 +186,24 @@ function overrides(raw: unknown, path: string, problems: Problem[]): Record<stri
   return out;
 }
 
-function crossField(c: ProxyConfig): Problem[] {
+/** Every host:port key, with its path: listeners may use port 0 (any free port), servers and etcd may not. */
+function portRules(c: ProxyConfig): Problem[] {
   const out: Problem[] = [];
+  const check = (path: string, v: string | undefined, listener: boolean) => {
+    if (v === undefined) return;
+    const port = Number(/:(\d+)$/.exec(v)?.[1]);
+    const min = listener ? 0 : 1;
+    if (!(port >= min && port <= 65535)) out.push({ path, message: `expected a port ${min}–65535${listener ? ' (0: any free port)' : ''}, got ${JSON.stringify(v)}` });
+  };
+  for (const k of ['listen', 'ro_listen', 'metrics_listen'] as const) check(k, c[k], true);
+  check('primary', c.primary, false);
+  c.replicas.forEach((r, i) => check(`replicas[${i}]`, r, false));
+  c.etcd?.hosts.forEach((h, i) => check(`etcd.hosts[${i}]`, h, false));
+  return out;
+}
+
+function crossField(c: ProxyConfig): Problem[] {
+  const out: Problem[] = portRules(c);
   if (c.primary && c.etcd) out.push({ path: 'primary', message: 'give either a static topology (primary/replicas) or etcd, not both' });
   if (!c.primary && !c.etcd) out.push({ path: 'primary', message: 'is required unless etcd is given: the proxy needs a topology' });
   if (c.replicas.length && !c.primary) out.push({ path: 'replicas', message: 'needs primary (static topology)' });
