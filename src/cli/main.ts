@@ -34,7 +34,7 @@ Node:
 Proxy (a leader-following pooler, like pgBouncer + HAProxy):
   proxy    run a proxy in the foreground     -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME)
            [--replica HOST:PORT ...] [--pool-mode session|transaction] [--pool-size N] [--max-client-conn N]
-           [--auth trust|md5|scram-sha-256] [--auth-file userlist.txt]; \`pgkeel proxy --help\`
+           [--auth scram-sha-256|md5|trust] [--auth-file userlist.txt]; \`pgkeel proxy --help\`
 
 Cluster management (like patronictl):
   ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]

@@ -3,7 +3,7 @@
  *
  *   pgkeel proxy -c proxy.yml
  *   pgkeel proxy --listen HOST:PORT --primary HOST:PORT [--replica HOST:PORT ...] [--pool-mode session|transaction]
- *                [--pool-size N] [--max-client-conn N] [--workers N] [--auth trust|md5|scram-sha-256] [--auth-file userlist.txt]
+ *                [--pool-size N] [--max-client-conn N] [--workers N] [--auth scram-sha-256|md5|trust] [--auth-file userlist.txt]
  *   pgkeel proxy --listen HOST:PORT --etcd HOST:PORT --scope NAME [--ro-listen HOST:PORT]
  *                [--client-tls-sslmode require --client-tls-cert FILE --client-tls-key FILE]
  *

@@ -146,7 +146,14 @@ export class ClientConn implements LinkedClient {
     e.stats.xact_count++;
     e.stats.xact_time += Math.round((performance.now() - this.xactStart) * 1000);
     this.unlink(server);
-    e.pool.release(server, this.host.now());
+    const reset = this.host.config.server_reset_query;
+    if (reset && this.host.config.server_reset_query_always) {
+      // Back to the pool only once the reset has run: nothing of this session reaches the next client.
+      server.afterInternal = () => e.pool.release(server, this.host.now());
+      server.sendInternal(reset);
+    } else {
+      e.pool.release(server, this.host.now());
+    }
     this.flushToClient(server);
     if (this.closeAfterTx) this.fatal(this.closeAfterTx);
   }

@@ -67,7 +67,11 @@ export const proxySchema: Schema = {
     server_lifetime: seconds('close server connections this old when they are next released', 3600),
     server_connect_timeout: seconds('give up one server connection attempt after this long', 15),
     server_login_retry: { kind: 'int', doc: 'wait before retrying a failed server connection', default: 1000, min: 10, unit: 'ms' },
-    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves', default: 'DISCARD ALL' },
+    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves (empty: none)', default: 'DISCARD ALL' },
+    server_reset_query_always: {
+      kind: 'bool', default: false,
+      doc: 'transaction mode too: run server_reset_query after every transaction before the connection serves anyone else (pgBouncer), so a SET or SET ROLE outside a transaction cannot reach the next client; costs a round trip per transaction and drops the server\'s prepared statements',
+    },
     max_packet_size: {
       kind: 'int', default: 1024 * 1024 * 1024, min: 65536, unit: 'bytes',
       doc: 'largest message a client may send (pgBouncer; PostgreSQL itself accepts up to 1 GiB); messages longer than 64 KiB are streamed to the server as they arrive, not held in memory',
@@ -149,6 +153,7 @@ export interface ProxyConfig {
   server_connect_timeout: number;
   server_login_retry: number;
   server_reset_query: string;
+  server_reset_query_always: boolean;
   max_packet_size: number;
   max_buffered_packet_size: number;
   shutdown_timeout: number;

@@ -7,6 +7,8 @@
  *   proxy process's peak RSS (VmHWM) by far less than one message.
  * - A message over the limit closes only that client, with an ErrorResponse (54000); others keep working.
  * - Hostile bytes leave a line with the client's address in the log.
+ * - Transaction pooling's session-state caveat (as pgBouncer): a SET ROLE outside a transaction reaches the next
+ *   client, and server_reset_query_always stops it.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -162,6 +164,21 @@ describe('proxy security defaults', () => {
       await other.end();
     }
     assert.ok(!lines.some((l) => l.includes('qqqqqqqq') || l.includes('pppppppp')), 'no message body in the log');
+  });
+
+  it('transaction mode: SET ROLE outside a transaction reaches the next client, unless server_reset_query_always', async () => {
+    await fx.pg.sql('DO $$ BEGIN CREATE ROLE leak_role; EXCEPTION WHEN duplicate_object THEN NULL; END $$');
+    for (const always of [false, true]) {
+      const at = await fx.proxy({ default_pool_size: 1, server_reset_query_always: always });
+      const a = await connectClient(at);
+      await a.query('SET ROLE leak_role');
+      await a.query("SET statement_timeout = '4321'");
+      const b = await connectClient(at); // the pool's only server connection, after a's transactions
+      const seen = (await b.query("SELECT current_user AS u, current_setting('statement_timeout') AS t")).rows[0];
+      assert.deepEqual(seen, always ? { u: 'postgres', t: '0' } : { u: 'leak_role', t: '4321ms' }, `server_reset_query_always ${always}`);
+      await a.end();
+      await b.end();
+    }
   });
 
   it('logs hostile bytes with the client address, without the bytes', async () => {

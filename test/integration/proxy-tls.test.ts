@@ -180,7 +180,7 @@ describe('proxy → server TLS (server_tls_sslmode)', () => {
 
   it('RELOAD with changed server_tls_sslmode reconnects the pool with the new mode', T, async () => {
     const file = join(fx.dir, 'proxy.yml');
-    const yml = (mode: string) => `listen: 127.0.0.1:0\nprimary: ${fx.pg.host}:${fx.pg.port}\ndefault_pool_size: 1\nserver_tls_sslmode: ${mode}\n`;
+    const yml = (mode: string) => `listen: 127.0.0.1:0\nprimary: ${fx.pg.host}:${fx.pg.port}\nauth_type: trust\ndefault_pool_size: 1\nserver_tls_sslmode: ${mode}\n`;
     writeFileSync(file, yml('disable'));
     const { host, port, p } = await fx.start(loadProxyConfig(file), { configFile: file });
     const at = { host, port };
