@@ -93,7 +93,11 @@ export const STREAMED_FRONTEND = streamTable([
  */
 export function requestPiece(c: ClientConn, p: FramePiece): boolean {
   if (!p.first) {
-    if (c.server) c.toServer.addBuffer(p.bytes);
+    const s = c.server;
+    if (s) {
+      c.toServer.addBuffer(p.bytes);
+      if (p.last) s.inbound = false;
+    }
     return true;
   }
   const e0 = c.entry as PoolEntry;
@@ -109,6 +113,7 @@ export function requestPiece(c: ClientConn, p: FramePiece): boolean {
   const tx = s.releaseOnIdle && !c.closeAfterTx;
   const e = c.entry as PoolEntry;
   const toServer = c.toServer;
+  s.inbound = !p.last; // until the last piece, this server is the message's only possible destination
   switch (p.type) {
     case FrontendCode.Query:
     case FrontendCode.FunctionCall:

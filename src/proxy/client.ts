@@ -378,7 +378,7 @@ export class ClientConn implements LinkedClient {
   /** The client left while linked: a clean server goes back (after server_reset_query in session mode). */
   private giveBack(s: ServerConn, e: PoolEntry): void {
     s.client = null;
-    const clean = s.txStatus === TxStatus.Idle && s.zReceived >= s.syncsSent && !s.unsynced && s.internalPending === 0;
+    const clean = s.txStatus === TxStatus.Idle && s.zReceived >= s.syncsSent && !s.unsynced && !s.inbound && s.internalPending === 0;
     if (!clean) {
       s.close('client disconnected in the middle of a transaction');
       return;

@@ -100,6 +100,11 @@ export class ServerConn implements PooledServer, StatementServer {
   zReceived = 0;
   /** Extended-protocol messages sent since the last Sync. */
   unsynced = false;
+  /**
+   * A client message is being streamed to this server (client-request.ts requestPiece): it has not all arrived, so
+   * the connection may neither be released nor reused — the rest of the message must follow on it.
+   */
+  inbound = false;
   /** Internal queries whose responses are still to be swallowed. */
   internalPending = 0;
   /** A client's SET search_path waiting for the server to confirm it (set-tracking.ts). */
@@ -263,7 +268,7 @@ export class ServerConn implements PooledServer, StatementServer {
             if (this.pendingSet !== null) onSetReady(this, c);
             if (this.zReceived >= this.syncsSent) {
               this.stats.query_time += Math.round((performance.now() - this.queryStart) * 1000);
-              if (!this.unsynced && this.txStatus === TxStatus.Idle && this.releaseOnIdle) idle = true;
+              if (!this.unsynced && !this.inbound && this.txStatus === TxStatus.Idle && this.releaseOnIdle) idle = true;
             }
             break;
           case BackendCode.ParseComplete: {

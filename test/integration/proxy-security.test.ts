@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { createLogger } from '../../src/lib/log.js';
+import { buildQuery, buildStartupMessage, Framer } from '../../src/protocol/index.js';
 import { freePortBase, pgkeelBin } from '../helpers/cluster.js';
 import { connectClient, proxyFixture } from '../helpers/proxy.js';
 
@@ -179,6 +180,33 @@ describe('proxy security defaults', () => {
       await a.end();
       await b.end();
     }
+  });
+
+  it('a client that leaves in the middle of a streamed message does not leave the rest of it to the next client', { timeout: 60_000 }, async () => {
+    const at = await fx.proxy({ default_pool_size: 1 });
+    // Logged in (trust), then SELECT 1 and the start of a 1 MB CopyData: its ReadyForQuery arrives mid-message.
+    const raw = connect(at);
+    const framer = new Framer();
+    let ready = 0;
+    const twoReady = new Promise<void>((resolve) => {
+      raw.on('data', (d: Buffer) => {
+        framer.push(d);
+        for (let f = framer.next(); f; f = framer.next()) if (f.type === 0x5a && ++ready === 2) resolve();
+      });
+    });
+    raw.on('error', () => {});
+    raw.write(buildStartupMessage({ user: 'postgres', database: 'postgres' }));
+    const copyHead = Buffer.alloc(5 + 100_000, 0x41);
+    copyHead[0] = 0x64;
+    copyHead.writeInt32BE(1024 * 1024 + 4, 1);
+    raw.write(Buffer.concat([buildQuery('SELECT 1'), copyHead]));
+    await twoReady;
+    // The pool's only server connection must not serve anyone else while it waits for the rest of that message.
+    const b = await connectClient(at);
+    const answer = b.query('select 2 as two');
+    raw.destroy();
+    assert.equal((await answer).rows[0].two, 2, 'the next client gets a clean server connection');
+    await b.end();
   });
 
   it('logs hostile bytes with the client address, without the bytes', async () => {
