@@ -25,7 +25,7 @@ import { request, requestPiece } from './client-request.js';
 import { nextCancelSecret } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from './errors.js';
 import { OutBuffer } from './out-buffer.js';
-import { classifyClientError, type SecurityEventKind } from './security-log.js';
+import { classifyClientError, SecurityEventKind } from './security-log.js';
 import { applySync, ParamSet, syncSql } from './params.js';
 import type { PoolEntry } from './pools.js';
 import { ClientStatements } from './prepared.js';
@@ -53,6 +53,11 @@ function onSocketDrain(this: ClientSocket): void {
 }
 
 function ignoreError(): void {}
+
+/** On the TLS socket: a handshake that fails is a protocol violation worth a (rate-limited) log line. */
+function onTlsError(this: ClientSocket, err: Error): void {
+  this[CLIENT].tlsFailed(err);
+}
 
 /** The shared handlers, on the accepted socket and again on the TLS socket that replaces it after SSLRequest. */
 function attach(socket: Socket, c: ClientConn): void {
@@ -340,6 +345,13 @@ export class ClientConn implements LinkedClient {
     raw.removeListener('drain', onSocketDrain);
     this.socket = startClientTls(raw, this.host.clientTls);
     attach(this.socket, this);
+    this.socket.once('error', onTlsError);
+  }
+
+  /** @internal An error on the TLS socket before the StartupMessage: the handshake failed. */
+  tlsFailed(err: Error): void {
+    if (this.phase !== ClientPhase.Startup) return;
+    this.reportSecurityEvent(SecurityEventKind.ProtocolViolation, new ProxyError(ProxyErrorCode.ClientTlsHandshake, `TLS handshake failed: ${err.message}`));
   }
 
   /** @internal socket 'drain' */

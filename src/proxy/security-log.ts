@@ -26,7 +26,7 @@ const LOGIN_CODES: ReadonlySet<string> = new Set<string>([
   ProxyErrorCode.AuthFailed, ProxyErrorCode.AuthUnsupported, ProxyErrorCode.AuthQueryFailed, ProxyErrorCode.SslRequired,
   ProxyErrorCode.ClientCert, ProxyErrorCode.AdminDenied,
 ]);
-const VIOLATION_CODES: ReadonlySet<string> = new Set<string>([ProxyErrorCode.StartupParameter, ProxyErrorCode.LoginTimeout]);
+const VIOLATION_CODES: ReadonlySet<string> = new Set<string>([ProxyErrorCode.StartupParameter, ProxyErrorCode.LoginTimeout, ProxyErrorCode.ClientTlsHandshake]);
 
 /** Which security event an error that closes a client is, if any (pure). */
 export function classifyClientError(err: unknown): SecurityEventKind | null {
