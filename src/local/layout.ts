@@ -4,6 +4,7 @@
  *   DIR/cluster.json            ports, scope, node names (written once; later `up`s reuse it)
  *   DIR/pgpass                  libpq password file for the superuser (PGPASSFILE)
  *   DIR/etcd/{data,etcd.log,etcd.pid}
+ *   DIR/tls/                    (`up --tls`) ca.{crt,key} and one certificate per node, <node>.{crt,key}
  *   DIR/<node>/{node.yml,data,run,agent.log,agent.pid,postgresql.log,pgpass}
  *
  * Ports come from --port-base P: etcd P (peer P+1), proxy rw P+2 / ro P+3 / admin P+4,
@@ -14,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'n
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { pgpassLine } from '../postgres/conf.js';
+import { localTlsDir, postgresTls, proxyServerTls } from './tls.js';
 
 export const DEFAULT_DIR = 'pgkeel-data';
 export const DEFAULT_PORT_BASE = 25400;
@@ -28,6 +30,8 @@ export interface LocalCluster {
   proxy: { rw: number; ro: number; admin: number };
   nodes: Array<{ name: string; pgPort: number; apiPort: number }>;
   superuser: { username: string; password: string };
+  /** Created with `up --tls`: PostgreSQL ssl with verify-full replication (see tls.ts), kept by every later `up`. */
+  tls: boolean;
 }
 
 interface Saved {
@@ -37,6 +41,7 @@ interface Saved {
   nodes: number;
   superuser: { username: string; password: string };
   replication: { username: string; password: string };
+  tls?: boolean;
 }
 
 export function layoutFor(dir: string, saved: Saved): LocalCluster {
@@ -50,6 +55,7 @@ export function layoutFor(dir: string, saved: Saved): LocalCluster {
     proxy: { rw: P + 2, ro: P + 3, admin: P + 4 },
     nodes: Array.from({ length: saved.nodes }, (_, i) => ({ name: `node${i + 1}`, pgPort: P + 11 + i, apiPort: P + 21 + i })),
     superuser: saved.superuser,
+    tls: saved.tls === true,
   };
 }
 
@@ -67,6 +73,7 @@ export const paths = {
   proxyLog: (dir: string) => join(dir, 'proxy.log'),
   proxyConfig: (dir: string) => join(dir, 'proxy.yml'),
   userlist: (dir: string) => join(dir, 'userlist.txt'),
+  tlsDir: localTlsDir,
 };
 
 export class LocalClusterError extends Error {
@@ -94,6 +101,7 @@ export function ensureProxyFiles(lc: LocalCluster): void {
     auth_type: 'scram-sha-256',
     auth_file: paths.userlist(lc.dir),
     etcd: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], scope: lc.scope },
+    ...(lc.tls ? proxyServerTls(lc.dir) : {}),
   };
   writeFileSync(paths.proxyConfig(lc.dir), `# pgkeel proxy config written by \`pgkeel up\`; see docs/proxy.md\n${stringify(cfg)}`, { mode: 0o600 });
 }
@@ -115,7 +123,7 @@ export function readLocalCluster(dirArg: string): LocalCluster | null {
 const secret = () => randomBytes(18).toString('base64url');
 
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
-export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string }): LocalCluster {
+export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string; tls?: boolean }): LocalCluster {
   const dir = resolve(dirArg);
   if (opts.nodes < 1 || opts.nodes > MAX_NODES) throw new LocalClusterError(`--nodes must be between 1 and ${MAX_NODES}, got ${opts.nodes}`);
   if (opts.portBase < 1024 || opts.portBase + 30 > 65535) throw new LocalClusterError(`--port-base must be between 1024 and 65505, got ${opts.portBase}`);
@@ -126,12 +134,14 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
     nodes: opts.nodes,
     superuser: { username: 'postgres', password: secret() },
     replication: { username: 'replicator', password: secret() },
+    ...(opts.tls ? { tls: true } : {}),
   };
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   const lc = layoutFor(dir, saved);
   for (const n of lc.nodes) {
     mkdirSync(paths.nodeDir(dir, n.name), { recursive: true, mode: 0o755 });
+    const pgBase = { authentication: { superuser: saved.superuser, replication: saved.replication }, parameters: { shared_buffers: '32MB', max_connections: 200 } };
     const cfg = {
       scope: lc.scope,
       name: n.name,
@@ -141,8 +151,7 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
         listen: `${lc.host}:${n.pgPort}`,
         connect_address: `${lc.host}:${n.pgPort}`,
         data_dir: 'data',
-        authentication: { superuser: saved.superuser, replication: saved.replication },
-        parameters: { shared_buffers: '32MB', max_connections: 200 },
+        ...(saved.tls ? postgresTls(dir, n.name, pgBase) : pgBase),
       },
       log: { format: 'json' },
     };
