@@ -44,19 +44,18 @@ describe('config check', () => {
   it('lists every problem of a proxy config with its key path and the expected form', () => {
     const f = file('bad.yml', [
       'listen: 127.0.0.1:70000', 'primary: 127.0.0.1:0', 'replicas: [127.0.0.1:5433, "127.0.0.1:99999"]', 'pool_mode: statement',
-      'max_buffered_packet_size: 10', 'max_client_con: 3',
+      'max_buffered_packet_size: 10', 'max_client_con: 3', 'constructor: {}',
     ]);
     const got = problems(f);
     const want = [
-      /^pool_mode: .*session, transaction/, /^max_buffered_packet_size: .*65536/, /^max_client_con: unknown key \(did you mean "max_client_conn"\?\)/,
+      /^pool_mode: .*session, transaction/, /^max_buffered_packet_size: .*65536/, /^max_client_con: unknown key \(did you mean "max_client_conn"\?\)/, /^constructor: unknown key/,
     ];
     for (const w of want) assert.ok(got.some((p) => w.test(p)), `${w} in ${got.join(' | ')}`);
-    // Port ranges are cross-field rules: reported once the keys have the right shape.
     const ports = problems(file('ports.yml', ['listen: 127.0.0.1:70000', 'primary: 127.0.0.1:0', 'replicas: [127.0.0.1:5433, "127.0.0.1:99999"]', 'auth_type: trust']));
     assert.deepEqual(ports, [
-      'listen: expected a port 0–65535 (0: any free port), got "127.0.0.1:70000"',
-      'primary: expected a port 1–65535, got "127.0.0.1:0"',
-      'replicas[1]: expected a port 1–65535, got "127.0.0.1:99999"',
+      'listen: expected a port from 0 to 65535 (0: any free port), got "127.0.0.1:70000"',
+      'primary: expected a port from 1 to 65535, got "127.0.0.1:0"',
+      'replicas[1]: expected a port from 1 to 65535, got "127.0.0.1:99999"',
     ]);
   });
 

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { readYamlFile } from './yaml.js';
 import { ConfigError, describe, type Problem, schemaAt, validate } from './schema.js';
 import { nodeSchema, type NodeConfig } from './node.js';
+import { localOnlyProblems } from './pg-params.js';
 
 /** Short names Patroni users know, mapped to config paths (besides the derived PGKEEL_<PATH> names). */
 export const ENV_ALIASES: Readonly<Record<string, string>> = {
@@ -73,6 +74,9 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
     out.push({ path: 'postgresql.authentication.replication.username', message: 'must differ from the superuser name' });
   }
   out.push(...sslClientProblems(c));
+  // bootstrap.dcs becomes the shared DCS config: the same rule as for PATCH /config, so a node cannot seed it with
+  // what its peers would refuse (their own local files still decide what they apply).
+  out.push(...localOnlyProblems(c.bootstrap.dcs.postgresql.parameters, 'bootstrap.dcs.postgresql.parameters', c.postgresql.allow_dynamic_parameters));
   return out;
 }
 
@@ -97,7 +101,7 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
     throw new ConfigError([{ path: '', message: 'expected a mapping of settings at the top level' }], source);
   }
   applyEnv(doc, env);
-  const { value, problems } = validate(nodeSchema, doc);
+  const { value, problems } = validate(nodeSchema, doc, '', { secretFiles: { baseDir } });
   if (problems.length) throw new ConfigError(problems, source);
   const c = value as NodeConfig;
   c.restapi.connect_address ??= c.restapi.listen;

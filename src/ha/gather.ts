@@ -79,7 +79,7 @@ export function ssnMembers(ssn: string): string[] {
  */
 export async function confirmFailsafe(last: Cluster, me: string, myApi: string, lsn: number | null, timeoutMs = PEER_TIMEOUT_MS): Promise<boolean> {
   const members = Object.entries(last.failsafe ?? {}).filter(([name]) => name !== me);
-  if (!last.failsafe || !(me in last.failsafe)) return false;
+  if (!last.failsafe || !Object.hasOwn(last.failsafe, me)) return false; // a member named "toString" is not listed by inheritance
   const body = JSON.stringify({ name: me, api_url: `http://${myApi}/patroni`, lsn });
   const answers = await Promise.all(
     members.map(async ([, url]) => {

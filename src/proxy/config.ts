@@ -5,7 +5,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../config/yaml.js';
-import { ConfigError, type Problem, type Schema, validate } from '../config/schema.js';
+import { ConfigError, portProblem, type Problem, type Schema, validate } from '../config/schema.js';
 import { TLS_MODES, type TlsMode } from './tls.js';
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
@@ -16,7 +16,8 @@ export type AuthType = (typeof AuthType)[keyof typeof AuthType];
 export const DEFAULT_AUTH_QUERY = 'SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin';
 
 const HOST_PORT = /^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/;
-const hostPort = (doc: string, required = false): Schema => ({ kind: 'string', doc, pattern: HOST_PORT, expected: 'host:port', required });
+/** A server address (port 1-65535); listeners (`listener`) may also take port 0, any free port. */
+const hostPort = (doc: string, required = false, listener = false): Schema => ({ kind: 'string', doc, pattern: HOST_PORT, expected: 'host:port', required, check: (v) => portProblem(v, listener) });
 const seconds = (doc: string, dflt: number): Schema => ({ kind: 'int', doc, default: dflt, min: 0, unit: 's' });
 
 const poolOverride: Schema = {
@@ -33,9 +34,9 @@ export const proxySchema: Schema = {
   kind: 'object',
   doc: 'pgkeel proxy',
   fields: {
-    listen: hostPort('read-write listener: always routed to the current leader', true),
-    ro_listen: hostPort('read-only listener: balanced across healthy replicas (optional)'),
-    metrics_listen: hostPort('Prometheus /metrics HTTP listener (optional)'),
+    listen: hostPort('read-write listener: always routed to the current leader', true, true),
+    ro_listen: hostPort('read-only listener: balanced across healthy replicas (optional)', false, true),
+    metrics_listen: hostPort('Prometheus /metrics HTTP listener (optional)', false, true),
     workers: { kind: 'int', doc: 'worker processes sharing the listeners; pool limits and max_client_conn are divided among them', default: 1, min: 1, max: 32 },
     pool_mode: { kind: 'enum', doc: 'when a server connection returns to the pool', values: ['session', 'transaction'], default: 'transaction' },
     default_pool_size: { kind: 'int', doc: 'server connections per (database, user, listener)', default: 20, min: 1 },
@@ -53,7 +54,7 @@ export const proxySchema: Schema = {
     },
     auth_file: { kind: 'string', doc: 'pgBouncer userlist.txt: "user" "password, md5 hash or SCRAM verifier" per line' },
     auth_user: { kind: 'string', doc: 'users not in auth_file are looked up with auth_query, run on the primary as this user (its password from auth_file; none needed if the server trusts it)' },
-    auth_query: { kind: 'string', doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted', default: DEFAULT_AUTH_QUERY },
+    auth_query: { kind: 'string', doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted', default: DEFAULT_AUTH_QUERY, multiline: true },
     auth_dbname: { kind: 'string', doc: 'database auth_query runs in (default: the database the client asks for)' },
     admin_users: { kind: 'list', doc: 'users allowed every admin console command; empty: every authenticated user', of: { kind: 'string', doc: 'user' }, commaString: true },
     stats_users: { kind: 'list', doc: 'users allowed SHOW commands only', of: { kind: 'string', doc: 'user' }, commaString: true },
@@ -67,7 +68,7 @@ export const proxySchema: Schema = {
     server_lifetime: seconds('close server connections this old when they are next released', 3600),
     server_connect_timeout: seconds('give up one server connection attempt after this long', 15),
     server_login_retry: { kind: 'int', doc: 'wait before retrying a failed server connection', default: 1000, min: 10, unit: 'ms' },
-    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves (empty: none)', default: 'DISCARD ALL' },
+    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves (empty: none)', default: 'DISCARD ALL', multiline: true },
     server_reset_query_always: {
       kind: 'bool', default: false,
       doc: 'transaction mode too: run server_reset_query after every transaction before the connection serves anyone else (pgBouncer), so a SET or SET ROLE outside a transaction cannot reach the next client; costs a round trip per transaction and drops the server\'s prepared statements',
@@ -177,7 +178,8 @@ export interface ProxyConfig {
 
 /** The map kind holds scalars only, so {pool_mode, pool_size, reserve_pool} entries are checked here with the same DSL. */
 function overrides(raw: unknown, path: string, problems: Problem[]): Record<string, PoolOverride> {
-  const out: Record<string, PoolOverride> = {};
+  // Keyed by client-chosen names (a database or user called "constructor" or "__proto__"): no inherited members.
+  const out = Object.create(null) as Record<string, PoolOverride>;
   if (raw === undefined || raw === null) return out;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     problems.push({ path, message: 'expected a mapping of names to {pool_mode, pool_size, reserve_pool}' });
@@ -191,24 +193,8 @@ function overrides(raw: unknown, path: string, problems: Problem[]): Record<stri
   return out;
 }
 
-/** Every host:port key, with its path: listeners may use port 0 (any free port), servers and etcd may not. */
-function portRules(c: ProxyConfig): Problem[] {
-  const out: Problem[] = [];
-  const check = (path: string, v: string | undefined, listener: boolean) => {
-    if (v === undefined) return;
-    const port = Number(/:(\d+)$/.exec(v)?.[1]);
-    const min = listener ? 0 : 1;
-    if (!(port >= min && port <= 65535)) out.push({ path, message: `expected a port ${min}–65535${listener ? ' (0: any free port)' : ''}, got ${JSON.stringify(v)}` });
-  };
-  for (const k of ['listen', 'ro_listen', 'metrics_listen'] as const) check(k, c[k], true);
-  check('primary', c.primary, false);
-  c.replicas.forEach((r, i) => check(`replicas[${i}]`, r, false));
-  c.etcd?.hosts.forEach((h, i) => check(`etcd.hosts[${i}]`, h, false));
-  return out;
-}
-
 function crossField(c: ProxyConfig): Problem[] {
-  const out: Problem[] = portRules(c);
+  const out: Problem[] = [];
   if (c.primary && c.etcd) out.push({ path: 'primary', message: 'give either a static topology (primary/replicas) or etcd, not both' });
   if (!c.primary && !c.etcd) out.push({ path: 'primary', message: 'is required unless etcd is given: the proxy needs a topology' });
   if (c.replicas.length && !c.primary) out.push({ path: 'replicas', message: 'needs primary (static topology)' });
@@ -269,7 +255,7 @@ export function proxyConfigFromObject(raw: unknown, source: string, baseDir = pr
   const users = overrides(doc['users'], 'users', problems);
   delete doc['databases'];
   delete doc['users'];
-  const r = validate(proxySchema, doc);
+  const r = validate(proxySchema, doc, '', { secretFiles: { baseDir } }); // `<secret>_file` relative to proxy.yml
   problems.push(...r.problems);
   if (problems.length) throw new ConfigError(problems, source);
   const c = r.value as ProxyConfig;
@@ -295,8 +281,8 @@ export function listenAddress(text: string): { host: string; port: number } {
 
 /** pool_mode and pool size for one (database, user): the user's override wins over the database's, as pgBouncer. */
 export function poolSettingsFor(c: ProxyConfig, database: string, user: string): { mode: PoolMode; size: number } {
-  const d = c.databases[database];
-  const u = c.users[user];
+  const d = overrideFor(c.databases, database);
+  const u = overrideFor(c.users, user);
   return {
     mode: u?.pool_mode ?? d?.pool_mode ?? c.pool_mode,
     size: u?.pool_size ?? d?.pool_size ?? c.default_pool_size,
@@ -305,5 +291,10 @@ export function poolSettingsFor(c: ProxyConfig, database: string, user: string):
 
 /** reserve_pool_size for one (database, user): `reserve_pool` of the user, else of the database, else the default. */
 export function reservePoolFor(c: ProxyConfig, database: string, user: string): number {
-  return c.users[user]?.reserve_pool ?? c.databases[database]?.reserve_pool ?? c.reserve_pool_size;
+  return overrideFor(c.users, user)?.reserve_pool ?? overrideFor(c.databases, database)?.reserve_pool ?? c.reserve_pool_size;
+}
+
+/** The override for a client-chosen name: own entries only (a user called "constructor" has none). */
+function overrideFor(m: Record<string, PoolOverride>, name: string): PoolOverride | undefined {
+  return Object.hasOwn(m, name) ? m[name] : undefined;
 }
