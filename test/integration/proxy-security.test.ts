@@ -111,7 +111,7 @@ describe('proxy security defaults', () => {
     assert.ok(!p.log().includes(WRONG) && !p.log().includes(PASSWORD), 'no password in the log');
   });
 
-  it('streams 256 MB messages both ways: the proxy process peak RSS grows by less than a quarter of one message', async () => {
+  it('streams 256 MB messages both ways: the proxy process peak RSS grows by less than a quarter of one message', async (t) => {
     const p = await cliProxy(['--auth', 'trust']);
     assert.match(p.log(), new RegExp(`auth_type is trust.*127\\.0\\.0\\.1:${p.port}`), 'trust warns, naming the listener');
     const c = await connectClient(p);
@@ -131,6 +131,7 @@ describe('proxy security defaults', () => {
       assert.equal((await c.query(`SELECT repeat('y', ${size}) AS r`)).rows[0].r.length, size, 'DataRow back to the client');
       step('DataRow');
       const grownKb = procStatusKb(p.pid, 'VmHWM') - rssBefore;
+      t.diagnostic(`peak RSS growth: ${steps.join(', ')}`);
       assert.ok(grownKb * 1024 < size / 4, `peak RSS grew by ${grownKb} kB for ${size / MB} MB messages (${steps.join(', ')})`);
     } finally {
       await c.end();
