@@ -215,9 +215,7 @@ class Proxy implements ProxyHost, AdminHost {
     this.janitor = setInterval(() => this.tick(), JANITOR_MS);
     this.statsTimer = setInterval(() => this.rollStats(), STATS_PERIOD_MS);
     this.log.info('proxy listening', { rw, ro, metrics: metricsAddress, topology: this.topology.current.reason, pool_mode: this.config.pool_mode });
-    if (this.config.auth_type === 'trust' && (this.worker?.index ?? 0) === 0) {
-      this.log.warn('auth_type is trust: anyone who can reach the listeners logs in without a password, as any user the servers accept', { rw, ro });
-    }
+    if (this.config.auth_type === 'trust') this.warnTrust(rw, ro);
     return {
       rwAddress: rw, roAddress: ro, metricsAddress,
       shutdown: () => this.stop(this.config.shutdown_timeout * 1000),
@@ -225,6 +223,12 @@ class Proxy implements ProxyHost, AdminHost {
       reload: () => this.reload(),
       done: this.done,
     };
+  }
+
+  /** At start, and on a RELOAD that turns trust on: once (worker 0 speaks for all). */
+  private warnTrust(rw: string, ro: string | null): void {
+    if ((this.worker?.index ?? 0) !== 0) return;
+    this.log.warn('auth_type is trust: anyone who can reach the listeners logs in without a password, as any user the servers accept', { rw, ro });
   }
 
   adopt(store: EtcdStore): void {
@@ -291,6 +295,7 @@ class Proxy implements ProxyHost, AdminHost {
         if (JSON.stringify(next[k]) !== JSON.stringify(this.config[k])) this.log.warn(`RELOAD: ${k} changed; it takes effect at the next restart`);
       }
       this.config = { ...next, listen: this.config.listen, ro_listen: this.config.ro_listen, metrics_listen: this.config.metrics_listen } as ProxyConfig;
+      if (this.config.auth_type === 'trust' && before.auth_type !== 'trust') this.warnTrust(this.config.listen, this.config.ro_listen ?? null);
       this.registry.refreshLimits();
     }
     this.useTls(tls ?? loadTls(this.config, 'proxy configuration'), before);

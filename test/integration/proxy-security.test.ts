@@ -19,6 +19,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { createLogger } from '../../src/lib/log.js';
 import { buildQuery, buildStartupMessage, Framer } from '../../src/protocol/index.js';
+import { loadProxyConfig } from '../../src/proxy/config.js';
 import { freePortBase, pgkeelBin } from '../helpers/cluster.js';
 import { connectClient, proxyFixture } from '../helpers/proxy.js';
 
@@ -208,6 +209,20 @@ describe('proxy security defaults', () => {
     raw.destroy();
     assert.equal((await answer).rows[0].two, 2, 'the next client gets a clean server connection');
     await b.end();
+  });
+
+  it('a RELOAD that turns auth_type trust on warns like a start with it', async () => {
+    const { log, lines } = capture();
+    const userlist = join(fx.dir, 'reload-userlist.txt');
+    writeFileSync(userlist, `"postgres" "${PASSWORD}"\n`, { mode: 0o600 });
+    const file = join(fx.dir, 'reload-proxy.yml');
+    const yml = (auth: string) => `listen: 127.0.0.1:0\nprimary: ${fx.pg.host}:${fx.pg.port}\nauth_file: ${userlist}\nauth_type: ${auth}\n`;
+    writeFileSync(file, yml('scram-sha-256'));
+    const at = await fx.start(loadProxyConfig(file), { log, configFile: file });
+    assert.ok(!lines.some((l) => l.includes('auth_type is trust')));
+    writeFileSync(file, yml('trust'));
+    at.p.reload();
+    assert.ok(lines.some((l) => l.includes('auth_type is trust')), lines.join('\n'));
   });
 
   it('logs hostile bytes with the client address, without the bytes', async () => {
