@@ -54,6 +54,12 @@ scope: prod
 name: node1
 etcd3:
   hosts: [10.0.0.11:2379, 10.0.0.12:2379, 10.0.0.13:2379]
+  protocol: https
+  cacert: /etc/pgkeel/tls/ca.crt
+  cert: /etc/pgkeel/tls/etcd-client.crt
+  key: /etc/pgkeel/tls/etcd-client.key
+  username: pgkeel
+  password_file: /etc/pgkeel/etcd.password
 restapi:
   listen: 0.0.0.0:8008
   connect_address: 10.0.0.21:8008

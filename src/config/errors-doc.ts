@@ -12,6 +12,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['LOCAL_CLUSTER', 'up/down/status', 'A local cluster problem: no cluster in DIR, a mismatching --nodes/--port-base, a missing package, a process that did not start (the end of its log is shown).'],
   ['DCS_UNAVAILABLE', 'dcs', 'No etcd endpoint answered within the request timeout; the message names every endpoint and why it failed. A leader demotes (unless failsafe mode).'],
   ['DCS_REQUEST', 'dcs', 'etcd refused a request (HTTP error with its message).'],
+  ['DCS_AUTH', 'dcs', 'etcd refused the client: wrong or missing etcd3.username/password, or the user\'s role lacks readwrite on the cluster\'s prefix. The message names the endpoint and the user, never the password.'],
   ['DCS_CLOSED', 'dcs', 'A call on a store that was closed (shutdown in progress).'],
   ['PG_INITDB_FAILED', 'postgres', 'initdb failed; the partial data directory is moved to <data_dir>.failed-bootstrap-<time> and the initialize key released so the next start retries.'],
   ['PG_START_FAILED', 'postgres', 'PostgreSQL did not start; the end of its log is attached. The agent retries after a pause.'],

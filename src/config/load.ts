@@ -7,6 +7,7 @@ import { readYamlFile } from './yaml.js';
 import { ConfigError, describe, type Problem, schemaAt, validate } from './schema.js';
 import { nodeSchema, type NodeConfig } from './node.js';
 import { localOnlyProblems } from './pg-params.js';
+import { etcdSecurityProblems, resolveEtcdFiles } from './etcd-section.js';
 
 /** Short names Patroni users know, mapped to config paths (besides the derived PGKEEL_<PATH> names). */
 export const ENV_ALIASES: Readonly<Record<string, string>> = {
@@ -67,6 +68,7 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
   if (Buffer.byteLength(c.postgresql.socket_dir) > MAX_SOCKET_DIR) {
     out.push({ path: 'postgresql.socket_dir', message: `must be at most ${MAX_SOCKET_DIR} bytes long (unix socket path limit), got ${Buffer.byteLength(c.postgresql.socket_dir)}; set a shorter postgresql.socket_dir` });
   }
+  out.push(...etcdSecurityProblems(c.etcd3, 'etcd3'));
   if (c.restapi.listen === c.postgresql.listen) out.push({ path: 'restapi.listen', message: `must differ from postgresql.listen (${c.postgresql.listen})` });
   const auth = c.restapi.authentication;
   if (auth && (!auth.username || !auth.password)) out.push({ path: 'restapi.authentication', message: 'expected both username and password' });
@@ -115,6 +117,7 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
     const a = c.postgresql.authentication[role];
     for (const k of SSL_FILE_KEYS) if (a[k]) a[k] = resolve(baseDir, a[k]);
   }
+  resolveEtcdFiles(c.etcd3, baseDir);
   const cross = crossFieldProblems(c);
   if (cross.length) throw new ConfigError(cross, source);
   return c;

@@ -4,6 +4,7 @@
  */
 import { portProblem, type Schema } from './schema.js';
 import { GUC_EXPECTED, GUC_NAME } from './pg-params.js';
+import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
 
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 const hostport = (doc: string, def?: string): Schema => ({
@@ -73,7 +74,7 @@ export const nodeSchema: Schema = {
       doc: 'The etcd v3 cluster used as DCS.',
       fields: {
         hosts: { kind: 'list', doc: 'etcd client endpoints (a list, or one comma-separated string).', of: hostport('etcd endpoint'), commaString: true, default: ['127.0.0.1:2379'] },
-        protocol: { kind: 'enum', doc: 'Scheme of the endpoints.', values: ['http'], default: 'http' },
+        ...etcdSecurityFields,
       },
     },
     restapi: {
@@ -198,7 +199,7 @@ export interface NodeConfig {
   scope: string;
   namespace: string;
   name: string;
-  etcd3: { hosts: string[]; protocol: 'http' };
+  etcd3: { hosts: string[] } & EtcdSecurity;
   restapi: { listen: string; connect_address: string; authentication?: { username?: string; password?: string } };
   postgresql: {
     listen: string;

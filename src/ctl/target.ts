@@ -7,11 +7,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import { paths, readLocalCluster, LocalClusterError } from '../local/layout.js';
+import { localEtcdSection } from '../local/etcd-client.js';
+import type { EtcdSecurity } from '../config/etcd-section.js';
 
 export interface CtlTarget {
   readonly scope: string;
   readonly namespace: string;
   readonly hosts: readonly string[];
+  /** https, CA, client certificate and etcd user (the node config's `etcd3` section). */
+  readonly etcd: EtcdSecurity;
   /** Basic auth for the members' unsafe REST endpoints. */
   readonly auth: { readonly username: string; readonly password: string } | undefined;
   /** Where this came from, for messages. */
@@ -25,6 +29,7 @@ export function targetFromConfig(file: string, env: NodeJS.ProcessEnv = process.
     scope: cfg.scope,
     namespace: cfg.namespace,
     hosts: cfg.etcd3.hosts,
+    etcd: cfg.etcd3,
     auth: a?.username ? { username: a.username, password: a.password ?? '' } : undefined,
     source: file,
   };
@@ -47,6 +52,7 @@ export function targetFromDir(dir: string): CtlTarget {
     scope: lc.scope,
     namespace: 'service',
     hosts: [`${lc.host}:${lc.etcd.clientPort}`],
+    etcd: localEtcdSection(lc),
     auth: first ? localAuth(lc.dir, first) : undefined,
     source: lc.dir,
   };

@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../config/yaml.js';
 import { ConfigError, portProblem, type Problem, type Schema, validate } from '../config/schema.js';
 import { TLS_MODES, type TlsMode } from './tls.js';
+import { etcdSecurityFields, etcdSecurityProblems, resolveEtcdFiles, type EtcdSecurity } from '../config/etcd-section.js';
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
@@ -95,6 +96,7 @@ export const proxySchema: Schema = {
         scope: { kind: 'string', doc: 'cluster name', required: true },
         namespace: { kind: 'string', doc: 'key namespace', default: 'service' },
         request_timeout: { kind: 'int', doc: 'one etcd request', default: 2000, min: 100, unit: 'ms' },
+        ...etcdSecurityFields,
       },
     },
     max_lag: { kind: 'int', doc: 'replicas further behind the leader are not used for reads', default: 16 * 1024 * 1024, min: 0, unit: 'bytes' },
@@ -162,7 +164,7 @@ export interface ProxyConfig {
   users: Record<string, PoolOverride>;
   primary?: string;
   replicas: string[];
-  etcd?: { hosts: string[]; scope: string; namespace: string; request_timeout: number };
+  etcd?: { hosts: string[]; scope: string; namespace: string; request_timeout: number } & EtcdSecurity;
   max_lag: number;
   ro_fallback_to_leader: boolean;
   switchover_pause_timeout: number;
@@ -199,6 +201,7 @@ function crossField(c: ProxyConfig): Problem[] {
   if (!c.primary && !c.etcd) out.push({ path: 'primary', message: 'is required unless etcd is given: the proxy needs a topology' });
   if (c.replicas.length && !c.primary) out.push({ path: 'replicas', message: 'needs primary (static topology)' });
   if (c.etcd && c.etcd.hosts.length === 0) out.push({ path: 'etcd.hosts', message: 'expected at least one host:port' });
+  if (c.etcd) out.push(...etcdSecurityProblems(c.etcd, 'etcd'));
   if (c.auth_type !== 'trust' && !c.auth_file && !c.auth_user) {
     out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type} (or auth_user); set auth_type: trust explicitly to let clients in without a password` });
   }
@@ -262,6 +265,7 @@ export function proxyConfigFromObject(raw: unknown, source: string, baseDir = pr
   c.databases = databases;
   c.users = users;
   for (const k of FILE_KEYS) if (c[k]) c[k] = resolve(baseDir, c[k]);
+  if (c.etcd) resolveEtcdFiles(c.etcd, baseDir);
   const cross = crossField(c);
   if (cross.length) throw new ConfigError(cross, source);
   return c;
