@@ -65,7 +65,7 @@ try {
     const port = await freePort();
     const nodeArgs = [...(CPU_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_DIR}`] : []), ...(process.env.PROF_NODE_ARGS ?? '').split(' ').filter(Boolean)];
     const keel = spawn(process.execPath, [...nodeArgs, join(here, 'pgkeel-proxy.mjs'), '--listen', `127.0.0.1:${port}`, '--primary', `127.0.0.1:${pgsrv.port}`,
-      '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      '--auth', 'trust', '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(keel);
     targets.pgkeel = { port, pid: keel.pid, child: keel };
   }
@@ -75,7 +75,7 @@ try {
     const runner = join(dir, 'alt-proxy.mjs');
     writeFileSync(runner, `import { runProxyCommand } from '${process.env.PROF_ALT_DIST}/src/cli/proxy-cmd.js'; process.exitCode = await runProxyCommand(process.argv.slice(2));\n`);
     const alt = spawn(process.execPath, [runner, '--listen', `127.0.0.1:${port}`, '--primary', `127.0.0.1:${pgsrv.port}`,
-      '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      '--auth', 'trust', '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(alt);
     targets['pgkeel-alt'] = { port, pid: alt.pid, child: alt };
   }

@@ -98,14 +98,14 @@ try {
 
   const keelPort = await freePort();
   const keel = spawn(process.execPath, [join(here, 'pgkeel-proxy.mjs'), '--listen', `127.0.0.1:${keelPort}`, '--primary', `127.0.0.1:${pgsrv.port}`,
-    '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    '--auth', 'trust', '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(keel);
   const WORKERS = Number(process.env.BENCH_WORKERS ?? 0);
   let keelW = null;
   const keelWPort = WORKERS > 1 ? await freePort() : 0;
   if (WORKERS > 1) {
     keelW = spawn(process.execPath, [join(here, 'pgkeel-proxy.mjs'), '--listen', `127.0.0.1:${keelWPort}`, '--primary', `127.0.0.1:${pgsrv.port}`,
-      '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--workers', String(WORKERS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      '--auth', 'trust', '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--workers', String(WORKERS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(keelW);
   }
 

@@ -4,7 +4,7 @@
  * Exit codes: 0 ok, 1 failure, 2 invalid usage or configuration.
  */
 import { ConfigError } from '../config/schema.js';
-import { loadConfig } from '../config/load.js';
+import { checkConfigFile } from './config-check.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
@@ -30,12 +30,12 @@ Local cluster:
 
 Node:
   agent    run one node's agent in the foreground                          -c node.yml
-  config   check a node config file and print every problem                check -c node.yml
+  config   check a node or proxy config and print every problem               check -c node.yml | check -c proxy.yml [--proxy]
 
 Proxy (a leader-following pooler, like pgBouncer + HAProxy):
   proxy    run a proxy in the foreground     -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME)
            [--replica HOST:PORT ...] [--pool-mode session|transaction] [--pool-size N] [--max-client-conn N]
-           [--auth trust|md5|scram-sha-256] [--auth-file userlist.txt]; \`pgkeel proxy --help\`
+           [--auth scram-sha-256|md5|trust] [--auth-file userlist.txt]; \`pgkeel proxy --help\`
 
 Cluster management (like patronictl):
   ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]
@@ -64,7 +64,11 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
     'log-format': { type: 'string', doc: 'json or text (default: the config\'s log.format)', placeholder: 'FORMAT' },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },
   },
-  config: { config: { type: 'string', short: 'c', doc: 'node config file (YAML)', placeholder: 'FILE' }, help: { type: 'boolean', short: 'h', doc: 'show this help' } },
+  config: {
+    config: { type: 'string', short: 'c', doc: 'node or proxy config file (YAML)', placeholder: 'FILE' },
+    proxy: { type: 'boolean', doc: 'check it as a proxy config (default: a top-level listen key without scope means proxy)' },
+    help: { type: 'boolean', short: 'h', doc: 'show this help' },
+  },
 };
 
 function requireLocal(dir: string) {
@@ -102,11 +106,10 @@ async function main(argv: string[]): Promise<number> {
       return runAgent(file, fmt);
     }
     case 'config': {
-      if (positional[0] !== 'check') throw new UsageError('usage: pgkeel config check -c node.yml');
+      if (positional[0] !== 'check') throw new UsageError('usage: pgkeel config check -c node.yml|proxy.yml [--proxy]');
       const file = flags['config'] as string | undefined;
-      if (!file) throw new UsageError('pgkeel config check needs -c node.yml');
-      const c = loadConfig(file);
-      out(`${file}: valid (scope ${c.scope}, member ${c.name})`);
+      if (!file) throw new UsageError('pgkeel config check needs -c node.yml or -c proxy.yml');
+      out(checkConfigFile(file, flags['proxy'] === true));
       return 0;
     }
     case 'up': {

@@ -3,7 +3,7 @@
  *
  *   pgkeel proxy -c proxy.yml
  *   pgkeel proxy --listen HOST:PORT --primary HOST:PORT [--replica HOST:PORT ...] [--pool-mode session|transaction]
- *                [--pool-size N] [--max-client-conn N] [--workers N] [--auth trust|md5|scram-sha-256] [--auth-file userlist.txt]
+ *                [--pool-size N] [--max-client-conn N] [--workers N] [--auth scram-sha-256|md5|trust] [--auth-file userlist.txt]
  *   pgkeel proxy --listen HOST:PORT --etcd HOST:PORT --scope NAME [--ro-listen HOST:PORT]
  *                [--client-tls-sslmode require --client-tls-cert FILE --client-tls-key FILE]
  *
@@ -30,7 +30,7 @@ const SPEC: Record<string, FlagSpec> = {
   'pool-size': { type: 'number', doc: 'server connections per pool (default 20)', placeholder: 'N' },
   'max-client-conn': { type: 'number', doc: 'client connections (default 100)', placeholder: 'N' },
   workers: { type: 'number', doc: 'worker processes sharing the listeners (default 1)', placeholder: 'N' },
-  auth: { type: 'string', doc: 'trust, md5 or scram-sha-256 (default trust)', placeholder: 'METHOD' },
+  auth: { type: 'string', doc: 'scram-sha-256 (default), md5 or trust (no password: only when asked for)', placeholder: 'METHOD' },
   'auth-file': { type: 'string', doc: 'userlist.txt ("user" "secret" per line)', placeholder: 'FILE' },
   'admin-user': { type: 'list', doc: 'admin console user (repeatable; default: anyone authenticated)', placeholder: 'NAME' },
   'client-tls-sslmode': { type: 'string', doc: 'TLS for clients: disable, allow, prefer, require, verify-ca, verify-full (default disable)', placeholder: 'MODE' },

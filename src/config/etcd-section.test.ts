@@ -15,7 +15,7 @@ const node = (etcd3: Record<string, unknown>) => ({
   etcd3: { hosts: ['127.0.0.1:2379'], ...etcd3 },
   postgresql: { data_dir: '/var/lib/pgkeel/n1', authentication: { superuser: { password: 's' }, replication: { password: 'r' } } },
 });
-const proxy = (etcd: Record<string, unknown>) => ({ listen: '127.0.0.1:6432', etcd: { hosts: ['127.0.0.1:2379'], scope: 'demo', ...etcd } });
+const proxy = (etcd: Record<string, unknown>) => ({ listen: '127.0.0.1:6432', auth_type: 'trust', etcd: { hosts: ['127.0.0.1:2379'], scope: 'demo', ...etcd } });
 
 function problems(f: () => unknown): string[] {
   try {

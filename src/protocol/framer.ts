@@ -13,6 +13,14 @@
  * Views are only valid as long as the chunk is: a caller that reuses its read buffer (`net.Socket` `onread`)
  * must finish with, or copy, every frame before reading into that buffer again.
  *
+ * Streaming (`streamAbove`, `streamTypes`; used with `read()`): a message of a streamable type longer than
+ * `streamAbove` is not assembled. Once its header and its first STREAM_PEEK_BYTES body bytes have arrived it is
+ * returned as a first FramePiece, then as further pieces as its bytes arrive, each a view into the pushed chunk —
+ * so a 1 GB message costs the framer no more than one chunk (pgBouncer forwards large packets the same way). The
+ * first piece carries enough of the body to read statement and portal names; a consumer that must have the whole
+ * message after all (to rewrite it) calls `holdWhole()` at once and later gets it as one Frame, within
+ * `maxHeldBytes`. A message that is not streamed is held whole and must fit `maxHeldBytes` as well.
+ *
  * Errors: a bad length or disallowed type byte makes `next()` throw a `ProtocolError`; the framer then stays
  * failed (every later `next()` throws the same error, `push()` is ignored) because the stream cannot be
  * resynchronised. Nothing else is ever thrown for any input bytes.
@@ -28,6 +36,12 @@ export const PRE_AUTH_MAX_MESSAGE_BYTES = 10_000;
 export const MAX_STARTUP_PACKET_BYTES = 10_004;
 /** `Frame.type` of an untyped start-up packet. */
 export const STARTUP_FRAME_TYPE = 0;
+
+/**
+ * Body bytes a first piece carries at least (when the message has them): a Bind's portal and statement names
+ * (NAMEDATALEN 64 each, with their terminators) fit.
+ */
+export const STREAM_PEEK_BYTES = 256;
 
 /** Below this a spanning message's buffer is allocated at its full size; above it, grown as bytes arrive. */
 const INITIAL_PARTIAL_BYTES = 64 * 1024;
@@ -68,6 +82,35 @@ export interface FramerOptions {
    * body is buffered). E.g. FRONTEND_CODES for client connections.
    */
   readonly allowedTypes?: Iterable<number>;
+  /** Stream messages of `streamTypes` longer than this many bytes (whole, on the wire); default: never. */
+  readonly streamAbove?: number;
+  /** The type bytes that may be streamed (e.g. streamTable([...])); default none. */
+  readonly streamTypes?: Uint8Array | null;
+  /** Limit for a message held whole (not streamed); default: maxMessageBytes. */
+  readonly maxHeldBytes?: number;
+}
+
+/** A 256-entry table of type bytes for `streamTypes`: build it once and share it between framers. */
+export function streamTable(types: Iterable<number>): Uint8Array {
+  const t = new Uint8Array(256);
+  for (const x of types) t[x & 0xff] = 1;
+  return t;
+}
+
+/**
+ * A piece of a streamed message, in order: forward `bytes` (a view, valid as long as the pushed chunk is). The
+ * first piece starts with the header; the pieces of one message add up to it exactly.
+ */
+export class FramePiece {
+  constructor(
+    /** The message's type byte. */
+    readonly type: number,
+    /** The message's length word (the whole message's, not this piece's). */
+    readonly length: number,
+    readonly bytes: Buffer,
+    readonly first: boolean,
+    readonly last: boolean,
+  ) {}
 }
 
 /**
@@ -108,6 +151,10 @@ export class Framer {
   /** Adjustable, e.g. raised from PRE_AUTH_MAX_MESSAGE_BYTES once the client is authenticated. */
   maxMessageBytes: number;
   maxStartupBytes: number;
+  /** Streaming settings: adjustable between messages (e.g. turned on once a client has logged in). */
+  streamAbove: number;
+  streamTypes: Uint8Array | null;
+  maxHeldBytes: number;
   private modeValue: FramerMode;
   private readonly allowed: Uint8Array | null;
 
@@ -123,12 +170,21 @@ export class Framer {
   private partType = 0;
   private partLength = 0;
   private failure: ProtocolError | null = null;
+  /** A streamed message: bytes not returned yet (0: none in progress). */
+  private streamLeft = 0;
+  /** The part buffer only collects the first piece of a streamed message (its peek), not a whole message. */
+  private peeking = false;
+  /** The first piece just returned: `holdWhole()` may still turn its message into a whole Frame. */
+  private firstPiece: FramePiece | null = null;
 
   constructor(options: FramerOptions = {}) {
     this.modeValue = options.mode ?? FramerMode.Regular;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.maxStartupBytes = options.maxStartupBytes ?? MAX_STARTUP_PACKET_BYTES;
     this.allowed = options.allowedTypes ? allowedTable(options.allowedTypes) : null;
+    this.streamAbove = options.streamAbove ?? Infinity;
+    this.streamTypes = options.streamTypes ?? null;
+    this.maxHeldBytes = options.maxHeldBytes ?? Infinity;
   }
 
   get mode(): FramerMode {
@@ -140,7 +196,7 @@ export class Framer {
    * flows. Only allowed between messages.
    */
   setMode(mode: FramerMode): void {
-    if (this.headFill > 0 || this.part !== null) throw new Error('Framer.setMode() in the middle of a message');
+    if (this.headFill > 0 || this.part !== null || this.streamLeft > 0) throw new Error('Framer.setMode() in the middle of a message');
     this.modeValue = mode;
   }
 
@@ -173,35 +229,96 @@ export class Framer {
     this.pos = 0;
   }
 
-  /** The next complete message, or undefined when more bytes are needed. Throws only ProtocolError. */
+  /**
+   * The next complete message, or undefined when more bytes are needed. Throws only ProtocolError. For framers
+   * that never stream (no `streamTypes`); streaming consumers use `read()`.
+   */
   next(): Frame | undefined {
+    const f = this.read();
+    if (f instanceof FramePiece) throw new Error('Framer.next() on a streaming framer: use read()');
+    return f;
+  }
+
+  /** The next complete message or piece of a streamed message, or undefined when more bytes are needed. */
+  read(): Frame | FramePiece | undefined {
     if (this.failure) throw this.failure;
+    this.firstPiece = null;
     try {
-      const frame = this.headFill > 0 || this.part !== null ? this.continuePartial() : this.fromChunk();
+      const frame =
+        this.streamLeft > 0 ? this.nextPiece() : this.headFill > 0 || this.part !== null ? this.continuePartial() : this.fromChunk();
       if (frame === undefined) {
         this.chunk = EMPTY; // everything is consumed or copied: let the caller's buffer go
         this.pos = 0;
+      } else if (frame instanceof FramePiece) {
+        if (frame.first) this.firstPiece = frame;
       } else if (this.modeValue === FramerMode.Startup) {
         this.afterStartupFrame(frame);
       }
       return frame;
     } catch (err) {
-      if (err instanceof ProtocolError) {
-        this.failure = err;
-        this.chunk = EMPTY;
-        this.pos = 0;
-        this.part = null;
-        this.headFill = 0;
-      }
+      if (err instanceof ProtocolError) this.fail(err);
       throw err;
     }
+  }
+
+  /**
+   * Called right after `read()` returned a first piece: that message is held and returned whole instead (the
+   * consumer must rewrite it). Throws PROTOCOL_TOO_LARGE when it is longer than `maxHeldBytes`.
+   */
+  holdWhole(): void {
+    const first = this.firstPiece;
+    if (first === null) throw new Error('Framer.holdWhole() not right after a first piece');
+    this.firstPiece = null;
+    const hs = this.headerSize;
+    const total = first.length + hs - 4;
+    if (first.length > this.maxHeldBytes) {
+      const err = tooLargeHeld(first.type, first.length, this.maxHeldBytes);
+      this.fail(err);
+      throw err;
+    }
+    this.streamLeft = 0;
+    this.beginPart(first.type, first.length, total, first.bytes);
+  }
+
+  private fail(err: ProtocolError): void {
+    this.failure = err;
+    this.chunk = EMPTY;
+    this.pos = 0;
+    this.part = null;
+    this.headFill = 0;
+    this.streamLeft = 0;
+    this.peeking = false;
+  }
+
+  /** A message longer than streamAbove, of a streamable type, that does not fit what has arrived. */
+  private streams(type: number, total: number): boolean {
+    return total > this.streamAbove && total > STREAM_PEEK_BYTES + 5 && this.streamTypes !== null && this.streamTypes[type] === 1;
+  }
+
+  /** The next piece of the streamed message in progress, from the current chunk. */
+  private nextPiece(): FramePiece | undefined {
+    const avail = this.chunk.length - this.pos;
+    if (avail === 0) return undefined;
+    const take = Math.min(avail, this.streamLeft);
+    const bytes = this.chunk.subarray(this.pos, this.pos + take);
+    this.pos += take;
+    this.streamLeft -= take;
+    return new FramePiece(this.partType, this.partLength, bytes, false, this.streamLeft === 0);
+  }
+
+  /** Starts streaming with `head` (header and peeked body) as the first piece. */
+  private firstOf(type: number, length: number, total: number, head: Buffer): FramePiece {
+    this.partType = type;
+    this.partLength = length;
+    this.streamLeft = total - head.length;
+    return new FramePiece(type, length, head, true, this.streamLeft === 0);
   }
 
   private get headerSize(): number {
     return this.modeValue === FramerMode.Regular ? 5 : 4;
   }
 
-  private fromChunk(): Frame | undefined {
+  private fromChunk(): Frame | FramePiece | undefined {
     const chunk = this.chunk;
     const pos = this.pos;
     const avail = chunk.length - pos;
@@ -218,16 +335,38 @@ export class Framer {
     const length = chunk.readInt32BE(pos + hs - 4);
     this.check(type, length);
     const total = length + hs - 4;
+    // A streamed message comes as pieces even when it arrived whole: the same input gives the same output
+    // wherever the chunks were cut.
+    if (this.streams(type, total)) {
+      if (avail >= total) {
+        this.pos = pos + total;
+        return this.firstOf(type, length, total, chunk.subarray(pos, pos + total));
+      }
+      this.pos = chunk.length;
+      if (avail >= hs + STREAM_PEEK_BYTES) return this.firstOf(type, length, total, chunk.subarray(pos));
+      this.beginPeek(type, length, chunk.subarray(pos));
+      return undefined;
+    }
+    this.checkHeld(type, length);
     if (avail >= total) {
       this.pos = pos + total;
       return new Frame(type, length, chunk, pos, hs);
     }
-    this.beginPart(type, length, total, chunk.subarray(pos));
     this.pos = chunk.length;
+    this.beginPart(type, length, total, chunk.subarray(pos));
     return undefined;
   }
 
-  private continuePartial(): Frame | undefined {
+  private beginPeek(type: number, length: number, first: Buffer): void {
+    this.beginPart(type, length, this.headerSize + STREAM_PEEK_BYTES, first);
+    this.peeking = true;
+  }
+
+  private checkHeld(type: number, length: number): void {
+    if (length > this.maxHeldBytes) throw tooLargeHeld(type, length, this.maxHeldBytes);
+  }
+
+  private continuePartial(): Frame | FramePiece | undefined {
     const hs = this.headerSize;
     if (this.part === null) {
       const head = this.head as Buffer; // headFill > 0: fromChunk allocated it
@@ -240,7 +379,12 @@ export class Framer {
       const length = head.readInt32BE(hs - 4);
       this.check(type, length);
       this.headFill = 0;
-      this.beginPart(type, length, length + hs - 4, head.subarray(0, hs));
+      const total = length + hs - 4;
+      if (this.streams(type, total)) this.beginPeek(type, length, head.subarray(0, hs));
+      else {
+        this.checkHeld(type, length);
+        this.beginPart(type, length, total, head.subarray(0, hs));
+      }
     }
     let part = this.part as Buffer;
     const take = Math.min(this.partTotal - this.partFill, this.chunk.length - this.pos);
@@ -258,6 +402,10 @@ export class Framer {
     }
     if (this.partFill < this.partTotal) return undefined;
     this.part = null;
+    if (this.peeking) {
+      this.peeking = false;
+      return this.firstOf(this.partType, this.partLength, this.partLength + hs - 4, part.subarray(0, this.partFill));
+    }
     return new Frame(this.partType, this.partLength, part, 0, hs);
   }
 
@@ -316,4 +464,12 @@ export class Framer {
       code === ProtocolCode.SSLRequest || code === ProtocolCode.GSSENCRequest || code === ProtocolCode.CancelRequest;
     if (!request) this.modeValue = FramerMode.Regular;
   }
+}
+
+function tooLargeHeld(type: number, length: number, limit: number): ProtocolError {
+  return new ProtocolError(
+    ProtocolErrorCode.TooLarge,
+    `message ${describeType(type)} of length ${length} exceeds the limit of ${limit} bytes for messages read whole`,
+    { type, length, limit },
+  );
 }

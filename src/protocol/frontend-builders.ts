@@ -150,6 +150,14 @@ export function rewriteBindStatement(raw: Buffer, newName: string): Buffer {
   return replaceName(raw, FrontendCode.Bind, 'Bind', 0, 1, newName);
 }
 
+/**
+ * The first piece of a streamed Bind (FramePiece.bytes: the header and at least both names) with its statement
+ * name replaced; the length word becomes the whole rewritten message's, so the following pieces pass unchanged.
+ */
+export function rewriteBindStatementHead(head: Buffer, newName: string): Buffer {
+  return replaceName(head, FrontendCode.Bind, 'Bind', 0, 1, newName, false);
+}
+
 /** A client's Parse with its statement name replaced; the query text and types are copied. */
 export function rewriteParseName(raw: Buffer, newName: string): Buffer {
   return replaceName(raw, FrontendCode.Parse, 'Parse', 0, 0, newName);
@@ -169,13 +177,13 @@ export function rewriteCloseName(raw: Buffer, newName: string): Buffer {
  * Copies `raw` with one C string replaced: the string found after `prefix` bytes and `skip` other C strings
  * from the start of the payload. The length word is rewritten; every other byte is copied as is.
  */
-function replaceName(raw: Buffer, type: number, what: string, prefix: number, skip: number, newName: string): Buffer {
+function replaceName(raw: Buffer, type: number, what: string, prefix: number, skip: number, newName: string, whole = true): Buffer {
   const got = raw[0] ?? 0;
   if (raw.length < 5 || got !== type) {
     throw new ProtocolError(ProtocolErrorCode.UnknownMessage, `expected ${what}, got ${describeType(got)}`, { type: got });
   }
   const length = raw.readInt32BE(1);
-  if (length + 1 !== raw.length) {
+  if (whole ? length + 1 !== raw.length : length + 1 < raw.length) {
     throw new ProtocolError(ProtocolErrorCode.BadLength, `${what}: length word ${length} for ${raw.length} bytes`, {
       length,
     });
@@ -191,6 +199,6 @@ function replaceName(raw: Buffer, type: number, what: string, prefix: number, sk
   const at = start + out.write(newName, start, 'utf8');
   out[at] = 0;
   raw.copy(out, at + 1, end + 1);
-  out.writeInt32BE(out.length - 1, 1);
+  out.writeInt32BE(length + out.length - raw.length, 1);
   return out;
 }

@@ -33,6 +33,7 @@ import {
   buildSync,
   buildTerminate,
   rewriteBindStatement,
+  rewriteBindStatementHead,
   rewriteCloseName,
   rewriteDescribeName,
   rewriteParseName,
@@ -182,6 +183,15 @@ describe('frontend rewrites', () => {
     assert.deepEqual(out, buildBind({ portal: 'p', statement: 'PGKEEL_17', params: ['x', null], resultFormats: [1] }));
     assert.equal(out.readInt32BE(1), out.length - 1);
     assert.deepEqual(rewriteBindStatement(out, 'client_s1'), m);
+  });
+
+  it('renames the statement in the first piece of a streamed Bind, with the whole message\'s new length', () => {
+    const m = buildBind({ portal: 'p', statement: 'client_s1', params: ['x'.repeat(5000)] });
+    assert.throws(() => rewriteBindStatementHead(m.subarray(0, 16), 'x'), /no terminating NUL/, 'both names must be in the head');
+    for (const cutAt of [17, 40, 1000]) {
+      const head = rewriteBindStatementHead(m.subarray(0, cutAt), 'PGKEEL_17_longer');
+      assert.deepEqual(Buffer.concat([head, m.subarray(cutAt)]), rewriteBindStatement(m, 'PGKEEL_17_longer'), `cut at ${cutAt}`);
+    }
   });
 
   it('renames Parse, Describe and Close the same way', () => {

@@ -3,7 +3,7 @@
  * what came out, so split-point and fuzz tests can compare runs.
  */
 import { ProtocolError } from './errors.js';
-import { Framer, type FramerOptions } from './framer.js';
+import { FramePiece, Framer, type FramerOptions } from './framer.js';
 
 /** mulberry32: a small, fast, seeded PRNG; returns floats in [0, 1). Deterministic across runs and platforms. */
 export function prng(seed: number): () => number {
@@ -59,4 +59,49 @@ export function cut(buf: Buffer, offsets: readonly number[]): Buffer[] {
   }
   out.push(buf.subarray(prev));
   return out;
+}
+
+export interface StreamedOutput {
+  /** Each message's type, its bytes put together, and how it came: 'whole' (a Frame) or the number of pieces. */
+  readonly messages: { type: number; raw: Buffer; pieces: number | 'whole'; firstBytes: number }[];
+  readonly error: ProtocolError | null;
+  readonly maxRetained: number;
+}
+
+/**
+ * Like frameChunks for a streaming framer (`read()`): pieces are put back together per message. `hold` decides,
+ * at a message's first piece, to take it whole instead (`holdWhole()`).
+ */
+export function streamChunks(chunks: readonly Buffer[], options: FramerOptions, hold: (p: FramePiece) => boolean = () => false): StreamedOutput {
+  const framer = new Framer(options);
+  const messages: { type: number; raw: Buffer; pieces: number | 'whole'; firstBytes: number }[] = [];
+  let parts: Buffer[] = [];
+  let firstBytes = 0;
+  let maxRetained = 0;
+  try {
+    for (const chunk of chunks) {
+      framer.push(chunk);
+      for (let f = framer.read(); f !== undefined; f = framer.read()) {
+        if (!(f instanceof FramePiece)) {
+          messages.push({ type: f.type, raw: Buffer.from(f.raw), pieces: 'whole', firstBytes: f.rawLength });
+          continue;
+        }
+        if (f.first && hold(f)) {
+          framer.holdWhole();
+          continue;
+        }
+        if (f.first) firstBytes = f.bytes.length;
+        parts.push(Buffer.from(f.bytes));
+        if (f.last) {
+          messages.push({ type: f.type, raw: Buffer.concat(parts), pieces: parts.length, firstBytes });
+          parts = [];
+        }
+      }
+      maxRetained = Math.max(maxRetained, framer.retainedBytes);
+    }
+  } catch (err) {
+    if (err instanceof ProtocolError) return { messages, error: err, maxRetained };
+    throw err;
+  }
+  return { messages, error: null, maxRetained };
 }

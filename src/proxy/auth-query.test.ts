@@ -121,7 +121,7 @@ describe('where a secret comes from', () => {
 });
 
 describe('auth_query settings', () => {
-  const base = { listen: '127.0.0.1:1', primary: 'h:1' };
+  const base = { listen: '127.0.0.1:1', primary: 'h:1', auth_type: 'trust' };
   const problems = (extra: Record<string, unknown>) => {
     try {
       proxyConfigFromObject({ ...base, ...extra }, 't');
@@ -135,7 +135,7 @@ describe('auth_query settings', () => {
   it('defaults to pgBouncer 1.24.1 query; auth_user alone can serve md5/SCRAM without an auth file', () => {
     assert.equal(proxyConfigFromObject(base, 't').auth_query, DEFAULT_AUTH_QUERY);
     assert.deepEqual(problems({ auth_type: 'scram-sha-256', auth_user: 'pgkeel_auth' }), []);
-    assert.deepEqual(problems({ auth_type: 'md5' }), ['auth_file: is required with auth_type md5 (or auth_user)']);
+    assert.deepEqual(problems({ auth_type: 'md5' }), ['auth_file: is required with auth_type md5 (or auth_user); set auth_type: trust explicitly to let clients in without a password']);
   });
 
   it('refuses auth_query and auth_dbname without auth_user, and a query without $1, naming the key', () => {
@@ -210,7 +210,7 @@ describe('AuthQuery against a fake primary', () => {
     let now = 0;
     let primary: NodeAddr | ProxyError = node;
     const remembered = new Map<string, UserSecret | undefined>();
-    const config = { ...proxyConfigFromObject({ listen: '127.0.0.1:1', primary: 'h:1', auth_user: 'auth' }, 't'), ...cfg };
+    const config = { ...proxyConfigFromObject({ listen: '127.0.0.1:1', primary: 'h:1', auth_type: 'trust', auth_user: 'auth' }, 't'), ...cfg };
     const q = new AuthQuery({
       config: () => config,
       primary: () => primary,

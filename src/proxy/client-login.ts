@@ -15,6 +15,7 @@ import {
 import type { UserSecret } from './auth-file.js';
 import { ClientAuth } from './client-auth.js';
 import { ClientPhase } from './client-phase.js';
+import { STREAM_ABOVE_BYTES, STREAMED_FRONTEND } from './client-request.js';
 import type { ClientConn } from './client.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 import { parameterStatusBlock } from './login-reply.js';
@@ -117,7 +118,14 @@ export function flushEarly(c: ClientConn): void {
 }
 
 function afterAuth(c: ClientConn): void {
-  c.framer.maxMessageBytes = c.host.config.max_packet_size;
+  const cfg = c.host.config;
+  c.framer.maxMessageBytes = cfg.max_packet_size;
+  c.framer.maxHeldBytes = Math.min(cfg.max_buffered_packet_size, cfg.max_packet_size);
+  if (!c.admin) {
+    // Long messages go to the server as they arrive (pgBouncer's behaviour), not held whole: see client-request.ts.
+    c.framer.streamAbove = STREAM_ABOVE_BYTES;
+    c.framer.streamTypes = STREAMED_FRONTEND;
+  }
   if (c.auth?.passThroughKeys) c.host.rememberScramKeys(c.user, c.auth.passThroughKeys);
   c.auth = null;
   if (c.admin) {

@@ -14,16 +14,18 @@
  * Members marked @internal are for those three modules only.
  */
 import type { Socket } from 'node:net';
-import { type Frame, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, TxStatus } from '../protocol/index.js';
+import { type Frame, FramePiece, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, TxStatus } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
+import { formatHostPort } from '../lib/net.js';
 import type { ClientAuth } from './client-auth.js';
 import { adminFrame } from './client-admin.js';
 import { authFrame, flushEarly, onStartup } from './client-login.js';
 import { ClientPhase } from './client-phase.js';
-import { request } from './client-request.js';
+import { request, requestPiece } from './client-request.js';
 import { nextCancelSecret } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from './errors.js';
 import { OutBuffer } from './out-buffer.js';
+import { classifyClientError, SecurityEventKind } from './security-log.js';
 import { applySync, ParamSet, syncSql } from './params.js';
 import type { PoolEntry } from './pools.js';
 import { ClientStatements } from './prepared.js';
@@ -51,6 +53,11 @@ function onSocketDrain(this: ClientSocket): void {
 }
 
 function ignoreError(): void {}
+
+/** On the TLS socket: a handshake that fails is a protocol violation worth a (rate-limited) log line. */
+function onTlsError(this: ClientSocket, err: Error): void {
+  this[CLIENT].tlsFailed(err);
+}
 
 /** The shared handlers, on the accepted socket and again on the TLS socket that replaces it after SSLRequest. */
 function attach(socket: Socket, c: ClientConn): void {
@@ -102,7 +109,7 @@ export class ClientConn implements LinkedClient {
   early: Buffer[] | null = null;
   /** @internal An admin command is waiting for the other workers' answers. */
   adminBusy = false;
-  private pending: Frame | null = null;
+  private pending: Frame | FramePiece | null = null;
   private pauses = 0;
   private drainWaitServer: ServerConn | null = null;
   private xactStart = 0;
@@ -144,7 +151,14 @@ export class ClientConn implements LinkedClient {
     e.stats.xact_count++;
     e.stats.xact_time += Math.round((performance.now() - this.xactStart) * 1000);
     this.unlink(server);
-    e.pool.release(server, this.host.now());
+    const reset = this.host.config.server_reset_query;
+    if (reset && this.host.config.server_reset_query_always) {
+      // Back to the pool only once the reset has run: nothing of this session reaches the next client.
+      server.afterInternal = () => e.pool.release(server, this.host.now());
+      server.sendInternal(reset);
+    } else {
+      e.pool.release(server, this.host.now());
+    }
     this.flushToClient(server);
     if (this.closeAfterTx) this.fatal(this.closeAfterTx);
   }
@@ -176,7 +190,9 @@ export class ClientConn implements LinkedClient {
   /** Sends a FATAL ErrorResponse (the one catch site for errors to this client) and closes. */
   fatal(err: unknown): void {
     if (this.phase === ClientPhase.Closed) return;
-    if (!(err instanceof ProxyError) || err.code !== ProxyErrorCode.Shutdown) {
+    const kind = classifyClientError(err);
+    if (kind !== null) this.reportSecurityEvent(kind, err as Error);
+    else if (!(err instanceof ProxyError) || err.code !== ProxyErrorCode.Shutdown) {
       this.log.debug('closing client', { client: this.id, user: this.user, err: err instanceof Error ? err.message : String(err) });
     }
     this.out.reset();
@@ -184,6 +200,15 @@ export class ClientConn implements LinkedClient {
     if (this.socket.writable) this.socket.end(errorResponseForAny(err, 'FATAL'));
     this.onClose();
     this.socket.destroySoon();
+  }
+
+  private reportSecurityEvent(kind: SecurityEventKind, err: Error): void {
+    const s = this.socket;
+    const client = s.remoteAddress !== undefined ? formatHostPort(s.remoteAddress, s.remotePort ?? 0) : 'unknown';
+    const code = (err as { code?: unknown }).code;
+    this.host.securityLog.report(kind, {
+      client, user: this.user, database: this.user ? this.database : '', code: typeof code === 'string' ? code : 'unknown', message: err.message,
+    }, this.host.now());
   }
 
   /** Shutdown or KILL: now when between transactions, else after the current one. */
@@ -225,7 +250,7 @@ export class ClientConn implements LinkedClient {
   pump(): void {
     try {
       while (this.phase !== ClientPhase.Closed) {
-        const f = this.pending ?? this.framer.next();
+        const f = this.pending ?? this.framer.read();
         this.pending = null;
         if (f === undefined) break;
         if (!this.handle(f)) {
@@ -245,8 +270,9 @@ export class ClientConn implements LinkedClient {
     this.flushToServer();
   }
 
-  /** false: the frame must wait (no server yet). */
-  private handle(f: Frame): boolean {
+  /** false: the frame must wait (no server yet). Pieces of streamed messages come only once logged in (afterAuth). */
+  private handle(f: Frame | FramePiece): boolean {
+    if (f instanceof FramePiece) return requestPiece(this, f);
     switch (this.phase) {
       case ClientPhase.Ready:
         return this.admin ? adminFrame(this, f) : request(this, f);
@@ -319,6 +345,13 @@ export class ClientConn implements LinkedClient {
     raw.removeListener('drain', onSocketDrain);
     this.socket = startClientTls(raw, this.host.clientTls);
     attach(this.socket, this);
+    this.socket.once('error', onTlsError);
+  }
+
+  /** @internal An error on the TLS socket before the StartupMessage: the handshake failed. */
+  tlsFailed(err: Error): void {
+    if (this.phase !== ClientPhase.Startup) return;
+    this.reportSecurityEvent(SecurityEventKind.ProtocolViolation, new ProxyError(ProxyErrorCode.ClientTlsHandshake, `TLS handshake failed: ${err.message}`));
   }
 
   /** @internal socket 'drain' */
@@ -357,7 +390,7 @@ export class ClientConn implements LinkedClient {
   /** The client left while linked: a clean server goes back (after server_reset_query in session mode). */
   private giveBack(s: ServerConn, e: PoolEntry): void {
     s.client = null;
-    const clean = s.txStatus === TxStatus.Idle && s.zReceived >= s.syncsSent && !s.unsynced && s.internalPending === 0;
+    const clean = s.txStatus === TxStatus.Idle && s.zReceived >= s.syncsSent && !s.unsynced && !s.inbound && s.internalPending === 0;
     if (!clean) {
       s.close('client disconnected in the middle of a transaction');
       return;

@@ -49,7 +49,10 @@ export const proxySchema: Schema = {
       doc: 'transaction mode: named prepared statements kept per server connection (least recently used closed beyond it); 0: not tracked, named statements pass through unchanged',
     },
     max_client_conn: { kind: 'int', doc: 'client connections accepted in total', default: 100, min: 1 },
-    auth_type: { kind: 'enum', doc: 'how clients authenticate', values: ['trust', 'md5', 'scram-sha-256'], default: 'trust' },
+    auth_type: {
+      kind: 'enum', values: ['trust', 'md5', 'scram-sha-256'], default: 'scram-sha-256',
+      doc: 'how clients authenticate; trust (no password: anyone who can reach the listener gets in as any user the servers accept) only when asked for, with a warning at start',
+    },
     auth_file: { kind: 'string', doc: 'pgBouncer userlist.txt: "user" "password, md5 hash or SCRAM verifier" per line' },
     auth_user: { kind: 'string', doc: 'users not in auth_file are looked up with auth_query, run on the primary as this user (its password from auth_file; none needed if the server trusts it)' },
     auth_query: { kind: 'string', doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted', default: DEFAULT_AUTH_QUERY, multiline: true },
@@ -66,8 +69,19 @@ export const proxySchema: Schema = {
     server_lifetime: seconds('close server connections this old when they are next released', 3600),
     server_connect_timeout: seconds('give up one server connection attempt after this long', 15),
     server_login_retry: { kind: 'int', doc: 'wait before retrying a failed server connection', default: 1000, min: 10, unit: 'ms' },
-    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves', default: 'DISCARD ALL', multiline: true },
-    max_packet_size: { kind: 'int', doc: 'largest message a client may send', default: 1024 * 1024 * 1024, min: 65536, unit: 'bytes' },
+    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves (empty: none)', default: 'DISCARD ALL', multiline: true },
+    server_reset_query_always: {
+      kind: 'bool', default: false,
+      doc: 'transaction mode too: run server_reset_query after every transaction before the connection serves anyone else (pgBouncer), so a SET or SET ROLE outside a transaction cannot reach the next client; costs a round trip per transaction and drops the server\'s prepared statements',
+    },
+    max_packet_size: {
+      kind: 'int', default: 1024 * 1024 * 1024, min: 65536, unit: 'bytes',
+      doc: 'largest message a client may send (pgBouncer; PostgreSQL itself accepts up to 1 GiB); messages longer than 64 KiB are streamed to the server as they arrive, not held in memory',
+    },
+    max_buffered_packet_size: {
+      kind: 'int', default: 16 * 1024 * 1024, min: 65536, max: 1024 * 1024 * 1024, unit: 'bytes',
+      doc: 'largest message the proxy holds whole in memory, per client: those it must read or rewrite (admin console commands; in transaction mode a Parse of a named statement, a Bind whose names do not fit its first 256 bytes); a longer one closes that client with 54000',
+    },
     shutdown_timeout: seconds('on SIGTERM/SHUTDOWN, wait this long for transactions to finish', 30),
     databases: { kind: 'map', doc: 'per-database overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
     users: { kind: 'map', doc: 'per-user overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
@@ -142,7 +156,9 @@ export interface ProxyConfig {
   server_connect_timeout: number;
   server_login_retry: number;
   server_reset_query: string;
+  server_reset_query_always: boolean;
   max_packet_size: number;
+  max_buffered_packet_size: number;
   shutdown_timeout: number;
   databases: Record<string, PoolOverride>;
   users: Record<string, PoolOverride>;
@@ -186,7 +202,9 @@ function crossField(c: ProxyConfig): Problem[] {
   if (c.replicas.length && !c.primary) out.push({ path: 'replicas', message: 'needs primary (static topology)' });
   if (c.etcd && c.etcd.hosts.length === 0) out.push({ path: 'etcd.hosts', message: 'expected at least one host:port' });
   if (c.etcd) out.push(...etcdSecurityProblems(c.etcd, 'etcd'));
-  if (c.auth_type !== 'trust' && !c.auth_file && !c.auth_user) out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type} (or auth_user)` });
+  if (c.auth_type !== 'trust' && !c.auth_file && !c.auth_user) {
+    out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type} (or auth_user); set auth_type: trust explicitly to let clients in without a password` });
+  }
   out.push(...authQueryRules(c));
   out.push(...tlsRules(c));
   if (c.min_pool_size > c.default_pool_size) out.push({ path: 'min_pool_size', message: `must be at most default_pool_size (${c.default_pool_size}), got ${c.min_pool_size}` });

@@ -31,6 +31,7 @@ export const ProxyErrorCode = {
   SslRequired: 'PROXY_SSL_REQUIRED',
   ClientCert: 'PROXY_CLIENT_CERT',
   ServerTls: 'PROXY_SERVER_TLS',
+  ClientTlsHandshake: 'PROXY_CLIENT_TLS_HANDSHAKE',
   Internal: 'PROXY_INTERNAL',
 } as const;
 export type ProxyErrorCode = (typeof ProxyErrorCode)[keyof typeof ProxyErrorCode];
@@ -65,6 +66,7 @@ export const proxyErrorCatalogue: Readonly<Record<ProxyErrorCode, Entry>> = Obje
   PROXY_SSL_REQUIRED: { sqlstate: '28000', severity: 'FATAL', summary: 'client_tls_sslmode is require (or verify-ca/verify-full) and the client sent its StartupMessage without TLS.' },
   PROXY_CLIENT_CERT: { sqlstate: '28000', severity: 'FATAL', summary: "client_tls_sslmode is verify-ca/verify-full and the client's certificate is not valid for client_tls_ca_file (unknown CA, expired)." },
   PROXY_SERVER_TLS: { sqlstate: '08001', severity: 'FATAL', summary: 'TLS to the server failed as server_tls_sslmode demands: the server refused TLS, or its certificate is not valid for server_tls_ca_file or the host name.' },
+  PROXY_CLIENT_TLS_HANDSHAKE: { sqlstate: '08P01', severity: 'FATAL', summary: "A client's TLS handshake failed after the proxy answered 'S' (not TLS, no common protocol, no certificate under verify-*); only logged: the connection cannot carry an answer." },
   PROXY_INTERNAL: { sqlstate: 'XX000', severity: 'FATAL', summary: 'A bug in pgkeel: the connection is closed, others are unaffected.' },
 });
 

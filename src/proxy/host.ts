@@ -9,6 +9,7 @@ import type { AuthRandom, ScramSecretCache } from './client-auth.js';
 import type { ClientConn } from './client.js';
 import type { ProxyConfig } from './config.js';
 import type { PoolEntry, Role } from './pools.js';
+import type { SecurityLog } from './security-log.js';
 import type { ClientTls } from './tls.js';
 
 export interface ProxyHost {
@@ -19,6 +20,8 @@ export interface ProxyHost {
   readonly scramCache: ScramSecretCache;
   /** client_tls_*: how SSLRequest is answered (replaced on RELOAD). */
   readonly clientTls: ClientTls;
+  /** Failed logins and protocol violations, rate-limited (security-log.ts). */
+  readonly securityLog: SecurityLog;
   /** Prepared statements some server accepted (answered locally between transactions). */
   readonly knownStatements: ReadonlySet<string>;
   /** Monotonic milliseconds (performance.now()). */

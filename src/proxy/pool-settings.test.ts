@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { proxyConfigFromObject, reservePoolFor } from './config.js';
 
-const base = { listen: '127.0.0.1:6432', primary: '127.0.0.1:5432' };
+const base = { listen: '127.0.0.1:6432', primary: '127.0.0.1:5432', auth_type: 'trust' };
 
 describe('reserve pool and prepared-statement settings', () => {
   it('defaults as pgBouncer 1.24: no reserve, reserve_pool_timeout 5 s, 200 prepared statements', () => {

@@ -22,7 +22,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  buildClose, buildCloseComplete, buildParseComplete, buildReadyForQuery, TxStatus, type Frame, parseParse, rewriteBindStatement, rewriteDescribeName, rewriteParseName,
+  buildClose, buildCloseComplete, buildParseComplete, buildReadyForQuery, TxStatus, type Frame, parseParse, rewriteBindStatement, rewriteBindStatementHead, rewriteDescribeName,
+  rewriteParseName,
 } from '../protocol/index.js';
 import type { OutBuffer } from './out-buffer.js';
 import type { ServerStatements } from './server-statements.js';
@@ -252,6 +253,29 @@ export function onBind(frame: Frame, stmts: ClientStatements, server: StatementS
   if (!st) return out.addFrame(frame); // unnamed, or unknown: the server reports "does not exist"
   ensureOn(server, st, out);
   out.addBuffer(rewriteBindStatement(frame.raw, st.serverName));
+}
+
+/**
+ * The statement name in the first piece of a streamed Bind (header, portal name, statement name…); null when the
+ * piece does not hold both names — then the Bind is read whole instead.
+ */
+export function bindHeadStatement(head: Buffer): string | null {
+  const portalEnd = head.indexOf(0, 5);
+  const end = portalEnd < 0 ? -1 : head.indexOf(0, portalEnd + 1);
+  return end < 0 ? null : head.toString('utf8', portalEnd + 1, end);
+}
+
+/** The first piece of a streamed Bind in transaction mode: as onBind, rewriting only the head (the rest follows). */
+export function onBindHead(head: Buffer, name: string, stmts: ClientStatements, server: StatementServer, out: OutBuffer): void {
+  const st = name === '' ? undefined : stmts.byName.get(name);
+  if (!st) return out.addBuffer(head);
+  ensureOn(server, st, out);
+  out.addBuffer(rewriteBindStatementHead(head, st.serverName));
+}
+
+/** A streamed Parse in transaction mode: unnamed or untracked (a tracked one is read whole), so forwarded. */
+export function onStreamedParse(server: StatementServer): void {
+  server.parseQueue.push(Expect.Forward, server.syncsSent, null);
 }
 
 /** Client Describe 'D' in transaction mode. */

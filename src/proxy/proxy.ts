@@ -29,6 +29,7 @@ import { type PoolEntry, PoolRegistry, type Role } from './pools.js';
 import { staticTopology } from './router.js';
 import { DcsTopologySource, StaticTopologySource, type TopologySource } from './topology.js';
 import type { StatValues } from './stats.js';
+import { SecurityLog } from './security-log.js';
 import { type ClientTls, loadTls, serverTlsChanged, type TlsContexts } from './tls.js';
 import type { WorkerLink, WorkerSpec } from './worker-link.js';
 import { encodePid, forWorker, workerOfPid } from './workers-config.js';
@@ -78,6 +79,7 @@ class Proxy implements ProxyHost, AdminHost {
   readonly registry: PoolRegistry;
   readonly authQuery: AuthQuery;
   readonly clients = new Set<ClientConn>();
+  readonly securityLog: SecurityLog;
   shuttingDown = false;
   private readonly admitted = new Set<ClientConn>();
   private readonly byPid = new Map<number, ClientConn>();
@@ -103,6 +105,7 @@ class Proxy implements ProxyHost, AdminHost {
     private readonly worker: WorkerLink | null = null,
   ) {
     this.authFile = new AuthFile(config.auth_file);
+    this.securityLog = new SecurityLog(log);
     this.hasAuthFile = config.auth_file !== undefined;
     this.registry = new PoolRegistry(() => this.config, this.authFile, log, () => this.now(), topology.current);
     const reg = this.registry;
@@ -213,6 +216,7 @@ class Proxy implements ProxyHost, AdminHost {
     this.janitor = setInterval(() => this.tick(), JANITOR_MS);
     this.statsTimer = setInterval(() => this.rollStats(), STATS_PERIOD_MS);
     this.log.info('proxy listening', { rw, ro, metrics: metricsAddress, topology: this.topology.current.reason, pool_mode: this.config.pool_mode });
+    if (this.config.auth_type === 'trust') this.warnTrust(rw, ro);
     return {
       rwAddress: rw, roAddress: ro, metricsAddress,
       shutdown: () => this.stop(this.config.shutdown_timeout * 1000),
@@ -220,6 +224,12 @@ class Proxy implements ProxyHost, AdminHost {
       reload: () => this.reload(),
       done: this.done,
     };
+  }
+
+  /** At start, and on a RELOAD that turns trust on: once (worker 0 speaks for all). */
+  private warnTrust(rw: string, ro: string | null): void {
+    if ((this.worker?.index ?? 0) !== 0) return;
+    this.log.warn('auth_type is trust: anyone who can reach the listeners logs in without a password, as any user the servers accept', { rw, ro });
   }
 
   adopt(store: EtcdStore): void {
@@ -253,6 +263,7 @@ class Proxy implements ProxyHost, AdminHost {
     this.coarse = Date.now();
     this.registry.tick(this.now());
     this.authQuery.tick(this.now());
+    this.securityLog.tick(this.now());
     const cfg = this.config;
     const loginMs = cfg.client_login_timeout * 1000;
     const idleMs = cfg.client_idle_timeout * 1000;
@@ -285,6 +296,7 @@ class Proxy implements ProxyHost, AdminHost {
         if (JSON.stringify(next[k]) !== JSON.stringify(this.config[k])) this.log.warn(`RELOAD: ${k} changed; it takes effect at the next restart`);
       }
       this.config = { ...next, listen: this.config.listen, ro_listen: this.config.ro_listen, metrics_listen: this.config.metrics_listen } as ProxyConfig;
+      if (this.config.auth_type === 'trust' && before.auth_type !== 'trust') this.warnTrust(this.config.listen, this.config.ro_listen ?? null);
       this.registry.refreshLimits();
     }
     this.useTls(tls ?? loadTls(this.config, 'proxy configuration'), before);

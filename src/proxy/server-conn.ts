@@ -17,8 +17,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import {
-  BACKEND_CODES, BackendCode, buildCancelRequest, buildQuery, type Frame, Framer, parseCommandComplete, parseNoticeFields,
-  parseParameterStatus, type ScramClient, TxStatus,
+  BACKEND_CODES, BackendCode, buildCancelRequest, buildQuery, type Frame, FramePiece, Framer, parseCommandComplete, parseNoticeFields,
+  parseParameterStatus, type ScramClient, streamTable, TxStatus,
 } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
@@ -61,6 +61,13 @@ export interface ServerEvents {
   closed(s: ServerConn, err: ProxyError): void;
 }
 
+/**
+ * Rows and COPY data longer than this are forwarded to the client as they arrive, never held whole: the pump
+ * inspects neither (see the file comment).
+ */
+const STREAM_ABOVE_BYTES = 64 * 1024;
+const STREAMED_BACKEND = streamTable([BackendCode.DataRow, BackendCode.CopyData, BackendCode.FunctionCallResponse]);
+
 /** Per server connection; a larger response takes more reads (pgBouncer's pkt_buf is 4 KiB). */
 const READ_BUFFER_BYTES = 16 * 1024;
 
@@ -93,6 +100,11 @@ export class ServerConn implements PooledServer, StatementServer {
   zReceived = 0;
   /** Extended-protocol messages sent since the last Sync. */
   unsynced = false;
+  /**
+   * A client message is being streamed to this server (client-request.ts requestPiece): it has not all arrived, so
+   * the connection may neither be released nor reused — the rest of the message must follow on it.
+   */
+  inbound = false;
   /** Internal queries whose responses are still to be swallowed. */
   internalPending = 0;
   /** A client's SET search_path waiting for the server to confirm it (set-tracking.ts). */
@@ -240,7 +252,11 @@ export class ServerConn implements PooledServer, StatementServer {
     this.lastClient = c;
     let idle = false;
     try {
-      for (let f = this.framer.next(); f !== undefined; f = this.framer.next()) {
+      for (let f = this.framer.read(); f !== undefined; f = this.framer.read()) {
+        if (f instanceof FramePiece) {
+          if (c && this.internalPending === 0) c.out.addBuffer(f.bytes);
+          continue;
+        }
         if (this.internalPending > 0) {
           this.internalFrame(f);
           continue;
@@ -252,7 +268,7 @@ export class ServerConn implements PooledServer, StatementServer {
             if (this.pendingSet !== null) onSetReady(this, c);
             if (this.zReceived >= this.syncsSent) {
               this.stats.query_time += Math.round((performance.now() - this.queryStart) * 1000);
-              if (!this.unsynced && this.txStatus === TxStatus.Idle && this.releaseOnIdle) idle = true;
+              if (!this.unsynced && !this.inbound && this.txStatus === TxStatus.Idle && this.releaseOnIdle) idle = true;
             }
             break;
           case BackendCode.ParseComplete: {
@@ -343,6 +359,8 @@ export class ServerConn implements PooledServer, StatementServer {
     if (this.loginTimer) clearTimeout(this.loginTimer);
     this.loginTimer = null;
     this.state = ServerState.Idle;
+    this.framer.streamAbove = STREAM_ABOVE_BYTES;
+    this.framer.streamTypes = STREAMED_BACKEND;
     this.events.ready(this);
   }
 

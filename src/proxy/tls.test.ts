@@ -12,7 +12,7 @@ import {
   sslRequestBytes, TLS_MODES, type TlsMode,
 } from './tls.js';
 
-const base = { listen: '127.0.0.1:6432', primary: '127.0.0.1:5432' };
+const base = { listen: '127.0.0.1:6432', primary: '127.0.0.1:5432', auth_type: 'trust' };
 const config = (extra: Record<string, unknown>) => proxyConfigFromObject({ ...base, ...extra }, 't');
 const server = (mode: TlsMode): ServerTls => ({ mode, rules: serverModeRules(mode), context: null });
 const cert = { subject: { CN: 'db.example' }, subjectaltname: 'DNS:db.example' } as unknown as PeerCertificate;

@@ -24,7 +24,7 @@ describe('workers: dividing limits', () => {
 
   it('divides pool sizes, max_client_conn and overrides, and keeps min_pool_size within the pool', () => {
     const c = proxyConfigFromObject({
-      listen: '127.0.0.1:0', primary: 'h:1', workers: 2, default_pool_size: 5, min_pool_size: 5, max_client_conn: 101,
+      listen: '127.0.0.1:0', primary: 'h:1', auth_type: 'trust', workers: 2, default_pool_size: 5, min_pool_size: 5, max_client_conn: 101,
       databases: { app: { pool_size: 3 } }, users: { bob: { pool_mode: 'session' } },
     }, 't');
     const w0 = workerConfig(c, 0, 2);

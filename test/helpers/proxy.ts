@@ -87,7 +87,8 @@ export function proxyFixture(prefix: string, options: ProxyFixtureOptions = {}):
     },
     proxy(extra = {}, opts = {}) {
       const primary = `${fx.pg.host}:${fx.pg.port}`;
-      return fx.start(proxyConfigFromObject({ listen: '127.0.0.1:0', primary, ...options.proxy, ...extra }, 'test'), opts);
+      // auth_type trust explicitly (the default is scram-sha-256): most files test pooling, not authentication.
+      return fx.start(proxyConfigFromObject({ listen: '127.0.0.1:0', primary, auth_type: 'trust', ...options.proxy, ...extra }, 'test'), opts);
     },
   };
   return fx;

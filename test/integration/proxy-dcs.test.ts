@@ -123,7 +123,7 @@ async function show(addr: string, what: string): Promise<Record<string, unknown>
 
 async function proxy(extra: Record<string, unknown> = {}): Promise<RunningProxy> {
   const cfg = proxyConfigFromObject({
-    listen: '127.0.0.1:0', ro_listen: '127.0.0.1:0', etcd: { hosts: [etcd.endpoint], scope: 'demo' }, default_pool_size: 2,
+    listen: '127.0.0.1:0', ro_listen: '127.0.0.1:0', auth_type: 'trust', etcd: { hosts: [etcd.endpoint], scope: 'demo' }, default_pool_size: 2,
     max_lag: 1000, ro_fallback_to_leader: true, query_wait_timeout: 60, ...extra,
   }, 'test');
   const p = await startProxy(cfg, { log: silentLogger });

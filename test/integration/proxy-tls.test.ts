@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import { createLogger } from '../../src/lib/log.js';
 import { run, sleep } from '../../src/lib/proc.js';
 import { buildCancelRequest, buildSSLRequest, buildStartupMessage } from '../../src/protocol/index.js';
 import { loadProxyConfig } from '../../src/proxy/config.js';
@@ -180,7 +181,7 @@ describe('proxy → server TLS (server_tls_sslmode)', () => {
 
   it('RELOAD with changed server_tls_sslmode reconnects the pool with the new mode', T, async () => {
     const file = join(fx.dir, 'proxy.yml');
-    const yml = (mode: string) => `listen: 127.0.0.1:0\nprimary: ${fx.pg.host}:${fx.pg.port}\ndefault_pool_size: 1\nserver_tls_sslmode: ${mode}\n`;
+    const yml = (mode: string) => `listen: 127.0.0.1:0\nprimary: ${fx.pg.host}:${fx.pg.port}\nauth_type: trust\ndefault_pool_size: 1\nserver_tls_sslmode: ${mode}\n`;
     writeFileSync(file, yml('disable'));
     const { host, port, p } = await fx.start(loadProxyConfig(file), { configFile: file });
     const at = { host, port };
@@ -252,8 +253,9 @@ describe('client → proxy TLS (client_tls_sslmode)', () => {
     assert.equal(await serverSsl(at, { ssl: { ca: readFileSync(C('ca.crt')) } }), true);
   });
 
-  it('a garbage handshake after S closes that client only; another client keeps working', T, async () => {
-    const at = await proxy(clientTls('require'));
+  it('a garbage handshake after S closes that client only, with a log line naming it; another client keeps working', T, async () => {
+    const lines: string[] = [];
+    const at = await proxy(clientTls('require'), { log: createLogger({ format: 'json', write: (l) => lines.push(l) }) });
     const good = await client(at, { ssl: { rejectUnauthorized: false } });
     const s: Socket = connect({ host: at.host, port: at.port });
     s.on('error', () => {});
@@ -263,7 +265,9 @@ describe('client → proxy TLS (client_tls_sslmode)', () => {
     assert.equal(answer.toString(), 'S');
     // Not a TLS record (content type 0): OpenSSL gives up on the first header.
     s.write(Buffer.concat([Buffer.from([0x00, 0x03, 0x03, 0x00, 0x20]), Buffer.alloc(32, 0xa5)]));
+    const port = s.localPort;
     await once(s, 'close');
+    assert.ok(lines.some((l) => l.includes('PROXY_CLIENT_TLS_HANDSHAKE') && l.includes(`"client":"127.0.0.1:${port}"`)), lines.join('\n'));
     assert.equal((await good.query('select 4 as x')).rows[0].x, 4);
     const next = await client(at, { ssl: { rejectUnauthorized: false } });
     assert.equal((await next.query('select 5 as x')).rows[0].x, 5);
