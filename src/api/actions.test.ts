@@ -4,60 +4,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { configFromObject } from '../config/load.js';
 import { clusterKeys, encodeJson } from '../dcs/layout.js';
-import { MemoryStore } from '../dcs/memory.js';
+import type { MemoryStore } from '../dcs/memory.js';
 import type { Store } from '../dcs/store.js';
-import { Agent } from '../ha/agent.js';
-import { createLogger } from '../lib/log.js';
-import { freePort } from '../lib/net.js';
-import { actionHandlers } from './actions.js';
-import { ApiServer } from './server.js';
+import { fixture } from './api-fixture.js';
 
 const keys = clusterKeys('t');
-const silent = createLogger({ level: 'error', write: () => {} });
-
-interface Fixture extends AsyncDisposable {
-  store: MemoryStore;
-  req(method: string, path: string, body?: unknown, auth?: string): Promise<{ code: number; text: string }>;
-}
-
-async function fixture(opts: { auth?: boolean; store?: (s: MemoryStore) => Store; waitMs?: number } = {}): Promise<Fixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'pgkeel-api-'));
-  const port = await freePort();
-  const cfg = configFromObject(
-    {
-      scope: 't',
-      name: 'node1',
-      restapi: { listen: `127.0.0.1:${port}`, ...(opts.auth ? { authentication: { username: 'admin', password: 's3cret' } } : {}) },
-      postgresql: { listen: '127.0.0.1:1', data_dir: 'data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } },
-    },
-    'test',
-    {},
-    dir,
-  );
-  const store = new MemoryStore({ now: Date.now });
-  const agent = new Agent(cfg, opts.store ? opts.store(store) : store, silent);
-  const api = new ApiServer(agent, silent, actionHandlers(silent, { pollIntervalMs: 20, waitMs: () => opts.waitMs ?? 5000, reinitStartMs: 200 }));
-  await api.listen();
-  return {
-    store,
-    async req(method, path, body, auth) {
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (auth) headers['authorization'] = 'Basic ' + Buffer.from(auth).toString('base64');
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-      return { code: res.status, text: await res.text() };
-    },
-    async [Symbol.asyncDispose]() {
-      await api.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 const rec = (role: string, port: number) => encodeJson({ conn_url: `postgres://127.0.0.1:${port}/postgres`, api_url: `http://127.0.0.1:${port + 10}/patroni`, state: 'running', role });
 
@@ -69,13 +21,15 @@ async function seed(s: MemoryStore, leader: string | null = 'node1'): Promise<vo
   await s.put(keys.member('node3'), rec('replica', 5003));
 }
 
-/** Plays the agents: once `/failover` appears, hands the leader key to `to` and clears the request. */
-async function actAsAgents(s: MemoryStore, to: string | null): Promise<void> {
+/** Plays the agents: once `/failover` appears, hands the leader key to `to` and clears the request; returns the
+ *  request as written. */
+async function actAsAgents(s: MemoryStore, to: string | null): Promise<string> {
   for (let i = 0; i < 200; i++) {
-    if (await s.get(keys.failover)) {
+    const kv = await s.get(keys.failover);
+    if (kv) {
       if (to) await s.put(keys.leader, to);
       await s.delete(keys.failover);
-      return;
+      return kv.value;
     }
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -98,19 +52,11 @@ describe('REST unsafe endpoints', () => {
   it('switchover: 200 once another member holds the key; the /failover value is Patroni\'s', async () => {
     await using f = await fixture();
     await seed(f.store);
-    const watcher = (async () => {
-      for (let i = 0; i < 1000; i++) {
-        const kv = await f.store.get(keys.failover);
-        if (kv) return kv.value;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      return '{}';
-    })();
     const agents = actAsAgents(f.store, 'node2');
     const r = await f.req('POST', '/switchover', { leader: 'node1', candidate: 'node2', scheduled_at: null });
-    await agents;
+    const written = await agents;
     assert.deepEqual([r.code, r.text], [200, 'Successfully switched over to "node2"']);
-    assert.deepEqual(JSON.parse(await watcher), { leader: 'node1', member: 'node2' });
+    assert.deepEqual(JSON.parse(written), { leader: 'node1', member: 'node2' });
   });
 
   it('failover with no leader: 200 when the candidate takes the key', async () => {

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { readYamlFile } from './yaml.js';
 import { ConfigError, describe, type Problem, schemaAt, validate } from './schema.js';
 import { nodeSchema, type NodeConfig } from './node.js';
+import { restapiProblems, resolveRestFiles } from './restapi-rules.js';
 
 /** Short names Patroni users know, mapped to config paths (besides the derived PGKEEL_<PATH> names). */
 export const ENV_ALIASES: Readonly<Record<string, string>> = {
@@ -67,8 +68,7 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
     out.push({ path: 'postgresql.socket_dir', message: `must be at most ${MAX_SOCKET_DIR} bytes long (unix socket path limit), got ${Buffer.byteLength(c.postgresql.socket_dir)}; set a shorter postgresql.socket_dir` });
   }
   if (c.restapi.listen === c.postgresql.listen) out.push({ path: 'restapi.listen', message: `must differ from postgresql.listen (${c.postgresql.listen})` });
-  const auth = c.restapi.authentication;
-  if (auth && (!auth.username || !auth.password)) out.push({ path: 'restapi.authentication', message: 'expected both username and password' });
+  out.push(...restapiProblems(c));
   if (c.postgresql.authentication.superuser.username === c.postgresql.authentication.replication.username) {
     out.push({ path: 'postgresql.authentication.replication.username', message: 'must differ from the superuser name' });
   }
@@ -92,6 +92,7 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
   c.postgresql.data_dir = resolve(baseDir, c.postgresql.data_dir);
   c.postgresql.socket_dir = c.postgresql.socket_dir ? resolve(baseDir, c.postgresql.socket_dir) : join(dirname(c.postgresql.data_dir), 'run');
   c.postgresql.pgpass = c.postgresql.pgpass ? resolve(baseDir, c.postgresql.pgpass) : join(dirname(c.postgresql.data_dir), 'pgpass');
+  resolveRestFiles(c, baseDir);
   const cross = crossFieldProblems(c);
   if (cross.length) throw new ConfigError(cross, source);
   return c;

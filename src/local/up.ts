@@ -7,10 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
 import { sleep } from '../lib/proc.js';
-import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, paths, readLocalCluster, type LocalCluster } from './layout.js';
+import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, migrateRestCredentials, paths, readLocalCluster, type LocalCluster } from './layout.js';
 import { connect, createServer } from 'node:net';
 import { livePid, spawnDetached } from './processes.js';
 import { localStatus, type StatusJson } from './status.js';
+import { down } from './down.js';
 
 export interface UpOptions {
   dir: string;
@@ -181,6 +182,11 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   checkPostgres(opts.binDir ?? '/usr/lib/postgresql/15/bin');
   findEtcdBinary();
   const lc = prepare(opts);
+  if (migrateRestCredentials(lc) && lc.nodes.some((n) => livePid(paths.agentPid(lc.dir, n.name)) !== null)) {
+    // Agents read node.yml only at start: restart the whole cluster (data stays) so every agent requires them.
+    opts.progress('REST credentials added to this cluster (cluster.json, restapi.authentication in every node.yml): restarting it so the agents use them');
+    await down(lc, opts.progress);
+  }
   await checkPorts(lc);
   opts.progress(`cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`);
   await startEtcd(lc, opts.progress);
