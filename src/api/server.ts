@@ -9,6 +9,7 @@ import { createServer as createHttpsServer, type ServerOptions } from 'node:http
 import type { NodeConfig } from '../config/node.js';
 import { AuthFailureLog, checkAccess } from './auth.js';
 import { BodyError, readBody } from './body.js';
+import { RestTlsFileError } from './rest-client.js';
 import type { Agent } from '../ha/agent.js';
 import { parseHostPort } from '../lib/net.js';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
@@ -57,7 +58,7 @@ function tlsOptions(r: NodeConfig['restapi']): ServerOptions {
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new Error(`restapi.${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new RestTlsFileError(`restapi.${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   };
   const cert = read('certfile', r.certfile);

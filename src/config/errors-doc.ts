@@ -21,6 +21,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
   ['HA_REQUEST_REFUSED', 'agent', 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.'],
   ['CERT_GENERATION_FAILED', 'up --tls', 'Making the local CA or a certificate with openssl failed; the message names the directory and openssl\'s error.'],
+  ['REST_TLS_FILE', 'agent/ctl', 'A certificate, key or CA file named by restapi.certfile/keyfile/cafile or ctl.certfile/keyfile/cacert cannot be read; the message names the key and the file. The agent does not start.'],
   ['CTL_*', 'ctl', 'pgkeel ctl refusals (no healthy candidate, candidate lagging, cluster paused, …): see docs/ctl.md. Exit 1.'],
 ];
 
