@@ -41,7 +41,8 @@ export class RestTlsFileError extends Error {
   readonly code = 'REST_TLS_FILE';
 }
 
-function readPem(key: string, file: string | undefined): Buffer | undefined {
+/** The PEM file a config key names, or a RestTlsFileError naming both. */
+export function readPem(key: string, file: string | undefined): Buffer | undefined {
   if (!file) return undefined;
   try {
     return readFileSync(file);

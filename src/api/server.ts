@@ -1,15 +1,16 @@
 /**
  * The agent's REST API on Patroni's paths and codes (see docs/rest-api.md). Health checks answer from the last HA
  * cycle's snapshot without touching the DCS or PostgreSQL, so a load balancer polling every second costs nothing.
- * HEAD and OPTIONS return the status code only, as HAProxy's httpchk expects.
+ * HEAD and OPTIONS return the status code only, as HAProxy's httpchk expects. Unsafe endpoints pass auth.ts
+ * (credentials, client certificates) before their body is read within body.ts's bounds; slow clients are cut off
+ * by Node's request/headers timeouts. https when `restapi.certfile` is set.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import type { NodeConfig } from '../config/node.js';
 import { AuthFailureLog, checkAccess } from './auth.js';
 import { BodyError, readBody } from './body.js';
-import { RestTlsFileError } from './rest-client.js';
+import { readPem } from './rest-client.js';
 import type { Agent } from '../ha/agent.js';
 import { parseHostPort } from '../lib/net.js';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
@@ -53,20 +54,13 @@ function refuseBody(req: IncomingMessage, res: ServerResponse, code: number, mes
 }
 
 function tlsOptions(r: NodeConfig['restapi']): ServerOptions {
-  if (!r.certfile) return {};
-  const read = (key: string, file: string) => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new RestTlsFileError(`restapi.${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  };
-  const cert = read('certfile', r.certfile);
+  const cert = readPem('restapi.certfile', r.certfile);
+  if (!cert) return {};
   return {
     cert,
-    key: r.keyfile ? read('keyfile', r.keyfile) : cert,
+    key: readPem('restapi.keyfile', r.keyfile) ?? cert,
     ...(r.keyfile_password !== undefined ? { passphrase: r.keyfile_password } : {}),
-    ...(r.cafile ? { ca: read('cafile', r.cafile) } : {}),
+    ...(r.cafile ? { ca: readPem('restapi.cafile', r.cafile) } : {}),
     requestCert: r.verify_client !== 'none',
     rejectUnauthorized: r.verify_client === 'required',
   };
