@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,5 +72,14 @@ describe('REST https', () => {
     // No ctl section: the agent's restapi.cafile verifies peers (Patroni's request.py order).
     assert.equal((await restRequest(url, 'GET', restClientOptions(clientCfg({ insecure: false }, { cafile: s.restapi.cafile })))).code, 200);
     assert.throws(() => restClientOptions(clientCfg({ cacert: join(dir, 'missing.crt'), insecure: false })), (e: unknown) => e instanceof RestTlsFileError && /ctl\.cacert: cannot read .*missing\.crt: ENOENT/.test(e.message));
+  });
+
+  it('an encrypted server key with restapi.keyfile_password', async () => {
+    const enc = join(dir, 'node1-enc.key');
+    await new Promise<void>((resolve, reject) => execFile('openssl', ['pkey', '-in', join(dir, 'node1.key'), '-aes256', '-passout', 'pass:open sesame', '-out', enc], (err) => (err ? reject(err) : resolve())));
+    const s = restTlsSections(dir, 'node1', { verifyClient: 'none' });
+    await using f = await fixture({ auth: true, restapi: { ...s.restapi, keyfile: enc, keyfile_password: 'open sesame' } });
+    const r = await restRequest(new URL(`https://127.0.0.1:${f.port}/health`), 'GET', restClientOptions(clientCfg({ cacert: s.ctl.cacert, insecure: false })));
+    assert.equal(r.code, 503, 'served over https (503: PostgreSQL is not running in this fixture)');
   });
 });
