@@ -51,6 +51,7 @@ export class Agent {
   private stopped = false;
   private wake: (() => void) | null = null;
   private pendingWake = false;
+  private wakeOnIdle = false;
   private watch: WatchHandle | null = null;
   private last: AgentSnapshot;
   private lastSummary = '';
@@ -195,6 +196,15 @@ export class Agent {
       void this.executor.idle().then(() => {
         if (ctx.mem.lastError && ctx.mem.lastError !== errorBefore) op.req.reject(new Error(ctx.mem.lastError));
         else op.req.resolve(decision.summary);
+      });
+    }
+    // A background operation (promote, start, clone…) changes what this member must publish: run the next cycle
+    // as soon as it ends rather than after loop_wait, so the proxy sees role "master" the moment writes work.
+    if (ctx.mem.busy && !this.wakeOnIdle) {
+      this.wakeOnIdle = true;
+      void this.executor.idle().finally(() => {
+        this.wakeOnIdle = false;
+        this.poke();
       });
     }
     const role = ctx.mem.busy ? ctx.mem.role : this.roleAfter(g, decision);

@@ -23,6 +23,11 @@ export const DEFAULT_PARAMETERS: Readonly<Record<string, string | number>> = {
   wal_keep_size: '128MB',
   hot_standby_feedback: 'on',
   wal_receiver_status_interval: '1s',
+  // A stream whose connection stalls (a healed partition leaves it in TCP retransmission, nothing refuses) must be
+  // noticed in seconds, not PostgreSQL's default minute: the receiver pings after half of wal_receiver_timeout of
+  // silence and gives up at the full value, then reconnects; the sender likewise (it hears a status every 1 s).
+  wal_receiver_timeout: '10s',
+  wal_sender_timeout: '10s',
   password_encryption: 'scram-sha-256',
   logging_collector: 'off',
   log_line_prefix: '%m [%p] %q%u@%d ',
@@ -65,6 +70,8 @@ export function primaryConninfo(cfg: NodeConfig, up: Upstream): string {
     'keepalives_idle=5',
     'keepalives_interval=2',
     'keepalives_count=3',
+    // Keepalives only probe an idle connection; unacknowledged data in flight is bounded by tcp_user_timeout (ms).
+    'tcp_user_timeout=10000',
   ].join(' ');
 }
 

@@ -44,7 +44,13 @@ export interface PgStatus {
   readonly walPosition: number | null;
   readonly receivedLsn: number | null;
   readonly replayedLsn: number | null;
+  /**
+   * The WAL receiver is connected *and* has heard from its sender within wal_receiver_timeout. A stalled
+   * connection (TCP retransmitting into a healed partition) still says "streaming" in pg_stat_wal_receiver.
+   */
   readonly streaming: boolean;
+  /** Milliseconds since the WAL receiver last received a message from its sender; null without a receiver. */
+  readonly receiverSilentMs: number | null;
   readonly upstreamHost: string | null;
   readonly upstreamPort: number | null;
   readonly replication: readonly ReplicationRow[];
@@ -53,6 +59,14 @@ export interface PgStatus {
   readonly pendingRestart: boolean;
   readonly replayPaused: boolean;
   readonly replayTimestamp: string | null;
+}
+
+/**
+ * A receiver silent for longer than wal_receiver_timeout should have given up and reconnected; if it still says
+ * "streaming" its connection is stuck and its LSNs are stale. (0 disables the timeout, as in PostgreSQL.)
+ */
+export function receiverStalled(silentMs: number | null, timeoutMs: number): boolean {
+  return silentMs !== null && timeoutMs > 0 && silentMs > timeoutMs;
 }
 
 /** How long to wait for init to reap a killed postmaster before treating its lock files as stale. */
@@ -328,7 +342,9 @@ export class PostgresInstance {
               pg_postmaster_start_time()::text AS started,
               current_setting('server_version_num')::int AS version,
               (SELECT count(*) FROM pg_settings WHERE pending_restart) > 0 AS pending,
-              w.status AS wr_status, w.received_tli AS wr_tli, w.sender_host AS wr_host, w.sender_port AS wr_port
+              w.status AS wr_status, w.received_tli AS wr_tli, w.sender_host AS wr_host, w.sender_port AS wr_port,
+              (extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time) * 1000)::bigint AS wr_silent_ms,
+              (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_receiver_timeout') AS wr_timeout_ms
          FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver w ON true`,
       [],
       timeoutMs,
@@ -353,6 +369,7 @@ export class PostgresInstance {
         replayLag: x['lag'] === null || x['lag'] === undefined ? null : Number(x['lag']),
       }));
     }
+    const silentMs = r['wr_silent_ms'] === null || r['wr_silent_ms'] === undefined ? null : Number(r['wr_silent_ms']);
     let tli = inRecovery ? ((r['wr_tli'] as number | null) ?? (r['ckpt_tli'] as number | null)) : (r['wal_tli'] as number | null);
     // Without a WAL receiver the only SQL-visible timeline is the last restartpoint's, stale after a timeline switch;
     // a false "diverged" verdict would rewind a healthy replica. IDENTIFY_SYSTEM reports the replay timeline.
@@ -363,7 +380,8 @@ export class PostgresInstance {
       walPosition: inRecovery ? Math.max(received ?? 0, replayed ?? 0) || null : parseLsn(r['wal'] as string | null),
       receivedLsn: received,
       replayedLsn: replayed,
-      streaming: r['wr_status'] === 'streaming',
+      streaming: r['wr_status'] === 'streaming' && !receiverStalled(silentMs, Number(r['wr_timeout_ms'] ?? 0)),
+      receiverSilentMs: silentMs,
       upstreamHost: (r['wr_host'] as string | null) ?? null,
       upstreamPort: (r['wr_port'] as number | null) ?? null,
       replication,

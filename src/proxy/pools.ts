@@ -5,6 +5,8 @@
  *
  * - switchover/failover under way (failover key, no leader key): read-write pools pause (new transactions queue),
  *   idle connections to the old leader close, in-flight transactions finish and their connections close on release;
+ * - the leader key names another member: read-write connections on the old one close at once, in-flight
+ *   transactions included (their clients get 08006) — the old primary is demoting or gone;
  * - a leader named again: connections not on it are fenced, the queue resumes against the new leader;
  * - a replica no longer eligible (lag, noloadbalance, gone): its read-only connections are fenced likewise.
  * A pause lasts at most switchover_pause_timeout; then routing follows whatever leader the DCS names.
@@ -13,7 +15,7 @@ import type { Logger } from '../lib/log.js';
 import { poolSettingsFor, type PoolMode, type ProxyConfig, reservePoolFor } from './config.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 import { Pool, type PoolLimits } from './pool.js';
-import { chooseReadOnly, chooseReadWrite, type NodeAddr, type RouteSettings, stillValid, type Topology } from './router.js';
+import { chooseReadOnly, chooseReadWrite, cutInFlight, type NodeAddr, type RouteSettings, stillValid, type Topology } from './router.js';
 import { type ServerLogin, ServerConn } from './server-conn.js';
 import { PoolStats } from './stats.js';
 import type { ScramKeys } from '../protocol/index.js';
@@ -189,6 +191,9 @@ export class PoolRegistry {
     const t = this.topology;
     const now = this.now();
     const switching = this.isSwitching();
+    for (const [s, e] of [...this.servers]) {
+      if (e.role === 'rw' && cutInFlight(t, s.node.name)) s.close(`the leader key now names "${t.keyHolder}"`);
+    }
     for (const e of this.entries.values()) {
       if (e.role === 'rw') {
         const leader = t.leader;

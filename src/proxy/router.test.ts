@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { clusterKeys, parseCluster } from '../dcs/layout.js';
 import type { KeyValue } from '../dcs/store.js';
 import { ProxyErrorCode } from './errors.js';
-import { chooseReadOnly, chooseReadWrite, parseConnUrl, staticTopology, stillValid, topologyFromCluster } from './router.js';
+import { chooseReadOnly, chooseReadWrite, cutInFlight, parseConnUrl, staticTopology, stillValid, topologyFromCluster } from './router.js';
 
 const keys = clusterKeys('demo');
 let rev = 1;
@@ -42,6 +42,34 @@ describe('router', () => {
     assert.equal(failover.switching, true);
     const later = cluster(kv(keys.leader, 'n1'), member('n1', 5001, { role: 'primary' }), kv(keys.failover, { leader: 'n1', scheduled_at: '2027-01-01T00:00:00Z' }));
     assert.equal(later.switching, false, 'a failover scheduled in the future does not pause');
+  });
+
+  it('holds writes while the key holder does not report itself primary (promotion in progress, or demoted after an etcd restart)', () => {
+    for (const role of ['replica', 'demoted', 'uninitialized']) {
+      const t = cluster(kv(keys.leader, 'n2'), member('n1', 5001, { role: 'master' }), member('n2', 5002, { role, state: 'promoting' }));
+      assert.equal(t.switching, true, role);
+      assert.equal(t.leader, null, role);
+      assert.match(t.reason, /holds the key but does not report itself primary/);
+      const e = chooseReadWrite(t);
+      assert.ok('code' in e && e.code === ProxyErrorCode.NoLeader, 'new transactions wait; none is sent to a read-only member');
+      assert.equal(stillValid(t, { maxLagBytes: 0, roFallbackToLeader: true }, 'rw', 'n1'), false, 'the former primary is fenced');
+    }
+    for (const role of ['master', 'primary']) {
+      const t = cluster(kv(keys.leader, 'n2'), member('n1', 5001), member('n2', 5002, { role }));
+      assert.equal(t.switching, false, role);
+      assert.equal(t.leader?.name, 'n2', role);
+    }
+  });
+
+  it('cuts read-write connections in flight on a member once the leader key names another one', () => {
+    const promoting = cluster(kv(keys.leader, 'n2'), member('n1', 5001, { role: 'master' }), member('n2', 5002, { role: 'replica' }));
+    assert.equal(cutInFlight(promoting, 'n1'), true, 'the old primary vanished or is demoting: do not wait for TCP');
+    assert.equal(cutInFlight(promoting, 'n2'), false);
+    const noKey = cluster(member('n1', 5001, { role: 'master' }));
+    assert.equal(cutInFlight(noKey, 'n1'), false, 'no key (etcd restarting, lease expired): in-flight work may still finish');
+    const planned = cluster(kv(keys.leader, 'n1'), member('n1', 5001, { role: 'master' }), kv(keys.failover, { leader: 'n1', member: 'n2' }));
+    assert.equal(cutInFlight(planned, 'n1'), false, 'a switchover lets transactions in flight finish on the old leader');
+    assert.equal(cutInFlight(staticTopology({ name: 'a:1', host: 'a', port: 1 }, []), 'b:2'), false);
   });
 
   it('balances reads by least connections, excluding lagging and noloadbalance replicas', () => {

@@ -28,6 +28,13 @@ export interface Topology {
   readonly switching: boolean;
   /** One sentence for logs and SHOW: why the topology is what it is. */
   readonly reason: string;
+  /**
+   * The member the leader key names, writable yet or not (absent: static topology or no key). Read-write server
+   * connections on any other member are cut at once, in-flight transactions included: once another member holds
+   * the key the old primary is demoting or gone, and a statement waiting on a vanished host would otherwise hang
+   * until TCP gives up.
+   */
+  readonly keyHolder?: string | null;
 }
 
 export interface RouteSettings {
@@ -57,17 +64,24 @@ function lsnOf(m: Member, ...fields: string[]): number | null {
 }
 
 const REPLICA_ROLES = new Set(['replica', 'standby_leader', 'sync_standby']);
+/** Roles a member reports once its PostgreSQL accepts writes (Patroni 3 writes 'master', Patroni 4 'primary'). */
+const PRIMARY_ROLES = new Set(['master', 'primary']);
 const RUNNING_STATES = new Set(['running', 'streaming']);
 
 /**
- * The routing view of a Patroni-layout cluster. Replica lag is the leader's WAL position (its member record's
+ * The routing view of a Patroni-layout cluster. Writes go to the member that holds the leader key *and* reports
+ * itself primary in its member record: the key is taken before `pg_ctl promote` finishes (and survives an etcd
+ * restart while its holder has demoted), and a write sent in that window fails with 25006 "read-only transaction".
+ * Until the holder reports role master/primary the read-write side holds new transactions (`switching`).
+ * Replica lag is the leader's WAL position (its member record's
  * xlog_location, or the /status optime when newer) minus the replica's replay_lsn (or xlog_location).
  * `now` decides whether a scheduled failover is already due.
  */
 export function topologyFromCluster(c: Cluster, now: Date): Topology {
   const leaderMember = c.leader ? c.members.get(c.leader.name) : undefined;
   const leaderAddr = leaderMember ? parseConnUrl(leaderMember.record.conn_url) : null;
-  const leader = c.leader && leaderAddr ? { name: c.leader.name, ...leaderAddr } : null;
+  const writable = leaderMember !== undefined && PRIMARY_ROLES.has(leaderMember.record.role);
+  const leader = c.leader && leaderAddr && writable ? { name: c.leader.name, ...leaderAddr } : null;
   const f = c.failover;
   const failoverDue = f !== undefined && (f.scheduledAt === undefined || Date.parse(f.scheduledAt) <= now.getTime());
   const leaderLsn = Math.max(leaderMember ? (lsnOf(leaderMember, 'xlog_location') ?? 0) : 0, c.status?.optime ?? 0) || null;
@@ -84,10 +98,16 @@ export function topologyFromCluster(c: Cluster, now: Date): Topology {
   replicas.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let reason: string;
   if (!c.leader) reason = 'no leader key: waiting for the cluster to elect a leader';
-  else if (!leader) reason = `leader "${c.leader.name}" has no member record with a conn_url yet`;
+  else if (!leaderAddr) reason = `leader "${c.leader.name}" has no member record with a conn_url yet`;
+  else if (!leader) reason = `leader "${c.leader.name}" holds the key but does not report itself primary yet (role ${leaderMember?.record.role ?? 'unknown'}, state ${leaderMember?.record.state ?? 'unknown'}): holding new transactions`;
   else if (failoverDue) reason = `failover requested (leader "${leader.name}"${f?.member ? `, candidate "${f.member}"` : ''}): pausing new transactions`;
   else reason = `leader "${leader.name}" at ${leader.host}:${leader.port}, ${replicas.length} replica(s)`;
-  return { leader, replicas, switching: !leader || failoverDue, reason };
+  return { leader, replicas, switching: !leader || failoverDue, reason, keyHolder: c.leader?.name ?? null };
+}
+
+/** True when a read-write server connection on `node` must be cut now: the leader key names another member. */
+export function cutInFlight(t: Topology, node: string): boolean {
+  return typeof t.keyHolder === 'string' && t.keyHolder !== node;
 }
 
 /** A static topology from --primary/--replica: no lag information, always eligible. */

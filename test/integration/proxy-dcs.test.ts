@@ -28,16 +28,21 @@ interface Forwarder {
   accepted: number;
   readonly open: Set<Socket>;
   killAll(): void;
+  /** Stops moving bytes without closing anything, like a host whose link went down: nothing refuses. */
+  freeze(): void;
   close(): Promise<void>;
 }
 
 async function forwarder(target: { host: string; port: number }): Promise<Forwarder> {
   const open = new Set<Socket>();
+  const pairs = new Set<[Socket, Socket]>();
   const f = { accepted: 0, open } as Forwarder & { accepted: number };
   const server: Server = createServer((down) => {
     f.accepted++;
     const up = connect(target);
     open.add(down);
+    pairs.add([down, up]);
+    down.on('close', () => pairs.forEach((p) => p[0] === down && pairs.delete(p)));
     const done = (): void => {
       open.delete(down);
       down.destroy();
@@ -54,6 +59,14 @@ async function forwarder(target: { host: string; port: number }): Promise<Forwar
     port,
     killAll: () => {
       for (const s of [...open]) s.destroy();
+    },
+    freeze: () => {
+      for (const [down, up] of pairs) {
+        down.unpipe(up);
+        up.unpipe(down);
+        down.pause();
+        up.pause();
+      }
     },
     close: async () => {
       for (const s of [...open]) s.destroy();
@@ -77,7 +90,7 @@ const member = (f: Forwarder, role: string, lsn: number) =>
 async function leads(leader: 'node1' | 'node2', leaderLsn = 1000): Promise<void> {
   const [l, r] = leader === 'node1' ? [node1, node2] : [node2, node1];
   const other = leader === 'node1' ? 'node2' : 'node1';
-  await store.put(keys.member(leader), member(l, 'primary', leaderLsn));
+  await store.put(keys.member(leader), member(l, 'master', leaderLsn));
   await store.put(keys.member(other), member(r, 'replica', 1000));
   await store.put(keys.leader, leader);
 }
@@ -185,6 +198,40 @@ describe('proxy following the DCS', () => {
     assert.equal(err?.code, '08006');
     assert.match(err?.message ?? '', /node2/);
     await c.end().catch(() => undefined);
+  });
+
+  it('the leader key on a member that is not primary yet: writes wait, then run once it reports itself primary', async () => {
+    await leads('node1');
+    const p = await proxy();
+    const c = await client(p.rwAddress);
+    await c.query('select 1');
+    await store.put(keys.member('node2'), member(node2, 'replica', 1000));
+    await store.put(keys.leader, 'node2'); // the key is taken before pg_ctl promote has finished
+    await eventually('holding', async () => (await show(p.rwAddress, 'TOPOLOGY')).every((r) => r['role'] !== 'leader'));
+    const q = c.query('select 8 as v');
+    await eventually('client queued', async () => (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'waiting'));
+    assert.ok((await show(p.rwAddress, 'SERVERS')).every((s) => s['port'] !== node2.port), 'nothing was sent to the member still in recovery');
+    await store.put(keys.member('node2'), member(node2, 'master', 1000));
+    assert.equal((await q).rows[0].v, 8);
+    assert.ok((await show(p.rwAddress, 'SERVERS')).every((s) => s['port'] === node2.port));
+    await c.end();
+  });
+
+  it('a statement in flight on a host that vanished (nothing refuses) fails with 08006 as soon as the key moves', async () => {
+    await leads('node2');
+    const p = await proxy();
+    const c = await client(p.rwAddress);
+    await c.query('BEGIN');
+    await c.query('select 1');
+    node2.freeze();
+    const q = c.query('select 2').then(() => null, (e: { code?: string; message: string }) => e);
+    await eventually('query sent', async () => (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'active'));
+    await leads('node1');
+    const err = await q; // without the cut this waits for TCP's retransmission timeout (minutes)
+    assert.equal(err?.code, '08006');
+    assert.match(err?.message ?? '', /node2/);
+    await c.end().catch(() => undefined);
+    node2.killAll();
   });
 
   it('no leader: new transactions wait and proceed once a leader is named', async () => {
