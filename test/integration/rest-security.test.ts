@@ -108,6 +108,16 @@ describe('REST API security on a real cluster', () => {
     const s = await healthy();
     const leader = leaderOf(s)?.name as string;
     const candidate = s.members.find((m) => m.name !== leader)?.name as string;
+    // A node config without the credentials: refused by the member, with a message saying what is missing.
+    const noCreds = join(c.dir, 'no-creds.yml');
+    const doc = parseDocument(readFileSync(join(c.dir, 'node1', 'node.yml'), 'utf8'));
+    doc.deleteIn(['restapi', 'authentication']);
+    writeFileSync(noCreds, doc.toString(), { mode: 0o600 });
+    const refused = await cli(['ctl', 'pause', '-c', noCreds], 60_000);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /pause refused by member node\d: HTTP 401: no valid credentials; give a -c node.yml with restapi.authentication.*\(CTL_REST_UNAUTHORIZED\)/);
+    assert.equal(leaderOf(await c.status())?.name, leader);
+
     const r = await cli(['ctl', 'switchover', '--candidate', candidate, '--force', '--dir', c.dir], 120_000);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     const s2 = await healthy();
