@@ -40,5 +40,7 @@ export function renderMetrics(s: AgentSnapshot): string {
   gauge('patroni_dcs_last_seen', 'Epoch seconds when the DCS last answered.', s.memory.dcsLastSeen ? Math.floor(s.memory.dcsLastSeen / 1000) : 0);
   const lag = st?.inRecovery ? Math.max(0, (cluster?.status?.optime ?? 0) - (st.replayedLsn ?? 0)) : 0;
   gauge('pgkeel_replication_lag_bytes', 'Bytes this replica trails the leader\'s last reported position.', lag);
+  gauge('pgkeel_postgres_crash_restarts', 'PostgreSQL stops in a row, each within a minute of being started (a crash loop backs off from 2).', s.memory.crashes);
+  gauge('pgkeel_postgres_streaming_problem', 'Value is 1 if this replica does not stream and its log says why (see /patroni), 0 otherwise.', s.gathered?.observed.pg.streamProblem ? 1 : 0);
   return out.join('\n') + '\n';
 }

@@ -5,9 +5,24 @@ import { Agent } from '../ha/agent.js';
 import { ApiServer } from '../api/server.js';
 import { actionHandlers } from '../api/actions.js';
 import { createLogger } from '../lib/log.js';
+import { postgresIdentity } from '../lib/proc.js';
+import { blockedAncestor, identityOf } from '../lib/reach.js';
+import { ConfigError } from '../config/schema.js';
+
+/** As root, PostgreSQL runs as `postgres`: refuse at once when that user cannot reach the data directory. */
+function checkReachable(dataDir: string): void {
+  if (!postgresIdentity()) return;
+  const blocked = blockedAncestor(dataDir, identityOf('postgres'));
+  if (blocked === null) return;
+  throw new ConfigError([{
+    path: 'postgresql.data_dir',
+    message: `the "postgres" OS user cannot enter ${blocked} (on the way to ${dataDir}), so PostgreSQL could not use its data directory; allow it (chmod o+x ${blocked}, or a group postgres is in) or choose a data_dir outside it`,
+  }], 'pre-flight');
+}
 
 export async function runAgent(configFile: string, format?: 'json' | 'text'): Promise<number> {
   const cfg = loadConfig(configFile);
+  checkReachable(cfg.postgresql.data_dir);
   const log = createLogger({ level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') }, { component: 'agent', node: cfg.name });
   const store = new EtcdStore({ hosts: cfg.etcd3.hosts, requestTimeoutMs: cfg.bootstrap.dcs.retry_timeout * 1000 });
   const agent = new Agent(cfg, store, log);

@@ -11,6 +11,7 @@ import { runCtl } from './ctl-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
+import { tlsFiles } from '../local/tls.js';
 import { down } from '../local/down.js';
 import { connectionStrings, localStatus, statusTable } from '../local/status.js';
 import { PGKEEL_VERSION } from '../ha/agent.js';
@@ -23,7 +24,7 @@ const HELP = `pgkeel ${PGKEEL_VERSION} — PostgreSQL high availability in one s
 Usage: pgkeel <command> [options]
 
 Local cluster:
-  up       start (or resume) a local cluster: etcd + one agent per node   [--nodes N] [--dir DIR] [--port-base P] [--detach]
+  up       start (or resume) a local cluster: etcd + one agent per node   [--nodes N] [--dir DIR] [--port-base P] [--detach] [--tls]
   down     stop a local cluster started with up (data stays)               [--dir DIR]
   status   show the cluster's members                                       [--dir DIR] [--json]
 
@@ -52,6 +53,7 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
     dir: dirFlag,
     'port-base': { type: 'number', doc: 'first port: etcd P, proxy P+2/P+3, PostgreSQL P+11.., REST P+21.. (default 25400)', placeholder: 'P' },
     detach: { type: 'boolean', doc: 'return once the cluster is healthy; stop it later with `pgkeel down`' },
+    tls: { type: 'boolean', doc: 'create the cluster with TLS: a CA and certificates in DIR/tls, PostgreSQL ssl with hostssl and verify-full replication (only when creating; kept by later `up`s)' },
     timeout: { type: 'number', doc: 'seconds to wait for a healthy cluster (default 120)', placeholder: 'S' },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },
   },
@@ -109,11 +111,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'up': {
       const progress = (l: string) => out(`  ${l}`);
-      const res = await up({ dir, nodes: flags['nodes'] as number | undefined, portBase: flags['port-base'] as number | undefined, timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000, progress });
+      const res = await up({ dir, nodes: flags['nodes'] as number | undefined, portBase: flags['port-base'] as number | undefined, tls: flags['tls'] === true, timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000, progress });
       out('');
       out(statusTable(res.status));
       out('');
       for (const l of connectionStrings(res.status)) out(l);
+      if (res.cluster.tls) out(`TLS: PostgreSQL accepts TCP connections only over TLS; check the server with "sslmode=verify-full sslrootcert=${tlsFiles.caCert(res.cluster.dir)}"`);
       if (flags['detach']) {
         out(`\nRunning in the background. Stop with: pgkeel down --dir ${dir}`);
         return 0;

@@ -18,6 +18,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['PG_CLONE_FAILED', 'postgres', 'pg_basebackup failed; the partial copy is moved to <data_dir>.failed-clone-<time>, never deleted; retried after a pause.'],
   ['PG_REWIND_FAILED', 'postgres', 'pg_rewind failed; the agent re-clones instead (the old data directory is moved aside).'],
   ['PG_PROMOTE_FAILED', 'postgres', 'pg_ctl promote failed or timed out; the end of the PostgreSQL log is attached.'],
+  ['PG_TLS_FILE', 'postgres', 'A TLS file named in the local config (postgresql.parameters.ssl_*_file, postgresql.authentication.<role>.ssl*) cannot be read, or "<data_dir>-ssl" is not a directory owned by postgres; the message names the setting.'],
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
   ['HA_REQUEST_REFUSED', 'agent', 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.'],
   ['CERT_GENERATION_FAILED', 'up --tls', 'Making the local CA or a certificate with openssl failed; the message names the directory and openssl\'s error.'],

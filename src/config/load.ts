@@ -72,6 +72,21 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
   if (c.postgresql.authentication.superuser.username === c.postgresql.authentication.replication.username) {
     out.push({ path: 'postgresql.authentication.replication.username', message: 'must differ from the superuser name' });
   }
+  out.push(...sslClientProblems(c));
+  return out;
+}
+
+const SSL_FILE_KEYS = ['sslrootcert', 'sslcert', 'sslkey', 'sslcrl'] as const;
+
+/** libpq would fall back to ~postgres/.postgresql/root.crt and fail only when a replica connects: refuse it here. */
+function sslClientProblems(c: NodeConfig): Problem[] {
+  const out: Problem[] = [];
+  for (const role of ['superuser', 'replication'] as const) {
+    const a = c.postgresql.authentication[role];
+    const path = `postgresql.authentication.${role}`;
+    if ((a.sslmode === 'verify-ca' || a.sslmode === 'verify-full') && !a.sslrootcert) out.push({ path: `${path}.sslrootcert`, message: `is required with sslmode ${a.sslmode}: expected the path of the CA certificate that signed the members' server certificates` });
+    if (!a.sslcert !== !a.sslkey) out.push({ path: `${path}.${a.sslcert ? 'sslkey' : 'sslcert'}`, message: `is required with ${a.sslcert ? 'sslcert' : 'sslkey'}: expected a path` });
+  }
   return out;
 }
 
@@ -93,6 +108,10 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
   c.postgresql.socket_dir = c.postgresql.socket_dir ? resolve(baseDir, c.postgresql.socket_dir) : join(dirname(c.postgresql.data_dir), 'run');
   c.postgresql.pgpass = c.postgresql.pgpass ? resolve(baseDir, c.postgresql.pgpass) : join(dirname(c.postgresql.data_dir), 'pgpass');
   resolveRestFiles(c, baseDir);
+  for (const role of ['superuser', 'replication'] as const) {
+    const a = c.postgresql.authentication[role];
+    for (const k of SSL_FILE_KEYS) if (a[k]) a[k] = resolve(baseDir, a[k]);
+  }
   const cross = crossFieldProblems(c);
   if (cross.length) throw new ConfigError(cross, source);
   return c;

@@ -7,6 +7,9 @@ import type { Schema } from './schema.js';
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 const hostport = (doc: string, def?: string): Schema => ({ kind: 'string', doc, pattern: HOSTPORT, expected: 'host:port, e.g. 127.0.0.1:5432', ...(def !== undefined ? { default: def } : {}) });
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** libpq's sslmode values (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-PROTECTION). */
+export const SSLMODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSLMODES)[number];
 
 const credentials = (doc: string, user: string): Schema => ({
   kind: 'object',
@@ -14,6 +17,15 @@ const credentials = (doc: string, user: string): Schema => ({
   fields: {
     username: { kind: 'string', doc: 'Role name.', default: user, pattern: NAME, expected: 'a role name (letters, digits, _ . -)' },
     password: { kind: 'string', doc: 'Password (never logged).', secret: true, required: true },
+    sslmode: {
+      kind: 'enum',
+      doc: 'libpq sslmode for connections to other members with this role (default: verify-full when sslrootcert is set, else prefer).',
+      values: SSLMODES,
+    },
+    sslrootcert: { kind: 'string', doc: 'CA certificate(s) (PEM) the other members\' server certificates are checked against; setting it makes sslmode default to verify-full.', expected: 'a path (relative to the config file)' },
+    sslcert: { kind: 'string', doc: 'Client certificate (PEM) presented to other members; with sslkey.', expected: 'a path (relative to the config file)' },
+    sslkey: { kind: 'string', doc: 'Private key (PEM, unencrypted) for sslcert; when pgkeel runs as root it hands PostgreSQL a postgres-owned 0600 copy.', expected: 'a path (relative to the config file)' },
+    sslcrl: { kind: 'string', doc: 'Certificate revocation list (PEM) for the other members\' server certificates.', expected: 'a path (relative to the config file)' },
   },
 });
 
@@ -97,8 +109,13 @@ export const nodeSchema: Schema = {
         bin_dir: { kind: 'string', doc: 'Directory with initdb, pg_ctl, pg_basebackup, pg_rewind.', default: '/usr/lib/postgresql/15/bin' },
         socket_dir: { kind: 'string', doc: 'Unix socket directory of this instance (default: "<data_dir>/../run").' },
         pgpass: { kind: 'string', doc: 'libpq password file the agent writes for pg_basebackup and pg_rewind (default: "<data_dir>/../pgpass").' },
-        parameters: { kind: 'map', doc: 'postgresql.conf parameters for this node only (override bootstrap.dcs.postgresql.parameters).', values: 'scalar', default: {} },
-        pg_hba: { kind: 'list', doc: 'pg_hba.conf lines added after pgkeel\'s own (local superuser and replication lines).', of: { kind: 'string', doc: 'a pg_hba line' }, default: [] },
+        parameters: {
+          kind: 'map',
+          doc: 'postgresql.conf parameters for this node only (override bootstrap.dcs.postgresql.parameters). Server TLS: ssl, ssl_cert_file, ssl_key_file, ssl_ca_file, ssl_crl_file; when pgkeel runs as root, the files named here are handed to PostgreSQL as postgres-owned 0600 copies in "<data_dir>-ssl".',
+          values: 'scalar',
+          default: {},
+        },
+        pg_hba: { kind: 'list', doc: 'pg_hba.conf lines added after pgkeel\'s own (local superuser and replication lines; with ssl on, pgkeel\'s TCP lines are hostssl).', of: { kind: 'string', doc: 'a pg_hba line' }, default: [] },
         authentication: {
           kind: 'object',
           doc: 'Roles the agent uses.',
@@ -149,7 +166,16 @@ export const nodeSchema: Schema = {
   },
 };
 
-export interface Credentials {
+/** Patroni's per-role libpq TLS settings (postgresql.authentication.<role>.ssl*). */
+export interface SslClient {
+  sslmode?: SslMode;
+  sslrootcert?: string;
+  sslcert?: string;
+  sslkey?: string;
+  sslcrl?: string;
+}
+
+export interface Credentials extends SslClient {
   username: string;
   password: string;
 }

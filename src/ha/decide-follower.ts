@@ -36,6 +36,22 @@ function repair(o: Observed, leader: string, why: string): Decision {
   return decision(`recloning from ${leader}: ${why} and ${because}`, [{ kind: 'reclone', from: leader }], 'replica');
 }
 
+/**
+ * A replica pointed at the leader that does not stream. When the leader no longer has the WAL it needs (its slot
+ * was invalidated at max_slot_wal_keep_size, or wal_keep_size ran out), waiting cannot help: re-clone (the data
+ * directory is moved aside first). Otherwise say why, from PostgreSQL's own log, and keep waiting.
+ */
+function notStreaming(o: Observed, leader: string): Decision {
+  const p = o.pg.streamProblem;
+  if (!p) return decision(`no action: following ${leader}, not streaming yet`, [], 'replica');
+  if (p.kind === 'wal_removed') {
+    return decision(`recloning from ${leader}: it no longer has the WAL I need (${p.message})`, [{ kind: 'reclone', from: leader }], 'replica');
+  }
+  // The summary is logged when it changes: keep it free of what varies between attempts (pids in file names).
+  const why = p.kind === 'disk_full' ? 'my disk is full (No space left on device)' : `${p.kind === 'connection' ? 'cannot connect' : 'failing'} (${p.message})`;
+  return decision(`no action: following ${leader}, not streaming: ${why}`, [], 'replica');
+}
+
 function currentRoleOfReplica(o: Observed): Decision['role'] {
   return o.pg.inRecovery === false ? 'primary' : 'replica';
 }
@@ -66,6 +82,6 @@ export function decideFollower(o: Observed, c: Cluster, leader: string): Decisio
     const from = o.pg.following === null ? 'no upstream' : `was following ${o.pg.following}`;
     return decision(`following ${leader}: changing upstream (${from})`, [{ kind: 'follow', leader }], 'replica');
   }
-  if (!o.pg.streaming) return decision(`no action: following ${leader}, not streaming yet`, [], 'replica');
+  if (!o.pg.streaming) return notStreaming(o, leader);
   return decision(`no action: following ${leader}`, [], 'replica');
 }

@@ -140,8 +140,10 @@ function decideStopped(o: Observed, c: Cluster, mine: boolean): Decision {
 
 /** Running but not answering yet (starting, crash recovery): only keep a key we hold; nothing else is known. */
 function decideStarting(o: Observed, mine: boolean): Decision {
-  if (mine) return decision('no action: waiting for PostgreSQL to accept connections; renewing the leader key', [{ kind: 'renew_lock' }], 'primary');
-  return decision('no action: waiting for PostgreSQL to accept connections', [], 'replica');
+  const p = o.pg.streamProblem;
+  const why = p ? ` (last error in its log: ${p.kind === 'disk_full' ? 'No space left on device' : p.message})` : '';
+  if (mine) return decision(`no action: waiting for PostgreSQL to accept connections${why}; renewing the leader key`, [{ kind: 'renew_lock' }], 'primary');
+  return decision(`no action: waiting for PostgreSQL to accept connections${why}`, [], 'replica');
 }
 
 function sysidMismatch(o: Observed, c: Cluster): boolean {

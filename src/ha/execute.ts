@@ -13,6 +13,7 @@ import { parseLsn } from '../postgres/lsn.js';
 import { runCallback } from './callbacks.js';
 import { STRICT_PLACEHOLDER } from './sync.js';
 import { planSlots } from './slots.js';
+import { operationBackoffMs } from './crash-loop.js';
 import type { AgentContext } from './state.js';
 import type { Action, Busy, Decision } from './view.js';
 
@@ -40,7 +41,6 @@ const STOP_TIMEOUT_MS = 30_000;
 /** A planned demotion waits at most this long for client transactions in flight before the fast stop. */
 const DRAIN_TIMEOUT_MS = 5_000;
 const DRAIN_POLL_MS = 50;
-const RETRY_BACKOFF_MS = 5_000;
 /** How long a departed member's replication slot is kept (Patroni 4's member_slots_ttl default). */
 const MEMBER_SLOT_TTL_MS = 30 * 60_000;
 
@@ -86,11 +86,14 @@ export class Executor {
     this.background = this.runAll(actions, inp)
       .then(() => {
         mem.lastError = null;
+        mem.failures = 0;
       })
       .catch((err: Error & { detail?: string }) => {
+        mem.failures++;
+        const wait = operationBackoffMs(mem.failures);
         mem.lastError = err.message;
-        mem.retryAfter = this.ctx.now() + RETRY_BACKOFF_MS;
-        log.error(`${long.kind} failed: ${err.message}`, { detail: err.detail });
+        mem.retryAfter = this.ctx.now() + wait;
+        log.error(`${long.kind} failed: ${err.message}`, { detail: err.detail, failures: mem.failures, retry_in_s: wait / 1000 });
       })
       .finally(() => {
         mem.busy = null;
@@ -129,6 +132,7 @@ export class Executor {
       await this.appendHistory(inp).catch(() => {});
       this.writeConf(inp, 'primary', null);
       await pg.reload();
+      mem.startedAt = this.ctx.now();
       mem.downSince = null;
       this.callback('on_start', role);
       return;
@@ -136,6 +140,7 @@ export class Executor {
     this.writeConf(inp, role, leader);
     mem.shouldRun = true;
     await pg.start(START_TIMEOUT_MS);
+    mem.startedAt = this.ctx.now();
     mem.downSince = null;
     this.callback('on_start', role);
   }
@@ -412,7 +417,12 @@ export class Executor {
       absentSince: this.slotAbsentSince,
       now: this.ctx.now(),
       ttlMs: MEMBER_SLOT_TTL_MS,
+      lost: await pg.lostSlots().catch(() => new Set<string>()),
     });
+    for (const slot of plan.recreate) {
+      log.warn(`replication slot ${slot} was invalidated: its member fell more than max_slot_wal_keep_size behind and must be re-cloned; creating the slot again`);
+      await pg.dropSlot(slot).then(() => pg.createSlot(slot)).catch((err) => log.warn(`could not recreate replication slot ${slot}`, { err }));
+    }
     for (const slot of plan.create) await pg.createSlot(slot).catch((err) => log.warn(`could not create replication slot ${slot}`, { err }));
     for (const slot of plan.drop) {
       await pg.dropSlot(slot).then(

@@ -7,8 +7,10 @@ import { connect } from 'node:net';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
 import type { DynamicConfig } from '../config/node.js';
 import { memberApiUrl, NO_TLS_OPTIONS, restClientFor, restRequest, type RestClientOptions } from '../api/rest-client.js';
+import { lastProblem, readLogTail } from '../postgres/log-problems.js';
 import type { PgStatus } from '../postgres/instance.js';
 import { effectiveDynamic, haSettings, tagsOf } from './settings.js';
+import { onUnexpectedStop, settled } from './crash-loop.js';
 import type { AgentContext } from './state.js';
 import type { LocalPostgres, Observed, PeerStatus } from './view.js';
 
@@ -135,10 +137,25 @@ async function readLocal(ctx: AgentContext, timeoutMs: number): Promise<{ local:
       receivedLsn: status?.receivedLsn ?? null,
       replayedLsn: status?.replayedLsn ?? null,
       streaming: status?.streaming ?? false,
+      streamProblem: (status?.inRecovery && !status.streaming) || (running && !status) ? lastProblem(readLogTail(pg.logFile), ctx.now()) : null,
       syncStandbys: status ? status.replication.filter((r) => r.syncState === 'sync' || r.syncState === 'quorum').map((r) => r.applicationName) : [],
       streamingStandbys: status ? status.replication.filter((r) => r.state === 'streaming').map((r) => r.applicationName) : [],
     },
   };
+}
+
+/** PostgreSQL stopped although it should run: a crash loop backs off, with PostgreSQL's own reason (crash-loop.ts). */
+function noteUnexpectedStop(ctx: AgentContext, now: number): void {
+  const { mem, log, pg } = ctx;
+  const problem = lastProblem(readLogTail(pg.logFile), now);
+  const r = onUnexpectedStop(mem, now, problem);
+  mem.crashes = r.crashes;
+  log.warn(`PostgreSQL is not running although it should${problem ? `: ${problem.message}` : ''}`, { crashes: r.crashes });
+  if (r.error) {
+    mem.retryAfter = Math.max(mem.retryAfter, r.retryAfter);
+    mem.lastError = r.error;
+    log.error(r.error, { crashes: r.crashes });
+  }
 }
 
 /** Keeps the agent's lease alive; grants a new one when it is gone. Returns whether the old lease was still valid. */
@@ -190,7 +207,11 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
   const timeoutMs = settings.retryTimeout * 1000;
   const { local, status } = await readLocal(ctx, timeoutMs);
   if (local.running || !mem.shouldRun) mem.downSince = null;
-  else if (mem.downSince === null && local.dataDir === 'ready') mem.downSince = now;
+  else if (mem.downSince === null && local.dataDir === 'ready') {
+    mem.downSince = now;
+    if (mem.busy === null) noteUnexpectedStop(ctx, now);
+  }
+  if (settled(mem, now, local.accepting)) mem.crashes = 0;
 
   const peers = new Map<string, PeerStatus>();
   if (cluster && !cluster.leader && local.dataDir === 'ready') {

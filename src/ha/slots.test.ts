@@ -34,4 +34,11 @@ describe('replication slot policy', () => {
     assert.deepEqual(p.drop, []);
     assert.ok(!p.retain.includes('logical_cdc'));
   });
+
+  it('recreates a member\'s slot that PostgreSQL invalidated at max_slot_wal_keep_size; never an unmanaged one', () => {
+    const p = planSlots({ ...base, existing: new Set(['node2', 'node3', 'logical_cdc']), lost: new Set(['node2', 'logical_cdc']) });
+    assert.deepEqual(p.recreate, ['node2']);
+    assert.deepEqual(p.create, []);
+    assert.deepEqual(planSlots({ ...base, existing: new Set(['node2', 'node3']) }).recreate, []);
+  });
 });

@@ -17,11 +17,16 @@ export interface SlotInput {
   readonly absentSince: ReadonlyMap<string, number>;
   readonly now: number;
   readonly ttlMs: number;
+  /** Slots PostgreSQL invalidated (wal_status 'lost': their member fell more than max_slot_wal_keep_size behind). */
+  readonly lost?: ReadonlySet<string>;
 }
 
 export interface SlotPlan {
   readonly create: readonly string[];
   readonly drop: readonly string[];
+  /** A member's slot that was invalidated: drop and create it again, so the member streams once it is re-cloned
+   *  (an invalidated slot can never be used again). */
+  readonly recreate: readonly string[];
   /** The next absentSince map. */
   readonly absentSince: ReadonlyMap<string, number>;
   /** What to publish as retain_slots. */
@@ -41,5 +46,6 @@ export function planSlots(i: SlotInput): SlotPlan {
     else absent.set(slot, since);
   }
   const retain = [...new Set([...wanted, ...absent.keys()])].sort();
-  return { create, drop: drop.sort(), absentSince: absent, retain };
+  const recreate = [...wanted].filter((s) => i.existing.has(s) && i.lost?.has(s) === true).sort();
+  return { create, drop: drop.sort(), recreate, absentSince: absent, retain };
 }

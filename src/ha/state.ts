@@ -26,8 +26,14 @@ export interface AgentMemory {
   synchronousStandbyNames: string;
   /** Database system identifier of our data directory, read once from pg_controldata. */
   sysid: string | null;
-  /** A background operation must not be retried before this time (failed clone, failed start). */
+  /** A background operation must not be retried before this time (failed clone, failed start, crash loop). */
   retryAfter: number;
+  /** When the executor last started PostgreSQL; stops soon after it count as a crash loop (crash-loop.ts). */
+  startedAt: number | null;
+  /** Consecutive stops of PostgreSQL soon after a start (crash-loop.ts). */
+  crashes: number;
+  /** Consecutive failures of background operations; the retry wait grows with it (crash-loop.ts). */
+  failures: number;
   /** The node's role as last decided, for callbacks (on_role_change fires when it changes). */
   role: 'primary' | 'replica' | 'uninitialized' | 'demoted';
   /** When the DCS last answered. */
@@ -52,6 +58,9 @@ export function newMemory(): AgentMemory {
     synchronousStandbyNames: '',
     sysid: null,
     retryAfter: 0,
+    startedAt: null,
+    crashes: 0,
+    failures: 0,
     role: 'uninitialized',
     dcsLastSeen: null,
     lastCluster: undefined,

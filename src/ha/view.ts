@@ -6,6 +6,7 @@
  * LSNs are byte positions as JavaScript numbers (exact up to 8 PiB of WAL).
  */
 import type { Cluster } from '../dcs/layout.js';
+import type { LogProblem } from '../postgres/log-problems.js';
 
 export interface HaSettings {
   /** Leader key lease, seconds. */
@@ -54,6 +55,9 @@ export interface LocalPostgres {
   readonly replayedLsn: number | null;
   /** A WAL receiver is streaming from the upstream. */
   readonly streaming: boolean;
+  /** A replica that does not stream, or PostgreSQL running but not accepting connections (a crash-restart loop
+   *  inside the postmaster looks like that): the newest error its log gives (recent lines only); null if none. */
+  readonly streamProblem?: LogProblem | null;
   /** The member named in primary_conninfo (application_name/host match), null if none configured. */
   readonly following: string | null;
   /** Standbys PostgreSQL reports as `sync` or `quorum` in pg_stat_replication (application_name = member name). */

@@ -4,6 +4,7 @@
  *   DIR/cluster.json            ports, scope, node names, passwords incl. the REST credentials (0600; later `up`s reuse it)
  *   DIR/pgpass                  libpq password file for the superuser (PGPASSFILE)
  *   DIR/etcd/{data,etcd.log,etcd.pid}
+ *   DIR/tls/                    (`up --tls`) ca.{crt,key} and one certificate per node, <node>.{crt,key}
  *   DIR/<node>/{node.yml,data,run,agent.log,agent.pid,postgresql.log,pgpass}
  *
  * Ports come from --port-base P: etcd P (peer P+1), proxy rw P+2 / ro P+3 / admin P+4,
@@ -14,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'n
 import { join, resolve } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { pgpassLine } from '../postgres/conf.js';
+import { localTlsDir, postgresTls, proxyServerTls } from './tls.js';
 
 export const DEFAULT_DIR = 'pgkeel-data';
 export const DEFAULT_PORT_BASE = 25400;
@@ -30,6 +32,8 @@ export interface LocalCluster {
   superuser: { username: string; password: string };
   /** Basic auth for the agents' unsafe REST endpoints (also in every node.yml's restapi.authentication). */
   restapi: { username: string; password: string };
+  /** Created with `up --tls`: PostgreSQL ssl with verify-full replication (see tls.ts), kept by every later `up`. */
+  tls: boolean;
 }
 
 interface Saved {
@@ -41,6 +45,7 @@ interface Saved {
   replication: { username: string; password: string };
   /** Absent in clusters created before REST credentials existed: `up` adds them (see migrateRestCredentials). */
   restapi?: { username: string; password: string };
+  tls?: boolean;
 }
 
 export function layoutFor(dir: string, saved: Saved): LocalCluster {
@@ -55,6 +60,7 @@ export function layoutFor(dir: string, saved: Saved): LocalCluster {
     nodes: Array.from({ length: saved.nodes }, (_, i) => ({ name: `node${i + 1}`, pgPort: P + 11 + i, apiPort: P + 21 + i })),
     superuser: saved.superuser,
     restapi: saved.restapi ?? { username: REST_USER, password: '' },
+    tls: saved.tls === true,
   };
 }
 
@@ -72,6 +78,7 @@ export const paths = {
   proxyLog: (dir: string) => join(dir, 'proxy.log'),
   proxyConfig: (dir: string) => join(dir, 'proxy.yml'),
   userlist: (dir: string) => join(dir, 'userlist.txt'),
+  tlsDir: localTlsDir,
 };
 
 export class LocalClusterError extends Error {
@@ -99,6 +106,7 @@ export function ensureProxyFiles(lc: LocalCluster): void {
     auth_type: 'scram-sha-256',
     auth_file: paths.userlist(lc.dir),
     etcd: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], scope: lc.scope },
+    ...(lc.tls ? proxyServerTls(lc.dir) : {}),
   };
   writeFileSync(paths.proxyConfig(lc.dir), `# pgkeel proxy config written by \`pgkeel up\`; see docs/proxy.md\n${stringify(cfg)}`, { mode: 0o600 });
 }
@@ -151,7 +159,7 @@ export function migrateRestCredentials(lc: LocalCluster): boolean {
 }
 
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
-export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string }): LocalCluster {
+export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string; tls?: boolean }): LocalCluster {
   const dir = resolve(dirArg);
   if (opts.nodes < 1 || opts.nodes > MAX_NODES) throw new LocalClusterError(`--nodes must be between 1 and ${MAX_NODES}, got ${opts.nodes}`);
   if (opts.portBase < 1024 || opts.portBase + 30 > 65535) throw new LocalClusterError(`--port-base must be between 1024 and 65505, got ${opts.portBase}`);
@@ -163,12 +171,14 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
     superuser: { username: 'postgres', password: secret() },
     replication: { username: 'replicator', password: secret() },
     restapi: { username: REST_USER, password: secret() },
+    ...(opts.tls ? { tls: true } : {}),
   };
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   const lc = layoutFor(dir, saved);
   for (const n of lc.nodes) {
     mkdirSync(paths.nodeDir(dir, n.name), { recursive: true, mode: 0o755 });
+    const pgBase = { authentication: { superuser: saved.superuser, replication: saved.replication }, parameters: { shared_buffers: '32MB', max_connections: 200 } };
     const cfg = {
       scope: lc.scope,
       name: n.name,
@@ -178,8 +188,7 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
         listen: `${lc.host}:${n.pgPort}`,
         connect_address: `${lc.host}:${n.pgPort}`,
         data_dir: 'data',
-        authentication: { superuser: saved.superuser, replication: saved.replication },
-        parameters: { shared_buffers: '32MB', max_connections: 200 },
+        ...(saved.tls ? postgresTls(dir, n.name, pgBase) : pgBase),
       },
       log: { format: 'json' },
     };

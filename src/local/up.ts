@@ -12,6 +12,7 @@ import { connect, createServer } from 'node:net';
 import { livePid, spawnDetached } from './processes.js';
 import { localStatus, type StatusJson } from './status.js';
 import { down } from './down.js';
+import { ensureLocalTls } from './tls.js';
 
 export interface UpOptions {
   dir: string;
@@ -19,6 +20,8 @@ export interface UpOptions {
   portBase?: number;
   timeoutMs?: number;
   binDir?: string;
+  /** `--tls`: create the cluster with TLS (only when creating; a cluster keeps what it was created with). */
+  tls?: boolean;
   /** Progress lines ("etcd up", "node2: creating replica"). */
   progress: (line: string) => void;
 }
@@ -43,9 +46,12 @@ export function prepare(opts: UpOptions): LocalCluster {
     if (opts.portBase !== undefined && opts.portBase !== existing.portBase) {
       throw new LocalClusterError(`${existing.dir} was created with --port-base ${existing.portBase}; omit --port-base or pass that value`);
     }
+    if (opts.tls && !existing.tls) {
+      throw new LocalClusterError(`${existing.dir} holds a cluster created without --tls; a cluster keeps its transport: run \`pgkeel up --dir ${opts.dir}\` without --tls, or create a new cluster with --tls in another --dir`);
+    }
     return existing;
   }
-  return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE });
+  return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE, tls: opts.tls === true });
 }
 
 export async function startEtcd(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
@@ -189,6 +195,10 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   }
   await checkPorts(lc);
   opts.progress(`cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`);
+  if (lc.tls) {
+    await ensureLocalTls(lc);
+    opts.progress(`TLS: CA and certificates in ${paths.tlsDir(lc.dir)}`);
+  }
   await startEtcd(lc, opts.progress);
   startAgents(lc, opts.progress);
   await waitHealthy(lc, opts.timeoutMs ?? 120_000, opts.progress);

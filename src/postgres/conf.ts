@@ -4,6 +4,7 @@
  */
 import type { NodeConfig } from '../config/node.js';
 import { parseHostPort } from '../lib/net.js';
+import { clientSslPairs, isOn, serverFileParameters, type Parameters, type Role, type TlsFiles } from './tls.js';
 
 export const MANAGED_CONF = 'postgresql.pgkeel.conf';
 export const INCLUDE_LINE = `include_if_exists '${MANAGED_CONF}'`;
@@ -21,6 +22,9 @@ export const DEFAULT_PARAMETERS: Readonly<Record<string, string | number>> = {
   max_wal_senders: 10,
   max_replication_slots: 10,
   wal_keep_size: '128MB',
+  // A replica that stops consuming (full disk, long outage) must not fill the leader's disk through its slot:
+  // past this the slot is invalidated and the replica re-cloned (decide-follower.ts, docs/failover.md).
+  max_slot_wal_keep_size: '4GB',
   hot_standby_feedback: 'on',
   wal_receiver_status_interval: '1s',
   // A stream whose connection stalls (a healed partition leaves it in TCP retransmission, nothing refuses) must be
@@ -56,23 +60,29 @@ function cq(v: string): string {
   return /^[A-Za-z0-9_.\-/:]+$/.test(v) ? v : `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-export function primaryConninfo(cfg: NodeConfig, up: Upstream): string {
-  const r = cfg.postgresql.authentication.replication;
-  return [
-    `host=${cq(up.host)}`,
-    `port=${up.port}`,
-    `user=${cq(r.username)}`,
-    `passfile=${cq(cfg.postgresql.pgpass)}`,
-    `application_name=${cq(cfg.name)}`,
-    'sslmode=prefer',
-    'gssencmode=disable',
-    'connect_timeout=3',
-    'keepalives_idle=5',
-    'keepalives_interval=2',
-    'keepalives_count=3',
+/** A libpq connection string from key/value pairs. */
+export function conninfo(pairs: ReadonlyArray<readonly [string, string | number]>): string {
+  return pairs.map(([k, v]) => `${k}=${typeof v === 'number' ? v : cq(v)}`).join(' ');
+}
+
+/** A connection to another member as `role`, TLS settings included (pg_basebackup, pg_rewind, primary_conninfo). */
+export function memberConninfo(cfg: NodeConfig, role: Role, to: { host: string; port: number }, files: TlsFiles, extra: ReadonlyArray<readonly [string, string | number]> = []): string {
+  const a = cfg.postgresql.authentication[role];
+  return conninfo([['host', to.host], ['port', to.port], ['user', a.username], ...extra, ...clientSslPairs(cfg, role, files)]);
+}
+
+export function primaryConninfo(cfg: NodeConfig, up: Upstream, files: TlsFiles = {}): string {
+  return memberConninfo(cfg, 'replication', up, files, [
+    ['passfile', cfg.postgresql.pgpass],
+    ['application_name', cfg.name],
+    ['gssencmode', 'disable'],
+    ['connect_timeout', 3],
+    ['keepalives_idle', 5],
+    ['keepalives_interval', 2],
+    ['keepalives_count', 3],
     // Keepalives only probe an idle connection; unacknowledged data in flight is bounded by tcp_user_timeout (ms).
-    'tcp_user_timeout=10000',
-  ].join(' ');
+    ['tcp_user_timeout', 10000],
+  ]);
 }
 
 export interface ConfInput {
@@ -83,14 +93,18 @@ export interface ConfInput {
   readonly upstream: Upstream | null;
   /** synchronous_standby_names value the agent manages ('' = none). */
   readonly synchronousStandbyNames: string;
+  /** Postgres-owned copies of the local config's TLS files (see tls.ts); absent or empty: the files as configured. */
+  readonly tlsFiles?: TlsFiles;
 }
 
 export function managedParameters(inp: ConfInput): Record<string, string | number | boolean> {
   const { host, port } = parseHostPort(inp.cfg.postgresql.listen);
+  const files = inp.tlsFiles ?? {};
   const p: Record<string, string | number | boolean> = {
     ...DEFAULT_PARAMETERS,
     ...inp.dcsParameters,
     ...inp.cfg.postgresql.parameters,
+    ...serverFileParameters(files),
     ...REQUIRED_PARAMETERS,
     listen_addresses: host === '0.0.0.0' ? '*' : host,
     port,
@@ -98,7 +112,7 @@ export function managedParameters(inp: ConfInput): Record<string, string | numbe
     cluster_name: inp.cfg.name,
     recovery_target_timeline: 'latest',
     synchronous_standby_names: inp.synchronousStandbyNames,
-    primary_conninfo: inp.upstream ? primaryConninfo(inp.cfg, inp.upstream) : '',
+    primary_conninfo: inp.upstream ? primaryConninfo(inp.cfg, inp.upstream, files) : '',
     primary_slot_name: inp.upstream?.slot ?? '',
   };
   return p;
@@ -110,18 +124,30 @@ export function renderConf(params: Readonly<Record<string, string | number | boo
   return lines.join('\n') + '\n';
 }
 
-export function renderHba(cfg: NodeConfig): string {
+/** Whether the merged parameters turn the server's TLS on (local parameters win over the DCS's). */
+export function sslEnabled(cfg: NodeConfig, dcsParameters: Parameters): boolean {
+  return isOn({ ...dcsParameters, ...cfg.postgresql.parameters }['ssl']);
+}
+
+/**
+ * pgkeel's own lines first, then the user's. With `ssl` on, every TCP line pgkeel writes is `hostssl` — replication,
+ * the superuser on loopback, and the default catch-all — so nothing pgkeel allows over TCP travels in clear text;
+ * `local` (unix socket) lines stay, the agent connects through them. The user's own `postgresql.pg_hba` lines are
+ * kept as written.
+ */
+export function renderHba(cfg: NodeConfig, ssl = false): string {
   const su = cfg.postgresql.authentication.superuser.username;
   const rep = cfg.postgresql.authentication.replication.username;
+  const host = ssl ? 'hostssl' : 'host   ';
   const lines = [
     '# Written by pgkeel; edits are overwritten. Add lines with postgresql.pg_hba in the pgkeel config.',
     `local   all          ${su}   scram-sha-256`,
     `local   replication  ${rep}   scram-sha-256`,
-    `host    all          ${su}   127.0.0.1/32  scram-sha-256`,
-    `host    all          ${su}   ::1/128       scram-sha-256`,
-    `host    replication  ${rep}   all           scram-sha-256`,
+    `${host} all          ${su}   127.0.0.1/32  scram-sha-256`,
+    `${host} all          ${su}   ::1/128       scram-sha-256`,
+    `${host} replication  ${rep}   all           scram-sha-256`,
   ];
-  const user = cfg.postgresql.pg_hba.length ? cfg.postgresql.pg_hba : ['local   all  all        scram-sha-256', 'host    all  all  all   scram-sha-256'];
+  const user = cfg.postgresql.pg_hba.length ? cfg.postgresql.pg_hba : ['local   all  all        scram-sha-256', `${host} all  all  all   scram-sha-256`];
   return [...lines, ...user].join('\n') + '\n';
 }
 

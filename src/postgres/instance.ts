@@ -9,7 +9,8 @@ import type { NodeConfig } from '../config/node.js';
 import { parseHostPort } from '../lib/net.js';
 import type { Logger } from '../lib/log.js';
 import { chownForPostgres, ensureDirFor, pidAlive, run, sleep, type RunResult } from '../lib/proc.js';
-import { INCLUDE_LINE, MANAGED_CONF, managedParameters, pgpassLine, renderConf, renderHba, type ConfInput } from './conf.js';
+import { INCLUDE_LINE, MANAGED_CONF, managedParameters, memberConninfo, pgpassLine, renderConf, renderHba, sslEnabled, type ConfInput } from './conf.js';
+import { syncTlsFiles } from './tls-files.js';
 import { parseLsn } from './lsn.js';
 
 export class PostgresError extends Error {
@@ -81,6 +82,7 @@ export class PostgresInstance {
   readonly host: string;
   readonly port: number;
   private client: pg.Client | null = null;
+  private readonly tlsWarned = new Set<string>();
 
   constructor(
     readonly cfg: NodeConfig,
@@ -193,15 +195,16 @@ export class PostgresInstance {
   writeConfig(inp: ConfInput, role: 'primary' | 'replica'): { changed: boolean } {
     this.prepareDirs();
     this.ensureInclude();
+    const tls = this.tlsFiles();
     const file = join(this.dataDir, MANAGED_CONF);
-    const text = renderConf(managedParameters(inp));
+    const text = renderConf(managedParameters({ ...inp, tlsFiles: tls.files }));
     const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
     if (old !== text) {
       writeFileSync(file, text, { mode: 0o600 });
       chownForPostgres(file);
     }
     const hba = join(this.dataDir, 'pg_hba.conf');
-    const hbaText = renderHba(this.cfg);
+    const hbaText = renderHba(this.cfg, sslEnabled(this.cfg, inp.dcsParameters));
     const hbaChanged = !existsSync(hba) || readFileSync(hba, 'utf8') !== hbaText;
     if (hbaChanged) {
       writeFileSync(hba, hbaText, { mode: 0o600 });
@@ -214,7 +217,12 @@ export class PostgresInstance {
     } else if (role === 'primary' && existsSync(signal)) {
       rmSync(signal);
     }
-    return { changed: old !== text || hbaChanged };
+    return { changed: old !== text || hbaChanged || tls.changed };
+  }
+
+  /** PostgreSQL's copies of the local config's TLS files (see tls-files.ts). */
+  private tlsFiles(): ReturnType<typeof syncTlsFiles> {
+    return syncTlsFiles(this.cfg, this.log, this.tlsWarned);
   }
 
   /** Starts PostgreSQL and waits until it accepts connections (a replica: until it is consistent and accepts). */
@@ -423,6 +431,12 @@ export class PostgresInstance {
     return new Map(rows.map((r) => [r.slot_name, parseLsn(r.restart_lsn)]));
   }
 
+  /** Inactive physical slots PostgreSQL invalidated at max_slot_wal_keep_size (wal_status 'lost'). */
+  async lostSlots(): Promise<Set<string>> {
+    const rows = await this.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND wal_status = 'lost' AND NOT active`);
+    return new Set(rows.map((r) => r.slot_name));
+  }
+
   async createSlot(name: string): Promise<void> {
     await this.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [name]);
   }
@@ -436,10 +450,10 @@ export class PostgresInstance {
     this.prepareDirs();
     if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('before-clone');
     ensureDirFor(this.dataDir, 0o700);
-    const rep = this.cfg.postgresql.authentication.replication;
+    const src = memberConninfo(this.cfg, 'replication', from, this.tlsFiles().files, [['connect_timeout', 5]]);
     const r = await run(
       this.bin('pg_basebackup'),
-      ['-D', this.dataDir, '-h', from.host, '-p', String(from.port), '-U', rep.username, '-X', 'stream', '-c', 'fast', '--no-password', '--progress'],
+      ['-D', this.dataDir, '-d', src, '-X', 'stream', '-c', 'fast', '--no-password', '--progress'],
       { env: { PGPASSFILE: this.cfg.postgresql.pgpass, PGAPPNAME: `pgkeel_clone_${this.cfg.name}`, PGCONNECT_TIMEOUT: '5' }, timeoutMs },
     );
     if (r.code !== 0) {
@@ -451,8 +465,7 @@ export class PostgresInstance {
 
   /** pg_rewind against the new leader (PostgreSQL must be stopped cleanly first). */
   async rewind(from: { host: string; port: number }, timeoutMs: number): Promise<void> {
-    const su = this.cfg.postgresql.authentication.superuser;
-    const src = `host=${from.host} port=${from.port} user=${su.username} dbname=postgres connect_timeout=5`;
+    const src = memberConninfo(this.cfg, 'superuser', from, this.tlsFiles().files, [['dbname', 'postgres'], ['connect_timeout', 5]]);
     const r = await run(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${src}`, '--progress'], {
       env: { PGPASSFILE: this.cfg.postgresql.pgpass },
       timeoutMs,

@@ -1,0 +1,146 @@
+/**
+ * Hosts for fault tests, made of Linux network namespaces: one bridge in the root namespace (the "switch", with an
+ * address the proxy and the test's clients use), and per host a namespace with a veth cable to the bridge and one
+ * address on a private /24 chosen for this run. Only these addresses are ever targeted.
+ *
+ * Faults: a host's link down (packets vanish, nothing refuses — like a pulled cable or a dead host), traffic dropped
+ * between two hosts (iptables in both namespaces, so a "partition" is symmetric), and healing both.
+ * Everything is torn down by `close()` (namespaces, veths, bridge); processes started in a namespace are the
+ * caller's to kill by pid first, since deleting a namespace does not stop them.
+ *
+ * Needs root, iproute2 and iptables. `available()` says why not when they are missing.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+export interface Host {
+  readonly name: string;
+  /** Namespace name (`ip netns exec <ns> …`). */
+  readonly ns: string;
+  readonly ip: string;
+  /** The veth end inside the namespace. */
+  readonly dev: string;
+}
+
+function sh(cmd: string, args: readonly string[]): string {
+  return execFileSync(cmd, args as string[], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function tryCmd(cmd: string, args: readonly string[]): boolean {
+  return spawnSync(cmd, args as string[], { stdio: 'ignore' }).status === 0;
+}
+
+/** null when namespaces can be made here, else the reason (for a test's `skip`). */
+export function available(): string | null {
+  if (process.getuid?.() !== 0) return 'network namespaces need root';
+  if (!tryCmd('ip', ['-V'])) return 'iproute2 (ip) is not installed';
+  if (!tryCmd('iptables', ['--version'])) return 'iptables is not installed';
+  const probe = `pkprobe${randomBytes(3).toString('hex')}`;
+  if (!tryCmd('ip', ['netns', 'add', probe])) return 'cannot create a network namespace here (no CAP_SYS_ADMIN?)';
+  tryCmd('ip', ['netns', 'del', probe]);
+  return null;
+}
+
+export class HostNet {
+  readonly hosts = new Map<string, Host>();
+  readonly bridge: string;
+  /** The bridge's address: the root namespace (test process, proxy) as seen from the hosts. */
+  readonly gateway: string;
+  private readonly id: string;
+  private readonly subnet: string;
+  private closed = false;
+
+  private constructor(id: string, octet: number) {
+    this.id = id;
+    this.bridge = `pkb${id}`;
+    this.subnet = `10.231.${octet}`;
+    this.gateway = `${this.subnet}.1`;
+  }
+
+  /** A bridge on a /24 no existing interface uses, and one namespace per name. */
+  static create(names: readonly string[]): HostNet {
+    const used = sh('ip', ['-o', '-4', 'addr', 'show']);
+    let octet = 0;
+    for (let tries = 0; tries < 50; tries++) {
+      const o = 10 + Math.floor(Math.random() * 240);
+      if (!used.includes(`10.231.${o}.`)) {
+        octet = o;
+        break;
+      }
+    }
+    if (!octet) throw new Error('no free 10.231.x.0/24 subnet for the test hosts');
+    const net = new HostNet(randomBytes(3).toString('hex'), octet);
+    try {
+      sh('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+      sh('ip', ['addr', 'add', `${net.gateway}/24`, 'dev', net.bridge]);
+      sh('ip', ['link', 'set', net.bridge, 'up']);
+      names.forEach((name, i) => net.addHost(name, 10 + i));
+    } catch (err) {
+      net.close();
+      throw err;
+    }
+    return net;
+  }
+
+  private addHost(name: string, last: number): void {
+    const ns = `pk${this.id}${name}`.slice(0, 30);
+    const outer = `pkv${this.id}${last}`;
+    const dev = `eth${last}`;
+    sh('ip', ['netns', 'add', ns]);
+    this.hosts.set(name, { name, ns, ip: `${this.subnet}.${last}`, dev });
+    sh('ip', ['link', 'add', outer, 'type', 'veth', 'peer', 'name', dev, 'netns', ns]);
+    sh('ip', ['link', 'set', outer, 'master', this.bridge, 'up']);
+    const inNs = (...a: string[]) => sh('ip', ['netns', 'exec', ns, ...a]);
+    inNs('ip', 'addr', 'add', `${this.subnet}.${last}/24`, 'dev', dev);
+    inNs('ip', 'link', 'set', dev, 'up');
+    inNs('ip', 'link', 'set', 'lo', 'up');
+  }
+
+  host(name: string): Host {
+    const h = this.hosts.get(name);
+    if (!h) throw new Error(`no test host "${name}"`);
+    return h;
+  }
+
+  /** argv prefix that runs a command inside a host's namespace. */
+  exec(name: string): string[] {
+    return ['ip', 'netns', 'exec', this.host(name).ns];
+  }
+
+  /** The host's cable is pulled: its packets vanish both ways, nobody gets a refusal. */
+  linkDown(name: string): void {
+    const h = this.host(name);
+    sh('ip', ['netns', 'exec', h.ns, 'ip', 'link', 'set', h.dev, 'down']);
+  }
+
+  linkUp(name: string): void {
+    const h = this.host(name);
+    sh('ip', ['netns', 'exec', h.ns, 'ip', 'link', 'set', h.dev, 'up']);
+  }
+
+  /** Drops every packet between `a` and each of `others` (both directions, in both namespaces). */
+  partition(a: string, others: readonly string[]): void {
+    for (const b of others) this.rule('-A', a, b);
+  }
+
+  heal(a: string, others: readonly string[]): void {
+    for (const b of others) this.rule('-D', a, b);
+  }
+
+  private rule(op: '-A' | '-D', a: string, b: string): void {
+    const ha = this.host(a);
+    const hb = this.host(b);
+    for (const [self, peer] of [[ha, hb], [hb, ha]] as const) {
+      sh('ip', ['netns', 'exec', self.ns, 'iptables', op, 'INPUT', '-s', peer.ip, '-j', 'DROP']);
+      sh('ip', ['netns', 'exec', self.ns, 'iptables', op, 'OUTPUT', '-d', peer.ip, '-j', 'DROP']);
+    }
+  }
+
+  /** Removes the namespaces, their veths and the bridge. Idempotent; never throws. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const h of this.hosts.values()) tryCmd('ip', ['netns', 'del', h.ns]);
+    tryCmd('ip', ['link', 'del', this.bridge]);
+  }
+}
