@@ -6,7 +6,9 @@
  */
 import { encodeJson } from '../dcs/layout.js';
 import { dynamicFields } from '../config/node.js';
+import { LOCAL_ONLY_CODE, localOnlyProblems } from '../config/pg-params.js';
 import { didYouMean, validate, type Problem, type Schema } from '../config/schema.js';
+import { getOwn, setOwn } from '../lib/own.js';
 import type { Agent } from '../ha/agent.js';
 import type { ActionResult } from './actions-common.js';
 
@@ -14,13 +16,16 @@ type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** RFC 7396 JSON merge patch; returns a new value, never changes its inputs. */
+/**
+ * RFC 7396 JSON merge patch; returns a new value, never changes its inputs. Keys are own properties whatever their
+ * name, so a `__proto__` or `constructor` in a patch stays a key the validation then refuses.
+ */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return structuredClone(patch);
   const out: Json = isObject(target) ? structuredClone(target) : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+    else setOwn(out, k, mergePatch(getOwn(out, k), v));
   }
   return out;
 }
@@ -29,10 +34,11 @@ const DYNAMIC: Schema = { kind: 'object', doc: 'the DCS config key', fields: dyn
 
 /**
  * Every problem of a dynamic config value, each with its key path: the `dynamicFields` schema (unknown keys with
- * a "did you mean"), `pause` (true/false or absent), and the HA safety rule `loop_wait + 2*retry_timeout <= ttl`
- * on the effective values (defaults filled in).
+ * a "did you mean", parameter names and values), `pause` (true/false or absent), local-only parameters
+ * (archive_command, ...) unless `allowed` (the node's postgresql.allow_dynamic_parameters) lists them, and the HA
+ * safety rule `loop_wait + 2*retry_timeout <= ttl` on the effective values (defaults filled in).
  */
-export function configProblems(value: Json): Problem[] {
+export function configProblems(value: Json, allowed: readonly string[] = []): Problem[] {
   const { pause, ...rest } = value;
   const problems: Problem[] = [];
   if (pause !== undefined && typeof pause !== 'boolean') problems.push({ path: 'pause', message: `expected true or false, got ${JSON.stringify(pause)}` });
@@ -46,8 +52,11 @@ export function configProblems(value: Json): Problem[] {
     const hint = p.message.includes('did you mean') || !didYouMean(p.path, ['pause']) ? '' : ' (did you mean "pause"?)';
     problems.push({ path: p.path, message: `${p.message.replace('unknown key', `unknown key${hint}`)}, pause` });
   }
-  if (res.problems.length === 0) {
-    const eff = res.value as { ttl: number; loop_wait: number; retry_timeout: number };
+  // The well-formed parameters (validate keeps those) are checked even when something else is wrong.
+  const valid = res.value as { ttl: number; loop_wait: number; retry_timeout: number; postgresql?: { parameters?: Json } } | undefined;
+  problems.push(...localOnlyProblems(valid?.postgresql?.parameters ?? {}, 'postgresql.parameters', allowed));
+  const eff = valid;
+  if (res.problems.length === 0 && eff) {
     if (eff.loop_wait + 2 * eff.retry_timeout > eff.ttl) {
       problems.push({
         path: 'ttl',
@@ -59,7 +68,8 @@ export function configProblems(value: Json): Problem[] {
 }
 
 function invalid(problems: Problem[]): ActionResult {
-  return { code: 400, body: { code: 'CONFIG_INVALID', error: `${problems.length} problem(s) in the configuration`, problems } };
+  const code = problems.every((p) => p.code === LOCAL_ONLY_CODE) ? LOCAL_ONLY_CODE : 'CONFIG_INVALID';
+  return { code: 400, body: { code, error: `${problems.length} problem(s) in the configuration`, problems } };
 }
 
 /** Stable JSON text (sorted keys) to tell whether a patch changed anything. */
@@ -92,7 +102,7 @@ export async function patchConfig(body: Json, agent: Agent): Promise<ActionResul
   }
   if (!cur) return { code: 503, body: 'no configuration in the DCS (the config key is missing or unreadable)' };
   const next = mergePatch(cur.value, body) as Json;
-  const problems = configProblems(next);
+  const problems = configProblems(next, agent.ctx.cfg.postgresql.allow_dynamic_parameters);
   if (problems.length) return invalid(problems);
   if (canonical(next) === canonical(cur.value)) return { code: 200, body: next };
   const { store, keys } = agent.ctx;
@@ -110,7 +120,7 @@ export async function patchConfig(body: Json, agent: Agent): Promise<ActionResul
 /** PUT /config: 200 the new config / 400 invalid / 502 the DCS write failed. */
 export async function putConfig(body: Json, agent: Agent): Promise<ActionResult> {
   if (Object.keys(body).length === 0) return { code: 400, body: 'expected the whole configuration as a JSON object' };
-  const problems = configProblems(body);
+  const problems = configProblems(body, agent.ctx.cfg.postgresql.allow_dynamic_parameters);
   if (problems.length) return invalid(problems);
   const { store, keys } = agent.ctx;
   try {

@@ -1,6 +1,7 @@
 /** `pgkeel agent -c node.yml`: one node's agent — HA loop, REST API — in the foreground until SIGTERM/SIGINT. */
 import { loadConfig } from '../config/load.js';
 import { EtcdStore } from '../dcs/etcd.js';
+import { etcdStoreOptions } from '../config/etcd-section.js';
 import { Agent } from '../ha/agent.js';
 import { ApiServer } from '../api/server.js';
 import { actionHandlers } from '../api/actions.js';
@@ -24,7 +25,7 @@ export async function runAgent(configFile: string, format?: 'json' | 'text'): Pr
   const cfg = loadConfig(configFile);
   checkReachable(cfg.postgresql.data_dir);
   const log = createLogger({ level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') }, { component: 'agent', node: cfg.name });
-  const store = new EtcdStore({ hosts: cfg.etcd3.hosts, requestTimeoutMs: cfg.bootstrap.dcs.retry_timeout * 1000 });
+  const store = new EtcdStore(etcdStoreOptions(cfg.etcd3, cfg.bootstrap.dcs.retry_timeout * 1000, 'etcd3', configFile));
   const agent = new Agent(cfg, store, log);
   const api = new ApiServer(agent, log.child({ component: 'api' }), actionHandlers(log));
   await api.listen();

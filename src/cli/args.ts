@@ -44,7 +44,7 @@ export function parseArgs(argv: readonly string[], spec: Readonly<Record<string,
       positional.push(arg);
       continue;
     }
-    const s = spec[name];
+    const s = Object.hasOwn(spec, name) ? spec[name] : undefined; // `--constructor` is unknown, not Object
     if (!s) {
       const hint = didYouMean(name, Object.keys(spec));
       throw new UsageError(`unknown option --${name}${hint ? ` (did you mean --${hint}?)` : ''}`);

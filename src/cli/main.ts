@@ -53,7 +53,7 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
     dir: dirFlag,
     'port-base': { type: 'number', doc: 'first port: etcd P, proxy P+2/P+3, PostgreSQL P+11.., REST P+21.. (default 25400)', placeholder: 'P' },
     detach: { type: 'boolean', doc: 'return once the cluster is healthy; stop it later with `pgkeel down`' },
-    tls: { type: 'boolean', doc: 'create the cluster with TLS: a CA and certificates in DIR/tls, PostgreSQL ssl with hostssl and verify-full replication (only when creating; kept by later `up`s)' },
+    tls: { type: 'boolean', doc: 'create the cluster with TLS: a CA and certificates in DIR/tls, etcd over https with client certificates and a user, PostgreSQL ssl with hostssl and verify-full replication (only when creating; kept by later `up`s)' },
     timeout: { type: 'number', doc: 'seconds to wait for a healthy cluster (default 120)', placeholder: 'S' },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },
   },

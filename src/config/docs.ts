@@ -2,6 +2,7 @@
 import { describe } from './schema.js';
 import { nodeSchema } from './node.js';
 import { ENV_ALIASES, envNameFor } from './load.js';
+import { LOCAL_ONLY_PARAMETERS } from './pg-params.js';
 import { proxySchema } from '../proxy/config.js';
 
 export function renderConfigDoc(): string {
@@ -17,12 +18,23 @@ export function renderConfigDoc(): string {
     '',
     'Relative paths are relative to the config file\'s directory. Every setting can be overridden by an environment',
     'variable named `PGKEEL_` + its path in upper case with `.` as `_` (e.g. `PGKEEL_POSTGRESQL_DATA_DIR`); lists take',
-    'comma-separated values. Secrets are never written to logs.',
+    'comma-separated values. Secrets are never written to logs; every secret `k` can instead be read from a file given',
+    'as `k_file` (relative to the config file, one trailing newline removed; not both), e.g.',
+    '`restapi.authentication.password_file: restapi.pw` — keep such files owned by root, mode 0600.',
+    '',
+    'No string setting may hold a control character (a newline, carriage return, NUL, …; tab is allowed), parameter',
+    'names must be PostgreSQL identifiers (`work_mem`, `pg_stat_statements.max`), and ports are 1–65535.',
     '',
     '`bootstrap.dcs` is the cluster\'s *dynamic* configuration: the member that initializes the cluster writes it to the',
     'DCS `config` key; afterwards the DCS copy is what counts (change it with `pgkeel ctl edit-config`). The rule',
     '`loop_wait + 2*retry_timeout <= ttl` is enforced: a leader must notice it lost the DCS and demote before its',
     'leader key can expire.',
+    '',
+    'Parameters that run a command, load code or name a file are local-only: set them in this file\'s',
+    '`postgresql.parameters`. In the dynamic configuration (`bootstrap.dcs`, `PATCH /config`, `ctl edit-config`) they',
+    'are refused with `CONFIG_PARAMETER_LOCAL_ONLY`, and found in the DCS they are ignored with a warning, unless this',
+    'file lists them in `postgresql.allow_dynamic_parameters`. They are (names are case-insensitive):',
+    Object.keys(LOCAL_ONLY_PARAMETERS).map((k) => `\`${k}\``).join(', ') + '.',
     '',
     'The REST API fails closed: a `restapi.listen` that is not a loopback address (127.0.0.0/8, ::1, localhost) is',
     'refused without `restapi.authentication`, because its unsafe endpoints change the cluster and, through PostgreSQL',
@@ -48,6 +60,12 @@ scope: prod
 name: node1
 etcd3:
   hosts: [10.0.0.11:2379, 10.0.0.12:2379, 10.0.0.13:2379]
+  protocol: https
+  cacert: /etc/pgkeel/tls/ca.crt
+  cert: /etc/pgkeel/tls/etcd-client.crt
+  key: /etc/pgkeel/tls/etcd-client.key
+  username: pgkeel
+  password_file: /etc/pgkeel/etcd.password
 restapi:
   listen: 0.0.0.0:8008
   connect_address: 10.0.0.21:8008

@@ -7,10 +7,12 @@ import { proxyErrorCatalogue } from '../proxy/errors.js';
 
 const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['CONFIG_INVALID', 'config', 'A node or proxy config has problems; every one is printed with its key path and the expected form. Exit 2, nothing started.'],
+  ['CONFIG_PARAMETER_LOCAL_ONLY', 'config, REST, agent', 'A PostgreSQL parameter that runs a command, loads code or names a file (archive_command, shared_preload_libraries, data_directory, …) was given in the dynamic configuration (bootstrap.dcs, PATCH/PUT /config, ctl edit-config). Refused (HTTP 400, exit 2) naming the parameter; found in the DCS `config` key, the agent ignores it with a warning and keeps running. Set it in the node\'s local postgresql.parameters, or allow it with postgresql.allow_dynamic_parameters.'],
   ['CLI_USAGE', 'cli', 'Unknown command or option (with a "did you mean"), or a missing value. Exit 2.'],
   ['LOCAL_CLUSTER', 'up/down/status', 'A local cluster problem: no cluster in DIR, a mismatching --nodes/--port-base, a missing package, a process that did not start (the end of its log is shown).'],
   ['DCS_UNAVAILABLE', 'dcs', 'No etcd endpoint answered within the request timeout; the message names every endpoint and why it failed. A leader demotes (unless failsafe mode).'],
   ['DCS_REQUEST', 'dcs', 'etcd refused a request (HTTP error with its message).'],
+  ['DCS_AUTH', 'dcs', 'etcd refused the client: wrong or missing etcd3.username/password, or the user\'s role lacks readwrite on the cluster\'s prefix. The message names the endpoint and the user, never the password.'],
   ['DCS_CLOSED', 'dcs', 'A call on a store that was closed (shutdown in progress).'],
   ['PG_INITDB_FAILED', 'postgres', 'initdb failed; the partial data directory is moved to <data_dir>.failed-bootstrap-<time> and the initialize key released so the next start retries.'],
   ['PG_START_FAILED', 'postgres', 'PostgreSQL did not start; the end of its log is attached. The agent retries after a pause.'],
@@ -19,6 +21,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['PG_REWIND_FAILED', 'postgres', 'pg_rewind failed; the agent re-clones instead (the old data directory is moved aside).'],
   ['PG_PROMOTE_FAILED', 'postgres', 'pg_ctl promote failed or timed out; the end of the PostgreSQL log is attached.'],
   ['PG_TLS_FILE', 'postgres', 'A TLS file named in the local config (postgresql.parameters.ssl_*_file, postgresql.authentication.<role>.ssl*) cannot be read, or "<data_dir>-ssl" is not a directory owned by postgres; the message names the setting.'],
+  ['PG_CONF_REFUSED', 'postgres', 'The renderer refused to write postgresql.pgkeel.conf or pg_hba.conf: a parameter name that is not a PostgreSQL identifier or a value/line with a control character (config validation normally refuses these first, naming the key).'],
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
   ['HA_REQUEST_REFUSED', 'agent', 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.'],
   ['CERT_GENERATION_FAILED', 'up --tls', 'Making the local CA or a certificate with openssl failed; the message names the directory and openssl\'s error.'],

@@ -7,6 +7,8 @@ import { readYamlFile } from './yaml.js';
 import { ConfigError, describe, type Problem, schemaAt, validate } from './schema.js';
 import { nodeSchema, type NodeConfig } from './node.js';
 import { restapiProblems, resolveRestFiles } from './restapi-rules.js';
+import { localOnlyProblems } from './pg-params.js';
+import { etcdSecurityProblems, resolveEtcdFiles } from './etcd-section.js';
 
 /** Short names Patroni users know, mapped to config paths (besides the derived PGKEEL_<PATH> names). */
 export const ENV_ALIASES: Readonly<Record<string, string>> = {
@@ -67,12 +69,16 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
   if (Buffer.byteLength(c.postgresql.socket_dir) > MAX_SOCKET_DIR) {
     out.push({ path: 'postgresql.socket_dir', message: `must be at most ${MAX_SOCKET_DIR} bytes long (unix socket path limit), got ${Buffer.byteLength(c.postgresql.socket_dir)}; set a shorter postgresql.socket_dir` });
   }
+  out.push(...etcdSecurityProblems(c.etcd3, 'etcd3'));
   if (c.restapi.listen === c.postgresql.listen) out.push({ path: 'restapi.listen', message: `must differ from postgresql.listen (${c.postgresql.listen})` });
   out.push(...restapiProblems(c));
   if (c.postgresql.authentication.superuser.username === c.postgresql.authentication.replication.username) {
     out.push({ path: 'postgresql.authentication.replication.username', message: 'must differ from the superuser name' });
   }
   out.push(...sslClientProblems(c));
+  // bootstrap.dcs becomes the shared DCS config: the same rule as for PATCH /config, so a node cannot seed it with
+  // what its peers would refuse (their own local files still decide what they apply).
+  out.push(...localOnlyProblems(c.bootstrap.dcs.postgresql.parameters, 'bootstrap.dcs.postgresql.parameters', c.postgresql.allow_dynamic_parameters));
   return out;
 }
 
@@ -97,7 +103,7 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
     throw new ConfigError([{ path: '', message: 'expected a mapping of settings at the top level' }], source);
   }
   applyEnv(doc, env);
-  const { value, problems } = validate(nodeSchema, doc);
+  const { value, problems } = validate(nodeSchema, doc, '', { secretFiles: { baseDir } });
   if (problems.length) throw new ConfigError(problems, source);
   const c = value as NodeConfig;
   c.restapi.connect_address ??= c.restapi.listen;
@@ -112,6 +118,7 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
     const a = c.postgresql.authentication[role];
     for (const k of SSL_FILE_KEYS) if (a[k]) a[k] = resolve(baseDir, a[k]);
   }
+  resolveEtcdFiles(c.etcd3, baseDir);
   const cross = crossFieldProblems(c);
   if (cross.length) throw new ConfigError(cross, source);
   return c;

@@ -2,10 +2,21 @@
  * The node config schema: one YAML file per node, shaped like Patroni's so an existing patroni.yml carries over.
  * docs/config.md is generated from this tree (`npm run docs:config`).
  */
-import type { Schema } from './schema.js';
+import { portProblem, type Schema } from './schema.js';
+import { GUC_EXPECTED, GUC_NAME } from './pg-params.js';
+import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
 
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
-const hostport = (doc: string, def?: string): Schema => ({ kind: 'string', doc, pattern: HOSTPORT, expected: 'host:port, e.g. 127.0.0.1:5432', ...(def !== undefined ? { default: def } : {}) });
+const hostport = (doc: string, def?: string): Schema => ({
+  kind: 'string',
+  doc,
+  pattern: HOSTPORT,
+  expected: 'host:port, e.g. 127.0.0.1:5432',
+  check: (v) => portProblem(v),
+  ...(def !== undefined ? { default: def } : {}),
+});
+/** postgresql.conf parameters: names PostgreSQL's lexer reads as one identifier, values without control characters. */
+const parameters = (doc: string): Schema => ({ kind: 'map', doc, values: 'scalar', default: {}, keys: { pattern: GUC_NAME, expected: GUC_EXPECTED } });
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** libpq's sslmode values (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-PROTECTION). */
 export const SSLMODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
@@ -44,7 +55,7 @@ export const dynamicFields: Record<string, Schema> = {
     kind: 'object',
     doc: 'PostgreSQL settings shared by every member.',
     fields: {
-      parameters: { kind: 'map', doc: 'postgresql.conf parameters for all members (max_connections, wal_keep_size, ...).', values: 'scalar', default: {} },
+      parameters: parameters('postgresql.conf parameters for all members (max_connections, wal_keep_size, ...). Parameters that run commands, load code or name files (archive_command, shared_preload_libraries, ...) are refused here unless postgresql.allow_dynamic_parameters lists them.'),
       use_pg_rewind: { kind: 'bool', doc: 'Rejoin a former primary with pg_rewind instead of re-cloning it.', default: true },
       use_slots: { kind: 'bool', doc: 'One physical replication slot per replica on the leader.', default: true },
     },
@@ -63,7 +74,7 @@ export const nodeSchema: Schema = {
       doc: 'The etcd v3 cluster used as DCS.',
       fields: {
         hosts: { kind: 'list', doc: 'etcd client endpoints (a list, or one comma-separated string).', of: hostport('etcd endpoint'), commaString: true, default: ['127.0.0.1:2379'] },
-        protocol: { kind: 'enum', doc: 'Scheme of the endpoints.', values: ['http'], default: 'http' },
+        ...etcdSecurityFields,
       },
     },
     restapi: {
@@ -109,11 +120,13 @@ export const nodeSchema: Schema = {
         bin_dir: { kind: 'string', doc: 'Directory with initdb, pg_ctl, pg_basebackup, pg_rewind.', default: '/usr/lib/postgresql/15/bin' },
         socket_dir: { kind: 'string', doc: 'Unix socket directory of this instance (default: "<data_dir>/../run").' },
         pgpass: { kind: 'string', doc: 'libpq password file the agent writes for pg_basebackup and pg_rewind (default: "<data_dir>/../pgpass").' },
-        parameters: {
-          kind: 'map',
-          doc: 'postgresql.conf parameters for this node only (override bootstrap.dcs.postgresql.parameters). Server TLS: ssl, ssl_cert_file, ssl_key_file, ssl_ca_file, ssl_crl_file; when pgkeel runs as root, the files named here are handed to PostgreSQL as postgres-owned 0600 copies in "<data_dir>-ssl".',
-          values: 'scalar',
-          default: {},
+        parameters: parameters('postgresql.conf parameters for this node only (override bootstrap.dcs.postgresql.parameters); any parameter may be set here, archive_command included. Server TLS: ssl, ssl_cert_file, ssl_key_file, ssl_ca_file, ssl_crl_file; when pgkeel runs as root, the files named here are handed to PostgreSQL as postgres-owned 0600 copies in "<data_dir>-ssl".'),
+        allow_dynamic_parameters: {
+          kind: 'list',
+          doc: 'Local-only parameters (archive_command, shared_preload_libraries, ... — the list above) this node accepts from the dynamic configuration (bootstrap.dcs, the DCS config key, PATCH /config, ctl edit-config). Empty: such parameters from the DCS are ignored with a warning.',
+          of: { kind: 'string', doc: 'a parameter name', pattern: GUC_NAME, expected: GUC_EXPECTED },
+          commaString: true,
+          default: [],
         },
         pg_hba: { kind: 'list', doc: 'pg_hba.conf lines added after pgkeel\'s own (local superuser and replication lines; with ssl on, pgkeel\'s TCP lines are hostssl).', of: { kind: 'string', doc: 'a pg_hba line' }, default: [] },
         authentication: {
@@ -202,7 +215,7 @@ export interface NodeConfig {
   scope: string;
   namespace: string;
   name: string;
-  etcd3: { hosts: string[]; protocol: 'http' };
+  etcd3: { hosts: string[] } & EtcdSecurity;
   restapi: {
     listen: string;
     connect_address: string;
@@ -222,6 +235,7 @@ export interface NodeConfig {
     socket_dir: string;
     pgpass: string;
     parameters: Record<string, string | number | boolean>;
+    allow_dynamic_parameters: string[];
     pg_hba: string[];
     authentication: { superuser: Credentials; replication: Credentials };
     callbacks: Partial<Record<CallbackName, string>>;

@@ -2,20 +2,63 @@
  * A small schema language for pgkeel's YAML config: every setting declared once with its type, default, unit and
  * description. `validate` collects every problem (key path + expected form + what it got), rejects unknown keys
  * with a "did you mean", and fills defaults; `describe` walks the same tree to generate docs/config.md.
+ *
+ * Input is untrusted (a file, an environment, a REST body): keys are looked up as own properties only, so
+ * `constructor`, `toString` or `__proto__` are unknown keys like any other; map keys that name Object.prototype
+ * members are refused; strings carry no control characters (a newline would add lines to a rendered file) unless
+ * a setting is declared `multiline`. Every `secret: true` string setting `k` also accepts `k_file` (a file holding
+ * the secret, read at load when the caller passes `secretFiles`), so a secret added later gets it for free.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 export type Schema =
-  | { kind: 'string'; doc: string; default?: string; pattern?: RegExp; expected?: string; secret?: boolean; required?: boolean }
+  | {
+      kind: 'string';
+      doc: string;
+      default?: string;
+      pattern?: RegExp;
+      expected?: string;
+      secret?: boolean;
+      required?: boolean;
+      /** Newlines and tabs allowed (e.g. an SQL query); other control characters are still refused. */
+      multiline?: boolean;
+      /** A further rule on a well-formed value: returns the problem ("expected ..., got ...") or undefined. */
+      check?: (v: string) => string | undefined;
+    }
   | { kind: 'int'; doc: string; default?: number; min?: number; max?: number; unit?: string; required?: boolean }
   | { kind: 'bool'; doc: string; default?: boolean }
   | { kind: 'enum'; doc: string; values: readonly string[]; default?: string }
   | { kind: 'list'; doc: string; of: Schema; default?: unknown[]; commaString?: boolean }
-  | { kind: 'map'; doc: string; default?: Record<string, unknown>; values: 'scalar' | 'string' }
+  | { kind: 'map'; doc: string; default?: Record<string, unknown>; values: 'scalar' | 'string'; keys?: { pattern: RegExp; expected: string } }
   | { kind: 'object'; doc: string; fields: Record<string, Schema>; optional?: boolean };
 
 export interface Problem {
   readonly path: string;
   readonly message: string;
+  /** A stable code when the problem has its own entry in docs/errors.md (otherwise it is a CONFIG_INVALID). */
+  readonly code?: string;
+}
+
+export interface ValidateOptions {
+  /** Enables `<key>_file` for secrets: relative file names are taken from baseDir. Absent: `_file` keys are refused. */
+  readonly secretFiles?: { readonly baseDir: string; readonly read?: (file: string) => string };
+}
+
+/** C0 control characters and DEL, except tab; `multiline` settings may also hold newlines. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const CONTROL_NOT_NEWLINE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+
+/** Whether a string holds a control character (other than tab) that could end a line in a rendered file. */
+export function hasControlChar(v: string): boolean {
+  return CONTROL.test(v);
+}
+
+/** The problem with the port of a well-formed "host:port", or undefined: ports are 1-65535 (0 only when allowed). */
+export function portProblem(hostPort: string, allowZero = false): string | undefined {
+  const port = Number(/:(\d+)$/.exec(hostPort)?.[1]);
+  const min = allowZero ? 0 : 1;
+  return Number.isInteger(port) && port >= min && port <= 65535 ? undefined : `expected a port from ${min} to 65535${allowZero ? ' (0: any free port)' : ''}, got ${JSON.stringify(hostPort)}`;
 }
 
 export class ConfigError extends Error {
@@ -64,13 +107,56 @@ export function didYouMean(word: string, choices: readonly string[]): string | u
   return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
+/** A key path segment; a key that is not a plain name is shown quoted, so a newline in it cannot break the output. */
+export const join = (path: string, key: string) => (/^[A-Za-z0-9_.$-]+$/.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`);
+
+/** Names inherited from Object.prototype: refused as map keys, so no lookup can ever mistake them for data. */
+export const isReservedKey = (k: string): boolean => Object.hasOwn(Object.prototype, k) || k === '__proto__';
 
 /** Validates `value` against `schema`, returning the value with defaults filled in (or undefined) and all problems. */
-export function validate(schema: Schema, value: unknown, path = ''): { value: unknown; problems: Problem[] } {
+export function validate(schema: Schema, value: unknown, path = '', opts: ValidateOptions = {}): { value: unknown; problems: Problem[] } {
   const problems: Problem[] = [];
-  const out = check(schema, value, path, problems);
+  const out = check(schema, value, path, problems, opts);
   return { value: out, problems };
+}
+
+const own = (o: Record<string, unknown>, k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
+const isSecret = (s: Schema | undefined): boolean => s?.kind === 'string' && s.secret === true;
+
+/** Every key an object accepts: its fields, and `<field>_file` for each secret field. */
+function allowedKeys(fields: Record<string, Schema>): string[] {
+  return Object.entries(fields).flatMap(([k, f]) => (isSecret(f) ? [k, `${k}_file`] : [k]));
+}
+
+/**
+ * The value of secret `k` read from `k_file` (which is set), or undefined after recording the problem. The file is relative to the
+ * config file; one trailing newline is removed (as `echo pw > file` writes it); an empty file is refused.
+ */
+function secretFromFile(obj: Record<string, unknown>, k: string, path: string, problems: Problem[], opts: ValidateOptions): string | undefined {
+  const fk = `${k}_file`;
+  const file = own(obj, fk);
+  const at = join(path, fk);
+  if (!opts.secretFiles) {
+    problems.push({ path: at, message: `is not supported here; give ${k} itself` });
+    return undefined;
+  }
+  if (own(obj, k) !== undefined && own(obj, k) !== null) {
+    problems.push({ path: at, message: `give either ${k} or ${fk}, not both` });
+    return undefined;
+  }
+  if (typeof file !== 'string' || file === '') {
+    problems.push({ path: at, message: `expected a path to a file holding the secret, got ${show(file)}` });
+    return undefined;
+  }
+  const full = resolve(opts.secretFiles.baseDir, file);
+  try {
+    const text = (opts.secretFiles.read ?? ((f: string) => readFileSync(f, 'utf8')))(full).replace(/\r?\n$/, '');
+    if (text === '') problems.push({ path: at, message: `the file ${full} is empty` });
+    return text === '' ? undefined : text;
+  } catch (err) {
+    problems.push({ path: at, message: `cannot read the secret file ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    return undefined;
+  }
 }
 
 function expectedOf(s: Schema): string {
@@ -92,9 +178,9 @@ function expectedOf(s: Schema): string {
   }
 }
 
-function check(s: Schema, v: unknown, path: string, problems: Problem[]): unknown {
+function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: ValidateOptions): unknown {
   if (v === undefined || v === null) {
-    if (s.kind === 'object') return s.optional ? undefined : check(s, {}, path, problems);
+    if (s.kind === 'object') return s.optional ? undefined : check(s, {}, path, problems, opts);
     if ('required' in s && s.required) {
       problems.push({ path, message: `is required: expected ${expectedOf(s)}` });
       return undefined;
@@ -104,15 +190,25 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[]): unknow
     if (s.kind === 'map') return {};
     return undefined;
   }
+  const got = isSecret(s) ? 'a value that is not shown (secret)' : show(v);
   const bad = () => {
-    problems.push({ path, message: `expected ${expectedOf(s)}, got ${show(v)}` });
+    problems.push({ path, message: `expected ${expectedOf(s)}, got ${got}` });
     return undefined;
   };
   switch (s.kind) {
     case 'string': {
       const str = typeof v === 'number' ? String(v) : v;
       if (typeof str !== 'string') return bad();
+      if ((s.multiline ? CONTROL_NOT_NEWLINE : CONTROL).test(str)) {
+        problems.push({ path, message: `must not contain control characters (newline, carriage return, NUL, ...), got ${got}` });
+        return undefined;
+      }
       if (s.pattern && !s.pattern.test(str)) return bad();
+      const more = s.check?.(str);
+      if (more !== undefined) {
+        problems.push({ path, message: more });
+        return undefined;
+      }
       return str;
     }
     case 'int': {
@@ -140,15 +236,22 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[]): unknow
       let arr: unknown = v;
       if (s.commaString && typeof v === 'string') arr = v.split(',').map((x) => x.trim()).filter(Boolean);
       if (!Array.isArray(arr)) return bad();
-      return arr.map((item, i) => check(s.of, item, `${path}[${i}]`, problems));
+      return arr.map((item, i) => check(s.of, item, `${path}[${i}]`, problems, opts));
     }
     case 'map': {
       if (typeof v !== 'object' || Array.isArray(v)) return bad();
       const out: Record<string, unknown> = {};
       for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
-        const ok = s.values === 'string' ? typeof item === 'string' : ['string', 'number', 'boolean'].includes(typeof item);
-        if (!ok) problems.push({ path: join(path, k), message: `expected ${s.values === 'string' ? 'a string' : 'a string, number or boolean'}, got ${show(item)}` });
-        else out[k] = item;
+        const at = join(path, k);
+        if (isReservedKey(k)) problems.push({ path: at, message: `is a reserved name and cannot be used here${s.keys ? `; expected ${s.keys.expected}` : ''}` });
+        else if (s.keys && !s.keys.pattern.test(k)) problems.push({ path: at, message: `expected the name to be ${s.keys.expected}, got ${show(k)}` });
+        else if (!(s.values === 'string' ? typeof item === 'string' : ['string', 'number', 'boolean'].includes(typeof item))) {
+          problems.push({ path: at, message: `expected ${s.values === 'string' ? 'a string' : 'a string, number or boolean'}, got ${show(item)}` });
+        } else if (typeof item === 'number' && !Number.isFinite(item)) {
+          problems.push({ path: at, message: `expected a finite number, got ${show(item)}` });
+        } else if (typeof item === 'string' && CONTROL.test(item)) {
+          problems.push({ path: at, message: `must not contain control characters (newline, carriage return, NUL, ...), got ${show(item)}` });
+        } else out[k] = item;
       }
       return out;
     }
@@ -156,15 +259,23 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[]): unknow
       if (typeof v !== 'object' || Array.isArray(v)) return bad();
       const obj = v as Record<string, unknown>;
       const out: Record<string, unknown> = {};
-      const known = Object.keys(s.fields);
+      const known = allowedKeys(s.fields);
       for (const k of Object.keys(obj)) {
-        if (!(k in s.fields)) {
+        if (!known.includes(k)) {
           const hint = didYouMean(k, known);
           problems.push({ path: join(path, k), message: `unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; allowed here: ${known.join(', ')}` });
         }
       }
       for (const [k, fs] of Object.entries(s.fields)) {
-        const r = check(fs, obj[k], join(path, k), problems);
+        const fileKey = `${k}_file`;
+        if (isSecret(fs) && own(obj, fileKey) !== undefined && own(obj, fileKey) !== null) {
+          // A problem with the file is reported once, at the _file key (not again as "k is required").
+          const fromFile = secretFromFile(obj, k, path, problems, opts);
+          const r = fromFile === undefined ? undefined : check(fs, fromFile, join(path, fileKey), problems, opts);
+          if (r !== undefined) out[k] = r;
+          continue;
+        }
+        const r = check(fs, own(obj, k), join(path, k), problems, opts);
         if (r !== undefined) out[k] = r;
       }
       return out;
@@ -184,14 +295,18 @@ export interface SettingDoc {
 export function describe(s: Schema, path = ''): SettingDoc[] {
   if (s.kind === 'object') return Object.entries(s.fields).flatMap(([k, f]) => describe(f, join(path, k)));
   const def = 'default' in s && s.default !== undefined ? JSON.stringify(s.default) : '';
-  return [{ path, type: expectedOf(s), default: def, doc: s.doc, secret: s.kind === 'string' && !!s.secret }];
+  const row = { path, type: expectedOf(s), default: def, doc: s.doc, secret: isSecret(s) };
+  if (!isSecret(s)) return [row];
+  const key = path.slice(path.lastIndexOf('.') + 1);
+  const fileDoc = `File holding ${key} (relative to the config file; one trailing newline removed); instead of ${key}, not with it.`;
+  return [row, { path: `${path}_file`, type: 'a path', default: '', doc: fileDoc, secret: false }];
 }
 
 /** Finds the schema node at a dotted path (for env overrides). */
 export function schemaAt(s: Schema, path: readonly string[]): Schema | undefined {
   let cur: Schema | undefined = s;
   for (const p of path) {
-    if (!cur || cur.kind !== 'object') return undefined;
+    if (!cur || cur.kind !== 'object' || !Object.hasOwn(cur.fields, p)) return undefined;
     cur = cur.fields[p];
   }
   return cur;

@@ -4,6 +4,7 @@
  */
 import { clusterKeys, parseCluster, type Cluster, type Member } from '../dcs/layout.js';
 import { EtcdStore } from '../dcs/etcd.js';
+import { etcdStoreOptions } from '../config/etcd-section.js';
 import { CtlError } from './errors.js';
 import type { CtlTarget } from './target.js';
 import { restRequest } from '../api/rest-client.js';
@@ -17,7 +18,7 @@ export class CtlClient implements AsyncDisposable {
   private readonly store: EtcdStore;
 
   constructor(readonly target: CtlTarget, dcsTimeoutMs = 5000) {
-    this.store = new EtcdStore({ hosts: target.hosts, requestTimeoutMs: dcsTimeoutMs });
+    this.store = new EtcdStore(etcdStoreOptions({ ...target.etcd, hosts: target.hosts }, dcsTimeoutMs, 'etcd3', target.source));
   }
 
   /** The cluster as the DCS holds it now; refuses a scope with nothing in it. */

@@ -88,6 +88,11 @@ describe('ctl edit-config helpers', () => {
       patch: { ttl: 30, postgresql: { parameters: { work_mem: '8MB' }, use_slots: false }, pause: null, synchronous_mode: 'on' },
     });
     assert.match((patchFromSets(['ttl']) as { error: string }).error, /key=value/);
+    // `--set __proto__.x=1` is a key the server refuses, never a change to Object.prototype in the ctl process.
+    const hostile = patchFromSets(['__proto__.polluted=1', 'constructor.prototype.polluted=2']) as { patch: Record<string, unknown> };
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+    assert.deepEqual(Object.keys(hostile.patch), ['__proto__', 'constructor']);
+    assert.equal(JSON.stringify(hostile.patch), '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}}}');
     assert.match((patchFromSets(['a..b=1']) as { error: string }).error, /dotted key/);
     assert.match((patchFromSets(['ttl=[1, 2]']) as { error: string }).error, /scalar/);
   });

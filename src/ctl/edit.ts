@@ -3,6 +3,7 @@
  * (`postgresql.parameters.work_mem=8MB`, `ttl=30`, `pause=null` deletes), and shows what it changes.
  */
 import { parse } from 'yaml';
+import { getOwn, setOwn } from '../lib/own.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -22,12 +23,13 @@ export function patchFromSets(sets: readonly string[]): { patch: Json } | { erro
       return { error: `--set ${key}: the value is not a YAML scalar: ${(err as Error).message.split('\n')[0]}` };
     }
     if (value !== null && typeof value === 'object') return { error: `--set ${key}: expected a scalar value (string, number, true/false, null), got a YAML ${Array.isArray(value) ? 'list' : 'mapping'}` };
+    // Own properties only: `--set __proto__.x=1` must become a key the server refuses, not change Object.prototype.
     let cur = patch;
     for (const p of path.slice(0, -1)) {
-      if (!isObject(cur[p])) cur[p] = {};
-      cur = cur[p] as Json;
+      if (!isObject(getOwn(cur, p))) setOwn(cur, p, {});
+      cur = getOwn(cur, p) as Json;
     }
-    cur[path[path.length - 1] as string] = value === undefined ? null : value;
+    setOwn(cur, path[path.length - 1] as string, value === undefined ? null : value);
   }
   return { patch };
 }

@@ -8,11 +8,15 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { restClientOptions, type RestClientOptions } from '../api/rest-client.js';
 import { paths, readLocalCluster, LocalClusterError } from '../local/layout.js';
+import { localEtcdSection } from '../local/etcd-client.js';
+import type { EtcdSecurity } from '../config/etcd-section.js';
 
 export interface CtlTarget {
   readonly scope: string;
   readonly namespace: string;
   readonly hosts: readonly string[];
+  /** https, CA, client certificate and etcd user (the node config's `etcd3` section). */
+  readonly etcd: EtcdSecurity;
   /** Basic auth for the members' unsafe REST endpoints, and the certificates for https. */
   readonly rest: RestClientOptions;
   /** Where this came from, for messages. */
@@ -21,7 +25,7 @@ export interface CtlTarget {
 
 export function targetFromConfig(file: string, env: NodeJS.ProcessEnv = process.env): CtlTarget {
   const cfg = loadConfig(file, env);
-  return { scope: cfg.scope, namespace: cfg.namespace, hosts: cfg.etcd3.hosts, rest: restClientOptions(cfg), source: file };
+  return { scope: cfg.scope, namespace: cfg.namespace, hosts: cfg.etcd3.hosts, etcd: cfg.etcd3, rest: restClientOptions(cfg), source: file };
 }
 
 export function targetFromDir(dir: string, env: NodeJS.ProcessEnv = process.env): CtlTarget {
@@ -30,8 +34,9 @@ export function targetFromDir(dir: string, env: NodeJS.ProcessEnv = process.env)
   const first = lc.nodes[0]?.name;
   const nodeFile = first ? paths.nodeConfig(lc.dir, first) : undefined;
   const hosts = [`${lc.host}:${lc.etcd.clientPort}`];
+  const etcd = localEtcdSection(lc);
   // The node's own file says what its agent requires (credentials, https, client certificates).
-  if (nodeFile && existsSync(nodeFile)) return { ...targetFromConfig(nodeFile, env), hosts, source: lc.dir };
+  if (nodeFile && existsSync(nodeFile)) return { ...targetFromConfig(nodeFile, env), hosts, etcd, source: lc.dir };
   const auth = lc.restapi.password ? lc.restapi : undefined;
-  return { scope: lc.scope, namespace: 'service', hosts, rest: { auth, tls: { insecure: false } }, source: lc.dir };
+  return { scope: lc.scope, namespace: 'service', hosts, etcd, rest: { auth, tls: { insecure: false } }, source: lc.dir };
 }

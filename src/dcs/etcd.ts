@@ -1,49 +1,62 @@
 /**
  * `EtcdStore`: the Store port over etcd v3's JSON gRPC gateway (`POST /v3/...`), the way Patroni's etcd3 module
  * talks to etcd, so it needs no gRPC stack. The wire format lives in `etcd-codec.ts`; this file owns the sockets:
- * endpoint order, deadlines, the keep-alive agent and watch streams.
+ * endpoint order, deadlines, tokens (etcd-auth.ts) and watch streams; etcd-transport.ts owns the sockets.
  */
-import { Agent, request } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
-import { parseHostPort } from '../lib/net.js';
 import type { Expect, KeyValue, LeaseId, PrefixSnapshot, PutOptions, Store, WatchCallbacks, WatchHandle } from './store.js';
 import { StoreError } from './store.js';
 import {
-  type Json, type Outcome, JsonObjectFramer, b64, classify, compares, decodeEvent, decodeKv, int, list, obj, putRequest, rangeEnd, text,
+  type Json, type Outcome, JsonObjectFramer, b64, compares, decodeEvent, decodeKv, int, list, obj, putRequest, rangeEnd, text,
 } from './etcd-codec.js';
+import { attempt, endpointsOf, EtcdTransport, type Endpoint, type EtcdProtocol, type EtcdTlsMaterial } from './etcd-transport.js';
+import { authHeaders, authRefusal, EtcdTokens, shouldRenew, type EtcdCredentials } from './etcd-auth.js';
 
 export interface EtcdStoreOptions {
-  /** "host:port" of each etcd member's client URL (http only). */
+  /** "host:port" of each etcd member's client URL. */
   readonly hosts: readonly string[];
   /** Deadline of one whole call, all endpoints included. */
   readonly requestTimeoutMs: number;
+  /** Scheme of every endpoint (default http). */
+  readonly protocol?: EtcdProtocol;
+  /** CA and client certificate for https (PEM contents). */
+  readonly tls?: EtcdTlsMaterial;
+  /** etcd user; both or neither of username and password. */
   readonly username?: string;
   readonly password?: string;
 }
 
-interface Endpoint { readonly host: string; readonly port: number; readonly text: string }
+/** What the watch streams need from their store: the sockets and a token per endpoint. */
+interface StreamAuth {
+  readonly transport: EtcdTransport;
+  /** Authorization headers for `ep`; `fresh` drops the token that was just refused first. */
+  headers(ep: Endpoint, timeoutMs: number, signal: AbortSignal, refused?: string): Promise<{ headers: Record<string, string>; token: string } | Outcome>;
+  readonly username: string | undefined;
+}
 
-export class EtcdStore implements Store, AsyncDisposable {
+export class EtcdStore implements Store, AsyncDisposable, StreamAuth {
   private readonly endpoints: readonly Endpoint[];
   private readonly timeoutMs: number;
-  /** keepAlive so the HA loop does not pay a TCP handshake per call; TCP keepalive also probes idle watch streams. */
-  private readonly agent = new Agent({ keepAlive: true, keepAliveMsecs: 5_000 });
+  readonly transport: EtcdTransport;
+  private readonly tokens: EtcdTokens | undefined;
   private readonly closing = new AbortController();
   private readonly watches = new Set<EtcdWatch>();
   /** Index of the endpoint that answered last; every call starts there. */
   private preferred = 0;
 
   constructor(opts: EtcdStoreOptions) {
-    if (opts.username !== undefined || opts.password !== undefined) {
-      throw new Error('EtcdStore does not support etcd authentication yet: remove username/password from the etcd settings and use an etcd with auth disabled');
-    }
+    if ((opts.username === undefined) !== (opts.password === undefined)) throw new Error('EtcdStore: etcd authentication needs both username and password');
     if (opts.hosts.length === 0) throw new Error('EtcdStore needs at least one etcd endpoint in hosts');
     if (!(opts.requestTimeoutMs > 0)) throw new Error(`EtcdStore requestTimeoutMs must be > 0, got ${opts.requestTimeoutMs}`);
-    this.endpoints = opts.hosts.map((h) => {
-      const { host, port } = parseHostPort(h);
-      return { host, port, text: h.trim() };
-    });
+    this.endpoints = endpointsOf(opts.hosts);
     this.timeoutMs = opts.requestTimeoutMs;
+    this.transport = new EtcdTransport(opts.protocol ?? 'http', opts.tls);
+    const creds: EtcdCredentials | undefined = opts.username !== undefined && opts.password !== undefined ? { username: opts.username, password: opts.password } : undefined;
+    this.tokens = creds ? new EtcdTokens(this.transport, creds) : undefined;
+  }
+
+  get username(): string | undefined {
+    return this.tokens?.creds.username;
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -117,7 +130,7 @@ export class EtcdStore implements Store, AsyncDisposable {
       create_request: { key: b64(prefix), range_end: rangeEnd(prefix), start_revision: String(fromRevision) },
     });
     const order = this.endpointOrder();
-    const watch = new EtcdWatch(this.agent, order, body, this.timeoutMs, cb, () => this.watches.delete(watch));
+    const watch = new EtcdWatch(this, order, body, this.timeoutMs, cb, () => this.watches.delete(watch));
     if (this.closing.signal.aborted) {
       watch.fail(closedError());
     } else {
@@ -131,7 +144,7 @@ export class EtcdStore implements Store, AsyncDisposable {
     if (this.closing.signal.aborted) return;
     this.closing.abort();
     await Promise.all([...this.watches].map((w) => w.close()));
-    this.agent.destroy();
+    this.transport.destroy();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -164,7 +177,7 @@ export class EtcdStore implements Store, AsyncDisposable {
       const ep = order[k] as Endpoint;
       const share = (deadline - performance.now()) / (order.length - k);
       if (share < 1) break;
-      const outcome = await attempt(this.agent, ep, path, payload, share, signal);
+      const outcome = await this.attemptWithToken(ep, path, payload, share, signal);
       if (signal.aborted) throw closedError();
       if (outcome.kind === 'ok') {
         this.preferred = this.endpoints.indexOf(ep);
@@ -172,7 +185,7 @@ export class EtcdStore implements Store, AsyncDisposable {
       }
       if (outcome.kind === 'refused') {
         this.preferred = this.endpoints.indexOf(ep);
-        throw new StoreError('DCS_REQUEST', `etcd ${ep.text} refused ${path}: ${outcome.reason}`, ep.text);
+        throw authRefusal(ep.text, path, outcome.reason, this.username) ?? new StoreError('DCS_REQUEST', `etcd ${ep.text} refused ${path}: ${outcome.reason}`, ep.text);
       }
       failures.push(`${ep.text}: ${outcome.reason}`);
     }
@@ -183,49 +196,27 @@ export class EtcdStore implements Store, AsyncDisposable {
       order[Math.max(0, failures.length - 1)]?.text,
     );
   }
-}
 
-async function attempt(agent: Agent, ep: Endpoint, path: string, payload: string, timeoutMs: number, closing: AbortSignal): Promise<Outcome> {
-  const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
-  const signal = AbortSignal.any([closing, timeout]);
-  // A pooled keep-alive socket the server has just closed fails on reuse; that says nothing about the member.
-  for (let retry = 0; ; retry++) {
-    try {
-      const res = await post(agent, ep, path, payload, signal);
-      return classify(res.status, res.body);
-    } catch (err) {
-      if (timeout.aborted) return { kind: 'unavailable', reason: `no answer within ${Math.floor(timeoutMs)} ms` };
-      const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
-      if (retry === 0 && e.reusedSocket === true && !signal.aborted) continue;
-      return { kind: 'unavailable', reason: e.message };
+  /** The Authorization header for `ep` (none without credentials); `refused` names a token etcd has just refused. */
+  async headers(ep: Endpoint, timeoutMs: number, signal: AbortSignal, refused?: string): Promise<{ headers: Record<string, string>; token: string } | Outcome> {
+    if (!this.tokens) return { headers: {}, token: '' };
+    if (refused !== undefined) this.tokens.drop(ep, refused);
+    const t = await this.tokens.get(ep, timeoutMs, signal);
+    return t.kind === 'token' ? { headers: authHeaders(t.token), token: t.token } : t;
+  }
+
+  /** One call to one member with a token; a refusal a new token may cure gets one new token and one retry. */
+  private async attemptWithToken(ep: Endpoint, path: string, payload: string, timeoutMs: number, signal: AbortSignal): Promise<Outcome> {
+    const until = performance.now() + timeoutMs;
+    let refused: string | undefined;
+    for (;;) {
+      const h = await this.headers(ep, until - performance.now(), signal, refused);
+      if (!('headers' in h)) return h;
+      const out = await attempt(this.transport, ep, path, payload, h.headers, until - performance.now(), signal);
+      if (out.kind !== 'refused' || !this.tokens || refused !== undefined || !shouldRenew(out.reason, h.token)) return out;
+      refused = h.token;
     }
   }
-}
-
-function post(agent: Agent, ep: Endpoint, path: string, payload: string, signal: AbortSignal): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: ep.host, port: ep.port, path, method: 'POST', agent, signal,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', reject);
-        res.on('close', () => {
-          if (!res.complete) reject(new Error('connection closed before the answer was complete'));
-        });
-      },
-    );
-    req.on('error', (err: Error & { reusedSocket?: boolean }) => {
-      err.reusedSocket = req.reusedSocket;
-      reject(err);
-    });
-    req.end(payload);
-  });
 }
 
 /**
@@ -238,7 +229,7 @@ class EtcdWatch implements WatchHandle {
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly agent: Agent,
+    private readonly auth: StreamAuth,
     private readonly order: readonly Endpoint[],
     private readonly body: string,
     private readonly timeoutMs: number,
@@ -270,17 +261,33 @@ class EtcdWatch implements WatchHandle {
     const failures: string[] = [];
     for (let k = 0; k < this.order.length && !this.finished; k++) {
       const ep = this.order[k] as Endpoint;
-      const share = (deadline - performance.now()) / (this.order.length - k);
-      if (share < 1) break;
-      const outcome = await this.stream(ep, share);
-      if (outcome === 'established' || this.finished) return;
-      failures.push(`${ep.text}: ${outcome}`);
+      let refused: string | undefined;
+      for (;;) {
+        const share = (deadline - performance.now()) / (this.order.length - k);
+        if (share < 1) break;
+        const h = await this.auth.headers(ep, share, this.abort.signal, refused);
+        if (this.finished) return;
+        if (!('headers' in h)) {
+          failures.push(`${ep.text}: ${h.kind === 'ok' ? 'no token' : h.reason}`);
+          break;
+        }
+        const left = (deadline - performance.now()) / (this.order.length - k);
+        if (left < 1) break;
+        const outcome = await this.stream(ep, left, h.headers, h.token, refused !== undefined);
+        if (outcome === 'established' || this.finished) return;
+        if (outcome === 'new token') {
+          refused = h.token;
+          continue;
+        }
+        failures.push(`${ep.text}: ${outcome}`);
+        break;
+      }
     }
     this.fail(new StoreError('DCS_UNAVAILABLE', `etcd watch: no endpoint answered within ${this.timeoutMs} ms (${failures.join('; ')})`));
   }
 
   /** Resolves 'established' once the stream has ended after `created` (the outcome then went to the callbacks), else the reason. */
-  private stream(ep: Endpoint, timeoutMs: number): Promise<string> {
+  private stream(ep: Endpoint, timeoutMs: number, headers: Record<string, string>, token: string, renewed: boolean): Promise<string> {
     return new Promise<string>((resolve) => {
       let established = false;
       let settled = false;
@@ -293,10 +300,7 @@ class EtcdWatch implements WatchHandle {
         resolve(established ? 'established' : why);
       };
       const timer = setTimeout(() => done(`no answer within ${Math.floor(timeoutMs)} ms`), timeoutMs);
-      const req = request({
-        host: ep.host, port: ep.port, path: '/v3/watch', method: 'POST', agent: this.agent, signal: this.abort.signal,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(this.body) },
-      }, (res) => {
+      const req = this.auth.transport.post(ep, '/v3/watch', headers, Buffer.byteLength(this.body), this.abort.signal, (res) => {
         if (res.statusCode !== 200) return done(`HTTP ${res.statusCode ?? 0}`);
         const framer = new JsonObjectFramer();
         const decoder = new StringDecoder('utf8');
@@ -309,7 +313,8 @@ class EtcdWatch implements WatchHandle {
           }
           for (const t of texts) {
             if (this.finished) return;
-            const msg = this.handle(ep, t);
+            const msg = this.handle(ep, t, token, renewed);
+            if (msg === 'new token') return done('new token');
             if (msg === 'created') {
               established = true;
               clearTimeout(timer);
@@ -329,22 +334,28 @@ class EtcdWatch implements WatchHandle {
     });
   }
 
-  private handle(ep: Endpoint, jsonText: string): 'created' | 'other' | Error {
+  /** 'new token': the stream was refused for a token a new one may cure (expired; etcd checks it only at creation). */
+  private handle(ep: Endpoint, jsonText: string, token: string, renewed: boolean): 'created' | 'other' | 'new token' | Error {
     let msg: Json;
     try {
       msg = obj(JSON.parse(jsonText));
     } catch {
       return new StoreError('DCS_REQUEST', `etcd ${ep.text} watch: unparseable message`, ep.text);
     }
+    const refusal = (reason: string): 'new token' | StoreError | undefined => {
+      if (this.auth.username !== undefined && !renewed && shouldRenew(reason, token)) return 'new token';
+      return authRefusal(ep.text, '/v3/watch', reason, this.auth.username);
+    };
     if (msg['error'] !== undefined) {
       const e = obj(msg['error']);
-      return new StoreError('DCS_REQUEST', `etcd ${ep.text} watch failed: ${text(e, 'message')} (grpc code ${int(e, 'code')})`, ep.text);
+      const reason = `${text(e, 'message')} (grpc code ${int(e, 'code')})`;
+      return refusal(reason) ?? new StoreError('DCS_REQUEST', `etcd ${ep.text} watch failed: ${reason}`, ep.text);
     }
     const r = obj(msg['result']);
     if (r['canceled'] === true) {
       const compacted = int(r, 'compact_revision');
       const why = compacted > 0 ? `revision compacted (oldest available ${compacted + 1})` : text(r, 'cancel_reason') || 'canceled by the server';
-      return new StoreError('DCS_REQUEST', `etcd ${ep.text} watch ended: ${why}`, ep.text);
+      return (compacted > 0 ? undefined : refusal(why)) ?? new StoreError('DCS_REQUEST', `etcd ${ep.text} watch ended: ${why}`, ep.text);
     }
     const events = list(r['events']).map(decodeEvent);
     if (events.length > 0) this.cb.onEvents(events, int(obj(r['header']), 'revision'));

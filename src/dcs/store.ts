@@ -9,7 +9,8 @@
  * - Keys and values are UTF-8 strings. Revisions are positive integers that grow with every write to the
  *   store (any key), as etcd's do; `modRevision` of a key is the revision of its last write.
  * - Every call either settles within the store's request timeout or rejects with a `StoreError`
- *   (code `DCS_UNAVAILABLE` when no endpoint answered, `DCS_REQUEST` for a refused request). A call never
+ *   (code `DCS_UNAVAILABLE` when no endpoint answered, `DCS_REQUEST` for a refused request, `DCS_AUTH` when the
+ *   store refused the credentials or their permissions). A call never
  *   hangs: the HA loop's safety argument (`loop_wait + 2*retry_timeout <= ttl`) depends on it.
  * - `create`, `compareAndPut` and `compareAndDelete` are atomic (one etcd transaction): they return false,
  *   and change nothing, when the comparison fails.
@@ -80,7 +81,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export type StoreErrorCode = 'DCS_UNAVAILABLE' | 'DCS_REQUEST' | 'DCS_CLOSED';
+export type StoreErrorCode = 'DCS_UNAVAILABLE' | 'DCS_REQUEST' | 'DCS_AUTH' | 'DCS_CLOSED';
 
 export class StoreError extends Error {
   constructor(

@@ -55,6 +55,8 @@ export class Agent {
   private watch: WatchHandle | null = null;
   private last: AgentSnapshot;
   private lastSummary = '';
+  /** The DCS config problems last logged: each is logged once when it appears, not every cycle. */
+  private loggedConfigProblems = new Set<string>();
   private readonly requests: PendingRequest[] = [];
 
   constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
@@ -174,6 +176,7 @@ export class Agent {
     const { ctx } = this;
     const g = await gather(ctx, this.shuttingDown);
     if (g.cluster && !this.watch) this.startWatch(g.cluster.revision + 1);
+    this.logConfigProblems(g.configProblems);
     const op = this.operatorDecision(g);
     let decision = op ? op.decision : decide(g.observed);
     if (ctx.mem.busy === null && ctx.now() < ctx.mem.retryAfter) {
@@ -213,6 +216,16 @@ export class Agent {
     this.last = { name: ctx.cfg.name, scope: ctx.cfg.scope, at: ctx.now(), gathered: g, decision, memory: ctx.mem, memberState, role };
     if (g.cluster) await this.publish(g, memberState, role).catch((err) => ctx.log.warn('could not publish the member record', { err }));
     return g.dynamic.loop_wait;
+  }
+
+  /** Parts of the DCS config this node ignores (malformed, or local-only parameters it does not allow), named. */
+  private logConfigProblems(problems: readonly string[]): void {
+    for (const p of problems) {
+      if (this.loggedConfigProblems.has(p)) continue;
+      const code = p.includes('CONFIG_PARAMETER_LOCAL_ONLY') ? 'CONFIG_PARAMETER_LOCAL_ONLY' : 'CONFIG_INVALID';
+      this.ctx.log.warn(`ignoring part of the DCS config key: ${p}`, { code });
+    }
+    this.loggedConfigProblems = new Set(problems);
   }
 
   private roleAfter(g: Gathered, d: Decision): AgentSnapshot['role'] {

@@ -80,7 +80,7 @@ export function ssnMembers(ssn: string): string[] {
  */
 export async function confirmFailsafe(last: Cluster, me: string, myApiUrl: string, lsn: number | null, client: RestClientOptions = NO_TLS_OPTIONS, timeoutMs = PEER_TIMEOUT_MS): Promise<boolean> {
   const members = Object.entries(last.failsafe ?? {}).filter(([name]) => name !== me);
-  if (!last.failsafe || !Object.hasOwn(last.failsafe, me)) return false;
+  if (!last.failsafe || !Object.hasOwn(last.failsafe, me)) return false; // a member named "toString" is not listed by inheritance
   const body = { name: me, api_url: myApiUrl, lsn };
   const answers = await Promise.all(
     members.map(async ([, url]) => {

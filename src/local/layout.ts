@@ -32,7 +32,8 @@ export interface LocalCluster {
   superuser: { username: string; password: string };
   /** Basic auth for the agents' unsafe REST endpoints (also in every node.yml's restapi.authentication). */
   restapi: { username: string; password: string };
-  /** Created with `up --tls`: PostgreSQL ssl with verify-full replication (see tls.ts), kept by every later `up`. */
+  /** Made with `up --tls`: PostgreSQL ssl with verify-full replication (tls.ts), etcd https with client certificates and
+   *  authentication (etcd-security.ts); kept by every later `up`. */
   tls: boolean;
 }
 
@@ -90,7 +91,7 @@ export class LocalClusterError extends Error {
  * clients, the superuser's password from a pgBouncer-style userlist.txt for logging in to the servers.
  * Written when missing, so clusters created before the proxy existed get one too.
  */
-export function ensureProxyFiles(lc: LocalCluster): void {
+export function ensureProxyFiles(lc: LocalCluster, etcdClient: Record<string, string> = {}): void {
   const su = lc.superuser;
   if (!existsSync(paths.userlist(lc.dir))) {
     writeFileSync(paths.userlist(lc.dir), `"${su.username}" "${su.password.replace(/"/g, '""')}"\n`, { mode: 0o600 });
@@ -105,7 +106,7 @@ export function ensureProxyFiles(lc: LocalCluster): void {
     max_client_conn: 1000,
     auth_type: 'scram-sha-256',
     auth_file: paths.userlist(lc.dir),
-    etcd: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], scope: lc.scope },
+    etcd: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], scope: lc.scope, ...etcdClient },
     ...(lc.tls ? proxyServerTls(lc.dir) : {}),
   };
   writeFileSync(paths.proxyConfig(lc.dir), `# pgkeel proxy config written by \`pgkeel up\`; see docs/proxy.md\n${stringify(cfg)}`, { mode: 0o600 });
@@ -159,7 +160,7 @@ export function migrateRestCredentials(lc: LocalCluster): boolean {
 }
 
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
-export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string; tls?: boolean }): LocalCluster {
+export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string; tls?: boolean; etcdClient?: Record<string, string> }): LocalCluster {
   const dir = resolve(dirArg);
   if (opts.nodes < 1 || opts.nodes > MAX_NODES) throw new LocalClusterError(`--nodes must be between 1 and ${MAX_NODES}, got ${opts.nodes}`);
   if (opts.portBase < 1024 || opts.portBase + 30 > 65535) throw new LocalClusterError(`--port-base must be between 1024 and 65505, got ${opts.portBase}`);
@@ -182,7 +183,7 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
     const cfg = {
       scope: lc.scope,
       name: n.name,
-      etcd3: { hosts: [`${lc.host}:${lc.etcd.clientPort}`] },
+      etcd3: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], ...opts.etcdClient },
       restapi: { listen: `${lc.host}:${n.apiPort}`, connect_address: `${lc.host}:${n.apiPort}`, authentication: saved.restapi },
       postgresql: {
         listen: `${lc.host}:${n.pgPort}`,

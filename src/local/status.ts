@@ -5,6 +5,8 @@
 import { join } from 'node:path';
 import { clusterKeys, parseCluster } from '../dcs/layout.js';
 import { EtcdStore } from '../dcs/etcd.js';
+import { etcdStoreOptions } from '../config/etcd-section.js';
+import { localEtcdSection } from './etcd-client.js';
 import { clusterView, type ClusterView } from '../api/cluster-json.js';
 import { livePid } from './processes.js';
 import { paths, type LocalCluster } from './layout.js';
@@ -34,7 +36,7 @@ export interface StatusJson {
 }
 
 export async function readView(lc: LocalCluster, timeoutMs = 3000): Promise<ClusterView> {
-  const store = new EtcdStore({ hosts: [`${lc.host}:${lc.etcd.clientPort}`], requestTimeoutMs: timeoutMs });
+  const store = new EtcdStore(etcdStoreOptions(localEtcdSection(lc), timeoutMs, 'etcd3', paths.nodeConfig(lc.dir, lc.nodes[0]?.name ?? '')));
   try {
     const keys = clusterKeys(lc.scope);
     return clusterView(lc.scope, parseCluster(keys, await store.getPrefix(keys.prefix)));

@@ -10,6 +10,7 @@ import { sleep } from '../lib/proc.js';
 import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, migrateRestCredentials, paths, readLocalCluster, type LocalCluster } from './layout.js';
 import { connect, createServer } from 'node:net';
 import { livePid, spawnDetached } from './processes.js';
+import { enableLocalEtcdAuth, ensureLocalEtcdCerts, ETCD_USER, localEtcdClientSection } from './etcd-security.js';
 import { localStatus, type StatusJson } from './status.js';
 import { down } from './down.js';
 import { ensureLocalTls } from './tls.js';
@@ -20,7 +21,7 @@ export interface UpOptions {
   portBase?: number;
   timeoutMs?: number;
   binDir?: string;
-  /** `--tls`: create the cluster with TLS (only when creating; a cluster keeps what it was created with). */
+  /** `--tls`: create the cluster with TLS — PostgreSQL, etcd (only when creating; a cluster keeps what it was created with). */
   tls?: boolean;
   /** Progress lines ("etcd up", "node2: creating replica"). */
   progress: (line: string) => void;
@@ -51,25 +52,35 @@ export function prepare(opts: UpOptions): LocalCluster {
     }
     return existing;
   }
-  return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE, tls: opts.tls === true });
+  const etcdClient = opts.tls === true ? localEtcdClientSection(resolve(opts.dir)) : undefined;
+  return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE, tls: opts.tls === true, ...(etcdClient ? { etcdClient } : {}) });
 }
 
 export async function startEtcd(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
   const endpoint = `${lc.host}:${lc.etcd.clientPort}`;
+  const certs = lc.tls ? await ensureLocalEtcdCerts(lc) : undefined;
   if (livePid(paths.etcdPid(lc.dir)) !== null) {
     progress(`etcd already running on ${endpoint}`);
-    return;
+  } else {
+    const bin = findEtcdBinary();
+    mkdirSync(paths.etcdDir(lc.dir), { recursive: true, mode: 0o700 });
+    const args = etcdArgs({
+      name: `${lc.scope}-etcd`, dataDir: join(paths.etcdDir(lc.dir), 'data'), clientHost: lc.host, clientPort: lc.etcd.clientPort, peerPort: lc.etcd.peerPort,
+      ...(certs ? { tls: certs.server } : {}),
+    });
+    spawnDetached(bin, args, paths.etcdLog(lc.dir), paths.etcdPid(lc.dir));
+    try {
+      await waitForEtcd(endpoint, 20_000, undefined, certs ? { protocol: 'https', tls: certs.client } : { protocol: 'http' });
+    } catch (err) {
+      throw new LocalClusterError(`etcd did not start on ${endpoint}: ${(err as Error).message}; see ${paths.etcdLog(lc.dir)}`);
+    }
+    progress(`etcd up on ${certs ? 'https://' : ''}${endpoint}`);
   }
-  const bin = findEtcdBinary();
-  mkdirSync(paths.etcdDir(lc.dir), { recursive: true, mode: 0o700 });
-  const args = etcdArgs({ name: `${lc.scope}-etcd`, dataDir: join(paths.etcdDir(lc.dir), 'data'), clientHost: lc.host, clientPort: lc.etcd.clientPort, peerPort: lc.etcd.peerPort });
-  spawnDetached(bin, args, paths.etcdLog(lc.dir), paths.etcdPid(lc.dir));
-  try {
-    await waitForEtcd(endpoint, 20_000);
-  } catch (err) {
-    throw new LocalClusterError(`etcd did not start on ${endpoint}: ${(err as Error).message}; see ${paths.etcdLog(lc.dir)}`);
+  // Also when etcd was already running: an `up` interrupted between start and `auth enable` finishes the job here.
+  if (certs) {
+    const done = await enableLocalEtcdAuth(lc, certs.client);
+    progress(done === 'enabled' ? `etcd authentication enabled (user ${ETCD_USER}, passwords in ${join(paths.etcdDir(lc.dir), 'auth.json')})` : `etcd authentication on (user ${ETCD_USER})`);
   }
-  progress(`etcd up on ${endpoint}`);
 }
 
 export function startAgents(lc: LocalCluster, progress: (l: string) => void): void {
@@ -106,7 +117,7 @@ function accepts(host: string, port: number): Promise<boolean> {
 
 /** Starts the cluster's proxy (transaction pooling, follows the leader through etcd) unless it runs already. */
 export async function startProxy(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
-  ensureProxyFiles(lc);
+  ensureProxyFiles(lc, lc.tls ? localEtcdClientSection(lc.dir) : {});
   const running = livePid(paths.proxyPid(lc.dir));
   if (running !== null) {
     progress(`proxy already running (pid ${running})`);

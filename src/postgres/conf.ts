@@ -3,6 +3,8 @@
  * dynamic config, written whole each time (so what is on disk is always what pgkeel meant). Pure functions.
  */
 import type { NodeConfig } from '../config/node.js';
+import { GUC_NAME } from '../config/pg-params.js';
+import { hasControlChar } from '../config/schema.js';
 import { parseHostPort } from '../lib/net.js';
 import { clientSslPairs, isOn, serverFileParameters, type Parameters, type Role, type TlsFiles } from './tls.js';
 
@@ -49,9 +51,34 @@ export function slotNameFor(member: string): string {
   return member.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
 }
 
-function quote(v: string | number | boolean): string {
-  if (typeof v === 'number') return String(v);
+/**
+ * A setting the renderer will not write: a name PostgreSQL would not read as one identifier, or a value with a
+ * control character (a newline would start a line of the attacker's choosing). Config validation refuses these
+ * first, with the key path; this is the last line of defence for any value that reaches the renderer another way.
+ */
+export class ConfRefusedError extends Error {
+  readonly code = 'PG_CONF_REFUSED';
+  constructor(
+    readonly file: string,
+    readonly key: string,
+    why: string,
+  ) {
+    super(`refusing to write ${file}: ${key} ${why}`);
+    this.name = 'ConfRefusedError';
+  }
+}
+
+/**
+ * A postgresql.conf value: numbers and booleans bare, strings single-quoted with `\` and `'` escaped as
+ * PostgreSQL's GUC_scanstr reads them back (a quoted string cannot span lines, hence no control characters).
+ */
+function quote(name: string, v: string | number | boolean): string {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new ConfRefusedError(MANAGED_CONF, name, `has the value ${v}, expected a finite number`);
+    return String(v);
+  }
   if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (hasControlChar(v)) throw new ConfRefusedError(MANAGED_CONF, name, `has a value with a control character: ${JSON.stringify(v)}`);
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
@@ -97,13 +124,18 @@ export interface ConfInput {
   readonly tlsFiles?: TlsFiles;
 }
 
+/** Parameter names are case-insensitive in PostgreSQL: one spelling per parameter, so precedence is by source only. */
+function lowerNames(p: Readonly<Record<string, string | number | boolean>>): Record<string, string | number | boolean> {
+  return Object.fromEntries(Object.entries(p).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
 export function managedParameters(inp: ConfInput): Record<string, string | number | boolean> {
   const { host, port } = parseHostPort(inp.cfg.postgresql.listen);
   const files = inp.tlsFiles ?? {};
   const p: Record<string, string | number | boolean> = {
     ...DEFAULT_PARAMETERS,
-    ...inp.dcsParameters,
-    ...inp.cfg.postgresql.parameters,
+    ...lowerNames(inp.dcsParameters),
+    ...lowerNames(inp.cfg.postgresql.parameters),
     ...serverFileParameters(files),
     ...REQUIRED_PARAMETERS,
     listen_addresses: host === '0.0.0.0' ? '*' : host,
@@ -120,7 +152,10 @@ export function managedParameters(inp: ConfInput): Record<string, string | numbe
 
 export function renderConf(params: Readonly<Record<string, string | number | boolean>>): string {
   const lines = ['# Written by pgkeel; edits are overwritten. Change settings in the pgkeel config or the DCS (pgkeel ctl edit-config).'];
-  for (const k of Object.keys(params).sort()) lines.push(`${k} = ${quote(params[k] as string | number | boolean)}`);
+  for (const k of Object.keys(params).sort()) {
+    if (!GUC_NAME.test(k)) throw new ConfRefusedError(MANAGED_CONF, JSON.stringify(k), 'is not a PostgreSQL parameter name');
+    lines.push(`${k} = ${quote(k, params[k] as string | number | boolean)}`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -148,7 +183,11 @@ export function renderHba(cfg: NodeConfig, ssl = false): string {
     `${host} replication  ${rep}   all           scram-sha-256`,
   ];
   const user = cfg.postgresql.pg_hba.length ? cfg.postgresql.pg_hba : ['local   all  all        scram-sha-256', `${host} all  all  all   scram-sha-256`];
-  return [...lines, ...user].join('\n') + '\n';
+  const all = [...lines, ...user];
+  all.forEach((l, i) => {
+    if (hasControlChar(l)) throw new ConfRefusedError('pg_hba.conf', i < lines.length ? `line ${i + 1}` : `postgresql.pg_hba[${i - lines.length}]`, `has a control character: ${JSON.stringify(l)}`);
+  });
+  return all.join('\n') + '\n';
 }
 
 /** One pgpass line ("host:port:db:user:password"), escaping ':' and '\\' as libpq requires. */

@@ -5,8 +5,9 @@
  */
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../config/yaml.js';
-import { ConfigError, type Problem, type Schema, validate } from '../config/schema.js';
+import { ConfigError, portProblem, type Problem, type Schema, validate } from '../config/schema.js';
 import { TLS_MODES, type TlsMode } from './tls.js';
+import { etcdSecurityFields, etcdSecurityProblems, resolveEtcdFiles, type EtcdSecurity } from '../config/etcd-section.js';
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
@@ -16,7 +17,8 @@ export type AuthType = (typeof AuthType)[keyof typeof AuthType];
 export const DEFAULT_AUTH_QUERY = 'SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin';
 
 const HOST_PORT = /^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/;
-const hostPort = (doc: string, required = false): Schema => ({ kind: 'string', doc, pattern: HOST_PORT, expected: 'host:port', required });
+/** A server address (port 1-65535); listeners (`listener`) may also take port 0, any free port. */
+const hostPort = (doc: string, required = false, listener = false): Schema => ({ kind: 'string', doc, pattern: HOST_PORT, expected: 'host:port', required, check: (v) => portProblem(v, listener) });
 const seconds = (doc: string, dflt: number): Schema => ({ kind: 'int', doc, default: dflt, min: 0, unit: 's' });
 
 const poolOverride: Schema = {
@@ -33,9 +35,9 @@ export const proxySchema: Schema = {
   kind: 'object',
   doc: 'pgkeel proxy',
   fields: {
-    listen: hostPort('read-write listener: always routed to the current leader', true),
-    ro_listen: hostPort('read-only listener: balanced across healthy replicas (optional)'),
-    metrics_listen: hostPort('Prometheus /metrics HTTP listener (optional)'),
+    listen: hostPort('read-write listener: always routed to the current leader', true, true),
+    ro_listen: hostPort('read-only listener: balanced across healthy replicas (optional)', false, true),
+    metrics_listen: hostPort('Prometheus /metrics HTTP listener (optional)', false, true),
     workers: { kind: 'int', doc: 'worker processes sharing the listeners; pool limits and max_client_conn are divided among them', default: 1, min: 1, max: 32 },
     pool_mode: { kind: 'enum', doc: 'when a server connection returns to the pool', values: ['session', 'transaction'], default: 'transaction' },
     default_pool_size: { kind: 'int', doc: 'server connections per (database, user, listener)', default: 20, min: 1 },
@@ -50,7 +52,7 @@ export const proxySchema: Schema = {
     auth_type: { kind: 'enum', doc: 'how clients authenticate', values: ['trust', 'md5', 'scram-sha-256'], default: 'trust' },
     auth_file: { kind: 'string', doc: 'pgBouncer userlist.txt: "user" "password, md5 hash or SCRAM verifier" per line' },
     auth_user: { kind: 'string', doc: 'users not in auth_file are looked up with auth_query, run on the primary as this user (its password from auth_file; none needed if the server trusts it)' },
-    auth_query: { kind: 'string', doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted', default: DEFAULT_AUTH_QUERY },
+    auth_query: { kind: 'string', doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted', default: DEFAULT_AUTH_QUERY, multiline: true },
     auth_dbname: { kind: 'string', doc: 'database auth_query runs in (default: the database the client asks for)' },
     admin_users: { kind: 'list', doc: 'users allowed every admin console command; empty: every authenticated user', of: { kind: 'string', doc: 'user' }, commaString: true },
     stats_users: { kind: 'list', doc: 'users allowed SHOW commands only', of: { kind: 'string', doc: 'user' }, commaString: true },
@@ -64,7 +66,7 @@ export const proxySchema: Schema = {
     server_lifetime: seconds('close server connections this old when they are next released', 3600),
     server_connect_timeout: seconds('give up one server connection attempt after this long', 15),
     server_login_retry: { kind: 'int', doc: 'wait before retrying a failed server connection', default: 1000, min: 10, unit: 'ms' },
-    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves', default: 'DISCARD ALL' },
+    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves', default: 'DISCARD ALL', multiline: true },
     max_packet_size: { kind: 'int', doc: 'largest message a client may send', default: 1024 * 1024 * 1024, min: 65536, unit: 'bytes' },
     shutdown_timeout: seconds('on SIGTERM/SHUTDOWN, wait this long for transactions to finish', 30),
     databases: { kind: 'map', doc: 'per-database overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
@@ -80,6 +82,7 @@ export const proxySchema: Schema = {
         scope: { kind: 'string', doc: 'cluster name', required: true },
         namespace: { kind: 'string', doc: 'key namespace', default: 'service' },
         request_timeout: { kind: 'int', doc: 'one etcd request', default: 2000, min: 100, unit: 'ms' },
+        ...etcdSecurityFields,
       },
     },
     max_lag: { kind: 'int', doc: 'replicas further behind the leader are not used for reads', default: 16 * 1024 * 1024, min: 0, unit: 'bytes' },
@@ -145,7 +148,7 @@ export interface ProxyConfig {
   users: Record<string, PoolOverride>;
   primary?: string;
   replicas: string[];
-  etcd?: { hosts: string[]; scope: string; namespace: string; request_timeout: number };
+  etcd?: { hosts: string[]; scope: string; namespace: string; request_timeout: number } & EtcdSecurity;
   max_lag: number;
   ro_fallback_to_leader: boolean;
   switchover_pause_timeout: number;
@@ -161,7 +164,8 @@ export interface ProxyConfig {
 
 /** The map kind holds scalars only, so {pool_mode, pool_size, reserve_pool} entries are checked here with the same DSL. */
 function overrides(raw: unknown, path: string, problems: Problem[]): Record<string, PoolOverride> {
-  const out: Record<string, PoolOverride> = {};
+  // Keyed by client-chosen names (a database or user called "constructor" or "__proto__"): no inherited members.
+  const out = Object.create(null) as Record<string, PoolOverride>;
   if (raw === undefined || raw === null) return out;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     problems.push({ path, message: 'expected a mapping of names to {pool_mode, pool_size, reserve_pool}' });
@@ -181,6 +185,7 @@ function crossField(c: ProxyConfig): Problem[] {
   if (!c.primary && !c.etcd) out.push({ path: 'primary', message: 'is required unless etcd is given: the proxy needs a topology' });
   if (c.replicas.length && !c.primary) out.push({ path: 'replicas', message: 'needs primary (static topology)' });
   if (c.etcd && c.etcd.hosts.length === 0) out.push({ path: 'etcd.hosts', message: 'expected at least one host:port' });
+  if (c.etcd) out.push(...etcdSecurityProblems(c.etcd, 'etcd'));
   if (c.auth_type !== 'trust' && !c.auth_file && !c.auth_user) out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type} (or auth_user)` });
   out.push(...authQueryRules(c));
   out.push(...tlsRules(c));
@@ -235,13 +240,14 @@ export function proxyConfigFromObject(raw: unknown, source: string, baseDir = pr
   const users = overrides(doc['users'], 'users', problems);
   delete doc['databases'];
   delete doc['users'];
-  const r = validate(proxySchema, doc);
+  const r = validate(proxySchema, doc, '', { secretFiles: { baseDir } }); // `<secret>_file` relative to proxy.yml
   problems.push(...r.problems);
   if (problems.length) throw new ConfigError(problems, source);
   const c = r.value as ProxyConfig;
   c.databases = databases;
   c.users = users;
   for (const k of FILE_KEYS) if (c[k]) c[k] = resolve(baseDir, c[k]);
+  if (c.etcd) resolveEtcdFiles(c.etcd, baseDir);
   const cross = crossField(c);
   if (cross.length) throw new ConfigError(cross, source);
   return c;
@@ -261,8 +267,8 @@ export function listenAddress(text: string): { host: string; port: number } {
 
 /** pool_mode and pool size for one (database, user): the user's override wins over the database's, as pgBouncer. */
 export function poolSettingsFor(c: ProxyConfig, database: string, user: string): { mode: PoolMode; size: number } {
-  const d = c.databases[database];
-  const u = c.users[user];
+  const d = overrideFor(c.databases, database);
+  const u = overrideFor(c.users, user);
   return {
     mode: u?.pool_mode ?? d?.pool_mode ?? c.pool_mode,
     size: u?.pool_size ?? d?.pool_size ?? c.default_pool_size,
@@ -271,5 +277,10 @@ export function poolSettingsFor(c: ProxyConfig, database: string, user: string):
 
 /** reserve_pool_size for one (database, user): `reserve_pool` of the user, else of the database, else the default. */
 export function reservePoolFor(c: ProxyConfig, database: string, user: string): number {
-  return c.users[user]?.reserve_pool ?? c.databases[database]?.reserve_pool ?? c.reserve_pool_size;
+  return overrideFor(c.users, user)?.reserve_pool ?? overrideFor(c.databases, database)?.reserve_pool ?? c.reserve_pool_size;
+}
+
+/** The override for a client-chosen name: own entries only (a user called "constructor" has none). */
+function overrideFor(m: Record<string, PoolOverride>, name: string): PoolOverride | undefined {
+  return Object.hasOwn(m, name) ? m[name] : undefined;
 }

@@ -10,6 +10,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { EtcdStore } from '../dcs/etcd.js';
+import { etcdStoreOptions } from '../config/etcd-section.js';
 import type { Store } from '../dcs/store.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { formatHostPort, parseHostPort } from '../lib/net.js';
@@ -351,7 +352,7 @@ export async function startProxy(config: ProxyConfig, opts: ProxyOptions = {}): 
   let source: TopologySource;
   let owned: EtcdStore | null = null;
   if (config.etcd) {
-    const store = opts.store ?? (owned = new EtcdStore({ hosts: config.etcd.hosts, requestTimeoutMs: config.etcd.request_timeout }));
+    const store = opts.store ?? (owned = new EtcdStore(etcdStoreOptions(config.etcd, config.etcd.request_timeout, 'etcd', opts.configFile ?? 'the proxy config')));
     source = new DcsTopologySource(store, config.etcd.scope, config.etcd.namespace, log);
   } else if (config.primary) {
     source = new StaticTopologySource(staticTopology(node(config.primary), config.replicas.map(node)));

@@ -31,7 +31,7 @@ const DIVIDED: Readonly<Record<string, number>> = {
 const DIVIDED_OVERRIDES: Readonly<Record<string, number>> = { pool_size: 1, reserve_pool: 0, reserve_pool_size: 0, min_pool_size: 0 };
 
 function divideOverrides<T extends object>(m: Record<string, T>, index: number, count: number): Record<string, T> {
-  const out: Record<string, T> = {};
+  const out = Object.create(null) as Record<string, T>; // names are client-chosen ("__proto__" is a valid database name)
   for (const [name, o] of Object.entries(m)) {
     const copy = { ...o } as Record<string, unknown>;
     for (const [k, min] of Object.entries(DIVIDED_OVERRIDES)) {

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { etcdArgs, findEtcdBinary, waitForEtcd } from '../../src/dcs/etcd-server.js';
+import { etcdArgs, findEtcdBinary, waitForEtcd, type EtcdServerTls } from '../../src/dcs/etcd-server.js';
+import type { EtcdTlsMaterial } from '../../src/dcs/etcd-transport.js';
 import { freePort, formatHostPort } from '../../src/lib/net.js';
 
 export interface RunningEtcd extends AsyncDisposable {
@@ -15,15 +17,30 @@ export interface RunningEtcd extends AsyncDisposable {
 const STOP_GRACE_MS = 5000;
 const START_TIMEOUT_MS = 15_000;
 
+export interface EtcdTestOptions {
+  /** TLS on the member (paths), and what the health check presents (PEM contents). */
+  readonly tls?: { readonly server: EtcdServerTls; readonly client: EtcdTlsMaterial };
+  readonly authTokenTtlSeconds?: number;
+  /** Keep etcd's whole log in this file (tests grep it for passwords). */
+  readonly logFile?: string;
+}
+
 /** Starts a single-member etcd with its data under `dir` on free loopback ports; waits until it is healthy. */
-export async function startEtcd(dir: string): Promise<RunningEtcd> {
+export async function startEtcd(dir: string, opts: EtcdTestOptions = {}): Promise<RunningEtcd> {
   const host = '127.0.0.1';
   const [clientPort, peerPort] = [await freePort(host), await freePort(host)];
-  const args = etcdArgs({ name: 'pgkeel-test', dataDir: join(dir, 'etcd-data'), clientHost: host, clientPort, peerPort });
+  const args = etcdArgs({
+    name: 'pgkeel-test', dataDir: join(dir, 'etcd-data'), clientHost: host, clientPort, peerPort,
+    ...(opts.tls ? { tls: opts.tls.server } : {}),
+    ...(opts.authTokenTtlSeconds !== undefined ? { authTokenTtlSeconds: opts.authTokenTtlSeconds } : {}),
+  });
   const child = spawn(findEtcdBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => (log = (log + chunk).slice(-4000)));
+  child.stderr.on('data', (chunk: string) => {
+    log = (log + chunk).slice(-4000);
+    if (opts.logFile !== undefined) appendFileSync(opts.logFile, chunk);
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let gone = false;
   void exited.then(() => (gone = true));
@@ -52,7 +69,7 @@ export async function startEtcd(dir: string): Promise<RunningEtcd> {
   const died = new AbortController();
   void exited.then(() => died.abort(new Error(`etcd exited during startup: ${log.trim().slice(-2000)}`)));
   try {
-    await waitForEtcd(endpoint, START_TIMEOUT_MS, died.signal);
+    await waitForEtcd(endpoint, START_TIMEOUT_MS, died.signal, opts.tls ? { protocol: 'https', tls: opts.tls.client } : { protocol: 'http' });
   } catch (err) {
     await stop();
     throw new Error(`etcd did not start at ${endpoint}: ${(err as Error).message}\n${log.trim().slice(-2000)}`);
