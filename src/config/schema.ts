@@ -125,7 +125,7 @@ const isSecret = (s: Schema | undefined): boolean => s?.kind === 'string' && s.s
 
 /** Every key an object accepts: its fields, and `<field>_file` for each secret field. */
 function allowedKeys(fields: Record<string, Schema>): string[] {
-  return Object.entries(fields).flatMap(([k, f]) => (isSecret(f) ? [k, `${k}_file`] : [k]));
+  return [...new Set(Object.entries(fields).flatMap(([k, f]) => (isSecret(f) ? [k, `${k}_file`] : [k])))];
 }
 
 /**
@@ -268,7 +268,8 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
       }
       for (const [k, fs] of Object.entries(s.fields)) {
         const fileKey = `${k}_file`;
-        if (isSecret(fs) && own(obj, fileKey) !== undefined && own(obj, fileKey) !== null) {
+        // A section that declares its own `<k>_file` (etcd3.password_file: read later, mode checked) keeps it.
+        if (isSecret(fs) && !Object.hasOwn(s.fields, fileKey) && own(obj, fileKey) !== undefined && own(obj, fileKey) !== null) {
           // A problem with the file is reported once, at the _file key (not again as "k is required").
           const fromFile = secretFromFile(obj, k, path, problems, opts);
           const r = fromFile === undefined ? undefined : check(fs, fromFile, join(path, fileKey), problems, opts);
@@ -293,7 +294,12 @@ export interface SettingDoc {
 
 /** Flattens the schema into one row per setting (for docs/config.md and env variable names). */
 export function describe(s: Schema, path = ''): SettingDoc[] {
-  if (s.kind === 'object') return Object.entries(s.fields).flatMap(([k, f]) => describe(f, join(path, k)));
+  if (s.kind === 'object') {
+    const rows = Object.entries(s.fields).flatMap(([k, f]) => describe(f, join(path, k)));
+    // A declared `<k>_file` field replaces the generic row for it.
+    const last = new Map(rows.map((r) => [r.path, r]));
+    return rows.filter((r, i) => rows.findIndex((o) => o.path === r.path) === i).map((r) => last.get(r.path) ?? r);
+  }
   const def = 'default' in s && s.default !== undefined ? JSON.stringify(s.default) : '';
   const row = { path, type: expectedOf(s), default: def, doc: s.doc, secret: isSecret(s) };
   if (!isSecret(s)) return [row];

@@ -126,6 +126,16 @@ export class ProxyWriter {
     return c;
   }
 
+  /**
+   * Acknowledged writes missing from `leader` now (asynchronous replication can lose the last ones on a crash).
+   * `query` runs SQL on the node that leads after the fault.
+   */
+  async lostOn(query: (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>): Promise<number> {
+    if (this.acked.length === 0) return 0;
+    const rows = await query('SELECT count(*)::int AS n FROM proxy_probe WHERE id = ANY($1::bigint[])', [this.acked]);
+    return this.acked.length - Number(rows[0]?.['n'] ?? 0);
+  }
+
   /** The gap still open at the end counts too. */
   async stop(): Promise<void> {
     this.stopped = true;

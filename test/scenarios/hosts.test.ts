@@ -73,7 +73,8 @@ describe('failover on namespace hosts', { skip: why ?? false }, () => {
       await sleep(1000);
       await writer.stop();
       await checker.stop();
-      console.log(`# hosts: leader ${leader} vanished; ${next} writable after ${elected} ms; longest client wait through the proxy ${writer.maxGapMs} ms; errors ${JSON.stringify(Object.fromEntries(writer.errors))}`);
+      const lost = await writer.lostOn((sql, params) => c.query(next, sql, params));
+      console.log(`# hosts: leader ${leader} vanished; ${next} writable after ${elected} ms; longest client wait through the proxy ${writer.maxGapMs} ms; errors ${JSON.stringify(Object.fromEntries(writer.errors))}; acknowledged writes lost (async) ${lost}`);
       assert.notEqual(next, leader);
       assert.equal(writer.errors.get('25006') ?? 0, 0, 'no write was sent to a read-only member');
       assert.deepEqual(checker.splitBrainRounds(), [], 'never two writable nodes in one 100 ms round');
