@@ -4,60 +4,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { configFromObject } from '../config/load.js';
 import { clusterKeys, encodeJson } from '../dcs/layout.js';
-import { MemoryStore } from '../dcs/memory.js';
+import type { MemoryStore } from '../dcs/memory.js';
 import type { Store } from '../dcs/store.js';
-import { Agent } from '../ha/agent.js';
-import { createLogger } from '../lib/log.js';
-import { freePort } from '../lib/net.js';
-import { actionHandlers } from './actions.js';
-import { ApiServer } from './server.js';
+import { fixture } from './api-fixture.js';
 
 const keys = clusterKeys('t');
-const silent = createLogger({ level: 'error', write: () => {} });
-
-interface Fixture extends AsyncDisposable {
-  store: MemoryStore;
-  req(method: string, path: string, body?: unknown, auth?: string): Promise<{ code: number; text: string }>;
-}
-
-async function fixture(opts: { auth?: boolean; store?: (s: MemoryStore) => Store; waitMs?: number } = {}): Promise<Fixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'pgkeel-api-'));
-  const port = await freePort();
-  const cfg = configFromObject(
-    {
-      scope: 't',
-      name: 'node1',
-      restapi: { listen: `127.0.0.1:${port}`, ...(opts.auth ? { authentication: { username: 'admin', password: 's3cret' } } : {}) },
-      postgresql: { listen: '127.0.0.1:1', data_dir: 'data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } },
-    },
-    'test',
-    {},
-    dir,
-  );
-  const store = new MemoryStore({ now: Date.now });
-  const agent = new Agent(cfg, opts.store ? opts.store(store) : store, silent);
-  const api = new ApiServer(agent, silent, actionHandlers(silent, { pollIntervalMs: 20, waitMs: () => opts.waitMs ?? 5000, reinitStartMs: 200 }));
-  await api.listen();
-  return {
-    store,
-    async req(method, path, body, auth) {
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (auth) headers['authorization'] = 'Basic ' + Buffer.from(auth).toString('base64');
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-      return { code: res.status, text: await res.text() };
-    },
-    async [Symbol.asyncDispose]() {
-      await api.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 const rec = (role: string, port: number) => encodeJson({ conn_url: `postgres://127.0.0.1:${port}/postgres`, api_url: `http://127.0.0.1:${port + 10}/patroni`, state: 'running', role });
 

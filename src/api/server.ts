@@ -1,10 +1,16 @@
 /**
  * The agent's REST API on Patroni's paths and codes (see docs/rest-api.md). Health checks answer from the last HA
  * cycle's snapshot without touching the DCS or PostgreSQL, so a load balancer polling every second costs nothing.
- * HEAD and OPTIONS return the status code only, as HAProxy's httpchk expects.
+ * HEAD and OPTIONS return the status code only, as HAProxy's httpchk expects. Unsafe endpoints pass auth.ts
+ * (credentials, client certificates) before their body is read within body.ts's bounds; slow clients are cut off
+ * by Node's request/headers timeouts. https when `restapi.certfile` is set.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
+import type { NodeConfig } from '../config/node.js';
+import { AuthFailureLog, checkAccess } from './auth.js';
+import { BodyError, readBody } from './body.js';
+import { readPem } from './rest-client.js';
 import type { Agent } from '../ha/agent.js';
 import { parseHostPort } from '../lib/net.js';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
@@ -18,7 +24,13 @@ export interface ApiHandlers {
   readonly [route: string]: (body: Record<string, unknown>, agent: Agent) => Promise<{ code: number; body: unknown }>;
 }
 
-const MAX_BODY = 64 * 1024;
+/** Whole request (headers and body) within this time, else 408 and the connection is closed. */
+const REQUEST_TIMEOUT_MS = 10_000;
+const HEADERS_TIMEOUT_MS = 5_000;
+/** Node checks those two timeouts on this interval (default 30 s: far too lax for a trickling client). */
+const TIMEOUT_CHECK_MS = 1_000;
+/** Health checks from a few load balancers and the members need far fewer; past this, connections are refused. */
+const MAX_CONNECTIONS = 256;
 
 /** `head`: HEAD (headers of the GET answer, no body) or OPTIONS (status line only, empty body). */
 function send(res: ServerResponse, code: number, body: unknown, head: boolean | 'options'): void {
@@ -28,59 +40,59 @@ function send(res: ServerResponse, code: number, body: unknown, head: boolean | 
   res.end(head ? undefined : text);
 }
 
-function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error('request body too large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8').trim();
-      if (!text) return resolve({});
-      try {
-        const v: unknown = JSON.parse(text);
-        if (v && typeof v === 'object' && !Array.isArray(v)) resolve(v as Record<string, unknown>);
-        else reject(new Error('expected a JSON object'));
-      } catch {
-        reject(new Error('the body is not valid JSON'));
-      }
-    });
-    req.on('error', reject);
-  });
+/**
+ * A body refused part-way (413): answer, then keep reading and discarding for a moment before closing, so the
+ * client gets the answer instead of a connection reset caused by unread data.
+ */
+function refuseBody(req: IncomingMessage, res: ServerResponse, code: number, message: string): void {
+  res.setHeader('Connection', 'close');
+  send(res, code, `${message}\n`, false);
+  req.resume();
+  const cut = setTimeout(() => req.socket.destroy(), 2000);
+  cut.unref();
+  req.once('end', () => clearTimeout(cut));
 }
 
-function authorized(req: IncomingMessage, auth: { username?: string; password?: string } | undefined): boolean {
-  if (!auth?.username) return true;
-  const h = req.headers.authorization ?? '';
-  const expected = Buffer.from('Basic ' + Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64'));
-  const got = Buffer.from(h);
-  return got.length === expected.length && timingSafeEqual(got, expected);
+function tlsOptions(r: NodeConfig['restapi']): ServerOptions {
+  const cert = readPem('restapi.certfile', r.certfile);
+  if (!cert) return {};
+  return {
+    cert,
+    key: readPem('restapi.keyfile', r.keyfile) ?? cert,
+    ...(r.keyfile_password !== undefined ? { passphrase: r.keyfile_password } : {}),
+    ...(r.cafile ? { ca: readPem('restapi.cafile', r.cafile) } : {}),
+    requestCert: r.verify_client !== 'none',
+    rejectUnauthorized: r.verify_client === 'required',
+  };
 }
 
 export class ApiServer {
   private server: Server | null = null;
+  private readonly refusals: AuthFailureLog;
 
   constructor(
     private readonly agent: Agent,
     private readonly log: Logger,
     private readonly handlers: ApiHandlers = {},
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.refusals = new AuthFailureLog(log, now);
+  }
 
+  /** http, or https when `restapi.certfile` is set. */
   async listen(): Promise<void> {
-    const { host, port } = parseHostPort(this.agent.ctx.cfg.restapi.listen);
-    const server = createServer((req, res) => {
+    const r = this.agent.ctx.cfg.restapi;
+    const { host, port } = parseHostPort(r.listen);
+    const opts = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS, keepAliveTimeout: 5000 };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: Error) => {
         this.log.warn('REST request failed', { err, url: req.url });
         if (!res.headersSent) send(res, 500, { error: err.message }, false);
       });
-    });
-    server.keepAliveTimeout = 5000;
+    };
+    const server: Server = r.certfile ? createHttpsServer({ ...opts, ...tlsOptions(r) }, onRequest) : createServer(opts, onRequest);
+    server.maxConnections = MAX_CONNECTIONS;
+    server.maxRequestsPerSocket = 1000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => resolve());
@@ -98,7 +110,8 @@ export class ApiServer {
 
   /**
    * A primary in failsafe mode asks every member to confirm it while the DCS is down (Patroni: POST /failsafe).
-   * Peers call it without credentials; it changes nothing but the time this replica last heard from its primary.
+   * Peers call it with the cluster's REST credentials (as Patroni's agents do); it changes nothing but the time
+   * this replica last heard from its primary — yet an outsider repeating it could keep a replica from promoting.
    */
   private postFailsafe(snap: ReturnType<Agent['snapshot']>, res: ServerResponse): void {
     if (!snap.gathered?.dynamic.failsafe_mode) return send(res, 502, 'failsafe_mode is not enabled\n', false);
@@ -156,19 +169,24 @@ export class ApiServer {
           return send(res, 404, { error: `no such path: ${path}` }, head);
       }
     }
-    if (path === '/failsafe' && method === 'POST') return this.postFailsafe(snap, res);
-    const handler = this.handlers[`${method} ${path}`];
-    if (!handler) return send(res, 404, { error: `no such endpoint: ${method} ${path}` }, false);
-    if (!authorized(req, this.agent.ctx.cfg.restapi.authentication)) {
-      res.setHeader('WWW-Authenticate', 'Basic realm="pgkeel"');
-      return send(res, 401, 'no valid credentials\n', false);
+    const failsafe = path === '/failsafe' && method === 'POST';
+    const handler = Object.hasOwn(this.handlers, `${method} ${path}`) ? this.handlers[`${method} ${path}`] : undefined;
+    if (!handler && !failsafe) return send(res, 404, { error: `no such endpoint: ${method} ${path}` }, false);
+    const { restapi } = this.agent.ctx.cfg;
+    const verdict = checkAccess(req, restapi.authentication, restapi.verify_client);
+    if (!verdict.ok) {
+      this.refusals.refused(req, verdict.reason);
+      if (verdict.code === 401) res.setHeader('WWW-Authenticate', 'Basic realm="pgkeel"');
+      return send(res, verdict.code, verdict.code === 401 ? 'no valid credentials\n' : `${verdict.reason}\n`, false);
     }
     let body: Record<string, unknown>;
     try {
       body = await readBody(req);
     } catch (err) {
+      if (err instanceof BodyError && err.status === 413) return refuseBody(req, res, 413, err.message);
       return send(res, 400, `${(err as Error).message}\n`, false);
     }
+    if (!handler) return this.postFailsafe(snap, res);
     const out = await handler(body, this.agent);
     send(res, out.code, out.body, false);
   }

@@ -16,7 +16,7 @@ const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
 const common: Record<string, FlagSpec> = {
-  config: { type: 'string', short: 'c', doc: 'node config (scope, namespace, etcd3.hosts, restapi.authentication)', placeholder: 'FILE' },
+  config: { type: 'string', short: 'c', doc: 'node config (scope, namespace, etcd3.hosts, restapi.authentication, ctl certificates)', placeholder: 'FILE' },
   dir: { type: 'string', doc: `local cluster made by \`pgkeel up\` (default ./${DEFAULT_DIR})`, placeholder: 'DIR' },
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };

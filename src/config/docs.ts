@@ -36,6 +36,12 @@ export function renderConfigDoc(): string {
     'file lists them in `postgresql.allow_dynamic_parameters`. They are (names are case-insensitive):',
     Object.keys(LOCAL_ONLY_PARAMETERS).map((k) => `\`${k}\``).join(', ') + '.',
     '',
+    'The REST API fails closed: a `restapi.listen` that is not a loopback address (127.0.0.0/8, ::1, localhost) is',
+    'refused without `restapi.authentication`, because its unsafe endpoints change the cluster and, through PostgreSQL',
+    'parameters, can run commands. With `restapi.certfile` it serves https; `restapi.verify_client` asks for client',
+    'certificates; the `ctl` section says which certificates `pgkeel ctl` and the agent itself present to members',
+    '(Patroni\'s keys and fallbacks, see docs/rest-api.md).',
+    '',
     '| key | type | default | environment | description |',
     '|---|---|---|---|---|',
   ];
@@ -64,6 +70,14 @@ restapi:
   listen: 0.0.0.0:8008
   connect_address: 10.0.0.21:8008
   authentication: {username: admin, password: change-me}
+  certfile: /etc/pgkeel/tls/node1.crt
+  keyfile: /etc/pgkeel/tls/node1.key
+  cafile: /etc/pgkeel/tls/ca.crt
+  verify_client: required
+ctl:
+  certfile: /etc/pgkeel/tls/client.crt
+  keyfile: /etc/pgkeel/tls/client.key
+  cacert: /etc/pgkeel/tls/ca.crt
 postgresql:
   listen: 0.0.0.0:5432
   connect_address: 10.0.0.21:5432

@@ -29,6 +29,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['HA_REINIT_NO_SPACE', 'agent', 'POST /reinitialize refused (503): the filesystem cannot hold the clone (the leader\'s databases or the local data directory, whichever is larger, plus 10 % and 64 MB), counting what removing older moved-aside copies would free.'],
   ['HA_REQUEST_REFUSED', 'agent', 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.'],
   ['CERT_GENERATION_FAILED', 'up --tls', 'Making the local CA or a certificate with openssl failed; the message names the directory and openssl\'s error.'],
+  ['REST_TLS_FILE', 'agent/ctl', 'A certificate, key or CA file named by restapi.certfile/keyfile/cafile or ctl.certfile/keyfile/cacert cannot be read; the message names the key and the file. The agent does not start.'],
   ['CTL_*', 'ctl', 'pgkeel ctl refusals (no healthy candidate, candidate lagging, cluster paused, …): see docs/ctl.md. Exit 1.'],
 ];
 

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { readYamlFile } from './yaml.js';
 import { ConfigError, describe, type Problem, schemaAt, validate } from './schema.js';
 import { nodeSchema, type NodeConfig } from './node.js';
+import { restapiProblems, resolveRestFiles } from './restapi-rules.js';
 import { localOnlyProblems } from './pg-params.js';
 import { etcdSecurityProblems, resolveEtcdFiles } from './etcd-section.js';
 
@@ -70,8 +71,7 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
   }
   out.push(...etcdSecurityProblems(c.etcd3, 'etcd3'));
   if (c.restapi.listen === c.postgresql.listen) out.push({ path: 'restapi.listen', message: `must differ from postgresql.listen (${c.postgresql.listen})` });
-  const auth = c.restapi.authentication;
-  if (auth && (!auth.username || !auth.password)) out.push({ path: 'restapi.authentication', message: 'expected both username and password' });
+  out.push(...restapiProblems(c));
   if (c.postgresql.authentication.superuser.username === c.postgresql.authentication.replication.username) {
     out.push({ path: 'postgresql.authentication.replication.username', message: 'must differ from the superuser name' });
   }
@@ -113,6 +113,7 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
   c.postgresql.data_dir = resolve(baseDir, c.postgresql.data_dir);
   c.postgresql.socket_dir = c.postgresql.socket_dir ? resolve(baseDir, c.postgresql.socket_dir) : join(dirname(c.postgresql.data_dir), 'run');
   c.postgresql.pgpass = c.postgresql.pgpass ? resolve(baseDir, c.postgresql.pgpass) : join(dirname(c.postgresql.data_dir), 'pgpass');
+  resolveRestFiles(c, baseDir);
   for (const role of ['superuser', 'replication'] as const) {
     const a = c.postgresql.authentication[role];
     for (const k of SSL_FILE_KEYS) if (a[k]) a[k] = resolve(baseDir, a[k]);

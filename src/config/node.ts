@@ -85,13 +85,29 @@ export const nodeSchema: Schema = {
         connect_address: hostport('Address other members and tools use to reach this API (defaults to listen).'),
         authentication: {
           kind: 'object',
-          doc: 'Basic auth required for unsafe endpoints (POST/PUT/PATCH/DELETE). Omit to leave them open.',
+          doc: 'Basic auth required for every unsafe endpoint (POST/PUT/PATCH/DELETE). Required when `listen` is not a loopback address; may be left out only on a loopback-only listener (`pgkeel up` always sets it).',
           optional: true,
           fields: {
             username: { kind: 'string', doc: 'User name.' },
             password: { kind: 'string', doc: 'Password (never logged).', secret: true },
           },
         },
+        certfile: { kind: 'string', doc: 'PEM server certificate: set it to serve https (the member\'s api_url becomes https://).' },
+        keyfile: { kind: 'string', doc: 'PEM private key of `certfile` (default: the key inside `certfile`).' },
+        keyfile_password: { kind: 'string', doc: 'Passphrase of an encrypted `keyfile`.', secret: true },
+        cafile: { kind: 'string', doc: 'PEM CA certificates client certificates must chain to (with `verify_client`); also how the agent checks other members\' https certificates when `ctl.cacert` is not set.' },
+        verify_client: { kind: 'enum', doc: 'Client certificates, as Patroni: none; optional (asked for, and required for unsafe endpoints); required (every TLS connection must present one signed by `cafile`).', values: ['none', 'optional', 'required'], default: 'none' },
+      },
+    },
+    ctl: {
+      kind: 'object',
+      doc: 'How `pgkeel ctl` and this agent call members\' REST APIs over https (Patroni\'s `ctl` section). Each file falls back to the `restapi` one (`certfile`, `keyfile`, `keyfile_password`; `cacert` to `restapi.cafile`).',
+      fields: {
+        certfile: { kind: 'string', doc: 'PEM client certificate presented to members (needed when they set `verify_client`).' },
+        keyfile: { kind: 'string', doc: 'PEM private key of `certfile`.' },
+        keyfile_password: { kind: 'string', doc: 'Passphrase of an encrypted `keyfile`.', secret: true },
+        cacert: { kind: 'string', doc: 'PEM CA certificates the members\' REST certificates must chain to (default: the system CAs).' },
+        insecure: { kind: 'bool', doc: 'Do not verify the members\' certificates (host name and chain). Not for production.', default: false },
       },
     },
     postgresql: {
@@ -202,7 +218,17 @@ export interface NodeConfig {
   namespace: string;
   name: string;
   etcd3: { hosts: string[] } & EtcdSecurity;
-  restapi: { listen: string; connect_address: string; authentication?: { username?: string; password?: string } };
+  restapi: {
+    listen: string;
+    connect_address: string;
+    authentication?: { username?: string; password?: string };
+    certfile?: string;
+    keyfile?: string;
+    keyfile_password?: string;
+    cafile?: string;
+    verify_client: 'none' | 'optional' | 'required';
+  };
+  ctl: { certfile?: string; keyfile?: string; keyfile_password?: string; cacert?: string; insecure: boolean };
   postgresql: {
     listen: string;
     connect_address: string;

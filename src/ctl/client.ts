@@ -7,6 +7,7 @@ import { EtcdStore } from '../dcs/etcd.js';
 import { etcdStoreOptions } from '../config/etcd-section.js';
 import { CtlError } from './errors.js';
 import type { CtlTarget } from './target.js';
+import { restRequest } from '../api/rest-client.js';
 
 export interface RestAnswer {
   readonly code: number;
@@ -35,7 +36,8 @@ export class CtlClient implements AsyncDisposable {
     return c;
   }
 
-  /** `METHOD /path` on a member's REST API with the configured basic auth; any HTTP answer resolves. */
+  /** `METHOD /path` on a member's REST API (http or https, as its api_url says) with the configured basic auth and
+   *  certificates; any HTTP answer resolves. */
   async rest(m: Member, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<RestAnswer> {
     let url: URL;
     try {
@@ -43,17 +45,12 @@ export class CtlClient implements AsyncDisposable {
     } catch {
       throw new CtlError('CTL_REST_UNREACHABLE', `member ${m.name} publishes no usable api_url ("${m.record.api_url}")`);
     }
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const a = this.target.auth;
-    if (a) headers['authorization'] = 'Basic ' + Buffer.from(`${a.username}:${a.password}`).toString('base64');
     try {
-      const res = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs), ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-      return { code: res.status, text: await res.text() };
+      const res = await restRequest(url, method, this.target.rest, body, timeoutMs);
+      return { code: res.code, text: res.text };
     } catch (err) {
       const e = err as Error;
-      const why = e.name === 'TimeoutError' ? `no answer within ${Math.round(timeoutMs / 1000)} s` : ((e.cause as Error | undefined)?.message ?? e.message);
-      throw new CtlError('CTL_REST_UNREACHABLE', `${method} ${url.href} on member ${m.name} failed: ${why}`);
+      throw new CtlError('CTL_REST_UNREACHABLE', `${method} ${url.href} on member ${m.name} failed: ${e.message}`);
     }
   }
 

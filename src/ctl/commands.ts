@@ -48,6 +48,10 @@ async function sure(io: CtlIo, force: boolean, question: string, what: string): 
 const stamp = (io: CtlIo) => new Date(io.now()).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
 
 function failed(what: string, m: Member, a: RestAnswer): CtlError {
+  if (a.code === 401 || a.code === 403) {
+    const need = a.code === 401 ? 'restapi.authentication (the credentials its agent runs with)' : 'ctl.certfile and ctl.keyfile (a client certificate its restapi.cafile trusts)';
+    return new CtlError('CTL_REST_UNAUTHORIZED', `${what} refused by member ${m.name}: HTTP ${a.code}: ${a.text.trim()}; give a -c node.yml with ${need}, or --dir of a \`pgkeel up\` cluster`);
+  }
   return new CtlError('CTL_REST_FAILED', `${what} failed on member ${m.name}: HTTP ${a.code}: ${a.text.trim()}`);
 }
 

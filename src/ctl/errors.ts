@@ -20,6 +20,7 @@ export type CtlErrorCode =
   | 'CTL_ABORTED'
   | 'CTL_REST_UNREACHABLE'
   | 'CTL_REST_FAILED'
+  | 'CTL_REST_UNAUTHORIZED'
   | 'CTL_CONFIG_INVALID'
   | 'CTL_TIMEOUT';
 

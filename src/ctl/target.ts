@@ -1,11 +1,12 @@
 /**
  * Which cluster `pgkeel ctl` talks to: from a node config (`-c node.yml`: scope, namespace, etcd3.hosts,
- * restapi.authentication — the same file the agent runs with) or from a local cluster directory made by
- * `pgkeel up` (`--dir DIR`, default ./pgkeel-data).
+ * restapi.authentication and the `ctl`/`restapi` certificate keys — the same file the agent runs with) or from a
+ * local cluster directory made by `pgkeel up` (`--dir DIR`, default ./pgkeel-data: its first node's config, else
+ * the credentials in cluster.json).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
+import { restClientOptions, type RestClientOptions } from '../api/rest-client.js';
 import { paths, readLocalCluster, LocalClusterError } from '../local/layout.js';
 import { localEtcdSection } from '../local/etcd-client.js';
 import type { EtcdSecurity } from '../config/etcd-section.js';
@@ -16,44 +17,26 @@ export interface CtlTarget {
   readonly hosts: readonly string[];
   /** https, CA, client certificate and etcd user (the node config's `etcd3` section). */
   readonly etcd: EtcdSecurity;
-  /** Basic auth for the members' unsafe REST endpoints. */
-  readonly auth: { readonly username: string; readonly password: string } | undefined;
+  /** Basic auth for the members' unsafe REST endpoints, and the certificates for https. */
+  readonly rest: RestClientOptions;
   /** Where this came from, for messages. */
   readonly source: string;
 }
 
 export function targetFromConfig(file: string, env: NodeJS.ProcessEnv = process.env): CtlTarget {
   const cfg = loadConfig(file, env);
-  const a = cfg.restapi.authentication;
-  return {
-    scope: cfg.scope,
-    namespace: cfg.namespace,
-    hosts: cfg.etcd3.hosts,
-    etcd: cfg.etcd3,
-    auth: a?.username ? { username: a.username, password: a.password ?? '' } : undefined,
-    source: file,
-  };
+  return { scope: cfg.scope, namespace: cfg.namespace, hosts: cfg.etcd3.hosts, etcd: cfg.etcd3, rest: restClientOptions(cfg), source: file };
 }
 
-/** The REST credentials of a local cluster's first node config, if it sets any. */
-function localAuth(dir: string, node: string): CtlTarget['auth'] {
-  const file = paths.nodeConfig(dir, node);
-  if (!existsSync(file)) return undefined;
-  const doc = parse(readFileSync(file, 'utf8')) as { restapi?: { authentication?: { username?: unknown; password?: unknown } } } | null;
-  const a = doc?.restapi?.authentication;
-  return typeof a?.username === 'string' ? { username: a.username, password: typeof a.password === 'string' ? a.password : '' } : undefined;
-}
-
-export function targetFromDir(dir: string): CtlTarget {
+export function targetFromDir(dir: string, env: NodeJS.ProcessEnv = process.env): CtlTarget {
   const lc = readLocalCluster(dir);
   if (!lc) throw new LocalClusterError(`no pgkeel cluster in ${dir} (no cluster.json); start one with \`pgkeel up --dir ${dir}\` or point at a node config with -c node.yml`);
   const first = lc.nodes[0]?.name;
-  return {
-    scope: lc.scope,
-    namespace: 'service',
-    hosts: [`${lc.host}:${lc.etcd.clientPort}`],
-    etcd: localEtcdSection(lc),
-    auth: first ? localAuth(lc.dir, first) : undefined,
-    source: lc.dir,
-  };
+  const nodeFile = first ? paths.nodeConfig(lc.dir, first) : undefined;
+  const hosts = [`${lc.host}:${lc.etcd.clientPort}`];
+  const etcd = localEtcdSection(lc);
+  // The node's own file says what its agent requires (credentials, https, client certificates).
+  if (nodeFile && existsSync(nodeFile)) return { ...targetFromConfig(nodeFile, env), hosts, etcd, source: lc.dir };
+  const auth = lc.restapi.password ? lc.restapi : undefined;
+  return { scope: lc.scope, namespace: 'service', hosts, etcd, rest: { auth, tls: { insecure: false } }, source: lc.dir };
 }

@@ -8,6 +8,7 @@ import type { DynamicConfig, NodeConfig } from '../config/node.js';
 import type { Logger } from '../lib/log.js';
 import { PostgresInstance, type PgStatus } from '../postgres/instance.js';
 import { parseHostPort, formatHostPort } from '../lib/net.js';
+import { memberApiUrl } from '../api/rest-client.js';
 import { decide } from './decide.js';
 import { Executor, memberAddress } from './execute.js';
 import { checkCloneSpace } from '../postgres/aside.js';
@@ -279,7 +280,7 @@ export class Agent {
     const st: PgStatus | null = g.pgStatus;
     const rec: MemberRecord = {
       conn_url: `postgres://${formatHostPort(pgAddr.host, pgAddr.port)}/postgres`,
-      api_url: `http://${cfg.restapi.connect_address}/patroni`,
+      api_url: memberApiUrl(cfg),
       state,
       // Patroni 3.0.2 (Debian's patronictl) expects 'master'; Patroni 4 accepts both.
       role: role === 'primary' ? 'master' : role,

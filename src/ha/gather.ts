@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
 import type { DynamicConfig } from '../config/node.js';
+import { memberApiUrl, NO_TLS_OPTIONS, restClientFor, restRequest, type RestClientOptions } from '../api/rest-client.js';
 import { lastProblem, readLogTail } from '../postgres/log-problems.js';
 import type { PgStatus } from '../postgres/instance.js';
 import { effectiveDynamic, haSettings, tagsOf } from './settings.js';
@@ -24,10 +25,10 @@ export interface Gathered {
 const PEER_TIMEOUT_MS = 2000;
 
 /** GET <api_url> (Patroni's /patroni) of one member; unreachable on any failure. */
-export async function fetchPeer(apiUrl: string, timeoutMs = PEER_TIMEOUT_MS): Promise<PeerStatus> {
+export async function fetchPeer(apiUrl: string, client: RestClientOptions = NO_TLS_OPTIONS, timeoutMs = PEER_TIMEOUT_MS): Promise<PeerStatus> {
   try {
-    const res = await fetch(apiUrl, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await res.json()) as Record<string, unknown>;
+    const res = await restRequest(new URL(apiUrl), 'GET', client, undefined, timeoutMs);
+    const body = JSON.parse(res.text) as Record<string, unknown>;
     const xlog = (body['xlog'] ?? {}) as Record<string, unknown>;
     const role = body['role'] === 'primary' || body['role'] === 'master' ? 'primary' : body['role'] === 'replica' ? 'replica' : 'unknown';
     const num = (v: unknown) => (typeof v === 'number' ? v : null);
@@ -77,17 +78,16 @@ export function ssnMembers(ssn: string): string[] {
  * failsafe_mode with the DCS unreachable (Patroni's check_failsafe_topology): the primary may stay primary only if
  * every other member listed in `/failsafe` answers our POST /failsafe with 200 — none of them can then be promoting.
  */
-export async function confirmFailsafe(last: Cluster, me: string, myApi: string, lsn: number | null, timeoutMs = PEER_TIMEOUT_MS): Promise<boolean> {
+export async function confirmFailsafe(last: Cluster, me: string, myApiUrl: string, lsn: number | null, client: RestClientOptions = NO_TLS_OPTIONS, timeoutMs = PEER_TIMEOUT_MS): Promise<boolean> {
   const members = Object.entries(last.failsafe ?? {}).filter(([name]) => name !== me);
   if (!last.failsafe || !Object.hasOwn(last.failsafe, me)) return false; // a member named "toString" is not listed by inheritance
-  const body = JSON.stringify({ name: me, api_url: `http://${myApi}/patroni`, lsn });
+  const body = { name: me, api_url: myApiUrl, lsn };
   const answers = await Promise.all(
     members.map(async ([, url]) => {
       try {
-        const target = url.replace(/\/patroni$/, '') + '/failsafe';
-        const res = await fetch(target, { method: 'POST', body, headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
-        await res.text();
-        return res.status === 200;
+        const target = new URL(url.replace(/\/patroni$/, '') + '/failsafe');
+        const res = await restRequest(target, 'POST', client, body, timeoutMs);
+        return res.code === 200;
       } catch {
         return false;
       }
@@ -216,7 +216,7 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
   const peers = new Map<string, PeerStatus>();
   if (cluster && !cluster.leader && local.dataDir === 'ready') {
     const others = [...cluster.members.values()].filter((m) => m.name !== cfg.name && m.record.api_url);
-    const results = await Promise.all(others.map((m) => fetchPeer(m.record.api_url)));
+    const results = await Promise.all(others.map((m) => fetchPeer(m.record.api_url, restClientFor(cfg))));
     others.forEach((m, i) => peers.set(m.name, results[i] as PeerStatus));
   }
 
@@ -224,7 +224,7 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
   let failsafeConfirmed = false;
   if (!cluster && settings.failsafeMode && mem.lastCluster?.leader?.name === cfg.name && status?.inRecovery === false) {
     holdsLock = true; // as far as anyone can know: we held it when the DCS was last seen
-    failsafeConfirmed = await confirmFailsafe(mem.lastCluster, cfg.name, cfg.restapi.connect_address, status.walPosition);
+    failsafeConfirmed = await confirmFailsafe(mem.lastCluster, cfg.name, memberApiUrl(cfg), status.walPosition, restClientFor(cfg));
     // Every member vouched for us: that stands in for the lease renewal the DCS cannot give (REST /primary stays 200).
     if (failsafeConfirmed) mem.lastRenew = { ok: true, at: now };
   }

@@ -25,3 +25,10 @@ export function parseHostPort(text: string): { host: string; port: number } {
 export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** Only this host can reach a listener on it: 127.0.0.0/8, ::1 (also IPv4-mapped) or "localhost". 0.0.0.0 and :: are not. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}

@@ -1,7 +1,7 @@
 /**
  * The on-disk layout of a local cluster made by `pgkeel up` (DIR defaults to ./pgkeel-data):
  *
- *   DIR/cluster.json            ports, scope, node names (written once; later `up`s reuse it)
+ *   DIR/cluster.json            ports, scope, node names, passwords incl. the REST credentials (0600; later `up`s reuse it)
  *   DIR/pgpass                  libpq password file for the superuser (PGPASSFILE)
  *   DIR/etcd/{data,etcd.log,etcd.pid}
  *   DIR/tls/                    (`up --tls`) ca.{crt,key} and one certificate per node, <node>.{crt,key}
@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
+import { parseDocument, stringify } from 'yaml';
 import { pgpassLine } from '../postgres/conf.js';
 import { localTlsDir, postgresTls, proxyServerTls } from './tls.js';
 
@@ -33,6 +33,8 @@ export interface LocalCluster {
   proxy: { rw: number; ro: number; admin: number };
   nodes: Array<{ name: string; pgPort: number; apiPort: number }>;
   superuser: { username: string; password: string };
+  /** Basic auth for the agents' unsafe REST endpoints (also in every node.yml's restapi.authentication). */
+  restapi: { username: string; password: string };
   /** Made with `up --tls`: PostgreSQL ssl with verify-full replication (tls.ts), etcd https with client certificates and
    *  authentication (etcd-security.ts); kept by every later `up`. */
   tls: boolean;
@@ -45,6 +47,8 @@ interface Saved {
   nodes: number;
   superuser: { username: string; password: string };
   replication: { username: string; password: string };
+  /** Absent in clusters created before REST credentials existed: `up` adds them (see migrateRestCredentials). */
+  restapi?: { username: string; password: string };
   tls?: boolean;
 }
 
@@ -59,6 +63,7 @@ export function layoutFor(dir: string, saved: Saved): LocalCluster {
     proxy: { rw: P + 2, ro: P + 3, admin: P + 4 },
     nodes: Array.from({ length: saved.nodes }, (_, i) => ({ name: `node${i + 1}`, pgPort: P + 11 + i, apiPort: P + 21 + i })),
     superuser: saved.superuser,
+    restapi: saved.restapi ?? { username: REST_USER, password: '' },
     tls: saved.tls === true,
   };
 }
@@ -125,6 +130,37 @@ export function readLocalCluster(dirArg: string): LocalCluster | null {
 }
 
 const secret = () => randomBytes(18).toString('base64url');
+const REST_USER = 'pgkeel';
+
+/**
+ * A cluster created before `up` set REST credentials gets them now: generated into cluster.json, added to every
+ * node.yml's restapi.authentication (other settings kept). Returns true when anything changed, so the caller
+ * restarts running agents, which read their config only at start.
+ */
+export function migrateRestCredentials(lc: LocalCluster): boolean {
+  const file = paths.clusterFile(lc.dir);
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as Saved;
+  let changed = false;
+  if (!saved.restapi?.password) {
+    saved.restapi = { username: REST_USER, password: secret() };
+    writeFileSync(file, JSON.stringify(saved, null, 2) + '\n', { mode: 0o600 });
+    chmodSync(file, 0o600);
+    changed = true;
+  }
+  lc.restapi = saved.restapi;
+  for (const n of lc.nodes) {
+    const cfgFile = paths.nodeConfig(lc.dir, n.name);
+    if (!existsSync(cfgFile)) continue;
+    const doc = parseDocument(readFileSync(cfgFile, 'utf8'));
+    // An operator's own credentials stay; `ctl --dir` reads them from node1's file.
+    if (doc.hasIn(['restapi', 'authentication'])) continue;
+    doc.setIn(['restapi', 'authentication'], doc.createNode(saved.restapi));
+    writeFileSync(cfgFile, doc.toString(), { mode: 0o600 });
+    chmodSync(cfgFile, 0o600);
+    changed = true;
+  }
+  return changed;
+}
 
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
 export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string; tls?: boolean; etcdClient?: Record<string, string> }): LocalCluster {
@@ -138,6 +174,7 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
     nodes: opts.nodes,
     superuser: { username: 'postgres', password: secret() },
     replication: { username: 'replicator', password: secret() },
+    restapi: { username: REST_USER, password: secret() },
     ...(opts.tls ? { tls: true } : {}),
   };
   mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -150,7 +187,7 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
       scope: lc.scope,
       name: n.name,
       etcd3: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], ...opts.etcdClient },
-      restapi: { listen: `${lc.host}:${n.apiPort}`, connect_address: `${lc.host}:${n.apiPort}` },
+      restapi: { listen: `${lc.host}:${n.apiPort}`, connect_address: `${lc.host}:${n.apiPort}`, authentication: saved.restapi },
       postgresql: {
         listen: `${lc.host}:${n.pgPort}`,
         connect_address: `${lc.host}:${n.pgPort}`,

@@ -69,7 +69,8 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
       state: m ? m.state : agentPid ? 'unknown' : 'stopped',
       host: lc.host,
       port: n.pgPort,
-      api_url: `http://${lc.host}:${n.apiPort}/patroni`,
+      // As the agent publishes it (https:// with REST TLS); before it has, the address `up` gave it.
+      api_url: m?.api_url || `http://${lc.host}:${n.apiPort}/patroni`,
       pid: m?.pid ?? agentPid,
       data_dir: m?.data_dir ?? join(paths.nodeDir(lc.dir, n.name), 'data'),
       timeline: m?.timeline ?? null,

@@ -7,12 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
 import { sleep } from '../lib/proc.js';
-import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, paths, readLocalCluster, type LocalCluster } from './layout.js';
+import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, migrateRestCredentials, paths, readLocalCluster, type LocalCluster } from './layout.js';
 import { connect, createServer } from 'node:net';
 import { foreignNote, livePid, managed, spawnDetached, type Managed } from './processes.js';
 import { enableLocalEtcdAuth, ensureLocalEtcdCerts, ETCD_USER, localEtcdClientSection } from './etcd-security.js';
 import { localStatus, type StatusJson } from './status.js';
 import { secureNodeFolders } from './secure.js';
+import { down } from './down.js';
 import { ensureLocalTls } from './tls.js';
 
 export interface UpOptions {
@@ -205,6 +206,11 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   findEtcdBinary();
   const lc = prepare(opts);
   for (const line of secureNodeFolders(lc)) opts.progress(line);
+  if (migrateRestCredentials(lc) && lc.nodes.some((n) => livePid(managed.agent(lc, n.name)) !== null)) {
+    // Agents read node.yml only at start: restart the whole cluster (data stays) so every agent requires them.
+    opts.progress('REST credentials added to this cluster (cluster.json, restapi.authentication in every node.yml): restarting it so the agents use them');
+    await down(lc, opts.progress);
+  }
   await checkPorts(lc);
   opts.progress(`cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`);
   if (lc.tls) {

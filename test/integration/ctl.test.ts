@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, isHealthy, leaderOf, startCluster, type TestCluster } from '../helpers/cluster.js';
 import type { StatusJson } from '../../src/local/status.js';
@@ -20,8 +21,14 @@ function apiOf(s: StatusJson, name: string): string {
   return m.api_url.replace(/\/patroni$/, '');
 }
 
+/** As an operator would: unsafe methods with the REST credentials `up` generated (cluster.json). */
 async function rest(base: string, method: string, path: string, body?: unknown): Promise<{ code: number; text: string }> {
-  const res = await fetch(base + path, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}), signal: AbortSignal.timeout(90_000) });
+  const headers: Record<string, string> = body !== undefined ? { 'content-type': 'application/json' } : {};
+  if (method !== 'GET' && method !== 'HEAD') {
+    const { restapi } = JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as { restapi: { username: string; password: string } };
+    headers['authorization'] = 'Basic ' + Buffer.from(`${restapi.username}:${restapi.password}`).toString('base64');
+  }
+  const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(90_000) });
   return { code: res.status, text: await res.text() };
 }
 

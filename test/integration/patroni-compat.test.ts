@@ -84,7 +84,9 @@ describe('Patroni ecosystem compatibility', () => {
     assert.equal(up.code, 0, `up failed:\n${up.stdout}\n${up.stderr}`);
     patronictlCfg = join(c.dir, 'patronictl.yml');
     const s = await c.status();
-    writeFileSync(patronictlCfg, `scope: ${s.scope}\nnamespace: /service/\netcd3:\n  hosts: ${s.etcd}\n`);
+    // patronictl sends restapi.authentication as basic auth (Patroni's request.py), as it would to Patroni.
+    const { restapi } = JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as { restapi: { username: string; password: string } };
+    writeFileSync(patronictlCfg, `scope: ${s.scope}\nnamespace: /service/\netcd3:\n  hosts: ${s.etcd}\nrestapi:\n  authentication: {username: ${JSON.stringify(restapi.username)}, password: ${JSON.stringify(restapi.password)}}\n`);
   });
   after(async () => {
     await c?.[Symbol.asyncDispose]();

@@ -1,0 +1,75 @@
+/**
+ * Test fixture (not a test itself): an ApiServer over real HTTP(S) whose Agent is not running; the DCS is an
+ * in-memory store the test plays the other agents on. Used by actions.test.ts and server-limits.test.ts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configFromObject } from '../config/load.js';
+import { MemoryStore } from '../dcs/memory.js';
+import type { Store } from '../dcs/store.js';
+import { Agent } from '../ha/agent.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import { freePort } from '../lib/net.js';
+import { actionHandlers } from './actions.js';
+import { ApiServer } from './server.js';
+
+export const silent = createLogger({ level: 'error', write: () => {} });
+
+export interface Fixture extends AsyncDisposable {
+  store: MemoryStore;
+  port: number;
+  agent: Agent;
+  req(method: string, path: string, body?: unknown, auth?: string): Promise<{ code: number; text: string }>;
+}
+
+export interface FixtureOptions {
+  auth?: boolean;
+  store?: (s: MemoryStore) => Store;
+  waitMs?: number;
+  /** Extra restapi/ctl settings (certificates). */
+  restapi?: Record<string, unknown>;
+  ctl?: Record<string, unknown>;
+  log?: Logger;
+  now?: () => number;
+}
+
+export const CREDS = { username: 'admin', password: 's3cret' };
+
+export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgkeel-api-'));
+  const port = await freePort();
+  const cfg = configFromObject(
+    {
+      scope: 't',
+      name: 'node1',
+      restapi: { listen: `127.0.0.1:${port}`, ...(opts.auth ? { authentication: CREDS } : {}), ...opts.restapi },
+      ...(opts.ctl ? { ctl: opts.ctl } : {}),
+      postgresql: { listen: '127.0.0.1:1', data_dir: 'data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } },
+    },
+    'test',
+    {},
+    dir,
+  );
+  const store = new MemoryStore({ now: Date.now });
+  const log = opts.log ?? silent;
+  const agent = new Agent(cfg, opts.store ? opts.store(store) : store, log);
+  const api = new ApiServer(agent, log, actionHandlers(log, { pollIntervalMs: 20, waitMs: () => opts.waitMs ?? 5000, reinitStartMs: 200 }), opts.now);
+  await api.listen();
+  return {
+    store,
+    port,
+    agent,
+    async req(method, path, body, auth) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (auth) headers['authorization'] = 'Basic ' + Buffer.from(auth).toString('base64');
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      return { code: res.status, text: await res.text() };
+    },
+    async [Symbol.asyncDispose]() {
+      await api.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
