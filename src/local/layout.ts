@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { pgpassLine } from '../postgres/conf.js';
 import { localTlsDir, postgresTls, proxyServerTls } from './tls.js';
+import { restTlsSections } from './rest-tls.js';
 
 export const DEFAULT_DIR = 'pgkeel-data';
 export const DEFAULT_PORT_BASE = 25400;
@@ -183,11 +184,14 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
   for (const n of lc.nodes) {
     mkdirSync(paths.nodeDir(dir, n.name), { recursive: true, mode: 0o755 });
     const pgBase = { authentication: { superuser: saved.superuser, replication: saved.replication }, parameters: { shared_buffers: '32MB', max_connections: 200 } };
+    const rest = saved.tls ? restTlsSections(localTlsDir(dir), n.name, { client: n.name, verifyClient: 'required' }) : null;
     const cfg = {
       scope: lc.scope,
       name: n.name,
       etcd3: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], ...opts.etcdClient },
-      restapi: { listen: `${lc.host}:${n.apiPort}`, connect_address: `${lc.host}:${n.apiPort}`, authentication: saved.restapi },
+      restapi: { listen: `${lc.host}:${n.apiPort}`, connect_address: `${lc.host}:${n.apiPort}`, authentication: saved.restapi, ...rest?.restapi },
+      // With --tls, ctl and this agent present the node's certificate (serverAuth + clientAuth) to the other members.
+      ...(rest ? { ctl: rest.ctl } : {}),
       postgresql: {
         listen: `${lc.host}:${n.pgPort}`,
         connect_address: `${lc.host}:${n.pgPort}`,

@@ -68,6 +68,16 @@ describe('pgkeel up --tls: etcd with https, client certificates and a user', () 
     const plain = await run('runuser', ['-u', 'nobody', '--', 'curl', '-s', '--max-time', '5', '-X', 'POST', `http://${endpoint}/v3/kv/range`, '-d', '{"key":"Lw==","range_end":"MA=="}']);
     assert.ok(plain.code !== 0 || !/"header"/.test(plain.out), `plain http is not served: ${plain.out}`);
 
+    // The REST API of an `up --tls` cluster: https, a client certificate required; ctl uses the node's own.
+    const leader = s.members.find((m) => m.role === 'leader');
+    assert.match(leader?.api_url ?? '', /^https:\/\/127\.0\.0\.1:\d+\/patroni$/);
+    const restNoCert = await run('runuser', ['-u', 'nobody', '--', 'curl', '-s', '--max-time', '5', '--cacert', '/dev/null', '-k', '-X', 'POST', `${(leader?.api_url ?? '').replace(/\/patroni$/, '')}/switchover`, '-d', '{"leader":"node1"}']);
+    assert.notEqual(restNoCert.code, 0, `the REST handshake needs a client certificate: ${restNoCert.out}`);
+    const restPlain = await run('runuser', ['-u', 'nobody', '--', 'curl', '-s', '--max-time', '5', (leader?.api_url ?? '').replace(/^https/, 'http')]);
+    assert.ok(restPlain.code !== 0 || !/"state"/.test(restPlain.out), `plain http REST is not served: ${restPlain.out}`);
+    const topology = await cli(['ctl', 'topology', '--dir', c.dir], 30_000);
+    assert.equal(topology.code, 0, `ctl over https with the node's certificate: ${topology.stderr}`);
+
     // Resume: down, up again (without --tls: the cluster remembers); the setup is not redone.
     assert.equal((await c.down()).code, 0);
     const again = await c.up();
