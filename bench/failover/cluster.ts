@@ -19,10 +19,11 @@ export interface Timers {
 }
 
 /** The fields of a `pgkeel status --json` that test/helpers/scenario.ts needs to read or patch the DCS. */
-export type DcsRef = Pick<StatusJson, 'etcd' | 'scope'>;
+/** `passfile` (DIR/pgpass of a pgkeel cluster) lets the helpers find its etcd user; Patroni's etcd has none. */
+export type DcsRef = Pick<StatusJson, 'etcd' | 'scope'> & { passfile?: string };
 
 export function statusRef(dcs: DcsRef): StatusJson {
-  return { ...dcs, user: 'postgres', passfile: '', members: [] };
+  return { ...dcs, user: 'postgres', passfile: dcs.passfile ?? '', members: [] };
 }
 
 export interface BenchCluster extends AsyncDisposable {

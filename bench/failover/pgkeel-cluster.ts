@@ -25,7 +25,7 @@ export async function startPgkeel(): Promise<BenchCluster> {
     user: 'postgres',
     password: superuserPassword(c),
     dir: c.dir,
-    dcs: { etcd: `127.0.0.1:${P}`, scope: 'pgkeel' },
+    dcs: { etcd: `127.0.0.1:${P}`, scope: 'pgkeel', passfile: join(c.dir, 'pgpass') },
     agentPid: (node) => agentPid(c, node),
     postmasterPid: (node) => postmasterPid(c, node),
     async restartStopped() {
@@ -34,7 +34,7 @@ export async function startPgkeel(): Promise<BenchCluster> {
       if (r.code !== 0) throw new Error(`pgkeel up (restart) failed (exit ${r.code}):\n${r.stdout.slice(-1500)}\n${r.stderr.slice(-1500)}`);
     },
     async patchConfig(patch) {
-      await patchDcsConfig(statusRef({ etcd: `127.0.0.1:${P}`, scope: 'pgkeel' }), patch);
+      await patchDcsConfig(statusRef({ etcd: `127.0.0.1:${P}`, scope: 'pgkeel', passfile: join(c.dir, 'pgpass') }), patch);
     },
     logTail(node, lines = 40) {
       try {

@@ -1,5 +1,7 @@
 /**
- * The etcd part of `pgkeel up --tls`: etcd serves https only (certificate from the cluster's CA under DIR/tls),
+ * etcd security of a local cluster. Every `pgkeel up` cluster has etcd authentication on (a `pgkeel` user limited to
+ * the cluster's prefix; passwords in DIR/etcd/auth.json), so no local user can write the DCS. With `--tls`, etcd
+ * also serves https only (certificate from the cluster's CA under DIR/tls),
  * requires a client certificate from that CA (--client-cert-auth, peers too), and has authentication on with
  * `root` and a `pgkeel` user whose role may read and write only the cluster's prefix (/service/<scope>/).
  *
@@ -47,9 +49,14 @@ export function localEtcdSecrets(dir: string): EtcdSecrets {
   return s;
 }
 
-/** The `etcd3:` (node.yml) / `etcd:` (proxy.yml) keys for a TLS local cluster; the files exist once etcd has started. */
-export function localEtcdClientSection(dir: string): Record<string, string> {
+/**
+ * The `etcd3:` (node.yml) / `etcd:` (proxy.yml) keys of a local cluster: always the `pgkeel` user (etcd
+ * authentication is on for every local cluster, so no local user can write the DCS); with --tls also https and the
+ * client certificate (the files exist once etcd has started).
+ */
+export function localEtcdClientSection(dir: string, tls = true): Record<string, string> {
   const s = localEtcdSecrets(dir);
+  if (!tls) return { username: s.username, password: s.password };
   const client = pem(dir, 'etcd-client');
   return { protocol: 'https', cacert: pem(dir, 'ca').cert, cert: client.cert, key: client.key, username: s.username, password: s.password };
 }
@@ -67,11 +74,14 @@ export async function ensureLocalEtcdCerts(lc: LocalCluster): Promise<{ server: 
   };
 }
 
-/** Turns on etcd authentication for the cluster's prefix; does nothing when the pgkeel user can already log in. */
-export async function enableLocalEtcdAuth(lc: LocalCluster, client: EtcdTlsMaterial): Promise<'enabled' | 'already'> {
+/**
+ * Turns on etcd authentication for the cluster's prefix (https with `client`, else plain http on loopback: only root
+ * can read loopback traffic); does nothing when the pgkeel user can already log in.
+ */
+export async function enableLocalEtcdAuth(lc: LocalCluster, client?: EtcdTlsMaterial): Promise<'enabled' | 'already'> {
   const s = localEtcdSecrets(lc.dir);
   return await ensureEtcdAuth(
-    { endpoint: `${lc.host}:${lc.etcd.clientPort}`, protocol: 'https', tls: client, timeoutMs: 10_000 },
+    { endpoint: `${lc.host}:${lc.etcd.clientPort}`, ...(client ? { protocol: 'https' as const, tls: client } : { protocol: 'http' as const }), timeoutMs: 10_000 },
     { rootPassword: s.root_password, username: s.username, password: s.password, prefixes: [clusterKeys(lc.scope).prefix] },
   );
 }

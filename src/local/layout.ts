@@ -163,6 +163,25 @@ export function migrateRestCredentials(lc: LocalCluster): boolean {
   return changed;
 }
 
+/**
+ * Adds the cluster's etcd user to every node.yml (`etcd3`) and proxy.yml (`etcd`) that has none — clusters made
+ * before etcd authentication was on by default. Returns whether a file changed (running agents must restart).
+ */
+export function migrateEtcdCredentials(lc: LocalCluster, section: Record<string, string>): boolean {
+  let changed = false;
+  const files = [...lc.nodes.map((n) => [paths.nodeConfig(lc.dir, n.name), 'etcd3'] as const), [paths.proxyConfig(lc.dir), 'etcd'] as const];
+  for (const [file, key] of files) {
+    if (!existsSync(file)) continue;
+    const doc = parseDocument(readFileSync(file, 'utf8'));
+    if (doc.hasIn([key, 'username'])) continue;
+    for (const [k, v] of Object.entries(section)) doc.setIn([key, k], v);
+    writeFileSync(file, doc.toString(), { mode: 0o600 });
+    chmodSync(file, 0o600);
+    changed = true;
+  }
+  return changed;
+}
+
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
 export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string; tls?: boolean; etcdClient?: Record<string, string> }): LocalCluster {
   const dir = resolve(dirArg);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
 import { sleep } from '../lib/proc.js';
-import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, migrateRestCredentials, paths, readLocalCluster, type LocalCluster } from './layout.js';
+import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, migrateEtcdCredentials, migrateRestCredentials, paths, readLocalCluster, type LocalCluster } from './layout.js';
 import { connect, createServer } from 'node:net';
 import { foreignNote, livePid, managed, spawnDetached, type Managed } from './processes.js';
 import { enableLocalEtcdAuth, ensureLocalEtcdCerts, ETCD_USER, localEtcdClientSection } from './etcd-security.js';
@@ -53,8 +53,8 @@ export function prepare(opts: UpOptions): LocalCluster {
     }
     return existing;
   }
-  const etcdClient = opts.tls === true ? localEtcdClientSection(resolve(opts.dir)) : undefined;
-  return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE, tls: opts.tls === true, ...(etcdClient ? { etcdClient } : {}) });
+  const etcdClient = localEtcdClientSection(resolve(opts.dir), opts.tls === true);
+  return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE, tls: opts.tls === true, etcdClient });
 }
 
 /**
@@ -91,8 +91,8 @@ export async function startEtcd(lc: LocalCluster, progress: (l: string) => void)
     progress(`etcd up on ${certs ? 'https://' : ''}${endpoint}`);
   }
   // Also when etcd was already running: an `up` interrupted between start and `auth enable` finishes the job here.
-  if (certs) {
-    const done = await enableLocalEtcdAuth(lc, certs.client);
+  {
+    const done = await enableLocalEtcdAuth(lc, certs?.client);
     progress(done === 'enabled' ? `etcd authentication enabled (user ${ETCD_USER}, passwords in ${join(paths.etcdDir(lc.dir), 'auth.json')})` : `etcd authentication on (user ${ETCD_USER})`);
   }
 }
@@ -127,7 +127,7 @@ function accepts(host: string, port: number): Promise<boolean> {
 
 /** Starts the cluster's proxy (transaction pooling, follows the leader through etcd) unless it runs already. */
 export async function startProxy(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
-  ensureProxyFiles(lc, lc.tls ? localEtcdClientSection(lc.dir) : {});
+  ensureProxyFiles(lc, localEtcdClientSection(lc.dir, lc.tls));
   if (alreadyRunning(managed.proxy(lc), progress, 'proxy already running')) return;
   const pid = spawnDetached(process.execPath, ['--enable-source-maps', cliEntry(), 'proxy', '-c', paths.proxyConfig(lc.dir), '--log-format', 'json'], paths.proxyLog(lc.dir), paths.proxyPid(lc.dir));
   for (let i = 0; i < 100; i++) {
@@ -206,9 +206,12 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   findEtcdBinary();
   const lc = prepare(opts);
   for (const line of secureNodeFolders(lc)) opts.progress(line);
-  if (migrateRestCredentials(lc) && lc.nodes.some((n) => livePid(managed.agent(lc, n.name)) !== null)) {
-    // Agents read node.yml only at start: restart the whole cluster (data stays) so every agent requires them.
-    opts.progress('REST credentials added to this cluster (cluster.json, restapi.authentication in every node.yml): restarting it so the agents use them');
+  const restAdded = migrateRestCredentials(lc);
+  const etcdAdded = migrateEtcdCredentials(lc, localEtcdClientSection(lc.dir, lc.tls));
+  if ((restAdded || etcdAdded) && lc.nodes.some((n) => livePid(managed.agent(lc, n.name)) !== null)) {
+    // Agents read node.yml only at start: restart the whole cluster (data stays) so every agent uses them.
+    const what = [restAdded ? 'REST credentials (restapi.authentication)' : '', etcdAdded ? 'an etcd user (etcd3.username/password)' : ''].filter(Boolean).join(' and ');
+    opts.progress(`${what} added to this cluster's configs: restarting it so the agents use them`);
     await down(lc, opts.progress);
   }
   await checkPorts(lc);

@@ -3,7 +3,7 @@
  * agents see it, a REST call, and a write probe that records every acknowledged id.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { EtcdStore } from '../../src/dcs/etcd.js';
 import { clusterKeys, parseCluster, type Cluster } from '../../src/dcs/layout.js';
@@ -33,8 +33,23 @@ export function kill9(...pids: Array<number | null>): void {
   for (const p of pids) if (p !== null) process.kill(p, 'SIGKILL');
 }
 
+/**
+ * A store on a local cluster's etcd with the cluster's etcd user (DIR/etcd/auth.json; DIR is the folder of the
+ * status's passfile), as the agents use it: etcd authentication is on for every `pgkeel up` cluster.
+ */
+export function storeFor(s: Pick<StatusJson, 'etcd' | 'passfile'>): EtcdStore {
+  let creds: { username?: string; password?: string } = {};
+  try {
+    const a = JSON.parse(readFileSync(join(dirname(s.passfile), 'etcd', 'auth.json'), 'utf8')) as { username: string; password: string };
+    creds = { username: a.username, password: a.password };
+  } catch {
+    // a cluster without etcd authentication
+  }
+  return new EtcdStore({ hosts: [s.etcd], requestTimeoutMs: 3000, ...creds });
+}
+
 export async function readCluster(s: StatusJson, scope = s.scope): Promise<Cluster> {
-  const store = new EtcdStore({ hosts: [s.etcd], requestTimeoutMs: 3000 });
+  const store = storeFor(s);
   try {
     const keys = clusterKeys(scope);
     return parseCluster(keys, await store.getPrefix(keys.prefix));
@@ -45,7 +60,7 @@ export async function readCluster(s: StatusJson, scope = s.scope): Promise<Clust
 
 /** Merges `patch` into the DCS `config` key (null deletes a key), as `ctl edit-config` does. */
 export async function patchDcsConfig(s: StatusJson, patch: Record<string, unknown>): Promise<void> {
-  const store = new EtcdStore({ hosts: [s.etcd], requestTimeoutMs: 3000 });
+  const store = storeFor(s);
   try {
     const keys = clusterKeys(s.scope);
     const cur = await store.get(keys.config);

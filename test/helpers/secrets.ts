@@ -1,6 +1,6 @@
 /**
  * "Every log of a test run grepped for every password of the run": the secrets a local cluster made (every string
- * under a key that names a password, token or secret in DIR/cluster.json and DIR/**.yml) must appear in no log file
+ * under a key that names a password, token or secret in DIR/**.json — cluster.json, etcd/auth.json — and DIR/**.yml) must appear in no log file
  * under DIR — agent logs, PostgreSQL logs, etcd and proxy logs.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -37,7 +37,7 @@ function walk(dir: string, out: string[] = []): string[] {
 export function clusterSecrets(dir: string): string[] {
   const out = new Set<string>();
   for (const f of walk(dir)) {
-    if (f.endsWith('cluster.json')) collect(JSON.parse(readFileSync(f, 'utf8')), '', out);
+    if (f.endsWith('.json')) collect(JSON.parse(readFileSync(f, 'utf8')), '', out);
     else if (f.endsWith('.yml')) collect(parse(readFileSync(f, 'utf8')), '', out);
   }
   return [...out];

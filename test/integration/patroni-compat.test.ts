@@ -86,7 +86,9 @@ describe('Patroni ecosystem compatibility', () => {
     const s = await c.status();
     // patronictl sends restapi.authentication as basic auth (Patroni's request.py), as it would to Patroni.
     const { restapi } = JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as { restapi: { username: string; password: string } };
-    writeFileSync(patronictlCfg, `scope: ${s.scope}\nnamespace: /service/\netcd3:\n  hosts: ${s.etcd}\nrestapi:\n  authentication: {username: ${JSON.stringify(restapi.username)}, password: ${JSON.stringify(restapi.password)}}\n`);
+    // …and the cluster's etcd user (etcd authentication is on for every `pgkeel up` cluster).
+    const etcdAuth = JSON.parse(readFileSync(join(c.dir, 'etcd', 'auth.json'), 'utf8')) as { username: string; password: string };
+    writeFileSync(patronictlCfg, `scope: ${s.scope}\nnamespace: /service/\netcd3:\n  hosts: ${s.etcd}\n  username: ${JSON.stringify(etcdAuth.username)}\n  password: ${JSON.stringify(etcdAuth.password)}\nrestapi:\n  authentication: {username: ${JSON.stringify(restapi.username)}, password: ${JSON.stringify(restapi.password)}}\n`);
   });
   after(async () => {
     await c?.[Symbol.asyncDispose]();

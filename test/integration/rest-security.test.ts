@@ -104,6 +104,25 @@ describe('REST API security on a real cluster', () => {
     assert.ok(!log.includes(saved().restapi?.password as string), 'the REST password is not logged');
   });
 
+  it('as nobody through etcd itself: writing the config or failover key, or reading the cluster, is refused (etcd authentication)', async () => {
+    const s = await healthy();
+    const leader = leaderOf(s)?.name as string;
+    const replica = s.members.find((m) => m.name !== leader)?.name as string;
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+    const kv = (key: string, value: string) => JSON.stringify({ key: b64(`/service/${s.scope}/${key}`), value: b64(value) });
+    const put = async (key: string, value: string) => curl(['-X', 'POST', `http://${s.etcd}/v3/kv/put`, '-d', kv(key, value)], 'nobody');
+    const cfgWrite = await put('config', JSON.stringify({ ttl: 30, pause: true, postgresql: { parameters: { archive_mode: 'on' } } }));
+    assert.match(cfgWrite.body, /user name is empty|permission denied|invalid auth token/i, `config write as nobody: ${cfgWrite.http} ${cfgWrite.body}`);
+    const failover = await put('failover', JSON.stringify({ leader, member: replica }));
+    assert.match(failover.body, /user name is empty|permission denied|invalid auth token/i, `failover write as nobody: ${failover.body}`);
+    const read = await curl(['-X', 'POST', `http://${s.etcd}/v3/kv/range`, '-d', JSON.stringify({ key: b64(`/service/${s.scope}/`), range_end: b64(`/service/${s.scope}0`) })], 'nobody');
+    assert.doesNotMatch(read.body, /"kvs"/, `reading the cluster as nobody: ${read.body}`);
+    const after = await c.status();
+    assert.equal(leaderOf(after)?.name, leader, 'no switchover happened');
+    const cfg = await curl([base(s, leader) + '/config']);
+    assert.doesNotMatch(cfg.body, /"pause": ?true/, 'the config key is unchanged');
+  });
+
   it('pgkeel ctl switchover (root, with the generated credentials) still works', async () => {
     const s = await healthy();
     const leader = leaderOf(s)?.name as string;

@@ -1,7 +1,8 @@
 /**
  * A replica that cannot keep up must say why, and must not fill the leader's disk.
  * - Given a 2-node cluster whose replica's data directory is a small tmpfs, when the leader writes more WAL than
- *   fits, then the replica's /patroni, agent log and /metrics say its disk is full (not "starting" with no error).
+ *   fits, then the replica's /patroni, agent log and /metrics say its disk is full (not "starting" with no error):
+ *   either it runs and does not stream, or replay cannot write and its restarts back off (2, 4, … 60 s).
  * - Given a replica that was down while the leader wrote past max_slot_wal_keep_size, when it comes back, then the
  *   leader has invalidated its slot (its own disk is bounded) and the replica is re-cloned and streams again.
  * Needs root (tmpfs mount); skipped otherwise with the reason.
@@ -57,16 +58,25 @@ describe('a replica that cannot keep up', { skip: root ? false : 'needs root to 
       const body = await c.waitFor('the replica to report its full disk', async () => {
         const r = await rest(api);
         last = r.body;
-        const p = r.body['pgkeel'] as { summary?: string } | undefined;
-        return /not streaming: my disk is full \(No space left on device\)/.test(p?.summary ?? '') ? r.body : undefined;
+        const p = r.body['pgkeel'] as { summary?: string; last_error?: string | null } | undefined;
+        // Two ways a full disk shows, depending on what fills it first: the WAL receiver cannot write (PostgreSQL
+        // runs, does not stream), or replay cannot extend a table (PostgreSQL stops: a crash loop that backs off).
+        if (/not streaming: my disk is full \(No space left on device\)/.test(p?.summary ?? '')) return r.body;
+        return /PostgreSQL stopped \d+ times .*No space left on device; next start in \d+ s/.test(p?.last_error ?? '') ? r.body : undefined;
       }, 90_000).catch((err: Error) => {
         throw new Error(`${err.message}; last /patroni: ${JSON.stringify(last)}; log: ${readFileSync(join(c.dir, replica, 'postgresql.log'), 'utf8').split('\n').slice(-8).join(' | ')}`);
       });
-      assert.equal(body['replication_state'], 'in archive recovery');
       const metrics = await (await fetch(api.replace(/\/patroni$/, '/metrics'))).text();
-      assert.match(metrics, /^pgkeel_postgres_streaming_problem\{[^}]*\} 1$/m);
       const log = readFileSync(join(c.dir, replica, 'agent.log'), 'utf8');
-      assert.match(log, /not streaming: my disk is full/);
+      if (body['state'] === 'running') {
+        assert.equal(body['replication_state'], 'in archive recovery');
+        assert.match(metrics, /^pgkeel_postgres_streaming_problem\{[^}]*\} 1$/m);
+        assert.match(log, /not streaming: my disk is full/);
+      } else {
+        const crashes = Number(/^pgkeel_postgres_crash_restarts\{[^}]*\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+        assert.ok(crashes >= 2, `the crash loop is counted in /metrics (${crashes})`);
+        assert.match(log, /PostgreSQL stopped \d+ times within 60 s of being started; last error in its log: .*No space left on device/);
+      }
     } finally {
       if (mounted) {
         await c.down().catch(() => undefined);
