@@ -4,7 +4,8 @@
  * address on a private /24 chosen for this run. Only these addresses are ever targeted.
  *
  * Faults: a host's link down (packets vanish, nothing refuses — like a pulled cable or a dead host), traffic dropped
- * between two hosts (iptables in both namespaces, so a "partition" is symmetric), and healing both.
+ * between two hosts (iptables in both namespaces, so a "partition" is symmetric), latency and loss (`tc netem`, where
+ * the kernel has it), and healing each.
  * Everything is torn down by `close()` (namespaces, veths, bridge); processes started in a namespace are the
  * caller's to kill by pid first, since deleting a namespace does not stop them.
  *
@@ -134,6 +135,21 @@ export class HostNet {
       sh('ip', ['netns', 'exec', self.ns, 'iptables', op, 'INPUT', '-s', peer.ip, '-j', 'DROP']);
       sh('ip', ['netns', 'exec', self.ns, 'iptables', op, 'OUTPUT', '-d', peer.ip, '-j', 'DROP']);
     }
+  }
+
+  /**
+   * Latency and loss on a host's link (`tc netem`, e.g. "delay 100ms loss 5%"); `null` removes it. Throws a clear
+   * error where the kernel has no netem qdisc (as on the machines these tests were written on) — callers skip then.
+   */
+  netem(name: string, spec: string | null): void {
+    const h = this.host(name);
+    const base = ['netns', 'exec', h.ns, 'tc', 'qdisc'];
+    if (spec === null) {
+      tryCmd('ip', [...base, 'del', 'dev', h.dev, 'root']);
+      return;
+    }
+    const r = spawnSync('ip', [...base, 'replace', 'dev', h.dev, 'root', 'netem', ...spec.split(/\s+/)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`tc netem is not available here (${(r.stderr || '').trim() || `exit ${r.status}`}): no latency or loss can be added`);
   }
 
   /** Removes the namespaces, their veths and the bridge. Idempotent; never throws. */
