@@ -210,8 +210,11 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   const etcdAdded = migrateEtcdCredentials(lc, localEtcdClientSection(lc.dir, lc.tls));
   if ((restAdded || etcdAdded) && lc.nodes.some((n) => livePid(managed.agent(lc, n.name)) !== null)) {
     // Agents read node.yml only at start: restart the whole cluster (data stays) so every agent uses them.
-    const what = [restAdded ? 'REST credentials (restapi.authentication)' : '', etcdAdded ? 'an etcd user (etcd3.username/password)' : ''].filter(Boolean).join(' and ');
-    opts.progress(`${what} added to this cluster's configs: restarting it so the agents use them`);
+    const what = [
+      restAdded ? 'REST credentials added to this cluster (cluster.json, restapi.authentication in every node.yml)' : '',
+      etcdAdded ? 'an etcd user added to this cluster (etcd3 in every node.yml, etcd in proxy.yml)' : '',
+    ].filter(Boolean).join('; ');
+    opts.progress(`${what}: restarting it so the agents use them`);
     await down(lc, opts.progress);
   }
   await checkPorts(lc);
