@@ -12,6 +12,7 @@ import { ensurePostgresDir, ensurePostgresFile, makeDirs, readNoFollow, writeFil
 import { pidAlive, run, sleep, type RunResult } from '../lib/proc.js';
 import { INCLUDE_LINE, MANAGED_CONF, managedParameters, memberConninfo, pgpassLine, renderConf, renderHba, sslEnabled, type ConfInput } from './conf.js';
 import { syncTlsFiles } from './tls-files.js';
+import { readLogTail } from './log-problems.js';
 import { parseLsn } from './lsn.js';
 import { AT_MOST_ONE, asideName, copiesToRemove, listAside, type AsideKind } from './aside.js';
 
@@ -251,12 +252,9 @@ export class PostgresInstance {
     rmSync(join(this.socketDir, `.s.PGSQL.${this.port}.lock`), { force: true });
   }
 
+  /** The last lines of PostgreSQL's log for an error's detail, read from its end only (a log can be large). */
   logTail(lines = 8): string {
-    try {
-      return readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '';
-    }
+    return readLogTail(this.logFile).trim().split('\n').slice(-lines).join('\n');
   }
 
   /** Stops PostgreSQL: `fast` (with a shutdown checkpoint) and, if not down within the timeout, `immediate`. */
