@@ -215,8 +215,9 @@ class Proxy implements ProxyHost, AdminHost {
     }
     this.janitor = setInterval(() => this.tick(), JANITOR_MS);
     this.statsTimer = setInterval(() => this.rollStats(), STATS_PERIOD_MS);
-    this.log.info('proxy listening', { rw, ro, metrics: metricsAddress, topology: this.topology.current.reason, pool_mode: this.config.pool_mode });
+    // The warning first: "proxy listening" is the last start-up line (scripts and tests wait for it).
     if (this.config.auth_type === 'trust') this.warnTrust(rw, ro);
+    this.log.info('proxy listening', { rw, ro, metrics: metricsAddress, topology: this.topology.current.reason, pool_mode: this.config.pool_mode });
     return {
       rwAddress: rw, roAddress: ro, metricsAddress,
       shutdown: () => this.stop(this.config.shutdown_timeout * 1000),
