@@ -2,8 +2,8 @@
  * `FakeInstance`: the LocalInstance port in process, for unit tests of the executor. It keeps the state the contract
  * speaks of (data directory, running, recovery, timeline, WAL position, slots, standby.signal, the configuration
  * last written) in plain fields a test can read and set, passes the same contract suite as PostgresInstance
- * (local-instance.contract.ts), and records every call in `calls` ("start", "writeConfig primary ssn=…") so a test
- * can assert orderings.
+ * (local-instance.contract.ts), and records every call in `calls` ("start", "writeConfig primary ssn=…") and to `onCall`,
+ * so a test can assert orderings.
  *
  * Failures are injected per method: `failNext('start', err)` makes the next call reject (or throw) with `err`
  * after recording it, before changing anything — what a real program does when it fails before its first write.
@@ -51,6 +51,8 @@ export class FakeInstance implements LocalInstance {
   /** Paths the data directory was moved to, oldest first. */
   readonly movedAside: string[] = [];
   readonly calls: string[] = [];
+  /** Called with every call as it is recorded (a test interleaves them with its store's writes). */
+  onCall: ((call: string) => void) | null = null;
   private readonly failures = new Map<Method, Error[]>();
   private sysids = 0;
 
@@ -63,8 +65,13 @@ export class FakeInstance implements LocalInstance {
     this.failures.set(method, [...(this.failures.get(method) ?? []), err]);
   }
 
+  private record(call: string): void {
+    this.calls.push(call);
+    this.onCall?.(call);
+  }
+
   private enter(call: Method, note = ''): void {
-    this.calls.push(note ? `${call} ${note}` : call);
+    this.record(note ? `${call} ${note}` : call);
     const queued = this.failures.get(call);
     const err = queued?.shift();
     if (err) throw err;
@@ -195,7 +202,7 @@ export class FakeInstance implements LocalInstance {
   }
 
   async disconnect(): Promise<void> {
-    this.calls.push('disconnect');
+    this.record('disconnect');
   }
 
   async status(_timeoutMs?: number): Promise<PgStatus> {
@@ -269,7 +276,7 @@ export class FakeInstance implements LocalInstance {
   }
 
   async remoteDatabaseBytes(from: HostPort, _timeoutMs?: number): Promise<number | null> {
-    this.calls.push(`remoteDatabaseBytes ${from.host}:${from.port}`);
+    this.record(`remoteDatabaseBytes ${from.host}:${from.port}`);
     return this.remote.get(`${from.host}:${from.port}`)?.databaseBytes ?? null;
   }
 }
