@@ -4,24 +4,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeJson } from '../dcs/layout.js';
 import { PostgresError } from '../postgres/local-instance.js';
 import { execHarness, T0, type ExecHarness } from '../../test/helpers/executor.js';
-import { HaError } from './errors.js';
 
 async function withLease(h: ExecHarness): Promise<string> {
   const lease = await h.store.grantLease(30);
   h.mem.lease = lease;
   return lease;
-}
-
-function isHaError(code: HaError['code'], member?: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof HaError, `expected an HaError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (member) assert.equal(err.context.member, member);
-    return true;
-  };
 }
 
 /** The one background failure the executor logged, with its fields. */
