@@ -134,6 +134,10 @@ export function localInstanceContract(name: string, make: () => Promise<Instance
       const before = await pg.status(5000);
       assert.equal(before.inRecovery, true);
       assert.equal(before.timeline, 1);
+      await pg.stop('fast', 30_000);
+      assert.equal((await pg.controlData())?.state, 'shut down in recovery');
+      await pg.start(60_000);
+      assert.equal((await pg.status(5000)).inRecovery, true, 'standby.signal still there: in recovery again');
       await pg.promote(60_000);
       const after = await pg.status(5000);
       assert.equal(after.inRecovery, false);
