@@ -6,7 +6,7 @@ import type { Cluster, ClusterKeys } from '../dcs/layout.js';
 import type { LeaseId, Store } from '../dcs/store.js';
 import type { NodeConfig } from '../config/node.js';
 import type { Logger } from '../lib/log.js';
-import type { PostgresInstance } from '../postgres/instance.js';
+import type { LocalInstance } from '../postgres/local-instance.js';
 import type { Busy } from './view.js';
 
 export interface AgentMemory {
@@ -72,7 +72,7 @@ export interface AgentContext {
   readonly cfg: NodeConfig;
   readonly keys: ClusterKeys;
   readonly store: Store;
-  readonly pg: PostgresInstance;
+  readonly pg: LocalInstance;
   readonly log: Logger;
   readonly now: () => number;
   readonly mem: AgentMemory;

@@ -1,10 +1,11 @@
 /**
- * The local PostgreSQL instance: initdb, managed configuration, start/stop/restart/reload/promote, clone and rewind,
- * and the status queries the HA loop needs. Programs run as the `postgres` OS user when pgkeel runs as root.
+ * `PostgresInstance`, the real LocalInstance (the port and its contract: local-instance.ts): the data directory's
+ * files (managed configuration, standby.signal, moving aside), the programs (initdb, pg_ctl, pg_basebackup,
+ * pg_rewind) and, through queries.ts, the SQL the HA loop runs. Programs run as the `postgres` OS user when pgkeel
+ * runs as root.
  */
 import { existsSync, readFileSync, renameSync, rmSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import pg from 'pg';
 import type { NodeConfig } from '../config/node.js';
 import { parseHostPort } from '../lib/net.js';
 import type { Logger } from '../lib/log.js';
@@ -14,77 +15,24 @@ import { INCLUDE_LINE, MANAGED_CONF, managedParameters, memberConninfo, pgpassLi
 import { syncTlsFiles } from './tls-files.js';
 import { readLogTail } from './log-problems.js';
 import { parseLsn } from './lsn.js';
+import { PostgresError, type ControlData, type HostPort, type LocalInstance, type PgStatus, type TimelineSwitch } from './local-instance.js';
+import { InstanceSql } from './queries.js';
 import { AT_MOST_ONE, asideName, copiesToRemove, listAside, type AsideKind } from './aside.js';
 
-export class PostgresError extends Error {
-  constructor(
-    readonly code: 'PG_INITDB_FAILED' | 'PG_START_FAILED' | 'PG_STOP_FAILED' | 'PG_CLONE_FAILED' | 'PG_REWIND_FAILED' | 'PG_PROMOTE_FAILED' | 'PG_COMMAND_FAILED',
-    message: string,
-    readonly detail?: string,
-  ) {
-    super(message);
-    this.name = 'PostgresError';
-  }
-}
-
-export interface ControlData {
-  readonly sysid: string;
-  readonly state: string;
-  readonly timeline: number;
-  readonly checkpointLsn: number | null;
-}
-
-export interface ReplicationRow {
-  readonly applicationName: string;
-  readonly state: string;
-  readonly syncState: string;
-  readonly clientAddr: string | null;
-  readonly replayLag: number | null;
-}
-
-export interface PgStatus {
-  readonly inRecovery: boolean;
-  readonly timeline: number | null;
-  readonly walPosition: number | null;
-  readonly receivedLsn: number | null;
-  readonly replayedLsn: number | null;
-  /**
-   * The WAL receiver is connected *and* has heard from its sender within wal_receiver_timeout. A stalled
-   * connection (TCP retransmitting into a healed partition) still says "streaming" in pg_stat_wal_receiver.
-   */
-  readonly streaming: boolean;
-  /** Milliseconds since the WAL receiver last received a message from its sender; null without a receiver. */
-  readonly receiverSilentMs: number | null;
-  readonly upstreamHost: string | null;
-  readonly upstreamPort: number | null;
-  readonly replication: readonly ReplicationRow[];
-  readonly postmasterStart: string | null;
-  readonly serverVersion: number;
-  readonly pendingRestart: boolean;
-  readonly replayPaused: boolean;
-  readonly replayTimestamp: string | null;
-}
-
-/**
- * A receiver silent for longer than wal_receiver_timeout should have given up and reconnected; if it still says
- * "streaming" its connection is stuck and its LSNs are stale. (0 disables the timeout, as in PostgreSQL.)
- */
-export function receiverStalled(silentMs: number | null, timeoutMs: number): boolean {
-  return silentMs !== null && timeoutMs > 0 && silentMs > timeoutMs;
-}
+export { PostgresError, receiverStalled, type ControlData, type PgStatus, type ReplicationRow } from './local-instance.js';
 
 /** How long to wait for init to reap a killed postmaster before treating its lock files as stale. */
 const ZOMBIE_WAIT_MS = 15_000;
 
 const tail = (r: RunResult) => (r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n');
 
-export class PostgresInstance {
+export class PostgresInstance implements LocalInstance {
   readonly dataDir: string;
   readonly socketDir: string;
   readonly logFile: string;
   readonly host: string;
   readonly port: number;
-  private client: pg.Client | null = null;
+  private readonly sql: InstanceSql;
   private readonly tlsWarned = new Set<string>();
 
   constructor(
@@ -97,6 +45,7 @@ export class PostgresInstance {
     const hp = parseHostPort(cfg.postgresql.listen);
     this.host = hp.host;
     this.port = hp.port;
+    this.sql = new InstanceSql(cfg, this.socketDir, this.port);
   }
 
   bin(name: string): string {
@@ -280,161 +229,60 @@ export class PostgresInstance {
     if (r.code !== 0) throw new PostgresError('PG_PROMOTE_FAILED', 'pg_ctl promote failed', `${tail(r)}\n${this.logTail()}`.trim());
   }
 
-  private async connection(timeoutMs: number): Promise<pg.Client> {
-    if (this.client) return this.client;
-    const su = this.cfg.postgresql.authentication.superuser;
-    const c = new pg.Client({
-      host: this.socketDir,
-      port: this.port,
-      user: su.username,
-      password: su.password,
-      database: 'postgres',
-      application_name: 'pgkeel',
-      connectionTimeoutMillis: timeoutMs,
-      statement_timeout: timeoutMs,
-      query_timeout: timeoutMs,
-    });
-    c.on('error', () => {
-      if (this.client === c) this.client = null;
-    });
-    try {
-      await c.connect();
-    } catch (err) {
-      await c.end().catch(() => {});
-      throw err;
-    }
-    this.client = c;
-    return c;
+
+  // SQL (queries.ts)
+
+  disconnect(): Promise<void> {
+    return this.sql.disconnect();
   }
 
-  async disconnect(): Promise<void> {
-    const c = this.client;
-    this.client = null;
-    if (c) await c.end().catch(() => {});
+  /** Runs one statement as the superuser over the unix socket (tests and tools; the agent uses the methods below). */
+  query<R extends Record<string, unknown>>(sql: string, params: unknown[] = [], timeoutMs = 5000): Promise<R[]> {
+    return this.sql.query<R>(sql, params, timeoutMs);
   }
 
-  /** Runs one statement as the superuser over the unix socket; a failure drops the connection for the next call. */
-  async query<R extends Record<string, unknown>>(sql: string, params: unknown[] = [], timeoutMs = 5000): Promise<R[]> {
-    const c = await this.connection(timeoutMs);
-    try {
-      const r = await c.query(sql, params);
-      return r.rows as R[];
-    } catch (err) {
-      if (!(err as { code?: string }).code) await this.disconnect();
-      throw err;
-    }
+  status(timeoutMs = 5000): Promise<PgStatus> {
+    return this.sql.status(timeoutMs);
   }
 
-  /** The state the HA loop needs, in two round trips. */
-  async status(timeoutMs = 5000): Promise<PgStatus> {
-    const rows = await this.query<Record<string, string | boolean | number | null>>(
-      `SELECT pg_is_in_recovery() AS rec,
-              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS wal,
-              CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS wal_tli,
-              pg_last_wal_receive_lsn()::text AS recv, pg_last_wal_replay_lsn()::text AS replay,
-              CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused,
-              pg_last_xact_replay_timestamp()::text AS replay_ts,
-              (SELECT timeline_id FROM pg_control_checkpoint()) AS ckpt_tli,
-              pg_postmaster_start_time()::text AS started,
-              current_setting('server_version_num')::int AS version,
-              (SELECT count(*) FROM pg_settings WHERE pending_restart) > 0 AS pending,
-              w.status AS wr_status, w.received_tli AS wr_tli, w.sender_host AS wr_host, w.sender_port AS wr_port,
-              (extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time) * 1000)::bigint AS wr_silent_ms,
-              (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_receiver_timeout') AS wr_timeout_ms
-         FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver w ON true`,
-      [],
-      timeoutMs,
-    );
-    const r = rows[0] ?? {};
-    const inRecovery = r['rec'] === true;
-    const received = parseLsn(r['recv'] as string | null);
-    const replayed = parseLsn(r['replay'] as string | null);
-    let replication: ReplicationRow[] = [];
-    if (!inRecovery) {
-      const rep = await this.query<Record<string, string | null>>(
-        `SELECT application_name, state, sync_state, client_addr::text AS client_addr,
-                pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text AS lag FROM pg_stat_replication`,
-        [],
-        timeoutMs,
-      );
-      replication = rep.map((x) => ({
-        applicationName: x['application_name'] ?? '',
-        state: x['state'] ?? '',
-        syncState: x['sync_state'] ?? '',
-        clientAddr: x['client_addr'] ?? null,
-        replayLag: x['lag'] === null || x['lag'] === undefined ? null : Number(x['lag']),
-      }));
-    }
-    const silentMs = r['wr_silent_ms'] === null || r['wr_silent_ms'] === undefined ? null : Number(r['wr_silent_ms']);
-    let tli = inRecovery ? ((r['wr_tli'] as number | null) ?? (r['ckpt_tli'] as number | null)) : (r['wal_tli'] as number | null);
-    // Without a WAL receiver the only SQL-visible timeline is the last restartpoint's, stale after a timeline switch;
-    // a false "diverged" verdict would rewind a healthy replica. IDENTIFY_SYSTEM reports the replay timeline.
-    if (inRecovery && r['wr_status'] !== 'streaming') tli = (await this.replayTimeline(timeoutMs).catch(() => null)) ?? tli;
-    return {
-      inRecovery,
-      timeline: tli ?? null,
-      walPosition: inRecovery ? Math.max(received ?? 0, replayed ?? 0) || null : parseLsn(r['wal'] as string | null),
-      receivedLsn: received,
-      replayedLsn: replayed,
-      streaming: r['wr_status'] === 'streaming' && !receiverStalled(silentMs, Number(r['wr_timeout_ms'] ?? 0)),
-      receiverSilentMs: silentMs,
-      upstreamHost: (r['wr_host'] as string | null) ?? null,
-      upstreamPort: (r['wr_port'] as number | null) ?? null,
-      replication,
-      postmasterStart: (r['started'] as string | null) ?? null,
-      serverVersion: Number(r['version'] ?? 0),
-      pendingRestart: r['pending'] === true,
-      replayPaused: r['paused'] === true,
-      replayTimestamp: (r['replay_ts'] as string | null) ?? null,
-    };
+  checkpoint(timeoutMs: number): Promise<void> {
+    return this.sql.checkpoint(timeoutMs);
   }
 
-  /** The timeline a standby is replaying (IDENTIFY_SYSTEM over a replication=database connection). */
-  async replayTimeline(timeoutMs = 5000): Promise<number | null> {
-    const su = this.cfg.postgresql.authentication.superuser;
-    const c = new pg.Client({ host: this.socketDir, port: this.port, user: su.username, password: su.password, database: 'postgres', replication: 'database', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs } as pg.ClientConfig);
-    c.on('error', () => {});
-    try {
-      await c.connect();
-      const r = await c.query('IDENTIFY_SYSTEM');
-      const tl = Number((r.rows[0] as Record<string, unknown> | undefined)?.['timeline']);
-      return Number.isInteger(tl) && tl > 0 ? tl : null;
-    } finally {
-      await c.end().catch(() => {});
-    }
+  latestTimelineSwitch(): Promise<TimelineSwitch | null> {
+    return this.sql.latestTimelineSwitch();
   }
 
-  /** Creates or updates the replication role (run on the primary after bootstrap and on every promotion). */
-  async ensureReplicationRole(): Promise<void> {
-    const rep = this.cfg.postgresql.authentication.replication;
-    const exists = await this.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [rep.username]);
-    const ident = `"${rep.username.replace(/"/g, '""')}"`;
-    const pw = `'${rep.password.replace(/'/g, "''")}'`;
-    await this.query(exists.length ? `ALTER ROLE ${ident} WITH REPLICATION LOGIN PASSWORD ${pw}` : `CREATE ROLE ${ident} WITH REPLICATION LOGIN PASSWORD ${pw}`);
+  transactionsInFlight(timeoutMs: number): Promise<number> {
+    return this.sql.transactionsInFlight(timeoutMs);
   }
 
-  /** Physical replication slots on this (primary) instance. */
-  async slots(): Promise<Map<string, number | null>> {
-    const rows = await this.query<{ slot_name: string; restart_lsn: string | null }>(`SELECT slot_name, restart_lsn::text FROM pg_replication_slots WHERE slot_type = 'physical'`);
-    return new Map(rows.map((r) => [r.slot_name, parseLsn(r.restart_lsn)]));
+  ensureReplicationRole(): Promise<void> {
+    return this.sql.ensureReplicationRole();
   }
 
-  /** Inactive physical slots PostgreSQL invalidated at max_slot_wal_keep_size (wal_status 'lost'). */
-  async lostSlots(): Promise<Set<string>> {
-    const rows = await this.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND wal_status = 'lost' AND NOT active`);
-    return new Set(rows.map((r) => r.slot_name));
+  slots(): Promise<Map<string, number | null>> {
+    return this.sql.slots();
   }
 
-  async createSlot(name: string): Promise<void> {
-    await this.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [name]);
+  lostSlots(): Promise<Set<string>> {
+    return this.sql.lostSlots();
   }
 
-  async dropSlot(name: string): Promise<void> {
-    await this.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [name]);
+  createSlot(name: string): Promise<void> {
+    return this.sql.createSlot(name);
+  }
+
+  dropSlot(name: string): Promise<void> {
+    return this.sql.dropSlot(name);
+  }
+
+  remoteDatabaseBytes(from: HostPort, timeoutMs = 5000): Promise<number | null> {
+    return this.sql.remoteDatabaseBytes(from, timeoutMs);
   }
 
   /** Clones the leader into the (empty) data directory with pg_basebackup; a failed clone is moved aside, not deleted. */
-  async clone(from: { host: string; port: number }, timeoutMs: number): Promise<void> {
+  async clone(from: HostPort, timeoutMs: number): Promise<void> {
     this.prepareDirs();
     if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('before-clone');
     ensurePostgresDir(this.dataDir, 0o700, 'data');
@@ -452,7 +300,7 @@ export class PostgresInstance {
   }
 
   /** pg_rewind against the new leader (PostgreSQL must be stopped cleanly first). */
-  async rewind(from: { host: string; port: number }, timeoutMs: number): Promise<void> {
+  async rewind(from: HostPort, timeoutMs: number): Promise<void> {
     const src = memberConninfo(this.cfg, 'superuser', from, this.tlsFiles().files, [['dbname', 'postgres'], ['connect_timeout', 5]]);
     const r = await run(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${src}`, '--progress'], {
       env: { PGPASSFILE: this.cfg.postgresql.pgpass },
@@ -484,22 +332,5 @@ export class PostgresInstance {
     renameSync(this.dataDir, to);
     this.log.warn('moved the data directory aside', { from: this.dataDir, to });
     return to;
-  }
-
-  /** The size of every database on another member (to size a clone), or null when it cannot be asked. */
-  async remoteDatabaseBytes(from: { host: string; port: number }, timeoutMs = 5000): Promise<number | null> {
-    const su = this.cfg.postgresql.authentication.superuser;
-    const c = new pg.Client({ host: from.host, port: from.port, user: su.username, password: su.password, database: 'postgres', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-    c.on('error', () => {});
-    try {
-      await c.connect();
-      const r = await c.query('SELECT sum(pg_database_size(oid))::bigint::text AS bytes FROM pg_database');
-      const n = Number((r.rows[0] as { bytes?: string } | undefined)?.bytes);
-      return Number.isFinite(n) ? n : null;
-    } catch {
-      return null;
-    } finally {
-      await c.end().catch(() => {});
-    }
   }
 }
