@@ -1,9 +1,9 @@
 /**
  * Test builders for decide(): a three-member cluster (node1 leader, node2 = me, node3) in steady state, with
- * overrides per field. Used only by the decide/sync tests.
+ * overrides per field. Used only by the decide/sync unit tests beside the code (src/ha/*.test.ts).
  */
-import type { Cluster, Member, MemberRecord } from '../dcs/layout.js';
-import type { Action, Decision, HaSettings, LocalPostgres, Observed, PeerStatus, Tags } from './view.js';
+import type { Cluster, Member, MemberRecord } from '../../src/dcs/layout.js';
+import type { Action, Decision, HaSettings, LocalPostgres, Observed, PeerStatus, Tags } from '../../src/ha/view.js';
 
 export const NOW = Date.parse('2026-01-14T10:00:00Z');
 export const SYSID = '7382175862789562070';
