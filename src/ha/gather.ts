@@ -12,7 +12,7 @@ import type { PgStatus } from '../postgres/instance.js';
 import { effectiveDynamic, haSettings, tagsOf } from './settings.js';
 import { onUnexpectedStop, settled } from './crash-loop.js';
 import type { AgentContext } from './state.js';
-import type { LocalPostgres, Observed, PeerStatus } from './view.js';
+import type { LocalPostgres, Observed, OperatorRequest, PeerStatus } from './view.js';
 
 export interface Gathered {
   readonly observed: Observed;
@@ -166,7 +166,7 @@ async function keepLease(ctx: AgentContext, ttl: number): Promise<boolean> {
   return false;
 }
 
-export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<Gathered> {
+export async function gather(ctx: AgentContext, shuttingDown: boolean, request: OperatorRequest | null): Promise<Gathered> {
   const { cfg, keys, store, mem } = ctx;
   const now = ctx.now();
   let cluster: Cluster | undefined;
@@ -245,6 +245,9 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
     busy: mem.busy,
     rewindFailed: mem.rewindFailed,
     leaderDown,
+    request,
+    retry: { after: mem.retryAfter, lastError: mem.lastError },
+    lastRole: mem.role,
   };
   return { observed, cluster, pgStatus: status, dynamic, configProblems: problems };
 }

@@ -89,6 +89,9 @@ export type DcsView =
   | { readonly ok: true; readonly cluster: Cluster }
   | { readonly ok: false; readonly error: string; readonly lastSeen: number | null };
 
+/** Operator requests from the REST API (POST /restart, /reinitialize, /reload), run by the loop between cycles. */
+export type OperatorRequest = 'restart' | 'reinitialize' | 'reload';
+
 /** An operation the executor is running across cycles (initdb, pg_basebackup, rewind, promote, restart). */
 export interface Busy {
   readonly what: 'bootstrap' | 'clone' | 'rewind' | 'promote' | 'restart' | 'demote' | 'start';
@@ -121,6 +124,14 @@ export interface Observed {
    *  PostgreSQL ports refused a TCP connection this cycle: the host answered and nothing listens, so no commit can
    *  be acknowledged there any more (see docs/failover.md). Probed only in that situation; false otherwise. */
   readonly leaderDown?: boolean;
+  /** The operator request first in line, or null. decide runs it this cycle instead of the situation's actions,
+   *  refuses it, or leaves it queued while a long action runs (see `Decision.request`). */
+  readonly request: OperatorRequest | null;
+  /** After a failed background operation (or a crash loop) nothing is retried before `after` (ms; 0 = no wait);
+   *  `lastError` says what failed. */
+  readonly retry: { readonly after: number; readonly lastError: string | null };
+  /** The role as last decided (what the member record says); an operator request that changes no role keeps it. */
+  readonly lastRole: Decision['role'];
 }
 
 /** What the executor may do this cycle; a Decision lists them in the order they run. */
@@ -174,4 +185,7 @@ export interface Decision {
   readonly actions: readonly Action[];
   /** The role this node reports after the actions (for the member record and REST API). */
   readonly role: 'primary' | 'replica' | 'uninitialized' | 'demoted';
+  /** What became of `Observed.request`: 'run' — these actions carry it out; 'refused' — not run, and `reason` says
+   *  why (the REST API answers 503 with it). Absent when there was none, or it stays queued (a long action runs). */
+  readonly request?: { readonly outcome: 'run' } | { readonly outcome: 'refused'; readonly reason: string };
 }

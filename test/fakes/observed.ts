@@ -140,6 +140,9 @@ export function fixture(opts: FixtureOptions = {}): Observed {
     shuttingDown: false,
     busy: null,
     rewindFailed: false,
+    request: null,
+    retry: { after: 0, lastError: null },
+    lastRole: 'replica',
     ...rest,
     tags: { ...NO_TAGS, ...tags },
     settings: { ...SETTINGS, ...settings },
@@ -155,6 +158,7 @@ export function leaderFixture(opts: FixtureOptions = {}): Observed {
   return fixture({
     holdsLock: true,
     lastRenew: { ok: true, at: NOW - 10_000 },
+    lastRole: 'primary',
     ...opts,
     pg: { ...PG_PRIMARY, streamingStandbys: ['node1', 'node3'], ...opts.pg },
     cluster: { ...base, leader: leaderKey('node2'), members: ms, ...opts.cluster },
