@@ -1,6 +1,7 @@
 /**
  * The agent loop: gather → decide → act → publish, once per loop_wait or at once when the DCS watch reports a
  * change of the leader, failover, sync or config key. Every cycle explains itself in one sentence (`summary`).
+ * Gathering is read DCS → lease step (decide-lease.ts, the only writes before the decision) → read the rest.
  */
 import { clusterKeys, encodeJson, type Cluster, type MemberRecord } from '../dcs/layout.js';
 import type { Store, WatchHandle } from '../dcs/store.js';
@@ -12,9 +13,10 @@ import { memberApiUrl } from '../api/rest-client.js';
 import { decide } from './decide.js';
 import { Executor, memberAddress } from './execute.js';
 import { checkCloneSpace } from '../postgres/aside.js';
-import { gather, type Gathered } from './gather.js';
+import { gather, readDcs, type DcsRead, type Gathered } from './gather.js';
+import { decideLease, leaseOutcome, type LeaseOutcome } from './decide-lease.js';
 import { newMemory, type AgentContext, type AgentMemory } from './state.js';
-import type { Decision, OperatorRequest } from './view.js';
+import type { Decision, LeaseView, OperatorRequest } from './view.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -181,7 +183,9 @@ export class Agent {
   /** One cycle; returns loop_wait in seconds from the effective config. */
   async cycle(): Promise<number> {
     const { ctx } = this;
-    const g = await gather(ctx, this.shuttingDown, this.requests[0]?.kind ?? null);
+    const read = await readDcs(ctx);
+    const lease = await this.leaseStep(read);
+    const g = await gather(ctx, read, lease, { shuttingDown: this.shuttingDown, request: this.requests[0]?.kind ?? null });
     if (g.cluster && !this.watch) this.startWatch(g.cluster.revision + 1);
     this.logConfigProblems(g.configProblems);
     const decision = decide(g.observed);
@@ -219,6 +223,18 @@ export class Agent {
     this.last = { name: ctx.cfg.name, scope: ctx.cfg.scope, at: ctx.now(), gathered: g, decision, memory: ctx.mem, memberState, role };
     if (g.cluster) await this.publish(g, memberState, role).catch((err) => ctx.log.warn('could not publish the member record', { err }));
     return g.dynamic.loop_wait;
+  }
+
+  /**
+   * Right after the DCS read, before anything else is observed or decided: keep our lease, adopt our leader key
+   * (decide-lease.ts). The cycle's decision depends on the outcome — never lead on a lease that was not renewed.
+   */
+  private async leaseStep(read: DcsRead): Promise<LeaseOutcome> {
+    const { ctx } = this;
+    const view: LeaseView = { now: read.now, me: ctx.cfg.name, ttl: read.settings.ttl, dcs: read.dcs, lease: ctx.mem.lease, lastRenew: ctx.mem.lastRenew };
+    const outcome = leaseOutcome(view, await this.executor.runLease(decideLease(view)));
+    ctx.mem.lastRenew = outcome.lastRenew;
+    return outcome;
   }
 
   /** Parts of the DCS config this node ignores (malformed, or local-only parameters it does not allow), named. */

@@ -167,8 +167,8 @@ export function decide(o: Observed): Decision {
 function decideSituation(o: Observed): Decision {
   if (!o.dcs.ok) return decideWithoutDcs(o, o.dcs.error);
   const c = o.dcs.cluster;
-  // Like Patroni's has_lock(), the key's value decides; if it is attached to an older lease of ours (agent
-  // restarted within the ttl), renew_lock's compare-on-value re-attaches it.
+  // Like Patroni's has_lock(), the key's value decides; if it was attached to an older lease of ours (agent
+  // restarted within the ttl), the lease step has adopted it (decide-lease.ts) or `lastRenew` says it failed.
   const mine = c.leader?.name === o.me;
   if (o.busy) return decideBusy(o, o.busy, mine);
   if (o.shuttingDown) return decideShutdown(o, mine);
