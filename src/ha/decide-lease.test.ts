@@ -16,6 +16,12 @@ const DCS_DOWN: LeaseView['dcs'] = { ok: false, error: 'etcd: no endpoint answer
 const MY_KEY = { leader: leaderKey('node2') }; // the key names node2 and hangs on lease-node2
 const MY_KEY_OLD_LEASE = { leader: { name: 'node2', modRevision: 42, lease: 'lease-of-my-last-run' } };
 const run = (renewed: boolean | null, adopted: boolean | null = null): LeaseRun => ({ renewed, adopted });
+/** The outcome without the DCS view (the same as read unless the step failed). */
+function held(v: LeaseView, r: LeaseRun) {
+  const o = leaseOutcome(v, r);
+  if (!('error' in r)) assert.equal(o.dcs, v.dcs, 'the DCS view stays as read');
+  return { holdsLock: o.holdsLock, lastRenew: o.lastRenew };
+}
 
 describe('decideLease: what the lease step does', () => {
   it('a replica keeps its lease alive (its member record hangs on it)', () => {
@@ -53,36 +59,37 @@ describe('decideLease: what the lease step does', () => {
 
 describe('leaseOutcome: what decide sees of it (holdsLock, lastRenew)', () => {
   it('renewal ok with my key on my lease: I hold the lock, renewed now', () => {
-    assert.deepEqual(leaseOutcome(view({ cluster: MY_KEY }), run(true)), { holdsLock: true, lastRenew: { ok: true, at: NOW }, error: null });
+    assert.deepEqual(held(view({ cluster: MY_KEY }), run(true)), { holdsLock: true, lastRenew: { ok: true, at: NOW } });
   });
 
   it('renewal failed (my lease had expired, and my key with it): not held, the renewal failed now', () => {
     const prev = { ok: true, at: NOW - 10_000 };
-    assert.deepEqual(leaseOutcome(view({ cluster: MY_KEY, lastRenew: prev }), run(false)), { holdsLock: false, lastRenew: { ok: false, at: NOW }, error: null });
+    assert.deepEqual(held(view({ cluster: MY_KEY, lastRenew: prev }), run(false)), { holdsLock: false, lastRenew: { ok: false, at: NOW } });
   });
 
   it('adoption won: held, even though the lease is new', () => {
-    assert.deepEqual(leaseOutcome(view({ cluster: MY_KEY_OLD_LEASE }), run(false, true)), { holdsLock: true, lastRenew: { ok: true, at: NOW }, error: null });
+    assert.deepEqual(held(view({ cluster: MY_KEY_OLD_LEASE }), run(false, true)), { holdsLock: true, lastRenew: { ok: true, at: NOW } });
   });
 
   it('adoption lost (the key changed since it was read): not held, failed', () => {
-    assert.deepEqual(leaseOutcome(view({ cluster: MY_KEY_OLD_LEASE }), run(true, false)), { holdsLock: false, lastRenew: { ok: false, at: NOW }, error: null });
+    assert.deepEqual(held(view({ cluster: MY_KEY_OLD_LEASE }), run(true, false)), { holdsLock: false, lastRenew: { ok: false, at: NOW } });
   });
 
   it('not my key: not held, lastRenew as it was', () => {
     const prev = { ok: true, at: NOW - 60_000 };
-    assert.deepEqual(leaseOutcome(view({ lastRenew: prev }), run(true)), { holdsLock: false, lastRenew: prev, error: null });
+    assert.deepEqual(held(view({ lastRenew: prev }), run(true)), { holdsLock: false, lastRenew: prev });
   });
 
-  it('a store error: the cycle sees the DCS down; a leadership term in progress counts as a failed renewal', () => {
+  it('a store error: the cycle sees the DCS down since the read; a leadership term in progress counts as a failed renewal', () => {
     const err = { error: 'etcd: request timed out' };
-    assert.deepEqual(leaseOutcome(view({ cluster: MY_KEY, lastRenew: { ok: true, at: NOW - 10_000 } }), err), { holdsLock: false, lastRenew: { ok: false, at: NOW }, error: 'etcd: request timed out' });
-    assert.deepEqual(leaseOutcome(view(), err), { holdsLock: false, lastRenew: null, error: 'etcd: request timed out' });
+    const o = leaseOutcome(view({ cluster: MY_KEY, lastRenew: { ok: true, at: NOW - 10_000 } }), err);
+    assert.deepEqual(o, { dcs: { ok: false, error: 'etcd: request timed out', lastSeen: NOW }, holdsLock: false, lastRenew: { ok: false, at: NOW } });
+    assert.deepEqual(held(view(), err), { holdsLock: false, lastRenew: null });
   });
 
   it('DCS not readable: nothing held, nothing changed', () => {
     const prev = { ok: true, at: NOW - 10_000 };
-    assert.deepEqual(leaseOutcome(view({ dcs: DCS_DOWN, lastRenew: prev }), run(null)), { holdsLock: false, lastRenew: prev, error: null });
+    assert.deepEqual(held(view({ dcs: DCS_DOWN, lastRenew: prev }), run(null)), { holdsLock: false, lastRenew: prev });
   });
 });
 

@@ -9,7 +9,7 @@
  * sees that outcome as `Observed.holdsLock` and `lastRenew`; a store error here makes the cycle see the DCS as not
  * accessible, as a failed read does. Pure: `decideLease` picks the actions, `leaseOutcome` reads their result.
  */
-import type { LeaseAction, LeaseView, Renewal } from './view.js';
+import type { DcsView, LeaseAction, LeaseView, Renewal } from './view.js';
 
 /** What running the lease actions gave (execute-dcs.ts): per action its result, null if not run; or the store error. */
 export type LeaseRun =
@@ -22,12 +22,12 @@ export type LeaseRun =
   | { readonly error: string };
 
 export interface LeaseOutcome {
+  /** The DCS as `decide` sees it: after a store error in the lease step, not accessible, as after a failed read. */
+  readonly dcs: DcsView;
   /** The leader key names me and hangs on my live lease. */
   readonly holdsLock: boolean;
   /** `Observed.lastRenew` from now on. */
   readonly lastRenew: Renewal | null;
-  /** A store error in the lease step: the cycle counts the DCS as not accessible. */
-  readonly error: string | null;
 }
 
 export function decideLease(v: LeaseView): readonly LeaseAction[] {
@@ -46,9 +46,13 @@ export function decideLease(v: LeaseView): readonly LeaseAction[] {
  * names me, and after a store error only if there was a term to fail.
  */
 export function leaseOutcome(v: LeaseView, r: LeaseRun): LeaseOutcome {
-  if ('error' in r) return { holdsLock: false, lastRenew: v.lastRenew === null ? null : { ok: false, at: v.now }, error: r.error };
+  if ('error' in r) {
+    // The read at `now` worked, so that is when the DCS was last seen.
+    const dcs: DcsView = { ok: false, error: r.error, lastSeen: v.dcs.ok ? v.now : v.dcs.lastSeen };
+    return { dcs, holdsLock: false, lastRenew: v.lastRenew === null ? null : { ok: false, at: v.now } };
+  }
   const mine = v.dcs.ok && v.dcs.cluster.leader?.name === v.me;
-  if (!mine) return { holdsLock: false, lastRenew: v.lastRenew, error: null };
+  if (!mine) return { dcs: v.dcs, holdsLock: false, lastRenew: v.lastRenew };
   const holdsLock = r.adopted ?? r.renewed === true;
-  return { holdsLock, lastRenew: { ok: holdsLock, at: v.now }, error: null };
+  return { dcs: v.dcs, holdsLock, lastRenew: { ok: holdsLock, at: v.now } };
 }

@@ -137,7 +137,7 @@ describe('the lease step, decided and run', () => {
     const actions = decideLease(v);
     assert.deepEqual(actions.map((a) => a.kind), ['renew_lease']);
     const outcome = leaseOutcome(v, await runLeaseActions(ctx, actions));
-    assert.deepEqual(outcome, { holdsLock: false, lastRenew: { ok: false, at: v.now }, error: null });
+    assert.deepEqual(outcome, { dcs: v.dcs, holdsLock: false, lastRenew: { ok: false, at: v.now } });
     assert.equal(await store.get(ctx.keys.leader), undefined);
   });
 

@@ -195,8 +195,7 @@ export async function readDcs(ctx: AgentContext): Promise<DcsRead> {
 export async function gather(ctx: AgentContext, read: DcsRead, lease: LeaseOutcome, loop: { readonly shuttingDown: boolean; readonly request: OperatorRequest | null }): Promise<Gathered> {
   const { cfg, mem } = ctx;
   const { now, settings, dynamic } = read;
-  // A store error in the lease step counts as the DCS not being accessible this cycle, as a failed read does.
-  const dcs: DcsView = read.dcs.ok && lease.error !== null ? { ok: false, error: lease.error, lastSeen: mem.dcsLastSeen } : read.dcs;
+  const { dcs } = lease; // after a store error in the lease step: not accessible, as after a failed read
   const cluster = dcs.ok ? dcs.cluster : undefined;
   let holdsLock = lease.holdsLock;
 

@@ -185,7 +185,8 @@ export type Action =
   /** Promote the running replica: we already hold the leader key (a promote after take_leadership that did not
    *  finish, or an agent restart). Unlike take_leadership it does not touch the key. */
   | { readonly kind: 'promote'; readonly reason: string }
-  /** Renew our leader key (lease keepalive + CAS on value). Failure makes the next cycle run at once. */
+  /** Leader upkeep while holding the key: the `status` key (optime, slots), replication slots, `/failsafe`. The
+   *  lease the key hangs on was renewed by the lease step (`renew_lease`) before this cycle was decided. */
   | { readonly kind: 'renew_lock' }
   /** Delete the leader key if it still names us. */
   | { readonly kind: 'release_lock' }
