@@ -1,6 +1,7 @@
 /**
  * The agent loop: gather → decide → act → publish, once per loop_wait or at once when the DCS watch reports a
  * change of the leader, failover, sync or config key. Every cycle explains itself in one sentence (`summary`).
+ * Gathering is read DCS → lease step (decide-lease.ts, the only writes before the decision) → read the rest.
  */
 import { clusterKeys, encodeJson, type Cluster, type MemberRecord } from '../dcs/layout.js';
 import type { Store, WatchHandle } from '../dcs/store.js';
@@ -12,9 +13,10 @@ import { memberApiUrl } from '../api/rest-client.js';
 import { decide } from './decide.js';
 import { Executor, memberAddress } from './execute.js';
 import { checkCloneSpace } from '../postgres/aside.js';
-import { gather, type Gathered } from './gather.js';
+import { gather, readDcs, type DcsRead, type Gathered } from './gather.js';
+import { decideLease, leaseOutcome, type LeaseOutcome } from './decide-lease.js';
 import { newMemory, type AgentContext, type AgentMemory } from './state.js';
-import type { Decision } from './view.js';
+import type { Decision, LeaseView, OperatorRequest } from './view.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -32,8 +34,7 @@ export interface AgentSnapshot {
 
 const WAKE_KEYS = ['leader', 'failover', 'sync', 'config', 'initialize'] as const;
 
-/** Operator requests from the REST API (POST /restart, /reinitialize, /reload), run by the loop between cycles. */
-export type OperatorRequest = 'restart' | 'reinitialize' | 'reload';
+export type { OperatorRequest } from './view.js';
 
 export class RequestRefused extends Error {
   constructor(
@@ -110,32 +111,16 @@ export class Agent {
     return checkCloneSpace(cfg.postgresql.data_dir, cfg.postgresql.keep_moved_aside, leaderBytes);
   }
 
-  /** Turns a pending operator request into this cycle's decision, or null when none can run now. */
-  private operatorDecision(g: Gathered): { decision: Decision; req: PendingRequest } | null {
-    if (this.ctx.mem.busy || this.requests.length === 0) return null;
+  /**
+   * Settles the request decide ran or refused this cycle (always the first in line: only the loop takes from the
+   * queue, and the snapshot showed that one). Returns it when it runs; a refusal rejects it at once.
+   */
+  private takeRequest(d: Decision): PendingRequest | null {
+    if (!d.request) return null;
     const req = this.requests.shift() as PendingRequest;
-    const leader = g.cluster?.leader?.name;
-    const role = this.ctx.mem.role;
-    switch (req.kind) {
-      case 'restart':
-        if (!g.observed.pg.running) {
-          req.reject(new RequestRefused('PostgreSQL is not running'));
-          return null;
-        }
-        return { req, decision: { summary: 'restarting PostgreSQL on request', actions: [{ kind: 'restart' }], role } };
-      case 'reinitialize':
-        if (g.observed.holdsLock || leader === this.ctx.cfg.name) {
-          req.reject(new RequestRefused('I am the leader; a leader cannot be reinitialized'));
-          return null;
-        }
-        if (!leader) {
-          req.reject(new RequestRefused('there is no leader to clone from'));
-          return null;
-        }
-        return { req, decision: { summary: `reinitializing from ${leader} on request`, actions: [{ kind: 'reclone', from: leader }], role: 'replica' } };
-      case 'reload':
-        return { req, decision: { summary: 'reloading the configuration on request', actions: [{ kind: 'reload' }], role } };
-    }
+    if (d.request.outcome === 'run') return req;
+    req.reject(new RequestRefused(d.request.reason));
+    return null;
   }
 
   /** Graceful stop: a leader hands over (demote, release the key) before the agent exits. */
@@ -198,15 +183,13 @@ export class Agent {
   /** One cycle; returns loop_wait in seconds from the effective config. */
   async cycle(): Promise<number> {
     const { ctx } = this;
-    const g = await gather(ctx, this.shuttingDown);
+    const read = await readDcs(ctx);
+    const lease = await this.leaseStep(read);
+    const g = await gather(ctx, read, lease, { shuttingDown: this.shuttingDown, request: this.requests[0]?.kind ?? null });
     if (g.cluster && !this.watch) this.startWatch(g.cluster.revision + 1);
     this.logConfigProblems(g.configProblems);
-    const op = this.operatorDecision(g);
-    let decision = op ? op.decision : decide(g.observed);
-    if (ctx.mem.busy === null && ctx.now() < ctx.mem.retryAfter) {
-      const quick = decision.actions.filter((a) => a.kind === 'renew_lock' || a.kind === 'release_lock' || a.kind === 'demote');
-      decision = { ...decision, summary: `waiting before retrying after a failure (${ctx.mem.lastError ?? 'unknown'})`, actions: quick };
-    }
+    const decision = decide(g.observed);
+    const op = this.takeRequest(decision);
     if (decision.summary !== this.lastSummary) {
       ctx.log.info(decision.summary, { actions: decision.actions.map((a) => a.kind) });
       this.lastSummary = decision.summary;
@@ -215,14 +198,14 @@ export class Agent {
     try {
       await this.executor.run(decision, { cluster: g.cluster, dynamic: g.dynamic, pgStatus: g.pgStatus, shuttingDown: this.shuttingDown });
     } catch (err) {
-      op?.req.reject(err as Error);
+      op?.reject(err as Error);
       throw err;
     }
     if (op) {
       ctx.mem.lastError = null;
       void this.executor.idle().then(() => {
-        if (ctx.mem.lastError && ctx.mem.lastError !== errorBefore) op.req.reject(new Error(ctx.mem.lastError));
-        else op.req.resolve(decision.summary);
+        if (ctx.mem.lastError && ctx.mem.lastError !== errorBefore) op.reject(new Error(ctx.mem.lastError));
+        else op.resolve(decision.summary);
       });
     }
     // A background operation (promote, start, clone…) changes what this member must publish: run the next cycle
@@ -240,6 +223,18 @@ export class Agent {
     this.last = { name: ctx.cfg.name, scope: ctx.cfg.scope, at: ctx.now(), gathered: g, decision, memory: ctx.mem, memberState, role };
     if (g.cluster) await this.publish(g, memberState, role).catch((err) => ctx.log.warn('could not publish the member record', { err }));
     return g.dynamic.loop_wait;
+  }
+
+  /**
+   * Right after the DCS read, before anything else is observed or decided: keep our lease, adopt our leader key
+   * (decide-lease.ts). The cycle's decision depends on the outcome — never lead on a lease that was not renewed.
+   */
+  private async leaseStep(read: DcsRead): Promise<LeaseOutcome> {
+    const { ctx } = this;
+    const view: LeaseView = { now: read.now, me: ctx.cfg.name, ttl: read.settings.ttl, dcs: read.dcs, lease: ctx.mem.lease, lastRenew: ctx.mem.lastRenew };
+    const outcome = leaseOutcome(view, await this.executor.runLease(decideLease(view)));
+    ctx.mem.lastRenew = outcome.lastRenew;
+    return outcome;
   }
 
   /** Parts of the DCS config this node ignores (malformed, or local-only parameters it does not allow), named. */

@@ -33,7 +33,7 @@ export function hasTag(m: Member | undefined, tag: string): boolean {
 /**
  * The last renewal of a leader key we hold failed. `lastRenew` is per leadership term ("null if never attempted
  * while leader"), so a failure is never older than the current term. Patroni demotes at once when
- * `update_lock` fails (`demote('immediate-nolock')`); our renew runs as an action, so the next cycle acts on it.
+ * `update_lock` fails (`demote('immediate-nolock')`); our lease step renews before `decide`, so this cycle acts on it.
  */
 export function renewFailed(o: Observed): boolean {
   return o.lastRenew !== null && !o.lastRenew.ok;

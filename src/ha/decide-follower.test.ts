@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from './decide.js';
-import { PG_PRIMARY, acts, cluster, fixture, member, members } from './decide-fixture.js';
+import { PG_PRIMARY, acts, cluster, fixture, member, members } from '../../test/fakes/observed.js';
 import type { HistoryEntry } from '../dcs/layout.js';
 
 /** node1 leads on timeline 2; timeline 1 ended at LSN 500. */

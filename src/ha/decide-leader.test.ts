@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from './decide.js';
-import { NOW, acts, leaderFixture, member, members, type FixtureOptions } from './decide-fixture.js';
+import { NOW, acts, leaderFixture, member, members, type FixtureOptions } from '../../test/fakes/observed.js';
 import type { FailoverRequest } from '../dcs/layout.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();

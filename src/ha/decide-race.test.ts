@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from './decide.js';
-import { MiB, NOW, PG_PRIMARY, UNREACHABLE, acts, member, members, peer, racerFixture } from './decide-fixture.js';
+import { MiB, NOW, PG_PRIMARY, UNREACHABLE, acts, member, members, peer, racerFixture } from '../../test/fakes/observed.js';
 import type { HistoryEntry } from '../dcs/layout.js';
 
 const status = (optime: number) => ({ optime, slots: null, retainSlots: [] });

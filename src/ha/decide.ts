@@ -4,13 +4,15 @@
  *
  * The situations are checked in Patroni's order (`patroni/ha.py` `_run_cycle`): DCS reachable? long action in
  * progress? shutting down? data directory empty? system ID ours? PostgreSQL running? then by who holds the
- * leader key. transitions.md draws the same table.
+ * leader key. transitions.md draws the same table. An operator request and the wait after a failure override the
+ * table for one cycle (decide-request.ts).
  */
 import type { Cluster } from '../dcs/layout.js';
 import { currentRole, decision, hasTag, renewFailed, seconds } from './decide-common.js';
 import { decideFollower } from './decide-follower.js';
 import { decideLeader } from './decide-leader.js';
 import { decideLeaderless } from './decide-race.js';
+import { duringRetryWait, requestStep } from './decide-request.js';
 import type { Busy, Decision, Observed } from './view.js';
 
 /**
@@ -150,11 +152,23 @@ function sysidMismatch(o: Observed, c: Cluster): boolean {
   return Boolean(o.pg.sysid) && Boolean(c.initialize) && o.pg.sysid !== c.initialize;
 }
 
+/** The cycle's decision: an operator request or the situation, then the wait after a failure (decide-request.ts). */
 export function decide(o: Observed): Decision {
+  // During a long action a request stays queued (no `request` outcome) until it has finished.
+  const step = o.request !== null && o.busy === null ? requestStep(o, o.request) : null;
+  const d =
+    step === null ? decideSituation(o)
+    : 'run' in step ? step.run
+    : { ...decideSituation(o), request: { outcome: 'refused' as const, reason: step.refused } };
+  return duringRetryWait(o, d);
+}
+
+/** The situation table (transitions.md), in Patroni's order. */
+function decideSituation(o: Observed): Decision {
   if (!o.dcs.ok) return decideWithoutDcs(o, o.dcs.error);
   const c = o.dcs.cluster;
-  // Like Patroni's has_lock(), the key's value decides; if it is attached to an older lease of ours (agent
-  // restarted within the ttl), renew_lock's compare-on-value re-attaches it.
+  // Like Patroni's has_lock(), the key's value decides; if it was attached to an older lease of ours (agent
+  // restarted within the ttl), the lease step has adopted it (decide-lease.ts) or `lastRenew` says it failed.
   const mine = c.leader?.name === o.me;
   if (o.busy) return decideBusy(o, o.busy, mine);
   if (o.shuttingDown) return decideShutdown(o, mine);

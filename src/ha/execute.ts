@@ -12,7 +12,9 @@ import { callback, writeConf, type ExecInput } from './execute-common.js';
 import { Lifecycle } from './execute-lifecycle.js';
 import { LeaderUpkeep } from './execute-upkeep.js';
 import type { AgentContext } from './state.js';
-import type { Action, Busy, Decision } from './view.js';
+import type { Action, Busy, Decision, LeaseAction } from './view.js';
+import { runLeaseActions } from './execute-dcs.js';
+import type { LeaseRun } from './decide-lease.js';
 
 export { memberAddress, type ExecInput } from './execute-common.js';
 
@@ -49,6 +51,11 @@ export class Executor {
   /** Resolves when the running background operation (if any) has finished. */
   async idle(): Promise<void> {
     await this.background;
+  }
+
+  /** The lease step's actions, run before the cycle is decided (execute-dcs.ts); a store error is returned, not thrown. */
+  runLease(actions: readonly LeaseAction[]): Promise<LeaseRun> {
+    return runLeaseActions(this.ctx, actions);
   }
 
   async run(decision: Decision, inp: ExecInput): Promise<void> {

@@ -1,6 +1,7 @@
 /**
- * The observe step of a cycle: read the DCS once, keep our lease alive, look at the local PostgreSQL, and — only
- * while the leader key is free — ask the other members' REST APIs how far they are. Produces the immutable
+ * The observe step of a cycle, in two parts around the lease step (decide-lease.ts, run by the loop): read the DCS
+ * once (`readDcs`); then look at the local PostgreSQL and — only while the leader key is free — ask the other
+ * members' REST APIs how far they are (`gather`). Reads only: no write to the store. Produces the immutable
  * `Observed` value `decide` works on, plus the raw pieces the executor and the REST API report.
  */
 import { connect } from 'node:net';
@@ -12,7 +13,8 @@ import type { PgStatus } from '../postgres/instance.js';
 import { effectiveDynamic, haSettings, tagsOf } from './settings.js';
 import { onUnexpectedStop, settled } from './crash-loop.js';
 import type { AgentContext } from './state.js';
-import type { LocalPostgres, Observed, PeerStatus } from './view.js';
+import type { LeaseOutcome } from './decide-lease.js';
+import type { DcsView, HaSettings, LocalPostgres, Observed, OperatorRequest, PeerStatus } from './view.js';
 
 export interface Gathered {
   readonly observed: Observed;
@@ -158,20 +160,21 @@ function noteUnexpectedStop(ctx: AgentContext, now: number): void {
   }
 }
 
-/** Keeps the agent's lease alive; grants a new one when it is gone. Returns whether the old lease was still valid. */
-async function keepLease(ctx: AgentContext, ttl: number): Promise<boolean> {
-  const { mem, store } = ctx;
-  if (mem.lease !== null && (await store.keepAlive(mem.lease))) return true;
-  mem.lease = await store.grantLease(ttl);
-  return false;
+/** The DCS as read at the start of a cycle, before the lease step (decide-lease.ts). */
+export interface DcsRead {
+  readonly now: number;
+  readonly dcs: DcsView;
+  readonly settings: HaSettings;
+  readonly dynamic: DynamicConfig;
+  readonly configProblems: readonly string[];
 }
 
-export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<Gathered> {
+/** The first read of a cycle: the whole cluster prefix, once, and the settings in force. */
+export async function readDcs(ctx: AgentContext): Promise<DcsRead> {
   const { cfg, keys, store, mem } = ctx;
   const now = ctx.now();
   let cluster: Cluster | undefined;
   let dcsError: string | null = null;
-  let holdsLock = false;
   try {
     cluster = parseCluster(keys, await store.getPrefix(keys.prefix));
     mem.dcsLastSeen = now;
@@ -181,28 +184,20 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
   }
   // While the DCS is down, the last configuration read from it still applies (failsafe_mode lives there).
   const { config: dynamic, problems } = effectiveDynamic(cfg, cluster ?? mem.lastCluster);
-  const settings = haSettings(dynamic);
+  const dcs: DcsView = cluster ? { ok: true, cluster } : { ok: false, error: dcsError ?? 'unknown DCS error', lastSeen: mem.dcsLastSeen };
+  return { now, dcs, settings: haSettings(dynamic), dynamic, configProblems: problems };
+}
 
-  if (cluster) {
-    try {
-      const leaseValid = await keepLease(ctx, settings.ttl);
-      const leader = cluster.leader;
-      if (leader?.name === cfg.name) {
-        if (leaseValid && leader.lease === mem.lease) holdsLock = true;
-        else if (mem.lease !== null) {
-          // Our own leader key under an older lease (the agent restarted while PostgreSQL kept running): adopt it
-          // with a compare-and-swap on the exact revision we read, as Patroni's update_leader does.
-          holdsLock = await store.compareAndPut(keys.leader, cfg.name, { value: cfg.name, modRevision: leader.modRevision }, { lease: mem.lease });
-          if (holdsLock) ctx.log.info('adopted my existing leader key with a new lease');
-        }
-        mem.lastRenew = { ok: holdsLock, at: now };
-      }
-    } catch (err) {
-      dcsError = (err as Error).message;
-      cluster = undefined;
-      if (mem.lastRenew) mem.lastRenew = { ok: false, at: now };
-    }
-  }
+/**
+ * The rest of the observe step, after the lease step: the local PostgreSQL, the peers (only while the leader key is
+ * free), the leader-down probe, failsafe confirmation. Reads only; the snapshot it returns is what `decide` sees.
+ */
+export async function gather(ctx: AgentContext, read: DcsRead, lease: LeaseOutcome, loop: { readonly shuttingDown: boolean; readonly request: OperatorRequest | null }): Promise<Gathered> {
+  const { cfg, mem } = ctx;
+  const { now, settings, dynamic } = read;
+  const { dcs } = lease; // after a store error in the lease step: not accessible, as after a failed read
+  const cluster = dcs.ok ? dcs.cluster : undefined;
+  let holdsLock = lease.holdsLock;
 
   const timeoutMs = settings.retryTimeout * 1000;
   const { local, status } = await readLocal(ctx, timeoutMs);
@@ -234,17 +229,20 @@ export async function gather(ctx: AgentContext, shuttingDown: boolean): Promise<
     me: cfg.name,
     tags: tagsOf(cfg),
     settings,
-    dcs: cluster ? { ok: true, cluster } : { ok: false, error: dcsError ?? 'unknown DCS error', lastSeen: mem.dcsLastSeen },
+    dcs,
     holdsLock,
     lastRenew: mem.lastRenew,
     releasedLockAt: mem.releasedLockAt,
     pg: { ...local, following: mem.following, shouldRun: mem.shouldRun, downSince: mem.downSince, synchronousStandbyNames: ssnMembers(mem.synchronousStandbyNames) },
     peers,
     failsafeConfirmed,
-    shuttingDown,
+    shuttingDown: loop.shuttingDown,
     busy: mem.busy,
     rewindFailed: mem.rewindFailed,
     leaderDown,
+    request: loop.request,
+    retry: { after: mem.retryAfter, lastError: mem.lastError },
+    lastRole: mem.role,
   };
-  return { observed, cluster, pgStatus: status, dynamic, configProblems: problems };
+  return { observed, cluster, pgStatus: status, dynamic, configProblems: read.configProblems };
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { lastProblem } from '../postgres/log-problems.js';
 import { backoffMs, onUnexpectedStop, operationBackoffMs, settled } from './crash-loop.js';
 import { decide } from './decide.js';
-import { acts, fixture } from './decide-fixture.js';
+import { acts, fixture } from '../../test/fakes/observed.js';
 
 const AT = Date.parse('2026-12-02T19:48:27.200Z');
 const LOG = [

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planSync, sameSet, syncStep, writableSyncStandbys, type SyncInput } from './sync.js';
-import { PG_PRIMARY, SETTINGS, member, members } from './decide-fixture.js';
+import { PG_PRIMARY, SETTINGS, member, members } from '../../test/fakes/observed.js';
 import type { Cluster } from '../dcs/layout.js';
 
 function input(over: Partial<SyncInput> = {}): SyncInput {

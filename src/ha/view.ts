@@ -6,6 +6,7 @@
  * LSNs are byte positions as JavaScript numbers (exact up to 8 PiB of WAL).
  */
 import type { Cluster } from '../dcs/layout.js';
+import type { LeaseId } from '../dcs/store.js';
 import type { LogProblem } from '../postgres/log-problems.js';
 
 export interface HaSettings {
@@ -89,6 +90,9 @@ export type DcsView =
   | { readonly ok: true; readonly cluster: Cluster }
   | { readonly ok: false; readonly error: string; readonly lastSeen: number | null };
 
+/** Operator requests from the REST API (POST /restart, /reinitialize, /reload), run by the loop between cycles. */
+export type OperatorRequest = 'restart' | 'reinitialize' | 'reload';
+
 /** An operation the executor is running across cycles (initdb, pg_basebackup, rewind, promote, restart). */
 export interface Busy {
   readonly what: 'bootstrap' | 'clone' | 'rewind' | 'promote' | 'restart' | 'demote' | 'start';
@@ -101,10 +105,11 @@ export interface Observed {
   readonly tags: Tags;
   readonly settings: HaSettings;
   readonly dcs: DcsView;
-  /** The leader key names me and is attached to my lease. */
+  /** The leader key names me and is attached to my lease, after this cycle's lease step (decide-lease.ts). With
+   *  the DCS down in failsafe mode: I held it when the DCS was last seen and run as primary. */
   readonly holdsLock: boolean;
   /** Result of the last attempt to renew the leader key (null if never attempted while leader). */
-  readonly lastRenew: { readonly ok: boolean; readonly at: number } | null;
+  readonly lastRenew: Renewal | null;
   /** When this agent last held the lock and released it on purpose (switchover, shutdown); null otherwise. */
   readonly releasedLockAt: number | null;
   readonly pg: LocalPostgres;
@@ -121,7 +126,47 @@ export interface Observed {
    *  PostgreSQL ports refused a TCP connection this cycle: the host answered and nothing listens, so no commit can
    *  be acknowledged there any more (see docs/failover.md). Probed only in that situation; false otherwise. */
   readonly leaderDown?: boolean;
+  /** The operator request first in line, or null. decide runs it this cycle instead of the situation's actions,
+   *  refuses it, or leaves it queued while a long action runs (see `Decision.request`). */
+  readonly request: OperatorRequest | null;
+  /** After a failed background operation (or a crash loop) nothing is retried before `after` (ms; 0 = no wait);
+   *  `lastError` says what failed. */
+  readonly retry: { readonly after: number; readonly lastError: string | null };
+  /** The role as last decided (what the member record says); an operator request that changes no role keeps it. */
+  readonly lastRole: Decision['role'];
 }
+
+/** A renewal of the leader key: whether we still held it, and when the lease step (or failsafe) found out. */
+export interface Renewal {
+  readonly ok: boolean;
+  readonly at: number;
+}
+
+/**
+ * What the lease step sees (decide-lease.ts): the DCS as just read, and the agent's lease as the last cycle left
+ * it. The step runs before the rest of the cycle is observed or decided, because what the cycle may do depends on
+ * its outcome; `Observed.holdsLock` and `lastRenew` carry that outcome to `decide`.
+ */
+export interface LeaseView {
+  readonly now: number;
+  readonly me: string;
+  /** Seconds, for a lease granted now. */
+  readonly ttl: number;
+  readonly dcs: DcsView;
+  /** The agent's lease (its member record and leader key hang on it); null before the first was granted. */
+  readonly lease: LeaseId | null;
+  /** `Observed.lastRenew` as the last cycle left it. */
+  readonly lastRenew: Renewal | null;
+}
+
+/** What the lease step may do, in order; the executor runs them before `decide` (execute-dcs.ts). */
+export type LeaseAction =
+  /** Keep the agent's lease alive; when it has expired (or none was granted yet), grant a new one of `ttl`
+   *  seconds. Every member does this every cycle the DCS answers: its member record hangs on the lease. */
+  | { readonly kind: 'renew_lease'; readonly ttl: number }
+  /** The leader key names me but hangs on another lease (the agent restarted while PostgreSQL kept running): put
+   *  it on our lease, comparing its value and the `modRevision` read (Patroni `update_leader`). */
+  | { readonly kind: 'adopt_leader_key'; readonly modRevision: number };
 
 /** What the executor may do this cycle; a Decision lists them in the order they run. */
 export type Action =
@@ -140,7 +185,8 @@ export type Action =
   /** Promote the running replica: we already hold the leader key (a promote after take_leadership that did not
    *  finish, or an agent restart). Unlike take_leadership it does not touch the key. */
   | { readonly kind: 'promote'; readonly reason: string }
-  /** Renew our leader key (lease keepalive + CAS on value). Failure makes the next cycle run at once. */
+  /** Leader upkeep while holding the key: the `status` key (optime, slots), replication slots, `/failsafe`. The
+   *  lease the key hangs on was renewed by the lease step (`renew_lease`) before this cycle was decided. */
   | { readonly kind: 'renew_lock' }
   /** Delete the leader key if it still names us. */
   | { readonly kind: 'release_lock' }
@@ -174,4 +220,7 @@ export interface Decision {
   readonly actions: readonly Action[];
   /** The role this node reports after the actions (for the member record and REST API). */
   readonly role: 'primary' | 'replica' | 'uninitialized' | 'demoted';
+  /** What became of `Observed.request`: 'run' — these actions carry it out; 'refused' — not run, and `reason` says
+   *  why (the REST API answers 503 with it). Absent when there was none, or it stays queued (a long action runs). */
+  readonly request?: { readonly outcome: 'run' } | { readonly outcome: 'refused'; readonly reason: string };
 }

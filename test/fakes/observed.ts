@@ -1,9 +1,9 @@
 /**
  * Test builders for decide(): a three-member cluster (node1 leader, node2 = me, node3) in steady state, with
- * overrides per field. Used only by the decide/sync tests.
+ * overrides per field. Used only by the decide/sync unit tests beside the code (src/ha/*.test.ts).
  */
-import type { Cluster, Member, MemberRecord } from '../dcs/layout.js';
-import type { Action, Decision, HaSettings, LocalPostgres, Observed, PeerStatus, Tags } from './view.js';
+import type { Cluster, Member, MemberRecord } from '../../src/dcs/layout.js';
+import type { Action, Decision, HaSettings, LocalPostgres, Observed, PeerStatus, Tags } from '../../src/ha/view.js';
 
 export const NOW = Date.parse('2026-01-14T10:00:00Z');
 export const SYSID = '7382175862789562070';
@@ -140,6 +140,9 @@ export function fixture(opts: FixtureOptions = {}): Observed {
     shuttingDown: false,
     busy: null,
     rewindFailed: false,
+    request: null,
+    retry: { after: 0, lastError: null },
+    lastRole: 'replica',
     ...rest,
     tags: { ...NO_TAGS, ...tags },
     settings: { ...SETTINGS, ...settings },
@@ -155,6 +158,7 @@ export function leaderFixture(opts: FixtureOptions = {}): Observed {
   return fixture({
     holdsLock: true,
     lastRenew: { ok: true, at: NOW - 10_000 },
+    lastRole: 'primary',
     ...opts,
     pg: { ...PG_PRIMARY, streamingStandbys: ['node1', 'node3'], ...opts.pg },
     cluster: { ...base, leader: leaderKey('node2'), members: ms, ...opts.cluster },
