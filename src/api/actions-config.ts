@@ -8,27 +8,13 @@ import { encodeJson } from '../dcs/layout.js';
 import { dynamicFields } from '../config/node.js';
 import { LOCAL_ONLY_CODE, localOnlyProblems } from '../config/pg-params.js';
 import { didYouMean, validate, type Problem, type Schema } from '../config/schema.js';
-import { getOwn, setOwn } from '../lib/own.js';
+import { mergePatch } from '../cluster/merge-patch.js';
 import type { Agent } from '../ha/agent.js';
 import type { ActionResult } from './actions-common.js';
 
 type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/**
- * RFC 7396 JSON merge patch; returns a new value, never changes its inputs. Keys are own properties whatever their
- * name, so a `__proto__` or `constructor` in a patch stays a key the validation then refuses.
- */
-export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (!isObject(patch)) return structuredClone(patch);
-  const out: Json = isObject(target) ? structuredClone(target) : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else setOwn(out, k, mergePatch(getOwn(out, k), v));
-  }
-  return out;
-}
 
 const DYNAMIC: Schema = { kind: 'object', doc: 'the DCS config key', fields: dynamicFields };
 

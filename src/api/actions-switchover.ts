@@ -1,5 +1,5 @@
 /**
- * POST /switchover, POST /failover and DELETE /switchover: check the request (actions-plan.ts), write the
+ * POST /switchover, POST /failover and DELETE /switchover: check the request (src/cluster/switchover.ts), write the
  * `/failover` key only if no request is pending, wake the agent, and — for a request that is not scheduled —
  * poll the DCS until another member holds the leader key (Patroni `poll_failover_result`).
  */
@@ -7,7 +7,7 @@ import { encodeJson } from '../dcs/layout.js';
 import type { Agent } from '../ha/agent.js';
 import type { Logger } from '../lib/log.js';
 import { readCluster, sleep, text, type ActionOptions, type ActionResult } from './actions-common.js';
-import { planSwitchover, type SwitchoverKind, type SwitchoverPlan } from './actions-plan.js';
+import { planSwitchover, type SwitchoverKind, type SwitchoverPlan } from '../cluster/switchover.js';
 
 const cap = (k: SwitchoverKind) => (k === 'switchover' ? 'Switchover' : 'Failover');
 

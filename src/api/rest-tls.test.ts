@@ -13,7 +13,7 @@ import { makeCa, makeCert } from '../lib/certs.js';
 import { restTlsSections } from '../local/rest-tls.js';
 import { fetchPeer } from '../ha/gather.js';
 import { CREDS, fixture } from './api-fixture.js';
-import { memberApiUrl, restClientOptions, restRequest, RestTlsFileError, type RestClientConfig } from './rest-client.js';
+import { memberApiUrl, restClientOptions, restRequest, RestTlsFileError, type RestClientConfig } from '../cluster/rest-client.js';
 
 let dir: string;
 let other: string;

@@ -10,12 +10,12 @@ import { createServer as createHttpsServer, type ServerOptions } from 'node:http
 import type { NodeConfig } from '../config/node.js';
 import { AuthFailureLog, checkAccess } from './auth.js';
 import { BodyError, readBody } from './body.js';
-import { readPem } from './rest-client.js';
+import { readPem } from '../cluster/rest-client.js';
 import type { Agent } from '../ha/agent.js';
 import { parseHostPort } from '../lib/net.js';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
 import type { Logger } from '../lib/log.js';
-import { clusterAsPatroniJson, clusterView } from './cluster-json.js';
+import { clusterAsPatroniJson, clusterView } from '../cluster/view.js';
 import { healthCode, patroniStatus } from './health.js';
 import { renderMetrics } from './metrics.js';
 

@@ -8,7 +8,7 @@ import type { DynamicConfig, NodeConfig } from '../config/node.js';
 import type { Logger } from '../lib/log.js';
 import { PostgresInstance, type PgStatus } from '../postgres/instance.js';
 import { parseHostPort, formatHostPort } from '../lib/net.js';
-import { memberApiUrl } from '../api/rest-client.js';
+import { memberApiUrl } from '../cluster/rest-client.js';
 import { decide } from './decide.js';
 import { Executor, memberAddress } from './execute.js';
 import { checkCloneSpace } from '../postgres/aside.js';

@@ -7,7 +7,7 @@ import { clusterKeys, parseCluster } from '../dcs/layout.js';
 import { EtcdStore } from '../dcs/etcd.js';
 import { etcdStoreOptions } from '../config/etcd-section.js';
 import { localEtcdSection } from './etcd-client.js';
-import { clusterView, type ClusterView } from '../api/cluster-json.js';
+import { clusterView, type ClusterView } from '../cluster/view.js';
 import { livePid, managed } from './processes.js';
 import { paths, type LocalCluster } from './layout.js';
 
