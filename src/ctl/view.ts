@@ -4,7 +4,7 @@
  */
 import type { Cluster } from '../dcs/layout.js';
 import { clusterView, type MemberView } from '../cluster/view.js';
-import { renderTable } from '../local/status.js';
+import { renderTable } from '../cli/table.js';
 
 /** `ctl list --json`, a stable interface (docs/ctl.md): fields are added, never renamed. */
 export interface ListJson {
