@@ -2,7 +2,7 @@
  * The agent loop: gather → decide → act → publish, once per loop_wait or at once when the DCS watch reports a
  * change of the leader, failover, sync or config key. Every cycle explains itself in one sentence (`summary`).
  */
-import { clusterKeys, encodeJson, type Cluster, type MemberRecord } from '../dcs/layout.js';
+import { clusterKeys, encodeJson, parseCluster, type Cluster, type MemberRecord } from '../dcs/layout.js';
 import type { Store, WatchHandle } from '../dcs/store.js';
 import type { DynamicConfig, NodeConfig } from '../config/node.js';
 import type { Logger } from '../lib/log.js';
@@ -72,9 +72,28 @@ export class Agent {
     this.last = { name: cfg.name, scope: cfg.scope, at: 0, gathered: null, decision: null, memory: this.ctx.mem, memberState: 'starting', role: 'uninitialized' };
   }
 
+  // --- What the REST API may ask of the agent (AgentPort in src/api/ports.ts); it uses nothing else of it. ---
+
+  /**
+   * The last cycle's view with the memory as it is now, copied and frozen: the loop and the executor replace the
+   * memory's nested values (busy, lastRenew, lastCluster) rather than change them, so the copy holds still.
+   */
   snapshot(): AgentSnapshot {
-    return this.last;
+    return Object.freeze({ ...this.last, memory: Object.freeze({ ...this.ctx.mem }) });
   }
+
+  /** POST /failsafe: a primary in failsafe mode confirmed itself to this replica at `at` (epoch ms). */
+  noteFailsafePing(at: number): void {
+    this.ctx.mem.failsafeSeenAt = at;
+  }
+
+  /** The cluster as the DCS holds it now (the snapshot's may be a cycle old); rejects when the DCS does not answer. */
+  async readCluster(): Promise<Cluster> {
+    const { store, keys } = this.ctx;
+    return parseCluster(keys, await store.getPrefix(keys.prefix));
+  }
+
+  // --- end of the REST API's methods (request() and poke() below serve it too) ---
 
   /** Asks the loop to run a cycle now (REST actions, watch events). */
   poke(): void {
