@@ -1,6 +1,4 @@
-/** What the unsafe REST handlers share: their result type, timing options, and a fresh read of the cluster. */
-import { parseCluster, type Cluster } from '../dcs/layout.js';
-import type { Agent } from '../ha/agent.js';
+/** What the unsafe REST handlers share: their result type and timing options. */
 
 export interface ActionResult {
   readonly code: number;
@@ -17,12 +15,6 @@ export interface ActionOptions {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** The cluster as the DCS holds it right now (the agent's last snapshot may be a cycle old). */
-export async function readCluster(agent: Agent): Promise<Cluster> {
-  const { store, keys } = agent.ctx;
-  return parseCluster(keys, await store.getPrefix(keys.prefix));
-}
 
 export function text(code: number, body: string): ActionResult {
   return { code, body };

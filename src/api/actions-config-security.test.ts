@@ -39,7 +39,8 @@ async function server(pg: Record<string, unknown> = {}) {
     dir,
   );
   const store = new MemoryStore({ now: Date.now });
-  const api = new ApiServer(new Agent(cfg, store, silent), silent, actionHandlers(silent, { pollIntervalMs: 20, waitMs: () => 1000, reinitStartMs: 200 }));
+  const deps = { agent: new Agent(cfg, store, silent), store, keys, cfg, now: Date.now };
+  const api = new ApiServer(deps, silent, actionHandlers(silent, { pollIntervalMs: 20, waitMs: () => 1000, reinitStartMs: 200 }));
   await api.listen();
   await store.put(keys.config, encodeJson(SEEDED));
   return {

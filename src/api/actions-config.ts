@@ -8,27 +8,13 @@ import { encodeJson } from '../dcs/layout.js';
 import { dynamicFields } from '../config/node.js';
 import { LOCAL_ONLY_CODE, localOnlyProblems } from '../config/pg-params.js';
 import { didYouMean, validate, type Problem, type Schema } from '../config/schema.js';
-import { getOwn, setOwn } from '../lib/own.js';
-import type { Agent } from '../ha/agent.js';
+import { mergePatch } from '../cluster/merge-patch.js';
+import type { ApiDeps } from './ports.js';
 import type { ActionResult } from './actions-common.js';
 
 type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/**
- * RFC 7396 JSON merge patch; returns a new value, never changes its inputs. Keys are own properties whatever their
- * name, so a `__proto__` or `constructor` in a patch stays a key the validation then refuses.
- */
-export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (!isObject(patch)) return structuredClone(patch);
-  const out: Json = isObject(target) ? structuredClone(target) : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else setOwn(out, k, mergePatch(getOwn(out, k), v));
-  }
-  return out;
-}
 
 const DYNAMIC: Schema = { kind: 'object', doc: 'the DCS config key', fields: dynamicFields };
 
@@ -79,8 +65,7 @@ function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
-async function readConfig(agent: Agent): Promise<{ value: Json; modRevision: number } | undefined> {
-  const { store, keys } = agent.ctx;
+async function readConfig({ store, keys }: ApiDeps): Promise<{ value: Json; modRevision: number } | undefined> {
   const kv = await store.get(keys.config);
   if (!kv || kv.value === '') return undefined;
   try {
@@ -92,20 +77,20 @@ async function readConfig(agent: Agent): Promise<{ value: Json; modRevision: num
 }
 
 /** PATCH /config: 200 new config / 400 invalid / 409 changed concurrently / 503 no config in the DCS. */
-export async function patchConfig(body: Json, agent: Agent): Promise<ActionResult> {
+export async function patchConfig(body: Json, deps: ApiDeps): Promise<ActionResult> {
   if (Object.keys(body).length === 0) return { code: 400, body: 'expected a JSON object with the keys to change' };
   let cur: Awaited<ReturnType<typeof readConfig>>;
   try {
-    cur = await readConfig(agent);
+    cur = await readConfig(deps);
   } catch (err) {
     return { code: 503, body: `cannot read the config key from the DCS: ${(err as Error).message}` };
   }
   if (!cur) return { code: 503, body: 'no configuration in the DCS (the config key is missing or unreadable)' };
   const next = mergePatch(cur.value, body) as Json;
-  const problems = configProblems(next, agent.ctx.cfg.postgresql.allow_dynamic_parameters);
+  const problems = configProblems(next, deps.cfg.postgresql.allow_dynamic_parameters);
   if (problems.length) return invalid(problems);
   if (canonical(next) === canonical(cur.value)) return { code: 200, body: next };
-  const { store, keys } = agent.ctx;
+  const { store, keys } = deps;
   let ok: boolean;
   try {
     ok = await store.compareAndPut(keys.config, encodeJson(next), { modRevision: cur.modRevision });
@@ -113,21 +98,21 @@ export async function patchConfig(body: Json, agent: Agent): Promise<ActionResul
     return { code: 503, body: `cannot write the config key to the DCS: ${(err as Error).message}` };
   }
   if (!ok) return { code: 409, body: `the config key changed since it was read (modRevision ${cur.modRevision}); retry` };
-  agent.poke();
+  deps.agent.poke();
   return { code: 200, body: next };
 }
 
 /** PUT /config: 200 the new config / 400 invalid / 502 the DCS write failed. */
-export async function putConfig(body: Json, agent: Agent): Promise<ActionResult> {
+export async function putConfig(body: Json, deps: ApiDeps): Promise<ActionResult> {
   if (Object.keys(body).length === 0) return { code: 400, body: 'expected the whole configuration as a JSON object' };
-  const problems = configProblems(body, agent.ctx.cfg.postgresql.allow_dynamic_parameters);
+  const problems = configProblems(body, deps.cfg.postgresql.allow_dynamic_parameters);
   if (problems.length) return invalid(problems);
-  const { store, keys } = agent.ctx;
+  const { store, keys } = deps;
   try {
     await store.put(keys.config, encodeJson(body));
   } catch (err) {
     return { code: 502, body: `cannot write the config key to the DCS: ${(err as Error).message}` };
   }
-  agent.poke();
+  deps.agent.poke();
   return { code: 200, body };
 }

@@ -2,7 +2,7 @@
  * POST /restart, /reinitialize and /reload: operator requests the agent's loop runs between cycles
  * (`Agent.request`). Bodies and codes follow Patroni's `do_POST_restart`, `do_POST_reinitialize`, `do_POST_reload`.
  */
-import type { Agent } from '../ha/agent.js';
+import type { AgentPort, ApiDeps } from './ports.js';
 import type { Logger } from '../lib/log.js';
 import { sleep, text, type ActionOptions, type ActionResult } from './actions-common.js';
 
@@ -34,7 +34,7 @@ export function restartRefusal(body: Record<string, unknown>, me: { role: string
   return null;
 }
 
-export async function postRestart(body: Record<string, unknown>, agent: Agent, log: Logger): Promise<ActionResult> {
+export async function postRestart(body: Record<string, unknown>, agent: AgentPort, log: Logger): Promise<ActionResult> {
   const snap = agent.snapshot();
   const refusal = restartRefusal(body, { role: snap.role, pendingRestart: snap.gathered?.pgStatus?.pendingRestart === true });
   if (refusal) return refusal;
@@ -52,16 +52,17 @@ export async function postRestart(body: Record<string, unknown>, agent: Agent, l
  * request settled — a refusal (leader, no leader to clone from) comes within one cycle. The clone itself may take
  * long; its progress shows as the member state "creating replica".
  */
-export async function postReinitialize(agent: Agent, log: Logger, opts: ActionOptions): Promise<ActionResult> {
-  const before = agent.ctx.mem.busy;
+export async function postReinitialize({ agent, now }: ApiDeps, log: Logger, opts: ActionOptions): Promise<ActionResult> {
+  const busy = () => agent.snapshot().memory.busy;
+  const before = busy();
   const state: { settled: { ok: true } | { ok: false; err: Error } | null } = { settled: null };
   const p = agent.request('reinitialize').then(
     () => void (state.settled = { ok: true }),
     (err: Error) => void (state.settled = { ok: false, err }),
   );
-  const started = () => agent.ctx.mem.busy !== null && agent.ctx.mem.busy !== before;
-  const deadline = agent.ctx.now() + (opts.reinitStartMs ?? 30_000);
-  while (state.settled === null && !started() && agent.ctx.now() < deadline) await Promise.race([p, sleep(100)]);
+  const started = () => busy() !== null && busy() !== before;
+  const deadline = now() + (opts.reinitStartMs ?? 30_000);
+  while (state.settled === null && !started() && now() < deadline) await Promise.race([p, sleep(100)]);
   const s = state.settled;
   if (s !== null && !s.ok) {
     log.warn('reinitialize refused', { err: s.err });
@@ -71,7 +72,7 @@ export async function postReinitialize(agent: Agent, log: Logger, opts: ActionOp
   return text(200, 'reinitialize started');
 }
 
-export function postReload(agent: Agent, log: Logger): ActionResult {
+export function postReload(agent: AgentPort, log: Logger): ActionResult {
   agent.request('reload').catch((err: Error) => log.warn('reload failed', { err }));
   return text(202, 'reload scheduled');
 }

@@ -1,13 +1,13 @@
 /**
- * POST /switchover, POST /failover and DELETE /switchover: check the request (actions-plan.ts), write the
+ * POST /switchover, POST /failover and DELETE /switchover: check the request (src/cluster/switchover.ts), write the
  * `/failover` key only if no request is pending, wake the agent, and — for a request that is not scheduled —
  * poll the DCS until another member holds the leader key (Patroni `poll_failover_result`).
  */
 import { encodeJson } from '../dcs/layout.js';
-import type { Agent } from '../ha/agent.js';
 import type { Logger } from '../lib/log.js';
-import { readCluster, sleep, text, type ActionOptions, type ActionResult } from './actions-common.js';
-import { planSwitchover, type SwitchoverKind, type SwitchoverPlan } from './actions-plan.js';
+import { sleep, text, type ActionOptions, type ActionResult } from './actions-common.js';
+import type { ApiDeps } from './ports.js';
+import { planSwitchover, type SwitchoverKind, type SwitchoverPlan } from '../cluster/switchover.js';
 
 const cap = (k: SwitchoverKind) => (k === 'switchover' ? 'Switchover' : 'Failover');
 
@@ -15,26 +15,25 @@ const cap = (k: SwitchoverKind) => (k === 'switchover' ? 'Switchover' : 'Failove
  * Writes `/failover` if no request is pending. A key whose value names neither leader nor member (Patroni clears
  * it by writing `{}`) counts as absent and is replaced with a compare-and-swap on its revision.
  */
-async function writeRequest(agent: Agent, plan: SwitchoverPlan): Promise<'ok' | { pending: string }> {
-  const { store, keys } = agent.ctx;
+async function writeRequest({ agent, store, keys }: ApiDeps, plan: SwitchoverPlan): Promise<'ok' | { pending: string }> {
   const value = encodeJson(plan.value);
   const kv = await store.get(keys.failover);
   if (kv === undefined) return (await store.create(keys.failover, value)) ? 'ok' : { pending: '(written concurrently)' };
-  const c = await readCluster(agent);
+  const c = await agent.readCluster();
   if (c.failover) return { pending: kv.value };
   return (await store.compareAndPut(keys.failover, value, { modRevision: kv.modRevision })) ? 'ok' : { pending: '(written concurrently)' };
 }
 
-async function pollResult(agent: Agent, kind: SwitchoverKind, plan: SwitchoverPlan, opts: ActionOptions): Promise<ActionResult> {
-  const loopWait = agent.dynamic()?.loop_wait ?? agent.ctx.cfg.bootstrap.dcs.loop_wait;
+async function pollResult({ agent, cfg, now: clock }: ApiDeps, kind: SwitchoverKind, plan: SwitchoverPlan, opts: ActionOptions): Promise<ActionResult> {
+  const loopWait = agent.snapshot().gathered?.dynamic.loop_wait ?? cfg.bootstrap.dcs.loop_wait;
   const waitMs = opts.waitMs ? opts.waitMs(loopWait) : 2 * Math.max(10, loopWait) * 1000;
   const interval = opts.pollIntervalMs ?? 1000;
-  const deadline = agent.ctx.now() + waitMs;
+  const deadline = clock() + waitMs;
   const verb = kind === 'switchover' ? 'switched' : 'failed';
-  while (agent.ctx.now() < deadline) {
+  while (clock() < deadline) {
     await sleep(interval);
     try {
-      const c = await readCluster(agent);
+      const c = await agent.readCluster();
       const now = c.leader?.name;
       if (now !== undefined && now !== plan.fromLeader) {
         if (!plan.candidate || plan.candidate === now) return text(200, `Successfully ${verb} over to "${now}"`);
@@ -49,10 +48,10 @@ async function pollResult(agent: Agent, kind: SwitchoverKind, plan: SwitchoverPl
   return text(503, `${cap(kind)} status unknown`);
 }
 
-export async function postSwitchover(kind: SwitchoverKind, body: Record<string, unknown>, agent: Agent, log: Logger, opts: ActionOptions): Promise<ActionResult> {
+export async function postSwitchover(kind: SwitchoverKind, body: Record<string, unknown>, deps: ApiDeps, log: Logger, opts: ActionOptions): Promise<ActionResult> {
   let plan;
   try {
-    plan = planSwitchover(kind, await readCluster(agent), body, agent.ctx.now());
+    plan = planSwitchover(kind, await deps.agent.readCluster(), body, deps.now());
   } catch (err) {
     return text(503, `cannot read the cluster from the DCS: ${(err as Error).message}`);
   }
@@ -62,7 +61,7 @@ export async function postSwitchover(kind: SwitchoverKind, body: Record<string, 
   }
   let written;
   try {
-    written = await writeRequest(agent, plan);
+    written = await writeRequest(deps, plan);
   } catch (err) {
     return text(503, `failed to write ${kind} key into DCS: ${(err as Error).message}`);
   }
@@ -70,16 +69,15 @@ export async function postSwitchover(kind: SwitchoverKind, body: Record<string, 
     return text(409, `a switchover or failover is already pending: ${written.pending}; wait for it or cancel it with DELETE /switchover`);
   }
   log.info(`${kind} requested`, { failover: plan.value });
-  agent.poke();
+  deps.agent.poke();
   if (plan.scheduled) return text(202, `${cap(kind)} scheduled`);
-  return pollResult(agent, kind, plan, opts);
+  return pollResult(deps, kind, plan, opts);
 }
 
 /** DELETE /switchover: 200 deleted / 404 nothing scheduled / 409 the request changed while we looked. */
-export async function deleteSwitchover(agent: Agent): Promise<ActionResult> {
-  const { store, keys } = agent.ctx;
+export async function deleteSwitchover({ agent, store, keys }: ApiDeps): Promise<ActionResult> {
   try {
-    const f = (await readCluster(agent)).failover;
+    const f = (await agent.readCluster()).failover;
     if (!f?.scheduledAt) return text(404, 'no switchover is scheduled');
     if (!(await store.compareAndDelete(keys.failover, { modRevision: f.modRevision }))) return text(409, 'the switchover request changed meanwhile; look again');
     agent.poke();

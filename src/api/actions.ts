@@ -13,13 +13,13 @@ import type { ApiHandlers } from './server.js';
 export function actionHandlers(log: Logger, opts: ActionOptions = {}): ApiHandlers {
   const alog = log.child({ component: 'api' });
   return {
-    'POST /switchover': (body, agent) => postSwitchover('switchover', body, agent, alog, opts),
-    'POST /failover': (body, agent) => postSwitchover('failover', body, agent, alog, opts),
-    'DELETE /switchover': (_body, agent) => deleteSwitchover(agent),
-    'POST /restart': (body, agent) => postRestart(body, agent, alog),
-    'POST /reinitialize': (_body, agent) => postReinitialize(agent, alog, opts),
-    'POST /reload': async (_body, agent) => postReload(agent, alog),
-    'PATCH /config': (body, agent) => patchConfig(body, agent),
-    'PUT /config': (body, agent) => putConfig(body, agent),
+    'POST /switchover': (body, deps) => postSwitchover('switchover', body, deps, alog, opts),
+    'POST /failover': (body, deps) => postSwitchover('failover', body, deps, alog, opts),
+    'DELETE /switchover': (_body, deps) => deleteSwitchover(deps),
+    'POST /restart': (body, deps) => postRestart(body, deps.agent, alog),
+    'POST /reinitialize': (_body, deps) => postReinitialize(deps, alog, opts),
+    'POST /reload': async (_body, deps) => postReload(deps.agent, alog),
+    'PATCH /config': (body, deps) => patchConfig(body, deps),
+    'PUT /config': (body, deps) => putConfig(body, deps),
   };
 }

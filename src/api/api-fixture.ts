@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromObject } from '../config/load.js';
+import type { NodeConfig } from '../config/node.js';
+import { clusterKeys } from '../dcs/layout.js';
 import { MemoryStore } from '../dcs/memory.js';
 import type { Store } from '../dcs/store.js';
 import { Agent } from '../ha/agent.js';
@@ -20,6 +22,7 @@ export interface Fixture extends AsyncDisposable {
   store: MemoryStore;
   port: number;
   agent: Agent;
+  cfg: NodeConfig;
   req(method: string, path: string, body?: unknown, auth?: string): Promise<{ code: number; text: string }>;
 }
 
@@ -53,13 +56,16 @@ export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
   );
   const store = new MemoryStore({ now: Date.now });
   const log = opts.log ?? silent;
-  const agent = new Agent(cfg, opts.store ? opts.store(store) : store, log);
-  const api = new ApiServer(agent, log, actionHandlers(log, { pollIntervalMs: 20, waitMs: () => opts.waitMs ?? 5000, reinitStartMs: 200 }), opts.now);
+  const dcs = opts.store ? opts.store(store) : store;
+  const agent = new Agent(cfg, dcs, log);
+  const deps = { agent, store: dcs, keys: clusterKeys(cfg.scope, cfg.namespace), cfg, now: opts.now ?? Date.now };
+  const api = new ApiServer(deps, log, actionHandlers(log, { pollIntervalMs: 20, waitMs: () => opts.waitMs ?? 5000, reinitStartMs: 200 }));
   await api.listen();
   return {
     store,
     port,
     agent,
+    cfg,
     async req(method, path, body, auth) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (auth) headers['authorization'] = 'Basic ' + Buffer.from(auth).toString('base64');

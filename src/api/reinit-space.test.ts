@@ -9,6 +9,7 @@ import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromObject } from '../config/load.js';
+import { clusterKeys } from '../dcs/layout.js';
 import { MemoryStore } from '../dcs/memory.js';
 import { Agent, RequestRefused } from '../ha/agent.js';
 import { silentLogger } from '../lib/log.js';
@@ -31,7 +32,7 @@ it('POST /reinitialize: 503 "not enough disk space to clone" (HA_REINIT_NO_SPACE
   closeSync(fd);
   const store = new MemoryStore({ now: Date.now });
   const agent = new Agent(cfg, store, silentLogger);
-  const api = new ApiServer(agent, silentLogger, actionHandlers(silentLogger, { reinitStartMs: 200 }));
+  const api = new ApiServer({ agent, store, keys: clusterKeys(cfg.scope), cfg, now: Date.now }, silentLogger, actionHandlers(silentLogger, { reinitStartMs: 200 }));
   await api.listen();
   try {
     await assert.rejects(agent.request('reinitialize'), (e: RequestRefused) => e.code === 'HA_REINIT_NO_SPACE');

@@ -13,7 +13,7 @@ import { makeCa, makeCert } from '../lib/certs.js';
 import { restTlsSections } from '../local/rest-tls.js';
 import { fetchPeer } from '../ha/gather.js';
 import { CREDS, fixture } from './api-fixture.js';
-import { memberApiUrl, restClientOptions, restRequest, RestTlsFileError, type RestClientConfig } from './rest-client.js';
+import { memberApiUrl, restClientOptions, restRequest, RestTlsFileError, type RestClientConfig } from '../cluster/rest-client.js';
 
 let dir: string;
 let other: string;
@@ -37,7 +37,7 @@ describe('REST https', () => {
     const s = restTlsSections(dir, 'node1');
     await using f = await fixture({ auth: true, restapi: s.restapi });
     const url = new URL(`https://127.0.0.1:${f.port}/patroni`);
-    assert.equal(memberApiUrl(f.agent.ctx.cfg), `https://127.0.0.1:${f.port}/patroni`);
+    assert.equal(memberApiUrl(f.cfg), `https://127.0.0.1:${f.port}/patroni`);
 
     await assert.rejects(restRequest(url, 'GET', restClientOptions(clientCfg({ cacert: s.ctl.cacert, insecure: false }))), /certificate|alert|socket hang up|ECONNRESET/i);
     await assert.rejects(restRequest(url, 'GET', restClientOptions(clientCfg({ cacert: s.ctl.cacert, certfile: join(other, 'client.crt'), keyfile: join(other, 'client.key'), insecure: false }))), /certificate|alert|socket hang up|ECONNRESET/i);

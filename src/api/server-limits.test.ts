@@ -46,7 +46,7 @@ describe('REST authentication', () => {
     }
     assert.doesNotMatch((await f.store.get(keys.config))?.value ?? '', /archive_command/);
     assert.equal(await f.store.get(keys.failover), undefined);
-    assert.equal(f.agent.ctx.mem.failsafeSeenAt, null);
+    assert.equal(f.agent.snapshot().memory.failsafeSeenAt, null);
     assert.equal((await f.req('POST', '/reload', {}, AUTH)).code, 202);
     assert.equal((await f.req('GET', '/patroni')).code, 200);
   });

@@ -10,18 +10,19 @@ import { createServer as createHttpsServer, type ServerOptions } from 'node:http
 import type { NodeConfig } from '../config/node.js';
 import { AuthFailureLog, checkAccess } from './auth.js';
 import { BodyError, readBody } from './body.js';
-import { readPem } from './rest-client.js';
-import type { Agent } from '../ha/agent.js';
+import { readPem } from '../cluster/rest-client.js';
+import type { AgentSnapshot } from '../ha/agent.js';
 import { parseHostPort } from '../lib/net.js';
-import { parseCluster, type Cluster } from '../dcs/layout.js';
+import type { Cluster } from '../dcs/layout.js';
 import type { Logger } from '../lib/log.js';
-import { clusterAsPatroniJson, clusterView } from './cluster-json.js';
+import type { ApiDeps } from './ports.js';
+import { clusterAsPatroniJson, clusterView } from '../cluster/view.js';
 import { healthCode, patroniStatus } from './health.js';
 import { renderMetrics } from './metrics.js';
 
 export interface ApiHandlers {
   /** Unsafe routes (POST/PUT/PATCH/DELETE), keyed "METHOD /path"; they get the parsed JSON body. */
-  readonly [route: string]: (body: Record<string, unknown>, agent: Agent) => Promise<{ code: number; body: unknown }>;
+  readonly [route: string]: (body: Record<string, unknown>, deps: ApiDeps) => Promise<{ code: number; body: unknown }>;
 }
 
 /** Whole request (headers and body) within this time, else 408 and the connection is closed. */
@@ -71,17 +72,16 @@ export class ApiServer {
   private readonly refusals: AuthFailureLog;
 
   constructor(
-    private readonly agent: Agent,
+    private readonly deps: ApiDeps,
     private readonly log: Logger,
     private readonly handlers: ApiHandlers = {},
-    private readonly now: () => number = Date.now,
   ) {
-    this.refusals = new AuthFailureLog(log, now);
+    this.refusals = new AuthFailureLog(log, deps.now);
   }
 
   /** http, or https when `restapi.certfile` is set. */
   async listen(): Promise<void> {
-    const r = this.agent.ctx.cfg.restapi;
+    const r = this.deps.cfg.restapi;
     const { host, port } = parseHostPort(r.listen);
     const opts = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS, keepAliveTimeout: 5000 };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -113,10 +113,10 @@ export class ApiServer {
    * Peers call it with the cluster's REST credentials (as Patroni's agents do); it changes nothing but the time
    * this replica last heard from its primary — yet an outsider repeating it could keep a replica from promoting.
    */
-  private postFailsafe(snap: ReturnType<Agent['snapshot']>, res: ServerResponse): void {
+  private postFailsafe(snap: AgentSnapshot, res: ServerResponse): void {
     if (!snap.gathered?.dynamic.failsafe_mode) return send(res, 502, 'failsafe_mode is not enabled\n', false);
     if (snap.gathered.pgStatus?.inRecovery === false) return send(res, 500, 'I am a primary\n', false);
-    this.agent.ctx.mem.failsafeSeenAt = this.now();
+    this.deps.agent.noteFailsafePing(this.deps.now());
     const lsn = snap.gathered.pgStatus?.replayedLsn;
     if (lsn !== null && lsn !== undefined) res.setHeader('lsn', String(lsn));
     return send(res, 200, 'Accepted', false);
@@ -125,11 +125,10 @@ export class ApiServer {
   /** /cluster, /history and /config read the DCS (as Patroni does), so a PATCH is visible at once; the last
    *  cycle's view is the fallback when the DCS does not answer. */
   private async liveCluster(): Promise<Cluster | undefined> {
-    const { store, keys } = this.agent.ctx;
     try {
-      return parseCluster(keys, await store.getPrefix(keys.prefix));
+      return await this.deps.agent.readCluster();
     } catch {
-      return this.agent.cluster();
+      return this.deps.agent.snapshot().gathered?.cluster;
     }
   }
 
@@ -137,10 +136,10 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
-    const snap = this.agent.snapshot();
+    const snap = this.deps.agent.snapshot();
     if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') {
       const head = method === 'OPTIONS' ? 'options' : method === 'HEAD';
-      const code = healthCode(path, snap, url.searchParams, this.now());
+      const code = healthCode(path, snap, url.searchParams, this.deps.now());
       if (code !== undefined) return send(res, code, patroniStatus(snap), head);
       switch (path) {
         case '/patroni':
@@ -159,7 +158,7 @@ export class ApiServer {
         }
         case '/failsafe': {
           if (!snap.gathered?.dynamic.failsafe_mode) return send(res, 502, 'failsafe_mode is not enabled\n', head);
-          return send(res, 200, this.agent.ctx.mem.lastCluster?.failsafe ?? {}, head);
+          return send(res, 200, snap.memory.lastCluster?.failsafe ?? {}, head);
         }
         case '/metrics':
           res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
@@ -172,7 +171,7 @@ export class ApiServer {
     const failsafe = path === '/failsafe' && method === 'POST';
     const handler = Object.hasOwn(this.handlers, `${method} ${path}`) ? this.handlers[`${method} ${path}`] : undefined;
     if (!handler && !failsafe) return send(res, 404, { error: `no such endpoint: ${method} ${path}` }, false);
-    const { restapi } = this.agent.ctx.cfg;
+    const { restapi } = this.deps.cfg;
     const verdict = checkAccess(req, restapi.authentication, restapi.verify_client);
     if (!verdict.ok) {
       this.refusals.refused(req, verdict.reason);
@@ -187,7 +186,7 @@ export class ApiServer {
       return send(res, 400, `${(err as Error).message}\n`, false);
     }
     if (!handler) return this.postFailsafe(snap, res);
-    const out = await handler(body, this.agent);
+    const out = await handler(body, this.deps);
     send(res, out.code, out.body, false);
   }
 }

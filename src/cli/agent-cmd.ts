@@ -1,6 +1,7 @@
 /** `pgkeel agent -c node.yml`: one node's agent — HA loop, REST API — in the foreground until SIGTERM/SIGINT. */
 import { loadConfig } from '../config/load.js';
 import { EtcdStore } from '../dcs/etcd.js';
+import { clusterKeys } from '../dcs/layout.js';
 import { etcdStoreOptions } from '../config/etcd-section.js';
 import { Agent } from '../ha/agent.js';
 import { ApiServer } from '../api/server.js';
@@ -32,7 +33,8 @@ export async function runAgent(configFile: string, format?: 'json' | 'text'): Pr
   for (const line of repaired) log.warn(`repaired a node folder made by an older pgkeel: ${line}`);
   const store = new EtcdStore(etcdStoreOptions(cfg.etcd3, cfg.bootstrap.dcs.retry_timeout * 1000, 'etcd3', configFile));
   const agent = new Agent(cfg, store, log);
-  const api = new ApiServer(agent, log.child({ component: 'api' }), actionHandlers(log));
+  const deps = { agent, store, keys: clusterKeys(cfg.scope, cfg.namespace), cfg, now: Date.now };
+  const api = new ApiServer(deps, log.child({ component: 'api' }), actionHandlers(log));
   await api.listen();
   log.info(`REST API listening on ${cfg.restapi.listen}`);
   let signals = 0;

@@ -13,7 +13,8 @@ import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layou
 import { up } from '../local/up.js';
 import { tlsFiles } from '../local/tls.js';
 import { down } from '../local/down.js';
-import { connectionStrings, localStatus, statusTable } from '../local/status.js';
+import { localStatus } from '../local/status.js';
+import { connectionStrings, statusTable } from './status-text.js';
 import { PGKEEL_VERSION } from '../ha/agent.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');

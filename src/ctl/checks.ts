@@ -1,11 +1,11 @@
 /**
  * The refusals `pgkeel ctl` gives before it asks a member to act, as pure functions of the DCS snapshot: the same
- * rules the REST API and the agents apply (src/api/actions-plan.ts), plus the lag limit (`maximum_lag_on_failover`)
+ * rules the REST API and the agents apply (src/cluster/switchover.ts), plus the lag limit (`maximum_lag_on_failover`)
  * the agents would apply to an automatic failover — a lagging candidate would lose the writes it has not received.
  */
 import type { Cluster } from '../dcs/layout.js';
-import { healthyCandidates, isPaused } from '../api/actions-plan.js';
-import { isHealthyReplica } from '../ha/decide-common.js';
+import { healthyCandidates, isPaused } from '../cluster/switchover.js';
+import { isHealthyReplica } from '../cluster/health.js';
 import { CtlError } from './errors.js';
 
 const DEFAULT_MAX_LAG = 1024 * 1024;

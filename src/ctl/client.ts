@@ -7,7 +7,7 @@ import { EtcdStore } from '../dcs/etcd.js';
 import { etcdStoreOptions } from '../config/etcd-section.js';
 import { CtlError } from './errors.js';
 import type { CtlTarget } from './target.js';
-import { restRequest } from '../api/rest-client.js';
+import { restRequest } from '../cluster/rest-client.js';
 
 export interface RestAnswer {
   readonly code: number;

@@ -6,8 +6,8 @@
  */
 import { stringify } from 'yaml';
 import type { Cluster, Member } from '../dcs/layout.js';
-import { formatScheduledAt, isPaused } from '../api/actions-plan.js';
-import { mergePatch } from '../api/actions-config.js';
+import { formatScheduledAt, isPaused } from '../cluster/switchover.js';
+import { mergePatch } from '../cluster/merge-patch.js';
 import { checkFailover, checkSwitchover, parseScheduled } from './checks.js';
 import type { CtlClient, RestAnswer } from './client.js';
 import { configDiff } from './edit.js';

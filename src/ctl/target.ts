@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
-import { restClientOptions, type RestClientOptions } from '../api/rest-client.js';
+import { restClientOptions, type RestClientOptions } from '../cluster/rest-client.js';
 import { paths, readLocalCluster, LocalClusterError } from '../local/layout.js';
 import { localEtcdSection } from '../local/etcd-client.js';
 import type { EtcdSecurity } from '../config/etcd-section.js';

@@ -3,8 +3,8 @@
  * the leader and `/sync` keys (clusterView), never from a member's own claim, as patronictl shows them.
  */
 import type { Cluster } from '../dcs/layout.js';
-import { clusterView, type MemberView } from '../api/cluster-json.js';
-import { renderTable } from '../local/status.js';
+import { clusterView, type MemberView } from '../cluster/view.js';
+import { renderTable } from '../cli/table.js';
 
 /** `ctl list --json`, a stable interface (docs/ctl.md): fields are added, never renamed. */
 export interface ListJson {

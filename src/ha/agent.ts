@@ -3,13 +3,13 @@
  * change of the leader, failover, sync or config key. Every cycle explains itself in one sentence (`summary`).
  * Gathering is read DCS → lease step (decide-lease.ts, the only writes before the decision) → read the rest.
  */
-import { clusterKeys, encodeJson, type Cluster, type MemberRecord } from '../dcs/layout.js';
+import { clusterKeys, encodeJson, parseCluster, type Cluster, type MemberRecord } from '../dcs/layout.js';
 import type { Store, WatchHandle } from '../dcs/store.js';
 import type { DynamicConfig, NodeConfig } from '../config/node.js';
 import type { Logger } from '../lib/log.js';
 import { PostgresInstance, type PgStatus } from '../postgres/instance.js';
 import { parseHostPort, formatHostPort } from '../lib/net.js';
-import { memberApiUrl } from '../api/rest-client.js';
+import { memberApiUrl } from '../cluster/rest-client.js';
 import { decide } from './decide.js';
 import { Executor, memberAddress } from './execute.js';
 import { checkCloneSpace } from '../postgres/aside.js';
@@ -73,9 +73,28 @@ export class Agent {
     this.last = { name: cfg.name, scope: cfg.scope, at: 0, gathered: null, decision: null, memory: this.ctx.mem, memberState: 'starting', role: 'uninitialized' };
   }
 
+  // --- What the REST API may ask of the agent (AgentPort in src/api/ports.ts); it uses nothing else of it. ---
+
+  /**
+   * The last cycle's view with the memory as it is now, copied and frozen: the loop and the executor replace the
+   * memory's nested values (busy, lastRenew, lastCluster) rather than change them, so the copy holds still.
+   */
   snapshot(): AgentSnapshot {
-    return this.last;
+    return Object.freeze({ ...this.last, memory: Object.freeze({ ...this.ctx.mem }) });
   }
+
+  /** POST /failsafe: a primary in failsafe mode confirmed itself to this replica at `at` (epoch ms). */
+  noteFailsafePing(at: number): void {
+    this.ctx.mem.failsafeSeenAt = at;
+  }
+
+  /** The cluster as the DCS holds it now (the snapshot's may be a cycle old); rejects when the DCS does not answer. */
+  async readCluster(): Promise<Cluster> {
+    const { store, keys } = this.ctx;
+    return parseCluster(keys, await store.getPrefix(keys.prefix));
+  }
+
+  // --- end of the REST API's methods (request() and poke() below serve it too) ---
 
   /** Asks the loop to run a cycle now (REST actions, watch events). */
   poke(): void {

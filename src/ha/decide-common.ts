@@ -58,13 +58,6 @@ export function memberTimeline(c: Cluster, name: string): number | undefined {
   return typeof tl === 'number' ? tl : undefined;
 }
 
-/** A member the leader could hand over to, judged from its member record (the leader polls no peers). */
-export function isHealthyReplica(c: Cluster, name: string, syncOnly: boolean): boolean {
-  const m = c.members.get(name);
-  if (!m || m.record.role !== 'replica' || m.record.state !== 'running' || hasTag(m, 'nofailover')) return false;
-  return !syncOnly || (c.sync?.standbys.includes(name) ?? false);
-}
-
 /** Synchronous mode is in force once `/sync` names a leader (Patroni: an empty `/sync` restricts nobody). */
 export function syncActive(o: Observed, c: Cluster): boolean {
   return o.settings.synchronousMode && c.sync !== undefined && c.sync.leader !== null;

@@ -3,7 +3,8 @@
  * renew the key, promote if PostgreSQL is still a replica, manage synchronous replication, handle `/failover`.
  */
 import type { Cluster } from '../dcs/layout.js';
-import { decision, isHealthyReplica, scheduleOf, syncActive } from './decide-common.js';
+import { isHealthyReplica } from '../cluster/health.js';
+import { decision, scheduleOf, syncActive } from './decide-common.js';
 import { syncStep } from './sync.js';
 import type { Action, Decision, Observed } from './view.js';
 

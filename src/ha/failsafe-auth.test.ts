@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Cluster } from '../dcs/layout.js';
-import { NO_TLS_OPTIONS } from '../api/rest-client.js';
+import { NO_TLS_OPTIONS } from '../cluster/rest-client.js';
 import { confirmFailsafe } from './gather.js';
 
 describe('failsafe confirmation', () => {

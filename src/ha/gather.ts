@@ -7,7 +7,7 @@
 import { connect } from 'node:net';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
 import type { DynamicConfig } from '../config/node.js';
-import { memberApiUrl, NO_TLS_OPTIONS, restClientFor, restRequest, type RestClientOptions } from '../api/rest-client.js';
+import { memberApiUrl, NO_TLS_OPTIONS, restClientFor, restRequest, type RestClientOptions } from '../cluster/rest-client.js';
 import { lastProblem, readLogTail } from '../postgres/log-problems.js';
 import type { PgStatus } from '../postgres/instance.js';
 import { effectiveDynamic, haSettings, tagsOf } from './settings.js';

@@ -7,7 +7,7 @@ import { clusterKeys, parseCluster } from '../dcs/layout.js';
 import { EtcdStore } from '../dcs/etcd.js';
 import { etcdStoreOptions } from '../config/etcd-section.js';
 import { localEtcdSection } from './etcd-client.js';
-import { clusterView, type ClusterView } from '../api/cluster-json.js';
+import { clusterView, type ClusterView } from '../cluster/view.js';
 import { livePid, managed } from './processes.js';
 import { paths, type LocalCluster } from './layout.js';
 
@@ -78,39 +78,4 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
     });
   }
   return out;
-}
-
-export function formatBytes(n: number | null): string {
-  if (n === null) return 'unknown';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} kB`;
-  return `${(n / 1024 ** 2).toFixed(1)} MB`;
-}
-
-export function renderTable(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  const sep = widths.map((w) => '-'.repeat(w)).join('  ');
-  return [line(rows[0] ?? []), sep, ...rows.slice(1).map(line)].join('\n');
-}
-
-export function statusTable(s: StatusJson): string {
-  const rows = [['Member', 'Role', 'State', 'Host:Port', 'TL', 'Lag'], ...s.members.map((m) => [m.name, m.role, m.state, `${m.host}:${m.port}`, m.timeline === null ? '' : String(m.timeline), m.role === 'leader' ? '' : formatBytes(m.lag_bytes)])];
-  return renderTable(rows);
-}
-
-export function connectionStrings(s: StatusJson): string[] {
-  const leader = s.members.find((m) => m.role === 'leader');
-  const lines: string[] = [];
-  const base = `user=${s.user} dbname=postgres passfile=${s.passfile}`;
-  if (s.proxy) {
-    const [rh, rp] = s.proxy.rw.split(':');
-    const [oh, op] = s.proxy.ro.split(':');
-    lines.push(`read-write (proxy): psql "host=${rh} port=${rp} ${base}"`);
-    lines.push(`read-only  (proxy): psql "host=${oh} port=${op} ${base}"`);
-  }
-  if (leader) lines.push(`leader (direct):    psql "host=${leader.host} port=${leader.port} ${base}"`);
-  const hosts = s.members.map((m) => `${m.host}:${m.port}`).join(',');
-  lines.push(`any primary (libpq multi-host): psql "postgresql://${s.user}@${hosts}/postgres?target_session_attrs=read-write&passfile=${s.passfile}"`);
-  return lines;
 }

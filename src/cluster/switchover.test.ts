@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Cluster, Member, MemberRecord } from '../dcs/layout.js';
-import { formatScheduledAt, parseScheduledAt, planSwitchover } from './actions-plan.js';
+import { formatScheduledAt, parseScheduledAt, planSwitchover } from './switchover.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 

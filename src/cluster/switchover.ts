@@ -6,7 +6,7 @@
  * (src/ha/decide-leader.ts, decide-race.ts).
  */
 import type { Cluster } from '../dcs/layout.js';
-import { isHealthyReplica } from '../ha/decide-common.js';
+import { isHealthyReplica } from './health.js';
 
 export type SwitchoverKind = 'switchover' | 'failover';
 

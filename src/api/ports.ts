@@ -1,0 +1,46 @@
+/**
+ * What the REST API needs from the rest of pgkeel, and nothing more. `AgentPort` is all it may ask of the HA agent
+ * (`Agent` in src/ha/agent.ts implements it; API tests can pass a small fake); `ApiDeps` is what it is given at
+ * construction besides (src/cli/agent-cmd.ts wires both): the DCS it writes PATCH/PUT /config and `/failover` to,
+ * the node's settings, the clock.
+ *
+ * Contract: the API never changes the agent's memory. It reads a frozen snapshot, queues operator requests for the
+ * loop, reports failsafe pings through a method, and wakes the loop after it wrote something the agents act on.
+ */
+import type { Cluster, ClusterKeys } from '../dcs/layout.js';
+import type { Store } from '../dcs/store.js';
+import type { NodeConfig } from '../config/node.js';
+import type { AgentSnapshot, OperatorRequest } from '../ha/agent.js';
+
+export interface AgentPort {
+  /**
+   * The last HA cycle's view, with the agent's memory as it is at this call: a frozen copy, so a reader sees one
+   * state throughout a request and cannot change the agent's.
+   */
+  snapshot(): AgentSnapshot;
+  /**
+   * Queues an operator request (POST /restart, /reinitialize, /reload) that the loop runs between cycles; resolves
+   * with the cycle's sentence when it is done, rejects with `RequestRefused` when it cannot run or with the failure.
+   */
+  request(kind: OperatorRequest): Promise<string>;
+  /** POST /failsafe: a primary in failsafe mode confirmed itself to this replica at `at` (epoch ms). */
+  noteFailsafePing(at: number): void;
+  /** The cluster as the DCS holds it now (one range read; the snapshot's may be a cycle old); rejects when the
+   *  DCS does not answer. */
+  readCluster(): Promise<Cluster>;
+  /** Asks the loop to run a cycle now: a request was written to the DCS that the agents act on. */
+  poke(): void;
+}
+
+/** The node settings the API reads: its listener and credentials, what a DCS config may set, the default loop_wait. */
+export type ApiConfig = Pick<NodeConfig, 'restapi' | 'postgresql' | 'bootstrap'>;
+
+export interface ApiDeps {
+  readonly agent: AgentPort;
+  /** The DCS the unsafe endpoints write (`config`, `failover`) with compare-and-swap on what they read. */
+  readonly store: Store;
+  readonly keys: ClusterKeys;
+  readonly cfg: ApiConfig;
+  /** Epoch ms: health checks against the lease, auth log intervals, switchover deadlines and schedules. */
+  readonly now: () => number;
+}
