@@ -3,12 +3,12 @@
  * console. An interface so client.ts does not depend on the proxy's wiring (proxy.ts implements it).
  */
 import type { ScramKeys } from '../protocol/index.js';
-import type { AuthFile } from './auth-file.js';
-import type { SecretLookup } from './auth-query.js';
-import type { AuthRandom, ScramSecretCache } from './client-auth.js';
-import type { ClientConn } from './client.js';
+import type { AuthFile } from './auth/auth-file.js';
+import type { SecretLookup } from './auth/auth-query.js';
+import type { AuthRandom, ScramSecretCache } from './auth/client-auth.js';
+import type { ClientConn } from './session/client.js';
 import type { ProxyConfig } from './config.js';
-import type { PoolEntry, Role } from './pools.js';
+import type { PoolEntry, Role } from './pool/pools.js';
 import type { SecurityLog } from './security-log.js';
 import type { ClientTls } from './tls.js';
 
