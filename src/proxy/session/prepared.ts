@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import {
   buildClose, buildCloseComplete, buildParseComplete, buildReadyForQuery, TxStatus, type Frame, parseParse, rewriteBindStatement, rewriteBindStatementHead, rewriteDescribeName,
-  rewriteParseName,
+  rewriteParseName, FrontendCode, TargetKind,
 } from '../../protocol/index.js';
 import type { OutBuffer } from '../out-buffer.js';
 import type { ServerStatements } from '../server/server-statements.js';
@@ -146,8 +146,7 @@ export interface StatementServer {
  */
 export function answerUnlinked(frame: Frame, stmts: ClientStatements, knownGood: ReadonlySet<string>, out: OutBuffer): boolean {
   switch (frame.type) {
-    case 0x50: {
-      // Parse
+    case FrontendCode.Parse: {
       const payload = frame.payload;
       if (payload[0] === 0) return false;
       const msg = parseParse(payload);
@@ -158,15 +157,15 @@ export function answerUnlinked(frame: Frame, stmts: ClientStatements, knownGood:
       out.addBuffer(PARSE_COMPLETE);
       return true;
     }
-    case 0x43: {
+    case FrontendCode.Close: {
       // Close: tracked statements are forgotten; unnamed ones and portals do not outlive a transaction anyway. An
       // untracked name (max_prepared_statements 0) was prepared on some server: the Close goes to one.
       const payload = frame.payload;
-      if (payload[0] === 0x53 && payload[1] !== 0 && !stmts.byName.delete(nameAt(payload, 1))) return false;
+      if (payload[0] === TargetKind.Statement && payload[1] !== 0 && !stmts.byName.delete(nameAt(payload, 1))) return false;
       out.addBuffer(CLOSE_COMPLETE);
       return true;
     }
-    case 0x53: // Sync: everything since the last one was answered here, and no transaction is open
+    case FrontendCode.Sync: // everything since the last one was answered here, and no transaction is open
       out.addBuffer(READY_IDLE);
       return true;
     default:
@@ -281,7 +280,7 @@ export function onStreamedParse(server: StatementServer): void {
 /** Client Describe 'D' in transaction mode. */
 export function onDescribe(frame: Frame, stmts: ClientStatements, server: StatementServer, out: OutBuffer): void {
   const payload = frame.payload;
-  const st = payload[0] === 0x53 ? stmts.byName.get(nameAt(payload, 1)) : undefined;
+  const st = payload[0] === TargetKind.Statement ? stmts.byName.get(nameAt(payload, 1)) : undefined;
   if (!st) return out.addFrame(frame);
   ensureOn(server, st, out);
   out.addBuffer(rewriteDescribeName(frame.raw, st.serverName));
@@ -290,7 +289,7 @@ export function onDescribe(frame: Frame, stmts: ClientStatements, server: Statem
 /** Client Close 'C' in transaction mode. */
 export function onClose(frame: Frame, stmts: ClientStatements, server: StatementServer, out: OutBuffer): void {
   const payload = frame.payload;
-  const name = payload[0] === 0x53 ? nameAt(payload, 1) : '';
+  const name = payload[0] === TargetKind.Statement ? nameAt(payload, 1) : '';
   if (name === '' || !stmts.byName.has(name)) {
     out.addFrame(frame);
     server.closeQueue.push(Expect.Forward, server.syncsSent, null);
