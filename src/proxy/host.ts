@@ -24,9 +24,11 @@ export interface ProxyHost {
   readonly securityLog: SecurityLog;
   /** Prepared statements some server accepted (answered locally between transactions). */
   readonly knownStatements: ReadonlySet<string>;
-  /** Monotonic milliseconds (performance.now()). */
+  /** Monotonic milliseconds (the proxy's clock, clock.ts). */
   now(): number;
-  /** Date.now() refreshed by the janitor: cheap activity stamps. */
+  /** Wall-clock milliseconds (the proxy's clock): connect and request times. */
+  wallNow(): number;
+  /** wallNow() refreshed by the janitor: cheap activity stamps. */
   coarseNow(): number;
   /** A fresh cancel-key process id for a new client. */
   issuePid(): number;

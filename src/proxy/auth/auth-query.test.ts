@@ -217,6 +217,7 @@ describe('AuthQuery against a fake primary', () => {
       login: (user, database) => ({ user, database, password: undefined, scramKeys: null, keyCache: new Map(), connectTimeoutMs: config.server_connect_timeout * 1000 }),
       remember: (u, s) => remembered.set(u, s),
       now: () => now,
+      wallNow: () => 0,
       log: silentLogger,
     });
     return {

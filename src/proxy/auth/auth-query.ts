@@ -57,6 +57,8 @@ export interface AuthQueryDeps {
   remember(user: string, secret: UserSecret | undefined): void;
   /** Monotonic milliseconds. */
   now(): number;
+  /** Wall-clock milliseconds (the auth_user connection's connect time). */
+  wallNow(): number;
   readonly log: Logger;
 }
 
@@ -212,7 +214,7 @@ class AuthConn implements LinkedClient {
         this.close(why);
       },
       closed: () => this.close(`the connection to node "${node.name}" closed`),
-    }, deps.log, owner.stats, owner.knownStatements, deps.now());
+    }, deps.log, owner.stats, owner.knownStatements, deps);
   }
 
   get oldestDeadline(): number {

@@ -12,6 +12,7 @@
  * A pause lasts at most switchover_pause_timeout; then routing follows whatever leader the DCS names.
  */
 import type { Logger } from '../../lib/log.js';
+import type { ProxyClock } from '../clock.js';
 import { poolSettingsFor, type PoolMode, type ProxyConfig, reservePoolFor } from '../config.js';
 import { ProxyError, ProxyErrorCode } from '../errors.js';
 import { Pool, type PoolLimits } from './pool.js';
@@ -63,11 +64,15 @@ export class PoolRegistry {
     private readonly config: () => ProxyConfig,
     private readonly authFile: AuthFile,
     private readonly log: Logger,
-    private readonly now: () => number,
+    private readonly clock: ProxyClock,
     initial: Topology,
   ) {
     this.topology = initial;
-    if (initial.switching) this.switchingSince = now();
+    if (initial.switching) this.switchingSince = clock.now();
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   get route(): RouteSettings {
@@ -220,7 +225,7 @@ export class PoolRegistry {
       ready: (srv) => this.onReady(srv),
       loginFailed: (srv, err, fatal) => this.onLoginFailed(srv, err, fatal),
       closed: (srv, err) => this.onClosed(srv, err),
-    }, this.log, e.stats, this.knownStatements, this.now());
+    }, this.log, e.stats, this.knownStatements, this.clock);
     s.prepared.limit = this.config().max_prepared_statements;
     this.servers.set(s, e);
     return true;

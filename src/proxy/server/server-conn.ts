@@ -5,61 +5,43 @@
  *
  * The pump looks at a message's type byte only, and further only for: ReadyForQuery (transaction status: the
  * release point), ParseComplete/CloseComplete (prepared-statement bookkeeping, prepared.ts), ErrorResponse (drop
- * expectations of the failed segment), ParameterStatus (session parameters) and CommandComplete tags starting with
- * 'D' (DISCARD ALL / DEALLOCATE ALL) — or any tag while a client's SET search_path awaits confirmation
- * (set-tracking.ts). Everything else is forwarded as the slices the framer returns, batched into one write per read.
+ * expectations of the failed segment), ParameterStatus (session parameters) and CommandComplete (DISCARD ALL and
+ * DEALLOCATE ALL, compared in place — or any tag while a client's SET search_path awaits confirmation,
+ * set-tracking.ts). Everything else is forwarded as the slices the framer returns, batched into one write per read.
  *
  * Internal queries (parameter SETs before a client's transaction, server_reset_query) are answered in order before
  * anything the client sent after them, so their responses are simply swallowed until their ReadyForQuery.
+ *
+ * The connection owns its transaction bookkeeping (server-tx.ts, its base class): the session tells it what it
+ * forwards (`sentSync`, `sentUnsynced`, `inboundPiece`) and links it (`link`, `unlink`, `releaseAtIdle`); the pump
+ * counts the ReadyForQuery messages and keeps their status; `clean` says whether it may serve another client.
  *
  * TLS (server_tls_sslmode): once the server accepts SSLRequest `socket` is the TLS socket, read through 'data'
  * events (fresh buffers: `onread` does not apply to TLS sockets). Plain connections keep the `onread` path.
  */
 import { connect, type Socket } from 'node:net';
 import {
-  BACKEND_CODES, BackendCode, buildCancelRequest, buildQuery, type Frame, FramePiece, Framer, parseCommandComplete, parseNoticeFields,
-  parseParameterStatus, type ScramClient, streamTable, TxStatus,
+  BACKEND_CODES, BackendCode, buildCancelRequest, buildQuery, buildTerminate, commandTagIs, type Frame, FramePiece, Framer, parseNoticeFields,
+  parseParameterStatus, readyStatus, type ScramClient, streamTable,
 } from '../../protocol/index.js';
+import type { ProxyClock } from '../clock.js';
 import type { Logger } from '../../lib/log.js';
 import { ProxyError, ProxyErrorCode } from '../errors.js';
 import type { OutBuffer } from '../out-buffer.js';
 import { ParamSet, trackedName } from '../session/params.js';
 import type { PooledServer } from '../pool/pool.js';
 import type { PoolStats } from '../pool/stats.js';
-import { type ClientStatements, Expect, PARSE_COMPLETE, ResponseQueue, type StatementServer } from '../session/prepared.js';
+import { Expect, PARSE_COMPLETE, ResponseQueue, type StatementServer } from '../session/prepared.js';
 import { ServerStatements } from './server-statements.js';
+import { ServerTransaction } from './server-tx.js';
+import type { LinkedClient, ServerEvents } from './server-ports.js';
 import { loginData, loginError, onConnect, type ServerLogin } from './server-login.js';
 import { onSetCommandComplete, onSetReady, type PendingSet } from '../session/set-tracking.js';
 import type { NodeAddr } from '../pool/router.js';
 import { SERVER_TLS_DISABLED, sendCancelRequest } from '../tls.js';
 
 export type { ServerLogin } from './server-login.js';
-
-/** What a server needs from the client it serves. */
-export interface LinkedClient {
-  readonly socket: Socket;
-  readonly out: OutBuffer;
-  readonly statements: ClientStatements;
-  readonly params: ParamSet;
-  /** Write `out` to the client (with backpressure towards `server`). */
-  flushToClient(server: ServerConn): void;
-  /**
-   * ReadyForQuery with nothing outstanding and `releaseOnIdle` set: give the server back, then write `out` (the
-   * reply) to the client — in that order, so a waiting client's query reaches the server without waiting for this
-   * write (on a busy host a write can yield the CPU to the process it wakes).
-   */
-  serverIdle(server: ServerConn): void;
-  /** The server connection closed while linked. */
-  serverLost(err: ProxyError): void;
-}
-
-export interface ServerEvents {
-  ready(s: ServerConn): void;
-  /** Login failed; `fatal` when the server itself refused (not worth retrying for the waiting clients). */
-  loginFailed(s: ServerConn, err: ProxyError, fatal: boolean): void;
-  /** The connection is gone after login (peer closed, error, or close()). */
-  closed(s: ServerConn, err: ProxyError): void;
-}
+export type { LinkedClient, ServerEvents } from './server-ports.js';
 
 /**
  * Rows and COPY data longer than this are forwarded to the client as they arrive, never held whole: the pump
@@ -76,19 +58,17 @@ export type ServerState = (typeof ServerState)[keyof typeof ServerState];
 
 let nextId = 1;
 
-export class ServerConn implements PooledServer, StatementServer {
+export class ServerConn extends ServerTransaction implements PooledServer, StatementServer {
   readonly id = nextId++;
   state: ServerState = ServerState.Login;
   closeNeeded = false;
   idleSince = 0;
   readonly createdAt: number;
-  readonly connectTime = new Date();
-  /** Date.now() when the current client linked (SHOW SERVERS request_time). */
-  requestTime = Date.now();
+  readonly connectTime: Date;
+  /** Wall-clock milliseconds when the current client linked (SHOW SERVERS request_time). */
+  requestTime: number;
+  /** The linked client (link/unlink). */
   client: LinkedClient | null = null;
-  /** Transaction mode: give the server back at ReadyForQuery 'I' with nothing outstanding. */
-  releaseOnIdle = false;
-  txStatus: number = TxStatus.Idle;
   /** Every ParameterStatus seen (server_version…): what clients of this pool are told at login. */
   readonly reported = new Map<string, string>();
   /** Tracked session parameters as this server has them now. */
@@ -96,24 +76,11 @@ export class ServerConn implements PooledServer, StatementServer {
   readonly prepared = new ServerStatements();
   readonly parseQueue = new ResponseQueue();
   readonly closeQueue = new ResponseQueue();
-  syncsSent = 0;
-  zReceived = 0;
-  /** Extended-protocol messages sent since the last Sync. */
-  unsynced = false;
-  /**
-   * A client message is being streamed to this server (client-request.ts requestPiece): it has not all arrived, so
-   * the connection may neither be released nor reused — the rest of the message must follow on it.
-   */
-  inbound = false;
-  /** Internal queries whose responses are still to be swallowed. */
-  internalPending = 0;
   /** A client's SET search_path waiting for the server to confirm it (set-tracking.ts). */
   pendingSet: PendingSet | null = null;
   /** Called once the last internal query completes (session reset before returning to the pool). */
   afterInternal: (() => void) | null = null;
   backendPid = 0;
-  /** performance.now() when the current request started (query_time). */
-  queryStart = 0;
   /** @internal BackendKeyData's secret, for cancel(). */
   backendSecret: Buffer | null = null;
   /** The TCP socket, replaced by the TLS socket when the server accepts SSLRequest (then never again). */
@@ -143,12 +110,15 @@ export class ServerConn implements PooledServer, StatementServer {
     readonly login: ServerLogin,
     private readonly events: ServerEvents,
     private readonly log: Logger,
-    private readonly stats: PoolStats,
+    stats: PoolStats,
     /** Statements some server accepted (shared by the proxy): see answerUnlinked in prepared.ts. */
     private readonly knownGood: Set<string>,
-    now: number,
+    clock: ProxyClock,
   ) {
-    this.createdAt = now;
+    super(clock, stats);
+    this.createdAt = clock.now();
+    this.connectTime = new Date(clock.wallNow());
+    this.requestTime = clock.wallNow();
     this.socket = connect({
       host: node.host, port: node.port, noDelay: true,
       onread: { buffer: () => this.nextReadBuffer(), callback: (n, buf) => this.onRead(n, buf as Buffer) },
@@ -178,6 +148,27 @@ export class ServerConn implements PooledServer, StatementServer {
 
   /** Set by the linked client while it waits for this socket to drain. */
   onDrain: (() => void) | null = null;
+
+  /**
+   * Serves `client` from now on: `releaseOnIdle` (transaction mode, or a client closing after this transaction)
+   * gives the server back at the next ReadyForQuery 'I' with nothing outstanding (`client.serverIdle`).
+   */
+  link(client: LinkedClient, releaseOnIdle: boolean): void {
+    this.client = client;
+    this.state = ServerState.Active;
+    this.requestTime = this.clock.wallNow();
+    this.linked(releaseOnIdle);
+    this.resumeReads();
+  }
+
+  /**
+   * The client let go: released to the pool, or the client left. `busy`: the connection still runs something (a
+   * reset query) or is being closed, so its state stays 'active' (SHOW SERVERS: 'used') until it is released.
+   */
+  unlink(busy = false): void {
+    this.client = null;
+    if (!busy) this.state = ServerState.Idle;
+  }
 
   get remoteAddr(): string {
     return `${this.node.host}:${this.node.port}`;
@@ -263,13 +254,9 @@ export class ServerConn implements PooledServer, StatementServer {
         }
         switch (f.type) {
           case BackendCode.ReadyForQuery:
-            this.zReceived++;
-            this.txStatus = f.source[f.offset + 5] as number;
+            this.readyForQuery(readyStatus(f));
             if (this.pendingSet !== null) onSetReady(this, c);
-            if (this.zReceived >= this.syncsSent) {
-              this.stats.query_time += Math.round((performance.now() - this.queryStart) * 1000);
-              if (!this.unsynced && !this.inbound && this.txStatus === TxStatus.Idle && this.releaseOnIdle) idle = true;
-            }
+            if (this.requestAnswered()) idle = true;
             break;
           case BackendCode.ParseComplete: {
             const skip = this.parseQueue.shift() === Expect.Skip;
@@ -294,8 +281,7 @@ export class ServerConn implements PooledServer, StatementServer {
             this.onParameterStatus(f, c);
             break;
           case BackendCode.CommandComplete:
-            if (f.source[f.offset + 5] === 0x44) this.onCommandTag(f, c);
-            else if (this.pendingSet !== null) onSetCommandComplete(this, f.payload);
+            if (!this.onResetTag(f, c) && this.pendingSet !== null) onSetCommandComplete(this, f.payload);
             break;
         }
         if (c) c.out.addFrame(f);
@@ -306,16 +292,17 @@ export class ServerConn implements PooledServer, StatementServer {
       return;
     }
     if (c) {
-      if (idle && this.client === c) c.serverIdle(this);
-      else c.flushToClient(this);
+      if (idle && this.client === c) {
+        this.transactionDone();
+        c.serverIdle(this);
+      } else c.flushToClient(this);
     }
   }
 
   private internalFrame(f: Frame): void {
     switch (f.type) {
       case BackendCode.ReadyForQuery:
-        this.txStatus = f.source[f.offset + 5] as number;
-        if (--this.internalPending === 0 && this.afterInternal) {
+        if (this.internalAnswered(readyStatus(f)) && this.afterInternal) {
           const then = this.afterInternal;
           this.afterInternal = null;
           then();
@@ -324,7 +311,7 @@ export class ServerConn implements PooledServer, StatementServer {
       case BackendCode.ParameterStatus:
         return this.onParameterStatus(f, null);
       case BackendCode.CommandComplete:
-        if (f.source[f.offset + 5] === 0x44) this.onCommandTag(f, null);
+        this.onResetTag(f, null);
         return;
       case BackendCode.ErrorResponse:
         this.log.warn('internal query failed on a server connection', { node: this.node.name, error: parseNoticeFields(f.payload).message });
@@ -342,16 +329,20 @@ export class ServerConn implements PooledServer, StatementServer {
     c?.params.set(tracked, value);
   }
 
-  /** DISCARD ALL and DEALLOCATE ALL drop every prepared statement (and DISCARD ALL resets parameters). */
-  private onCommandTag(f: Frame, c: LinkedClient | null): void {
-    const tag = parseCommandComplete(f.payload);
-    if (tag !== 'DISCARD ALL' && tag !== 'DEALLOCATE ALL') return;
+  /**
+   * DISCARD ALL and DEALLOCATE ALL drop every prepared statement (and DISCARD ALL resets parameters); true when the
+   * tag was one of them. Other tags cost one length comparison each (commandTagIs).
+   */
+  private onResetTag(f: Frame, c: LinkedClient | null): boolean {
+    const discard = commandTagIs(f, 'DISCARD ALL');
+    if (!discard && !commandTagIs(f, 'DEALLOCATE ALL')) return false;
     this.prepared.clear();
     c?.statements.clear();
-    if (tag === 'DISCARD ALL') {
+    if (discard) {
       this.params.delete('search_path');
       c?.params.delete('search_path');
     }
+    return true;
   }
 
   /** @internal ReadyForQuery ended the login. */
@@ -394,4 +385,5 @@ export class ServerConn implements PooledServer, StatementServer {
 
 }
 
-const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+/** Built once: every healthy connection ends with it. */
+const TERMINATE = buildTerminate();

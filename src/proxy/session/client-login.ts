@@ -21,6 +21,7 @@ import { ProxyError, ProxyErrorCode } from '../errors.js';
 import { parameterStatusBlock } from './login-reply.js';
 import { parseOptions, shareParams, trackedName } from './params.js';
 import { checkClientTls } from '../tls.js';
+import { useTls } from './client-socket.js';
 
 export const ADMIN_DATABASES: ReadonlySet<string> = new Set(['pgbouncer', 'pgkeel']);
 
@@ -30,7 +31,7 @@ export function onStartup(c: ClientConn, p: StartupPacket): void {
     case 'ssl':
     case 'gssenc':
       if (c.framer.bufferedBytes > 0) throw new ProtocolError(ProtocolErrorCode.BadStartup, 'received unencrypted data after an encryption request');
-      if (p.kind === 'ssl' && c.host.clientTls.context) return c.useTls();
+      if (p.kind === 'ssl' && c.host.clientTls.context) return useTls(c);
       c.socket.write(Buffer.from([EncryptionResponse.Refuse]));
       return;
     case 'cancel':

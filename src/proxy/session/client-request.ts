@@ -2,12 +2,13 @@
  * A logged-in client's frame on its way to a server: the per-message hot path. The client links a server first when
  * it has none (or the frame waits in the pool's queue); then the frame is collected in the client's `toServer`
  * batch whole, except in transaction mode for Parse/Bind/Describe/Close of named statements (prepared.ts), while
- * the server's bookkeeping for the response pump (server-conn.ts) and the pool's stats are updated.
+ * the server connection is told what was forwarded (its bookkeeping, server-tx.ts) and the pool's stats are updated.
  *
  * A plain function of the ClientConn (client.ts): no object or closure is created per message.
  */
 import { type Frame, type FramePiece, FrontendCode, ProtocolError, ProtocolErrorCode, streamTable } from '../../protocol/index.js';
 import type { ClientConn } from './client.js';
+import { acquire } from './client-link.js';
 import type { PoolEntry } from '../pool/pools.js';
 import { answerUnlinked, bindHeadStatement, onBind, onBindHead, onClose, onDescribe, onParse, onStreamedParse } from './prepared.js';
 import { watchQuery } from './set-tracking.js';
@@ -22,7 +23,7 @@ export function request(c: ClientConn, f: Frame): boolean {
   }
   const e0 = c.entry as PoolEntry;
   if (!c.server && e0.mode === 'transaction' && answerUnlinked(f, c.statements, c.host.knownStatements, c.out)) return true;
-  const s = c.server ?? c.acquire();
+  const s = c.server ?? acquire(c);
   if (!s) return false;
   const tx = s.releaseOnIdle && !c.closeAfterTx;
   const e = c.entry as PoolEntry;
@@ -31,38 +32,36 @@ export function request(c: ClientConn, f: Frame): boolean {
     case FrontendCode.Query:
     case FrontendCode.Sync:
     case FrontendCode.FunctionCall:
-      if (s.zReceived >= s.syncsSent) s.queryStart = performance.now();
-      if (t === FrontendCode.Query) watchQuery(f, s); // SET search_path (set-tracking.ts)
-      s.syncsSent++;
-      s.unsynced = false;
+      if (t === FrontendCode.Query) watchQuery(f, s); // SET search_path (set-tracking.ts), before the sync counts
+      s.sentSync();
       e.stats.query_count++;
       toServer.addFrame(f);
       return true;
     case FrontendCode.Parse:
-      s.unsynced = true;
+      s.sentUnsynced();
       e.stats.client_parse_count++;
       if (tx) onParse(f, c.statements, s, toServer);
       else toServer.addFrame(f);
       return true;
     case FrontendCode.Bind:
-      s.unsynced = true;
+      s.sentUnsynced();
       e.stats.bind_count++;
       if (tx) onBind(f, c.statements, s, toServer);
       else toServer.addFrame(f);
       return true;
     case FrontendCode.Describe:
-      s.unsynced = true;
+      s.sentUnsynced();
       if (tx) onDescribe(f, c.statements, s, toServer);
       else toServer.addFrame(f);
       return true;
     case FrontendCode.Close:
-      s.unsynced = true;
+      s.sentUnsynced();
       if (tx) onClose(f, c.statements, s, toServer);
       else toServer.addFrame(f);
       return true;
     case FrontendCode.Execute:
     case FrontendCode.Flush:
-      s.unsynced = true;
+      s.sentUnsynced();
       toServer.addFrame(f);
       return true;
     case FrontendCode.PasswordMessage:
@@ -96,7 +95,7 @@ export function requestPiece(c: ClientConn, p: FramePiece): boolean {
     const s = c.server;
     if (s) {
       c.toServer.addBuffer(p.bytes);
-      if (p.last) s.inbound = false;
+      if (p.last) s.inboundPiece(true);
     }
     return true;
   }
@@ -108,27 +107,25 @@ export function requestPiece(c: ClientConn, p: FramePiece): boolean {
     c.framer.holdWhole(); // rewritten whole, within max_buffered_packet_size (the whole frame comes to `request`)
     return true;
   }
-  const s = c.server ?? c.acquire();
+  const s = c.server ?? acquire(c);
   if (!s) return false;
   const tx = s.releaseOnIdle && !c.closeAfterTx;
   const e = c.entry as PoolEntry;
   const toServer = c.toServer;
-  s.inbound = !p.last; // until the last piece, this server is the message's only possible destination
+  s.inboundPiece(p.last); // until the last piece, this server is the message's only possible destination
   switch (p.type) {
     case FrontendCode.Query:
     case FrontendCode.FunctionCall:
-      if (s.zReceived >= s.syncsSent) s.queryStart = performance.now();
-      s.syncsSent++;
-      s.unsynced = false;
+      s.sentSync();
       e.stats.query_count++;
       break;
     case FrontendCode.Parse:
-      s.unsynced = true;
+      s.sentUnsynced();
       e.stats.client_parse_count++;
       if (tx) onStreamedParse(s);
       break;
     case FrontendCode.Bind:
-      s.unsynced = true;
+      s.sentUnsynced();
       e.stats.bind_count++;
       if (tx && bindName) {
         onBindHead(p.bytes, bindName, c.statements, s, toServer);
@@ -136,7 +133,7 @@ export function requestPiece(c: ClientConn, p: FramePiece): boolean {
       }
       break;
     case FrontendCode.Execute:
-      s.unsynced = true;
+      s.sentUnsynced();
       break;
   }
   toServer.addBuffer(p.bytes);

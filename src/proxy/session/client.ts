@@ -1,7 +1,8 @@
 /**
  * One client connection: its state, the socket, the request pump, the link to a server connection, and the end of
  * the session. Start-up and login are in client-login.ts, the forwarding of one request frame in client-request.ts,
- * the admin console's frames in client-admin.ts: functions of this ClientConn, so a client costs no closures.
+ * the admin console's frames in client-admin.ts, the link to a server connection and its release in client-link.ts,
+ * the socket's handlers and TLS in client-socket.ts: functions of this ClientConn, so a client costs no closures.
  *
  * The pump reads frames and, for each, links a server connection when the client has none (waiting in the pool's
  * queue with the socket paused and the frame kept when none is free), then forwards it: whole slices, except in
@@ -11,10 +12,10 @@
  * Release: in transaction mode the server connection tells us at ReadyForQuery 'I' with nothing outstanding
  * (`serverIdle`); in session mode when the client leaves (after server_reset_query).
  *
- * Members marked @internal are for those three modules only.
+ * Members marked @internal are for those modules only.
  */
 import type { Socket } from 'node:net';
-import { type Frame, FramePiece, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES, TxStatus } from '../../protocol/index.js';
+import { type Frame, FramePiece, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES } from '../../protocol/index.js';
 import type { Logger } from '../../lib/log.js';
 import { formatHostPort } from '../../lib/net.js';
 import type { ClientAuth } from '../auth/client-auth.js';
@@ -26,47 +27,16 @@ import { nextCancelSecret } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from '../errors.js';
 import { OutBuffer } from '../out-buffer.js';
 import { classifyClientError, SecurityEventKind } from '../security-log.js';
-import { applySync, ParamSet, syncSql } from './params.js';
+import { ParamSet } from './params.js';
 import type { PoolEntry } from '../pool/pools.js';
 import { ClientStatements } from './prepared.js';
 import type { LinkedClient, ServerConn } from '../server/server-conn.js';
 import type { ProxyHost } from '../host.js';
-import { startClientTls } from '../tls.js';
+import { giveBack, link, releaseAtIdle } from './client-link.js';
+import { attach } from './client-socket.js';
 
 export { ClientPhase } from './client-phase.js';
 export { ADMIN_DATABASES } from './client-login.js';
-
-const CLIENT = Symbol('pgkeel.client');
-type ClientSocket = Socket & { [CLIENT]: ClientConn };
-
-// Shared socket handlers: they find their client through the socket, so a connection costs no closures.
-function onSocketData(this: ClientSocket, chunk: Buffer): void {
-  this[CLIENT].onData(chunk);
-}
-
-function onSocketClose(this: ClientSocket): void {
-  this[CLIENT].onClose();
-}
-
-function onSocketDrain(this: ClientSocket): void {
-  this[CLIENT].onDrain();
-}
-
-function ignoreError(): void {}
-
-/** On the TLS socket: a handshake that fails is a protocol violation worth a (rate-limited) log line. */
-function onTlsError(this: ClientSocket, err: Error): void {
-  this[CLIENT].tlsFailed(err);
-}
-
-/** The shared handlers, on the accepted socket and again on the TLS socket that replaces it after SSLRequest. */
-function attach(socket: Socket, c: ClientConn): void {
-  (socket as ClientSocket)[CLIENT] = c;
-  socket.on('data', onSocketData);
-  socket.on('error', ignoreError);
-  socket.on('close', onSocketClose);
-  socket.on('drain', onSocketDrain);
-}
 
 const WAIT = 1;
 const DRAIN = 2;
@@ -89,9 +59,11 @@ export class ClientConn implements LinkedClient {
   server: ServerConn | null = null;
   waiting = false;
   waitSince = 0;
-  readonly connectTime = Date.now();
-  requestTime = Date.now();
-  lastActive = Date.now();
+  /** Wall-clock milliseconds (host.wallNow): SHOW CLIENTS, client_login_timeout. */
+  readonly connectTime: number;
+  requestTime: number;
+  /** Wall-clock milliseconds of the last read (host.coarseNow): client_idle_timeout. */
+  lastActive: number;
   readonly out = new OutBuffer();
   readonly statements = new ClientStatements();
   params = new ParamSet();
@@ -112,10 +84,9 @@ export class ClientConn implements LinkedClient {
   private pending: Frame | FramePiece | null = null;
   private pauses = 0;
   private drainWaitServer: ServerConn | null = null;
-  private xactStart = 0;
 
   constructor(
-    /** Replaced once, by the TLS socket, when the client's SSLRequest is accepted (useTls). */
+    /** Replaced once, by the TLS socket, when the client's SSLRequest is accepted (client-socket.ts useTls). */
     public socket: Socket,
     /** 'rw' or 'ro': which listener accepted the client. */
     readonly role: 'rw' | 'ro',
@@ -124,6 +95,8 @@ export class ClientConn implements LinkedClient {
     private readonly log: Logger,
   ) {
     this.pid = host.issuePid();
+    this.connectTime = this.requestTime = host.wallNow();
+    this.lastActive = this.connectTime;
     socket.setNoDelay(true);
     attach(socket, this);
   }
@@ -147,20 +120,7 @@ export class ClientConn implements LinkedClient {
   }
 
   serverIdle(server: ServerConn): void {
-    const e = this.entry as PoolEntry;
-    e.stats.xact_count++;
-    e.stats.xact_time += Math.round((performance.now() - this.xactStart) * 1000);
-    this.unlink(server);
-    const reset = this.host.config.server_reset_query;
-    if (reset && this.host.config.server_reset_query_always) {
-      // Back to the pool only once the reset has run: nothing of this session reaches the next client.
-      server.afterInternal = () => e.pool.release(server, this.host.now());
-      server.sendInternal(reset);
-    } else {
-      e.pool.release(server, this.host.now());
-    }
-    this.flushToClient(server);
-    if (this.closeAfterTx) this.fatal(this.closeAfterTx);
+    releaseAtIdle(this, server);
   }
 
   /** The linked server connection closed under the client: tell it which node and why, then close. */
@@ -175,7 +135,7 @@ export class ClientConn implements LinkedClient {
     this.waiting = false;
     const e = this.entry as PoolEntry;
     e.stats.wait_time += Math.round((this.host.now() - this.waitSince) * 1000);
-    this.link(server);
+    link(this, server);
     this.unpause(WAIT);
     this.pump();
   }
@@ -202,7 +162,8 @@ export class ClientConn implements LinkedClient {
     this.socket.destroySoon();
   }
 
-  private reportSecurityEvent(kind: SecurityEventKind, err: Error): void {
+  /** @internal A failed login or a protocol violation, for the security log. */
+  reportSecurityEvent(kind: SecurityEventKind, err: Error): void {
     const s = this.socket;
     const client = s.remoteAddress !== undefined ? formatHostPort(s.remoteAddress, s.remotePort ?? 0) : 'unknown';
     const code = (err as { code?: unknown }).code;
@@ -215,7 +176,7 @@ export class ClientConn implements LinkedClient {
   closeSoon(err: ProxyError): void {
     if (this.server && this.phase === ClientPhase.Ready) {
       this.closeAfterTx = err;
-      this.server.releaseOnIdle = true;
+      this.server.releaseAtIdle();
       return;
     }
     this.fatal(err);
@@ -288,45 +249,6 @@ export class ClientConn implements LinkedClient {
     }
   }
 
-  /** @internal A server from the pool, linked; null: the client waits in the pool's queue (`assign` ends it). */
-  acquire(): ServerConn | null {
-    if (this.closeAfterTx) throw this.closeAfterTx;
-    const e = this.entry as PoolEntry;
-    const now = this.host.now();
-    this.requestTime = Date.now();
-    const s = e.pool.request(this, now);
-    if (s) {
-      this.link(s);
-      return s;
-    }
-    this.waiting = true;
-    this.waitSince = now;
-    return null;
-  }
-
-  private link(s: ServerConn): void {
-    const e = this.entry as PoolEntry;
-    this.server = s;
-    s.client = this;
-    s.state = 'active';
-    s.requestTime = Date.now();
-    s.releaseOnIdle = e.mode === 'transaction' || this.closeAfterTx !== null;
-    s.resumeReads();
-    this.xactStart = performance.now();
-    e.stats.server_assignment_count++;
-    const sql = syncSql(this.params, s.params);
-    if (sql) {
-      s.sendInternal(sql, this.toServer);
-      applySync(this.params, s.params);
-    }
-  }
-
-  private unlink(s: ServerConn): void {
-    s.client = null;
-    s.state = 'idle';
-    this.server = null;
-  }
-
   private flushToServer(): void {
     const s = this.server;
     if (!s) return this.toServer.reset();
@@ -336,22 +258,6 @@ export class ClientConn implements LinkedClient {
       s.onDrain = null;
       this.unpause(DRAIN);
     };
-  }
-
-  /** @internal Answers 'S' to SSLRequest and continues on the TLS socket: the raw socket's reads now feed TLS. */
-  useTls(): void {
-    const raw = this.socket;
-    raw.removeListener('data', onSocketData);
-    raw.removeListener('drain', onSocketDrain);
-    this.socket = startClientTls(raw, this.host.clientTls);
-    attach(this.socket, this);
-    this.socket.once('error', onTlsError);
-  }
-
-  /** @internal An error on the TLS socket before the StartupMessage: the handshake failed. */
-  tlsFailed(err: Error): void {
-    if (this.phase !== ClientPhase.Startup) return;
-    this.reportSecurityEvent(SecurityEventKind.ProtocolViolation, new ProxyError(ProxyErrorCode.ClientTlsHandshake, `TLS handshake failed: ${err.message}`));
   }
 
   /** @internal socket 'drain' */
@@ -382,27 +288,10 @@ export class ClientConn implements LinkedClient {
     this.waiting = false;
     const s = this.server;
     this.server = null;
-    if (s && e) this.giveBack(s, e);
+    if (s && e) giveBack(this, s, e);
     if (e && wasReady) e.pool.clients--;
     this.host.forget(this);
   }
 
-  /** The client left while linked: a clean server goes back (after server_reset_query in session mode). */
-  private giveBack(s: ServerConn, e: PoolEntry): void {
-    s.client = null;
-    const clean = s.txStatus === TxStatus.Idle && s.zReceived >= s.syncsSent && !s.unsynced && !s.inbound && s.internalPending === 0;
-    if (!clean) {
-      s.close('client disconnected in the middle of a transaction');
-      return;
-    }
-    const reset = this.host.config.server_reset_query;
-    if (e.mode === 'session' && reset) {
-      s.afterInternal = () => e.pool.release(s, this.host.now());
-      s.sendInternal(reset);
-      return;
-    }
-    s.state = 'idle';
-    e.pool.release(s, this.host.now());
-  }
 }
 

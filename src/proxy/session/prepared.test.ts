@@ -258,7 +258,7 @@ describe('eviction through a server connection (loopback fake server)', () => {
         { role: 'rw', database: 'db', user: 'u' },
         { user: 'u', database: 'db', password: undefined, scramKeys: null, keyCache: new Map(), connectTimeoutMs: 5000 },
         { ready: () => resolve(s), loginFailed: (_s, err) => reject(err), closed: () => {} },
-        silentLogger, new PoolStats(), new Set(), 0,
+        silentLogger, new PoolStats(), new Set(), { now: () => 0, wallNow: () => 0 },
       );
     });
     const s = await ready;
