@@ -10,7 +10,7 @@
  */
 import { badField, Reader } from './bytes.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
-import type { Frame } from './framer.js';
+import type { Frame } from './frame.js';
 import { AuthCode, BackendCode, describeType, ErrorField, TxStatus } from './message-codes.js';
 
 export type AuthenticationRequest =
@@ -98,6 +98,15 @@ export function parseReadyForQuery(payload: Buffer): TxStatus {
   return s;
 }
 
+/**
+ * ReadyForQuery's status byte (TxStatus), read in place: a pooler reads it at the end of every transaction, so no
+ * payload view is made and nothing is validated (parseReadyForQuery validates).
+ * https://www.postgresql.org/docs/15/protocol-message-formats.html#PROTOCOL-MESSAGE-FORMATS-READYFORQUERY
+ */
+export function readyStatus(frame: Frame): number {
+  return frame.source[frame.offset + frame.headerSize] as number;
+}
+
 /** ErrorResponse/NoticeResponse fields with the ones a pooler acts on pulled out. */
 export interface NoticeFields {
   /** Field letter (see ErrorField) → value, in message order; unknown letters are kept, as the spec asks. */
@@ -137,6 +146,20 @@ export function parseCommandComplete(payload: Buffer): string {
   const tag = r.cstring('command tag');
   r.end();
   return tag;
+}
+
+/**
+ * Whether a CommandComplete's tag is exactly `tag` (ASCII), compared in place: no string or view is made, and a tag
+ * of another length costs one comparison — for checks on every CommandComplete a server sends.
+ * https://www.postgresql.org/docs/15/protocol-message-formats.html#PROTOCOL-MESSAGE-FORMATS-COMMANDCOMPLETE
+ */
+export function commandTagIs(frame: Frame, tag: string): boolean {
+  const n = tag.length;
+  if (frame.length !== 4 + n + 1) return false; // the length word, the tag, its NUL
+  const src = frame.source;
+  const at = frame.offset + frame.headerSize;
+  for (let k = 0; k < n; k++) if (src[at + k] !== tag.charCodeAt(k)) return false;
+  return src[at + n] === 0;
 }
 
 export interface CommandTag {

@@ -12,7 +12,7 @@
  */
 import { badField, Reader } from './bytes.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
-import type { Frame } from './framer.js';
+import type { Frame } from './frame.js';
 import { describeType, FrontendCode, ProtocolCode } from './message-codes.js';
 
 /** What the first packet of a connection asks for. */

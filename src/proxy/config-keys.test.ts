@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../config/schema.js';
 import { poolSettingsFor, proxyConfigFromObject, reservePoolFor } from './config.js';
-import { workerConfig } from './workers-config.js';
+import { workerConfig } from './workers/workers-config.js';
 
 const base = { listen: '127.0.0.1:6432', primary: '127.0.0.1:5432', auth_type: 'trust' };
 

@@ -3,12 +3,12 @@
  * console. An interface so client.ts does not depend on the proxy's wiring (proxy.ts implements it).
  */
 import type { ScramKeys } from '../protocol/index.js';
-import type { AuthFile } from './auth-file.js';
-import type { SecretLookup } from './auth-query.js';
-import type { AuthRandom, ScramSecretCache } from './client-auth.js';
-import type { ClientConn } from './client.js';
+import type { AuthFile } from './auth/auth-file.js';
+import type { SecretLookup } from './auth/auth-query.js';
+import type { AuthRandom, ScramSecretCache } from './auth/client-auth.js';
+import type { ClientConn } from './session/client.js';
 import type { ProxyConfig } from './config.js';
-import type { PoolEntry, Role } from './pools.js';
+import type { PoolEntry, Role } from './pool/pools.js';
 import type { SecurityLog } from './security-log.js';
 import type { ClientTls } from './tls.js';
 
@@ -24,9 +24,11 @@ export interface ProxyHost {
   readonly securityLog: SecurityLog;
   /** Prepared statements some server accepted (answered locally between transactions). */
   readonly knownStatements: ReadonlySet<string>;
-  /** Monotonic milliseconds (performance.now()). */
+  /** Monotonic milliseconds (the proxy's clock, clock.ts). */
   now(): number;
-  /** Date.now() refreshed by the janitor: cheap activity stamps. */
+  /** Wall-clock milliseconds (the proxy's clock): connect and request times. */
+  wallNow(): number;
+  /** wallNow() refreshed by the janitor: cheap activity stamps. */
   coarseNow(): number;
   /** A fresh cancel-key process id for a new client. */
   issuePid(): number;

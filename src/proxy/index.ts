@@ -1,12 +1,20 @@
 /**
  * The leader-following pooler: `startProxy(config)` for the CLI and `pgkeel up`; the config schema and loader.
- * Files: proxy.ts (wiring, listeners, shutdown), client.ts (client session; its login in client-login.ts, request
- * forwarding in client-request.ts, admin console frames in client-admin.ts), server-conn.ts (server connection; its
- * login in server-login.ts), pool.ts (one pool, pure), pools.ts (pools + topology fencing), router.ts (routing,
- * pure), topology.ts (DCS watch), prepared.ts (named statements in transaction mode), params.ts (session
- * parameters), client-auth.ts / auth-file.ts, admin.ts / admin-data.ts / admin-actions.ts (console), metrics.ts
- * (/metrics), errors.ts (catalogue), stats.ts, out-buffer.ts, login-reply.ts (cancel secrets, shared
- * ParameterStatus blocks).
+ *
+ * Top level — the wiring: proxy.ts (listeners, janitor, RELOAD, shutdown), config.ts (schema), errors.ts
+ * (catalogue), host.ts (what a session needs from its proxy), clock.ts (injected time), metrics.ts (/metrics),
+ * out-buffer.ts, tls.ts (client and server TLS), security-log.ts.
+ * - session/: one client connection — client.ts (state, request pump, link to a server), client-login.ts,
+ *   client-request.ts (forwarding one frame), client-admin.ts (console frames), prepared.ts (named statements in
+ *   transaction mode), params.ts / set-tracking.ts (session parameters), login-reply.ts (cancel secrets, shared
+ *   ParameterStatus blocks).
+ * - server/: one server connection — server-conn.ts (state, response pump, transaction bookkeeping),
+ *   server-login.ts, server-statements.ts.
+ * - pool/: pool.ts (one pool, pure), pools.ts (pools + topology fencing), router.ts (routing, pure), topology.ts
+ *   (DCS watch or static list), stats.ts.
+ * - auth/: auth-file.ts, client-auth.ts (the client's authentication exchange), auth-query.ts (+ its reply parser).
+ * - admin/: admin.ts (rendering, pure), admin-data.ts (snapshot), admin-actions.ts (commands), admin-merge.ts.
+ * - workers/: `workers: N` — workers.ts (supervisor), worker-main.ts, worker-link.ts (IPC), workers-config.ts.
  */
 export { startProxy, type ProxyOptions, type RunningProxy } from './proxy.js';
 export { loadProxyConfig, proxyConfigFromObject, proxySchema, type ProxyConfig } from './config.js';

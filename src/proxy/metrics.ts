@@ -4,7 +4,7 @@
  * https://prometheus.io/docs/instrumenting/exposition_formats/
  */
 import { createServer, type Server } from 'node:http';
-import type { AdminData } from './admin.js';
+import type { AdminData } from './admin/admin.js';
 
 function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

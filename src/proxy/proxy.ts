@@ -15,25 +15,26 @@ import type { Store } from '../dcs/store.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { formatHostPort, parseHostPort } from '../lib/net.js';
 import type { ScramKeys } from '../protocol/index.js';
-import { type AdminHost, adminQuery, serveWorker } from './admin-actions.js';
-import { adminData, PROXY_VERSION, totalsByDatabase } from './admin-data.js';
-import { AuthFile } from './auth-file.js';
-import { AuthQuery, lookupSecret, type SecretLookup } from './auth-query.js';
-import { type AuthRandom, ScramSecretCache } from './client-auth.js';
-import { ClientConn } from './client.js';
+import { type AdminHost, adminQuery, serveWorker } from './admin/admin-actions.js';
+import { adminData, PROXY_VERSION, totalsByDatabase } from './admin/admin-data.js';
+import { AuthFile } from './auth/auth-file.js';
+import { AuthQuery, lookupSecret, type SecretLookup } from './auth/auth-query.js';
+import { type AuthRandom, ScramSecretCache } from './auth/client-auth.js';
+import { ClientConn } from './session/client.js';
+import { type ProxyClock, systemClock } from './clock.js';
 import { listenAddress, loadProxyConfig, type ProxyConfig } from './config.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 import type { ProxyHost } from './host.js';
 import { startMetricsServer } from './metrics.js';
-import { type PoolEntry, PoolRegistry, type Role } from './pools.js';
-import { staticTopology } from './router.js';
-import { DcsTopologySource, StaticTopologySource, type TopologySource } from './topology.js';
-import type { StatValues } from './stats.js';
+import { type PoolEntry, PoolRegistry, type Role } from './pool/pools.js';
+import { staticTopology } from './pool/router.js';
+import { DcsTopologySource, StaticTopologySource, type TopologySource } from './pool/topology.js';
+import type { StatValues } from './pool/stats.js';
 import { SecurityLog } from './security-log.js';
 import { type ClientTls, loadTls, serverTlsChanged, type TlsContexts } from './tls.js';
-import type { WorkerLink, WorkerSpec } from './worker-link.js';
-import { encodePid, forWorker, workerOfPid } from './workers-config.js';
-import { startProxyWorkers } from './workers.js';
+import type { WorkerLink, WorkerSpec } from './workers/worker-link.js';
+import { encodePid, forWorker, workerOfPid } from './workers/workers-config.js';
+import { startProxyWorkers } from './workers/workers.js';
 
 export interface ProxyOptions {
   readonly log?: Logger;
@@ -45,6 +46,8 @@ export interface ProxyOptions {
   readonly worker?: WorkerLink;
   /** Logger options for worker processes (a Logger cannot cross processes); default text/info, null silent. */
   readonly workerLog?: WorkerSpec['log'];
+  /** The proxy's time (tests); default the system clock. */
+  readonly clock?: ProxyClock;
 }
 
 export interface RunningProxy {
@@ -84,14 +87,14 @@ class Proxy implements ProxyHost, AdminHost {
   private readonly admitted = new Set<ClientConn>();
   private readonly byPid = new Map<number, ClientConn>();
   private pidSeq = 1 + (randomBytes(2).readUInt16BE(0) << 8);
-  private coarse = Date.now();
+  private coarse: number;
   private readonly listeners: Server[] = [];
   private metrics: HttpServer | null = null;
   private janitor: NodeJS.Timeout | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
   private statsPrev = new Map<string, StatValues>();
   private statsSeconds = 0;
-  private statsAt = performance.now();
+  private statsAt: number;
   private ownedStore: EtcdStore | null = null;
   private stopped!: () => void;
   readonly done = new Promise<void>((r) => (this.stopped = r));
@@ -102,16 +105,19 @@ class Proxy implements ProxyHost, AdminHost {
     readonly topology: TopologySource,
     readonly log: Logger,
     readonly configFile: string | undefined,
-    private readonly worker: WorkerLink | null = null,
+    private readonly worker: WorkerLink | null,
+    private readonly clock: ProxyClock,
   ) {
+    this.coarse = clock.wallNow();
+    this.statsAt = clock.now();
     this.authFile = new AuthFile(config.auth_file);
     this.securityLog = new SecurityLog(log);
     this.hasAuthFile = config.auth_file !== undefined;
-    this.registry = new PoolRegistry(() => this.config, this.authFile, log, () => this.now(), topology.current);
+    this.registry = new PoolRegistry(() => this.config, this.authFile, log, clock, topology.current);
     const reg = this.registry;
     this.authQuery = new AuthQuery({
       config: () => this.config, primary: () => reg.primary(), login: (u, db) => reg.loginFor(u, db),
-      remember: (u, s) => reg.rememberQueriedSecret(u, s), now: () => this.now(), log,
+      remember: (u, s) => reg.rememberQueriedSecret(u, s), now: () => clock.now(), wallNow: () => clock.wallNow(), log,
     });
     // Unreadable or unusable key/certificate files stop the start-up here, naming the setting and the path.
     const tls = loadTls(config, configFile ?? 'proxy configuration');
@@ -124,7 +130,11 @@ class Proxy implements ProxyHost, AdminHost {
   }
 
   now(): number {
-    return performance.now();
+    return this.clock.now();
+  }
+
+  wallNow(): number {
+    return this.clock.wallNow();
   }
 
   coarseNow(): number {
@@ -261,7 +271,7 @@ class Proxy implements ProxyHost, AdminHost {
   }
 
   private tick(): void {
-    this.coarse = Date.now();
+    this.coarse = this.clock.wallNow();
     this.registry.tick(this.now());
     this.authQuery.tick(this.now());
     this.securityLog.tick(this.now());
@@ -279,7 +289,7 @@ class Proxy implements ProxyHost, AdminHost {
   }
 
   private rollStats(): void {
-    const now = performance.now();
+    const now = this.clock.now();
     this.statsSeconds = (now - this.statsAt) / 1000;
     this.statsAt = now;
     this.statsPrev = totalsByDatabase(this.registry);
@@ -329,8 +339,8 @@ class Proxy implements ProxyHost, AdminHost {
       if (timeoutMs > 0) c.closeSoon(err);
       else c.fatal(err);
     }
-    const deadline = Date.now() + timeoutMs;
-    while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const deadline = this.clock.now() + timeoutMs;
+    while (this.clients.size > 0 && this.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of [...this.clients]) c.fatal(err);
     for (const e of this.registry.entries.values()) for (const w of e.pool.drainQueue()) w.fail(err);
     this.registry.closeAll('proxy shutting down');
@@ -362,17 +372,18 @@ export async function startProxy(config: ProxyConfig, opts: ProxyOptions = {}): 
     });
   }
   if (opts.worker) config = forWorker(config, opts.worker);
+  const clock = opts.clock ?? systemClock;
   let source: TopologySource;
   let owned: EtcdStore | null = null;
   if (config.etcd) {
     const store = opts.store ?? (owned = new EtcdStore(etcdStoreOptions(config.etcd, config.etcd.request_timeout, 'etcd', opts.configFile ?? 'the proxy config')));
-    source = new DcsTopologySource(store, config.etcd.scope, config.etcd.namespace, log);
+    source = new DcsTopologySource(store, config.etcd.scope, config.etcd.namespace, log, () => new Date(clock.wallNow()));
   } else if (config.primary) {
     source = new StaticTopologySource(staticTopology(node(config.primary), config.replicas.map(node)));
   } else {
     throw new Error('startProxy: the config has neither primary nor etcd (validate it with proxyConfigFromObject)');
   }
-  const p = new Proxy(config, source, log, opts.configFile, opts.worker ?? null);
+  const p = new Proxy(config, source, log, opts.configFile, opts.worker ?? null, clock);
   if (owned) p.adopt(owned);
   try {
     return await p.start();

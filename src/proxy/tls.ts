@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions, createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { ConfigError, type Problem } from '../config/schema.js';
-import { buildSSLRequest, EncryptionResponse, ProtocolError, ProtocolErrorCode } from '../protocol/index.js';
+import { BackendCode, buildSSLRequest, EncryptionResponse, ProtocolError, ProtocolErrorCode } from '../protocol/index.js';
 import type { ProxyConfig } from './config.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 
@@ -203,7 +203,7 @@ export function sslAnswer(mode: TlsMode, chunk: Buffer): SslAnswer {
     return { kind: 'error', message: 'the server does not support SSL', fatal: true };
   }
   // 'E': servers answer an SSLRequest with an error only when they cannot start a backend at all.
-  if (b === 0x45) return { kind: 'error', message: 'the server answered the SSLRequest with an error', fatal: false };
+  if (b === BackendCode.ErrorResponse) return { kind: 'error', message: 'the server answered the SSLRequest with an error', fatal: false };
   return { kind: 'error', message: `unexpected answer to SSLRequest (byte 0x${(b ?? 0).toString(16).padStart(2, '0')})`, fatal: false };
 }
 

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { pidAlive } from '../../src/lib/proc.js';
 import { buildCancelRequest } from '../../src/protocol/index.js';
 import type { RunningProxy } from '../../src/proxy/proxy.js';
-import { workerOfPid } from '../../src/proxy/workers-config.js';
+import { workerOfPid } from '../../src/proxy/workers/workers-config.js';
 import { connectClient, proxyFixture } from '../helpers/proxy.js';
 
 const fx = proxyFixture('proxy-workers', { postgres: { maxConnections: 30 }, setup });
