@@ -11,6 +11,7 @@ import { PostgresInstance, type PgStatus } from '../postgres/instance.js';
 import { parseHostPort, formatHostPort } from '../lib/net.js';
 import { memberApiUrl } from '../cluster/rest-client.js';
 import { decide } from './decide.js';
+import { HaError } from './errors.js';
 import { Executor, memberAddress } from './execute.js';
 import { checkCloneSpace } from '../postgres/aside.js';
 import { gather, readDcs, type DcsRead, type Gathered } from './gather.js';
@@ -223,7 +224,7 @@ export class Agent {
     if (op) {
       ctx.mem.lastError = null;
       void this.executor.idle().then(() => {
-        if (ctx.mem.lastError && ctx.mem.lastError !== errorBefore) op.reject(new Error(ctx.mem.lastError));
+        if (ctx.mem.lastError && ctx.mem.lastError !== errorBefore) op.reject(new HaError('HA_REQUEST_FAILED', ctx.mem.lastError, { node: ctx.cfg.name }));
         else op.resolve(decision.summary);
       });
     }

@@ -32,6 +32,10 @@ export const haErrorCatalogue = {
     where: 'agent',
     summary: 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.',
   },
+  HA_REQUEST_FAILED: {
+    where: 'agent',
+    summary: 'An operator request (REST restart/reinitialize) was started but its background operation failed; the REST answer carries the operation\'s error and the agent retries as after any failed operation.',
+  },
 } as const;
 
 export type HaErrorCode = keyof typeof haErrorCatalogue;
