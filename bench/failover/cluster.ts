@@ -46,7 +46,12 @@ export interface BenchCluster extends AsyncDisposable {
   logTail(node: string, lines?: number): string;
 }
 
-export async function restCode(port: number, path: string, method = 'OPTIONS', timeoutMs = 1500): Promise<number | null> {
+export async function restCode(
+  port: number,
+  path: string,
+  method = 'OPTIONS',
+  timeoutMs = 1500,
+): Promise<number | null> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) });
     await res.arrayBuffer();
@@ -63,8 +68,21 @@ export async function leaderByRest(c: BenchCluster): Promise<Backend | undefined
   return leaders.length === 1 ? leaders[0] : undefined;
 }
 
-export async function query(c: BenchCluster, port: number, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: c.user, password: c.password, database: 'postgres', connectionTimeoutMillis: 3000, query_timeout: 10_000 });
+export async function query(
+  c: BenchCluster,
+  port: number,
+  sql: string,
+  params: unknown[] = [],
+): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: c.user,
+    password: c.password,
+    database: 'postgres',
+    connectionTimeoutMillis: 3000,
+    query_timeout: 10_000,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
@@ -87,7 +105,11 @@ export interface Health {
 export async function health(c: BenchCluster, sync: boolean): Promise<Health | undefined> {
   const leader = await leaderByRest(c);
   if (!leader) return undefined;
-  const rows = await query(c, leader.pgPort, `SELECT application_name, sync_state FROM pg_stat_replication WHERE state = 'streaming'`).catch(() => []);
+  const rows = await query(
+    c,
+    leader.pgPort,
+    `SELECT application_name, sync_state FROM pg_stat_replication WHERE state = 'streaming'`,
+  ).catch(() => []);
   const others = c.nodes.filter((n) => n !== leader).map((n) => n.name);
   if (!others.every((n) => rows.some((r) => r['application_name'] === n))) return undefined;
   const syncStandby = rows.find((r) => r['sync_state'] === 'sync')?.['application_name'] as string | undefined;
@@ -110,5 +132,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 }
 
 export function waitHealthy(c: BenchCluster, sync: boolean, timeoutMs = 120_000): Promise<Health> {
-  return waitFor(`a healthy ${c.system} cluster (one leader, ${c.nodes.length - 1} streaming${sync ? ', one synchronous' : ''})`, () => health(c, sync), timeoutMs);
+  return waitFor(
+    `a healthy ${c.system} cluster (one leader, ${c.nodes.length - 1} streaming${sync ? ', one synchronous' : ''})`,
+    () => health(c, sync),
+    timeoutMs,
+  );
 }

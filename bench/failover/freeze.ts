@@ -36,7 +36,10 @@ function signal(pids: readonly number[], sig: NodeJS.Signals): void {
 
 /** Stops the agent and the whole postmaster tree; returns the function that lets them run again. */
 export function freeze(agent: number | null, postmaster: number | null): () => void {
-  const pids = [...(postmaster !== null ? [postmaster, ...childrenOf(postmaster)] : []), ...(agent !== null ? [agent] : [])];
+  const pids = [
+    ...(postmaster !== null ? [postmaster, ...childrenOf(postmaster)] : []),
+    ...(agent !== null ? [agent] : []),
+  ];
   signal(pids, 'SIGSTOP');
   let thawed = false;
   return () => {

@@ -77,13 +77,16 @@ export class Haproxy implements AsyncDisposable {
     const child = spawn(HAPROXY_BIN, ['-f', cfg, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const h = new Haproxy(port, child);
     await sleep(300);
-    if (child.exitCode !== null || child.pid === undefined) throw new Error(`haproxy exited at start (code ${child.exitCode}): ${h.log.trim()}`);
+    if (child.exitCode !== null || child.pid === undefined)
+      throw new Error(`haproxy exited at start (code ${child.exitCode}): ${h.log.trim()}`);
     return h;
   }
 
   /** The UP/DOWN events between `from` and `to`, as "+1.23s node2 UP" relative to `origin`. */
   eventsBetween(from: number, to: number, origin: number): string[] {
-    return this.events.filter((e) => e.at >= from && e.at <= to).map((e) => `${((e.at - origin) / 1000).toFixed(2)}s ${e.server} ${e.state}`);
+    return this.events
+      .filter((e) => e.at >= from && e.at <= to)
+      .map((e) => `${((e.at - origin) / 1000).toFixed(2)}s ${e.server} ${e.state}`);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

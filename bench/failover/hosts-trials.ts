@@ -53,7 +53,16 @@ async function trial(c: HostCluster, kind: Kind): Promise<Trial> {
   const lostAcked = await writer.lostOn((sql, params) => c.query(to, sql, params));
   if (kind === 'vanish') c.net.linkUp(from);
   else await c.restartAgent(from);
-  return { kind, from, to, writableAfterMs, clientWaitMs: writer.maxGapMs, errors: Object.fromEntries(writer.errors), splitBrainRounds: checker.splitBrainRounds().length, lostAcked };
+  return {
+    kind,
+    from,
+    to,
+    writableAfterMs,
+    clientWaitMs: writer.maxGapMs,
+    errors: Object.fromEntries(writer.errors),
+    splitBrainRounds: checker.splitBrainRounds().length,
+    lostAcked,
+  };
 }
 
 async function main(): Promise<void> {
@@ -69,7 +78,9 @@ async function main(): Promise<void> {
       for (const k of kinds) {
         const t = await trial(c, k);
         results.push(t);
-        console.log(`${k.padEnd(6)} ${t.from}→${t.to}  writable after ${t.writableAfterMs} ms  client waited ${t.clientWaitMs} ms  errors ${JSON.stringify(t.errors)}  split-brain rounds ${t.splitBrainRounds}  acknowledged writes lost ${t.lostAcked}`);
+        console.log(
+          `${k.padEnd(6)} ${t.from}→${t.to}  writable after ${t.writableAfterMs} ms  client waited ${t.clientWaitMs} ms  errors ${JSON.stringify(t.errors)}  split-brain rounds ${t.splitBrainRounds}  acknowledged writes lost ${t.lostAcked}`,
+        );
       }
     }
   } finally {
@@ -79,7 +90,9 @@ async function main(): Promise<void> {
     const rs = results.filter((r) => r.kind === k);
     const waits = rs.map((r) => r.clientWaitMs).sort((a, b) => a - b);
     const ro = rs.reduce((a, r) => a + (r.errors['25006'] ?? 0), 0);
-    console.log(`${k}: ${rs.length} failovers, client wait median ${waits[Math.floor(waits.length / 2)]} ms, max ${waits[waits.length - 1]} ms; 25006 errors ${ro}; split-brain rounds ${rs.reduce((a, r) => a + r.splitBrainRounds, 0)}; acknowledged writes lost ${rs.reduce((a, r) => a + r.lostAcked, 0)} (in ${rs.filter((r) => r.lostAcked > 0).length} trials)`);
+    console.log(
+      `${k}: ${rs.length} failovers, client wait median ${waits[Math.floor(waits.length / 2)]} ms, max ${waits[waits.length - 1]} ms; 25006 errors ${ro}; split-brain rounds ${rs.reduce((a, r) => a + r.splitBrainRounds, 0)}; acknowledged writes lost ${rs.reduce((a, r) => a + r.lostAcked, 0)} (in ${rs.filter((r) => r.lostAcked > 0).length} trials)`,
+    );
   }
 }
 

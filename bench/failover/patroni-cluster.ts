@@ -86,7 +86,10 @@ export async function startPatroni(timers: Timers | null): Promise<BenchCluster>
   const tmp = await tempDir(timers ? 'bench-patroni' : 'bench-patroni-defaults');
   const procs = new Map<string, ChildProcess>();
   let etcd: RunningEtcd | null = null;
-  const pw: Secrets = { superuser: randomBytes(12).toString('base64url'), replication: randomBytes(12).toString('base64url') };
+  const pw: Secrets = {
+    superuser: randomBytes(12).toString('base64url'),
+    replication: randomBytes(12).toString('base64url'),
+  };
   const nodes: Backend[] = [];
   for (let i = 1; i <= 3; i++) nodes.push({ name: `node${i}`, pgPort: await freePort(), apiPort: await freePort() });
   const nodeDir = (name: string) => join(tmp.path, name);
@@ -151,7 +154,11 @@ export async function startPatroni(timers: Timers | null): Promise<BenchCluster>
     },
     logTail(node, lines = 40) {
       try {
-        return readFileSync(join(nodeDir(node), 'patroni.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+        return readFileSync(join(nodeDir(node), 'patroni.log'), 'utf8')
+          .trimEnd()
+          .split('\n')
+          .slice(-lines)
+          .join('\n');
       } catch {
         return '(no patroni log)';
       }

@@ -12,7 +12,8 @@ export async function startPgkeel(): Promise<BenchCluster> {
   const c: TestCluster = await startCluster({ name: 'bench-failover' });
   try {
     const r = await c.up();
-    if (r.code !== 0) throw new Error(`pgkeel up failed (exit ${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+    if (r.code !== 0)
+      throw new Error(`pgkeel up failed (exit ${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   } catch (err) {
     await c[Symbol.asyncDispose]();
     throw err;
@@ -31,14 +32,24 @@ export async function startPgkeel(): Promise<BenchCluster> {
     async restartStopped() {
       // `up` starts only what is not running and waits until the cluster is healthy.
       const r = await c.up();
-      if (r.code !== 0) throw new Error(`pgkeel up (restart) failed (exit ${r.code}):\n${r.stdout.slice(-1500)}\n${r.stderr.slice(-1500)}`);
+      if (r.code !== 0)
+        throw new Error(
+          `pgkeel up (restart) failed (exit ${r.code}):\n${r.stdout.slice(-1500)}\n${r.stderr.slice(-1500)}`,
+        );
     },
     async patchConfig(patch) {
-      await patchDcsConfig(statusRef({ etcd: `127.0.0.1:${P}`, scope: 'pgkeel', passfile: join(c.dir, 'pgpass') }), patch);
+      await patchDcsConfig(
+        statusRef({ etcd: `127.0.0.1:${P}`, scope: 'pgkeel', passfile: join(c.dir, 'pgpass') }),
+        patch,
+      );
     },
     logTail(node, lines = 40) {
       try {
-        return readFileSync(join(c.dir, node, 'agent.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+        return readFileSync(join(c.dir, node, 'agent.log'), 'utf8')
+          .trimEnd()
+          .split('\n')
+          .slice(-lines)
+          .join('\n');
       } catch {
         return '(no agent log)';
       }

@@ -100,14 +100,24 @@ function outageText(c: Cell | null): string {
   return `${f(c.outage)} [${f(c.min)}–${f(c.max)}] n=${c.n}${un}`;
 }
 
-const pair = (a: Cell | null, b: Cell | null, pick: (c: Cell) => string) => `${a && a.n ? pick(a) : '–'} / ${b && b.n ? pick(b) : '–'}`;
+const pair = (a: Cell | null, b: Cell | null, pick: (c: Cell) => string) =>
+  `${a && a.n ? pick(a) : '–'} / ${b && b.n ? pick(b) : '–'}`;
 
 export function table(results: ResultsFile): string {
-  const find = (system: string, scenario: string) => results.blocks.find((b) => b.system === system && b.scenario === scenario);
+  const find = (system: string, scenario: string) =>
+    results.blocks.find((b) => b.system === system && b.scenario === scenario);
   const rows: string[][] = [];
   const row = (label: string, k: Cell | null, p: Cell | null) => {
     const ratio = k?.outage && p?.outage ? `${(p.outage / k.outage).toFixed(1)}×` : '–';
-    rows.push([label, outageText(k), outageText(p), ratio, pair(k, p, (c) => f(c.routed)), pair(k, p, (c) => f(c.failed, 0)), pair(k, p, (c) => String(c.lost))]);
+    rows.push([
+      label,
+      outageText(k),
+      outageText(p),
+      ratio,
+      pair(k, p, (c) => f(c.routed)),
+      pair(k, p, (c) => f(c.failed, 0)),
+      pair(k, p, (c) => String(c.lost)),
+    ]);
   };
   for (const s of SCENARIOS) {
     const [k, p] = [cell(find('pgkeel', s)), cell(find('patroni', s))];
@@ -115,8 +125,23 @@ export function table(results: ResultsFile): string {
   }
   const ref = cell(find('patroni-defaults', 'node-crash'));
   if (ref) row('node-crash, Patroni ttl 30/loop 10/retry 10', cell(find('pgkeel', 'node-crash')), ref);
-  const head = ['scenario', 'pgkeel outage s median [min–max]', 'Patroni outage s median [min–max]', 'ratio Patroni/pgkeel', 'leader UP in HAProxy s median pgkeel / Patroni', 'failed attempts median pgkeel / Patroni', 'lost acked ids total pgkeel / Patroni'];
+  const head = [
+    'scenario',
+    'pgkeel outage s median [min–max]',
+    'Patroni outage s median [min–max]',
+    'ratio Patroni/pgkeel',
+    'leader UP in HAProxy s median pgkeel / Patroni',
+    'failed attempts median pgkeel / Patroni',
+    'lost acked ids total pgkeel / Patroni',
+  ];
   const lines = [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);
-  const timers = [...new Set(results.blocks.map((b) => `${b.system}: ttl ${b.timers.ttl} / loop_wait ${b.timers.loop_wait} / retry_timeout ${b.timers.retry_timeout}`))];
+  const timers = [
+    ...new Set(
+      results.blocks.map(
+        (b) =>
+          `${b.system}: ttl ${b.timers.ttl} / loop_wait ${b.timers.loop_wait} / retry_timeout ${b.timers.retry_timeout}`,
+      ),
+    ),
+  ];
   return [...lines, '', `timers — ${timers.sort().join('; ')}`].join('\n');
 }

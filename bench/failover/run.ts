@@ -35,9 +35,13 @@ interface Options {
 }
 
 function listOf<T extends string>(text: string, allowed: readonly T[], what: string): T[] {
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = items.filter((s) => !(allowed as readonly string[]).includes(s));
-  if (bad.length || items.length === 0) throw new Error(`unknown ${what} "${bad.join(',')}"; expected some of ${allowed.join(',')}`);
+  if (bad.length || items.length === 0)
+    throw new Error(`unknown ${what} "${bad.join(',')}"; expected some of ${allowed.join(',')}`);
   return items as T[];
 }
 
@@ -71,7 +75,9 @@ function parseArgs(argv: readonly string[]): Options {
 
 /** Holds an flock(1) on `file` in a child process until the returned release is called (or we exit). */
 async function acquireLock(file: string): Promise<() => Promise<void>> {
-  const child: ChildProcess = spawn('flock', [file, '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn('flock', [file, '-c', 'echo locked; exec cat'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`flock ${file} exited with ${code}`)));
@@ -146,7 +152,13 @@ async function main(): Promise<number> {
         saveBlock(o.out, results, block);
       } catch (err) {
         log(`${system} / ${scenario}: block failed: ${(err as Error).stack ?? String(err)}`);
-        saveBlock(o.out, results, { system, scenario, timers: TIMERS[system], trials: [], skipped: `setup failed: ${(err as Error).message.split('\n')[0]}` });
+        saveBlock(o.out, results, {
+          system,
+          scenario,
+          timers: TIMERS[system],
+          trials: [],
+          skipped: `setup failed: ${(err as Error).message.split('\n')[0]}`,
+        });
       } finally {
         live.length = 0;
         await release();

@@ -78,9 +78,11 @@ const seconds = (ms: number) => Math.round(ms) / 1000;
 
 /** Waits until writes have flowed for 3 s without a failure, at least `minMs` after `from`. */
 async function flowingAgain(probe: HaproxyProbe, from: number, minMs: number, notes: string[]): Promise<void> {
-  await waitFor('writes flowing again', async () => (now() - from >= minMs && probe.flowing(3000)) || undefined, RECOVERY_LIMIT_MS).catch(() =>
-    notes.push(`writes not flowing again within ${RECOVERY_LIMIT_MS / 1000} s`),
-  );
+  await waitFor(
+    'writes flowing again',
+    async () => (now() - from >= minMs && probe.flowing(3000)) || undefined,
+    RECOVERY_LIMIT_MS,
+  ).catch(() => notes.push(`writes not flowing again within ${RECOVERY_LIMIT_MS / 1000} s`));
 }
 
 interface Injected {
@@ -91,7 +93,12 @@ interface Injected {
 }
 
 /** Injects the fault into the current leader. */
-async function inject(c: BenchCluster, scenario: ScenarioName, leader: Backend, previousLeader: string | undefined): Promise<Injected> {
+async function inject(
+  c: BenchCluster,
+  scenario: ScenarioName,
+  leader: Backend,
+  previousLeader: string | undefined,
+): Promise<Injected> {
   const noop = () => {};
   if (scenario === 'switchover') {
     const replicas = c.nodes.filter((n) => n !== leader);
@@ -100,16 +107,27 @@ async function inject(c: BenchCluster, scenario: ScenarioName, leader: Backend, 
   }
   if (scenario === 'node-freeze') return { thaw: freeze(c.agentPid(leader.name), c.postmasterPid(leader.name)) };
   // Both pids are read before either is killed: "together" means in the same tick.
-  const pids = scenario === 'pg-crash' ? [c.postmasterPid(leader.name)] : [c.agentPid(leader.name), c.postmasterPid(leader.name)];
+  const pids =
+    scenario === 'pg-crash' ? [c.postmasterPid(leader.name)] : [c.agentPid(leader.name), c.postmasterPid(leader.name)];
   kill9(...pids);
   return { thaw: noop, ...(pids.includes(null) ? { note: `missing pid to kill: ${pids.join(',')}` } : {}) };
 }
 
-async function runTrial(c: BenchCluster, haproxy: Haproxy, scenario: ScenarioName, trial: number, previousLeader: string | undefined, log: (l: string) => void): Promise<TrialResult> {
+async function runTrial(
+  c: BenchCluster,
+  haproxy: Haproxy,
+  scenario: ScenarioName,
+  trial: number,
+  previousLeader: string | undefined,
+  log: (l: string) => void,
+): Promise<TrialResult> {
   const sync = scenario === 'sync-node-crash';
   const before = await waitHealthy(c, sync, 180_000);
   const leader = before.leader;
-  const probe = new HaproxyProbe({ port: haproxy.port, user: c.user, password: c.password }, `${c.system}/${scenario}/${trial}`);
+  const probe = new HaproxyProbe(
+    { port: haproxy.port, user: c.user, password: c.password },
+    `${c.system}/${scenario}/${trial}`,
+  );
   const notes: string[] = [];
   let injected: Injected | undefined;
   let t0 = 0;
@@ -132,7 +150,12 @@ async function runTrial(c: BenchCluster, haproxy: Haproxy, scenario: ScenarioNam
       await probe.stop();
     }
     after = await waitFor('a leader after the fault', () => leaderByRest(c), 60_000).catch(() => undefined);
-    if (after) ids = new Set((await query(c, after.pgPort, `SELECT id FROM ${PROBE_TABLE} WHERE trial = $1`, [probe.trial])).map((r) => r['id'] as number));
+    if (after)
+      ids = new Set(
+        (await query(c, after.pgPort, `SELECT id FROM ${PROBE_TABLE} WHERE trial = $1`, [probe.trial])).map(
+          (r) => r['id'] as number,
+        ),
+      );
   } finally {
     injected?.thaw();
   }
@@ -140,8 +163,10 @@ async function runTrial(c: BenchCluster, haproxy: Haproxy, scenario: ScenarioNam
   const outage = probe.outageMs(t0);
   const moves = scenario !== 'pg-crash';
   if (after && moves && after.name === leader.name) notes.push(`${leader.name} still leads after the ${scenario}`);
-  if (after && !moves && after.name !== leader.name) notes.push(`a postgres crash moved the leader from ${leader.name} to ${after.name}`);
-  if (sync && before.syncStandby && after && after.name !== before.syncStandby) notes.push(`promoted ${after.name}, not the sync standby ${before.syncStandby}`);
+  if (after && !moves && after.name !== leader.name)
+    notes.push(`a postgres crash moved the leader from ${leader.name} to ${after.name}`);
+  if (sync && before.syncStandby && after && after.name !== before.syncStandby)
+    notes.push(`promoted ${after.name}, not the sync standby ${before.syncStandby}`);
   const result: TrialResult = {
     system: c.system,
     scenario,
@@ -157,7 +182,9 @@ async function runTrial(c: BenchCluster, haproxy: Haproxy, scenario: ScenarioNam
     ...(injected?.switchover ? { switchover: injected.switchover } : {}),
     ...(notes.length ? { note: notes.join('; ') } : {}),
   };
-  log(`  trial ${trial}: outage ${result.outage_s ?? '∞'} s, ${result.failed_attempts} failed, ${result.lost_acked} lost of ${result.acked}, ${leader.name} → ${after?.name ?? '?'}${result.note ? ` (${result.note})` : ''}`);
+  log(
+    `  trial ${trial}: outage ${result.outage_s ?? '∞'} s, ${result.failed_attempts} failed, ${result.lost_acked} lost of ${result.acked}, ${leader.name} → ${after?.name ?? '?'}${result.note ? ` (${result.note})` : ''}`,
+  );
   log(`    haproxy: ${result.haproxy.join(', ') || '(no change)'}`);
   return result;
 }
@@ -167,7 +194,9 @@ async function recover(c: BenchCluster, scenario: ScenarioName, log: (l: string)
   const t = now();
   if (scenario !== 'switchover' && scenario !== 'pg-crash') await c.restartStopped();
   const h = await waitHealthy(c, scenario === 'sync-node-crash', 180_000);
-  log(`  healthy again after ${seconds(now() - t)} s (leader ${h.leader.name}${h.syncStandby ? `, sync ${h.syncStandby}` : ''})`);
+  log(
+    `  healthy again after ${seconds(now() - t)} s (leader ${h.leader.name}${h.syncStandby ? `, sync ${h.syncStandby}` : ''})`,
+  );
 }
 
 /** Registers a resource so that run.ts can dispose of it if the process is interrupted; returns it. */
@@ -208,7 +237,8 @@ export async function runBlock(
       break;
     }
     block.trials.push(r);
-    if (r.note) for (const n of c.nodes) log(`--- ${n.name} log tail (trial ${i}: ${r.note})\n${c.logTail(n.name, 25)}`);
+    if (r.note)
+      for (const n of c.nodes) log(`--- ${n.name} log tail (trial ${i}: ${r.note})\n${c.logTail(n.name, 25)}`);
     if (i < trials) await recover(c, scenario, log);
   }
   return block;

@@ -28,11 +28,19 @@ function openOne(port, msg) {
     let buf = Buffer.alloc(0);
     const onData = (chunk) => {
       buf = Buffer.concat([buf, chunk]);
-      for (let off = 0; off + 5 <= buf.length;) {
+      for (let off = 0; off + 5 <= buf.length; ) {
         const len = buf.readInt32BE(off + 1);
         if (off + 1 + len > buf.length) break;
         const t = buf[off];
-        if (t === 0x45) return reject(new Error(`ErrorResponse: ${buf.subarray(off + 5, off + 1 + len).toString('latin1').replace(/\0/g, ' ')}`));
+        if (t === 0x45)
+          return reject(
+            new Error(
+              `ErrorResponse: ${buf
+                .subarray(off + 5, off + 1 + len)
+                .toString('latin1')
+                .replace(/\0/g, ' ')}`,
+            ),
+          );
         if (t === 0x5a) {
           s.off('data', onData);
           return resolve(s);
@@ -74,11 +82,20 @@ export async function measureIdle({ port, pid, n, user = 'postgres', database = 
   for (const s of sockets) s.destroy();
   await sleep(500);
   const opened = sockets.length - 1;
-  return { rss0, rssHalf, rssN, opened, perClient: (rssN - rss0) / opened, marginal: (rssN - rssHalf) / (opened - Math.floor(n / 2)) };
+  return {
+    rss0,
+    rssHalf,
+    rssN,
+    opened,
+    perClient: (rssN - rss0) / opened,
+    marginal: (rssN - rssHalf) / (opened - Math.floor(n / 2)),
+  };
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop())) {
   const [port, pid, n, user, database] = process.argv.slice(2);
   const r = await measureIdle({ port: Number(port), pid: Number(pid), n: Number(n), user, database });
-  console.log(`${r.opened} idle clients: RSS ${r.rss0} kB -> ${r.rssHalf} kB (N/2) -> ${r.rssN} kB = ${r.perClient.toFixed(2)} KiB per idle client; marginal (N/2..N) ${r.marginal.toFixed(2)} KiB`);
+  console.log(
+    `${r.opened} idle clients: RSS ${r.rss0} kB -> ${r.rssHalf} kB (N/2) -> ${r.rssN} kB = ${r.perClient.toFixed(2)} KiB per idle client; marginal (N/2..N) ${r.marginal.toFixed(2)} KiB`,
+  );
 }

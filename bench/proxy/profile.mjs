@@ -63,9 +63,32 @@ try {
   const targets = {};
   if (TARGETS.includes('pgkeel')) {
     const port = await freePort();
-    const nodeArgs = [...(CPU_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_DIR}`] : []), ...(process.env.PROF_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-    const keel = spawn(process.execPath, [...nodeArgs, join(here, 'pgkeel-proxy.mjs'), '--listen', `127.0.0.1:${port}`, '--primary', `127.0.0.1:${pgsrv.port}`,
-      '--auth', 'trust', '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const nodeArgs = [
+      ...(CPU_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_DIR}`] : []),
+      ...(process.env.PROF_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ];
+    const keel = spawn(
+      process.execPath,
+      [
+        ...nodeArgs,
+        join(here, 'pgkeel-proxy.mjs'),
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--primary',
+        `127.0.0.1:${pgsrv.port}`,
+        '--auth',
+        'trust',
+        '--pool-mode',
+        'transaction',
+        '--pool-size',
+        String(POOL),
+        '--max-client-conn',
+        String(MAX_CLIENTS),
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     children.push(keel);
     targets.pgkeel = { port, pid: keel.pid, child: keel };
   }
@@ -73,9 +96,31 @@ try {
     // A second pgkeel from another build (A/B of a change in one run): PROF_ALT_DIST=/path/to/dist
     const port = await freePort();
     const runner = join(dir, 'alt-proxy.mjs');
-    writeFileSync(runner, `import { runProxyCommand } from '${process.env.PROF_ALT_DIST}/src/cli/proxy-cmd.js'; process.exitCode = await runProxyCommand(process.argv.slice(2));\n`);
-    const alt = spawn(process.execPath, [runner, '--listen', `127.0.0.1:${port}`, '--primary', `127.0.0.1:${pgsrv.port}`,
-      '--auth', 'trust', '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    writeFileSync(
+      runner,
+      `import { runProxyCommand } from '${process.env.PROF_ALT_DIST}/src/cli/proxy-cmd.js'; process.exitCode = await runProxyCommand(process.argv.slice(2));\n`,
+    );
+    const alt = spawn(
+      process.execPath,
+      [
+        runner,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--primary',
+        `127.0.0.1:${pgsrv.port}`,
+        '--auth',
+        'trust',
+        '--pool-mode',
+        'transaction',
+        '--pool-size',
+        String(POOL),
+        '--max-client-conn',
+        String(MAX_CLIENTS),
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     children.push(alt);
     targets['pgkeel-alt'] = { port, pid: alt.pid, child: alt };
   }
@@ -83,60 +128,110 @@ try {
     const port = await freePort();
     const id = postgresIdentity();
     writeFileSync(join(dir, 'userlist.txt'), '"postgres" ""\n');
-    writeFileSync(join(dir, 'pgbouncer.ini'), [
-      '[databases]', `postgres = host=127.0.0.1 port=${pgsrv.port} dbname=postgres`, '[pgbouncer]', 'listen_addr = 127.0.0.1', `listen_port = ${port}`,
-      'unix_socket_dir =', 'auth_type = trust', `auth_file = ${join(dir, 'userlist.txt')}`, 'pool_mode = transaction', `default_pool_size = ${POOL}`,
-      `max_client_conn = ${MAX_CLIENTS}`, 'ignore_startup_parameters = extra_float_digits', `logfile = ${join(dir, 'pgbouncer.log')}`, 'log_connections = 0', 'log_disconnections = 0',
-    ].join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'pgbouncer.ini'),
+      [
+        '[databases]',
+        `postgres = host=127.0.0.1 port=${pgsrv.port} dbname=postgres`,
+        '[pgbouncer]',
+        'listen_addr = 127.0.0.1',
+        `listen_port = ${port}`,
+        'unix_socket_dir =',
+        'auth_type = trust',
+        `auth_file = ${join(dir, 'userlist.txt')}`,
+        'pool_mode = transaction',
+        `default_pool_size = ${POOL}`,
+        `max_client_conn = ${MAX_CLIENTS}`,
+        'ignore_startup_parameters = extra_float_digits',
+        `logfile = ${join(dir, 'pgbouncer.log')}`,
+        'log_connections = 0',
+        'log_disconnections = 0',
+      ].join('\n') + '\n',
+    );
     if (id) chmodSync(dir, 0o777);
-    const b = spawn('/usr/sbin/pgbouncer', [join(dir, 'pgbouncer.ini')], { stdio: ['ignore', 'ignore', 'inherit'], ...(id ? { uid: id.uid, gid: id.gid } : {}) });
+    const b = spawn('/usr/sbin/pgbouncer', [join(dir, 'pgbouncer.ini')], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      ...(id ? { uid: id.uid, gid: id.gid } : {}),
+    });
     children.push(b);
     targets.pgbouncer = { port, pid: b.pid };
   }
   for (const t of Object.values(targets)) await waitPort(t.port);
 
   const ROUNDS = Number(process.env.PROF_ROUNDS ?? 1);
-  for (let round = 0; round < ROUNDS; round++) for (const [name, t] of round % 2 ? Object.entries(targets).reverse() : Object.entries(targets)) {
-    if (SECONDS > 0) {
-      const cpu0 = cpuSeconds(t.pid);
-      const u0 = cpuSeconds(t.pid, 'user');
-      const bench = run('pgbench', [...EXTRA, '-c', String(CLIENTS), '-j', '2', '-T', String(SECONDS), '-n', '-p', String(t.port)], { env, asPostgres: false, timeoutMs: (SECONDS + 60) * 1000 });
-      if (process.env.PROF_PERF && round === 0) {
-        // perf record of the target for half the run: where native and kernel time goes (PROF_PERF=output dir)
+  for (let round = 0; round < ROUNDS; round++)
+    for (const [name, t] of round % 2 ? Object.entries(targets).reverse() : Object.entries(targets)) {
+      if (SECONDS > 0) {
+        const cpu0 = cpuSeconds(t.pid);
+        const u0 = cpuSeconds(t.pid, 'user');
+        const bench = run(
+          'pgbench',
+          [...EXTRA, '-c', String(CLIENTS), '-j', '2', '-T', String(SECONDS), '-n', '-p', String(t.port)],
+          { env, asPostgres: false, timeoutMs: (SECONDS + 60) * 1000 },
+        );
+        if (process.env.PROF_PERF && round === 0) {
+          // perf record of the target for half the run: where native and kernel time goes (PROF_PERF=output dir)
+          await sleep(1000);
+          const out = join(process.env.PROF_PERF, `${name}.perf.data`);
+          await run(
+            'perf',
+            [
+              'record',
+              '-F',
+              '1999',
+              '-g',
+              '-p',
+              String(t.pid),
+              '-o',
+              out,
+              '--',
+              'sleep',
+              String(Math.max(1, SECONDS / 2)),
+            ],
+            { asPostgres: false, timeoutMs: (SECONDS + 30) * 1000 },
+          );
+        }
+        const r = await bench;
+        const cpu = cpuSeconds(t.pid) - cpu0;
+        const user = cpuSeconds(t.pid, 'user') - u0;
+        const tps = Number(/tps = ([\d.]+) \((?:without|including)/.exec(r.stdout)?.[1] ?? NaN);
+        const xacts = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+        const lat = /latency average = ([\d.]+) ms/.exec(r.stdout)?.[1];
+        console.log(
+          `${name}: tps=${tps.toFixed(0)} latency_avg=${lat} ms cpu=${cpu.toFixed(2)} s (${((cpu / xacts) * 1000).toFixed(3)} s/1k tx; user ${((user / xacts) * 1000).toFixed(3)}, sys ${(((cpu - user) / xacts) * 1000).toFixed(3)}) ${r.code !== 0 ? r.stderr.slice(0, 300) : ''}`,
+        );
+      }
+      if (STRACE > 0 && round === 0) {
+        // strace attached for a fixed number of transactions: calls per transaction without guessing the rate.
+        const st = spawn('strace', ['-c', '-f', '-p', String(t.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+        children.push(st);
+        let out = '';
+        st.stderr.on('data', (d) => (out += d));
         await sleep(1000);
-        const out = join(process.env.PROF_PERF, `${name}.perf.data`);
-        await run('perf', ['record', '-F', '1999', '-g', '-p', String(t.pid), '-o', out, '--', 'sleep', String(Math.max(1, SECONDS / 2))], { asPostgres: false, timeoutMs: (SECONDS + 30) * 1000 });
+        const r = await run(
+          'pgbench',
+          [...EXTRA, '-c', String(CLIENTS), '-j', '2', '-t', String(STRACE), '-n', '-p', String(t.port)],
+          { env, asPostgres: false, timeoutMs: 300_000 },
+        );
+        const xacts = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+        st.kill('SIGINT');
+        await new Promise((res) => st.once('exit', res));
+        console.log(`  strace -c -f during ${xacts} tx: calls per tx`);
+        for (const l of out
+          .split('\n')
+          .filter((x) => /^\s*[\d.]+\s+[\d.]+\s+\d+\s+\d+/.test(x))
+          .slice(0, 12)) {
+          const f = l.trim().split(/\s+/);
+          console.log(`    ${f[f.length - 1].padEnd(16)} ${(Number(f[3]) / xacts).toFixed(3)}`);
+        }
       }
-      const r = await bench;
-      const cpu = cpuSeconds(t.pid) - cpu0;
-      const user = cpuSeconds(t.pid, 'user') - u0;
-      const tps = Number(/tps = ([\d.]+) \((?:without|including)/.exec(r.stdout)?.[1] ?? NaN);
-      const xacts = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-      const lat = /latency average = ([\d.]+) ms/.exec(r.stdout)?.[1];
-      console.log(`${name}: tps=${tps.toFixed(0)} latency_avg=${lat} ms cpu=${cpu.toFixed(2)} s (${((cpu / xacts) * 1000).toFixed(3)} s/1k tx; user ${((user / xacts) * 1000).toFixed(3)}, sys ${(((cpu - user) / xacts) * 1000).toFixed(3)}) ${r.code !== 0 ? r.stderr.slice(0, 300) : ''}`);
-    }
-    if (STRACE > 0 && round === 0) {
-      // strace attached for a fixed number of transactions: calls per transaction without guessing the rate.
-      const st = spawn('strace', ['-c', '-f', '-p', String(t.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
-      children.push(st);
-      let out = '';
-      st.stderr.on('data', (d) => (out += d));
-      await sleep(1000);
-      const r = await run('pgbench', [...EXTRA, '-c', String(CLIENTS), '-j', '2', '-t', String(STRACE), '-n', '-p', String(t.port)], { env, asPostgres: false, timeoutMs: 300_000 });
-      const xacts = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-      st.kill('SIGINT');
-      await new Promise((res) => st.once('exit', res));
-      console.log(`  strace -c -f during ${xacts} tx: calls per tx`);
-      for (const l of out.split('\n').filter((x) => /^\s*[\d.]+\s+[\d.]+\s+\d+\s+\d+/.test(x)).slice(0, 12)) {
-        const f = l.trim().split(/\s+/);
-        console.log(`    ${f[f.length - 1].padEnd(16)} ${(Number(f[3]) / xacts).toFixed(3)}`);
+      if (IDLE > 0 && round === 0) {
+        const r = await measureIdle({ port: t.port, pid: t.pid, n: IDLE, user: 'postgres', database: 'postgres' });
+        console.log(
+          `${name}: idle clients ${r.opened}: RSS ${r.rss0} kB -> ${r.rssHalf} kB (N/2) -> ${r.rssN} kB = ${r.perClient.toFixed(2)} KiB per idle client; marginal (N/2..N) ${r.marginal.toFixed(2)} KiB`,
+        );
       }
     }
-    if (IDLE > 0 && round === 0) {
-      const r = await measureIdle({ port: t.port, pid: t.pid, n: IDLE, user: 'postgres', database: 'postgres' });
-      console.log(`${name}: idle clients ${r.opened}: RSS ${r.rss0} kB -> ${r.rssHalf} kB (N/2) -> ${r.rssN} kB = ${r.perClient.toFixed(2)} KiB per idle client; marginal (N/2..N) ${r.marginal.toFixed(2)} KiB`);
-    }
-  }
   if (targets.pgkeel && CPU_DIR) {
     targets.pgkeel.child.kill('SIGINT');
     await new Promise((r) => targets.pgkeel.child.once('exit', r));

@@ -97,28 +97,86 @@ try {
   if (init.code !== 0) throw new Error(init.stderr);
 
   const keelPort = await freePort();
-  const keel = spawn(process.execPath, [join(here, 'pgkeel-proxy.mjs'), '--listen', `127.0.0.1:${keelPort}`, '--primary', `127.0.0.1:${pgsrv.port}`,
-    '--auth', 'trust', '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const keel = spawn(
+    process.execPath,
+    [
+      join(here, 'pgkeel-proxy.mjs'),
+      '--listen',
+      `127.0.0.1:${keelPort}`,
+      '--primary',
+      `127.0.0.1:${pgsrv.port}`,
+      '--auth',
+      'trust',
+      '--pool-mode',
+      'transaction',
+      '--pool-size',
+      String(POOL),
+      '--max-client-conn',
+      String(MAX_CLIENTS),
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   children.push(keel);
   const WORKERS = Number(process.env.BENCH_WORKERS ?? 0);
   let keelW = null;
   const keelWPort = WORKERS > 1 ? await freePort() : 0;
   if (WORKERS > 1) {
-    keelW = spawn(process.execPath, [join(here, 'pgkeel-proxy.mjs'), '--listen', `127.0.0.1:${keelWPort}`, '--primary', `127.0.0.1:${pgsrv.port}`,
-      '--auth', 'trust', '--pool-mode', 'transaction', '--pool-size', String(POOL), '--max-client-conn', String(MAX_CLIENTS), '--workers', String(WORKERS), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    keelW = spawn(
+      process.execPath,
+      [
+        join(here, 'pgkeel-proxy.mjs'),
+        '--listen',
+        `127.0.0.1:${keelWPort}`,
+        '--primary',
+        `127.0.0.1:${pgsrv.port}`,
+        '--auth',
+        'trust',
+        '--pool-mode',
+        'transaction',
+        '--pool-size',
+        String(POOL),
+        '--max-client-conn',
+        String(MAX_CLIENTS),
+        '--workers',
+        String(WORKERS),
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     children.push(keelW);
   }
 
   const bouncerPort = await freePort();
   const id = postgresIdentity();
   writeFileSync(join(dir, 'userlist.txt'), '"postgres" ""\n');
-  writeFileSync(join(dir, 'pgbouncer.ini'), [
-    '[databases]', `postgres = host=127.0.0.1 port=${pgsrv.port} dbname=postgres`, '[pgbouncer]', `listen_addr = 127.0.0.1`, `listen_port = ${bouncerPort}`,
-    `unix_socket_dir =`, 'auth_type = trust', `auth_file = ${join(dir, 'userlist.txt')}`, 'pool_mode = transaction', `default_pool_size = ${POOL}`,
-    `max_client_conn = ${MAX_CLIENTS}`, 'ignore_startup_parameters = extra_float_digits', `logfile = ${join(dir, 'pgbouncer.log')}`, 'log_connections = 0', 'log_disconnections = 0',
-  ].join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `postgres = host=127.0.0.1 port=${pgsrv.port} dbname=postgres`,
+      '[pgbouncer]',
+      `listen_addr = 127.0.0.1`,
+      `listen_port = ${bouncerPort}`,
+      `unix_socket_dir =`,
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${POOL}`,
+      `max_client_conn = ${MAX_CLIENTS}`,
+      'ignore_startup_parameters = extra_float_digits',
+      `logfile = ${join(dir, 'pgbouncer.log')}`,
+      'log_connections = 0',
+      'log_disconnections = 0',
+    ].join('\n') + '\n',
+  );
   if (id) chmodSync(dir, 0o777);
-  const bouncer = spawn('/usr/sbin/pgbouncer', [join(dir, 'pgbouncer.ini')], { stdio: ['ignore', 'ignore', 'inherit'], ...(id ? { uid: id.uid, gid: id.gid } : {}) });
+  const bouncer = spawn('/usr/sbin/pgbouncer', [join(dir, 'pgbouncer.ini')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    ...(id ? { uid: id.uid, gid: id.gid } : {}),
+  });
   children.push(bouncer);
   await waitPort(keelPort);
   if (keelW) await waitPort(keelWPort);
@@ -134,7 +192,8 @@ try {
   // Idle clients first, while both poolers are fresh processes (after the runs their heaps hold freed memory).
   const perIdle = {};
   if (IDLE > 0) {
-    for (const t of targets.filter((x) => x.pid && !x.noIdle)) perIdle[t.name] = await measureIdle({ port: t.port, pid: t.pid, n: IDLE });
+    for (const t of targets.filter((x) => x.pid && !x.noIdle))
+      perIdle[t.name] = await measureIdle({ port: t.port, pid: t.pid, n: IDLE });
   }
   const results = {}; // scenario → target → [{tps, p99, cpuPer1000}]
   for (let round = 0; round < ROUNDS; round++) {
@@ -143,38 +202,70 @@ try {
       for (const t of order) {
         const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
         const logDir = mkdtempSync(join(dir, 'log-'));
-        const r = await run('pgbench', [...sc.args, '-T', String(SECONDS), '-n', '-p', String(t.port), '--log', `--log-prefix=${join(logDir, 'tx')}`], { env, asPostgres: false, timeoutMs: (SECONDS + 120) * 1000 });
+        const r = await run(
+          'pgbench',
+          [
+            ...sc.args,
+            '-T',
+            String(SECONDS),
+            '-n',
+            '-p',
+            String(t.port),
+            '--log',
+            `--log-prefix=${join(logDir, 'tx')}`,
+          ],
+          { env, asPostgres: false, timeoutMs: (SECONDS + 120) * 1000 },
+        );
         const cpu = t.pid ? cpuSeconds(t.pid) - cpu0 : 0;
         const p99 = latencyPercentile(logDir, 0.99);
         rmSync(logDir, { recursive: true, force: true });
         const tps = Number(/tps = ([\d.]+) \((?:without|including)/.exec(r.stdout)?.[1] ?? NaN);
         const xacts = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
         const failed = r.code !== 0 || /aborted|error/i.test(r.stderr);
-        ((results[sc.name] ??= {})[t.name] ??= []).push({ tps: failed ? NaN : tps, p99: failed ? NaN : p99, cpuPer1000: xacts > 0 ? (cpu / xacts) * 1000 : NaN, err: failed ? r.stderr.split('\n').find((l) => /error/i.test(l)) : undefined });
-        process.stderr.write(`round ${round + 1} ${sc.name.padEnd(14)} ${t.name.padEnd(9)} tps=${Number.isNaN(tps) || failed ? 'FAILED' : tps.toFixed(0)} p99=${p99.toFixed(2)}ms${t.pid ? ` cpu=${cpu.toFixed(2)}s` : ''}\n`);
+        ((results[sc.name] ??= {})[t.name] ??= []).push({
+          tps: failed ? NaN : tps,
+          p99: failed ? NaN : p99,
+          cpuPer1000: xacts > 0 ? (cpu / xacts) * 1000 : NaN,
+          err: failed ? r.stderr.split('\n').find((l) => /error/i.test(l)) : undefined,
+        });
+        process.stderr.write(
+          `round ${round + 1} ${sc.name.padEnd(14)} ${t.name.padEnd(9)} tps=${Number.isNaN(tps) || failed ? 'FAILED' : tps.toFixed(0)} p99=${p99.toFixed(2)}ms${t.pid ? ` cpu=${cpu.toFixed(2)}s` : ''}\n`,
+        );
       }
     }
   }
   const idleRss = { pgkeel: rssKb(keel.pid), pgbouncer: rssKb(bouncer.pid) };
 
   const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-  console.log(`\npgbench ${SECONDS}s x ${ROUNDS} rounds, pool ${POOL}, transaction mode; ${version.trim().split('\n')[0]}; medians`);
-  console.log('scenario        direct_tps  pgkeel_tps  pgbouncer_tps  keel/bouncer  keel/direct  keel_cpu_s/1k  bouncer_cpu_s/1k  p99_ms direct/keel/bouncer');
+  console.log(
+    `\npgbench ${SECONDS}s x ${ROUNDS} rounds, pool ${POOL}, transaction mode; ${version.trim().split('\n')[0]}; medians`,
+  );
+  console.log(
+    'scenario        direct_tps  pgkeel_tps  pgbouncer_tps  keel/bouncer  keel/direct  keel_cpu_s/1k  bouncer_cpu_s/1k  p99_ms direct/keel/bouncer',
+  );
   for (const sc of SCENARIOS) {
     const m = (t, k) => median((results[sc.name][t] ?? []).map((x) => x[k]).filter(Number.isFinite));
     const [d, k, b] = ['direct', 'pgkeel', 'pgbouncer'].map((t) => m(t, 'tps'));
-    const errs = ['pgkeel', 'pgbouncer'].flatMap((t) => (results[sc.name][t] ?? []).filter((x) => x.err).map((x) => `${t}: ${x.err}`));
-    console.log(`${sc.name.padEnd(15)} ${fmt(d).padStart(10)}  ${fmt(k).padStart(10)}  ${fmt(b).padStart(13)}  ${fmt(k / b, 2).padStart(12)}  ${fmt(k / d, 2).padStart(11)}  ${fmt(m('pgkeel', 'cpuPer1000'), 3).padStart(13)}  ${fmt(m('pgbouncer', 'cpuPer1000'), 3).padStart(16)}  ${['direct', 'pgkeel', 'pgbouncer'].map((t) => fmt(m(t, 'p99'), 2)).join(' / ')}`);
+    const errs = ['pgkeel', 'pgbouncer'].flatMap((t) =>
+      (results[sc.name][t] ?? []).filter((x) => x.err).map((x) => `${t}: ${x.err}`),
+    );
+    console.log(
+      `${sc.name.padEnd(15)} ${fmt(d).padStart(10)}  ${fmt(k).padStart(10)}  ${fmt(b).padStart(13)}  ${fmt(k / b, 2).padStart(12)}  ${fmt(k / d, 2).padStart(11)}  ${fmt(m('pgkeel', 'cpuPer1000'), 3).padStart(13)}  ${fmt(m('pgbouncer', 'cpuPer1000'), 3).padStart(16)}  ${['direct', 'pgkeel', 'pgbouncer'].map((t) => fmt(m(t, 'p99'), 2)).join(' / ')}`,
+    );
     if (errs.length) console.log(`   ${errs[0]}`);
     if (keelW) {
       const w = `pgkeel-w${WORKERS}`;
       const wt = m(w, 'tps');
-      console.log(`   pgkeel --workers ${WORKERS}: tps ${fmt(wt)} (${fmt(wt / b, 2)}x pgbouncer, ${fmt(wt / k, 2)}x one worker), cpu_s/1k ${fmt(m(w, 'cpuPer1000'), 3)}, p99 ${fmt(m(w, 'p99'), 2)} ms`);
+      console.log(
+        `   pgkeel --workers ${WORKERS}: tps ${fmt(wt)} (${fmt(wt / b, 2)}x pgbouncer, ${fmt(wt / k, 2)}x one worker), cpu_s/1k ${fmt(m(w, 'cpuPer1000'), 3)}, p99 ${fmt(m(w, 'p99'), 2)} ms`,
+      );
     }
   }
   console.log(`RSS after the runs: pgkeel ${idleRss.pgkeel} kB, pgbouncer ${idleRss.pgbouncer} kB`);
   for (const [name, r] of Object.entries(perIdle)) {
-    console.log(`${name}: ${r.opened} idle clients: RSS ${r.rss0} -> ${r.rssN} kB = ${r.perClient.toFixed(2)} KiB per idle client (marginal N/2..N ${r.marginal.toFixed(2)} KiB)`);
+    console.log(
+      `${name}: ${r.opened} idle clients: RSS ${r.rss0} -> ${r.rssN} kB = ${r.perClient.toFixed(2)} KiB per idle client (marginal N/2..N ${r.marginal.toFixed(2)} KiB)`,
+    );
   }
 } finally {
   for (const c of children) {

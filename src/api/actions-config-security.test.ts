@@ -32,7 +32,12 @@ async function server(pg: Record<string, unknown> = {}) {
       scope: 't',
       name: 'node1',
       restapi: { listen: `127.0.0.1:${port}`, authentication: { username: 'admin', password: 'pw' } },
-      postgresql: { listen: '127.0.0.1:1', data_dir: 'data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } }, ...pg },
+      postgresql: {
+        listen: '127.0.0.1:1',
+        data_dir: 'data',
+        authentication: { superuser: { password: 'x' }, replication: { password: 'y' } },
+        ...pg,
+      },
     },
     'test',
     {},
@@ -40,13 +45,20 @@ async function server(pg: Record<string, unknown> = {}) {
   );
   const store = new MemoryStore({ now: Date.now });
   const deps = { agent: new Agent(cfg, store, silent), store, keys, cfg, now: Date.now };
-  const api = new ApiServer(deps, silent, actionHandlers(silent, { pollIntervalMs: 20, waitMs: () => 1000, reinitStartMs: 200 }));
+  const api = new ApiServer(
+    deps,
+    silent,
+    actionHandlers(silent, { pollIntervalMs: 20, waitMs: () => 1000, reinitStartMs: 200 }),
+  );
   await api.listen();
   await store.put(keys.config, encodeJson(SEEDED));
   return {
     /** Sends `text` as the body as it is, so keys like __proto__ reach the server as a client wrote them. */
     async req(method: string, text: string): Promise<{ code: number; body: Body }> {
-      const headers = { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from('admin:pw').toString('base64') };
+      const headers = {
+        'content-type': 'application/json',
+        authorization: 'Basic ' + Buffer.from('admin:pw').toString('base64'),
+      };
       const res = await fetch(`http://127.0.0.1:${port}/config`, { method, headers, body: text });
       const t = await res.text();
       return { code: res.status, body: (t.startsWith('{') ? JSON.parse(t) : { code: t, problems: [] }) as Body };
@@ -67,7 +79,10 @@ describe('PATCH/PUT /config refuse configuration injection (HTTP)', () => {
       const r = await s.req(method, JSON.stringify({ postgresql: { parameters: { 'x = 1\nfsync': 'off' } } }));
       assert.equal(r.code, 400, method);
       assert.equal(r.body.code, 'CONFIG_INVALID');
-      assert.deepEqual(r.body.problems.map((p) => p.path), ['postgresql.parameters["x = 1\\nfsync"]']);
+      assert.deepEqual(
+        r.body.problems.map((p) => p.path),
+        ['postgresql.parameters["x = 1\\nfsync"]'],
+      );
       assert.equal(await s.stored(), encodeJson(SEEDED));
     }
     const v = await s.req('PATCH', JSON.stringify({ postgresql: { parameters: { work_mem: "8MB'\nfsync = off" } } }));
@@ -77,17 +92,30 @@ describe('PATCH/PUT /config refuse configuration injection (HTTP)', () => {
 
   it('archive_command and shared_preload_libraries: 400 CONFIG_PARAMETER_LOCAL_ONLY naming them and how to allow them', async () => {
     await using s = await server();
-    const r = await s.req('PATCH', JSON.stringify({ postgresql: { parameters: { archive_mode: 'on', archive_command: 'id > /tmp/pwned; true', shared_preload_libraries: 'x' } } }));
+    const r = await s.req(
+      'PATCH',
+      JSON.stringify({
+        postgresql: {
+          parameters: { archive_mode: 'on', archive_command: 'id > /tmp/pwned; true', shared_preload_libraries: 'x' },
+        },
+      }),
+    );
     assert.equal(r.code, 400);
     assert.equal(r.body.code, 'CONFIG_PARAMETER_LOCAL_ONLY');
-    assert.deepEqual(r.body.problems.map((p) => p.path), ['postgresql.parameters.archive_command', 'postgresql.parameters.shared_preload_libraries']);
+    assert.deepEqual(
+      r.body.problems.map((p) => p.path),
+      ['postgresql.parameters.archive_command', 'postgresql.parameters.shared_preload_libraries'],
+    );
     assert.match(r.body.problems[0]?.message ?? '', /allow_dynamic_parameters: \[archive_command\]/);
-    const put = await s.req('PUT', JSON.stringify({ ttl: 30, postgresql: { parameters: { restore_command: 'cp x y' } } }));
+    const put = await s.req(
+      'PUT',
+      JSON.stringify({ ttl: 30, postgresql: { parameters: { restore_command: 'cp x y' } } }),
+    );
     assert.equal(put.code, 400);
     assert.equal(await s.stored(), encodeJson(SEEDED), 'nothing written');
   });
 
-  it('archive_command is accepted when this node\'s local file allows it', async () => {
+  it("archive_command is accepted when this node's local file allows it", async () => {
     await using s = await server({ allow_dynamic_parameters: ['archive_command'] });
     const r = await s.req('PATCH', JSON.stringify({ postgresql: { parameters: { archive_command: '/bin/true' } } }));
     assert.equal(r.code, 200);
@@ -96,10 +124,19 @@ describe('PATCH/PUT /config refuse configuration injection (HTTP)', () => {
 
   it('constructor, __proto__ and toString keys: 400 unknown key, nothing written', async () => {
     await using s = await server();
-    for (const text of ['{"constructor":{"prototype":{"x":1}}}', '{"__proto__":{"ttl":99}}', '{"toString":1}', '{"postgresql":{"constructor":{"prototype":1}}}', '{"postgresql":{"parameters":{"__proto__":"x"}}}']) {
+    for (const text of [
+      '{"constructor":{"prototype":{"x":1}}}',
+      '{"__proto__":{"ttl":99}}',
+      '{"toString":1}',
+      '{"postgresql":{"constructor":{"prototype":1}}}',
+      '{"postgresql":{"parameters":{"__proto__":"x"}}}',
+    ]) {
       const r = await s.req('PATCH', text);
       assert.equal(r.code, 400, text);
-      assert.ok(r.body.problems.some((p) => /unknown key|reserved name/.test(p.message)), `${text}: ${JSON.stringify(r.body)}`);
+      assert.ok(
+        r.body.problems.some((p) => /unknown key|reserved name/.test(p.message)),
+        `${text}: ${JSON.stringify(r.body)}`,
+      );
       assert.equal(await s.stored(), encodeJson(SEEDED), text);
     }
   });
@@ -107,8 +144,14 @@ describe('PATCH/PUT /config refuse configuration injection (HTTP)', () => {
 
 describe('configProblems (the validator PATCH/PUT and ctl edit-config go through)', () => {
   it('names every local-only parameter even when something else is wrong too', () => {
-    const p = configProblems({ ttl: 'soon', postgresql: { parameters: { ssl_passphrase_command: 'x', DYNAMIC_LIBRARY_PATH: '/tmp' } } });
-    assert.deepEqual(p.map((x) => x.path), ['ttl', 'postgresql.parameters.ssl_passphrase_command', 'postgresql.parameters.DYNAMIC_LIBRARY_PATH']);
+    const p = configProblems({
+      ttl: 'soon',
+      postgresql: { parameters: { ssl_passphrase_command: 'x', DYNAMIC_LIBRARY_PATH: '/tmp' } },
+    });
+    assert.deepEqual(
+      p.map((x) => x.path),
+      ['ttl', 'postgresql.parameters.ssl_passphrase_command', 'postgresql.parameters.DYNAMIC_LIBRARY_PATH'],
+    );
     assert.ok(p.slice(1).every((x) => x.code === 'CONFIG_PARAMETER_LOCAL_ONLY'));
   });
 

@@ -4,12 +4,20 @@ import { configProblems } from './actions-config.js';
 
 describe('configProblems: the DCS config validated like the agents read it', () => {
   it('accepts a valid config, with or without pause', () => {
-    assert.deepEqual(configProblems({ ttl: 30, loop_wait: 10, retry_timeout: 10, postgresql: { parameters: { work_mem: '8MB' } } }), []);
+    assert.deepEqual(
+      configProblems({ ttl: 30, loop_wait: 10, retry_timeout: 10, postgresql: { parameters: { work_mem: '8MB' } } }),
+      [],
+    );
     assert.deepEqual(configProblems({ pause: true }), []);
   });
 
   it('lists every problem with its key path, unknown keys with a "did you mean"', () => {
-    const p = configProblems({ tll: 30, loop_wait: 'often', postgresql: { parameter: {}, use_slots: 'maybe' }, pause: 'yes' });
+    const p = configProblems({
+      tll: 30,
+      loop_wait: 'often',
+      postgresql: { parameter: {}, use_slots: 'maybe' },
+      pause: 'yes',
+    });
     const byPath = Object.fromEntries(p.map((x) => [x.path, x.message]));
     assert.match(byPath['tll'] ?? '', /unknown key \(did you mean "ttl"\?\); allowed here: .*, pause$/);
     assert.match(byPath['loop_wait'] ?? '', /expected an integer \(seconds\) >= 1 <= 300, got "often"/);

@@ -27,7 +27,8 @@ const DYNAMIC: Schema = { kind: 'object', doc: 'the DCS config key', fields: dyn
 export function configProblems(value: Json, allowed: readonly string[] = []): Problem[] {
   const { pause, ...rest } = value;
   const problems: Problem[] = [];
-  if (pause !== undefined && typeof pause !== 'boolean') problems.push({ path: 'pause', message: `expected true or false, got ${JSON.stringify(pause)}` });
+  if (pause !== undefined && typeof pause !== 'boolean')
+    problems.push({ path: 'pause', message: `expected true or false, got ${JSON.stringify(pause)}` });
   const res = validate(DYNAMIC, rest);
   for (const p of res.problems) {
     if (p.path.includes('.') || !p.message.startsWith('unknown key')) {
@@ -39,7 +40,9 @@ export function configProblems(value: Json, allowed: readonly string[] = []): Pr
     problems.push({ path: p.path, message: `${p.message.replace('unknown key', `unknown key${hint}`)}, pause` });
   }
   // The well-formed parameters (validate keeps those) are checked even when something else is wrong.
-  const valid = res.value as { ttl: number; loop_wait: number; retry_timeout: number; postgresql?: { parameters?: Json } } | undefined;
+  const valid = res.value as
+    | { ttl: number; loop_wait: number; retry_timeout: number; postgresql?: { parameters?: Json } }
+    | undefined;
   problems.push(...localOnlyProblems(valid?.postgresql?.parameters ?? {}, 'postgresql.parameters', allowed));
   const eff = valid;
   if (res.problems.length === 0 && eff) {
@@ -61,7 +64,11 @@ function invalid(problems: Problem[]): ActionResult {
 /** Stable JSON text (sorted keys) to tell whether a patch changed anything. */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (isObject(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
+  if (isObject(v))
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
   return JSON.stringify(v);
 }
 
@@ -97,7 +104,8 @@ export async function patchConfig(body: Json, deps: ApiDeps): Promise<ActionResu
   } catch (err) {
     return { code: 503, body: `cannot write the config key to the DCS: ${(err as Error).message}` };
   }
-  if (!ok) return { code: 409, body: `the config key changed since it was read (modRevision ${cur.modRevision}); retry` };
+  if (!ok)
+    return { code: 409, body: `the config key changed since it was read (modRevision ${cur.modRevision}); retry` };
   deps.agent.poke();
   return { code: 200, body: next };
 }

@@ -11,7 +11,10 @@ import { sleep, text, type ActionOptions, type ActionResult } from './actions-co
  * `schedule`, `postgres_version` and `timeout` are refused as not supported yet. Returns null when the restart
  * may run.
  */
-export function restartRefusal(body: Record<string, unknown>, me: { role: string; pendingRestart: boolean }): ActionResult | null {
+export function restartRefusal(
+  body: Record<string, unknown>,
+  me: { role: string; pendingRestart: boolean },
+): ActionResult | null {
   for (const [k, v] of Object.entries(body)) {
     if (v === null || v === undefined) continue;
     switch (k) {
@@ -21,11 +24,14 @@ export function restartRefusal(body: Record<string, unknown>, me: { role: string
       case 'timeout':
         return text(400, `the restart filter "${k}" is not supported yet`);
       case 'role':
-        if (v !== 'master' && v !== 'primary' && v !== 'replica') return text(400, 'PostgreSQL role should be either primary or replica');
-        if ((v === 'replica') !== (me.role === 'replica')) return text(503, `restart conditions are not satisfied: role is ${me.role}, not ${v}`);
+        if (v !== 'master' && v !== 'primary' && v !== 'replica')
+          return text(400, 'PostgreSQL role should be either primary or replica');
+        if ((v === 'replica') !== (me.role === 'replica'))
+          return text(503, `restart conditions are not satisfied: role is ${me.role}, not ${v}`);
         break;
       case 'restart_pending':
-        if (v === true && !me.pendingRestart) return text(503, 'restart conditions are not satisfied: no restart is pending');
+        if (v === true && !me.pendingRestart)
+          return text(503, 'restart conditions are not satisfied: no restart is pending');
         break;
       default:
         return text(400, `Unknown filter for the scheduled restart: ${k}`);
@@ -36,7 +42,10 @@ export function restartRefusal(body: Record<string, unknown>, me: { role: string
 
 export async function postRestart(body: Record<string, unknown>, agent: AgentPort, log: Logger): Promise<ActionResult> {
   const snap = agent.snapshot();
-  const refusal = restartRefusal(body, { role: snap.role, pendingRestart: snap.gathered?.pgStatus?.pendingRestart === true });
+  const refusal = restartRefusal(body, {
+    role: snap.role,
+    pendingRestart: snap.gathered?.pgStatus?.pendingRestart === true,
+  });
   if (refusal) return refusal;
   try {
     await agent.request('restart');
@@ -52,7 +61,11 @@ export async function postRestart(body: Record<string, unknown>, agent: AgentPor
  * request settled — a refusal (leader, no leader to clone from) comes within one cycle. The clone itself may take
  * long; its progress shows as the member state "creating replica".
  */
-export async function postReinitialize({ agent, now }: ApiDeps, log: Logger, opts: ActionOptions): Promise<ActionResult> {
+export async function postReinitialize(
+  { agent, now }: ApiDeps,
+  log: Logger,
+  opts: ActionOptions,
+): Promise<ActionResult> {
   const busy = () => agent.snapshot().memory.busy;
   const before = busy();
   const state: { settled: { ok: true } | { ok: false; err: Error } | null } = { settled: null };

@@ -11,7 +11,13 @@ import { fixture } from './api-fixture.js';
 
 const keys = clusterKeys('t');
 
-const rec = (role: string, port: number) => encodeJson({ conn_url: `postgres://127.0.0.1:${port}/postgres`, api_url: `http://127.0.0.1:${port + 10}/patroni`, state: 'running', role });
+const rec = (role: string, port: number) =>
+  encodeJson({
+    conn_url: `postgres://127.0.0.1:${port}/postgres`,
+    api_url: `http://127.0.0.1:${port + 10}/patroni`,
+    state: 'running',
+    role,
+  });
 
 async function seed(s: MemoryStore, leader: string | null = 'node1'): Promise<void> {
   await s.put(keys.config, encodeJson({ ttl: 10, loop_wait: 1, retry_timeout: 3, postgresql: { parameters: {} } }));
@@ -39,7 +45,12 @@ describe('REST unsafe endpoints', () => {
   it('401 without or with wrong credentials when restapi.authentication is set; health checks stay open', async () => {
     await using f = await fixture({ auth: true });
     await seed(f.store);
-    for (const [method, path] of [['POST', '/switchover'], ['PATCH', '/config'], ['POST', '/restart'], ['DELETE', '/switchover']] as const) {
+    for (const [method, path] of [
+      ['POST', '/switchover'],
+      ['PATCH', '/config'],
+      ['POST', '/restart'],
+      ['DELETE', '/switchover'],
+    ] as const) {
       const r = await f.req(method, path, { leader: 'node1' });
       assert.equal(r.code, 401, `${method} ${path}`);
       assert.equal((await f.req(method, path, { leader: 'node1' }, 'admin:wrong')).code, 401);
@@ -48,7 +59,7 @@ describe('REST unsafe endpoints', () => {
     assert.equal((await f.req('GET', '/patroni')).code, 200);
   });
 
-  it('switchover: 200 once another member holds the key; the /failover value is Patroni\'s', async () => {
+  it("switchover: 200 once another member holds the key; the /failover value is Patroni's", async () => {
     await using f = await fixture();
     await seed(f.store);
     // The request the "agents" saw (a separate watcher could miss the key: they delete it once they act on it).
@@ -119,9 +130,19 @@ describe('REST unsafe endpoints', () => {
     await using f = await fixture();
     assert.equal((await f.req('PATCH', '/config', { ttl: 20 })).code, 503);
     await seed(f.store);
-    const r = await f.req('PATCH', '/config', { ttl: 20, postgresql: { parameters: { work_mem: '8MB' } }, pause: true });
+    const r = await f.req('PATCH', '/config', {
+      ttl: 20,
+      postgresql: { parameters: { work_mem: '8MB' } },
+      pause: true,
+    });
     assert.equal(r.code, 200, r.text);
-    const expected = { ttl: 20, loop_wait: 1, retry_timeout: 3, postgresql: { parameters: { work_mem: '8MB' } }, pause: true };
+    const expected = {
+      ttl: 20,
+      loop_wait: 1,
+      retry_timeout: 3,
+      postgresql: { parameters: { work_mem: '8MB' } },
+      pause: true,
+    };
     assert.deepEqual(JSON.parse(r.text), expected);
     assert.deepEqual(JSON.parse((await f.store.get(keys.config))?.value ?? ''), expected);
     const del = await f.req('PATCH', '/config', { pause: null });
@@ -133,7 +154,11 @@ describe('REST unsafe endpoints', () => {
     assert.equal(body.code, 'CONFIG_INVALID');
     assert.deepEqual(body.problems.map((p) => p.path).sort(), ['loop_wiat', 'ttl']);
     assert.match(body.problems.find((p) => p.path === 'loop_wiat')?.message ?? '', /did you mean "loop_wait"/);
-    assert.equal(JSON.parse((await f.store.get(keys.config))?.value ?? '')['ttl'], 20, 'an invalid patch writes nothing');
+    assert.equal(
+      JSON.parse((await f.store.get(keys.config))?.value ?? '')['ttl'],
+      20,
+      'an invalid patch writes nothing',
+    );
   });
 
   it('PATCH /config answers 409 when the key changes between read and write', async () => {
@@ -163,12 +188,21 @@ describe('REST unsafe endpoints', () => {
     assert.deepEqual(JSON.parse((await f.store.get(keys.config))?.value ?? ''), { ttl: 30, loop_wait: 5 });
   });
 
-  it('restart: schedules and unknown filters are refused with Patroni\'s texts', async () => {
+  it("restart: schedules and unknown filters are refused with Patroni's texts", async () => {
     await using f = await fixture();
     await seed(f.store);
-    assert.deepEqual(Object.values(await f.req('POST', '/restart', { schedule: '2030-01-01T00:00:00Z' })), [400, 'scheduled restarts are not supported yet']);
-    assert.deepEqual(Object.values(await f.req('POST', '/restart', { foo: 1 })), [400, 'Unknown filter for the scheduled restart: foo']);
-    assert.deepEqual(Object.values(await f.req('POST', '/restart', { role: 'boss' })), [400, 'PostgreSQL role should be either primary or replica']);
+    assert.deepEqual(Object.values(await f.req('POST', '/restart', { schedule: '2030-01-01T00:00:00Z' })), [
+      400,
+      'scheduled restarts are not supported yet',
+    ]);
+    assert.deepEqual(Object.values(await f.req('POST', '/restart', { foo: 1 })), [
+      400,
+      'Unknown filter for the scheduled restart: foo',
+    ]);
+    assert.deepEqual(Object.values(await f.req('POST', '/restart', { role: 'boss' })), [
+      400,
+      'PostgreSQL role should be either primary or replica',
+    ]);
     assert.deepEqual(Object.values(await f.req('POST', '/reload')), [202, 'reload scheduled']);
   });
 });

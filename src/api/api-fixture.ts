@@ -48,7 +48,11 @@ export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
       name: 'node1',
       restapi: { listen: `127.0.0.1:${port}`, ...(opts.auth ? { authentication: CREDS } : {}), ...opts.restapi },
       ...(opts.ctl ? { ctl: opts.ctl } : {}),
-      postgresql: { listen: '127.0.0.1:1', data_dir: 'data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } },
+      postgresql: {
+        listen: '127.0.0.1:1',
+        data_dir: 'data',
+        authentication: { superuser: { password: 'x' }, replication: { password: 'y' } },
+      },
     },
     'test',
     {},
@@ -59,7 +63,11 @@ export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
   const dcs = opts.store ? opts.store(store) : store;
   const agent = new Agent(cfg, dcs, log);
   const deps = { agent, store: dcs, keys: clusterKeys(cfg.scope, cfg.namespace), cfg, now: opts.now ?? Date.now };
-  const api = new ApiServer(deps, log, actionHandlers(log, { pollIntervalMs: 20, waitMs: () => opts.waitMs ?? 5000, reinitStartMs: 200 }));
+  const api = new ApiServer(
+    deps,
+    log,
+    actionHandlers(log, { pollIntervalMs: 20, waitMs: () => opts.waitMs ?? 5000, reinitStartMs: 200 }),
+  );
   await api.listen();
   return {
     store,
@@ -69,7 +77,11 @@ export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
     async req(method, path, body, auth) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (auth) headers['authorization'] = 'Basic ' + Buffer.from(auth).toString('base64');
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
       return { code: res.status, text: await res.text() };
     },
     async [Symbol.asyncDispose]() {

@@ -45,10 +45,16 @@ export type VerifyClient = 'none' | 'optional' | 'required';
 
 export type AuthVerdict = { ok: true } | { ok: false; code: 401 | 403; reason: string };
 
-export function checkAccess(req: IncomingMessage, auth: BasicCredentials | undefined, verifyClient: VerifyClient): AuthVerdict {
+export function checkAccess(
+  req: IncomingMessage,
+  auth: BasicCredentials | undefined,
+  verifyClient: VerifyClient,
+): AuthVerdict {
   const sock = req.socket as Partial<TLSSocket>;
-  if (sock.encrypted && verifyClient !== 'none' && sock.authorized !== true) return { ok: false, code: 403, reason: 'client certificate required' };
-  if (!credentialsMatch(req.headers.authorization, auth)) return { ok: false, code: 401, reason: req.headers.authorization ? 'wrong credentials' : 'no credentials' };
+  if (sock.encrypted && verifyClient !== 'none' && sock.authorized !== true)
+    return { ok: false, code: 403, reason: 'client certificate required' };
+  if (!credentialsMatch(req.headers.authorization, auth))
+    return { ok: false, code: 401, reason: req.headers.authorization ? 'wrong credentials' : 'no credentials' };
   return { ok: true };
 }
 
@@ -69,7 +75,13 @@ export class AuthFailureLog {
       this.suppressed++;
       return;
     }
-    const fields = { client: req.socket.remoteAddress ?? 'unknown', method: req.method, path: (req.url ?? '').split('?')[0], reason, ...(this.suppressed ? { suppressed_since_last: this.suppressed } : {}) };
+    const fields = {
+      client: req.socket.remoteAddress ?? 'unknown',
+      method: req.method,
+      path: (req.url ?? '').split('?')[0],
+      reason,
+      ...(this.suppressed ? { suppressed_since_last: this.suppressed } : {}),
+    };
     this.log.warn('REST request refused: authentication failed', fields);
     this.lastAt = t;
     this.suppressed = 0;

@@ -25,7 +25,8 @@ export function jsonDepth(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
@@ -37,7 +38,8 @@ export function jsonDepth(text: string): number {
 export function parseBody(text: string): Record<string, unknown> {
   if (!text.trim()) return {};
   const depth = jsonDepth(text);
-  if (depth > MAX_DEPTH) throw new BodyError(400, `the JSON body is nested ${depth} levels deep; at most ${MAX_DEPTH} are accepted`);
+  if (depth > MAX_DEPTH)
+    throw new BodyError(400, `the JSON body is nested ${depth} levels deep; at most ${MAX_DEPTH} are accepted`);
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -52,7 +54,8 @@ export function parseBody(text: string): Record<string, unknown> {
 export function readBody(req: IncomingMessage, limit = MAX_BODY): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
-    if (declared > limit) return reject(new BodyError(413, `the request body is ${declared} bytes; at most ${limit} are accepted`));
+    if (declared > limit)
+      return reject(new BodyError(413, `the request body is ${declared} bytes; at most ${limit} are accepted`));
     let size = 0;
     const chunks: Buffer[] = [];
     const onData = (c: Buffer) => {

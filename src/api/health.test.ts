@@ -14,7 +14,12 @@ function primary(renewedAgo: number): AgentSnapshot {
     role: 'primary',
     memberState: 'running',
     decision: null,
-    memory: { lastRenew: { ok: true, at: NOW - renewedAgo }, dcsLastSeen: NOW - renewedAgo, sysid: null, lastError: null },
+    memory: {
+      lastRenew: { ok: true, at: NOW - renewedAgo },
+      dcsLastSeen: NOW - renewedAgo,
+      sysid: null,
+      lastError: null,
+    },
     gathered: {
       observed: { holdsLock: true, tags: {} },
       cluster: { leader: { name: 'node1' }, members: new Map(), sync: undefined, status: undefined },

@@ -21,13 +21,25 @@ export function patroniStatus(s: AgentSnapshot): Json {
     body['server_version'] = st.serverVersion;
     // Patroni 3.0.2 peers decide "primary" from the presence of xlog.location: only a primary reports it.
     body['xlog'] = st.inRecovery
-      ? { received_location: st.receivedLsn ?? 0, replayed_location: st.replayedLsn ?? 0, replayed_timestamp: st.replayTimestamp, paused: st.replayPaused,
-          ...(st.receiverSilentMs !== null ? { receiver_silent_ms: st.receiverSilentMs } : {}) }
+      ? {
+          received_location: st.receivedLsn ?? 0,
+          replayed_location: st.replayedLsn ?? 0,
+          replayed_timestamp: st.replayTimestamp,
+          paused: st.replayPaused,
+          ...(st.receiverSilentMs !== null ? { receiver_silent_ms: st.receiverSilentMs } : {}),
+        }
       : { location: st.walPosition ?? 0 };
     if (st.timeline !== null) body['timeline'] = st.timeline;
     if (st.inRecovery) body['replication_state'] = st.streaming ? 'streaming' : 'in archive recovery';
     if (!st.inRecovery) {
-      body['replication'] = st.replication.map((r) => ({ usename: 'replicator', application_name: r.applicationName, client_addr: r.clientAddr, state: r.state, sync_state: r.syncState, sync_priority: r.syncState === 'sync' ? 1 : 0 }));
+      body['replication'] = st.replication.map((r) => ({
+        usename: 'replicator',
+        application_name: r.applicationName,
+        client_addr: r.clientAddr,
+        state: r.state,
+        sync_state: r.syncState,
+        sync_priority: r.syncState === 'sync' ? 1 : 0,
+      }));
     }
     if (st.pendingRestart) body['pending_restart'] = true;
   }

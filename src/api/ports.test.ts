@@ -23,7 +23,16 @@ const keys = clusterKeys('t');
 async function config(port = 2) {
   const dir = mkdtempSync(join(tmpdir(), 'pgkeel-ports-'));
   const cfg = configFromObject(
-    { scope: 't', name: 'node2', restapi: { listen: `127.0.0.1:${port}` }, postgresql: { listen: '127.0.0.1:1', data_dir: 'data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } } },
+    {
+      scope: 't',
+      name: 'node2',
+      restapi: { listen: `127.0.0.1:${port}` },
+      postgresql: {
+        listen: '127.0.0.1:1',
+        data_dir: 'data',
+        authentication: { superuser: { password: 'x' }, replication: { password: 'y' } },
+      },
+    },
     'test',
     {},
     dir,
@@ -58,9 +67,23 @@ describe('Agent as the API sees it (AgentPort)', () => {
 
 /** A replica in failsafe mode whose DCS is down: readCluster rejects, the snapshot holds the last cluster. */
 function fakeAgent(cluster: Cluster): AgentPort & { pings: number[]; pokes: number } {
-  const gathered = { dynamic: { failsafe_mode: true, ttl: 30 }, pgStatus: { inRecovery: true, replayedLsn: 42 }, cluster, observed: { tags: {} } } as unknown as Gathered;
+  const gathered = {
+    dynamic: { failsafe_mode: true, ttl: 30 },
+    pgStatus: { inRecovery: true, replayedLsn: 42 },
+    cluster,
+    observed: { tags: {} },
+  } as unknown as Gathered;
   const memory = { ...newMemory(), lastCluster: { ...cluster, failsafe: { node1: 'http://127.0.0.1:8008/patroni' } } };
-  const snap: AgentSnapshot = Object.freeze({ name: 'node2', scope: 't', at: 1, gathered, decision: null, memory, memberState: 'running', role: 'replica' as const });
+  const snap: AgentSnapshot = Object.freeze({
+    name: 'node2',
+    scope: 't',
+    at: 1,
+    gathered,
+    decision: null,
+    memory,
+    memberState: 'running',
+    role: 'replica' as const,
+  });
   const fake = {
     pings: [] as number[],
     pokes: 0,
@@ -78,7 +101,12 @@ describe('ApiServer on a fake AgentPort', () => {
     const port = await freePort();
     using c = await config(port);
     const store = new MemoryStore({ now: Date.now });
-    const member = { conn_url: 'postgres://127.0.0.1:5432/postgres', api_url: 'http://127.0.0.1:8008/patroni', state: 'running', role: 'master' };
+    const member = {
+      conn_url: 'postgres://127.0.0.1:5432/postgres',
+      api_url: 'http://127.0.0.1:8008/patroni',
+      state: 'running',
+      role: 'master',
+    };
     await store.put(keys.member('node1'), encodeJson(member));
     await store.put(keys.leader, 'node1');
     const agent = fakeAgent(await new Agent(c.cfg, store, silentLogger).readCluster());
@@ -86,13 +114,22 @@ describe('ApiServer on a fake AgentPort', () => {
     await api.listen();
     try {
       const url = (p: string) => `http://127.0.0.1:${port}${p}`;
-      const ping = await fetch(url('/failsafe'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const ping = await fetch(url('/failsafe'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
       assert.equal(ping.status, 200);
       assert.equal(ping.headers.get('lsn'), '42');
       assert.deepEqual(agent.pings, [5_000]);
       assert.deepEqual(await (await fetch(url('/failsafe'))).json(), { node1: 'http://127.0.0.1:8008/patroni' });
-      const cluster = (await (await fetch(url('/cluster'))).json()) as { members: Array<{ name: string; role: string }> };
-      assert.deepEqual(cluster.members.map((m) => [m.name, m.role]), [['node1', 'leader']]);
+      const cluster = (await (await fetch(url('/cluster'))).json()) as {
+        members: Array<{ name: string; role: string }>;
+      };
+      assert.deepEqual(
+        cluster.members.map((m) => [m.name, m.role]),
+        [['node1', 'leader']],
+      );
     } finally {
       await api.close();
       await store.close();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { configFromObject } from '../config/load.js';
 import { clusterKeys } from '../dcs/layout.js';
 import { MemoryStore } from '../dcs/memory.js';
-import { Agent, RequestRefused } from '../ha/agent.js';
+import { Agent, type RequestRefused } from '../ha/agent.js';
 import { silentLogger } from '../lib/log.js';
 import { freePort } from '../lib/net.js';
 import { actionHandlers } from './actions.js';
@@ -21,7 +21,16 @@ it('POST /reinitialize: 503 "not enough disk space to clone" (HA_REINIT_NO_SPACE
   const dir = mkdtempSync(join(tmpdir(), 'pgkeel-reinit-'));
   const port = await freePort();
   const cfg = configFromObject(
-    { scope: 't', name: 'node2', restapi: { listen: `127.0.0.1:${port}` }, postgresql: { listen: '127.0.0.1:1', data_dir: 'data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } } },
+    {
+      scope: 't',
+      name: 'node2',
+      restapi: { listen: `127.0.0.1:${port}` },
+      postgresql: {
+        listen: '127.0.0.1:1',
+        data_dir: 'data',
+        authentication: { superuser: { password: 'x' }, replication: { password: 'y' } },
+      },
+    },
     'test',
     {},
     dir,
@@ -32,14 +41,29 @@ it('POST /reinitialize: 503 "not enough disk space to clone" (HA_REINIT_NO_SPACE
   closeSync(fd);
   const store = new MemoryStore({ now: Date.now });
   const agent = new Agent(cfg, store, silentLogger);
-  const api = new ApiServer({ agent, store, keys: clusterKeys(cfg.scope), cfg, now: Date.now }, silentLogger, actionHandlers(silentLogger, { reinitStartMs: 200 }));
+  const api = new ApiServer(
+    { agent, store, keys: clusterKeys(cfg.scope), cfg, now: Date.now },
+    silentLogger,
+    actionHandlers(silentLogger, { reinitStartMs: 200 }),
+  );
   await api.listen();
   try {
     await assert.rejects(agent.request('reinitialize'), (e: RequestRefused) => e.code === 'HA_REINIT_NO_SPACE');
-    const res = await fetch(`http://127.0.0.1:${port}/reinitialize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"force":true}' });
+    const res = await fetch(`http://127.0.0.1:${port}/reinitialize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"force":true}',
+    });
     assert.equal(res.status, 503);
-    assert.match(await res.text(), /^not enough disk space to clone: the clone needs about \d+ MB \(8388608 MB of data plus margin\), the filesystem has \d+ MB free/);
-    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('data.')), [], 'nothing moved aside');
+    assert.match(
+      await res.text(),
+      /^not enough disk space to clone: the clone needs about \d+ MB \(8388608 MB of data plus margin\), the filesystem has \d+ MB free/,
+    );
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.startsWith('data.')),
+      [],
+      'nothing moved aside',
+    );
   } finally {
     await api.close();
     await store.close();

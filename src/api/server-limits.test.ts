@@ -17,13 +17,22 @@ const AUTH = `${CREDS.username}:${CREDS.password}`;
 const keys = clusterKeys('t');
 
 /** A raw request whose body is written as given (string or chunks), so sizes and framing are ours. */
-function raw(port: number, method: string, path: string, body: string, headers: Record<string, string | number> = {}): Promise<{ code: number; text: string }> {
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  body: string,
+  headers: Record<string, string | number> = {},
+): Promise<{ code: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method, path, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -34,13 +43,31 @@ const basic = (s: string) => 'Basic ' + Buffer.from(s).toString('base64');
 describe('REST authentication', () => {
   it('every unsafe endpoint answers 401 without or with wrong credentials and changes nothing', async () => {
     await using f = await fixture({ auth: true });
-    await f.store.put(keys.config, encodeJson({ ttl: 10, loop_wait: 1, retry_timeout: 3, postgresql: { parameters: {} } }));
+    await f.store.put(
+      keys.config,
+      encodeJson({ ttl: 10, loop_wait: 1, retry_timeout: 3, postgresql: { parameters: {} } }),
+    );
     await f.store.put(keys.leader, 'node1');
     const attack = { postgresql: { parameters: { archive_mode: 'on', archive_command: 'id > /tmp/owned; true' } } };
-    const routes = [['PATCH', '/config'], ['PUT', '/config'], ['POST', '/restart'], ['POST', '/reinitialize'], ['POST', '/reload'], ['POST', '/switchover'], ['POST', '/failover'], ['DELETE', '/switchover'], ['POST', '/failsafe']] as const;
+    const routes = [
+      ['PATCH', '/config'],
+      ['PUT', '/config'],
+      ['POST', '/restart'],
+      ['POST', '/reinitialize'],
+      ['POST', '/reload'],
+      ['POST', '/switchover'],
+      ['POST', '/failover'],
+      ['DELETE', '/switchover'],
+      ['POST', '/failsafe'],
+    ] as const;
     for (const [method, path] of routes) {
       for (const auth of [undefined, 'admin:wrong', 'nobody:s3cret', 'admin:s3cret:extra', 'admin']) {
-        const r = await f.req(method, path, path === '/config' ? attack : { leader: 'node1', candidate: 'node2' }, auth);
+        const r = await f.req(
+          method,
+          path,
+          path === '/config' ? attack : { leader: 'node1', candidate: 'node2' },
+          auth,
+        );
         assert.equal(r.code, 401, `${method} ${path} with ${auth ?? 'no credentials'}: ${r.text}`);
       }
     }
@@ -55,8 +82,13 @@ describe('REST authentication', () => {
     const auth = { username: 'u', password: 'p:w' };
     assert.equal(credentialsMatch(basic('u:p:w'), auth), true);
     assert.equal(credentialsMatch(basic('u:p:w').replace('Basic', 'bAsIc'), auth), true);
-    for (const h of [undefined, '', basic('u:p'), basic('u:p:w '), basic('U:p:w'), 'Bearer x', `${basic('u:p:w')}x`]) assert.equal(credentialsMatch(h, auth), false, String(h));
-    assert.equal(credentialsMatch(undefined, undefined), true, 'no credentials configured: open (loopback-only, see restapi-rules)');
+    for (const h of [undefined, '', basic('u:p'), basic('u:p:w '), basic('U:p:w'), 'Bearer x', `${basic('u:p:w')}x`])
+      assert.equal(credentialsMatch(h, auth), false, String(h));
+    assert.equal(
+      credentialsMatch(undefined, undefined),
+      true,
+      'no credentials configured: open (loopback-only, see restapi-rules)',
+    );
   });
 
   it('refusals are logged with the client address, rate-limited, never with the password sent', async () => {
@@ -83,7 +115,10 @@ describe('REST request bounds', () => {
     const declared = await raw(f.port, 'PATCH', '/config', big, { authorization: basic(AUTH) });
     assert.equal(declared.code, 413, declared.text);
     assert.match(declared.text, /at most 65536/);
-    const streamed = await raw(f.port, 'PATCH', '/config', big, { authorization: basic(AUTH), 'transfer-encoding': 'chunked' });
+    const streamed = await raw(f.port, 'PATCH', '/config', big, {
+      authorization: basic(AUTH),
+      'transfer-encoding': 'chunked',
+    });
     assert.equal(streamed.code, 413, streamed.text);
   });
 
@@ -100,20 +135,24 @@ describe('REST request bounds', () => {
     await using f = await fixture({ auth: true });
     const head = `PATCH /config HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(AUTH)}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"ttl":`;
     const closed = await Promise.all(
-      Array.from({ length: 200 }, () => new Promise<string>((resolve) => {
-        const s = connect({ host: '127.0.0.1', port: f.port });
-        let answer = '';
-        s.on('connect', () => s.write(head));
-        const drip = setInterval(() => s.write(' '), 500);
-        s.on('data', (d) => (answer += d.toString()));
-        s.on('error', () => {});
-        s.on('close', () => {
-          clearInterval(drip);
-          resolve(answer.split('\r\n')[0] ?? '');
-        });
-        // Only a safety net for a broken server; the assertion is that the server closed every connection.
-        setTimeout(() => s.destroy(new Error('still open')), 30_000).unref();
-      })),
+      Array.from(
+        { length: 200 },
+        () =>
+          new Promise<string>((resolve) => {
+            const s = connect({ host: '127.0.0.1', port: f.port });
+            let answer = '';
+            s.on('connect', () => s.write(head));
+            const drip = setInterval(() => s.write(' '), 500);
+            s.on('data', (d) => (answer += d.toString()));
+            s.on('error', () => {});
+            s.on('close', () => {
+              clearInterval(drip);
+              resolve(answer.split('\r\n')[0] ?? '');
+            });
+            // Only a safety net for a broken server; the assertion is that the server closed every connection.
+            setTimeout(() => s.destroy(new Error('still open')), 30_000).unref();
+          }),
+      ),
     );
     const byAnswer = new Map<string, number>();
     for (const c of closed) byAnswer.set(c, (byAnswer.get(c) ?? 0) + 1);

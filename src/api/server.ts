@@ -37,7 +37,10 @@ const MAX_CONNECTIONS = 256;
 function send(res: ServerResponse, code: number, body: unknown, head: boolean | 'options'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   const length = head === 'options' ? 0 : Buffer.byteLength(text);
-  res.writeHead(code, { 'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'Content-Length': length });
+  res.writeHead(code, {
+    'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    'Content-Length': length,
+  });
   res.end(head ? undefined : text);
 }
 
@@ -83,14 +86,21 @@ export class ApiServer {
   async listen(): Promise<void> {
     const r = this.deps.cfg.restapi;
     const { host, port } = parseHostPort(r.listen);
-    const opts = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS, keepAliveTimeout: 5000 };
+    const opts = {
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+      keepAliveTimeout: 5000,
+    };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: Error) => {
         this.log.warn('REST request failed', { err, url: req.url });
         if (!res.headersSent) send(res, 500, { error: err.message }, false);
       });
     };
-    const server: Server = r.certfile ? createHttpsServer({ ...opts, ...tlsOptions(r) }, onRequest) : createServer(opts, onRequest);
+    const server: Server = r.certfile
+      ? createHttpsServer({ ...opts, ...tlsOptions(r) }, onRequest)
+      : createServer(opts, onRequest);
     server.maxConnections = MAX_CONNECTIONS;
     server.maxRequestsPerSocket = 1000;
     await new Promise<void>((resolve, reject) => {

@@ -18,10 +18,15 @@ function checkReachable(dataDir: string): void {
   if (!postgresIdentity()) return;
   const blocked = blockedAncestor(dataDir, identityOf('postgres'));
   if (blocked === null) return;
-  throw new ConfigError([{
-    path: 'postgresql.data_dir',
-    message: `the "postgres" OS user cannot enter ${blocked} (on the way to ${dataDir}), so PostgreSQL could not use its data directory; allow it (chmod o+x ${blocked}, or a group postgres is in) or choose a data_dir outside it`,
-  }], 'pre-flight');
+  throw new ConfigError(
+    [
+      {
+        path: 'postgresql.data_dir',
+        message: `the "postgres" OS user cannot enter ${blocked} (on the way to ${dataDir}), so PostgreSQL could not use its data directory; allow it (chmod o+x ${blocked}, or a group postgres is in) or choose a data_dir outside it`,
+      },
+    ],
+    'pre-flight',
+  );
 }
 
 export async function runAgent(configFile: string, format?: 'json' | 'text'): Promise<number> {
@@ -29,7 +34,10 @@ export async function runAgent(configFile: string, format?: 'json' | 'text'): Pr
   assertConfigSecure(configFile);
   const cfg = loadConfig(configFile);
   checkReachable(cfg.postgresql.data_dir);
-  const log = createLogger({ level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') }, { component: 'agent', node: cfg.name });
+  const log = createLogger(
+    { level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') },
+    { component: 'agent', node: cfg.name },
+  );
   for (const line of repaired) log.warn(`repaired a node folder made by an older pgkeel: ${line}`);
   const store = new EtcdStore(etcdStoreOptions(cfg.etcd3, cfg.bootstrap.dcs.retry_timeout * 1000, 'etcd3', configFile));
   const agent = new Agent(cfg, store, log);

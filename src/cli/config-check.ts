@@ -17,7 +17,7 @@ export type ConfigKind = 'node' | 'proxy';
 export function configKind(doc: unknown, proxyFlag: boolean): ConfigKind {
   if (proxyFlag) return 'proxy';
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'node';
-  const has = (k: string) => Object.prototype.hasOwnProperty.call(doc, k);
+  const has = (k: string) => Object.hasOwn(doc, k);
   return has('listen') && !has('scope') ? 'proxy' : 'node';
 }
 
@@ -30,6 +30,9 @@ export function checkConfigFile(file: string, proxyFlag: boolean): string {
   }
   const p = loadProxyConfig(file);
   const topology = p.etcd ? `etcd scope ${p.etcd.scope}` : `primary ${p.primary}`;
-  const trust = p.auth_type === 'trust' ? '\n  note: auth_type trust lets every client that reaches the listeners in without a password' : '';
+  const trust =
+    p.auth_type === 'trust'
+      ? '\n  note: auth_type trust lets every client that reaches the listeners in without a password'
+      : '';
   return `${file}: valid proxy config (listen ${p.listen}, ${topology}, pool_mode ${p.pool_mode}, auth_type ${p.auth_type})${trust}`;
 }

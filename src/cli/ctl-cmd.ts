@@ -5,7 +5,16 @@
 import { createInterface } from 'node:readline/promises';
 import { DEFAULT_DIR } from '../local/layout.js';
 import { CtlClient } from '../ctl/client.js';
-import { editConfig, failover, reinit, restart, setPause, showConfig, switchover, type CtlIo } from '../ctl/commands.js';
+import {
+  editConfig,
+  failover,
+  reinit,
+  restart,
+  setPause,
+  showConfig,
+  switchover,
+  type CtlIo,
+} from '../ctl/commands.js';
 import { patchFromSets } from '../ctl/edit.js';
 import { CtlError } from '../ctl/errors.js';
 import { targetFromConfig, targetFromDir, type CtlTarget } from '../ctl/target.js';
@@ -16,17 +25,35 @@ const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
 const common: Record<string, FlagSpec> = {
-  config: { type: 'string', short: 'c', doc: 'node config (scope, namespace, etcd3.hosts, restapi.authentication, ctl certificates)', placeholder: 'FILE' },
+  config: {
+    type: 'string',
+    short: 'c',
+    doc: 'node config (scope, namespace, etcd3.hosts, restapi.authentication, ctl certificates)',
+    placeholder: 'FILE',
+  },
   dir: { type: 'string', doc: `local cluster made by \`pgkeel up\` (default ./${DEFAULT_DIR})`, placeholder: 'DIR' },
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };
 const force: FlagSpec = { type: 'boolean', doc: 'do not ask for confirmation (needed when stdin is not a terminal)' };
-const watch: FlagSpec = { type: 'string', short: 'W', doc: 'refresh every S seconds (default 2) until Ctrl-C', placeholder: '[S]' };
+const watch: FlagSpec = {
+  type: 'string',
+  short: 'W',
+  doc: 'refresh every S seconds (default 2) until Ctrl-C',
+  placeholder: '[S]',
+};
 
 const COMMANDS: Record<string, { args: string; doc: string; flags: Record<string, FlagSpec> }> = {
-  list: { args: '', doc: 'the members: role, state, timeline, lag', flags: { json: { type: 'boolean', doc: 'print the stable JSON form' }, watch } },
+  list: {
+    args: '',
+    doc: 'the members: role, state, timeline, lag',
+    flags: { json: { type: 'boolean', doc: 'print the stable JSON form' }, watch },
+  },
   topology: { args: '', doc: 'the members as a replication tree', flags: { watch } },
-  history: { args: '', doc: 'timeline history (failovers and switchovers)', flags: { json: { type: 'boolean', doc: 'print the /history key as JSON' } } },
+  history: {
+    args: '',
+    doc: 'timeline history (failovers and switchovers)',
+    flags: { json: { type: 'boolean', doc: 'print the /history key as JSON' } },
+  },
   switchover: {
     args: '',
     doc: 'hand leadership to a healthy replica (graceful)',
@@ -37,22 +64,43 @@ const COMMANDS: Record<string, { args: string; doc: string; flags: Record<string
       force,
     },
   },
-  failover: { args: '', doc: 'make a named replica the leader, also when there is no leader', flags: { candidate: { type: 'string', doc: 'the member to promote (required)', placeholder: 'NAME' }, force } },
+  failover: {
+    args: '',
+    doc: 'make a named replica the leader, also when there is no leader',
+    flags: { candidate: { type: 'string', doc: 'the member to promote (required)', placeholder: 'NAME' }, force },
+  },
   restart: { args: '[MEMBER...]', doc: 'restart PostgreSQL on the members (default: all)', flags: { force } },
-  reinit: { args: 'MEMBER', doc: 'replace a replica\'s data with a fresh copy of the leader', flags: { force } },
-  pause: { args: '', doc: 'maintenance mode: the agents stop acting (no failover)', flags: { wait: { type: 'boolean', doc: 'wait until every member reports it' } } },
-  resume: { args: '', doc: 'end maintenance mode', flags: { wait: { type: 'boolean', doc: 'wait until every member reports it' } } },
+  reinit: { args: 'MEMBER', doc: "replace a replica's data with a fresh copy of the leader", flags: { force } },
+  pause: {
+    args: '',
+    doc: 'maintenance mode: the agents stop acting (no failover)',
+    flags: { wait: { type: 'boolean', doc: 'wait until every member reports it' } },
+  },
+  resume: {
+    args: '',
+    doc: 'end maintenance mode',
+    flags: { wait: { type: 'boolean', doc: 'wait until every member reports it' } },
+  },
   'show-config': { args: '', doc: 'the dynamic configuration in the DCS, as YAML', flags: {} },
   'edit-config': {
     args: '',
     doc: 'change the dynamic configuration (validated by the members)',
-    flags: { set: { type: 'list', doc: 'key=value, dotted keys, YAML scalar values (null deletes); repeatable', placeholder: 'K=V' }, force },
+    flags: {
+      set: {
+        type: 'list',
+        doc: 'key=value, dotted keys, YAML scalar values (null deletes); repeatable',
+        placeholder: 'K=V',
+      },
+      force,
+    },
   },
 };
 
 export const CTL_HELP = `Usage: pgkeel ctl <command> [-c node.yml | --dir DIR] [options]
 
-${Object.entries(COMMANDS).map(([k, c]) => `  ${`${k} ${c.args}`.padEnd(22)} ${c.doc}`).join('\n')}
+${Object.entries(COMMANDS)
+  .map(([k, c]) => `  ${`${k} ${c.args}`.padEnd(22)} ${c.doc}`)
+  .join('\n')}
 
 \`pgkeel ctl <command> --help\` lists a command's options. Docs: docs/ctl.md`;
 
@@ -83,7 +131,11 @@ function io(cmd: string): CtlIo {
   return {
     out,
     async confirm(question) {
-      if (!process.stdin.isTTY) throw new CtlError('CTL_CONFIRM_NEEDED', `${cmd} needs a confirmation and stdin is not a terminal: add --force`);
+      if (!process.stdin.isTTY)
+        throw new CtlError(
+          'CTL_CONFIRM_NEEDED',
+          `${cmd} needs a confirmation and stdin is not a terminal: add --force`,
+        );
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       try {
         return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
@@ -128,13 +180,15 @@ async function watchLoop(seconds: number, render: () => Promise<string>): Promis
 
 async function run(cmd: string, flags: Record<string, unknown>, positional: string[]): Promise<number> {
   const noPositional = cmd !== 'restart' && cmd !== 'reinit';
-  if (noPositional && positional.length) throw new UsageError(`pgkeel ctl ${cmd} takes no arguments, got "${positional.join(' ')}"`);
+  if (noPositional && positional.length)
+    throw new UsageError(`pgkeel ctl ${cmd} takes no arguments, got "${positional.join(' ')}"`);
   if (cmd === 'reinit' && positional.length !== 1) throw new UsageError('usage: pgkeel ctl reinit MEMBER [--force]');
   if (cmd === 'failover' && !flags['candidate']) throw new UsageError('pgkeel ctl failover needs --candidate NAME');
   let patch: Record<string, unknown> = {};
   if (cmd === 'edit-config') {
     const sets = (flags['set'] as string[] | undefined) ?? [];
-    if (!sets.length) throw new UsageError('pgkeel ctl edit-config needs at least one --set key=value (no editor mode yet)');
+    if (!sets.length)
+      throw new UsageError('pgkeel ctl edit-config needs at least one --set key=value (no editor mode yet)');
     const p = patchFromSets(sets);
     if ('error' in p) throw new UsageError(p.error);
     patch = p.patch;
@@ -163,7 +217,12 @@ async function run(cmd: string, flags: Record<string, unknown>, positional: stri
       return 0;
     }
     case 'switchover':
-      await switchover(client, io(cmd), { leader: flags['leader'] as string | undefined, candidate: flags['candidate'] as string | undefined, scheduled: flags['scheduled'] as string | undefined, force });
+      await switchover(client, io(cmd), {
+        leader: flags['leader'] as string | undefined,
+        candidate: flags['candidate'] as string | undefined,
+        scheduled: flags['scheduled'] as string | undefined,
+        force,
+      });
       return 0;
     case 'failover':
       await failover(client, io(cmd), { candidate: flags['candidate'] as string, force });

@@ -52,29 +52,46 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
   up: {
     nodes: { type: 'number', doc: 'number of nodes (default 3; only when creating)', placeholder: 'N' },
     dir: dirFlag,
-    'port-base': { type: 'number', doc: 'first port: etcd P, proxy P+2/P+3, PostgreSQL P+11.., REST P+21.. (default 25400)', placeholder: 'P' },
+    'port-base': {
+      type: 'number',
+      doc: 'first port: etcd P, proxy P+2/P+3, PostgreSQL P+11.., REST P+21.. (default 25400)',
+      placeholder: 'P',
+    },
     detach: { type: 'boolean', doc: 'return once the cluster is healthy; stop it later with `pgkeel down`' },
-    tls: { type: 'boolean', doc: 'create the cluster with TLS: a CA and certificates in DIR/tls, etcd over https with client certificates and a user, PostgreSQL ssl with hostssl and verify-full replication (only when creating; kept by later `up`s)' },
+    tls: {
+      type: 'boolean',
+      doc: 'create the cluster with TLS: a CA and certificates in DIR/tls, etcd over https with client certificates and a user, PostgreSQL ssl with hostssl and verify-full replication (only when creating; kept by later `up`s)',
+    },
     timeout: { type: 'number', doc: 'seconds to wait for a healthy cluster (default 120)', placeholder: 'S' },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },
   },
   down: { dir: dirFlag, help: { type: 'boolean', short: 'h', doc: 'show this help' } },
-  status: { dir: dirFlag, json: { type: 'boolean', doc: 'print the stable JSON form' }, help: { type: 'boolean', short: 'h', doc: 'show this help' } },
+  status: {
+    dir: dirFlag,
+    json: { type: 'boolean', doc: 'print the stable JSON form' },
+    help: { type: 'boolean', short: 'h', doc: 'show this help' },
+  },
   agent: {
     config: { type: 'string', short: 'c', doc: 'node config file (YAML)', placeholder: 'FILE' },
-    'log-format': { type: 'string', doc: 'json or text (default: the config\'s log.format)', placeholder: 'FORMAT' },
+    'log-format': { type: 'string', doc: "json or text (default: the config's log.format)", placeholder: 'FORMAT' },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },
   },
   config: {
     config: { type: 'string', short: 'c', doc: 'node or proxy config file (YAML)', placeholder: 'FILE' },
-    proxy: { type: 'boolean', doc: 'check it as a proxy config (default: a top-level listen key without scope means proxy)' },
+    proxy: {
+      type: 'boolean',
+      doc: 'check it as a proxy config (default: a top-level listen key without scope means proxy)',
+    },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },
   },
 };
 
 function requireLocal(dir: string) {
   const lc = readLocalCluster(dir);
-  if (!lc) throw new LocalClusterError(`no pgkeel cluster in ${dir} (no cluster.json); start one with \`pgkeel up --dir ${dir}\``);
+  if (!lc)
+    throw new LocalClusterError(
+      `no pgkeel cluster in ${dir} (no cluster.json); start one with \`pgkeel up --dir ${dir}\``,
+    );
   return lc;
 }
 
@@ -103,7 +120,8 @@ async function main(argv: string[]): Promise<number> {
       const file = flags['config'] as string | undefined;
       if (!file) throw new UsageError('pgkeel agent needs -c node.yml');
       const fmt = flags['log-format'] as string | undefined;
-      if (fmt !== undefined && fmt !== 'json' && fmt !== 'text') throw new UsageError(`--log-format expects json or text, got "${fmt}"`);
+      if (fmt !== undefined && fmt !== 'json' && fmt !== 'text')
+        throw new UsageError(`--log-format expects json or text, got "${fmt}"`);
       return runAgent(file, fmt);
     }
     case 'config': {
@@ -115,12 +133,22 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'up': {
       const progress = (l: string) => out(`  ${l}`);
-      const res = await up({ dir, nodes: flags['nodes'] as number | undefined, portBase: flags['port-base'] as number | undefined, tls: flags['tls'] === true, timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000, progress });
+      const res = await up({
+        dir,
+        nodes: flags['nodes'] as number | undefined,
+        portBase: flags['port-base'] as number | undefined,
+        tls: flags['tls'] === true,
+        timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000,
+        progress,
+      });
       out('');
       out(statusTable(res.status));
       out('');
       for (const l of connectionStrings(res.status)) out(l);
-      if (res.cluster.tls) out(`TLS: PostgreSQL accepts TCP connections only over TLS; check the server with "sslmode=verify-full sslrootcert=${tlsFiles.caCert(res.cluster.dir)}"`);
+      if (res.cluster.tls)
+        out(
+          `TLS: PostgreSQL accepts TCP connections only over TLS; check the server with "sslmode=verify-full sslrootcert=${tlsFiles.caCert(res.cluster.dir)}"`,
+        );
       if (flags['detach']) {
         out(`\nRunning in the background. Stop with: pgkeel down --dir ${dir}`);
         return 0;

@@ -30,10 +30,22 @@ const SPEC: Record<string, FlagSpec> = {
   'pool-size': { type: 'number', doc: 'server connections per pool (default 20)', placeholder: 'N' },
   'max-client-conn': { type: 'number', doc: 'client connections (default 100)', placeholder: 'N' },
   workers: { type: 'number', doc: 'worker processes sharing the listeners (default 1)', placeholder: 'N' },
-  auth: { type: 'string', doc: 'scram-sha-256 (default), md5 or trust (no password: only when asked for)', placeholder: 'METHOD' },
+  auth: {
+    type: 'string',
+    doc: 'scram-sha-256 (default), md5 or trust (no password: only when asked for)',
+    placeholder: 'METHOD',
+  },
   'auth-file': { type: 'string', doc: 'userlist.txt ("user" "secret" per line)', placeholder: 'FILE' },
-  'admin-user': { type: 'list', doc: 'admin console user (repeatable; default: anyone authenticated)', placeholder: 'NAME' },
-  'client-tls-sslmode': { type: 'string', doc: 'TLS for clients: disable, allow, prefer, require, verify-ca, verify-full (default disable)', placeholder: 'MODE' },
+  'admin-user': {
+    type: 'list',
+    doc: 'admin console user (repeatable; default: anyone authenticated)',
+    placeholder: 'NAME',
+  },
+  'client-tls-sslmode': {
+    type: 'string',
+    doc: 'TLS for clients: disable, allow, prefer, require, verify-ca, verify-full (default disable)',
+    placeholder: 'MODE',
+  },
   'client-tls-cert': { type: 'string', doc: 'certificate presented to clients (PEM)', placeholder: 'FILE' },
   'client-tls-key': { type: 'string', doc: 'private key for --client-tls-cert (PEM)', placeholder: 'FILE' },
   'log-format': { type: 'string', doc: 'text or json (default text)', placeholder: 'FORMAT' },
@@ -42,18 +54,35 @@ const SPEC: Record<string, FlagSpec> = {
 };
 
 const FLAG_TO_KEY: Record<string, string> = {
-  listen: 'listen', 'ro-listen': 'ro_listen', 'metrics-listen': 'metrics_listen', primary: 'primary', replica: 'replicas',
-  'pool-mode': 'pool_mode', 'pool-size': 'default_pool_size', 'max-client-conn': 'max_client_conn', workers: 'workers', auth: 'auth_type',
-  'auth-file': 'auth_file', 'admin-user': 'admin_users',
-  'client-tls-sslmode': 'client_tls_sslmode', 'client-tls-cert': 'client_tls_cert_file', 'client-tls-key': 'client_tls_key_file',
+  listen: 'listen',
+  'ro-listen': 'ro_listen',
+  'metrics-listen': 'metrics_listen',
+  primary: 'primary',
+  replica: 'replicas',
+  'pool-mode': 'pool_mode',
+  'pool-size': 'default_pool_size',
+  'max-client-conn': 'max_client_conn',
+  workers: 'workers',
+  auth: 'auth_type',
+  'auth-file': 'auth_file',
+  'admin-user': 'admin_users',
+  'client-tls-sslmode': 'client_tls_sslmode',
+  'client-tls-cert': 'client_tls_cert_file',
+  'client-tls-key': 'client_tls_key_file',
 };
 
 function buildConfig(flags: Record<string, unknown>): { config: ProxyConfig; file: string | undefined } {
   const file = flags['config'] as string | undefined;
-  const base: Record<string, unknown> = file ? { ...(loadProxyConfig(file) as unknown as Record<string, unknown>) } : {};
+  const base: Record<string, unknown> = file
+    ? { ...(loadProxyConfig(file) as unknown as Record<string, unknown>) }
+    : {};
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) if (flags[flag] !== undefined) base[key] = flags[flag];
   if (flags['etcd'] !== undefined || flags['scope'] !== undefined) {
-    base['etcd'] = { hosts: flags['etcd'] ?? [], scope: flags['scope'], ...(flags['namespace'] ? { namespace: flags['namespace'] } : {}) };
+    base['etcd'] = {
+      hosts: flags['etcd'] ?? [],
+      scope: flags['scope'],
+      ...(flags['namespace'] ? { namespace: flags['namespace'] } : {}),
+    };
   }
   for (const k of Object.keys(base)) if (base[k] === undefined) delete base[k];
   return { config: proxyConfigFromObject(base, file ?? 'command line'), file };
@@ -70,7 +99,9 @@ export async function runProxyCommand(argv: string[]): Promise<number> {
     return 2;
   }
   if (flags['help']) {
-    process.stdout.write(`Usage: pgkeel proxy -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME) [options]\n\n${usage(SPEC)}\n`);
+    process.stdout.write(
+      `Usage: pgkeel proxy -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME) [options]\n\n${usage(SPEC)}\n`,
+    );
     return 0;
   }
   let config: ProxyConfig;
@@ -85,7 +116,9 @@ export async function runProxyCommand(argv: string[]): Promise<number> {
   const level = (['debug', 'info', 'warn', 'error'] as const).find((l) => l === flags['log-level']) ?? 'info';
   const log = createLogger({ format, level });
   const proxy = await startProxy(config, { log, workerLog: { format, level }, ...(file ? { configFile: file } : {}) });
-  process.stdout.write(`pgkeel proxy: read-write ${proxy.rwAddress}${proxy.roAddress ? `, read-only ${proxy.roAddress}` : ''}${proxy.metricsAddress ? `, metrics http://${proxy.metricsAddress}/metrics` : ''}\n`);
+  process.stdout.write(
+    `pgkeel proxy: read-write ${proxy.rwAddress}${proxy.roAddress ? `, read-only ${proxy.roAddress}` : ''}${proxy.metricsAddress ? `, metrics http://${proxy.metricsAddress}/metrics` : ''}\n`,
+  );
   let signals = 0;
   const onStop = (): void => {
     if (++signals === 1) void proxy.shutdown();

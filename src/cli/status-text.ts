@@ -10,7 +10,17 @@ export function formatBytes(n: number | null): string {
 }
 
 export function statusTable(s: StatusJson): string {
-  const rows = [['Member', 'Role', 'State', 'Host:Port', 'TL', 'Lag'], ...s.members.map((m) => [m.name, m.role, m.state, `${m.host}:${m.port}`, m.timeline === null ? '' : String(m.timeline), m.role === 'leader' ? '' : formatBytes(m.lag_bytes)])];
+  const rows = [
+    ['Member', 'Role', 'State', 'Host:Port', 'TL', 'Lag'],
+    ...s.members.map((m) => [
+      m.name,
+      m.role,
+      m.state,
+      `${m.host}:${m.port}`,
+      m.timeline === null ? '' : String(m.timeline),
+      m.role === 'leader' ? '' : formatBytes(m.lag_bytes),
+    ]),
+  ];
   return renderTable(rows);
 }
 
@@ -26,6 +36,8 @@ export function connectionStrings(s: StatusJson): string[] {
   }
   if (leader) lines.push(`leader (direct):    psql "host=${leader.host} port=${leader.port} ${base}"`);
   const hosts = s.members.map((m) => `${m.host}:${m.port}`).join(',');
-  lines.push(`any primary (libpq multi-host): psql "postgresql://${s.user}@${hosts}/postgres?target_session_attrs=read-write&passfile=${s.passfile}"`);
+  lines.push(
+    `any primary (libpq multi-host): psql "postgresql://${s.user}@${hosts}/postgres?target_session_attrs=read-write&passfile=${s.passfile}"`,
+  );
   return lines;
 }

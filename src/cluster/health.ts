@@ -8,6 +8,7 @@ import type { Cluster } from '../dcs/layout.js';
 /** A member the leader could hand over to, judged from its member record (the leader polls no peers). */
 export function isHealthyReplica(c: Cluster, name: string, syncOnly: boolean): boolean {
   const m = c.members.get(name);
-  if (!m || m.record.role !== 'replica' || m.record.state !== 'running' || m.record.tags?.['nofailover'] === true) return false;
+  if (!m || m.record.role !== 'replica' || m.record.state !== 'running' || m.record.tags?.['nofailover'] === true)
+    return false;
   return !syncOnly || (c.sync?.standbys.includes(name) ?? false);
 }

@@ -21,4 +21,3 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   }
   return out;
 }
-

@@ -47,7 +47,9 @@ export function readPem(key: string, file: string | undefined): Buffer | undefin
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new RestTlsFileError(`${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new RestTlsFileError(
+      `${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -75,11 +77,19 @@ export function restClientOptions(cfg: RestClientConfig): RestClientOptions {
 export const NO_TLS_OPTIONS: RestClientOptions = { auth: undefined, tls: { insecure: false } };
 
 /** `METHOD url` with a JSON body; resolves on any HTTP answer, rejects on a network error or the timeout. */
-export function restRequest(url: URL, method: string, opts: RestClientOptions, body?: unknown, timeoutMs = 30_000): Promise<RestAnswer> {
+export function restRequest(
+  url: URL,
+  method: string,
+  opts: RestClientOptions,
+  body?: unknown,
+  timeoutMs = 30_000,
+): Promise<RestAnswer> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string | number> = {};
-  if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-  if (opts.auth && method !== 'GET' && method !== 'HEAD') headers['authorization'] = 'Basic ' + Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64');
+  if (payload !== undefined)
+    Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  if (opts.auth && method !== 'GET' && method !== 'HEAD')
+    headers['authorization'] = 'Basic ' + Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64');
   const https = url.protocol === 'https:';
   const t = opts.tls;
   const tlsOptions = https

@@ -44,19 +44,28 @@ const ISO = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-
  */
 export function parseScheduledAt(s: string, now: number, kind: SwitchoverKind): number | Refusal {
   const m = ISO.exec(s.trim());
-  if (!m) return refuse(422, 'Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601');
+  if (!m)
+    return refuse(422, 'Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601');
   const [, date, time, tz] = m;
   if (tz === undefined) return refuse(400, `Timezone information is mandatory for the scheduled ${kind}`);
-  const offset = /^[+-]\d{2}$/.test(tz) ? `${tz}:00` : /^[+-]\d{4}$/.test(tz) ? `${tz.slice(0, 3)}:${tz.slice(3)}` : tz.toUpperCase();
+  const offset = /^[+-]\d{2}$/.test(tz)
+    ? `${tz}:00`
+    : /^[+-]\d{4}$/.test(tz)
+      ? `${tz.slice(0, 3)}:${tz.slice(3)}`
+      : tz.toUpperCase();
   const at = Date.parse(`${date}T${time}${offset}`);
-  if (Number.isNaN(at)) return refuse(422, 'Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601');
+  if (Number.isNaN(at))
+    return refuse(422, 'Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601');
   if (at < now) return refuse(422, `Cannot schedule ${kind} in the past`);
   return at;
 }
 
 /** Patroni's `datetime.isoformat()` in UTC: "2026-01-14T10:09:57+00:00". */
 export function formatScheduledAt(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.000Z$/, 'Z').replace(/Z$/, '+00:00');
+  return new Date(ms)
+    .toISOString()
+    .replace(/\.000Z$/, 'Z')
+    .replace(/Z$/, '+00:00');
 }
 
 function syncMode(c: Cluster): boolean {
@@ -83,7 +92,12 @@ export function healthyCandidates(c: Cluster, exclude: string | undefined): stri
 }
 
 /** Checks a POST /switchover or /failover body against the cluster; `now` in epoch ms. */
-export function planSwitchover(kind: SwitchoverKind, c: Cluster, body: Record<string, unknown>, now: number): Refusal | SwitchoverPlan {
+export function planSwitchover(
+  kind: SwitchoverKind,
+  c: Cluster,
+  body: Record<string, unknown>,
+  now: number,
+): Refusal | SwitchoverPlan {
   const leader = optionalString(body, 'leader');
   let candidate = optionalString(body, 'candidate');
   if (candidate === undefined) candidate = optionalString(body, 'member');
@@ -97,7 +111,10 @@ export function planSwitchover(kind: SwitchoverKind, c: Cluster, body: Record<st
   if (kind === 'switchover' && !L) return refuse(400, 'Switchover could be performed only from a specific leader');
   if (kind === 'failover' && S) return refuse(400, "Failover can't be scheduled");
   if (isPaused(c)) {
-    return refuse(412, `${title(kind)} is not possible: the cluster is paused (maintenance mode); pgkeel moves no leadership while paused, resume first`);
+    return refuse(
+      412,
+      `${title(kind)} is not possible: the cluster is paused (maintenance mode); pgkeel moves no leadership while paused, resume first`,
+    );
   }
   let at: number | undefined;
   if (S) {
@@ -107,20 +124,33 @@ export function planSwitchover(kind: SwitchoverKind, c: Cluster, body: Record<st
   }
 
   const current = c.leader?.name;
-  if (L && L !== current) return refuse(412, `leader name does not match: ${L} is not the leader (the leader is ${current ?? 'nobody: the leader key is free'})`);
-  if (C && C === current) return refuse(412, `${title(kind)} target and source are the same: ${C} is already the leader`);
+  if (L && L !== current)
+    return refuse(
+      412,
+      `leader name does not match: ${L} is not the leader (the leader is ${current ?? 'nobody: the leader key is free'})`,
+    );
+  if (C && C === current)
+    return refuse(412, `${title(kind)} target and source are the same: ${C} is already the leader`);
   const sync = syncMode(c);
   if (C) {
     if (!c.members.has(C)) return refuse(412, `candidate does not exists: ${C} is not a member of the cluster`);
     if (kind === 'switchover' && sync && !(c.sync?.standbys.includes(C) ?? false)) {
-      return refuse(412, `candidate name does not match with sync_standby: ${C} is not in /sync (${c.sync?.standbys.join(', ') || 'none'})`);
+      return refuse(
+        412,
+        `candidate name does not match with sync_standby: ${C} is not in /sync (${c.sync?.standbys.join(', ') || 'none'})`,
+      );
     }
     // A scheduled request is checked again by the leader when it is due; health can change until then.
     if (at === undefined && !isHealthyReplica(c, C, kind === 'switchover' && sync)) {
-      return refuse(412, `${kind} is not possible: candidate ${C} is not healthy (${whyUnhealthy(c, C)}); it must be a running replica without the nofailover tag`);
+      return refuse(
+        412,
+        `${kind} is not possible: candidate ${C} is not healthy (${whyUnhealthy(c, C)}); it must be a running replica without the nofailover tag`,
+      );
     }
   } else if (at === undefined && healthyCandidates(c, current).length === 0) {
-    const rule = sync ? 'a running replica listed in /sync without the nofailover tag' : 'a running replica without the nofailover tag';
+    const rule = sync
+      ? 'a running replica listed in /sync without the nofailover tag'
+      : 'a running replica without the nofailover tag';
     return refuse(412, `${kind} is not possible: no good candidates have been found (a candidate must be ${rule})`);
   }
 

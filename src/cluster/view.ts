@@ -44,9 +44,14 @@ export function clusterView(scope: string, c: Cluster): ClusterView {
     .map((m) => {
       const r = m.record;
       const isLeader = m.name === leaderName;
-      const role: MemberView['role'] = isLeader ? 'leader' : c.sync?.standbys.includes(m.name) ? 'sync_standby' : 'replica';
+      const role: MemberView['role'] = isLeader
+        ? 'leader'
+        : c.sync?.standbys.includes(m.name)
+          ? 'sync_standby'
+          : 'replica';
       const state = !isLeader && r.replication_state === 'streaming' && r.state === 'running' ? 'streaming' : r.state;
-      const pos = typeof r.replay_lsn === 'number' ? r.replay_lsn : typeof r.xlog_location === 'number' ? r.xlog_location : null;
+      const pos =
+        typeof r.replay_lsn === 'number' ? r.replay_lsn : typeof r.xlog_location === 'number' ? r.xlog_location : null;
       const lag = isLeader ? 0 : pos === null || !leaderName ? null : Math.max(0, leaderPos - pos);
       const { host, port } = hostPort(r.conn_url);
       return {
@@ -71,7 +76,13 @@ export function clusterView(scope: string, c: Cluster): ClusterView {
     leader: leaderName,
     members,
     pause: c.config?.value['pause'] === true,
-    failover: f ? { ...(f.leader ? { leader: f.leader } : {}), ...(f.member ? { member: f.member } : {}), ...(f.scheduledAt ? { scheduled_at: f.scheduledAt } : {}) } : null,
+    failover: f
+      ? {
+          ...(f.leader ? { leader: f.leader } : {}),
+          ...(f.member ? { member: f.member } : {}),
+          ...(f.scheduledAt ? { scheduled_at: f.scheduledAt } : {}),
+        }
+      : null,
   };
 }
 
@@ -93,6 +104,11 @@ export function clusterAsPatroniJson(v: ClusterView): Record<string, unknown> {
     scope: v.scope,
   };
   if (v.pause) body['pause'] = true;
-  if (v.failover?.scheduled_at) body['scheduled_switchover'] = { at: v.failover.scheduled_at, from: v.failover.leader, ...(v.failover.member ? { to: v.failover.member } : {}) };
+  if (v.failover?.scheduled_at)
+    body['scheduled_switchover'] = {
+      at: v.failover.scheduled_at,
+      from: v.failover.leader,
+      ...(v.failover.member ? { to: v.failover.member } : {}),
+    };
   return body;
 }

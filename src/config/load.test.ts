@@ -9,7 +9,10 @@ import { ConfigError } from './schema.js';
 const minimal = () => ({
   scope: 'demo',
   name: 'n1',
-  postgresql: { data_dir: '/var/lib/pgkeel/n1', authentication: { superuser: { password: 's' }, replication: { password: 'r' } } },
+  postgresql: {
+    data_dir: '/var/lib/pgkeel/n1',
+    authentication: { superuser: { password: 's' }, replication: { password: 'r' } },
+  },
 });
 
 function problems(raw: unknown, env: NodeJS.ProcessEnv = {}): string[] {
@@ -61,7 +64,12 @@ describe('config: every problem with its key path and expected form', () => {
   });
 
   it('names wrong types, bad addresses and out-of-range numbers', () => {
-    const raw = { ...minimal(), restapi: { listen: 'localhost' }, bootstrap: { dcs: { ttl: 'thirty', loop_wait: 0 } }, tags: { nofailover: 'maybe' } };
+    const raw = {
+      ...minimal(),
+      restapi: { listen: 'localhost' },
+      bootstrap: { dcs: { ttl: 'thirty', loop_wait: 0 } },
+      tags: { nofailover: 'maybe' },
+    };
     const p = problems(raw);
     assert.ok(p.includes('restapi.listen: expected host:port, e.g. 127.0.0.1:5432, got "localhost"'), p.join('\n'));
     assert.ok(p.includes('bootstrap.dcs.ttl: expected an integer (seconds) >= 4 <= 3600, got "thirty"'), p.join('\n'));
@@ -71,22 +79,37 @@ describe('config: every problem with its key path and expected form', () => {
 
   it('rejects unknown keys with a did-you-mean', () => {
     const p = problems({ ...minimal(), postgresql: { ...minimal().postgresql, data_dri: '/x' } });
-    assert.ok(p.some((x) => x.startsWith('postgresql.data_dri: unknown key (did you mean "data_dir"?)')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.startsWith('postgresql.data_dri: unknown key (did you mean "data_dir"?)')),
+      p.join('\n'),
+    );
   });
 
   it('refuses ttl < loop_wait + 2*retry_timeout instead of adjusting it', () => {
     const p = problems({ ...minimal(), bootstrap: { dcs: { ttl: 10, loop_wait: 5, retry_timeout: 5 } } });
     assert.equal(p.length, 1);
-    assert.match(p[0] as string, /^bootstrap\.dcs\.ttl: must be at least loop_wait \+ 2\*retry_timeout \(5 \+ 2\*5 = 15\), got 10/);
+    assert.match(
+      p[0] as string,
+      /^bootstrap\.dcs\.ttl: must be at least loop_wait \+ 2\*retry_timeout \(5 \+ 2\*5 = 15\), got 10/,
+    );
   });
 
   it('refuses a socket directory longer than the unix socket path limit', () => {
     const p = problems({ ...minimal(), postgresql: { ...minimal().postgresql, socket_dir: '/' + 'x'.repeat(120) } });
-    assert.ok(p.some((x) => x.startsWith('postgresql.socket_dir: must be at most')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.startsWith('postgresql.socket_dir: must be at most')),
+      p.join('\n'),
+    );
   });
 
   it('never puts a secret value in a message', () => {
-    const p = problems({ ...minimal(), postgresql: { ...minimal().postgresql, authentication: { superuser: { password: 'hunter2', username: 'bad name!' }, replication: { password: 'r' } } } });
+    const p = problems({
+      ...minimal(),
+      postgresql: {
+        ...minimal().postgresql,
+        authentication: { superuser: { password: 'hunter2', username: 'bad name!' }, replication: { password: 'r' } },
+      },
+    });
     assert.ok(p.length > 0);
     assert.ok(!p.join('\n').includes('hunter2'));
   });
@@ -97,7 +120,12 @@ describe('config: environment overrides', () => {
     assert.equal(envNameFor('postgresql.data_dir'), 'PGKEEL_POSTGRESQL_DATA_DIR');
     const names = envOverrides().map((e) => e.env);
     assert.equal(new Set(names).size, names.length, 'no two settings share an environment variable');
-    const c = configFromObject(minimal(), 'x', { PGKEEL_NAME: 'fromenv', PGKEEL_ETCD3_HOSTS: 'a:1,b:2', PGKEEL_BOOTSTRAP_DCS_TTL: '40', PGKEEL_SUPERUSER_PASSWORD: 'envpw' });
+    const c = configFromObject(minimal(), 'x', {
+      PGKEEL_NAME: 'fromenv',
+      PGKEEL_ETCD3_HOSTS: 'a:1,b:2',
+      PGKEEL_BOOTSTRAP_DCS_TTL: '40',
+      PGKEEL_SUPERUSER_PASSWORD: 'envpw',
+    });
     assert.equal(c.name, 'fromenv');
     assert.deepEqual(c.etcd3.hosts, ['a:1', 'b:2']);
     assert.equal(c.bootstrap.dcs.ttl, 40);
@@ -106,7 +134,10 @@ describe('config: environment overrides', () => {
 
   it('validates environment values like file values', () => {
     const p = problems(minimal(), { PGKEEL_BOOTSTRAP_DCS_LOOP_WAIT: 'soon' });
-    assert.ok(p.some((x) => x.startsWith('bootstrap.dcs.loop_wait: expected an integer')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.startsWith('bootstrap.dcs.loop_wait: expected an integer')),
+      p.join('\n'),
+    );
   });
 });
 
@@ -116,11 +147,21 @@ describe('config: files', () => {
     try {
       const f = join(dir, 'bad.yml');
       writeFileSync(f, 'scope: demo\nname: [unclosed\n');
-      assert.throws(() => loadConfig(f, {}), (e: unknown) => e instanceof ConfigError && /line \d+, column \d+/.test(e.message) && e.message.includes('YAML syntax'));
-      assert.throws(() => loadConfig(join(dir, 'missing.yml'), {}), (e: unknown) => e instanceof ConfigError && /cannot read the file/.test(e.message));
+      assert.throws(
+        () => loadConfig(f, {}),
+        (e: unknown) =>
+          e instanceof ConfigError && /line \d+, column \d+/.test(e.message) && e.message.includes('YAML syntax'),
+      );
+      assert.throws(
+        () => loadConfig(join(dir, 'missing.yml'), {}),
+        (e: unknown) => e instanceof ConfigError && /cannot read the file/.test(e.message),
+      );
       const dup = join(dir, 'dup.yml');
       writeFileSync(dup, 'scope: a\nscope: b\n');
-      assert.throws(() => loadConfig(dup, {}), (e: unknown) => e instanceof ConfigError && /YAML syntax/.test(e.message));
+      assert.throws(
+        () => loadConfig(dup, {}),
+        (e: unknown) => e instanceof ConfigError && /YAML syntax/.test(e.message),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

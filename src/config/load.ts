@@ -50,7 +50,16 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
     const v = env[name];
     if (v === undefined || v === '') continue;
     const s = schemaAt(nodeSchema, path.split('.'));
-    setPath(raw, path, s?.kind === 'list' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v);
+    setPath(
+      raw,
+      path,
+      s?.kind === 'list'
+        ? v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : v,
+    );
   }
 }
 
@@ -67,18 +76,31 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
     });
   }
   if (Buffer.byteLength(c.postgresql.socket_dir) > MAX_SOCKET_DIR) {
-    out.push({ path: 'postgresql.socket_dir', message: `must be at most ${MAX_SOCKET_DIR} bytes long (unix socket path limit), got ${Buffer.byteLength(c.postgresql.socket_dir)}; set a shorter postgresql.socket_dir` });
+    out.push({
+      path: 'postgresql.socket_dir',
+      message: `must be at most ${MAX_SOCKET_DIR} bytes long (unix socket path limit), got ${Buffer.byteLength(c.postgresql.socket_dir)}; set a shorter postgresql.socket_dir`,
+    });
   }
   out.push(...etcdSecurityProblems(c.etcd3, 'etcd3'));
-  if (c.restapi.listen === c.postgresql.listen) out.push({ path: 'restapi.listen', message: `must differ from postgresql.listen (${c.postgresql.listen})` });
+  if (c.restapi.listen === c.postgresql.listen)
+    out.push({ path: 'restapi.listen', message: `must differ from postgresql.listen (${c.postgresql.listen})` });
   out.push(...restapiProblems(c));
   if (c.postgresql.authentication.superuser.username === c.postgresql.authentication.replication.username) {
-    out.push({ path: 'postgresql.authentication.replication.username', message: 'must differ from the superuser name' });
+    out.push({
+      path: 'postgresql.authentication.replication.username',
+      message: 'must differ from the superuser name',
+    });
   }
   out.push(...sslClientProblems(c));
   // bootstrap.dcs becomes the shared DCS config: the same rule as for PATCH /config, so a node cannot seed it with
   // what its peers would refuse (their own local files still decide what they apply).
-  out.push(...localOnlyProblems(c.bootstrap.dcs.postgresql.parameters, 'bootstrap.dcs.postgresql.parameters', c.postgresql.allow_dynamic_parameters));
+  out.push(
+    ...localOnlyProblems(
+      c.bootstrap.dcs.postgresql.parameters,
+      'bootstrap.dcs.postgresql.parameters',
+      c.postgresql.allow_dynamic_parameters,
+    ),
+  );
   return out;
 }
 
@@ -90,15 +112,29 @@ function sslClientProblems(c: NodeConfig): Problem[] {
   for (const role of ['superuser', 'replication'] as const) {
     const a = c.postgresql.authentication[role];
     const path = `postgresql.authentication.${role}`;
-    if ((a.sslmode === 'verify-ca' || a.sslmode === 'verify-full') && !a.sslrootcert) out.push({ path: `${path}.sslrootcert`, message: `is required with sslmode ${a.sslmode}: expected the path of the CA certificate that signed the members' server certificates` });
-    if (!a.sslcert !== !a.sslkey) out.push({ path: `${path}.${a.sslcert ? 'sslkey' : 'sslcert'}`, message: `is required with ${a.sslcert ? 'sslcert' : 'sslkey'}: expected a path` });
+    if ((a.sslmode === 'verify-ca' || a.sslmode === 'verify-full') && !a.sslrootcert)
+      out.push({
+        path: `${path}.sslrootcert`,
+        message: `is required with sslmode ${a.sslmode}: expected the path of the CA certificate that signed the members' server certificates`,
+      });
+    if (!a.sslcert !== !a.sslkey)
+      out.push({
+        path: `${path}.${a.sslcert ? 'sslkey' : 'sslcert'}`,
+        message: `is required with ${a.sslcert ? 'sslcert' : 'sslkey'}: expected a path`,
+      });
   }
   return out;
 }
 
 /** Validates a parsed document (plus env) into a NodeConfig; throws ConfigError listing every problem. */
-export function configFromObject(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env, baseDir = process.cwd()): NodeConfig {
-  const doc: Record<string, unknown> = raw && typeof raw === 'object' && !Array.isArray(raw) ? structuredClone(raw as Record<string, unknown>) : {};
+export function configFromObject(
+  raw: unknown,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+  baseDir = process.cwd(),
+): NodeConfig {
+  const doc: Record<string, unknown> =
+    raw && typeof raw === 'object' && !Array.isArray(raw) ? structuredClone(raw as Record<string, unknown>) : {};
   if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
     throw new ConfigError([{ path: '', message: 'expected a mapping of settings at the top level' }], source);
   }
@@ -111,8 +147,12 @@ export function configFromObject(raw: unknown, source: string, env: NodeJS.Proce
   c.namespace = c.namespace.replace(/\//g, '');
   // Relative paths are relative to the config file's directory, so a cluster directory can be moved whole.
   c.postgresql.data_dir = resolve(baseDir, c.postgresql.data_dir);
-  c.postgresql.socket_dir = c.postgresql.socket_dir ? resolve(baseDir, c.postgresql.socket_dir) : join(dirname(c.postgresql.data_dir), 'run');
-  c.postgresql.pgpass = c.postgresql.pgpass ? resolve(baseDir, c.postgresql.pgpass) : join(dirname(c.postgresql.data_dir), 'pgpass');
+  c.postgresql.socket_dir = c.postgresql.socket_dir
+    ? resolve(baseDir, c.postgresql.socket_dir)
+    : join(dirname(c.postgresql.data_dir), 'run');
+  c.postgresql.pgpass = c.postgresql.pgpass
+    ? resolve(baseDir, c.postgresql.pgpass)
+    : join(dirname(c.postgresql.data_dir), 'pgpass');
   resolveRestFiles(c, baseDir);
   for (const role of ['superuser', 'replication'] as const) {
     const a = c.postgresql.authentication[role];

@@ -16,7 +16,13 @@ const hostport = (doc: string, def?: string): Schema => ({
   ...(def !== undefined ? { default: def } : {}),
 });
 /** postgresql.conf parameters: names PostgreSQL's lexer reads as one identifier, values without control characters. */
-const parameters = (doc: string): Schema => ({ kind: 'map', doc, values: 'scalar', default: {}, keys: { pattern: GUC_NAME, expected: GUC_EXPECTED } });
+const parameters = (doc: string): Schema => ({
+  kind: 'map',
+  doc,
+  values: 'scalar',
+  default: {},
+  keys: { pattern: GUC_NAME, expected: GUC_EXPECTED },
+});
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** libpq's sslmode values (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-PROTECTION). */
 export const SSLMODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
@@ -26,37 +32,103 @@ const credentials = (doc: string, user: string): Schema => ({
   kind: 'object',
   doc,
   fields: {
-    username: { kind: 'string', doc: 'Role name.', default: user, pattern: NAME, expected: 'a role name (letters, digits, _ . -)' },
+    username: {
+      kind: 'string',
+      doc: 'Role name.',
+      default: user,
+      pattern: NAME,
+      expected: 'a role name (letters, digits, _ . -)',
+    },
     password: { kind: 'string', doc: 'Password (never logged).', secret: true, required: true },
     sslmode: {
       kind: 'enum',
       doc: 'libpq sslmode for connections to other members with this role (default: verify-full when sslrootcert is set, else prefer).',
       values: SSLMODES,
     },
-    sslrootcert: { kind: 'string', doc: 'CA certificate(s) (PEM) the other members\' server certificates are checked against; setting it makes sslmode default to verify-full.', expected: 'a path (relative to the config file)' },
-    sslcert: { kind: 'string', doc: 'Client certificate (PEM) presented to other members; with sslkey.', expected: 'a path (relative to the config file)' },
-    sslkey: { kind: 'string', doc: 'Private key (PEM, unencrypted) for sslcert; when pgkeel runs as root it hands PostgreSQL a postgres-owned 0600 copy.', expected: 'a path (relative to the config file)' },
-    sslcrl: { kind: 'string', doc: 'Certificate revocation list (PEM) for the other members\' server certificates.', expected: 'a path (relative to the config file)' },
+    sslrootcert: {
+      kind: 'string',
+      doc: "CA certificate(s) (PEM) the other members' server certificates are checked against; setting it makes sslmode default to verify-full.",
+      expected: 'a path (relative to the config file)',
+    },
+    sslcert: {
+      kind: 'string',
+      doc: 'Client certificate (PEM) presented to other members; with sslkey.',
+      expected: 'a path (relative to the config file)',
+    },
+    sslkey: {
+      kind: 'string',
+      doc: 'Private key (PEM, unencrypted) for sslcert; when pgkeel runs as root it hands PostgreSQL a postgres-owned 0600 copy.',
+      expected: 'a path (relative to the config file)',
+    },
+    sslcrl: {
+      kind: 'string',
+      doc: "Certificate revocation list (PEM) for the other members' server certificates.",
+      expected: 'a path (relative to the config file)',
+    },
   },
 });
 
 export const dynamicFields: Record<string, Schema> = {
-  ttl: { kind: 'int', doc: 'Lease of the leader key: a leader that cannot renew it for this long loses it.', default: 10, min: 4, max: 3600, unit: 'seconds' },
+  ttl: {
+    kind: 'int',
+    doc: 'Lease of the leader key: a leader that cannot renew it for this long loses it.',
+    default: 10,
+    min: 4,
+    max: 3600,
+    unit: 'seconds',
+  },
   loop_wait: { kind: 'int', doc: 'Seconds between two HA cycles.', default: 1, min: 1, max: 300, unit: 'seconds' },
-  retry_timeout: { kind: 'int', doc: 'How long one DCS or PostgreSQL call may take before it counts as failed.', default: 3, min: 1, max: 300, unit: 'seconds' },
-  maximum_lag_on_failover: { kind: 'int', doc: 'A replica further behind the leader than this is not promoted automatically.', default: 1048576, min: 0, unit: 'bytes' },
-  synchronous_mode: { kind: 'bool', doc: 'Synchronous replication managed by pgkeel; only a synchronous standby may be promoted.', default: false },
-  synchronous_mode_strict: { kind: 'bool', doc: 'With no synchronous standby available, block commits instead of falling back to asynchronous.', default: false },
+  retry_timeout: {
+    kind: 'int',
+    doc: 'How long one DCS or PostgreSQL call may take before it counts as failed.',
+    default: 3,
+    min: 1,
+    max: 300,
+    unit: 'seconds',
+  },
+  maximum_lag_on_failover: {
+    kind: 'int',
+    doc: 'A replica further behind the leader than this is not promoted automatically.',
+    default: 1048576,
+    min: 0,
+    unit: 'bytes',
+  },
+  synchronous_mode: {
+    kind: 'bool',
+    doc: 'Synchronous replication managed by pgkeel; only a synchronous standby may be promoted.',
+    default: false,
+  },
+  synchronous_mode_strict: {
+    kind: 'bool',
+    doc: 'With no synchronous standby available, block commits instead of falling back to asynchronous.',
+    default: false,
+  },
   synchronous_node_count: { kind: 'int', doc: 'Number of synchronous standbys.', default: 1, min: 1, max: 16 },
-  failsafe_mode: { kind: 'bool', doc: 'While the DCS is down, the primary stays primary if every member confirms it over REST.', default: false },
-  primary_start_timeout: { kind: 'int', doc: 'How long a crashed primary may take to restart in place before it gives up the leader key.', default: 30, min: 0, unit: 'seconds' },
+  failsafe_mode: {
+    kind: 'bool',
+    doc: 'While the DCS is down, the primary stays primary if every member confirms it over REST.',
+    default: false,
+  },
+  primary_start_timeout: {
+    kind: 'int',
+    doc: 'How long a crashed primary may take to restart in place before it gives up the leader key.',
+    default: 30,
+    min: 0,
+    unit: 'seconds',
+  },
   check_timeline: { kind: 'bool', doc: 'Exclude replicas on an older timeline from promotion.', default: false },
   postgresql: {
     kind: 'object',
     doc: 'PostgreSQL settings shared by every member.',
     fields: {
-      parameters: parameters('postgresql.conf parameters for all members (max_connections, wal_keep_size, ...). Parameters that run commands, load code or name files (archive_command, shared_preload_libraries, ...) are refused here unless postgresql.allow_dynamic_parameters lists them.'),
-      use_pg_rewind: { kind: 'bool', doc: 'Rejoin a former primary with pg_rewind instead of re-cloning it.', default: true },
+      parameters: parameters(
+        'postgresql.conf parameters for all members (max_connections, wal_keep_size, ...). Parameters that run commands, load code or name files (archive_command, shared_preload_libraries, ...) are refused here unless postgresql.allow_dynamic_parameters lists them.',
+      ),
+      use_pg_rewind: {
+        kind: 'bool',
+        doc: 'Rejoin a former primary with pg_rewind instead of re-cloning it.',
+        default: true,
+      },
       use_slots: { kind: 'bool', doc: 'One physical replication slot per replica on the leader.', default: true },
     },
   },
@@ -66,20 +138,44 @@ export const nodeSchema: Schema = {
   kind: 'object',
   doc: 'A pgkeel node.',
   fields: {
-    scope: { kind: 'string', doc: 'Cluster name; every member of a cluster has the same scope.', required: true, pattern: NAME, expected: 'a cluster name (letters, digits, _ . -)' },
-    namespace: { kind: 'string', doc: 'Top-level DCS prefix, as in Patroni.', default: 'service', pattern: /^\/?[A-Za-z0-9_.-]+\/?$/, expected: 'a path segment such as "service"' },
-    name: { kind: 'string', doc: 'This member\'s name, unique in the cluster.', required: true, pattern: NAME, expected: 'a member name (letters, digits, _ . -)' },
+    scope: {
+      kind: 'string',
+      doc: 'Cluster name; every member of a cluster has the same scope.',
+      required: true,
+      pattern: NAME,
+      expected: 'a cluster name (letters, digits, _ . -)',
+    },
+    namespace: {
+      kind: 'string',
+      doc: 'Top-level DCS prefix, as in Patroni.',
+      default: 'service',
+      pattern: /^\/?[A-Za-z0-9_.-]+\/?$/,
+      expected: 'a path segment such as "service"',
+    },
+    name: {
+      kind: 'string',
+      doc: "This member's name, unique in the cluster.",
+      required: true,
+      pattern: NAME,
+      expected: 'a member name (letters, digits, _ . -)',
+    },
     etcd3: {
       kind: 'object',
       doc: 'The etcd v3 cluster used as DCS.',
       fields: {
-        hosts: { kind: 'list', doc: 'etcd client endpoints (a list, or one comma-separated string).', of: hostport('etcd endpoint'), commaString: true, default: ['127.0.0.1:2379'] },
+        hosts: {
+          kind: 'list',
+          doc: 'etcd client endpoints (a list, or one comma-separated string).',
+          of: hostport('etcd endpoint'),
+          commaString: true,
+          default: ['127.0.0.1:2379'],
+        },
         ...etcdSecurityFields,
       },
     },
     restapi: {
       kind: 'object',
-      doc: 'The agent\'s REST API (Patroni-compatible).',
+      doc: "The agent's REST API (Patroni-compatible).",
       fields: {
         listen: hostport('Address the REST API listens on.', '127.0.0.1:8008'),
         connect_address: hostport('Address other members and tools use to reach this API (defaults to listen).'),
@@ -92,22 +188,43 @@ export const nodeSchema: Schema = {
             password: { kind: 'string', doc: 'Password (never logged).', secret: true },
           },
         },
-        certfile: { kind: 'string', doc: 'PEM server certificate: set it to serve https (the member\'s api_url becomes https://).' },
+        certfile: {
+          kind: 'string',
+          doc: "PEM server certificate: set it to serve https (the member's api_url becomes https://).",
+        },
         keyfile: { kind: 'string', doc: 'PEM private key of `certfile` (default: the key inside `certfile`).' },
         keyfile_password: { kind: 'string', doc: 'Passphrase of an encrypted `keyfile`.', secret: true },
-        cafile: { kind: 'string', doc: 'PEM CA certificates client certificates must chain to (with `verify_client`); also how the agent checks other members\' https certificates when `ctl.cacert` is not set.' },
-        verify_client: { kind: 'enum', doc: 'Client certificates, as Patroni: none; optional (asked for, and required for unsafe endpoints); required (every TLS connection must present one signed by `cafile`).', values: ['none', 'optional', 'required'], default: 'none' },
+        cafile: {
+          kind: 'string',
+          doc: "PEM CA certificates client certificates must chain to (with `verify_client`); also how the agent checks other members' https certificates when `ctl.cacert` is not set.",
+        },
+        verify_client: {
+          kind: 'enum',
+          doc: 'Client certificates, as Patroni: none; optional (asked for, and required for unsafe endpoints); required (every TLS connection must present one signed by `cafile`).',
+          values: ['none', 'optional', 'required'],
+          default: 'none',
+        },
       },
     },
     ctl: {
       kind: 'object',
-      doc: 'How `pgkeel ctl` and this agent call members\' REST APIs over https (Patroni\'s `ctl` section). Each file falls back to the `restapi` one (`certfile`, `keyfile`, `keyfile_password`; `cacert` to `restapi.cafile`).',
+      doc: "How `pgkeel ctl` and this agent call members' REST APIs over https (Patroni's `ctl` section). Each file falls back to the `restapi` one (`certfile`, `keyfile`, `keyfile_password`; `cacert` to `restapi.cafile`).",
       fields: {
-        certfile: { kind: 'string', doc: 'PEM client certificate presented to members (needed when they set `verify_client`).' },
+        certfile: {
+          kind: 'string',
+          doc: 'PEM client certificate presented to members (needed when they set `verify_client`).',
+        },
         keyfile: { kind: 'string', doc: 'PEM private key of `certfile`.' },
         keyfile_password: { kind: 'string', doc: 'Passphrase of an encrypted `keyfile`.', secret: true },
-        cacert: { kind: 'string', doc: 'PEM CA certificates the members\' REST certificates must chain to (default: the system CAs).' },
-        insecure: { kind: 'bool', doc: 'Do not verify the members\' certificates (host name and chain). Not for production.', default: false },
+        cacert: {
+          kind: 'string',
+          doc: "PEM CA certificates the members' REST certificates must chain to (default: the system CAs).",
+        },
+        insecure: {
+          kind: 'bool',
+          doc: "Do not verify the members' certificates (host name and chain). Not for production.",
+          default: false,
+        },
       },
     },
     postgresql: {
@@ -116,11 +233,25 @@ export const nodeSchema: Schema = {
       fields: {
         listen: hostport('Address PostgreSQL listens on (listen_addresses and port).', '127.0.0.1:5432'),
         connect_address: hostport('Address other members and clients use to reach PostgreSQL (defaults to listen).'),
-        data_dir: { kind: 'string', doc: 'Data directory; created by initdb or pg_basebackup when empty.', required: true, expected: 'a path (relative to the config file)' },
-        bin_dir: { kind: 'string', doc: 'Directory with initdb, pg_ctl, pg_basebackup, pg_rewind.', default: '/usr/lib/postgresql/15/bin' },
+        data_dir: {
+          kind: 'string',
+          doc: 'Data directory; created by initdb or pg_basebackup when empty.',
+          required: true,
+          expected: 'a path (relative to the config file)',
+        },
+        bin_dir: {
+          kind: 'string',
+          doc: 'Directory with initdb, pg_ctl, pg_basebackup, pg_rewind.',
+          default: '/usr/lib/postgresql/15/bin',
+        },
         socket_dir: { kind: 'string', doc: 'Unix socket directory of this instance (default: "<data_dir>/../run").' },
-        pgpass: { kind: 'string', doc: 'libpq password file the agent writes for pg_basebackup and pg_rewind (default: "<data_dir>/../pgpass").' },
-        parameters: parameters('postgresql.conf parameters for this node only (override bootstrap.dcs.postgresql.parameters); any parameter may be set here, archive_command included. Server TLS: ssl, ssl_cert_file, ssl_key_file, ssl_ca_file, ssl_crl_file; when pgkeel runs as root, the files named here are handed to PostgreSQL as postgres-owned 0600 copies in "<data_dir>-ssl".'),
+        pgpass: {
+          kind: 'string',
+          doc: 'libpq password file the agent writes for pg_basebackup and pg_rewind (default: "<data_dir>/../pgpass").',
+        },
+        parameters: parameters(
+          'postgresql.conf parameters for this node only (override bootstrap.dcs.postgresql.parameters); any parameter may be set here, archive_command included. Server TLS: ssl, ssl_cert_file, ssl_key_file, ssl_ca_file, ssl_crl_file; when pgkeel runs as root, the files named here are handed to PostgreSQL as postgres-owned 0600 copies in "<data_dir>-ssl".',
+        ),
         allow_dynamic_parameters: {
           kind: 'list',
           doc: 'Local-only parameters (archive_command, shared_preload_libraries, ... — the list above) this node accepts from the dynamic configuration (bootstrap.dcs, the DCS config key, PATCH /config, ctl edit-config). Empty: such parameters from the DCS are ignored with a warning.',
@@ -128,7 +259,12 @@ export const nodeSchema: Schema = {
           commaString: true,
           default: [],
         },
-        pg_hba: { kind: 'list', doc: 'pg_hba.conf lines added after pgkeel\'s own (local superuser and replication lines; with ssl on, pgkeel\'s TCP lines are hostssl).', of: { kind: 'string', doc: 'a pg_hba line' }, default: [] },
+        pg_hba: {
+          kind: 'list',
+          doc: "pg_hba.conf lines added after pgkeel's own (local superuser and replication lines; with ssl on, pgkeel's TCP lines are hostssl).",
+          of: { kind: 'string', doc: 'a pg_hba line' },
+          default: [],
+        },
         authentication: {
           kind: 'object',
           doc: 'Roles the agent uses.',
@@ -137,11 +273,21 @@ export const nodeSchema: Schema = {
             replication: credentials('The role replicas stream and clone with.', 'replicator'),
           },
         },
-        callbacks_as_root: { kind: 'bool', doc: 'Run callbacks as root when the agent runs as root. Off: they run as the `postgres` OS user, like PostgreSQL (a script needing root, e.g. to move a VIP, can use sudo).', default: false },
-        keep_moved_aside: { kind: 'int', doc: 'How many moved-aside copies of the data directory (`<data_dir>.before-reclone-<time>` from a reinitialize or re-clone; failed bootstraps keep at most one) to keep; older ones are removed first. 0 keeps none: the old data directory is deleted before the clone.', default: 1, min: 0, max: 100 },
+        callbacks_as_root: {
+          kind: 'bool',
+          doc: 'Run callbacks as root when the agent runs as root. Off: they run as the `postgres` OS user, like PostgreSQL (a script needing root, e.g. to move a VIP, can use sudo).',
+          default: false,
+        },
+        keep_moved_aside: {
+          kind: 'int',
+          doc: 'How many moved-aside copies of the data directory (`<data_dir>.before-reclone-<time>` from a reinitialize or re-clone; failed bootstraps keep at most one) to keep; older ones are removed first. 0 keeps none: the old data directory is deleted before the clone.',
+          default: 1,
+          min: 0,
+          max: 100,
+        },
         callbacks: {
           kind: 'object',
-          doc: 'Commands run on events with Patroni\'s arguments: <action> <role> <scope>.',
+          doc: "Commands run on events with Patroni's arguments: <action> <role> <scope>.",
           fields: {
             on_start: { kind: 'string', doc: 'After PostgreSQL started.' },
             on_stop: { kind: 'string', doc: 'After PostgreSQL stopped.' },
@@ -156,8 +302,17 @@ export const nodeSchema: Schema = {
       kind: 'object',
       doc: 'Used once, by the member that initializes the cluster.',
       fields: {
-        dcs: { kind: 'object', doc: 'Initial dynamic configuration written to the DCS `config` key.', fields: dynamicFields },
-        initdb: { kind: 'list', doc: 'Extra initdb options, e.g. ["encoding=UTF8", "locale=C.UTF-8"]. Data checksums are always on.', of: { kind: 'string', doc: 'an initdb option' }, default: [] },
+        dcs: {
+          kind: 'object',
+          doc: 'Initial dynamic configuration written to the DCS `config` key.',
+          fields: dynamicFields,
+        },
+        initdb: {
+          kind: 'list',
+          doc: 'Extra initdb options, e.g. ["encoding=UTF8", "locale=C.UTF-8"]. Data checksums are always on.',
+          of: { kind: 'string', doc: 'an initdb option' },
+          default: [],
+        },
       },
     },
     tags: {
@@ -165,7 +320,11 @@ export const nodeSchema: Schema = {
       doc: 'Member tags, as in Patroni.',
       fields: {
         nofailover: { kind: 'bool', doc: 'Never promote this member automatically.', default: false },
-        noloadbalance: { kind: 'bool', doc: 'Exclude this member from read load balancing (/replica answers 503).', default: false },
+        noloadbalance: {
+          kind: 'bool',
+          doc: 'Exclude this member from read load balancing (/replica answers 503).',
+          default: false,
+        },
         clonefrom: { kind: 'bool', doc: 'Prefer this member as the source for new replicas.', default: false },
         nosync: { kind: 'bool', doc: 'Never choose this member as a synchronous standby.', default: false },
       },
@@ -174,8 +333,18 @@ export const nodeSchema: Schema = {
       kind: 'object',
       doc: 'Logging.',
       fields: {
-        level: { kind: 'enum', doc: 'Lowest level written.', values: ['debug', 'info', 'warn', 'error'], default: 'info' },
-        format: { kind: 'enum', doc: 'json: one JSON object per line; text: readable lines.', values: ['json', 'text'], default: 'json' },
+        level: {
+          kind: 'enum',
+          doc: 'Lowest level written.',
+          values: ['debug', 'info', 'warn', 'error'],
+          default: 'info',
+        },
+        format: {
+          kind: 'enum',
+          doc: 'json: one JSON object per line; text: readable lines.',
+          values: ['json', 'text'],
+          default: 'json',
+        },
       },
     },
   },

@@ -16,7 +16,8 @@
 import { join, type Problem } from './schema.js';
 
 export const GUC_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
-export const GUC_EXPECTED = 'a PostgreSQL parameter name (letters, digits, _ and $, e.g. work_mem; one dot for an extension setting, e.g. pg_stat_statements.max)';
+export const GUC_EXPECTED =
+  'a PostgreSQL parameter name (letters, digits, _ and $, e.g. work_mem; one dot for an extension setting, e.g. pg_stat_statements.max)';
 
 export const LOCAL_ONLY_CODE = 'CONFIG_PARAMETER_LOCAL_ONLY';
 
@@ -77,7 +78,11 @@ export function refusedDynamicNames(params: Readonly<Record<string, unknown>>, a
  * One problem (code CONFIG_PARAMETER_LOCAL_ONLY) per local-only parameter in `params` that `allowed` (the node's
  * postgresql.allow_dynamic_parameters) does not list; `path` is where the map sits (for the key path).
  */
-export function localOnlyProblems(params: Readonly<Record<string, unknown>>, path: string, allowed: readonly string[]): Problem[] {
+export function localOnlyProblems(
+  params: Readonly<Record<string, unknown>>,
+  path: string,
+  allowed: readonly string[],
+): Problem[] {
   return refusedDynamicNames(params, allowed).map((name) => ({
     path: join(path, name),
     code: LOCAL_ONLY_CODE,

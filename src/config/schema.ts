@@ -30,7 +30,13 @@ export type Schema =
   | { kind: 'bool'; doc: string; default?: boolean }
   | { kind: 'enum'; doc: string; values: readonly string[]; default?: string }
   | { kind: 'list'; doc: string; of: Schema; default?: unknown[]; commaString?: boolean }
-  | { kind: 'map'; doc: string; default?: Record<string, unknown>; values: 'scalar' | 'string'; keys?: { pattern: RegExp; expected: string } }
+  | {
+      kind: 'map';
+      doc: string;
+      default?: Record<string, unknown>;
+      values: 'scalar' | 'string';
+      keys?: { pattern: RegExp; expected: string };
+    }
   | { kind: 'object'; doc: string; fields: Record<string, Schema>; optional?: boolean };
 
 export interface Problem {
@@ -58,7 +64,9 @@ export function hasControlChar(v: string): boolean {
 export function portProblem(hostPort: string, allowZero = false): string | undefined {
   const port = Number(/:(\d+)$/.exec(hostPort)?.[1]);
   const min = allowZero ? 0 : 1;
-  return Number.isInteger(port) && port >= min && port <= 65535 ? undefined : `expected a port from ${min} to 65535${allowZero ? ' (0: any free port)' : ''}, got ${JSON.stringify(hostPort)}`;
+  return Number.isInteger(port) && port >= min && port <= 65535
+    ? undefined
+    : `expected a port from ${min} to 65535${allowZero ? ' (0: any free port)' : ''}, got ${JSON.stringify(hostPort)}`;
 }
 
 export class ConfigError extends Error {
@@ -67,7 +75,10 @@ export class ConfigError extends Error {
     readonly problems: readonly Problem[],
     readonly source: string,
   ) {
-    super(`${source}: ${problems.length} problem(s) in the configuration:\n` + problems.map((p) => `  ${p.path || '(top level)'}: ${p.message}`).join('\n'));
+    super(
+      `${source}: ${problems.length} problem(s) in the configuration:\n` +
+        problems.map((p) => `  ${p.path || '(top level)'}: ${p.message}`).join('\n'),
+    );
     this.name = 'ConfigError';
   }
 }
@@ -108,13 +119,19 @@ export function didYouMean(word: string, choices: readonly string[]): string | u
 }
 
 /** A key path segment; a key that is not a plain name is shown quoted, so a newline in it cannot break the output. */
-export const join = (path: string, key: string) => (/^[A-Za-z0-9_.$-]+$/.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`);
+export const join = (path: string, key: string) =>
+  /^[A-Za-z0-9_.$-]+$/.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`;
 
 /** Names inherited from Object.prototype: refused as map keys, so no lookup can ever mistake them for data. */
 export const isReservedKey = (k: string): boolean => Object.hasOwn(Object.prototype, k) || k === '__proto__';
 
 /** Validates `value` against `schema`, returning the value with defaults filled in (or undefined) and all problems. */
-export function validate(schema: Schema, value: unknown, path = '', opts: ValidateOptions = {}): { value: unknown; problems: Problem[] } {
+export function validate(
+  schema: Schema,
+  value: unknown,
+  path = '',
+  opts: ValidateOptions = {},
+): { value: unknown; problems: Problem[] } {
   const problems: Problem[] = [];
   const out = check(schema, value, path, problems, opts);
   return { value: out, problems };
@@ -132,7 +149,13 @@ function allowedKeys(fields: Record<string, Schema>): string[] {
  * The value of secret `k` read from `k_file` (which is set), or undefined after recording the problem. The file is relative to the
  * config file; one trailing newline is removed (as `echo pw > file` writes it); an empty file is refused.
  */
-function secretFromFile(obj: Record<string, unknown>, k: string, path: string, problems: Problem[], opts: ValidateOptions): string | undefined {
+function secretFromFile(
+  obj: Record<string, unknown>,
+  k: string,
+  path: string,
+  problems: Problem[],
+  opts: ValidateOptions,
+): string | undefined {
   const fk = `${k}_file`;
   const file = own(obj, fk);
   const at = join(path, fk);
@@ -154,7 +177,10 @@ function secretFromFile(obj: Record<string, unknown>, k: string, path: string, p
     if (text === '') problems.push({ path: at, message: `the file ${full} is empty` });
     return text === '' ? undefined : text;
   } catch (err) {
-    problems.push({ path: at, message: `cannot read the secret file ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    problems.push({
+      path: at,
+      message: `cannot read the secret file ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    });
     return undefined;
   }
 }
@@ -200,7 +226,10 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
       const str = typeof v === 'number' ? String(v) : v;
       if (typeof str !== 'string') return bad();
       if ((s.multiline ? CONTROL_NOT_NEWLINE : CONTROL).test(str)) {
-        problems.push({ path, message: `must not contain control characters (newline, carriage return, NUL, ...), got ${got}` });
+        problems.push({
+          path,
+          message: `must not contain control characters (newline, carriage return, NUL, ...), got ${got}`,
+        });
         return undefined;
       }
       if (s.pattern && !s.pattern.test(str)) return bad();
@@ -227,14 +256,21 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
       const str = typeof v === 'boolean' ? String(v) : v;
       if (typeof str !== 'string' || !s.values.includes(str)) {
         const hint = typeof str === 'string' ? didYouMean(str, s.values) : undefined;
-        problems.push({ path, message: `expected ${expectedOf(s)}, got ${show(v)}${hint ? ` (did you mean "${hint}"?)` : ''}` });
+        problems.push({
+          path,
+          message: `expected ${expectedOf(s)}, got ${show(v)}${hint ? ` (did you mean "${hint}"?)` : ''}`,
+        });
         return undefined;
       }
       return str;
     }
     case 'list': {
       let arr: unknown = v;
-      if (s.commaString && typeof v === 'string') arr = v.split(',').map((x) => x.trim()).filter(Boolean);
+      if (s.commaString && typeof v === 'string')
+        arr = v
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
       if (!Array.isArray(arr)) return bad();
       return arr.map((item, i) => check(s.of, item, `${path}[${i}]`, problems, opts));
     }
@@ -243,14 +279,27 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
       const out: Record<string, unknown> = {};
       for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
         const at = join(path, k);
-        if (isReservedKey(k)) problems.push({ path: at, message: `is a reserved name and cannot be used here${s.keys ? `; expected ${s.keys.expected}` : ''}` });
-        else if (s.keys && !s.keys.pattern.test(k)) problems.push({ path: at, message: `expected the name to be ${s.keys.expected}, got ${show(k)}` });
-        else if (!(s.values === 'string' ? typeof item === 'string' : ['string', 'number', 'boolean'].includes(typeof item))) {
-          problems.push({ path: at, message: `expected ${s.values === 'string' ? 'a string' : 'a string, number or boolean'}, got ${show(item)}` });
+        if (isReservedKey(k))
+          problems.push({
+            path: at,
+            message: `is a reserved name and cannot be used here${s.keys ? `; expected ${s.keys.expected}` : ''}`,
+          });
+        else if (s.keys && !s.keys.pattern.test(k))
+          problems.push({ path: at, message: `expected the name to be ${s.keys.expected}, got ${show(k)}` });
+        else if (
+          !(s.values === 'string' ? typeof item === 'string' : ['string', 'number', 'boolean'].includes(typeof item))
+        ) {
+          problems.push({
+            path: at,
+            message: `expected ${s.values === 'string' ? 'a string' : 'a string, number or boolean'}, got ${show(item)}`,
+          });
         } else if (typeof item === 'number' && !Number.isFinite(item)) {
           problems.push({ path: at, message: `expected a finite number, got ${show(item)}` });
         } else if (typeof item === 'string' && CONTROL.test(item)) {
-          problems.push({ path: at, message: `must not contain control characters (newline, carriage return, NUL, ...), got ${show(item)}` });
+          problems.push({
+            path: at,
+            message: `must not contain control characters (newline, carriage return, NUL, ...), got ${show(item)}`,
+          });
         } else out[k] = item;
       }
       return out;
@@ -263,13 +312,21 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
       for (const k of Object.keys(obj)) {
         if (!known.includes(k)) {
           const hint = didYouMean(k, known);
-          problems.push({ path: join(path, k), message: `unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; allowed here: ${known.join(', ')}` });
+          problems.push({
+            path: join(path, k),
+            message: `unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; allowed here: ${known.join(', ')}`,
+          });
         }
       }
       for (const [k, fs] of Object.entries(s.fields)) {
         const fileKey = `${k}_file`;
         // A section that declares its own `<k>_file` (etcd3.password_file: read later, mode checked) keeps it.
-        if (isSecret(fs) && !Object.hasOwn(s.fields, fileKey) && own(obj, fileKey) !== undefined && own(obj, fileKey) !== null) {
+        if (
+          isSecret(fs) &&
+          !Object.hasOwn(s.fields, fileKey) &&
+          own(obj, fileKey) !== undefined &&
+          own(obj, fileKey) !== null
+        ) {
           // A problem with the file is reported once, at the _file key (not again as "k is required").
           const fromFile = secretFromFile(obj, k, path, problems, opts);
           const r = fromFile === undefined ? undefined : check(fs, fromFile, join(path, fileKey), problems, opts);

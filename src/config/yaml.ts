@@ -28,14 +28,19 @@ export function parseYamlText(text: string, source: string): unknown {
     const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length) {
       throw new ConfigError(
-        doc.errors.map((e) => ({ path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', message: `YAML syntax: ${e.message.split('\n')[0]}` })),
+        doc.errors.map((e) => ({
+          path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
+          message: `YAML syntax: ${e.message.split('\n')[0]}`,
+        })),
         source,
       );
     }
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    const why = /alias/i.test((err as Error).message) ? `too many YAML alias expansions (more than ${MAX_ALIAS_COUNT}; an alias bomb?)` : `cannot parse the YAML: ${(err as Error).message.split('\n')[0]}`;
+    const why = /alias/i.test((err as Error).message)
+      ? `too many YAML alias expansions (more than ${MAX_ALIAS_COUNT}; an alias bomb?)`
+      : `cannot parse the YAML: ${(err as Error).message.split('\n')[0]}`;
     throw new ConfigError([{ path: '', message: why }], source);
   }
 }

@@ -17,8 +17,13 @@ export interface RestAnswer {
 export class CtlClient implements AsyncDisposable {
   private readonly store: EtcdStore;
 
-  constructor(readonly target: CtlTarget, dcsTimeoutMs = 5000) {
-    this.store = new EtcdStore(etcdStoreOptions({ ...target.etcd, hosts: target.hosts }, dcsTimeoutMs, 'etcd3', target.source));
+  constructor(
+    readonly target: CtlTarget,
+    dcsTimeoutMs = 5000,
+  ) {
+    this.store = new EtcdStore(
+      etcdStoreOptions({ ...target.etcd, hosts: target.hosts }, dcsTimeoutMs, 'etcd3', target.source),
+    );
   }
 
   /** The cluster as the DCS holds it now; refuses a scope with nothing in it. */
@@ -28,10 +33,16 @@ export class CtlClient implements AsyncDisposable {
     try {
       c = parseCluster(keys, await this.store.getPrefix(keys.prefix));
     } catch (err) {
-      throw new CtlError('CTL_DCS_UNAVAILABLE', `cannot read the DCS at ${this.target.hosts.join(',')}: ${(err as Error).message}`);
+      throw new CtlError(
+        'CTL_DCS_UNAVAILABLE',
+        `cannot read the DCS at ${this.target.hosts.join(',')}: ${(err as Error).message}`,
+      );
     }
     if (c.members.size === 0 && c.initialize === undefined && !c.leader) {
-      throw new CtlError('CTL_NO_CLUSTER', `no cluster "${this.target.scope}" under ${keys.prefix} in the DCS at ${this.target.hosts.join(',')}`);
+      throw new CtlError(
+        'CTL_NO_CLUSTER',
+        `no cluster "${this.target.scope}" under ${keys.prefix} in the DCS at ${this.target.hosts.join(',')}`,
+      );
     }
     return c;
   }
@@ -43,7 +54,10 @@ export class CtlClient implements AsyncDisposable {
     try {
       url = new URL(path, m.record.api_url);
     } catch {
-      throw new CtlError('CTL_REST_UNREACHABLE', `member ${m.name} publishes no usable api_url ("${m.record.api_url}")`);
+      throw new CtlError(
+        'CTL_REST_UNREACHABLE',
+        `member ${m.name} publishes no usable api_url ("${m.record.api_url}")`,
+      );
     }
     try {
       const res = await restRequest(url, method, this.target.rest, body, timeoutMs);

@@ -27,7 +27,11 @@ const SWITCHOVER_TIMEOUT_MS = 150_000;
 
 function memberOf(c: Cluster, name: string): Member {
   const m = c.members.get(name);
-  if (!m) throw new CtlError('CTL_UNKNOWN_MEMBER', `member ${name} does not exist (members: ${[...c.members.keys()].sort().join(', ')})`);
+  if (!m)
+    throw new CtlError(
+      'CTL_UNKNOWN_MEMBER',
+      `member ${name} does not exist (members: ${[...c.members.keys()].sort().join(', ')})`,
+    );
   return m;
 }
 
@@ -45,12 +49,22 @@ async function sure(io: CtlIo, force: boolean, question: string, what: string): 
   if (!(await io.confirm(question))) throw new CtlError('CTL_ABORTED', `${what} aborted`);
 }
 
-const stamp = (io: CtlIo) => new Date(io.now()).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+const stamp = (io: CtlIo) =>
+  new Date(io.now())
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '');
 
 function failed(what: string, m: Member, a: RestAnswer): CtlError {
   if (a.code === 401 || a.code === 403) {
-    const need = a.code === 401 ? 'restapi.authentication (the credentials its agent runs with)' : 'ctl.certfile and ctl.keyfile (a client certificate its restapi.cafile trusts)';
-    return new CtlError('CTL_REST_UNAUTHORIZED', `${what} refused by member ${m.name}: HTTP ${a.code}: ${a.text.trim()}; give a -c node.yml with ${need}, or --dir of a \`pgkeel up\` cluster`);
+    const need =
+      a.code === 401
+        ? 'restapi.authentication (the credentials its agent runs with)'
+        : 'ctl.certfile and ctl.keyfile (a client certificate its restapi.cafile trusts)';
+    return new CtlError(
+      'CTL_REST_UNAUTHORIZED',
+      `${what} refused by member ${m.name}: HTTP ${a.code}: ${a.text.trim()}; give a -c node.yml with ${need}, or --dir of a \`pgkeel up\` cluster`,
+    );
   }
   return new CtlError('CTL_REST_FAILED', `${what} failed on member ${m.name}: HTTP ${a.code}: ${a.text.trim()}`);
 }
@@ -66,12 +80,25 @@ export async function switchover(client: CtlClient, io: CtlIo, o: SwitchoverOpti
   const scope = client.target.scope;
   const c = await client.cluster();
   const at = parseScheduled(o.scheduled, io.now());
-  const leader = checkSwitchover(c, scope, { ...(o.leader ? { leader: o.leader } : {}), ...(o.candidate ? { candidate: o.candidate } : {}), ...(at !== undefined ? { scheduledAt: at } : {}) });
+  const leader = checkSwitchover(c, scope, {
+    ...(o.leader ? { leader: o.leader } : {}),
+    ...(o.candidate ? { candidate: o.candidate } : {}),
+    ...(at !== undefined ? { scheduledAt: at } : {}),
+  });
   io.out(listText(listJson(scope, c)));
   const when = at !== undefined ? ` at ${formatScheduledAt(at)}` : '';
-  await sure(io, o.force, `Are you sure you want to switchover cluster ${scope}${when}, demoting current leader ${leader}${o.candidate ? ` in favour of ${o.candidate}` : ''}?`, 'switchover');
+  await sure(
+    io,
+    o.force,
+    `Are you sure you want to switchover cluster ${scope}${when}, demoting current leader ${leader}${o.candidate ? ` in favour of ${o.candidate}` : ''}?`,
+    'switchover',
+  );
   const m = memberOf(c, leader);
-  const body = { leader, candidate: o.candidate ?? null, scheduled_at: at !== undefined ? formatScheduledAt(at) : null };
+  const body = {
+    leader,
+    candidate: o.candidate ?? null,
+    scheduled_at: at !== undefined ? formatScheduledAt(at) : null,
+  };
   const a = await client.rest(m, 'POST', '/switchover', body, SWITCHOVER_TIMEOUT_MS);
   if (a.code !== 200 && a.code !== 202) throw failed('switchover', m, a);
   io.out(`${stamp(io)} ${a.text.trim()}`);
@@ -83,23 +110,40 @@ export async function failover(client: CtlClient, io: CtlIo, o: { candidate: str
   const c = await client.cluster();
   const leader = checkFailover(c, scope, o.candidate);
   io.out(listText(listJson(scope, c)));
-  await sure(io, o.force, `Are you sure you want to failover cluster ${scope} to ${o.candidate}${leader ? `, demoting current leader ${leader}` : ''}?`, 'failover');
+  await sure(
+    io,
+    o.force,
+    `Are you sure you want to failover cluster ${scope} to ${o.candidate}${leader ? `, demoting current leader ${leader}` : ''}?`,
+    'failover',
+  );
   const m = memberOf(c, leader ?? o.candidate);
-  const a = await client.rest(m, 'POST', '/failover', { candidate: o.candidate, ...(leader ? { leader } : {}) }, SWITCHOVER_TIMEOUT_MS);
+  const a = await client.rest(
+    m,
+    'POST',
+    '/failover',
+    { candidate: o.candidate, ...(leader ? { leader } : {}) },
+    SWITCHOVER_TIMEOUT_MS,
+  );
   if (a.code !== 200 && a.code !== 202) throw failed('failover', m, a);
   io.out(`${stamp(io)} ${a.text.trim()}`);
   io.out(listText(listJson(scope, await client.cluster())));
 }
 
 /** Restarts each named member (all when none is named); returns how many failed. */
-export async function restart(client: CtlClient, io: CtlIo, o: { members: readonly string[]; force: boolean }): Promise<number> {
+export async function restart(
+  client: CtlClient,
+  io: CtlIo,
+  o: { members: readonly string[]; force: boolean },
+): Promise<number> {
   const c = await client.cluster();
   const names = o.members.length ? o.members : [...c.members.keys()].sort();
   const targets = names.map((n) => memberOf(c, n));
   await sure(io, o.force, `Are you sure you want to restart members ${names.join(', ')}?`, 'restart');
   let failures = 0;
   for (const m of targets) {
-    const a = await client.rest(m, 'POST', '/restart', {}, 180_000).catch((err: CtlError) => ({ code: 0, text: err.message }));
+    const a = await client
+      .rest(m, 'POST', '/restart', {}, 180_000)
+      .catch((err: CtlError) => ({ code: 0, text: err.message }));
     if (a.code === 200) io.out(`Success: restart on member ${m.name}`);
     else {
       failures++;
@@ -112,15 +156,28 @@ export async function restart(client: CtlClient, io: CtlIo, o: { members: readon
 export async function reinit(client: CtlClient, io: CtlIo, o: { member: string; force: boolean }): Promise<void> {
   const c = await client.cluster();
   const m = memberOf(c, o.member);
-  if (c.leader?.name === o.member) throw new CtlError('CTL_SAME_MEMBER', `member ${o.member} is the leader; a leader cannot be reinitialized (switch over first)`);
-  await sure(io, o.force, `Are you sure you want to reinitialize member ${o.member}? Its data directory is replaced by a fresh copy of the leader's.`, 'reinit');
+  if (c.leader?.name === o.member)
+    throw new CtlError(
+      'CTL_SAME_MEMBER',
+      `member ${o.member} is the leader; a leader cannot be reinitialized (switch over first)`,
+    );
+  await sure(
+    io,
+    o.force,
+    `Are you sure you want to reinitialize member ${o.member}? Its data directory is replaced by a fresh copy of the leader's.`,
+    'reinit',
+  );
   const a = await client.rest(m, 'POST', '/reinitialize', { force: true }, 60_000);
   if (a.code !== 200) throw failed('reinitialize', m, a);
   io.out(`Success: reinitialize for member ${m.name}`);
 }
 
 /** `pause` / `resume`: PATCH /config {pause: true|null} on the leader; with `wait`, until every member reports it. */
-export async function setPause(client: CtlClient, io: CtlIo, o: { pause: boolean; wait: boolean; waitMs?: number }): Promise<void> {
+export async function setPause(
+  client: CtlClient,
+  io: CtlIo,
+  o: { pause: boolean; wait: boolean; waitMs?: number },
+): Promise<void> {
   const scope = client.target.scope;
   const c = await client.cluster();
   if (o.pause && isPaused(c)) throw new CtlError('CTL_ALREADY_PAUSED', `cluster ${scope} is already paused`);
@@ -135,7 +192,11 @@ export async function setPause(client: CtlClient, io: CtlIo, o: { pause: boolean
       const now = await client.cluster();
       const behind = [...now.members.values()].filter((x) => (x.record.pause === true) !== o.pause).map((x) => x.name);
       if (behind.length === 0) break;
-      if (io.now() > deadline) throw new CtlError('CTL_TIMEOUT', `members ${behind.join(', ')} did not report pause=${o.pause} within ${Math.round((o.waitMs ?? 120_000) / 1000)} s`);
+      if (io.now() > deadline)
+        throw new CtlError(
+          'CTL_TIMEOUT',
+          `members ${behind.join(', ')} did not report pause=${o.pause} within ${Math.round((o.waitMs ?? 120_000) / 1000)} s`,
+        );
       await io.sleep(500);
     }
   }
@@ -148,7 +209,11 @@ export async function showConfig(client: CtlClient): Promise<string> {
 }
 
 /** Applies a merge patch through PATCH /config (validated there); returns false when it changes nothing. */
-export async function editConfig(client: CtlClient, io: CtlIo, o: { patch: Record<string, unknown>; force: boolean }): Promise<boolean> {
+export async function editConfig(
+  client: CtlClient,
+  io: CtlIo,
+  o: { patch: Record<string, unknown>; force: boolean },
+): Promise<boolean> {
   const scope = client.target.scope;
   const c = await client.cluster();
   if (!c.config) throw new CtlError('CTL_NO_CLUSTER', `cluster ${scope} has no configuration in the DCS yet`);

@@ -15,14 +15,20 @@ export function patchFromSets(sets: readonly string[]): { patch: Json } | { erro
     const eq = item.indexOf('=');
     const key = eq > 0 ? item.slice(0, eq).trim() : '';
     const path = key.split('.');
-    if (!key || path.some((p) => p === '')) return { error: `--set expects key=value with a dotted key (e.g. postgresql.parameters.work_mem=8MB), got "${item}"` };
+    if (!key || path.some((p) => p === ''))
+      return {
+        error: `--set expects key=value with a dotted key (e.g. postgresql.parameters.work_mem=8MB), got "${item}"`,
+      };
     let value: unknown;
     try {
       value = parse(item.slice(eq + 1));
     } catch (err) {
       return { error: `--set ${key}: the value is not a YAML scalar: ${(err as Error).message.split('\n')[0]}` };
     }
-    if (value !== null && typeof value === 'object') return { error: `--set ${key}: expected a scalar value (string, number, true/false, null), got a YAML ${Array.isArray(value) ? 'list' : 'mapping'}` };
+    if (value !== null && typeof value === 'object')
+      return {
+        error: `--set ${key}: expected a scalar value (string, number, true/false, null), got a YAML ${Array.isArray(value) ? 'list' : 'mapping'}`,
+      };
     // Own properties only: `--set __proto__.x=1` must become a key the server refuses, not change Object.prototype.
     let cur = patch;
     for (const p of path.slice(0, -1)) {

@@ -25,12 +25,22 @@ export interface CtlTarget {
 
 export function targetFromConfig(file: string, env: NodeJS.ProcessEnv = process.env): CtlTarget {
   const cfg = loadConfig(file, env);
-  return { scope: cfg.scope, namespace: cfg.namespace, hosts: cfg.etcd3.hosts, etcd: cfg.etcd3, rest: restClientOptions(cfg), source: file };
+  return {
+    scope: cfg.scope,
+    namespace: cfg.namespace,
+    hosts: cfg.etcd3.hosts,
+    etcd: cfg.etcd3,
+    rest: restClientOptions(cfg),
+    source: file,
+  };
 }
 
 export function targetFromDir(dir: string, env: NodeJS.ProcessEnv = process.env): CtlTarget {
   const lc = readLocalCluster(dir);
-  if (!lc) throw new LocalClusterError(`no pgkeel cluster in ${dir} (no cluster.json); start one with \`pgkeel up --dir ${dir}\` or point at a node config with -c node.yml`);
+  if (!lc)
+    throw new LocalClusterError(
+      `no pgkeel cluster in ${dir} (no cluster.json); start one with \`pgkeel up --dir ${dir}\` or point at a node config with -c node.yml`,
+    );
   const first = lc.nodes[0]?.name;
   const nodeFile = first ? paths.nodeConfig(lc.dir, first) : undefined;
   const hosts = [`${lc.host}:${lc.etcd.clientPort}`];
@@ -38,5 +48,12 @@ export function targetFromDir(dir: string, env: NodeJS.ProcessEnv = process.env)
   // The node's own file says what its agent requires (credentials, https, client certificates).
   if (nodeFile && existsSync(nodeFile)) return { ...targetFromConfig(nodeFile, env), hosts, etcd, source: lc.dir };
   const auth = lc.restapi.password ? lc.restapi : undefined;
-  return { scope: lc.scope, namespace: 'service', hosts, etcd, rest: { auth, tls: { insecure: false } }, source: lc.dir };
+  return {
+    scope: lc.scope,
+    namespace: 'service',
+    hosts,
+    etcd,
+    rest: { auth, tls: { insecure: false } },
+    source: lc.dir,
+  };
 }

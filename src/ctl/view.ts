@@ -67,7 +67,15 @@ type Row = ListJson['members'][number];
 
 function row(m: Row, name = m.name): string[] {
   const lag = m.role === 'leader' ? '' : m.lag_mb === null ? 'unknown' : String(m.lag_mb);
-  return [name, `${m.host}:${m.port}`, ROLE[m.role], m.state + (m.pending_restart ? ' *' : ''), m.timeline === null ? '' : String(m.timeline), lag, tagsText(m.tags)];
+  return [
+    name,
+    `${m.host}:${m.port}`,
+    ROLE[m.role],
+    m.state + (m.pending_restart ? ' *' : ''),
+    m.timeline === null ? '' : String(m.timeline),
+    lag,
+    tagsText(m.tags),
+  ];
 }
 
 const HEADER = ['Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB', 'Tags'];
@@ -78,8 +86,12 @@ function footer(j: ListJson): string[] {
   if (j.members.some((m) => m.pending_restart)) lines.push('* pending restart');
   if (j.pause) lines.push('Maintenance mode: on (pgkeel ctl resume to end it)');
   const f = j.failover;
-  if (f?.scheduled_at) lines.push(`Switchover scheduled at: ${f.scheduled_at}  from: ${f.leader ?? '(any)'}  to: ${f.member ?? '(any healthy member)'}`);
-  else if (f) lines.push(`Switchover pending  from: ${f.leader ?? '(no leader)'}  to: ${f.member ?? '(any healthy member)'}`);
+  if (f?.scheduled_at)
+    lines.push(
+      `Switchover scheduled at: ${f.scheduled_at}  from: ${f.leader ?? '(any)'}  to: ${f.member ?? '(any healthy member)'}`,
+    );
+  else if (f)
+    lines.push(`Switchover pending  from: ${f.leader ?? '(no leader)'}  to: ${f.member ?? '(any healthy member)'}`);
   return lines;
 }
 
@@ -100,6 +112,12 @@ export function topologyText(j: ListJson): string {
 }
 
 export function historyText(c: Cluster): string {
-  const rows = c.history.map(([tl, lsn, reason, at, leader]) => [String(tl), String(lsn), reason, at ?? '', leader ?? '']);
+  const rows = c.history.map(([tl, lsn, reason, at, leader]) => [
+    String(tl),
+    String(lsn),
+    reason,
+    at ?? '',
+    leader ?? '',
+  ]);
   return renderTable([['TL', 'LSN', 'Reason', 'Timestamp', 'New Leader'], ...rows]);
 }

@@ -36,21 +36,44 @@ export async function ensureEtcdAuth(target: EtcdAdminTarget, plan: EtcdAuthPlan
   const transport = new EtcdTransport(target.protocol, target.tls);
   const ep = endpointsOf([target.endpoint])[0] as ReturnType<typeof endpointsOf>[number];
   const closing = new AbortController();
-  const call = async (path: string, body: Json, tolerate?: RegExp): Promise<{ ok: true } | { ok: false; reason: string }> => {
+  const call = async (
+    path: string,
+    body: Json,
+    tolerate?: RegExp,
+  ): Promise<{ ok: true } | { ok: false; reason: string }> => {
     const out = await attempt(transport, ep, path, JSON.stringify(body), {}, target.timeoutMs, closing.signal);
     if (out.kind === 'ok') return { ok: true };
     if (tolerate?.test(out.reason)) return { ok: false, reason: out.reason };
-    throw new StoreError(out.kind === 'unavailable' ? 'DCS_UNAVAILABLE' : 'DCS_REQUEST', `etcd ${ep.text} ${path}: ${out.reason}`, ep.text);
+    throw new StoreError(
+      out.kind === 'unavailable' ? 'DCS_UNAVAILABLE' : 'DCS_REQUEST',
+      `etcd ${ep.text} ${path}: ${out.reason}`,
+      ep.text,
+    );
   };
   try {
-    const login = await attempt(transport, ep, '/v3/auth/authenticate', JSON.stringify({ name: plan.username, password: plan.password }), {}, target.timeoutMs, closing.signal);
+    const login = await attempt(
+      transport,
+      ep,
+      '/v3/auth/authenticate',
+      JSON.stringify({ name: plan.username, password: plan.password }),
+      {},
+      target.timeoutMs,
+      closing.signal,
+    );
     if (login.kind === 'ok' && text(login.json, 'token') !== '') return 'already';
-    if (login.kind === 'unavailable') throw new StoreError('DCS_UNAVAILABLE', `etcd ${ep.text} /v3/auth/authenticate: ${login.reason}`, ep.text);
+    if (login.kind === 'unavailable')
+      throw new StoreError('DCS_UNAVAILABLE', `etcd ${ep.text} /v3/auth/authenticate: ${login.reason}`, ep.text);
     if (login.kind === 'refused' && !isAuthDisabled(login.reason)) {
-      throw authRefusal(ep.text, '/v3/auth/authenticate', login.reason, plan.username) ?? new StoreError('DCS_REQUEST', `etcd ${ep.text} /v3/auth/authenticate: ${login.reason}`, ep.text);
+      throw (
+        authRefusal(ep.text, '/v3/auth/authenticate', login.reason, plan.username) ??
+        new StoreError('DCS_REQUEST', `etcd ${ep.text} /v3/auth/authenticate: ${login.reason}`, ep.text)
+      );
     }
     const exists = /already exists/;
-    for (const [name, password] of [['root', plan.rootPassword], [plan.username, plan.password]] as const) {
+    for (const [name, password] of [
+      ['root', plan.rootPassword],
+      [plan.username, plan.password],
+    ] as const) {
       const added = await call('/v3/auth/user/add', { name, password }, exists);
       if (!added.ok) await call('/v3/auth/user/changepw', { name, password });
     }
@@ -59,7 +82,10 @@ export async function ensureEtcdAuth(target: EtcdAdminTarget, plan: EtcdAuthPlan
     const role = plan.username;
     await call('/v3/auth/role/add', { name: role }, exists);
     for (const prefix of plan.prefixes) {
-      await call('/v3/auth/role/grant', { name: role, perm: { permType: 'READWRITE', key: b64(prefix), range_end: rangeEnd(prefix) } });
+      await call('/v3/auth/role/grant', {
+        name: role,
+        perm: { permType: 'READWRITE', key: b64(prefix), range_end: rangeEnd(prefix) },
+      });
     }
     await call('/v3/auth/user/grant', { user: plan.username, role });
     await call('/v3/auth/enable', {});

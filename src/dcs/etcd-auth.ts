@@ -38,21 +38,46 @@ export function isAuthDisabled(reason: string): boolean {
  * The catalogued error for a refusal that is about authentication or permissions (`DCS_AUTH`), else undefined.
  * Names the endpoint and the user, never the password.
  */
-export function authRefusal(ep: string, path: string, reason: string, username: string | undefined): StoreError | undefined {
+export function authRefusal(
+  ep: string,
+  path: string,
+  reason: string,
+  username: string | undefined,
+): StoreError | undefined {
   if (CN_REFUSED.test(reason)) {
-    return new StoreError('DCS_AUTH', `etcd ${ep} refused the client certificate: its JSON gateway does not accept certificates with a subject CommonName when --client-cert-auth is on; use a client certificate without CN (subjectAltName only)`, ep);
+    return new StoreError(
+      'DCS_AUTH',
+      `etcd ${ep} refused the client certificate: its JSON gateway does not accept certificates with a subject CommonName when --client-cert-auth is on; use a client certificate without CN (subjectAltName only)`,
+      ep,
+    );
   }
   if (NO_USER.test(reason) || (username === undefined && DENIED.test(reason))) {
-    return new StoreError('DCS_AUTH', `etcd ${ep} requires authentication for ${path} and no user is configured (${reason}): set the etcd username and password (etcd3.username / etcd3.password)`, ep);
+    return new StoreError(
+      'DCS_AUTH',
+      `etcd ${ep} requires authentication for ${path} and no user is configured (${reason}): set the etcd username and password (etcd3.username / etcd3.password)`,
+      ep,
+    );
   }
   if (DENIED.test(reason)) {
-    return new StoreError('DCS_AUTH', `etcd ${ep} denied user "${username ?? ''}" ${path}: ${reason}; grant the user's role readwrite on the cluster's prefix`, ep);
+    return new StoreError(
+      'DCS_AUTH',
+      `etcd ${ep} denied user "${username ?? ''}" ${path}: ${reason}; grant the user's role readwrite on the cluster's prefix`,
+      ep,
+    );
   }
   if (BAD_CREDENTIALS.test(reason)) {
-    return new StoreError('DCS_AUTH', `etcd ${ep} refused the credentials of user "${username ?? ''}": ${reason}; check etcd3.username / etcd3.password`, ep);
+    return new StoreError(
+      'DCS_AUTH',
+      `etcd ${ep} refused the credentials of user "${username ?? ''}": ${reason}; check etcd3.username / etcd3.password`,
+      ep,
+    );
   }
   if (isStaleToken(reason)) {
-    return new StoreError('DCS_AUTH', `etcd ${ep} refused a fresh token of user "${username ?? ''}" for ${path}: ${reason}`, ep);
+    return new StoreError(
+      'DCS_AUTH',
+      `etcd ${ep} refused a fresh token of user "${username ?? ''}" for ${path}: ${reason}`,
+      ep,
+    );
   }
   return undefined;
 }
@@ -97,7 +122,14 @@ export class EtcdTokens {
       // Credentials configured before etcd's auth is enabled: work unauthenticated until it is (then "user name is empty" → new token).
       token = '';
     } else {
-      throw authRefusal(ep.text, '/v3/auth/authenticate', out.reason, this.creds.username) ?? new StoreError('DCS_REQUEST', `etcd ${ep.text} refused /v3/auth/authenticate for user "${this.creds.username}": ${out.reason}`, ep.text);
+      throw (
+        authRefusal(ep.text, '/v3/auth/authenticate', out.reason, this.creds.username) ??
+        new StoreError(
+          'DCS_REQUEST',
+          `etcd ${ep.text} refused /v3/auth/authenticate for user "${this.creds.username}": ${out.reason}`,
+          ep.text,
+        )
+      );
     }
     this.tokens.set(ep.text, token);
     return { kind: 'token', token };

@@ -4,7 +4,9 @@ import { JsonObjectFramer, classify, compares, decodeEvent, prefixRangeEnd } fro
 
 const messages = [
   { result: { header: { revision: '4' }, created: true } },
-  { result: { events: [{ kv: { key: 'L2E=', value: 'e30=' } }], note: 'braces } { and "quoted }" and a backslash \\' } },
+  {
+    result: { events: [{ kv: { key: 'L2E=', value: 'e30=' } }], note: 'braces } { and "quoted }" and a backslash \\' },
+  },
   { error: { code: 14, message: 'etcdserver: no leader — ünïcode' } },
 ];
 const wire = messages.map((m) => JSON.stringify(m)).join('\n') + '\n';
@@ -23,7 +25,10 @@ describe('JsonObjectFramer', () => {
     const out: unknown[] = [];
     for (const c of wire) out.push(...f.push(c).map((t) => JSON.parse(t) as unknown));
     assert.deepEqual(out, messages);
-    assert.deepEqual(new JsonObjectFramer().push(wire + wire).map((t) => JSON.parse(t) as unknown), [...messages, ...messages]);
+    assert.deepEqual(
+      new JsonObjectFramer().push(wire + wire).map((t) => JSON.parse(t) as unknown),
+      [...messages, ...messages],
+    );
   });
 
   it('rejects what is not a stream of objects', () => {
@@ -49,7 +54,10 @@ describe('classify', () => {
     assert.deepEqual(classify(200, '{"header":{}}'), { kind: 'ok', json: { header: {} } });
   });
   it('refuses on an etcd error, unless the member is unavailable', () => {
-    const notFound = classify(404, '{"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"}');
+    const notFound = classify(
+      404,
+      '{"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"}',
+    );
     assert.equal(notFound.kind, 'refused');
     assert.match((notFound as { reason: string }).reason, /lease not found \(grpc code 5, HTTP 404\)/);
     assert.equal(classify(503, '{"error":"x","code":14,"message":"etcdserver: no leader"}').kind, 'unavailable');
@@ -68,13 +76,20 @@ describe('compares and decodeEvent', () => {
       { key: 'L2s=', target: 'VALUE', result: 'EQUAL', value: 'dg==' },
       { key: 'L2s=', target: 'MOD', result: 'EQUAL', mod_revision: '7' },
     ]);
-    assert.deepEqual(compares('/k', { exists: true }), [{ key: 'L2s=', target: 'CREATE', result: 'GREATER', create_revision: '0' }]);
+    assert.deepEqual(compares('/k', { exists: true }), [
+      { key: 'L2s=', target: 'CREATE', result: 'GREATER', create_revision: '0' },
+    ]);
     assert.deepEqual(compares('/k', {}), []);
   });
   it('reads omitted zero fields as zero and lease "0"', () => {
     assert.deepEqual(decodeEvent({ kv: { key: 'L2s=', mod_revision: '9', create_revision: '9' } }), {
-      type: 'put', kv: { key: '/k', value: '', createRevision: 9, modRevision: 9, lease: '0' },
+      type: 'put',
+      kv: { key: '/k', value: '', createRevision: 9, modRevision: 9, lease: '0' },
     });
-    assert.deepEqual(decodeEvent({ type: 'DELETE', kv: { key: 'L2s=', mod_revision: '10' } }), { type: 'delete', key: '/k', modRevision: 10 });
+    assert.deepEqual(decodeEvent({ type: 'DELETE', kv: { key: 'L2s=', mod_revision: '10' } }), {
+      type: 'delete',
+      key: '/k',
+      modRevision: 10,
+    });
   });
 });

@@ -23,7 +23,7 @@ export function findEtcdBinary(): string {
       // not here; keep looking
     }
   }
-  throw new Error('etcd is not installed; install Debian\'s package with `apt-get install etcd-server`');
+  throw new Error("etcd is not installed; install Debian's package with `apt-get install etcd-server`");
 }
 
 export interface EtcdMemberOptions {
@@ -56,35 +56,62 @@ export function etcdArgs(o: EtcdMemberOptions): string[] {
   const peer = `${scheme}://${formatHostPort(o.clientHost, o.peerPort)}`;
   const tls = o.tls
     ? [
-      '--cert-file', o.tls.cert, '--key-file', o.tls.key, '--trusted-ca-file', o.tls.ca,
-      ...(o.tls.clientCertAuth ? ['--client-cert-auth'] : []),
-      // The peer port stays closed to anyone without a certificate from the same CA, even on a single member.
-      '--peer-cert-file', o.tls.cert, '--peer-key-file', o.tls.key, '--peer-trusted-ca-file', o.tls.ca, '--peer-client-cert-auth',
-    ]
+        '--cert-file',
+        o.tls.cert,
+        '--key-file',
+        o.tls.key,
+        '--trusted-ca-file',
+        o.tls.ca,
+        ...(o.tls.clientCertAuth ? ['--client-cert-auth'] : []),
+        // The peer port stays closed to anyone without a certificate from the same CA, even on a single member.
+        '--peer-cert-file',
+        o.tls.cert,
+        '--peer-key-file',
+        o.tls.key,
+        '--peer-trusted-ca-file',
+        o.tls.ca,
+        '--peer-client-cert-auth',
+      ]
     : [];
   const ttl = o.authTokenTtlSeconds !== undefined ? ['--auth-token-ttl', String(o.authTokenTtlSeconds)] : [];
   return [
     ...tls,
     ...ttl,
-    '--name', o.name,
-    '--data-dir', o.dataDir,
-    '--listen-client-urls', client,
-    '--advertise-client-urls', client,
-    '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `${o.name}=${peer}`,
-    '--initial-cluster-state', 'new',
+    '--name',
+    o.name,
+    '--data-dir',
+    o.dataDir,
+    '--listen-client-urls',
+    client,
+    '--advertise-client-urls',
+    client,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    '--initial-cluster',
+    `${o.name}=${peer}`,
+    '--initial-cluster-state',
+    'new',
     // A token per member name keeps two local clusters from accepting each other's peers.
-    '--initial-cluster-token', `pgkeel-${o.name}`,
+    '--initial-cluster-token',
+    `pgkeel-${o.name}`,
     // etcd's defaults, stated because lease TTLs (minimum ~1.5 × election timeout) and failover timing depend on them.
-    '--heartbeat-interval', '100',
-    '--election-timeout', '1000',
+    '--heartbeat-interval',
+    '100',
+    '--election-timeout',
+    '1000',
     // Keep an hour of history so watches can resume after a blip without the data dir growing forever.
-    '--auto-compaction-mode', 'periodic',
-    '--auto-compaction-retention', '1h',
-    '--logger', 'zap',
-    '--log-outputs', 'stderr',
-    '--log-level', 'warn',
+    '--auto-compaction-mode',
+    'periodic',
+    '--auto-compaction-retention',
+    '1h',
+    '--logger',
+    'zap',
+    '--log-outputs',
+    'stderr',
+    '--log-level',
+    'warn',
   ];
 }
 
@@ -92,7 +119,12 @@ export function etcdArgs(o: EtcdMemberOptions): string[] {
  * Resolves once etcd at `endpoint` ("host:port") reports itself healthy on GET /health (which requires a leader),
  * polling every 50 ms; rejects after `timeoutMs` naming the last answer, or when `signal` aborts.
  */
-export async function waitForEtcd(endpoint: string, timeoutMs: number, signal?: AbortSignal, client: { protocol: EtcdProtocol; tls?: EtcdTlsMaterial } = { protocol: 'http' }): Promise<void> {
+export async function waitForEtcd(
+  endpoint: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  client: { protocol: EtcdProtocol; tls?: EtcdTlsMaterial } = { protocol: 'http' },
+): Promise<void> {
   const { host, port } = parseHostPort(endpoint);
   const until = performance.now() + timeoutMs;
   let last = 'no attempt';
@@ -112,7 +144,14 @@ export async function waitForEtcd(endpoint: string, timeoutMs: number, signal?: 
   }
 }
 
-function getOnce(host: string, port: number, path: string, timeoutMs: number, client: { protocol: EtcdProtocol; tls?: EtcdTlsMaterial }, outer?: AbortSignal): Promise<{ status: number; body: string }> {
+function getOnce(
+  host: string,
+  port: number,
+  path: string,
+  timeoutMs: number,
+  client: { protocol: EtcdProtocol; tls?: EtcdTlsMaterial },
+  outer?: AbortSignal,
+): Promise<{ status: number; body: string }> {
   const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
   const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
   return new Promise((resolve, reject) => {
@@ -124,7 +163,8 @@ function getOnce(host: string, port: number, path: string, timeoutMs: number, cl
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     };
-    const req = client.protocol === 'https' ? httpsRequest({ ...base, ...client.tls }, onRes) : httpRequest(base, onRes);
+    const req =
+      client.protocol === 'https' ? httpsRequest({ ...base, ...client.tls }, onRes) : httpRequest(base, onRes);
     req.on('error', (err) => reject(timeout.aborted ? new Error(`no answer within ${Math.floor(timeoutMs)} ms`) : err));
     req.end();
   });

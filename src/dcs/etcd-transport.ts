@@ -38,11 +38,15 @@ export class EtcdTransport {
   private readonly agent: HttpAgent;
   private readonly send: typeof httpRequest;
 
-  constructor(readonly protocol: EtcdProtocol, tls: EtcdTlsMaterial = {}) {
+  constructor(
+    readonly protocol: EtcdProtocol,
+    tls: EtcdTlsMaterial = {},
+  ) {
     if (protocol === 'http' && (tls.ca !== undefined || tls.cert !== undefined || tls.key !== undefined)) {
       throw new Error('EtcdStore: a CA or client certificate needs protocol https');
     }
-    if ((tls.cert === undefined) !== (tls.key === undefined)) throw new Error('EtcdStore: a client certificate needs both cert and key');
+    if ((tls.cert === undefined) !== (tls.key === undefined))
+      throw new Error('EtcdStore: a client certificate needs both cert and key');
     const keep = { keepAlive: true, keepAliveMsecs: 5_000 };
     if (protocol === 'https') {
       // The agent's TLS options apply to every request made through it (Node merges agent.options into each).
@@ -55,11 +59,26 @@ export class EtcdTransport {
   }
 
   /** Starts a POST; the caller writes the body and owns the response. */
-  post(ep: Endpoint, path: string, headers: Readonly<Record<string, string>>, bodyLength: number, signal: AbortSignal, onResponse: (res: IncomingMessage) => void): ClientRequest {
-    return this.send({
-      host: ep.host, port: ep.port, path, method: 'POST', agent: this.agent, signal,
-      headers: { ...headers, 'content-type': 'application/json', 'content-length': bodyLength },
-    }, onResponse);
+  post(
+    ep: Endpoint,
+    path: string,
+    headers: Readonly<Record<string, string>>,
+    bodyLength: number,
+    signal: AbortSignal,
+    onResponse: (res: IncomingMessage) => void,
+  ): ClientRequest {
+    return this.send(
+      {
+        host: ep.host,
+        port: ep.port,
+        path,
+        method: 'POST',
+        agent: this.agent,
+        signal,
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': bodyLength },
+      },
+      onResponse,
+    );
   }
 
   destroy(): void {
@@ -72,7 +91,15 @@ function definedOnly(tls: EtcdTlsMaterial): EtcdTlsMaterial {
 }
 
 /** One unary call to one member within `timeoutMs`, sorted into ok / refused / unavailable. */
-export async function attempt(t: EtcdTransport, ep: Endpoint, path: string, payload: string, headers: Readonly<Record<string, string>>, timeoutMs: number, closing: AbortSignal): Promise<Outcome> {
+export async function attempt(
+  t: EtcdTransport,
+  ep: Endpoint,
+  path: string,
+  payload: string,
+  headers: Readonly<Record<string, string>>,
+  timeoutMs: number,
+  closing: AbortSignal,
+): Promise<Outcome> {
   const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
   const signal = AbortSignal.any([closing, timeout]);
   // A pooled keep-alive socket the server has just closed fails on reuse; that says nothing about the member.
@@ -89,7 +116,14 @@ export async function attempt(t: EtcdTransport, ep: Endpoint, path: string, payl
   }
 }
 
-function post(t: EtcdTransport, ep: Endpoint, path: string, payload: string, headers: Readonly<Record<string, string>>, signal: AbortSignal): Promise<{ status: number; body: string }> {
+function post(
+  t: EtcdTransport,
+  ep: Endpoint,
+  path: string,
+  payload: string,
+  headers: Readonly<Record<string, string>>,
+  signal: AbortSignal,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = t.post(ep, path, headers, Buffer.byteLength(payload), signal, (res) => {
       let body = '';

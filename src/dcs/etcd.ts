@@ -4,12 +4,40 @@
  * endpoint order, deadlines, tokens (etcd-auth.ts) and watch streams; etcd-transport.ts owns the sockets.
  */
 import { StringDecoder } from 'node:string_decoder';
-import type { Expect, KeyValue, LeaseId, PrefixSnapshot, PutOptions, Store, WatchCallbacks, WatchHandle } from './store.js';
+import type {
+  Expect,
+  KeyValue,
+  LeaseId,
+  PrefixSnapshot,
+  PutOptions,
+  Store,
+  WatchCallbacks,
+  WatchHandle,
+} from './store.js';
 import { StoreError } from './store.js';
 import {
-  type Json, type Outcome, JsonObjectFramer, b64, compares, decodeEvent, decodeKv, int, list, obj, putRequest, rangeEnd, text,
+  type Json,
+  type Outcome,
+  JsonObjectFramer,
+  b64,
+  compares,
+  decodeEvent,
+  decodeKv,
+  int,
+  list,
+  obj,
+  putRequest,
+  rangeEnd,
+  text,
 } from './etcd-codec.js';
-import { attempt, endpointsOf, EtcdTransport, type Endpoint, type EtcdProtocol, type EtcdTlsMaterial } from './etcd-transport.js';
+import {
+  attempt,
+  endpointsOf,
+  EtcdTransport,
+  type Endpoint,
+  type EtcdProtocol,
+  type EtcdTlsMaterial,
+} from './etcd-transport.js';
 import { authHeaders, authRefusal, EtcdTokens, shouldRenew, type EtcdCredentials } from './etcd-auth.js';
 
 export interface EtcdStoreOptions {
@@ -30,7 +58,12 @@ export interface EtcdStoreOptions {
 interface StreamAuth {
   readonly transport: EtcdTransport;
   /** Authorization headers for `ep`; `fresh` drops the token that was just refused first. */
-  headers(ep: Endpoint, timeoutMs: number, signal: AbortSignal, refused?: string): Promise<{ headers: Record<string, string>; token: string } | Outcome>;
+  headers(
+    ep: Endpoint,
+    timeoutMs: number,
+    signal: AbortSignal,
+    refused?: string,
+  ): Promise<{ headers: Record<string, string>; token: string } | Outcome>;
   readonly username: string | undefined;
 }
 
@@ -45,13 +78,18 @@ export class EtcdStore implements Store, AsyncDisposable, StreamAuth {
   private preferred = 0;
 
   constructor(opts: EtcdStoreOptions) {
-    if ((opts.username === undefined) !== (opts.password === undefined)) throw new Error('EtcdStore: etcd authentication needs both username and password');
+    if ((opts.username === undefined) !== (opts.password === undefined))
+      throw new Error('EtcdStore: etcd authentication needs both username and password');
     if (opts.hosts.length === 0) throw new Error('EtcdStore needs at least one etcd endpoint in hosts');
-    if (!(opts.requestTimeoutMs > 0)) throw new Error(`EtcdStore requestTimeoutMs must be > 0, got ${opts.requestTimeoutMs}`);
+    if (!(opts.requestTimeoutMs > 0))
+      throw new Error(`EtcdStore requestTimeoutMs must be > 0, got ${opts.requestTimeoutMs}`);
     this.endpoints = endpointsOf(opts.hosts);
     this.timeoutMs = opts.requestTimeoutMs;
     this.transport = new EtcdTransport(opts.protocol ?? 'http', opts.tls);
-    const creds: EtcdCredentials | undefined = opts.username !== undefined && opts.password !== undefined ? { username: opts.username, password: opts.password } : undefined;
+    const creds: EtcdCredentials | undefined =
+      opts.username !== undefined && opts.password !== undefined
+        ? { username: opts.username, password: opts.password }
+        : undefined;
     this.tokens = creds ? new EtcdTokens(this.transport, creds) : undefined;
   }
 
@@ -103,7 +141,10 @@ export class EtcdStore implements Store, AsyncDisposable, StreamAuth {
     const res = await this.call('/v3/lease/grant', { TTL: String(ttlSeconds) });
     const id = text(res, 'ID');
     if (id === '' || id === '0' || text(res, 'error') !== '') {
-      throw new StoreError('DCS_REQUEST', `etcd did not grant a lease: ${text(res, 'error') || 'no lease id in the answer'}`);
+      throw new StoreError(
+        'DCS_REQUEST',
+        `etcd did not grant a lease: ${text(res, 'error') || 'no lease id in the answer'}`,
+      );
     }
     return id;
   }
@@ -185,7 +226,10 @@ export class EtcdStore implements Store, AsyncDisposable, StreamAuth {
       }
       if (outcome.kind === 'refused') {
         this.preferred = this.endpoints.indexOf(ep);
-        throw authRefusal(ep.text, path, outcome.reason, this.username) ?? new StoreError('DCS_REQUEST', `etcd ${ep.text} refused ${path}: ${outcome.reason}`, ep.text);
+        throw (
+          authRefusal(ep.text, path, outcome.reason, this.username) ??
+          new StoreError('DCS_REQUEST', `etcd ${ep.text} refused ${path}: ${outcome.reason}`, ep.text)
+        );
       }
       failures.push(`${ep.text}: ${outcome.reason}`);
     }
@@ -198,7 +242,12 @@ export class EtcdStore implements Store, AsyncDisposable, StreamAuth {
   }
 
   /** The Authorization header for `ep` (none without credentials); `refused` names a token etcd has just refused. */
-  async headers(ep: Endpoint, timeoutMs: number, signal: AbortSignal, refused?: string): Promise<{ headers: Record<string, string>; token: string } | Outcome> {
+  async headers(
+    ep: Endpoint,
+    timeoutMs: number,
+    signal: AbortSignal,
+    refused?: string,
+  ): Promise<{ headers: Record<string, string>; token: string } | Outcome> {
     if (!this.tokens) return { headers: {}, token: '' };
     if (refused !== undefined) this.tokens.drop(ep, refused);
     const t = await this.tokens.get(ep, timeoutMs, signal);
@@ -206,14 +255,21 @@ export class EtcdStore implements Store, AsyncDisposable, StreamAuth {
   }
 
   /** One call to one member with a token; a refusal a new token may cure gets one new token and one retry. */
-  private async attemptWithToken(ep: Endpoint, path: string, payload: string, timeoutMs: number, signal: AbortSignal): Promise<Outcome> {
+  private async attemptWithToken(
+    ep: Endpoint,
+    path: string,
+    payload: string,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<Outcome> {
     const until = performance.now() + timeoutMs;
     let refused: string | undefined;
     for (;;) {
       const h = await this.headers(ep, until - performance.now(), signal, refused);
       if (!('headers' in h)) return h;
       const out = await attempt(this.transport, ep, path, payload, h.headers, until - performance.now(), signal);
-      if (out.kind !== 'refused' || !this.tokens || refused !== undefined || !shouldRenew(out.reason, h.token)) return out;
+      if (out.kind !== 'refused' || !this.tokens || refused !== undefined || !shouldRenew(out.reason, h.token))
+        return out;
       refused = h.token;
     }
   }
@@ -283,11 +339,22 @@ class EtcdWatch implements WatchHandle {
         break;
       }
     }
-    this.fail(new StoreError('DCS_UNAVAILABLE', `etcd watch: no endpoint answered within ${this.timeoutMs} ms (${failures.join('; ')})`));
+    this.fail(
+      new StoreError(
+        'DCS_UNAVAILABLE',
+        `etcd watch: no endpoint answered within ${this.timeoutMs} ms (${failures.join('; ')})`,
+      ),
+    );
   }
 
   /** Resolves 'established' once the stream has ended after `created` (the outcome then went to the callbacks), else the reason. */
-  private stream(ep: Endpoint, timeoutMs: number, headers: Record<string, string>, token: string, renewed: boolean): Promise<string> {
+  private stream(
+    ep: Endpoint,
+    timeoutMs: number,
+    headers: Record<string, string>,
+    token: string,
+    renewed: boolean,
+  ): Promise<string> {
     return new Promise<string>((resolve) => {
       let established = false;
       let settled = false;
@@ -300,42 +367,63 @@ class EtcdWatch implements WatchHandle {
         resolve(established ? 'established' : why);
       };
       const timer = setTimeout(() => done(`no answer within ${Math.floor(timeoutMs)} ms`), timeoutMs);
-      const req = this.auth.transport.post(ep, '/v3/watch', headers, Buffer.byteLength(this.body), this.abort.signal, (res) => {
-        if (res.statusCode !== 200) return done(`HTTP ${res.statusCode ?? 0}`);
-        const framer = new JsonObjectFramer();
-        const decoder = new StringDecoder('utf8');
-        res.on('data', (chunk: Buffer) => {
-          let texts: string[];
-          try {
-            texts = framer.push(decoder.write(chunk));
-          } catch (err) {
-            return done('malformed stream', new StoreError('DCS_REQUEST', `etcd ${ep.text} watch: ${(err as Error).message}`, ep.text));
-          }
-          for (const t of texts) {
-            if (this.finished) return;
-            const msg = this.handle(ep, t, token, renewed);
-            if (msg === 'new token') return done('new token');
-            if (msg === 'created') {
-              established = true;
-              clearTimeout(timer);
-            } else if (msg instanceof Error) {
-              established = true;
-              return done('watch ended', msg);
+      const req = this.auth.transport.post(
+        ep,
+        '/v3/watch',
+        headers,
+        Buffer.byteLength(this.body),
+        this.abort.signal,
+        (res) => {
+          if (res.statusCode !== 200) return done(`HTTP ${res.statusCode ?? 0}`);
+          const framer = new JsonObjectFramer();
+          const decoder = new StringDecoder('utf8');
+          res.on('data', (chunk: Buffer) => {
+            let texts: string[];
+            try {
+              texts = framer.push(decoder.write(chunk));
+            } catch (err) {
+              return done(
+                'malformed stream',
+                new StoreError('DCS_REQUEST', `etcd ${ep.text} watch: ${(err as Error).message}`, ep.text),
+              );
             }
-          }
-        });
-        const lost = (): void => done('connection closed', new StoreError('DCS_UNAVAILABLE', `etcd ${ep.text} watch: connection lost`, ep.text));
-        res.on('end', lost);
-        res.on('error', lost);
-        res.on('close', lost);
-      });
-      req.on('error', (err) => done(err.message, new StoreError('DCS_UNAVAILABLE', `etcd ${ep.text} watch: ${err.message}`, ep.text)));
+            for (const t of texts) {
+              if (this.finished) return;
+              const msg = this.handle(ep, t, token, renewed);
+              if (msg === 'new token') return done('new token');
+              if (msg === 'created') {
+                established = true;
+                clearTimeout(timer);
+              } else if (msg instanceof Error) {
+                established = true;
+                return done('watch ended', msg);
+              }
+            }
+          });
+          const lost = (): void =>
+            done(
+              'connection closed',
+              new StoreError('DCS_UNAVAILABLE', `etcd ${ep.text} watch: connection lost`, ep.text),
+            );
+          res.on('end', lost);
+          res.on('error', lost);
+          res.on('close', lost);
+        },
+      );
+      req.on('error', (err) =>
+        done(err.message, new StoreError('DCS_UNAVAILABLE', `etcd ${ep.text} watch: ${err.message}`, ep.text)),
+      );
       req.end(this.body);
     });
   }
 
   /** 'new token': the stream was refused for a token a new one may cure (expired; etcd checks it only at creation). */
-  private handle(ep: Endpoint, jsonText: string, token: string, renewed: boolean): 'created' | 'other' | 'new token' | Error {
+  private handle(
+    ep: Endpoint,
+    jsonText: string,
+    token: string,
+    renewed: boolean,
+  ): 'created' | 'other' | 'new token' | Error {
     let msg: Json;
     try {
       msg = obj(JSON.parse(jsonText));
@@ -354,8 +442,14 @@ class EtcdWatch implements WatchHandle {
     const r = obj(msg['result']);
     if (r['canceled'] === true) {
       const compacted = int(r, 'compact_revision');
-      const why = compacted > 0 ? `revision compacted (oldest available ${compacted + 1})` : text(r, 'cancel_reason') || 'canceled by the server';
-      return (compacted > 0 ? undefined : refusal(why)) ?? new StoreError('DCS_REQUEST', `etcd ${ep.text} watch ended: ${why}`, ep.text);
+      const why =
+        compacted > 0
+          ? `revision compacted (oldest available ${compacted + 1})`
+          : text(r, 'cancel_reason') || 'canceled by the server';
+      return (
+        (compacted > 0 ? undefined : refusal(why)) ??
+        new StoreError('DCS_REQUEST', `etcd ${ep.text} watch ended: ${why}`, ep.text)
+      );
     }
     const events = list(r['events']).map(decodeEvent);
     if (events.length > 0) this.cb.onEvents(events, int(obj(r['header']), 'revision'));

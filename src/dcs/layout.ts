@@ -198,7 +198,12 @@ export function parseCluster(keys: ClusterKeys, snap: PrefixSnapshot): Cluster {
           const s = asString(o['sync_standby']);
           sync = {
             leader: asString(o['leader']) ?? null,
-            standbys: s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [],
+            standbys: s
+              ? s
+                  .split(',')
+                  .map((x) => x.trim())
+                  .filter(Boolean)
+              : [],
             modRevision: kv.modRevision,
           };
         }
@@ -234,7 +239,9 @@ export function parseCluster(keys: ClusterKeys, snap: PrefixSnapshot): Cluster {
               if (n !== undefined) slots[k] = n;
             }
           }
-          const retain = Array.isArray(o['retain_slots']) ? (o['retain_slots'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
+          const retain = Array.isArray(o['retain_slots'])
+            ? (o['retain_slots'] as unknown[]).filter((x): x is string => typeof x === 'string')
+            : [];
           status = { optime, slots, retainSlots: retain };
         }
         break;
@@ -263,6 +270,10 @@ export function encodeSync(leader: string, standbys: readonly string[]): string 
   return encodeJson({ leader, sync_standby: standbys.length ? standbys.join(',') : null });
 }
 
-export function encodeStatus(optime: number, slots: Record<string, number> | null, retainSlots: readonly string[]): string {
+export function encodeStatus(
+  optime: number,
+  slots: Record<string, number> | null,
+  retainSlots: readonly string[],
+): string {
   return encodeJson({ optime, slots, retain_slots: retainSlots });
 }

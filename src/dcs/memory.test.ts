@@ -26,7 +26,12 @@ storeContract('MemoryStore', async () => {
   };
 });
 
-function watchRecorder(): { events: WatchEvent[]; errors: Error[]; onEvents(e: readonly WatchEvent[]): void; onError(e: Error): void } {
+function watchRecorder(): {
+  events: WatchEvent[];
+  errors: Error[];
+  onEvents(e: readonly WatchEvent[]): void;
+  onError(e: Error): void;
+} {
   const r = {
     events: [] as WatchEvent[],
     errors: [] as Error[],
@@ -86,7 +91,10 @@ describe('MemoryStore specifics', () => {
     const ok = watchRecorder();
     store.watchPrefix('/', store.revision - 1, ok);
     await flush();
-    assert.deepEqual(ok.events.map((e) => (e.type === 'put' ? e.kv.value : '')), ['3', '4']);
+    assert.deepEqual(
+      ok.events.map((e) => (e.type === 'put' ? e.kv.value : '')),
+      ['3', '4'],
+    );
   });
 
   it('setUnavailable rejects calls with DCS_UNAVAILABLE and breaks open watches once', async () => {

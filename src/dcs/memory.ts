@@ -9,7 +9,15 @@
  * inside the call that caused them.
  */
 import type {
-  Expect, KeyValue, LeaseId, PrefixSnapshot, PutOptions, Store, WatchCallbacks, WatchEvent, WatchHandle,
+  Expect,
+  KeyValue,
+  LeaseId,
+  PrefixSnapshot,
+  PutOptions,
+  Store,
+  WatchCallbacks,
+  WatchEvent,
+  WatchHandle,
 } from './store.js';
 import { StoreError } from './store.js';
 
@@ -137,7 +145,10 @@ export class MemoryStore implements Store, AsyncDisposable {
     }
     this.expireLeases();
     if (fromRevision <= this.compactedRev) {
-      this.breakWatch(w, new StoreError('DCS_REQUEST', `watch from revision ${fromRevision}: compacted up to ${this.compactedRev}`));
+      this.breakWatch(
+        w,
+        new StoreError('DCS_REQUEST', `watch from revision ${fromRevision}: compacted up to ${this.compactedRev}`),
+      );
       return handle;
     }
     this.watchers.add(w);

@@ -47,7 +47,13 @@ function describeEvent(e: WatchEvent): string {
 }
 
 /** Collects a watch's events and errors. */
-function recorder(): { events: WatchEvent[]; revisions: number[]; errors: Error[]; onEvents(ev: readonly WatchEvent[], rev: number): void; onError(e: Error): void } {
+function recorder(): {
+  events: WatchEvent[];
+  revisions: number[];
+  errors: Error[];
+  onEvents(ev: readonly WatchEvent[], rev: number): void;
+  onError(e: Error): void;
+} {
   const r = {
     events: [] as WatchEvent[],
     revisions: [] as number[],
@@ -77,7 +83,10 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
       assert.equal(await h.store.get(`${p}a`), undefined);
       await h.store.put(`${p}a`, 'one');
       const first = await mustGet(h.store, `${p}a`);
-      assert.deepEqual({ key: first.key, value: first.value, lease: first.lease }, { key: `${p}a`, value: 'one', lease: '0' });
+      assert.deepEqual(
+        { key: first.key, value: first.value, lease: first.lease },
+        { key: `${p}a`, value: 'one', lease: '0' },
+      );
       assert.ok(first.modRevision > 0);
       assert.equal(first.createRevision, first.modRevision);
       await h.store.put(`${p}a`, 'two');
@@ -101,8 +110,14 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
       for (const k of ['b', 'a/2', 'c', 'a/1']) await h.store.put(`${p}${k}`, k);
       await h.store.put(outside, 'outside');
       const snap = await h.store.getPrefix(p);
-      assert.deepEqual(snap.kvs.map((kv) => kv.key), ['a/1', 'a/2', 'b', 'c'].map((k) => `${p}${k}`));
-      assert.deepEqual(snap.kvs.map((kv) => kv.value), ['a/1', 'a/2', 'b', 'c']);
+      assert.deepEqual(
+        snap.kvs.map((kv) => kv.key),
+        ['a/1', 'a/2', 'b', 'c'].map((k) => `${p}${k}`),
+      );
+      assert.deepEqual(
+        snap.kvs.map((kv) => kv.value),
+        ['a/1', 'a/2', 'b', 'c'],
+      );
       const [a1, a2, b, c] = snap.kvs.map((kv) => kv.modRevision) as [number, number, number, number];
       // Written b, a/2, c, a/1: every write to any key moves the store revision on.
       assert.ok(b < a2 && a2 < c && c < a1, `write order: b=${b} a/2=${a2} c=${c} a/1=${a1}`);
@@ -121,7 +136,11 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
     it('compareAndPut on value', async () => {
       await using h = await make();
       const key = `${freshPrefix()}k`;
-      assert.equal(await h.store.compareAndPut(key, 'x', { value: '' }), false, 'a value comparison on a missing key fails');
+      assert.equal(
+        await h.store.compareAndPut(key, 'x', { value: '' }),
+        false,
+        'a value comparison on a missing key fails',
+      );
       assert.equal(await h.store.get(key), undefined);
       await h.store.put(key, 'a');
       assert.equal(await h.store.compareAndPut(key, 'b', { value: 'wrong' }), false);
@@ -139,7 +158,11 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
       const current = (await mustGet(h.store, key)).modRevision;
       assert.equal(await h.store.compareAndPut(key, 'c', { modRevision: stale }), false);
       assert.equal((await mustGet(h.store, key)).value, 'b');
-      assert.equal(await h.store.compareAndPut(key, 'c', { value: 'b', modRevision: stale }), false, 'every given field must hold');
+      assert.equal(
+        await h.store.compareAndPut(key, 'c', { value: 'b', modRevision: stale }),
+        false,
+        'every given field must hold',
+      );
       assert.equal(await h.store.compareAndPut(key, 'c', { value: 'b', modRevision: current }), true);
       const after = await mustGet(h.store, key);
       assert.equal(after.value, 'c');
@@ -283,7 +306,10 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
         assert.deepEqual(rec.events.map(describeEvent), [`put ${p}a=1`, `put ${p}b=2`, `delete ${p}a`, `put ${p}c=3`]);
         const mods = rec.events.map((e) => (e.type === 'put' ? e.kv.modRevision : e.modRevision));
         assert.equal(mods[0], from);
-        assert.ok(mods.every((m, i) => i === 0 || m > (mods[i - 1] as number)), `increasing: ${mods.join(',')}`);
+        assert.ok(
+          mods.every((m, i) => i === 0 || m > (mods[i - 1] as number)),
+          `increasing: ${mods.join(',')}`,
+        );
         assert.ok((rec.revisions.at(-1) as number) >= (mods[3] as number));
         await watch.close();
 

@@ -69,9 +69,26 @@ export class Agent {
   private readonly requests: PendingRequest[] = [];
 
   constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
-    this.ctx = { cfg, keys: clusterKeys(cfg.scope, cfg.namespace), store, pg: new PostgresInstance(cfg, log), log, now, mem: newMemory() };
+    this.ctx = {
+      cfg,
+      keys: clusterKeys(cfg.scope, cfg.namespace),
+      store,
+      pg: new PostgresInstance(cfg, log),
+      log,
+      now,
+      mem: newMemory(),
+    };
     this.executor = new Executor(this.ctx);
-    this.last = { name: cfg.name, scope: cfg.scope, at: 0, gathered: null, decision: null, memory: this.ctx.mem, memberState: 'starting', role: 'uninitialized' };
+    this.last = {
+      name: cfg.name,
+      scope: cfg.scope,
+      at: 0,
+      gathered: null,
+      decision: null,
+      memory: this.ctx.mem,
+      memberState: 'starting',
+      role: 'uninitialized',
+    };
   }
 
   // --- What the REST API may ask of the agent (AgentPort in src/api/ports.ts); it uses nothing else of it. ---
@@ -205,7 +222,10 @@ export class Agent {
     const { ctx } = this;
     const read = await readDcs(ctx);
     const lease = await this.leaseStep(read);
-    const g = await gather(ctx, read, lease, { shuttingDown: this.shuttingDown, request: this.requests[0]?.kind ?? null });
+    const g = await gather(ctx, read, lease, {
+      shuttingDown: this.shuttingDown,
+      request: this.requests[0]?.kind ?? null,
+    });
     if (g.cluster && !this.watch) this.startWatch(g.cluster.revision + 1);
     this.logConfigProblems(g.configProblems);
     const decision = decide(g.observed);
@@ -216,7 +236,12 @@ export class Agent {
     }
     const errorBefore = ctx.mem.lastError;
     try {
-      await this.executor.run(decision, { cluster: g.cluster, dynamic: g.dynamic, pgStatus: g.pgStatus, shuttingDown: this.shuttingDown });
+      await this.executor.run(decision, {
+        cluster: g.cluster,
+        dynamic: g.dynamic,
+        pgStatus: g.pgStatus,
+        shuttingDown: this.shuttingDown,
+      });
     } catch (err) {
       op?.reject(err as Error);
       throw err;
@@ -224,7 +249,8 @@ export class Agent {
     if (op) {
       ctx.mem.lastError = null;
       void this.executor.idle().then(() => {
-        if (ctx.mem.lastError && ctx.mem.lastError !== errorBefore) op.reject(new HaError('HA_REQUEST_FAILED', ctx.mem.lastError, { node: ctx.cfg.name }));
+        if (ctx.mem.lastError && ctx.mem.lastError !== errorBefore)
+          op.reject(new HaError('HA_REQUEST_FAILED', ctx.mem.lastError, { node: ctx.cfg.name }));
         else op.resolve(decision.summary);
       });
     }
@@ -240,8 +266,20 @@ export class Agent {
     const role = ctx.mem.busy ? ctx.mem.role : this.roleAfter(g, decision);
     ctx.mem.role = role;
     const memberState = this.memberState(g);
-    this.last = { name: ctx.cfg.name, scope: ctx.cfg.scope, at: ctx.now(), gathered: g, decision, memory: ctx.mem, memberState, role };
-    if (g.cluster) await this.publish(g, memberState, role).catch((err) => ctx.log.warn('could not publish the member record', { err }));
+    this.last = {
+      name: ctx.cfg.name,
+      scope: ctx.cfg.scope,
+      at: ctx.now(),
+      gathered: g,
+      decision,
+      memory: ctx.mem,
+      memberState,
+      role,
+    };
+    if (g.cluster)
+      await this.publish(g, memberState, role).catch((err) =>
+        ctx.log.warn('could not publish the member record', { err }),
+      );
     return g.dynamic.loop_wait;
   }
 
@@ -251,7 +289,14 @@ export class Agent {
    */
   private async leaseStep(read: DcsRead): Promise<LeaseOutcome> {
     const { ctx } = this;
-    const view: LeaseView = { now: read.now, me: ctx.cfg.name, ttl: read.settings.ttl, dcs: read.dcs, lease: ctx.mem.lease, lastRenew: ctx.mem.lastRenew };
+    const view: LeaseView = {
+      now: read.now,
+      me: ctx.cfg.name,
+      ttl: read.settings.ttl,
+      dcs: read.dcs,
+      lease: ctx.mem.lease,
+      lastRenew: ctx.mem.lastRenew,
+    };
     const outcome = leaseOutcome(view, await this.executor.runLease(decideLease(view)));
     ctx.mem.lastRenew = outcome.lastRenew;
     return outcome;
@@ -332,7 +377,8 @@ export class Agent {
     this.stopped = true;
     await this.watch?.close().catch(() => {});
     await this.executor.idle();
-    if (ctx.pg.isRunning()) await ctx.pg.stop('fast', 60_000).catch((err) => ctx.log.error('could not stop PostgreSQL', { err }));
+    if (ctx.pg.isRunning())
+      await ctx.pg.stop('fast', 60_000).catch((err) => ctx.log.error('could not stop PostgreSQL', { err }));
     await ctx.pg.disconnect();
     if (ctx.mem.lease) {
       await ctx.store.compareAndDelete(ctx.keys.leader, { value: ctx.cfg.name }).catch(() => {});

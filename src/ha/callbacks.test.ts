@@ -13,7 +13,10 @@ it('callbacks get Patroni\'s arguments: <action> <role> <scope>, with the primar
   chmodSync(dir, 0o777); // the callback runs as the postgres OS user when the tests run as root
   try {
     const out = join(dir, 'calls');
-    const cfg = { scope: 'batman', postgresql: { callbacks: { on_role_change: `echo >> ${out}`, on_start: `echo start >> ${out}` } } } as unknown as NodeConfig;
+    const cfg = {
+      scope: 'batman',
+      postgresql: { callbacks: { on_role_change: `echo >> ${out}`, on_start: `echo start >> ${out}` } },
+    } as unknown as NodeConfig;
     runCallback({ cfg, log: silentLogger }, 'on_role_change', 'primary');
     runCallback({ cfg, log: silentLogger }, 'on_stop', 'replica'); // not configured: nothing runs
     for (let i = 0; i < 50 && !existsSync(out); i++) await sleep(20);
@@ -31,7 +34,10 @@ async function whoRuns(extra: Record<string, unknown>): Promise<string> {
   chmodSync(dir, 0o777);
   try {
     const out = join(dir, 'who');
-    const cfg = { scope: 's', postgresql: { callbacks: { on_start: `id -un > ${out}; true` }, ...extra } } as unknown as NodeConfig;
+    const cfg = {
+      scope: 's',
+      postgresql: { callbacks: { on_start: `id -un > ${out}; true` }, ...extra },
+    } as unknown as NodeConfig;
     runCallback({ cfg, log: silentLogger }, 'on_start', 'replica');
     for (let i = 0; i < 100 && !(existsSync(out) && readFileSync(out, 'utf8').endsWith('\n')); i++) await sleep(20);
     return readFileSync(out, 'utf8').trim();
@@ -40,7 +46,9 @@ async function whoRuns(extra: Record<string, unknown>): Promise<string> {
   }
 }
 
-it('as root, callbacks run as the postgres OS user; postgresql.callbacks_as_root: true keeps root', { skip: !asRoot && 'needs root' }, async () => {
+it('as root, callbacks run as the postgres OS user; postgresql.callbacks_as_root: true keeps root', {
+  skip: !asRoot && 'needs root',
+}, async () => {
   assert.equal(await whoRuns({ callbacks_as_root: false }), 'postgres');
   assert.equal(await whoRuns({ callbacks_as_root: true }), 'root');
 });

@@ -19,8 +19,14 @@ export function runCallback(ctx: Pick<AgentContext, 'cfg' | 'log'>, name: Callba
   const id = ctx.cfg.postgresql.callbacks_as_root ? null : postgresIdentity();
   // PGKEEL_* variables may carry the agent's secrets (PGKEEL_RESTAPI_PASSWORD): not for a script running as postgres.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PGKEEL_')));
-  const as = id ? { uid: id.uid, gid: id.gid, cwd: '/', env: { ...env, HOME: id.home, USER: 'postgres', LOGNAME: 'postgres' } } : {};
-  const child = spawn('/bin/sh', ['-c', `${cmd} "$@"`, 'callback', name, patroniRole, ctx.cfg.scope], { stdio: 'ignore', detached: false, ...as });
+  const as = id
+    ? { uid: id.uid, gid: id.gid, cwd: '/', env: { ...env, HOME: id.home, USER: 'postgres', LOGNAME: 'postgres' } }
+    : {};
+  const child = spawn('/bin/sh', ['-c', `${cmd} "$@"`, 'callback', name, patroniRole, ctx.cfg.scope], {
+    stdio: 'ignore',
+    detached: false,
+    ...as,
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), CALLBACK_TIMEOUT_MS);
   child.on('error', (err) => ctx.log.warn(`callback ${name} could not run`, { err }));
   child.on('exit', (code) => {

@@ -30,7 +30,11 @@ export function backoffMs(crashes: number): number {
 }
 
 /** PostgreSQL was just seen down although it should run: count it, and say how long to wait and why. */
-export function onUnexpectedStop(s: CrashState, now: number, problem: LogProblem | null): { crashes: number; retryAfter: number; error: string | null } {
+export function onUnexpectedStop(
+  s: CrashState,
+  now: number,
+  problem: LogProblem | null,
+): { crashes: number; retryAfter: number; error: string | null } {
   const soon = s.startedAt !== null && now - s.startedAt < CRASH_WINDOW_MS;
   const crashes = soon ? s.crashes + 1 : 1;
   const wait = backoffMs(crashes);

@@ -6,7 +6,11 @@ import type { HistoryEntry } from '../dcs/layout.js';
 
 /** node1 leads on timeline 2; timeline 1 ended at LSN 500. */
 const AFTER_FAILOVER = {
-  members: members(member('node1', { role: 'primary', timeline: 2 }), member('node2'), member('node3', { timeline: 2 })),
+  members: members(
+    member('node1', { role: 'primary', timeline: 2 }),
+    member('node2'),
+    member('node3', { timeline: 2 }),
+  ),
   history: [[1, 500, 'no recovery target specified']] as HistoryEntry[],
 };
 
@@ -73,7 +77,9 @@ describe('decide: diverged timelines', () => {
   });
 
   it('without use_pg_rewind: re-clone', () => {
-    const d = decide(fixture({ settings: { usePgRewind: false }, pg: { timeline: 3, streaming: false }, cluster: AFTER_FAILOVER }));
+    const d = decide(
+      fixture({ settings: { usePgRewind: false }, pg: { timeline: 3, streaming: false }, cluster: AFTER_FAILOVER }),
+    );
     assert.deepEqual(acts(d), ['reclone:node1']);
     assert.match(d.summary, /use_pg_rewind is off/);
   });
@@ -84,13 +90,21 @@ describe('decide: diverged timelines', () => {
   });
 
   it('the leader’s timeline falls back to /history when its record has none', () => {
-    const c = cluster({ ...AFTER_FAILOVER, members: members(member('node1', { role: 'primary', timeline: undefined }), member('node2')) });
+    const c = cluster({
+      ...AFTER_FAILOVER,
+      members: members(member('node1', { role: 'primary', timeline: undefined }), member('node2')),
+    });
     const d = decide(fixture({ pg: { timeline: 3, streaming: false }, cluster: c }));
     assert.deepEqual(acts(d), ['rewind:node1']);
   });
 
   it('paused: no rewind', () => {
-    assert.deepEqual(acts(decide(fixture({ settings: { paused: true }, pg: { timeline: 3, streaming: false }, cluster: AFTER_FAILOVER }))), []);
+    assert.deepEqual(
+      acts(
+        decide(fixture({ settings: { paused: true }, pg: { timeline: 3, streaming: false }, cluster: AFTER_FAILOVER })),
+      ),
+      [],
+    );
   });
 });
 
@@ -105,7 +119,10 @@ describe('decide: a provably dead leader (docs/failover.md)', () => {
   });
 
   it('paused: the key is left alone', () => {
-    assert.deepEqual(acts(decide(fixture({ pg: { streaming: false }, leaderDown: true, settings: { paused: true } }))), []);
+    assert.deepEqual(
+      acts(decide(fixture({ pg: { streaming: false }, leaderDown: true, settings: { paused: true } }))),
+      [],
+    );
   });
 
   it('a running primary that sees another leader still demotes first', () => {

@@ -45,10 +45,17 @@ function notStreaming(o: Observed, leader: string): Decision {
   const p = o.pg.streamProblem;
   if (!p) return decision(`no action: following ${leader}, not streaming yet`, [], 'replica');
   if (p.kind === 'wal_removed') {
-    return decision(`recloning from ${leader}: it no longer has the WAL I need (${p.message})`, [{ kind: 'reclone', from: leader }], 'replica');
+    return decision(
+      `recloning from ${leader}: it no longer has the WAL I need (${p.message})`,
+      [{ kind: 'reclone', from: leader }],
+      'replica',
+    );
   }
   // The summary is logged when it changes: keep it free of what varies between attempts (pids in file names).
-  const why = p.kind === 'disk_full' ? 'my disk is full (No space left on device)' : `${p.kind === 'connection' ? 'cannot connect' : 'failing'} (${p.message})`;
+  const why =
+    p.kind === 'disk_full'
+      ? 'my disk is full (No space left on device)'
+      : `${p.kind === 'connection' ? 'cannot connect' : 'failing'} (${p.message})`;
   return decision(`no action: following ${leader}, not streaming: ${why}`, [], 'replica');
 }
 
@@ -57,7 +64,8 @@ function currentRoleOfReplica(o: Observed): Decision['role'] {
 }
 
 function decidePausedFollower(o: Observed, leader: string): Decision {
-  if (isPrimary(o.pg)) return decision(`paused: no action, ${leader} holds the leader key but I am running as primary`, [], 'primary');
+  if (isPrimary(o.pg))
+    return decision(`paused: no action, ${leader} holds the leader key but I am running as primary`, [], 'primary');
   if (o.pg.following === leader) return decision(`paused: no action, following ${leader}`, [], 'replica');
   return decision(`paused: no action, ${leader} holds the leader key`, [], 'replica');
 }
@@ -67,7 +75,11 @@ export function decideFollower(o: Observed, c: Cluster, leader: string): Decisio
   // A primary without the key is a split brain in the making: stop it at once, without waiting for a checkpoint
   // (Patroni: demote('immediate-nolock')). The next cycles restart it as a replica and check divergence.
   if (isPrimary(o.pg)) {
-    return decision(`demoting: ${leader} holds the leader key but I am running as primary`, [{ kind: 'demote', mode: 'immediate' }], 'demoted');
+    return decision(
+      `demoting: ${leader} holds the leader key but I am running as primary`,
+      [{ kind: 'demote', mode: 'immediate' }],
+      'demoted',
+    );
   }
   if (o.leaderDown === true && c.leader) {
     return decision(

@@ -66,16 +66,31 @@ describe('decide: switchover and failover requests at the leader', () => {
   });
 
   it('no candidate and no healthy member: clears the request', () => {
-    const ms = members(member('node2', { role: 'primary' }), member('node3', { state: 'stopped' }), member('node1', { tags: { nofailover: true } }));
-    assert.deepEqual(acts(decide(withFailover({ leader: 'node2' }, { cluster: { members: ms } }))), ['renew_lock', 'clear_failover']);
+    const ms = members(
+      member('node2', { role: 'primary' }),
+      member('node3', { state: 'stopped' }),
+      member('node1', { tags: { nofailover: true } }),
+    );
+    assert.deepEqual(acts(decide(withFailover({ leader: 'node2' }, { cluster: { members: ms } }))), [
+      'renew_lock',
+      'clear_failover',
+    ]);
   });
 
   for (const [why, f, ms] of [
     ['an unknown candidate', { leader: 'node2', member: 'node9' }, undefined],
     ['a request naming another leader', { leader: 'node1', member: 'node3' }, undefined],
     ['a request for myself', { leader: 'node2', member: 'node2' }, undefined],
-    ['a stopped candidate', { leader: 'node2', member: 'node3' }, members(member('node2', { role: 'primary' }), member('node3', { state: 'stopped' }))],
-    ['a nofailover candidate', { leader: 'node2', member: 'node3' }, members(member('node2', { role: 'primary' }), member('node3', { tags: { nofailover: true } }))],
+    [
+      'a stopped candidate',
+      { leader: 'node2', member: 'node3' },
+      members(member('node2', { role: 'primary' }), member('node3', { state: 'stopped' })),
+    ],
+    [
+      'a nofailover candidate',
+      { leader: 'node2', member: 'node3' },
+      members(member('node2', { role: 'primary' }), member('node3', { tags: { nofailover: true } })),
+    ],
   ] as const) {
     it(`clears ${why}`, () => {
       const d = decide(withFailover(f, ms ? { cluster: { members: ms } } : {}));
@@ -102,7 +117,10 @@ describe('decide: switchover and failover requests at the leader', () => {
   });
 
   it('an unreadable schedule is cleared', () => {
-    assert.deepEqual(acts(decide(withFailover({ leader: 'node2', member: 'node3', scheduledAt: 'tomorrow' }))), ['renew_lock', 'clear_failover']);
+    assert.deepEqual(acts(decide(withFailover({ leader: 'node2', member: 'node3', scheduledAt: 'tomorrow' }))), [
+      'renew_lock',
+      'clear_failover',
+    ]);
   });
 
   it('synchronous mode: only a synchronous standby can be the candidate', () => {
@@ -125,20 +143,36 @@ describe('decide: synchronous replication at the leader', () => {
   const on = { synchronousMode: true };
 
   it('sync mode without /sync: picks a streaming standby', () => {
-    const ms = members(member('node1', { xlog_location: 900 }), member('node2', { role: 'primary' }), member('node3', { xlog_location: 1000 }));
+    const ms = members(
+      member('node1', { xlog_location: 900 }),
+      member('node2', { role: 'primary' }),
+      member('node3', { xlog_location: 1000 }),
+    );
     const d = decide(leaderFixture({ settings: on, cluster: { members: ms } }));
     assert.deepEqual(acts(d), ['renew_lock', 'set_sync:node3']);
     assert.match(d.summary, /synchronous standbys: node3/);
   });
 
   it('nothing to do when /sync, the plan and PostgreSQL agree', () => {
-    const d = decide(leaderFixture({ settings: on, pg: { syncStandbys: ['node1'] }, cluster: { sync: { leader: 'node2', standbys: ['node1'], modRevision: 4 } } }));
+    const d = decide(
+      leaderFixture({
+        settings: on,
+        pg: { syncStandbys: ['node1'] },
+        cluster: { sync: { leader: 'node2', standbys: ['node1'], modRevision: 4 } },
+      }),
+    );
     assert.deepEqual(acts(d), ['renew_lock']);
     assert.equal(d.summary, 'no action: I am the leader with the lock');
   });
 
   it('a /sync written by the former leader is rewritten', () => {
-    const d = decide(leaderFixture({ settings: on, pg: { syncStandbys: ['node1'] }, cluster: { sync: { leader: 'node1', standbys: ['node2'], modRevision: 4 } } }));
+    const d = decide(
+      leaderFixture({
+        settings: on,
+        pg: { syncStandbys: ['node1'] },
+        cluster: { sync: { leader: 'node1', standbys: ['node2'], modRevision: 4 } },
+      }),
+    );
     assert.deepEqual(acts(d), ['renew_lock', 'set_sync:node1']);
   });
 
@@ -150,10 +184,22 @@ describe('decide: synchronous replication at the leader', () => {
   it('strict mode without candidates: sets the placeholder once, then stays', () => {
     const strict = { synchronousMode: true, synchronousModeStrict: true };
     const sync = { leader: 'node2', standbys: [], modRevision: 4 };
-    const first = decide(leaderFixture({ settings: strict, pg: { streamingStandbys: [], synchronousStandbyNames: [] }, cluster: { sync } }));
+    const first = decide(
+      leaderFixture({
+        settings: strict,
+        pg: { streamingStandbys: [], synchronousStandbyNames: [] },
+        cluster: { sync },
+      }),
+    );
     assert.deepEqual(acts(first), ['renew_lock', 'set_sync:']);
     assert.match(first.summary, /commits wait/);
-    const then = decide(leaderFixture({ settings: strict, pg: { streamingStandbys: [], synchronousStandbyNames: ['*'] }, cluster: { sync } }));
+    const then = decide(
+      leaderFixture({
+        settings: strict,
+        pg: { streamingStandbys: [], synchronousStandbyNames: ['*'] },
+        cluster: { sync },
+      }),
+    );
     assert.deepEqual(acts(then), ['renew_lock']);
   });
 

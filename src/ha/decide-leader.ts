@@ -33,8 +33,10 @@ function failoverStep(o: Observed, c: Cluster): FailoverStep | null {
     return { kind: 'clear', note: `clearing the failover request: it names ${f.leader} as leader, not me` };
   }
   const when = scheduleOf(f, o.now, o.settings.loopWait);
-  if (when === 'invalid') return { kind: 'clear', note: `clearing the failover request: unreadable scheduled_at "${f.scheduledAt ?? ''}"` };
-  if (when === 'stale') return { kind: 'clear', note: `clearing a stale scheduled switchover (${f.scheduledAt ?? ''})` };
+  if (when === 'invalid')
+    return { kind: 'clear', note: `clearing the failover request: unreadable scheduled_at "${f.scheduledAt ?? ''}"` };
+  if (when === 'stale')
+    return { kind: 'clear', note: `clearing a stale scheduled switchover (${f.scheduledAt ?? ''})` };
   const target = f.member !== undefined ? `switchover to ${f.member}` : 'switchover';
   if (when === 'future') return { kind: 'wait', note: `${target} scheduled at ${f.scheduledAt ?? ''}` };
   if (f.member === o.me) return { kind: 'clear', note: `clearing the failover request: ${o.me} is already the leader` };
@@ -56,10 +58,18 @@ function joinNotes(head: string, notes: readonly string[]): string {
 /** Maintenance mode: keep the key (and `/sync`, as Patroni does, so commits do not stall) and change nothing else. */
 function decidePausedLeader(o: Observed, c: Cluster): Decision {
   if (o.pg.inRecovery === true) {
-    return decision('paused: no action, I hold the leader key but PostgreSQL is a replica; not promoting', [{ kind: 'renew_lock' }], 'replica');
+    return decision(
+      'paused: no action, I hold the leader key but PostgreSQL is a replica; not promoting',
+      [{ kind: 'renew_lock' }],
+      'replica',
+    );
   }
   const sync = syncStep(o.me, o.settings, o.pg, c);
-  return decision(joinNotes(`paused: no action, ${LEADER}`, [sync.note]), [{ kind: 'renew_lock' }, ...sync.actions], 'primary');
+  return decision(
+    joinNotes(`paused: no action, ${LEADER}`, [sync.note]),
+    [{ kind: 'renew_lock' }, ...sync.actions],
+    'primary',
+  );
 }
 
 /**
@@ -69,7 +79,11 @@ function decidePausedLeader(o: Observed, c: Cluster): Decision {
  */
 function decideLockedReplica(o: Observed): Decision {
   if (o.tags.nofailover) {
-    return decision('releasing the leader key: I am tagged nofailover and PostgreSQL is a replica', [{ kind: 'release_lock' }], 'replica');
+    return decision(
+      'releasing the leader key: I am tagged nofailover and PostgreSQL is a replica',
+      [{ kind: 'release_lock' }],
+      'replica',
+    );
   }
   const reason = 'I hold the leader key but PostgreSQL is still a replica';
   return decision(`promoting: ${reason}`, [{ kind: 'renew_lock' }, { kind: 'promote', reason }], 'primary');

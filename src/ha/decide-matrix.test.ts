@@ -1,29 +1,65 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from './decide.js';
-import { NOW, PG_EMPTY, PG_PRIMARY, PG_REPLICA, PG_STOPPED, acts, fixture, fmt, leaderKey, member, members, peer, type FixtureOptions } from '../../test/fakes/observed.js';
+import {
+  NOW,
+  PG_EMPTY,
+  PG_PRIMARY,
+  PG_REPLICA,
+  PG_STOPPED,
+  acts,
+  fixture,
+  fmt,
+  leaderKey,
+  member,
+  members,
+  peer,
+  type FixtureOptions,
+} from '../../test/fakes/observed.js';
 import type { LocalPostgres, Observed } from './view.js';
 
 // The product role × DCS × PostgreSQL × pause × tags, checked against invariants that must hold everywhere.
 
 type KeyCase = 'holds lock' | 'other leader' | 'no leader' | 'no initialize';
 type DcsCase = 'ok' | 'down' | 'down+failsafe';
-type PgCase = 'empty' | 'stopped' | 'primary' | 'replica streaming' | 'replica not streaming' | 'crashed within timeout' | 'crashed after timeout';
+type PgCase =
+  | 'empty'
+  | 'stopped'
+  | 'primary'
+  | 'replica streaming'
+  | 'replica not streaming'
+  | 'crashed within timeout'
+  | 'crashed after timeout';
 
 const KEY_CASES: readonly KeyCase[] = ['holds lock', 'other leader', 'no leader', 'no initialize'];
 const DCS_CASES: readonly DcsCase[] = ['ok', 'down', 'down+failsafe'];
-const PG_CASES: readonly PgCase[] = ['empty', 'stopped', 'primary', 'replica streaming', 'replica not streaming', 'crashed within timeout', 'crashed after timeout'];
+const PG_CASES: readonly PgCase[] = [
+  'empty',
+  'stopped',
+  'primary',
+  'replica streaming',
+  'replica not streaming',
+  'crashed within timeout',
+  'crashed after timeout',
+];
 
 function pgFor(c: PgCase, key: KeyCase): LocalPostgres {
   const following = key === 'other leader' ? 'node1' : null;
   switch (c) {
-    case 'empty': return PG_EMPTY;
-    case 'stopped': return PG_STOPPED;
-    case 'primary': return PG_PRIMARY;
-    case 'replica streaming': return { ...PG_REPLICA, following, streaming: following !== null };
-    case 'replica not streaming': return { ...PG_REPLICA, following, streaming: false };
-    case 'crashed within timeout': return { ...PG_STOPPED, shouldRun: true, downSince: NOW - 60_000 };
-    case 'crashed after timeout': return { ...PG_STOPPED, shouldRun: true, downSince: NOW - 400_000 };
+    case 'empty':
+      return PG_EMPTY;
+    case 'stopped':
+      return PG_STOPPED;
+    case 'primary':
+      return PG_PRIMARY;
+    case 'replica streaming':
+      return { ...PG_REPLICA, following, streaming: following !== null };
+    case 'replica not streaming':
+      return { ...PG_REPLICA, following, streaming: false };
+    case 'crashed within timeout':
+      return { ...PG_STOPPED, shouldRun: true, downSince: NOW - 60_000 };
+    case 'crashed after timeout':
+      return { ...PG_STOPPED, shouldRun: true, downSince: NOW - 400_000 };
   }
 }
 
@@ -33,14 +69,20 @@ function keyOptions(k: KeyCase): FixtureOptions {
       return {
         holdsLock: true,
         lastRenew: { ok: true, at: NOW - 10_000 },
-        cluster: { leader: leaderKey('node2'), members: members(member('node1'), member('node2', { role: 'primary' }), member('node3')) },
+        cluster: {
+          leader: leaderKey('node2'),
+          members: members(member('node1'), member('node2', { role: 'primary' }), member('node3')),
+        },
       };
     case 'other leader':
       return {};
     case 'no leader':
       return { cluster: { leader: undefined }, peerMap: { node1: { reachable: false }, node3: peer() } };
     case 'no initialize':
-      return { cluster: { leader: undefined, initialize: undefined }, peerMap: { node1: { reachable: false }, node3: peer() } };
+      return {
+        cluster: { leader: undefined, initialize: undefined },
+        peerMap: { node1: { reachable: false }, node3: peer() },
+      };
   }
 }
 
@@ -76,7 +118,18 @@ function observe(c: Combo): Observed {
 
 const isPrimaryPg = (p: PgCase): boolean => p === 'primary';
 const LEADERSHIP = new Set(['take_leadership', 'promote']);
-const LIFECYCLE = new Set(['start', 'restart', 'demote', 'follow', 'rewind', 'reclone', 'bootstrap', 'clone', 'take_leadership', 'promote']);
+const LIFECYCLE = new Set([
+  'start',
+  'restart',
+  'demote',
+  'follow',
+  'rewind',
+  'reclone',
+  'bootstrap',
+  'clone',
+  'take_leadership',
+  'promote',
+]);
 
 describe('decide: every role × DCS × PostgreSQL × pause × tag combination', () => {
   for (const c of combos()) {
@@ -97,7 +150,8 @@ describe('decide: every role × DCS × PostgreSQL × pause × tag combination', 
         const demotes = isPrimaryPg(c.pg) && !c.paused && !(c.dcs === 'down+failsafe' && c.key === 'holds lock');
         assert.deepEqual(acts(d), demotes ? ['demote:offline'] : []);
       }
-      if (c.paused) assert.ok(!kinds.some((k) => LIFECYCLE.has(k)), `paused must not change PostgreSQL: ${acts(d).join(' ')}`);
+      if (c.paused)
+        assert.ok(!kinds.some((k) => LIFECYCLE.has(k)), `paused must not change PostgreSQL: ${acts(d).join(' ')}`);
       assert.equal(d.role === 'uninitialized', c.pg === 'empty', `role ${d.role}`);
       for (const a of d.actions) {
         if ((a.kind === 'start' && a.as === 'primary') || a.kind === 'restart' || a.kind === 'renew_lock') {
@@ -111,36 +165,36 @@ describe('decide: every role × DCS × PostgreSQL × pause × tag combination', 
 /** What the unpaused, healthy-DCS, untagged rows of the product must do (the table in transitions.md). */
 const EXPECTED: Readonly<Record<KeyCase, Readonly<Record<PgCase, readonly string[]>>>> = {
   'holds lock': {
-    'empty': ['release_lock'],
-    'stopped': ['renew_lock', 'start:primary:-'],
-    'primary': ['renew_lock'],
+    empty: ['release_lock'],
+    stopped: ['renew_lock', 'start:primary:-'],
+    primary: ['renew_lock'],
     'replica streaming': ['renew_lock', 'promote'],
     'replica not streaming': ['renew_lock', 'promote'],
     'crashed within timeout': ['renew_lock', 'restart'],
     'crashed after timeout': ['release_lock', 'start:replica:-'],
   },
   'other leader': {
-    'empty': ['clone:node1'],
-    'stopped': ['start:replica:node1'],
-    'primary': ['demote:immediate'],
+    empty: ['clone:node1'],
+    stopped: ['start:replica:node1'],
+    primary: ['demote:immediate'],
     'replica streaming': [],
     'replica not streaming': [],
     'crashed within timeout': ['start:replica:node1'],
     'crashed after timeout': ['start:replica:node1'],
   },
   'no leader': {
-    'empty': [],
-    'stopped': ['start:replica:-'],
-    'primary': ['take_leadership'],
+    empty: [],
+    stopped: ['start:replica:-'],
+    primary: ['take_leadership'],
     'replica streaming': ['take_leadership'],
     'replica not streaming': ['take_leadership'],
     'crashed within timeout': ['start:replica:-'],
     'crashed after timeout': ['start:replica:-'],
   },
   'no initialize': {
-    'empty': ['bootstrap'],
-    'stopped': ['start:replica:-'],
-    'primary': ['take_leadership'],
+    empty: ['bootstrap'],
+    stopped: ['start:replica:-'],
+    primary: ['take_leadership'],
     'replica streaming': ['take_leadership'],
     'replica not streaming': ['take_leadership'],
     'crashed within timeout': ['start:replica:-'],

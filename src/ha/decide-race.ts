@@ -47,8 +47,10 @@ function failoverVerdict(o: Observed, c: Cluster, f: FailoverRequest): Verdict |
   const scope: RaceScope = { exclude: f.leader, checkLag: false };
   if (f.member === undefined) return scope;
   if (f.member === o.me) return yes(`a switchover to ${o.me} was requested`);
-  if (syncActive(o, c) && !inSync(o, c)) return no(`a switchover to ${f.member} was requested and I am not synchronous`);
-  if (candidateHealthy(o, c, f.member)) return no(`waiting for switchover candidate ${f.member} to take the leader key`);
+  if (syncActive(o, c) && !inSync(o, c))
+    return no(`a switchover to ${f.member} was requested and I am not synchronous`);
+  if (candidateHealthy(o, c, f.member))
+    return no(`waiting for switchover candidate ${f.member} to take the leader key`);
   return scope;
 }
 
@@ -76,7 +78,9 @@ function healthiestVerdict(o: Observed, c: Cluster, scope: RaceScope): Verdict {
   if (mine === null) return no('my WAL position is unknown');
   const lag = c.status === undefined ? 0 : c.status.optime - mine;
   if (scope.checkLag && lag > o.settings.maximumLagOnFailover) {
-    return no(`I lag ${lag} bytes behind the last known leader position (maximum_lag_on_failover ${o.settings.maximumLagOnFailover})`);
+    return no(
+      `I lag ${lag} bytes behind the last known leader position (maximum_lag_on_failover ${o.settings.maximumLagOnFailover})`,
+    );
   }
   const peers = sortedEntries(o.peers).filter(([name]) => name !== o.me);
   for (const [name, p] of peers) {
@@ -99,7 +103,8 @@ function raceVerdict(o: Observed, c: Cluster): Verdict {
   // A request scheduled for later is the leader's business; a failover now is ordinary.
   const f = c.failover;
   const ordinary: RaceScope = { exclude: undefined, checkLag: true };
-  const scoped = f !== undefined && scheduleOf(f, o.now, o.settings.loopWait) !== 'future' ? failoverVerdict(o, c, f) : ordinary;
+  const scoped =
+    f !== undefined && scheduleOf(f, o.now, o.settings.loopWait) !== 'future' ? failoverVerdict(o, c, f) : ordinary;
   if ('race' in scoped) return scoped;
   if (isPrimary(o.pg)) return primaryVerdict(o, c);
   return healthiestVerdict(o, c, scoped);
@@ -108,11 +113,21 @@ function raceVerdict(o: Observed, c: Cluster): Verdict {
 export function decideLeaderless(o: Observed, c: Cluster): Decision {
   const primary = isPrimary(o.pg);
   if (o.settings.paused) {
-    return decision('paused: no action, the leader key is free and nobody takes leadership automatically', [], primary ? 'primary' : 'replica');
+    return decision(
+      'paused: no action, the leader key is free and nobody takes leadership automatically',
+      [],
+      primary ? 'primary' : 'replica',
+    );
   }
   const v = raceVerdict(o, c);
-  if (v.race) return decision(`taking leadership: ${v.reason}`, [{ kind: 'take_leadership', reason: v.reason }], 'primary');
+  if (v.race)
+    return decision(`taking leadership: ${v.reason}`, [{ kind: 'take_leadership', reason: v.reason }], 'primary');
   // A primary that may not race must stop taking writes: whoever wins will not have them (Patroni `follow()`).
-  if (primary) return decision(`demoting: the leader key is free but ${v.why}`, [{ kind: 'demote', mode: 'immediate' }], 'demoted');
+  if (primary)
+    return decision(
+      `demoting: the leader key is free but ${v.why}`,
+      [{ kind: 'demote', mode: 'immediate' }],
+      'demoted',
+    );
   return decision(`no action: not taking leadership: ${v.why}`, [], 'replica');
 }

@@ -1,7 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from './decide.js';
-import { NOW, PG_EMPTY, PG_PRIMARY, PG_STOPPED, acts, fixture, leaderFixture, leaderKey } from '../../test/fakes/observed.js';
+import {
+  NOW,
+  PG_EMPTY,
+  PG_PRIMARY,
+  PG_STOPPED,
+  acts,
+  fixture,
+  leaderFixture,
+  leaderKey,
+} from '../../test/fakes/observed.js';
 import type { Decision } from './view.js';
 
 const refused = (d: Decision): string | null => (d.request?.outcome === 'refused' ? d.request.reason : null);
@@ -38,13 +47,30 @@ describe('decide: operator requests (REST POST /restart, /reinitialize, /reload)
   });
 
   it('reinitialize while the key names me but my renewal failed: still refused (the leader cannot be re-cloned)', () => {
-    const d = decide(fixture({ request: 'reinitialize', holdsLock: false, lastRenew: { ok: false, at: NOW - 1000 }, pg: PG_PRIMARY, cluster: { leader: leaderKey('node2') } }));
+    const d = decide(
+      fixture({
+        request: 'reinitialize',
+        holdsLock: false,
+        lastRenew: { ok: false, at: NOW - 1000 },
+        pg: PG_PRIMARY,
+        cluster: { leader: leaderKey('node2') },
+      }),
+    );
     assert.equal(refused(d), 'I am the leader; a leader cannot be reinitialized');
     assert.deepEqual(acts(d), ['demote:immediate']);
   });
 
   it('reinitialize while I hold the key in failsafe mode with the DCS down: refused as the leader', () => {
-    const d = decide(fixture({ request: 'reinitialize', dcsDown: true, holdsLock: true, failsafeConfirmed: true, settings: { failsafeMode: true }, pg: PG_PRIMARY }));
+    const d = decide(
+      fixture({
+        request: 'reinitialize',
+        dcsDown: true,
+        holdsLock: true,
+        failsafeConfirmed: true,
+        settings: { failsafeMode: true },
+        pg: PG_PRIMARY,
+      }),
+    );
     assert.equal(refused(d), 'I am the leader; a leader cannot be reinitialized');
   });
 
@@ -99,7 +125,15 @@ describe('decide: the wait after a failure (retry backoff)', () => {
   });
 
   it('a crashed leader past primary_start_timeout still gives its key up, but does not start yet', () => {
-    const d = decide(fixture({ ...waiting, holdsLock: true, lastRenew: { ok: true, at: NOW }, cluster: { leader: leaderKey('node2') }, pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW - 400_000 } }));
+    const d = decide(
+      fixture({
+        ...waiting,
+        holdsLock: true,
+        lastRenew: { ok: true, at: NOW },
+        cluster: { leader: leaderKey('node2') },
+        pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW - 400_000 },
+      }),
+    );
     assert.deepEqual(acts(d), ['release_lock']);
   });
 

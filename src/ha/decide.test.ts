@@ -1,7 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from './decide.js';
-import { MiB, NOW, PG_EMPTY, PG_PRIMARY, PG_STOPPED, acts, cluster, fixture, leaderKey, member, members, type FixtureOptions } from '../../test/fakes/observed.js';
+import {
+  MiB,
+  NOW,
+  PG_EMPTY,
+  PG_PRIMARY,
+  PG_STOPPED,
+  acts,
+  cluster,
+  fixture,
+  leaderKey,
+  member,
+  members,
+  type FixtureOptions,
+} from '../../test/fakes/observed.js';
 import type { LocalPostgres } from './view.js';
 
 describe('decide: DCS not accessible', () => {
@@ -25,7 +38,15 @@ describe('decide: DCS not accessible', () => {
   });
 
   it('failsafe mode with every member confirming keeps the primary', () => {
-    const d = decide(fixture({ dcsDown: true, holdsLock: true, pg: PG_PRIMARY, failsafeConfirmed: true, settings: { failsafeMode: true } }));
+    const d = decide(
+      fixture({
+        dcsDown: true,
+        holdsLock: true,
+        pg: PG_PRIMARY,
+        failsafeConfirmed: true,
+        settings: { failsafeMode: true },
+      }),
+    );
     assert.deepEqual(acts(d), []);
     assert.match(d.summary, /failsafe/);
     assert.equal(d.role, 'primary');
@@ -53,7 +74,9 @@ describe('decide: DCS not accessible', () => {
   });
 
   it('a long action finishes first; the demote follows', () => {
-    const d = decide(fixture({ dcsDown: true, holdsLock: true, pg: PG_PRIMARY, busy: { what: 'restart', since: NOW - 1000 } }));
+    const d = decide(
+      fixture({ dcsDown: true, holdsLock: true, pg: PG_PRIMARY, busy: { what: 'restart', since: NOW - 1000 } }),
+    );
     assert.deepEqual(acts(d), []);
     assert.match(d.summary, /restart in progress/);
     assert.equal(d.role, 'primary');
@@ -62,7 +85,9 @@ describe('decide: DCS not accessible', () => {
 
 describe('decide: long action in progress', () => {
   it('names the operation and only renews a key we hold', () => {
-    const d = decide(fixture({ busy: { what: 'clone', since: NOW }, cluster: { leader: leaderKey('node2') }, holdsLock: true }));
+    const d = decide(
+      fixture({ busy: { what: 'clone', since: NOW }, cluster: { leader: leaderKey('node2') }, holdsLock: true }),
+    );
     assert.deepEqual(acts(d), ['renew_lock']);
     assert.match(d.summary, /clone in progress/);
     assert.equal(d.role, 'uninitialized');
@@ -75,20 +100,26 @@ describe('decide: long action in progress', () => {
   });
 
   it('a promote in progress under our key reports primary', () => {
-    const d = decide(fixture({ busy: { what: 'promote', since: NOW }, cluster: { leader: leaderKey('node2') }, holdsLock: true }));
+    const d = decide(
+      fixture({ busy: { what: 'promote', since: NOW }, cluster: { leader: leaderKey('node2') }, holdsLock: true }),
+    );
     assert.equal(d.role, 'primary');
   });
 });
 
 describe('decide: shutting down', () => {
   it('the leader demotes gracefully so a replica takes over at once', () => {
-    const d = decide(fixture({ shuttingDown: true, pg: PG_PRIMARY, holdsLock: true, cluster: { leader: leaderKey('node2') } }));
+    const d = decide(
+      fixture({ shuttingDown: true, pg: PG_PRIMARY, holdsLock: true, cluster: { leader: leaderKey('node2') } }),
+    );
     assert.deepEqual(acts(d), ['demote:graceful']);
     assert.equal(d.role, 'demoted');
   });
 
   it('a leader whose PostgreSQL is down releases the key', () => {
-    const d = decide(fixture({ shuttingDown: true, pg: PG_STOPPED, holdsLock: true, cluster: { leader: leaderKey('node2') } }));
+    const d = decide(
+      fixture({ shuttingDown: true, pg: PG_STOPPED, holdsLock: true, cluster: { leader: leaderKey('node2') } }),
+    );
     assert.deepEqual(acts(d), ['release_lock']);
   });
 
@@ -99,7 +130,14 @@ describe('decide: shutting down', () => {
   });
 
   it('paused: neither PostgreSQL nor the key is touched', () => {
-    const d = decide(fixture({ shuttingDown: true, pg: PG_PRIMARY, settings: { paused: true }, cluster: { leader: leaderKey('node2') } }));
+    const d = decide(
+      fixture({
+        shuttingDown: true,
+        pg: PG_PRIMARY,
+        settings: { paused: true },
+        cluster: { leader: leaderKey('node2') },
+      }),
+    );
     assert.deepEqual(acts(d), []);
   });
 });
@@ -112,7 +150,9 @@ describe('decide: empty data directory', () => {
   });
 
   it('no initialize key but tagged nofailover: waits', () => {
-    const d = decide(fixture({ pg: PG_EMPTY, tags: { nofailover: true }, cluster: { initialize: undefined, leader: undefined } }));
+    const d = decide(
+      fixture({ pg: PG_EMPTY, tags: { nofailover: true }, cluster: { initialize: undefined, leader: undefined } }),
+    );
     assert.deepEqual(acts(d), []);
   });
 
@@ -128,7 +168,10 @@ describe('decide: empty data directory', () => {
   });
 
   it('ignores a clonefrom replica that is not streaming', () => {
-    const ms = members(member('node1', { role: 'primary' }), member('node3', { tags: { clonefrom: true }, replication_state: 'in archive recovery' }));
+    const ms = members(
+      member('node1', { role: 'primary' }),
+      member('node3', { tags: { clonefrom: true }, replication_state: 'in archive recovery' }),
+    );
     assert.deepEqual(acts(decide(fixture({ pg: PG_EMPTY, cluster: { members: ms } }))), ['clone:node1']);
   });
 
@@ -163,7 +206,11 @@ describe('decide: system identifier', () => {
 });
 
 describe('decide: PostgreSQL not running', () => {
-  const mine: FixtureOptions = { holdsLock: true, lastRenew: { ok: true, at: NOW - 10_000 }, cluster: { leader: leaderKey('node2') } };
+  const mine: FixtureOptions = {
+    holdsLock: true,
+    lastRenew: { ok: true, at: NOW - 10_000 },
+    cluster: { leader: leaderKey('node2') },
+  };
 
   it('leader, crashed within primary_start_timeout: restart in place, keep the key', () => {
     const d = decide(fixture({ ...mine, pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW - 299_000 } }));
@@ -178,7 +225,13 @@ describe('decide: PostgreSQL not running', () => {
   });
 
   it('primary_start_timeout 0 releases at once', () => {
-    const d = decide(fixture({ ...mine, settings: { primaryStartTimeout: 0 }, pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW } }));
+    const d = decide(
+      fixture({
+        ...mine,
+        settings: { primaryStartTimeout: 0 },
+        pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW },
+      }),
+    );
     assert.deepEqual(acts(d), ['release_lock', 'start:replica:-']);
   });
 
@@ -193,7 +246,13 @@ describe('decide: PostgreSQL not running', () => {
   });
 
   it('paused: keeps the key, does not start PostgreSQL', () => {
-    const d = decide(fixture({ ...mine, settings: { paused: true }, pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW - 999_000 } }));
+    const d = decide(
+      fixture({
+        ...mine,
+        settings: { paused: true },
+        pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW - 999_000 },
+      }),
+    );
     assert.deepEqual(acts(d), ['renew_lock']);
   });
 });
@@ -214,7 +273,11 @@ describe('decide: PostgreSQL running but not accepting connections', () => {
 });
 
 describe('decide: a failed renewal of our key', () => {
-  const lost: FixtureOptions = { holdsLock: false, lastRenew: { ok: false, at: NOW - 1000 }, cluster: { leader: leaderKey('node2') } };
+  const lost: FixtureOptions = {
+    holdsLock: false,
+    lastRenew: { ok: false, at: NOW - 1000 },
+    cluster: { leader: leaderKey('node2') },
+  };
 
   it('a primary demotes immediately', () => {
     const d = decide(fixture({ ...lost, pg: PG_PRIMARY }));
@@ -227,7 +290,10 @@ describe('decide: a failed renewal of our key', () => {
   });
 
   it('a stopped node gives the key back and starts as a replica', () => {
-    assert.deepEqual(acts(decide(fixture({ ...lost, pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW - 1000 } }))), ['release_lock', 'start:replica:-']);
+    assert.deepEqual(
+      acts(decide(fixture({ ...lost, pg: { ...PG_STOPPED, shouldRun: true, downSince: NOW - 1000 } }))),
+      ['release_lock', 'start:replica:-'],
+    );
   });
 
   it('paused: keeps running and keeps trying to renew', () => {
@@ -247,7 +313,10 @@ describe('decide: purity', () => {
     const a = decide(o);
     const b = decide(o);
     assert.deepEqual(a, b);
-    assert.equal(JSON.stringify(o, (_k, v: unknown) => (v instanceof Map ? [...v.entries()] : v)), before);
+    assert.equal(
+      JSON.stringify(o, (_k, v: unknown) => (v instanceof Map ? [...v.entries()] : v)),
+      before,
+    );
   });
 
   it('the default fixture is a healthy replica following node1', () => {

@@ -25,25 +25,42 @@ function decideWithoutDcs(o: Observed, error: string): Decision {
   // Not yet accepting but holding the key: it may be a primary coming up, so treat it as one.
   const maybePrimary = pg.running && (pg.inRecovery === false || (pg.inRecovery === null && o.holdsLock));
   // The error text comes from the store client and may span lines; the summary is one line.
-  if (!maybePrimary) return decision(`no action: DCS is not accessible (${error.replace(/\s+/g, ' ').trim()})`, [], currentRole(o));
+  if (!maybePrimary)
+    return decision(`no action: DCS is not accessible (${error.replace(/\s+/g, ' ').trim()})`, [], currentRole(o));
   if (o.settings.failsafeMode && o.failsafeConfirmed && o.holdsLock) {
-    return decision('no action: DCS is not accessible; staying primary in failsafe mode, every member confirmed me', [], 'primary');
+    return decision(
+      'no action: DCS is not accessible; staying primary in failsafe mode, every member confirmed me',
+      [],
+      'primary',
+    );
   }
-  if (o.settings.paused) return decision('paused: no action, DCS is not accessible and I am running as primary', [], 'primary');
+  if (o.settings.paused)
+    return decision('paused: no action, DCS is not accessible and I am running as primary', [], 'primary');
   if (o.busy) {
-    return decision(`no action: DCS is not accessible; demoting once ${o.busy.what} in progress has finished`, [], currentRole(o));
+    return decision(
+      `no action: DCS is not accessible; demoting once ${o.busy.what} in progress has finished`,
+      [],
+      currentRole(o),
+    );
   }
-  return decision('demoting: DCS is not accessible and I am running as primary', [{ kind: 'demote', mode: 'offline' }], 'demoted');
+  return decision(
+    'demoting: DCS is not accessible and I am running as primary',
+    [{ kind: 'demote', mode: 'offline' }],
+    'demoted',
+  );
 }
 
 /** A long action runs in the executor (Patroni `handle_long_action_in_progress`): only keep our key alive. */
 function decideBusy(o: Observed, busy: Busy, mine: boolean): Decision {
   const what = busy.what;
   const role =
-    what === 'bootstrap' || what === 'clone' ? 'uninitialized'
-    : what === 'demote' ? 'demoted'
-    : what === 'promote' && mine ? 'primary'
-    : currentRole(o);
+    what === 'bootstrap' || what === 'clone'
+      ? 'uninitialized'
+      : what === 'demote'
+        ? 'demoted'
+        : what === 'promote' && mine
+          ? 'primary'
+          : currentRole(o);
   if (mine) return decision(`no action: ${what} in progress; renewing the leader key`, [{ kind: 'renew_lock' }], role);
   return decision(`no action: ${what} in progress`, [], role);
 }
@@ -54,9 +71,19 @@ function decideBusy(o: Observed, busy: Busy, mine: boolean): Decision {
  * alone.
  */
 function decideShutdown(o: Observed, mine: boolean): Decision {
-  if (o.settings.paused) return decision('paused: shutting down without stopping PostgreSQL or releasing the leader key', [], currentRole(o));
+  if (o.settings.paused)
+    return decision(
+      'paused: shutting down without stopping PostgreSQL or releasing the leader key',
+      [],
+      currentRole(o),
+    );
   if (!mine) return decision('no action: shutting down', [], currentRole(o));
-  if (o.pg.running) return decision('demoting: shutting down, handing the leader key over', [{ kind: 'demote', mode: 'graceful' }], 'demoted');
+  if (o.pg.running)
+    return decision(
+      'demoting: shutting down, handing the leader key over',
+      [{ kind: 'demote', mode: 'graceful' }],
+      'demoted',
+    );
   return decision('releasing the leader key: shutting down', [{ kind: 'release_lock' }], 'replica');
 }
 
@@ -73,18 +100,29 @@ function cloneSource(o: Observed, c: Cluster): { name: string; kind: 'leader' | 
     .sort();
   if (tagged[0] !== undefined) return { name: tagged[0], kind: 'replica' };
   const leader = c.leader?.name;
-  if (leader !== undefined && (c.members.get(leader)?.record.conn_url ?? '') !== '') return { name: leader, kind: 'leader' };
+  if (leader !== undefined && (c.members.get(leader)?.record.conn_url ?? '') !== '')
+    return { name: leader, kind: 'leader' };
   return null;
 }
 
 /** Patroni `_run_cycle` "data directory empty" branch and `bootstrap()`. */
 function decideEmpty(o: Observed, c: Cluster, mine: boolean): Decision {
-  if (mine) return decision('releasing the leader key: data directory is empty', [{ kind: 'release_lock' }], 'uninitialized');
+  if (mine)
+    return decision('releasing the leader key: data directory is empty', [{ kind: 'release_lock' }], 'uninitialized');
   if (o.settings.paused) return decision('paused: no action, data directory is empty', [], 'uninitialized');
   if (c.initialize === undefined && c.leader === undefined) {
     // A nofailover node could never lead the cluster it created, so it waits for someone else to bootstrap.
-    if (o.tags.nofailover) return decision('no action: waiting for a leader to bootstrap the cluster (I am tagged nofailover)', [], 'uninitialized');
-    return decision('bootstrapping: no initialize key, racing to initialize a new cluster', [{ kind: 'bootstrap' }], 'uninitialized');
+    if (o.tags.nofailover)
+      return decision(
+        'no action: waiting for a leader to bootstrap the cluster (I am tagged nofailover)',
+        [],
+        'uninitialized',
+      );
+    return decision(
+      'bootstrapping: no initialize key, racing to initialize a new cluster',
+      [{ kind: 'bootstrap' }],
+      'uninitialized',
+    );
   }
   const src = cloneSource(o, c);
   if (src === null) return decision('no action: waiting for a leader to clone from', [], 'uninitialized');
@@ -101,7 +139,11 @@ function decideLostLock(o: Observed): Decision {
     return decision(`demoting: lost the leader key (${why})`, [{ kind: 'demote', mode: 'immediate' }], 'demoted');
   }
   if (o.pg.running) return decision(`releasing the leader key: ${why}`, [{ kind: 'release_lock' }], 'replica');
-  return decision(`releasing the leader key: ${why}; starting as a replica`, [{ kind: 'release_lock' }, { kind: 'start', as: 'replica', leader: null }], 'replica');
+  return decision(
+    `releasing the leader key: ${why}; starting as a replica`,
+    [{ kind: 'release_lock' }, { kind: 'start', as: 'replica', leader: null }],
+    'replica',
+  );
 }
 
 /**
@@ -120,7 +162,11 @@ function decideStoppedLeader(o: Observed): Decision {
     );
   }
   if (o.pg.downSince === null) {
-    return decision('starting PostgreSQL as primary: I hold the leader key', [{ kind: 'renew_lock' }, { kind: 'start', as: 'primary', leader: null }], 'primary');
+    return decision(
+      'starting PostgreSQL as primary: I hold the leader key',
+      [{ kind: 'renew_lock' }, { kind: 'start', as: 'primary', leader: null }],
+      'primary',
+    );
   }
   return decision(
     `restarting PostgreSQL in place: I hold the leader key (down for ${seconds(downFor)} of primary_start_timeout ${o.settings.primaryStartTimeout}s)`,
@@ -136,15 +182,25 @@ function decideStopped(o: Observed, c: Cluster, mine: boolean): Decision {
   }
   if (mine) return decideStoppedLeader(o);
   const leader = c.leader?.name ?? null;
-  if (leader !== null) return decision(`starting as a replica following ${leader}`, [{ kind: 'start', as: 'replica', leader }], 'replica');
-  return decision('starting as a replica: no leader yet, so I can report my WAL position and race', [{ kind: 'start', as: 'replica', leader: null }], 'replica');
+  if (leader !== null)
+    return decision(`starting as a replica following ${leader}`, [{ kind: 'start', as: 'replica', leader }], 'replica');
+  return decision(
+    'starting as a replica: no leader yet, so I can report my WAL position and race',
+    [{ kind: 'start', as: 'replica', leader: null }],
+    'replica',
+  );
 }
 
 /** Running but not answering yet (starting, crash recovery): only keep a key we hold; nothing else is known. */
 function decideStarting(o: Observed, mine: boolean): Decision {
   const p = o.pg.streamProblem;
   const why = p ? ` (last error in its log: ${p.kind === 'disk_full' ? 'No space left on device' : p.message})` : '';
-  if (mine) return decision(`no action: waiting for PostgreSQL to accept connections${why}; renewing the leader key`, [{ kind: 'renew_lock' }], 'primary');
+  if (mine)
+    return decision(
+      `no action: waiting for PostgreSQL to accept connections${why}; renewing the leader key`,
+      [{ kind: 'renew_lock' }],
+      'primary',
+    );
   return decision(`no action: waiting for PostgreSQL to accept connections${why}`, [], 'replica');
 }
 
@@ -157,9 +213,11 @@ export function decide(o: Observed): Decision {
   // During a long action a request stays queued (no `request` outcome) until it has finished.
   const step = o.request !== null && o.busy === null ? requestStep(o, o.request) : null;
   const d =
-    step === null ? decideSituation(o)
-    : 'run' in step ? step.run
-    : { ...decideSituation(o), request: { outcome: 'refused' as const, reason: step.refused } };
+    step === null
+      ? decideSituation(o)
+      : 'run' in step
+        ? step.run
+        : { ...decideSituation(o), request: { outcome: 'refused' as const, reason: step.refused } };
   return duringRetryWait(o, d);
 }
 
@@ -187,4 +245,3 @@ function decideSituation(o: Observed): Decision {
   if (c.leader !== undefined) return decideFollower(o, c, c.leader.name);
   return decideLeaderless(o, c);
 }
-

@@ -6,35 +6,43 @@
 export const haErrorCatalogue = {
   HA_MEMBER_NO_CONN_URL: {
     where: 'agent',
-    summary: 'A clone, re-clone or rewind needs a member whose DCS record has no usable conn_url ("cannot clone: member node2 has no conn_url"); the operation fails and is retried after a pause, when the member may have published it.',
+    summary:
+      'A clone, re-clone or rewind needs a member whose DCS record has no usable conn_url ("cannot clone: member node2 has no conn_url"); the operation fails and is retried after a pause, when the member may have published it.',
   },
   HA_NO_LEASE: {
     where: 'agent',
-    summary: 'The agent has no DCS lease to take the leader key with (the lease could not be granted or was lost); taking the key or finishing a bootstrap fails and is retried after a pause.',
+    summary:
+      'The agent has no DCS lease to take the leader key with (the lease could not be granted or was lost); taking the key or finishing a bootstrap fails and is retried after a pause.',
   },
   HA_BOOTSTRAP_LEADER_TAKEN: {
     where: 'agent',
-    summary: 'Another member took the leader key while this one was initializing the cluster; the new data directory is moved to <data_dir>.failed-bootstrap-<time> and the initialize key released.',
+    summary:
+      'Another member took the leader key while this one was initializing the cluster; the new data directory is moved to <data_dir>.failed-bootstrap-<time> and the initialize key released.',
   },
   HA_BOOTSTRAP_NO_CONTROL_DATA: {
     where: 'agent',
-    summary: 'pg_controldata could not read the freshly initialized cluster (no system identifier to publish); bootstrap is rolled back as above and retried.',
+    summary:
+      'pg_controldata could not read the freshly initialized cluster (no system identifier to publish); bootstrap is rolled back as above and retried.',
   },
   HA_REWIND_DISABLED: {
     where: 'agent',
-    summary: 'This former primary diverged from the new leader and postgresql.use_pg_rewind is off, so it cannot follow; re-clone it (pgkeel ctl reinit) or turn use_pg_rewind on.',
+    summary:
+      'This former primary diverged from the new leader and postgresql.use_pg_rewind is off, so it cannot follow; re-clone it (pgkeel ctl reinit) or turn use_pg_rewind on.',
   },
   HA_REINIT_NO_SPACE: {
     where: 'agent',
-    summary: 'POST /reinitialize refused (503): the filesystem cannot hold the clone (the leader\'s databases or the local data directory, whichever is larger, plus 10 % and 64 MB), counting what removing older moved-aside copies would free.',
+    summary:
+      "POST /reinitialize refused (503): the filesystem cannot hold the clone (the leader's databases or the local data directory, whichever is larger, plus 10 % and 64 MB), counting what removing older moved-aside copies would free.",
   },
   HA_REQUEST_REFUSED: {
     where: 'agent',
-    summary: 'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.',
+    summary:
+      'An operator request (REST restart/reinitialize) cannot run now, e.g. reinitialize on the leader; the REST answer is 503 with the reason.',
   },
   HA_REQUEST_FAILED: {
     where: 'agent',
-    summary: 'An operator request (REST restart/reinitialize) was started but its background operation failed; the REST answer carries the operation\'s error and the agent retries as after any failed operation.',
+    summary:
+      "An operator request (REST restart/reinitialize) was started but its background operation failed; the REST answer carries the operation's error and the agent retries as after any failed operation.",
   },
 } as const;
 

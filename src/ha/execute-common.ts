@@ -28,7 +28,12 @@ export function memberAddress(cluster: Cluster | undefined, name: string): HostP
   }
 }
 
-function upstreamFor(ctx: AgentContext, cluster: Cluster | undefined, leader: string | null, dyn: DynamicConfig): Upstream | null {
+function upstreamFor(
+  ctx: AgentContext,
+  cluster: Cluster | undefined,
+  leader: string | null,
+  dyn: DynamicConfig,
+): Upstream | null {
   if (!leader) return null;
   const addr = memberAddress(cluster, leader);
   if (!addr) return null;
@@ -36,11 +41,24 @@ function upstreamFor(ctx: AgentContext, cluster: Cluster | undefined, leader: st
 }
 
 /** Writes the managed configuration for `role` (a replica follows `leader`); remembers whom we follow. */
-export function writeConf(ctx: AgentContext, inp: ExecInput, role: 'primary' | 'replica', leader: string | null): { changed: boolean } {
+export function writeConf(
+  ctx: AgentContext,
+  inp: ExecInput,
+  role: 'primary' | 'replica',
+  leader: string | null,
+): { changed: boolean } {
   const { pg, mem } = ctx;
   const upstream = role === 'replica' ? upstreamFor(ctx, inp.cluster, leader, inp.dynamic) : null;
   mem.following = upstream ? leader : null;
-  return pg.writeConfig({ cfg: ctx.cfg, dcsParameters: inp.dynamic.postgresql.parameters, upstream, synchronousStandbyNames: role === 'primary' ? mem.synchronousStandbyNames : '' }, role);
+  return pg.writeConfig(
+    {
+      cfg: ctx.cfg,
+      dcsParameters: inp.dynamic.postgresql.parameters,
+      upstream,
+      synchronousStandbyNames: role === 'primary' ? mem.synchronousStandbyNames : '',
+    },
+    role,
+  );
 }
 
 export function callback(ctx: AgentContext, name: CallbackName, role: string): void {

@@ -22,14 +22,29 @@ function setup(): { ctx: AgentContext; store: MemoryStore; advance(ms: number): 
   const logged: string[] = [];
   const log = createLogger({ write: (line) => void logged.push((JSON.parse(line) as { msg: string }).msg) });
   // Only what the lease step touches: the member name, the keys, the store, the memory, the log.
-  const ctx = { cfg: { name: 'node2' } as NodeConfig, keys: clusterKeys('t'), store, pg: undefined as never, log, now, mem: newMemory() };
+  const ctx = {
+    cfg: { name: 'node2' } as NodeConfig,
+    keys: clusterKeys('t'),
+    store,
+    pg: undefined as never,
+    log,
+    now,
+    mem: newMemory(),
+  };
   return { ctx, store, advance: (ms) => void (t += ms), logged };
 }
 
 /** The lease step as the loop runs it, on a fresh read of the store. */
 async function leaseStep(ctx: AgentContext) {
   const cluster = parseCluster(ctx.keys, await ctx.store.getPrefix(ctx.keys.prefix));
-  const v: LeaseView = { now: ctx.now(), me: 'node2', ttl: TTL, dcs: { ok: true, cluster }, lease: ctx.mem.lease, lastRenew: ctx.mem.lastRenew };
+  const v: LeaseView = {
+    now: ctx.now(),
+    me: 'node2',
+    ttl: TTL,
+    dcs: { ok: true, cluster },
+    lease: ctx.mem.lease,
+    lastRenew: ctx.mem.lastRenew,
+  };
   const actions = decideLease(v);
   return { actions: actions.map((a) => a.kind), outcome: leaseOutcome(v, await runLeaseActions(ctx, actions)) };
 }
@@ -133,9 +148,19 @@ describe('the lease step, decided and run', () => {
     ctx.mem.lastRenew = { ok: true, at: ctx.now() };
     const cluster = parseCluster(ctx.keys, await store.getPrefix(ctx.keys.prefix));
     advance(TTL * 1000); // the lease runs out between the read and the renewal
-    const v: LeaseView = { now: ctx.now(), me: 'node2', ttl: TTL, dcs: { ok: true, cluster }, lease: ctx.mem.lease, lastRenew: ctx.mem.lastRenew };
+    const v: LeaseView = {
+      now: ctx.now(),
+      me: 'node2',
+      ttl: TTL,
+      dcs: { ok: true, cluster },
+      lease: ctx.mem.lease,
+      lastRenew: ctx.mem.lastRenew,
+    };
     const actions = decideLease(v);
-    assert.deepEqual(actions.map((a) => a.kind), ['renew_lease']);
+    assert.deepEqual(
+      actions.map((a) => a.kind),
+      ['renew_lease'],
+    );
     const outcome = leaseOutcome(v, await runLeaseActions(ctx, actions));
     assert.deepEqual(outcome, { dcs: v.dcs, holdsLock: false, lastRenew: { ok: false, at: v.now } });
     assert.equal(await store.get(ctx.keys.leader), undefined);
@@ -147,7 +172,10 @@ describe('the lease step, decided and run', () => {
     await store.create(ctx.keys.leader, 'node2', { lease: previousRun });
     const rev = (await store.get(ctx.keys.leader))?.modRevision ?? -1;
     store.setUnavailable(true);
-    const r = await runLeaseActions(ctx, [{ kind: 'renew_lease', ttl: TTL }, { kind: 'adopt_leader_key', modRevision: rev }]);
+    const r = await runLeaseActions(ctx, [
+      { kind: 'renew_lease', ttl: TTL },
+      { kind: 'adopt_leader_key', modRevision: rev },
+    ]);
     assert.ok('error' in r && r.error.length > 0);
     assert.equal(ctx.mem.lease, null);
     store.setUnavailable(false);

@@ -19,7 +19,12 @@ export async function renewLease(ctx: AgentContext, ttl: number): Promise<boolea
 export async function adoptLeaderKey(ctx: AgentContext, modRevision: number): Promise<boolean> {
   const { cfg, keys, store, mem, log } = ctx;
   if (mem.lease === null) return false;
-  const adopted = await store.compareAndPut(keys.leader, cfg.name, { value: cfg.name, modRevision }, { lease: mem.lease });
+  const adopted = await store.compareAndPut(
+    keys.leader,
+    cfg.name,
+    { value: cfg.name, modRevision },
+    { lease: mem.lease },
+  );
   if (adopted) log.info('adopted my existing leader key with a new lease');
   return adopted;
 }

@@ -33,16 +33,19 @@ describe('bootstrap', () => {
     await using h = await execHarness();
     const lease = await withLease(h);
     await h.act([{ kind: 'bootstrap' }]);
-    assert.deepEqual(h.events.filter((e) => !e.startsWith('pg writeConfig') && !e.startsWith('pg hasStandby')), [
-      'dcs create /service/t/initialize',
-      'pg initdb',
-      'pg start',
-      'pg ensureReplicationRole',
-      'dcs create /service/t/leader',
-      'pg controlData',
-      'dcs put /service/t/initialize',
-      'dcs create /service/t/config',
-    ]);
+    assert.deepEqual(
+      h.events.filter((e) => !e.startsWith('pg writeConfig') && !e.startsWith('pg hasStandby')),
+      [
+        'dcs create /service/t/initialize',
+        'pg initdb',
+        'pg start',
+        'pg ensureReplicationRole',
+        'dcs create /service/t/leader',
+        'pg controlData',
+        'dcs put /service/t/initialize',
+        'dcs create /service/t/config',
+      ],
+    );
     const leader = await h.store.get(h.keys.leader);
     assert.deepEqual([leader?.value, leader?.lease], ['node1', lease]);
     assert.equal((await h.store.get(h.keys.initialize))?.value, h.pg.sysid);
@@ -70,11 +73,17 @@ describe('bootstrap', () => {
   it('initdb fails: the initialize key is released, nothing else is left, the retry waits', async () => {
     await using h = await execHarness();
     await withLease(h);
-    h.pg.failNext('initdb', new PostgresError('PG_INITDB_FAILED', 'initdb failed for /fake/data', 'initdb: error: disk full'));
+    h.pg.failNext(
+      'initdb',
+      new PostgresError('PG_INITDB_FAILED', 'initdb failed for /fake/data', 'initdb: error: disk full'),
+    );
     await h.act([{ kind: 'bootstrap' }]);
     const f = failure(h);
     assert.equal(f.msg, 'bootstrap failed: initdb failed for /fake/data; the next start retries initialization');
-    assert.deepEqual({ code: f.fields?.['code'], detail: f.fields?.['detail'] }, { code: 'PG_INITDB_FAILED', detail: 'initdb: error: disk full' });
+    assert.deepEqual(
+      { code: f.fields?.['code'], detail: f.fields?.['detail'] },
+      { code: 'PG_INITDB_FAILED', detail: 'initdb: error: disk full' },
+    );
     assert.equal(await h.store.get(h.keys.initialize), undefined);
     assert.equal(await h.store.get(h.keys.leader), undefined);
     assert.deepEqual([h.pg.dataDirState(), h.pg.isRunning(), h.pg.movedAside], ['empty', false, []]);
@@ -87,7 +96,10 @@ describe('bootstrap', () => {
     await withLease(h);
     h.pg.failNext('start', new PostgresError('PG_START_FAILED', 'PostgreSQL did not start in /fake/data (see log)'));
     await h.act([{ kind: 'bootstrap' }]);
-    assert.equal(h.mem.lastError, 'PostgreSQL did not start in /fake/data (see log) (the partial data directory was moved to /fake/data.failed-bootstrap-1; remove it once you have read its logs); the next start retries initialization');
+    assert.equal(
+      h.mem.lastError,
+      'PostgreSQL did not start in /fake/data (see log) (the partial data directory was moved to /fake/data.failed-bootstrap-1; remove it once you have read its logs); the next start retries initialization',
+    );
     assert.deepEqual(h.pg.movedAside, ['/fake/data.failed-bootstrap-1']);
     assert.ok(h.pg.calls.includes('stop immediate'));
     assert.equal(h.pg.dataDirState(), 'empty');
@@ -95,7 +107,7 @@ describe('bootstrap', () => {
     assert.equal(await h.store.get(h.keys.leader), undefined);
   });
 
-  it('the leader key taken while initializing: rolls back but leaves the other member\'s key alone', async () => {
+  it("the leader key taken while initializing: rolls back but leaves the other member's key alone", async () => {
     await using h = await execHarness();
     await withLease(h);
     h.pg.failNext('ensureReplicationRole', new Error('not yet'));
@@ -108,7 +120,10 @@ describe('bootstrap', () => {
     await h.act([{ kind: 'bootstrap' }]);
     const f = failure(h);
     assert.equal(f.fields?.['code'], 'HA_BOOTSTRAP_LEADER_TAKEN');
-    assert.equal(h.mem.lastError, 'the leader key was taken while this member was initializing the cluster (the partial data directory was moved to /fake/data.failed-bootstrap-2; remove it once you have read its logs); the next start retries initialization');
+    assert.equal(
+      h.mem.lastError,
+      'the leader key was taken while this member was initializing the cluster (the partial data directory was moved to /fake/data.failed-bootstrap-2; remove it once you have read its logs); the next start retries initialization',
+    );
     assert.equal((await h.store.get(h.keys.leader))?.value, 'node2');
     assert.equal(await h.store.get(h.keys.initialize), undefined);
     assert.deepEqual([h.pg.isRunning(), h.pg.dataDirState(), h.mem.failures], [false, 'empty', 2]);
@@ -118,7 +133,10 @@ describe('bootstrap', () => {
     await using h = await execHarness();
     await h.act([{ kind: 'bootstrap' }]);
     assert.equal(failure(h).fields?.['code'], 'HA_NO_LEASE');
-    assert.match(h.mem.lastError ?? '', /^no lease \(the partial data directory was moved to \/fake\/data\.failed-bootstrap-1;/);
+    assert.match(
+      h.mem.lastError ?? '',
+      /^no lease \(the partial data directory was moved to \/fake\/data\.failed-bootstrap-1;/,
+    );
     assert.equal(await h.store.get(h.keys.initialize), undefined);
   });
 });
@@ -136,10 +154,20 @@ describe('demote', () => {
     const inp = await h.input();
     h.events.length = 0;
     await h.act([{ kind: 'demote', mode: 'graceful' }], inp);
-    assert.deepEqual(h.events, ['pg transactionsInFlight', 'pg transactionsInFlight', 'pg transactionsInFlight', 'pg transactionsInFlight', 'pg stop fast', 'dcs compareAndDelete /service/t/leader']);
+    assert.deepEqual(h.events, [
+      'pg transactionsInFlight',
+      'pg transactionsInFlight',
+      'pg transactionsInFlight',
+      'pg transactionsInFlight',
+      'pg stop fast',
+      'dcs compareAndDelete /service/t/leader',
+    ]);
     assert.equal(h.now(), T0 + 150, 'three polls of 50 ms on the fake clock');
     assert.equal(await h.store.get(h.keys.leader), undefined);
-    assert.deepEqual([h.mem.role, h.mem.releasedLockAt, h.mem.shouldRun, h.pg.clusterState], ['demoted', T0 + 150, true, 'shut down']);
+    assert.deepEqual(
+      [h.mem.role, h.mem.releasedLockAt, h.mem.shouldRun, h.pg.clusterState],
+      ['demoted', T0 + 150, true, 'shut down'],
+    );
     assert.deepEqual(h.messages('warn'), ['demoting (graceful)']);
   });
 
@@ -148,7 +176,10 @@ describe('demote', () => {
     await stoppedCluster(h);
     await h.pg.start(1);
     h.pg.inFlight = 3;
-    await h.act([{ kind: 'demote', mode: 'graceful' }, { kind: 'release_lock' }], await h.input({ shuttingDown: true }));
+    await h.act(
+      [{ kind: 'demote', mode: 'graceful' }, { kind: 'release_lock' }],
+      await h.input({ shuttingDown: true }),
+    );
     const warn = h.logs.find((l) => l.msg.startsWith('stopping with transactions'));
     assert.deepEqual(warn?.fields, { transactions: 3, waited_ms: 5000 });
     assert.equal(h.now(), T0 + 5000);

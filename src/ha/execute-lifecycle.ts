@@ -58,7 +58,11 @@ export class Lifecycle {
   async clone(inp: ExecInput, member: string): Promise<void> {
     const { pg, mem, log } = this.ctx;
     const from = memberAddress(inp.cluster, member);
-    if (!from) throw new HaError('HA_MEMBER_NO_CONN_URL', `cannot clone: member ${member} has no conn_url`, { member, operation: 'clone' });
+    if (!from)
+      throw new HaError('HA_MEMBER_NO_CONN_URL', `cannot clone: member ${member} has no conn_url`, {
+        member,
+        operation: 'clone',
+      });
     log.info(`cloning from ${member} (${from.host}:${from.port})`);
     pg.writePgpass();
     await pg.clone(from, CLONE_TIMEOUT_MS);
@@ -70,7 +74,11 @@ export class Lifecycle {
     const { pg, mem } = this.ctx;
     await this.stopPg('fast');
     const from = memberAddress(inp.cluster, member);
-    if (!from) throw new HaError('HA_MEMBER_NO_CONN_URL', `cannot re-clone: member ${member} has no conn_url`, { member, operation: 'reclone' });
+    if (!from)
+      throw new HaError('HA_MEMBER_NO_CONN_URL', `cannot re-clone: member ${member} has no conn_url`, {
+        member,
+        operation: 'reclone',
+      });
     pg.moveAside('before-reclone');
     await pg.clone(from, CLONE_TIMEOUT_MS);
     mem.sysid = null;
@@ -88,7 +96,11 @@ export class Lifecycle {
   /** Creates the leader key with our lease if it is free. */
   async acquireLeaderKey(reason: string): Promise<boolean> {
     const { cfg, keys, store, mem, log } = this.ctx;
-    if (mem.lease === null) throw new HaError('HA_NO_LEASE', 'no lease to take the leader key with', { node: cfg.name, operation: 'take_leadership' });
+    if (mem.lease === null)
+      throw new HaError('HA_NO_LEASE', 'no lease to take the leader key with', {
+        node: cfg.name,
+        operation: 'take_leadership',
+      });
     if (!(await store.create(keys.leader, cfg.name, { lease: mem.lease }))) {
       log.info('lost the leader race; another member took the key first');
       return false;
@@ -115,9 +127,18 @@ export class Lifecycle {
       await this.startPg(inp, 'primary', null);
       await pg.ensureReplicationRole();
       if (mem.lease === null) throw new HaError('HA_NO_LEASE', 'no lease', { node: cfg.name, operation: 'bootstrap' });
-      if (!(await store.create(keys.leader, cfg.name, { lease: mem.lease }))) throw new HaError('HA_BOOTSTRAP_LEADER_TAKEN', 'the leader key was taken while this member was initializing the cluster', { node: cfg.name, operation: 'bootstrap' });
+      if (!(await store.create(keys.leader, cfg.name, { lease: mem.lease })))
+        throw new HaError(
+          'HA_BOOTSTRAP_LEADER_TAKEN',
+          'the leader key was taken while this member was initializing the cluster',
+          { node: cfg.name, operation: 'bootstrap' },
+        );
       const cd = await pg.controlData();
-      if (!cd) throw new HaError('HA_BOOTSTRAP_NO_CONTROL_DATA', 'cannot read the new cluster\'s control data', { node: cfg.name, operation: 'bootstrap' });
+      if (!cd)
+        throw new HaError('HA_BOOTSTRAP_NO_CONTROL_DATA', "cannot read the new cluster's control data", {
+          node: cfg.name,
+          operation: 'bootstrap',
+        });
       mem.sysid = cd.sysid;
       await store.put(keys.initialize, cd.sysid);
       await store.create(keys.config, encodeJson(cfg.bootstrap.dcs));
@@ -174,7 +195,9 @@ export class Lifecycle {
     if (mode === 'graceful') await this.drainTransactions();
     await this.stopPg(mode === 'graceful' ? 'fast' : 'immediate');
     if (mode === 'graceful') {
-      await store.compareAndDelete(keys.leader, { value: cfg.name }).catch((err) => log.warn('could not release the leader key', { err }));
+      await store
+        .compareAndDelete(keys.leader, { value: cfg.name })
+        .catch((err) => log.warn('could not release the leader key', { err }));
       mem.releasedLockAt = this.ctx.now();
     }
     mem.role = 'demoted';
@@ -196,7 +219,10 @@ export class Lifecycle {
       const n = await pg.transactionsInFlight(DRAIN_QUERY_TIMEOUT_MS).catch(() => null);
       if (n === null || n === 0) return;
       if (this.ctx.now() >= deadline) {
-        log.warn('stopping with transactions still in flight (they will be terminated)', { transactions: n, waited_ms: DRAIN_TIMEOUT_MS });
+        log.warn('stopping with transactions still in flight (they will be terminated)', {
+          transactions: n,
+          waited_ms: DRAIN_TIMEOUT_MS,
+        });
         return;
       }
       await this.sleep(DRAIN_POLL_MS);
@@ -221,8 +247,17 @@ export class Lifecycle {
     const { ctx } = this;
     const { pg, mem, log } = ctx;
     const addr = memberAddress(inp.cluster, from);
-    if (!addr) throw new HaError('HA_MEMBER_NO_CONN_URL', `cannot rewind: member ${from} has no conn_url`, { member: from, operation: 'rewind' });
-    if (!inp.dynamic.postgresql.use_pg_rewind) throw new HaError('HA_REWIND_DISABLED', 'this former primary diverged from the new leader and use_pg_rewind is off', { member: from, operation: 'rewind', node: ctx.cfg.name });
+    if (!addr)
+      throw new HaError('HA_MEMBER_NO_CONN_URL', `cannot rewind: member ${from} has no conn_url`, {
+        member: from,
+        operation: 'rewind',
+      });
+    if (!inp.dynamic.postgresql.use_pg_rewind)
+      throw new HaError(
+        'HA_REWIND_DISABLED',
+        'this former primary diverged from the new leader and use_pg_rewind is off',
+        { member: from, operation: 'rewind', node: ctx.cfg.name },
+      );
     await pg.stop('fast', STOP_TIMEOUT_MS);
     log.info(`running pg_rewind from ${from}`);
     try {

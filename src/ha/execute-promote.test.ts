@@ -31,7 +31,10 @@ function errorLines(h: ExecHarness): { msg: string; code: unknown }[] {
 /** A running standby of node2's cluster (timeline 1), as after a clone and start. */
 async function runningStandby(h: ExecHarness): Promise<void> {
   await h.pg.initdb();
-  h.pg.writeConfig({ cfg: h.cfg, dcsParameters: {}, upstream: { host: 'node2', port: 5432, slot: null }, synchronousStandbyNames: '' }, 'replica');
+  h.pg.writeConfig(
+    { cfg: h.cfg, dcsParameters: {}, upstream: { host: 'node2', port: 5432, slot: null }, synchronousStandbyNames: '' },
+    'replica',
+  );
   await h.pg.start(1);
   h.pg.walPosition = 0x5000060;
   h.pg.calls.length = 0;
@@ -68,7 +71,10 @@ describe('take_leadership and promote', () => {
       [1, 0x5000060, 'no recovery target specified', new Date(T0).toISOString(), 'node1'],
     ]);
     assert.equal(await h.store.get(h.keys.failover), undefined);
-    assert.deepEqual([h.mem.role, h.mem.following, h.mem.busy, h.pg.timeline, h.pg.inRecovery], ['primary', null, null, 2, false]);
+    assert.deepEqual(
+      [h.mem.role, h.mem.following, h.mem.busy, h.pg.timeline, h.pg.inRecovery],
+      ['primary', null, null, 2, false],
+    );
     assert.deepEqual(h.messages('info'), ['took the leader key: the leader key was free', 'node1 is now the primary']);
   });
 
@@ -128,8 +134,14 @@ describe('clone and re-clone', () => {
     await h.store.put(h.keys.leader, 'node2');
     h.reachable('node2');
     await h.act([{ kind: 'clone', from: 'node2' }]);
-    assert.deepEqual(h.pg.calls.filter((c) => !c.startsWith('writeConfig')), ['writePgpass', 'clone node2:5432', 'start']);
-    assert.deepEqual([h.pg.isRunning(), h.pg.inRecovery, h.pg.conf?.upstream, h.mem.following], [true, true, 'node2:5432 slot=node1', 'node2']);
+    assert.deepEqual(
+      h.pg.calls.filter((c) => !c.startsWith('writeConfig')),
+      ['writePgpass', 'clone node2:5432', 'start'],
+    );
+    assert.deepEqual(
+      [h.pg.isRunning(), h.pg.inRecovery, h.pg.conf?.upstream, h.mem.following],
+      [true, true, 'node2:5432 slot=node1', 'node2'],
+    );
     assert.deepEqual(h.messages('info'), ['cloning from node2 (node2:5432)']);
     assert.equal(h.mem.startedAt, T0);
   });
@@ -138,15 +150,22 @@ describe('clone and re-clone', () => {
     await using h = await execHarness();
     await h.member('node2');
     await h.act([{ kind: 'clone', from: 'node2' }]);
-    assert.deepEqual(errorLines(h), [{ msg: 'clone failed: pg_basebackup from node2:5432 failed', code: 'PG_CLONE_FAILED' }]);
-    assert.deepEqual([h.pg.dataDirState(), h.pg.isRunning(), h.mem.lastError, h.mem.failures], ['empty', false, 'pg_basebackup from node2:5432 failed', 1]);
+    assert.deepEqual(errorLines(h), [
+      { msg: 'clone failed: pg_basebackup from node2:5432 failed', code: 'PG_CLONE_FAILED' },
+    ]);
+    assert.deepEqual(
+      [h.pg.dataDirState(), h.pg.isRunning(), h.mem.lastError, h.mem.failures],
+      ['empty', false, 'pg_basebackup from node2:5432 failed', 1],
+    );
   });
 
   it('a member without conn_url: HA_MEMBER_NO_CONN_URL naming it, PostgreSQL untouched', async () => {
     await using h = await execHarness();
     await h.member('node2', { conn_url: '' });
     await h.act([{ kind: 'clone', from: 'node2' }]);
-    assert.deepEqual(errorLines(h), [{ msg: 'clone failed: cannot clone: member node2 has no conn_url', code: 'HA_MEMBER_NO_CONN_URL' }]);
+    assert.deepEqual(errorLines(h), [
+      { msg: 'clone failed: cannot clone: member node2 has no conn_url', code: 'HA_MEMBER_NO_CONN_URL' },
+    ]);
     assert.deepEqual(h.pg.calls, []);
   });
 
@@ -159,14 +178,23 @@ describe('clone and re-clone', () => {
     const inp = await h.input();
     h.pg.calls.length = 0;
     await h.act([{ kind: 'reclone', from: 'node2' }], inp);
-    assert.deepEqual(h.pg.calls.filter((c) => !c.startsWith('writeConfig')), ['stop fast', 'moveAside before-reclone', 'clone node2:5432', 'start']);
-    assert.deepEqual([h.pg.movedAside, h.mem.rewindFailed, h.pg.isRunning()], [['/fake/data.before-reclone-1'], false, true]);
+    assert.deepEqual(
+      h.pg.calls.filter((c) => !c.startsWith('writeConfig')),
+      ['stop fast', 'moveAside before-reclone', 'clone node2:5432', 'start'],
+    );
+    assert.deepEqual(
+      [h.pg.movedAside, h.mem.rewindFailed, h.pg.isRunning()],
+      [['/fake/data.before-reclone-1'], false, true],
+    );
 
     h.pg.remote.clear();
     h.mem.rewindFailed = true;
     await h.act([{ kind: 'reclone', from: 'node2' }]);
     assert.equal(errorLines(h)[0]?.code, 'PG_CLONE_FAILED');
-    assert.deepEqual([h.pg.movedAside.length, h.pg.dataDirState(), h.pg.isRunning(), h.mem.rewindFailed], [2, 'empty', false, true]);
+    assert.deepEqual(
+      [h.pg.movedAside.length, h.pg.dataDirState(), h.pg.isRunning(), h.mem.rewindFailed],
+      [2, 'empty', false, true],
+    );
   });
 });
 
@@ -184,7 +212,10 @@ describe('rewind and start', () => {
     await formerPrimary(h);
     h.reachable('node2', 2);
     await h.act([{ kind: 'start', as: 'replica', leader: 'node2' }]);
-    assert.deepEqual(h.pg.calls.filter((c) => !c.startsWith('writeConfig')), ['controlData', 'stop fast', 'removeStandbySignal', 'rewind node2:5432', 'start']);
+    assert.deepEqual(
+      h.pg.calls.filter((c) => !c.startsWith('writeConfig')),
+      ['controlData', 'stop fast', 'removeStandbySignal', 'rewind node2:5432', 'start'],
+    );
     assert.deepEqual([h.pg.timeline, h.pg.inRecovery, h.mem.rewindFailed, h.mem.following], [2, true, false, 'node2']);
     assert.deepEqual(h.messages('info'), ['running pg_rewind from node2']);
   });
@@ -193,16 +224,29 @@ describe('rewind and start', () => {
     await using h = await execHarness();
     await formerPrimary(h);
     await h.act([{ kind: 'rewind', from: 'node2' }]);
-    assert.deepEqual(errorLines(h), [{ msg: 'rewind failed: pg_rewind from node2:5432 failed', code: 'PG_REWIND_FAILED' }]);
-    assert.deepEqual([h.mem.rewindFailed, h.pg.isRunning(), h.pg.hasStandbySignal(), h.pg.dataDirState()], [true, false, false, 'ready']);
+    assert.deepEqual(errorLines(h), [
+      { msg: 'rewind failed: pg_rewind from node2:5432 failed', code: 'PG_REWIND_FAILED' },
+    ]);
+    assert.deepEqual(
+      [h.mem.rewindFailed, h.pg.isRunning(), h.pg.hasStandbySignal(), h.pg.dataDirState()],
+      [true, false, false, 'ready'],
+    );
   });
 
   it('use_pg_rewind off: HA_REWIND_DISABLED, nothing stopped, rewindFailed untouched', async () => {
     await using h = await execHarness();
     await formerPrimary(h);
     const inp = await h.input();
-    await h.act([{ kind: 'start', as: 'replica', leader: 'node2' }], { ...inp, dynamic: { ...inp.dynamic, postgresql: { ...inp.dynamic.postgresql, use_pg_rewind: false } } });
-    assert.deepEqual(errorLines(h), [{ msg: 'start failed: this former primary diverged from the new leader and use_pg_rewind is off', code: 'HA_REWIND_DISABLED' }]);
+    await h.act([{ kind: 'start', as: 'replica', leader: 'node2' }], {
+      ...inp,
+      dynamic: { ...inp.dynamic, postgresql: { ...inp.dynamic.postgresql, use_pg_rewind: false } },
+    });
+    assert.deepEqual(errorLines(h), [
+      {
+        msg: 'start failed: this former primary diverged from the new leader and use_pg_rewind is off',
+        code: 'HA_REWIND_DISABLED',
+      },
+    ]);
     assert.deepEqual([h.mem.rewindFailed, h.pg.calls], [false, ['controlData']]);
   });
 
@@ -211,7 +255,10 @@ describe('rewind and start', () => {
     await h.pg.initdb();
     h.pg.standbySignal = true;
     await h.act([{ kind: 'start', as: 'primary', leader: null }]);
-    assert.deepEqual(h.pg.calls.filter((c) => !c.startsWith('writeConfig')), ['initdb', 'start', 'promote', 'latestTimelineSwitch', 'reload']);
+    assert.deepEqual(
+      h.pg.calls.filter((c) => !c.startsWith('writeConfig')),
+      ['initdb', 'start', 'promote', 'latestTimelineSwitch', 'reload'],
+    );
     assert.deepEqual([h.pg.timeline, h.pg.inRecovery, h.pg.hasStandbySignal(), h.mem.startedAt], [2, false, false, T0]);
     assert.ok(await h.store.get(h.keys.history), 'the switch recorded');
   });

@@ -22,7 +22,13 @@ async function primary(h: ExecHarness, reported: readonly string[] = []): Promis
 }
 
 function report(h: ExecHarness, sync: readonly string[]): void {
-  h.pg.replication = ['node2', 'node3'].map((n) => ({ applicationName: n, state: 'streaming', syncState: sync.includes(n) ? 'sync' : 'async', clientAddr: null, replayLag: 0 }));
+  h.pg.replication = ['node2', 'node3'].map((n) => ({
+    applicationName: n,
+    state: 'streaming',
+    syncState: sync.includes(n) ? 'sync' : 'async',
+    clientAddr: null,
+    replayLag: 0,
+  }));
 }
 
 /** Runs one non-background action with a fresh input, recording only what the action itself did. */
@@ -56,7 +62,12 @@ describe('set_sync', () => {
     h.mem.synchronousStandbyNames = 'FIRST 1 ("node2","node3")';
     await h.store.put(SYNC, encodeSync('node1', ['node2', 'node3']));
     await step(h, { kind: 'set_sync', standbys: ['node3'] });
-    assert.deepEqual(h.events, [`dcs compareAndPut ${SYNC}`, 'pg writeConfig primary ssn=FIRST 1 ("node3")', 'pg reload', `dcs compareAndPut ${SYNC}`]);
+    assert.deepEqual(h.events, [
+      `dcs compareAndPut ${SYNC}`,
+      'pg writeConfig primary ssn=FIRST 1 ("node3")',
+      'pg reload',
+      `dcs compareAndPut ${SYNC}`,
+    ]);
     assert.equal(await syncValue(h), encodeSync('node1', ['node3']));
   });
 
@@ -79,7 +90,10 @@ describe('set_sync', () => {
     await using h = await execHarness();
     await primary(h, ['node2']);
     h.failStoreNext('create', SYNC);
-    await assert.rejects(step(h, { kind: 'set_sync', standbys: ['node2'] }), (err: unknown) => err instanceof StoreError && err.code === 'DCS_UNAVAILABLE');
+    await assert.rejects(
+      step(h, { kind: 'set_sync', standbys: ['node2'] }),
+      (err: unknown) => err instanceof StoreError && err.code === 'DCS_UNAVAILABLE',
+    );
     assert.deepEqual(h.events, ['pg writeConfig primary ssn=FIRST 1 ("node2")', 'pg reload', `dcs! create ${SYNC}`]);
     assert.equal(await syncValue(h), undefined);
     await step(h, { kind: 'set_sync', standbys: ['node2'] });
@@ -111,7 +125,13 @@ describe('leader housekeeping (renew_lock)', () => {
     await using h = await execHarness();
     await primary(h);
     await step(h, { kind: 'renew_lock' });
-    assert.deepEqual(h.events, ['pg slots', 'pg lostSlots', 'pg createSlot node2', 'pg createSlot node3', 'dcs put /service/t/status']);
+    assert.deepEqual(h.events, [
+      'pg slots',
+      'pg lostSlots',
+      'pg createSlot node2',
+      'pg createSlot node3',
+      'dcs put /service/t/status',
+    ]);
     assert.deepEqual([...h.pg.slotMap.keys()], ['node2', 'node3']);
     const status = JSON.parse((await h.store.get('/service/t/status'))?.value ?? '{}') as Record<string, unknown>;
     assert.equal(status['optime'], h.pg.walPosition);
@@ -135,7 +155,7 @@ describe('leader housekeeping (renew_lock)', () => {
     assert.deepEqual([...h.pg.slotMap.keys()], ['node3']);
   });
 
-  it('failsafe_mode: /failsafe lists every member\'s api_url, written when it changes and removed when the mode is off', async () => {
+  it("failsafe_mode: /failsafe lists every member's api_url, written when it changes and removed when the mode is off", async () => {
     await using h = await execHarness();
     await primary(h);
     const on = async () => {
@@ -145,7 +165,11 @@ describe('leader housekeeping (renew_lock)', () => {
     };
     await on();
     assert.ok(h.events.includes('dcs put /service/t/failsafe'));
-    assert.deepEqual(JSON.parse((await h.store.get('/service/t/failsafe'))?.value ?? ''), { node1: 'http://node1:8008/patroni', node2: 'http://node2:8008/patroni', node3: 'http://node3:8008/patroni' });
+    assert.deepEqual(JSON.parse((await h.store.get('/service/t/failsafe'))?.value ?? ''), {
+      node1: 'http://node1:8008/patroni',
+      node2: 'http://node2:8008/patroni',
+      node3: 'http://node3:8008/patroni',
+    });
     await on();
     assert.ok(!h.events.includes('dcs put /service/t/failsafe'));
     await step(h, { kind: 'renew_lock' });

@@ -24,7 +24,10 @@ export class LeaderUpkeep {
   async housekeeping(inp: ExecInput): Promise<void> {
     const { keys, store } = this.ctx;
     if (!inp.pgStatus || inp.pgStatus.inRecovery) return;
-    const { slots, retain } = inp.dynamic.postgresql.use_slots && inp.cluster ? await this.maintainSlots(inp.cluster) : { slots: null, retain: [] };
+    const { slots, retain } =
+      inp.dynamic.postgresql.use_slots && inp.cluster
+        ? await this.maintainSlots(inp.cluster)
+        : { slots: null, retain: [] };
     await this.publishFailsafe(inp);
     const text = encodeStatus(inp.pgStatus.walPosition ?? 0, slots, retain);
     if (text !== this.lastStatusWritten) {
@@ -48,13 +51,20 @@ export class LeaderUpkeep {
       lost: await pg.lostSlots().catch(() => new Set<string>()),
     });
     for (const slot of plan.recreate) {
-      log.warn(`replication slot ${slot} was invalidated: its member fell more than max_slot_wal_keep_size behind and must be re-cloned; creating the slot again`);
-      await pg.dropSlot(slot).then(() => pg.createSlot(slot)).catch((err) => log.warn(`could not recreate replication slot ${slot}`, { err }));
+      log.warn(
+        `replication slot ${slot} was invalidated: its member fell more than max_slot_wal_keep_size behind and must be re-cloned; creating the slot again`,
+      );
+      await pg
+        .dropSlot(slot)
+        .then(() => pg.createSlot(slot))
+        .catch((err) => log.warn(`could not recreate replication slot ${slot}`, { err }));
     }
-    for (const slot of plan.create) await pg.createSlot(slot).catch((err) => log.warn(`could not create replication slot ${slot}`, { err }));
+    for (const slot of plan.create)
+      await pg.createSlot(slot).catch((err) => log.warn(`could not create replication slot ${slot}`, { err }));
     for (const slot of plan.drop) {
       await pg.dropSlot(slot).then(
-        () => log.warn(`dropped replication slot ${slot}: its member has been gone for ${MEMBER_SLOT_TTL_MS / 60_000} min`),
+        () =>
+          log.warn(`dropped replication slot ${slot}: its member has been gone for ${MEMBER_SLOT_TTL_MS / 60_000} min`),
         (err) => log.warn(`could not drop replication slot ${slot}`, { err }),
       );
     }
@@ -73,8 +83,10 @@ export class LeaderUpkeep {
       return;
     }
     const want: Record<string, string> = {};
-    for (const m of [...inp.cluster.members.values()].sort((a, b) => a.name.localeCompare(b.name))) want[m.name] = m.record.api_url;
-    if (JSON.stringify(want) !== JSON.stringify(inp.cluster.failsafe ?? null)) await store.put(keys.failsafe, encodeJson(want));
+    for (const m of [...inp.cluster.members.values()].sort((a, b) => a.name.localeCompare(b.name)))
+      want[m.name] = m.record.api_url;
+    if (JSON.stringify(want) !== JSON.stringify(inp.cluster.failsafe ?? null))
+      await store.put(keys.failsafe, encodeJson(want));
   }
 
   /**
@@ -85,7 +97,11 @@ export class LeaderUpkeep {
   async setSync(standbys: readonly string[], inp: ExecInput): Promise<void> {
     const { pg, keys, store, cfg, mem } = this.ctx;
     const current = inp.cluster?.sync;
-    const reported = new Set(inp.pgStatus?.replication.filter((r) => r.syncState === 'sync' || r.syncState === 'quorum').map((r) => r.applicationName) ?? []);
+    const reported = new Set(
+      inp.pgStatus?.replication
+        .filter((r) => r.syncState === 'sync' || r.syncState === 'quorum')
+        .map((r) => r.applicationName) ?? [],
+    );
     const keep = (current?.standbys ?? []).filter((s) => standbys.includes(s));
     if (current && keep.length !== current.standbys.length) {
       await store.compareAndPut(keys.sync, encodeSync(cfg.name, keep), { modRevision: current.modRevision });

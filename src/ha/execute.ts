@@ -82,7 +82,12 @@ export class Executor {
         const wait = operationBackoffMs(mem.failures);
         mem.lastError = err.message;
         mem.retryAfter = this.ctx.now() + wait;
-        log.error(`${long.kind} failed: ${err.message}`, { code: err.code, detail: err.detail, failures: mem.failures, retry_in_s: wait / 1000 });
+        log.error(`${long.kind} failed: ${err.message}`, {
+          code: err.code,
+          detail: err.detail,
+          failures: mem.failures,
+          retry_in_s: wait / 1000,
+        });
       })
       .finally(() => {
         mem.busy = null;
@@ -146,7 +151,8 @@ export class Executor {
         return;
       }
       case 'remove_dead_leader':
-        if (await store.compareAndDelete(keys.leader, { value: a.leader, modRevision: a.modRevision })) log.warn(`removed the leader key of ${a.leader}: its REST API and PostgreSQL refuse connections`);
+        if (await store.compareAndDelete(keys.leader, { value: a.leader, modRevision: a.modRevision }))
+          log.warn(`removed the leader key of ${a.leader}: its REST API and PostgreSQL refuse connections`);
         return;
       case 'clear_failover':
         await store.delete(keys.failover);

@@ -24,7 +24,13 @@ describe('failsafe confirmation', () => {
       const url = `http://127.0.0.1:${(peer.address() as AddressInfo).port}/patroni`;
       const last = { failsafe: { node1: 'http://127.0.0.1:1/patroni', node2: url } } as unknown as Cluster;
       assert.equal(await confirmFailsafe(last, 'node1', 'http://127.0.0.1:1/patroni', 5, NO_TLS_OPTIONS), false);
-      assert.equal(await confirmFailsafe(last, 'node1', 'http://127.0.0.1:1/patroni', 5, { auth: { username: 'pgkeel', password: 'pw' }, tls: { insecure: false } }), true);
+      assert.equal(
+        await confirmFailsafe(last, 'node1', 'http://127.0.0.1:1/patroni', 5, {
+          auth: { username: 'pgkeel', password: 'pw' },
+          tls: { insecure: false },
+        }),
+        true,
+      );
       assert.deepEqual(seen, ['POST /failsafe none', 'POST /failsafe auth']);
     } finally {
       await new Promise((r) => peer.close(r));

@@ -5,5 +5,6 @@ import { confirmFailsafe } from './gather.js';
 
 it('failsafe: a member named like an Object.prototype member is not "listed" by inheritance', async () => {
   const last = { failsafe: {} } as unknown as Cluster;
-  for (const me of ['toString', 'constructor', 'hasOwnProperty']) assert.equal(await confirmFailsafe(last, me, '127.0.0.1:1', null), false, me);
+  for (const me of ['toString', 'constructor', 'hasOwnProperty'])
+    assert.equal(await confirmFailsafe(last, me, '127.0.0.1:1', null), false, me);
 });

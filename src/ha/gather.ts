@@ -7,7 +7,13 @@
 import { connect } from 'node:net';
 import { parseCluster, type Cluster } from '../dcs/layout.js';
 import type { DynamicConfig } from '../config/node.js';
-import { memberApiUrl, NO_TLS_OPTIONS, restClientFor, restRequest, type RestClientOptions } from '../cluster/rest-client.js';
+import {
+  memberApiUrl,
+  NO_TLS_OPTIONS,
+  restClientFor,
+  restRequest,
+  type RestClientOptions,
+} from '../cluster/rest-client.js';
 import { lastProblem, readLogTail } from '../postgres/log-problems.js';
 import type { PgStatus } from '../postgres/instance.js';
 import { effectiveDynamic, haSettings, tagsOf } from './settings.js';
@@ -27,16 +33,35 @@ export interface Gathered {
 const PEER_TIMEOUT_MS = 2000;
 
 /** GET <api_url> (Patroni's /patroni) of one member; unreachable on any failure. */
-export async function fetchPeer(apiUrl: string, client: RestClientOptions = NO_TLS_OPTIONS, timeoutMs = PEER_TIMEOUT_MS): Promise<PeerStatus> {
+export async function fetchPeer(
+  apiUrl: string,
+  client: RestClientOptions = NO_TLS_OPTIONS,
+  timeoutMs = PEER_TIMEOUT_MS,
+): Promise<PeerStatus> {
   try {
     const res = await restRequest(new URL(apiUrl), 'GET', client, undefined, timeoutMs);
     const body = JSON.parse(res.text) as Record<string, unknown>;
     const xlog = (body['xlog'] ?? {}) as Record<string, unknown>;
-    const role = body['role'] === 'primary' || body['role'] === 'master' ? 'primary' : body['role'] === 'replica' ? 'replica' : 'unknown';
+    const role =
+      body['role'] === 'primary' || body['role'] === 'master'
+        ? 'primary'
+        : body['role'] === 'replica'
+          ? 'replica'
+          : 'unknown';
     const num = (v: unknown) => (typeof v === 'number' ? v : null);
-    const wal = role === 'primary' ? num(xlog['location']) : Math.max(num(xlog['received_location']) ?? 0, num(xlog['replayed_location']) ?? 0) || null;
+    const wal =
+      role === 'primary'
+        ? num(xlog['location'])
+        : Math.max(num(xlog['received_location']) ?? 0, num(xlog['replayed_location']) ?? 0) || null;
     const tags = (body['tags'] ?? {}) as Record<string, unknown>;
-    return { reachable: true, role, state: String(body['state'] ?? 'unknown'), walPosition: wal, timeline: num(body['timeline']), nofailover: tags['nofailover'] === true };
+    return {
+      reachable: true,
+      role,
+      state: String(body['state'] ?? 'unknown'),
+      walPosition: wal,
+      timeline: num(body['timeline']),
+      nofailover: tags['nofailover'] === true,
+    };
   } catch {
     return { reachable: false };
   }
@@ -73,14 +98,24 @@ export function ssnMembers(ssn: string): string[] {
   if (ssn.trim() === '') return [];
   if (ssn.trim() === '*') return ['*'];
   const inner = /\((.*)\)/.exec(ssn)?.[1] ?? ssn;
-  return inner.split(',').map((x) => x.trim().replace(/^"|"$/g, '')).filter(Boolean);
+  return inner
+    .split(',')
+    .map((x) => x.trim().replace(/^"|"$/g, ''))
+    .filter(Boolean);
 }
 
 /**
  * failsafe_mode with the DCS unreachable (Patroni's check_failsafe_topology): the primary may stay primary only if
  * every other member listed in `/failsafe` answers our POST /failsafe with 200 — none of them can then be promoting.
  */
-export async function confirmFailsafe(last: Cluster, me: string, myApiUrl: string, lsn: number | null, client: RestClientOptions = NO_TLS_OPTIONS, timeoutMs = PEER_TIMEOUT_MS): Promise<boolean> {
+export async function confirmFailsafe(
+  last: Cluster,
+  me: string,
+  myApiUrl: string,
+  lsn: number | null,
+  client: RestClientOptions = NO_TLS_OPTIONS,
+  timeoutMs = PEER_TIMEOUT_MS,
+): Promise<boolean> {
   const members = Object.entries(last.failsafe ?? {}).filter(([name]) => name !== me);
   if (!last.failsafe || !Object.hasOwn(last.failsafe, me)) return false; // a member named "toString" is not listed by inheritance
   const body = { name: me, api_url: myApiUrl, lsn };
@@ -110,7 +145,10 @@ async function probeLeaderDown(cluster: Cluster, me: string, status: PgStatus | 
   return a && p;
 }
 
-async function readLocal(ctx: AgentContext, timeoutMs: number): Promise<{ local: Omit<LocalPostgres, 'shouldRun' | 'downSince' | 'following'>; status: PgStatus | null }> {
+async function readLocal(
+  ctx: AgentContext,
+  timeoutMs: number,
+): Promise<{ local: Omit<LocalPostgres, 'shouldRun' | 'downSince' | 'following'>; status: PgStatus | null }> {
   const { pg, mem } = ctx;
   const dataDir = pg.dataDirState();
   if (dataDir === 'ready' && mem.sysid === null) mem.sysid = (await pg.controlData())?.sysid ?? null;
@@ -139,9 +177,18 @@ async function readLocal(ctx: AgentContext, timeoutMs: number): Promise<{ local:
       receivedLsn: status?.receivedLsn ?? null,
       replayedLsn: status?.replayedLsn ?? null,
       streaming: status?.streaming ?? false,
-      streamProblem: (status?.inRecovery && !status.streaming) || (running && !status) ? lastProblem(readLogTail(pg.logFile), ctx.now()) : null,
-      syncStandbys: status ? status.replication.filter((r) => r.syncState === 'sync' || r.syncState === 'quorum').map((r) => r.applicationName) : [],
-      streamingStandbys: status ? status.replication.filter((r) => r.state === 'streaming').map((r) => r.applicationName) : [],
+      streamProblem:
+        (status?.inRecovery && !status.streaming) || (running && !status)
+          ? lastProblem(readLogTail(pg.logFile), ctx.now())
+          : null,
+      syncStandbys: status
+        ? status.replication
+            .filter((r) => r.syncState === 'sync' || r.syncState === 'quorum')
+            .map((r) => r.applicationName)
+        : [],
+      streamingStandbys: status
+        ? status.replication.filter((r) => r.state === 'streaming').map((r) => r.applicationName)
+        : [],
     },
   };
 }
@@ -152,7 +199,9 @@ function noteUnexpectedStop(ctx: AgentContext, now: number): void {
   const problem = lastProblem(readLogTail(pg.logFile), now);
   const r = onUnexpectedStop(mem, now, problem);
   mem.crashes = r.crashes;
-  log.warn(`PostgreSQL is not running although it should${problem ? `: ${problem.message}` : ''}`, { crashes: r.crashes });
+  log.warn(`PostgreSQL is not running although it should${problem ? `: ${problem.message}` : ''}`, {
+    crashes: r.crashes,
+  });
   if (r.error) {
     mem.retryAfter = Math.max(mem.retryAfter, r.retryAfter);
     mem.lastError = r.error;
@@ -184,7 +233,9 @@ export async function readDcs(ctx: AgentContext): Promise<DcsRead> {
   }
   // While the DCS is down, the last configuration read from it still applies (failsafe_mode lives there).
   const { config: dynamic, problems } = effectiveDynamic(cfg, cluster ?? mem.lastCluster);
-  const dcs: DcsView = cluster ? { ok: true, cluster } : { ok: false, error: dcsError ?? 'unknown DCS error', lastSeen: mem.dcsLastSeen };
+  const dcs: DcsView = cluster
+    ? { ok: true, cluster }
+    : { ok: false, error: dcsError ?? 'unknown DCS error', lastSeen: mem.dcsLastSeen };
   return { now, dcs, settings: haSettings(dynamic), dynamic, configProblems: problems };
 }
 
@@ -192,7 +243,12 @@ export async function readDcs(ctx: AgentContext): Promise<DcsRead> {
  * The rest of the observe step, after the lease step: the local PostgreSQL, the peers (only while the leader key is
  * free), the leader-down probe, failsafe confirmation. Reads only; the snapshot it returns is what `decide` sees.
  */
-export async function gather(ctx: AgentContext, read: DcsRead, lease: LeaseOutcome, loop: { readonly shuttingDown: boolean; readonly request: OperatorRequest | null }): Promise<Gathered> {
+export async function gather(
+  ctx: AgentContext,
+  read: DcsRead,
+  lease: LeaseOutcome,
+  loop: { readonly shuttingDown: boolean; readonly request: OperatorRequest | null },
+): Promise<Gathered> {
   const { cfg, mem } = ctx;
   const { now, settings, dynamic } = read;
   const { dcs } = lease; // after a store error in the lease step: not accessible, as after a failed read
@@ -212,14 +268,20 @@ export async function gather(ctx: AgentContext, read: DcsRead, lease: LeaseOutco
   if (cluster && !cluster.leader && local.dataDir === 'ready') {
     const others = [...cluster.members.values()].filter((m) => m.name !== cfg.name && m.record.api_url);
     const results = await Promise.all(others.map((m) => fetchPeer(m.record.api_url, restClientFor(cfg))));
-    others.forEach((m, i) => peers.set(m.name, results[i] as PeerStatus));
+    for (const [i, m] of others.entries()) peers.set(m.name, results[i] as PeerStatus);
   }
 
   const leaderDown = cluster ? await probeLeaderDown(cluster, cfg.name, status) : false;
   let failsafeConfirmed = false;
   if (!cluster && settings.failsafeMode && mem.lastCluster?.leader?.name === cfg.name && status?.inRecovery === false) {
     holdsLock = true; // as far as anyone can know: we held it when the DCS was last seen
-    failsafeConfirmed = await confirmFailsafe(mem.lastCluster, cfg.name, memberApiUrl(cfg), status.walPosition, restClientFor(cfg));
+    failsafeConfirmed = await confirmFailsafe(
+      mem.lastCluster,
+      cfg.name,
+      memberApiUrl(cfg),
+      status.walPosition,
+      restClientFor(cfg),
+    );
     // Every member vouched for us: that stands in for the lease renewal the DCS cannot give (REST /primary stays 200).
     if (failsafeConfirmed) mem.lastRenew = { ok: true, at: now };
   }
@@ -233,7 +295,13 @@ export async function gather(ctx: AgentContext, read: DcsRead, lease: LeaseOutco
     holdsLock,
     lastRenew: mem.lastRenew,
     releasedLockAt: mem.releasedLockAt,
-    pg: { ...local, following: mem.following, shouldRun: mem.shouldRun, downSince: mem.downSince, synchronousStandbyNames: ssnMembers(mem.synchronousStandbyNames) },
+    pg: {
+      ...local,
+      following: mem.following,
+      shouldRun: mem.shouldRun,
+      downSince: mem.downSince,
+      synchronousStandbyNames: ssnMembers(mem.synchronousStandbyNames),
+    },
     peers,
     failsafeConfirmed,
     shuttingDown: loop.shuttingDown,

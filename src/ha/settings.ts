@@ -14,7 +14,10 @@ const PARAMETERS = (dynamicFields['postgresql'] as Extract<Schema, { kind: 'obje
  * so each parameter is checked here, one by one — a malformed name or value, or a local-only parameter this node's
  * file does not allow (archive_command, ...), is dropped and reported; the rest still applies.
  */
-function applicableParameters(raw: unknown, allowed: readonly string[]): { parameters: Record<string, unknown>; problems: string[] } {
+function applicableParameters(
+  raw: unknown,
+  allowed: readonly string[],
+): { parameters: Record<string, unknown>; problems: string[] } {
   const path = 'postgresql.parameters';
   const { value, problems } = validate(PARAMETERS, raw, path);
   const parameters = (value ?? {}) as Record<string, unknown>;
@@ -24,11 +27,17 @@ function applicableParameters(raw: unknown, allowed: readonly string[]): { param
 }
 
 /** Merges the DCS config over bootstrap defaults; invalid DCS values are ignored (and reported) rather than fatal. */
-export function effectiveDynamic(cfg: NodeConfig, cluster: Cluster | undefined): { config: DynamicConfig; problems: string[] } {
+export function effectiveDynamic(
+  cfg: NodeConfig,
+  cluster: Cluster | undefined,
+): { config: DynamicConfig; problems: string[] } {
   const dcs = cluster?.config?.value ?? {};
   const base = cfg.bootstrap.dcs;
   const dcsPg = Object.hasOwn(dcs, 'postgresql') ? dcs['postgresql'] : undefined;
-  const pg: Record<string, unknown> = { ...base.postgresql, ...(dcsPg !== null && typeof dcsPg === 'object' ? dcsPg : {}) };
+  const pg: Record<string, unknown> = {
+    ...base.postgresql,
+    ...(dcsPg !== null && typeof dcsPg === 'object' ? dcsPg : {}),
+  };
   const params = applicableParameters(pg['parameters'], cfg.postgresql.allow_dynamic_parameters);
   pg['parameters'] = params.parameters;
   const merged: Record<string, unknown> = { ...base, ...dcs, postgresql: pg };
@@ -38,9 +47,17 @@ export function effectiveDynamic(cfg: NodeConfig, cluster: Cluster | undefined):
   const known: Record<string, unknown> = {};
   for (const k of Object.keys(dynamicFields)) if (Object.hasOwn(merged, k)) known[k] = merged[k];
   const { value, problems } = validate({ kind: 'object', doc: '', fields: dynamicFields }, known);
-  if (problems.length) return { config: { ...base, pause: pause === true }, problems: [...params.problems, ...problems.map((p) => `${p.path}: ${p.message}`)] };
+  if (problems.length)
+    return {
+      config: { ...base, pause: pause === true },
+      problems: [...params.problems, ...problems.map((p) => `${p.path}: ${p.message}`)],
+    };
   const c = value as DynamicConfig;
-  if (c.loop_wait + 2 * c.retry_timeout > c.ttl) return { config: { ...base, pause: pause === true }, problems: [...params.problems, 'ttl: must be at least loop_wait + 2*retry_timeout; using the bootstrap values'] };
+  if (c.loop_wait + 2 * c.retry_timeout > c.ttl)
+    return {
+      config: { ...base, pause: pause === true },
+      problems: [...params.problems, 'ttl: must be at least loop_wait + 2*retry_timeout; using the bootstrap values'],
+    };
   c.pause = pause === true;
   return { config: c, problems: params.problems };
 }

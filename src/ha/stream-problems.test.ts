@@ -19,9 +19,11 @@ describe('why a replica does not stream, from its PostgreSQL log', () => {
     assert.equal(p?.kind, 'disk_full');
     assert.match(p?.message ?? '', /xlogtemp\.4659.*No space left on device/);
     assert.equal(p?.at, Date.parse('2026-12-02T19:48:27.132Z'));
-    const removed = '2026-12-02 19:48:27.100 UTC [77] FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000010000000000000003 has already been removed';
+    const removed =
+      '2026-12-02 19:48:27.100 UTC [77] FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000010000000000000003 has already been removed';
     assert.equal(lastProblem(removed, AT)?.kind, 'wal_removed');
-    const auth = '2026-12-02 19:48:27.100 UTC [77] FATAL:  could not connect to the primary server: connection to server at "10.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "replicator"';
+    const auth =
+      '2026-12-02 19:48:27.100 UTC [77] FATAL:  could not connect to the primary server: connection to server at "10.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "replicator"';
     assert.equal(lastProblem(auth, AT)?.kind, 'connection');
   });
 
@@ -38,14 +40,32 @@ describe('why a replica does not stream, from its PostgreSQL log', () => {
   });
 
   it('PostgreSQL running but not accepting (the postmaster restarting after each PANIC) says what its log says', () => {
-    const panic = { kind: 'disk_full' as const, message: 'could not extend file "base/5/16384": No space left on device', at: AT };
+    const panic = {
+      kind: 'disk_full' as const,
+      message: 'could not extend file "base/5/16384": No space left on device',
+      at: AT,
+    };
     const d = decide(fixture({ pg: { accepting: false, inRecovery: null, streaming: false, streamProblem: panic } }));
     assert.deepEqual(acts(d), []);
-    assert.equal(d.summary, 'no action: waiting for PostgreSQL to accept connections (last error in its log: No space left on device)');
+    assert.equal(
+      d.summary,
+      'no action: waiting for PostgreSQL to accept connections (last error in its log: No space left on device)',
+    );
   });
 
   it('a replica whose WAL the leader removed (slot past max_slot_wal_keep_size) is re-cloned, not left waiting forever', () => {
-    const d = decide(fixture({ pg: { streaming: false, streamProblem: { kind: 'wal_removed', message: 'requested WAL segment 00000001000000000000000A has already been removed', at: AT } } }));
+    const d = decide(
+      fixture({
+        pg: {
+          streaming: false,
+          streamProblem: {
+            kind: 'wal_removed',
+            message: 'requested WAL segment 00000001000000000000000A has already been removed',
+            at: AT,
+          },
+        },
+      }),
+    );
     assert.deepEqual(acts(d), ['reclone:node1']);
     assert.match(d.summary, /no longer has the WAL I need/);
   });
@@ -59,7 +79,10 @@ describe('crash loop: PostgreSQL stopping soon after each start backs off', () =
     const third = onUnexpectedStop({ crashes: 2, startedAt: AT - 2000 }, AT, lastProblem(LOG, AT));
     assert.equal(third.crashes, 3);
     assert.equal(third.retryAfter, AT + 4000);
-    assert.match(third.error ?? '', /stopped 3 times within 60 s of being started; last error in its log: could not write .*No space left on device; next start in 4 s/);
+    assert.match(
+      third.error ?? '',
+      /stopped 3 times within 60 s of being started; last error in its log: could not write .*No space left on device; next start in 4 s/,
+    );
   });
 
   it('a stop long after the last start is a first crash again; a minute of running clears the count', () => {

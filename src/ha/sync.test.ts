@@ -10,7 +10,11 @@ function input(over: Partial<SyncInput> = {}): SyncInput {
     settings: { synchronousModeStrict: false, synchronousNodeCount: 1 },
     streamingStandbys: ['node2', 'node3'],
     pgSync: [],
-    members: members(member('node1', { role: 'primary' }), member('node2', { xlog_location: 900 }), member('node3', { xlog_location: 1000 })),
+    members: members(
+      member('node1', { role: 'primary' }),
+      member('node2', { xlog_location: 900 }),
+      member('node3', { xlog_location: 1000 }),
+    ),
     ...over,
   };
 }
@@ -27,8 +31,18 @@ describe('planSync', () => {
   });
 
   it('takes up to synchronous_node_count, best first', () => {
-    const ms = members(member('node2', { xlog_location: 900 }), member('node3', { xlog_location: 1000 }), member('node4', { xlog_location: 950 }));
-    const p = planSync(input({ members: ms, streamingStandbys: ['node2', 'node3', 'node4'], settings: { synchronousModeStrict: false, synchronousNodeCount: 2 } }));
+    const ms = members(
+      member('node2', { xlog_location: 900 }),
+      member('node3', { xlog_location: 1000 }),
+      member('node4', { xlog_location: 950 }),
+    );
+    const p = planSync(
+      input({
+        members: ms,
+        streamingStandbys: ['node2', 'node3', 'node4'],
+        settings: { synchronousModeStrict: false, synchronousNodeCount: 2 },
+      }),
+    );
     assert.deepEqual(p.desired, ['node3', 'node4']);
   });
 
@@ -39,7 +53,13 @@ describe('planSync', () => {
       member('node3', { replication_state: 'in archive recovery' }),
       member('node4'),
     );
-    const p = planSync(input({ members: ms, streamingStandbys: ['node1', 'node2', 'node3', 'node4', 'ghost'], settings: { synchronousModeStrict: false, synchronousNodeCount: 5 } }));
+    const p = planSync(
+      input({
+        members: ms,
+        streamingStandbys: ['node1', 'node2', 'node3', 'node4', 'ghost'],
+        settings: { synchronousModeStrict: false, synchronousNodeCount: 5 },
+      }),
+    );
     assert.deepEqual(p.desired, ['node4']);
   });
 
@@ -49,7 +69,10 @@ describe('planSync', () => {
   });
 
   it('puts nofailover members last (Patroni prefers standbys that could be promoted)', () => {
-    const ms = members(member('node2', { xlog_location: 900 }), member('node3', { xlog_location: 1000, tags: { nofailover: true } }));
+    const ms = members(
+      member('node2', { xlog_location: 900 }),
+      member('node3', { xlog_location: 1000, tags: { nofailover: true } }),
+    );
     assert.deepEqual(planSync(input({ members: ms })).desired, ['node2']);
   });
 
@@ -59,16 +82,25 @@ describe('planSync', () => {
   });
 
   it('writes to /sync only what PostgreSQL already reports as synchronous', () => {
-    const p = planSync(input({ settings: { synchronousModeStrict: false, synchronousNodeCount: 2 }, pgSync: ['node3'] }));
+    const p = planSync(
+      input({ settings: { synchronousModeStrict: false, synchronousNodeCount: 2 }, pgSync: ['node3'] }),
+    );
     assert.deepEqual(p.desired, ['node3', 'node2']);
     assert.deepEqual(p.writable, ['node3']);
     assert.deepEqual(writableSyncStandbys(['a', 'b'], ['b', 'c']), ['b']);
   });
 
   it('strict mode without candidates keeps a placeholder; non-strict does not', () => {
-    assert.equal(planSync(input({ streamingStandbys: [], settings: { synchronousModeStrict: true, synchronousNodeCount: 1 } })).placeholder, true);
+    assert.equal(
+      planSync(input({ streamingStandbys: [], settings: { synchronousModeStrict: true, synchronousNodeCount: 1 } }))
+        .placeholder,
+      true,
+    );
     assert.equal(planSync(input({ streamingStandbys: [] })).placeholder, false);
-    assert.equal(planSync(input({ settings: { synchronousModeStrict: true, synchronousNodeCount: 1 } })).placeholder, false);
+    assert.equal(
+      planSync(input({ settings: { synchronousModeStrict: true, synchronousNodeCount: 1 } })).placeholder,
+      false,
+    );
   });
 });
 
@@ -83,7 +115,9 @@ describe('syncStep', () => {
   });
 
   it('off with /sync: clear_sync', () => {
-    assert.deepEqual(syncStep('node1', SETTINGS, pg, c({ leader: 'node1', standbys: [], modRevision: 1 })).actions, [{ kind: 'clear_sync' }]);
+    assert.deepEqual(syncStep('node1', SETTINGS, pg, c({ leader: 'node1', standbys: [], modRevision: 1 })).actions, [
+      { kind: 'clear_sync' },
+    ]);
   });
 
   it('a standby picked but not yet synchronous: set_sync until PostgreSQL reports it', () => {
@@ -92,23 +126,44 @@ describe('syncStep', () => {
   });
 
   it('once the setting names it, waiting for PostgreSQL is not a change', () => {
-    const s = syncStep('node1', on, { ...pg, synchronousStandbyNames: ['node2'] }, c({ leader: 'node1', standbys: [], modRevision: 1 }));
+    const s = syncStep(
+      'node1',
+      on,
+      { ...pg, synchronousStandbyNames: ['node2'] },
+      c({ leader: 'node1', standbys: [], modRevision: 1 }),
+    );
     assert.deepEqual(s.actions, []);
   });
 
   it('PostgreSQL reports it synchronous: /sync must be updated', () => {
-    const s = syncStep('node1', on, { ...pg, syncStandbys: ['node2'], synchronousStandbyNames: ['node2'] }, c({ leader: 'node1', standbys: [], modRevision: 1 }));
+    const s = syncStep(
+      'node1',
+      on,
+      { ...pg, syncStandbys: ['node2'], synchronousStandbyNames: ['node2'] },
+      c({ leader: 'node1', standbys: [], modRevision: 1 }),
+    );
     assert.deepEqual(s.actions, [{ kind: 'set_sync', standbys: ['node2'] }]);
   });
 
   it('a /sync naming another leader is rewritten even when its standbys match', () => {
     const synced = { ...pg, syncStandbys: ['node2'], synchronousStandbyNames: ['node2'] };
-    assert.deepEqual(syncStep('node1', on, synced, c({ leader: 'node1', standbys: ['node2'], modRevision: 1 })).actions, []);
-    assert.deepEqual(syncStep('node1', on, synced, c({ leader: 'node9', standbys: ['node2'], modRevision: 1 })).actions, [{ kind: 'set_sync', standbys: ['node2'] }]);
+    assert.deepEqual(
+      syncStep('node1', on, synced, c({ leader: 'node1', standbys: ['node2'], modRevision: 1 })).actions,
+      [],
+    );
+    assert.deepEqual(
+      syncStep('node1', on, synced, c({ leader: 'node9', standbys: ['node2'], modRevision: 1 })).actions,
+      [{ kind: 'set_sync', standbys: ['node2'] }],
+    );
   });
 
   it('the sync standby stopped streaming: replaced', () => {
-    const s = syncStep('node1', on, { ...pg, streamingStandbys: ['node3'], syncStandbys: [] }, c({ leader: 'node1', standbys: ['node2'], modRevision: 1 }));
+    const s = syncStep(
+      'node1',
+      on,
+      { ...pg, streamingStandbys: ['node3'], syncStandbys: [] },
+      c({ leader: 'node1', standbys: ['node2'], modRevision: 1 }),
+    );
     assert.deepEqual(s.actions, [{ kind: 'set_sync', standbys: ['node3'] }]);
   });
 

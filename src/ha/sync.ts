@@ -118,9 +118,17 @@ export function syncStep(
 ): SyncStep {
   const current = cluster.sync;
   if (!settings.synchronousMode) {
-    return current ? { actions: [{ kind: 'clear_sync' }], note: 'synchronous mode is off, clearing /sync' } : { actions: [], note: '' };
+    return current
+      ? { actions: [{ kind: 'clear_sync' }], note: 'synchronous mode is off, clearing /sync' }
+      : { actions: [], note: '' };
   }
-  const plan = planSync({ me, settings, streamingStandbys: pg.streamingStandbys, pgSync: pg.syncStandbys, members: cluster.members });
+  const plan = planSync({
+    me,
+    settings,
+    streamingStandbys: pg.streamingStandbys,
+    pgSync: pg.syncStandbys,
+    members: cluster.members,
+  });
   // Prefer the configured setting when the executor reports it (it shows the strict placeholder); otherwise
   // PostgreSQL's sync standbys are the best evidence of what the setting names.
   const settingMatches =

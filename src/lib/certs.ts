@@ -34,7 +34,10 @@ function openssl(args: readonly string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('openssl', args as string[], { cwd, timeout: 30_000 }, (err, _stdout, stderr) => {
       if (!err) return resolve();
-      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'the openssl command is not installed (Debian package "openssl")' : String(stderr).trim().split('\n').slice(-3).join('; ') || err.message;
+      const why =
+        (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'the openssl command is not installed (Debian package "openssl")'
+          : String(stderr).trim().split('\n').slice(-3).join('; ') || err.message;
       reject(new CertError(`openssl ${args[0]} failed in ${cwd}: ${why}`));
     });
   });
@@ -42,7 +45,8 @@ function openssl(args: readonly string[], cwd: string): Promise<void> {
 
 /** A file name safe for a certificate's base name (member names are already restricted by the config schema). */
 function safeName(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name)) throw new CertError(`invalid certificate name "${name}": letters, digits, _ . - only`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name))
+    throw new CertError(`invalid certificate name "${name}": letters, digits, _ . - only`);
   return name;
 }
 
@@ -51,8 +55,26 @@ export async function makeCa(dir: string, name = 'ca', commonName = 'pgkeel CA')
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files = { cert: join(dir, `${safeName(name)}.crt`), key: join(dir, `${name}.key`) };
   if (existsSync(files.cert) && existsSync(files.key)) return files;
-  await openssl(['req', '-x509', ...CURVE, '-keyout', files.key, '-out', files.cert, '-days', '3650', '-subj', `/CN=${commonName}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      ...CURVE,
+      '-keyout',
+      files.key,
+      '-out',
+      files.cert,
+      '-days',
+      '3650',
+      '-subj',
+      `/CN=${commonName}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   chmodSync(files.key, 0o600);
   chmodSync(files.cert, 0o600);
   return files;
@@ -77,16 +99,43 @@ export async function makeCert(dir: string, ca: Ca, name: string, opts: LeafOpti
   const san = hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
   const csr = join(dir, `${base}.csr`);
   const ext = join(dir, `${base}.ext`);
-  writeFileSync(ext, [
-    'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth,clientAuth',
-    ...(san ? [`subjectAltName=${san}`] : []),
-  ].join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(
+    ext,
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth,clientAuth',
+      ...(san ? [`subjectAltName=${san}`] : []),
+    ].join('\n') + '\n',
+    { mode: 0o600 },
+  );
   try {
-    await openssl(['req', '-new', ...CURVE, '-keyout', files.key, '-out', csr, '-subj', `/CN=${opts.commonName ?? name}`], dir);
-    await openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-      '-days', String(opts.days ?? 825), '-sha256', '-extfile', ext, '-out', files.cert], dir);
+    await openssl(
+      ['req', '-new', ...CURVE, '-keyout', files.key, '-out', csr, '-subj', `/CN=${opts.commonName ?? name}`],
+      dir,
+    );
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        ca.cert,
+        '-CAkey',
+        ca.key,
+        '-set_serial',
+        `0x${randomBytes(16).toString('hex')}`,
+        '-days',
+        String(opts.days ?? 825),
+        '-sha256',
+        '-extfile',
+        ext,
+        '-out',
+        files.cert,
+      ],
+      dir,
+    );
   } finally {
     rmSync(csr, { force: true });
     rmSync(ext, { force: true });

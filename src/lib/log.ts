@@ -24,16 +24,20 @@ export interface LoggerOptions {
 
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return { message: value.message, ...('code' in value ? { code: (value as { code: unknown }).code } : {}) };
+  if (value instanceof Error)
+    return { message: value.message, ...('code' in value ? { code: (value as { code: unknown }).code } : {}) };
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = SECRET.test(k) ? '[redacted]' : redact(v, depth + 1);
+  for (const [k, v] of Object.entries(value as Record<string, unknown>))
+    out[k] = SECRET.test(k) ? '[redacted]' : redact(v, depth + 1);
   return out;
 }
 
 /** Removes the password from a libpq URL or key=value conninfo. */
 export function redactConninfo(s: string): string {
-  return s.replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)/gi, '$1[redacted]').replace(/(\/\/[^:/@]+:)[^@]*@/, '$1[redacted]@');
+  return s
+    .replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)/gi, '$1[redacted]')
+    .replace(/(\/\/[^:/@]+:)[^@]*@/, '$1[redacted]@');
 }
 
 export function createLogger(opts: LoggerOptions = {}, base: Record<string, unknown> = {}): Logger {
@@ -44,9 +48,13 @@ export function createLogger(opts: LoggerOptions = {}, base: Record<string, unkn
     if (ORDER[level] < min) return;
     const f = redact({ ...base, ...fields }) as Record<string, unknown>;
     if (opts.format === 'text') {
-      const extra = Object.entries(f).filter(([k]) => k !== 'component').map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+      const extra = Object.entries(f)
+        .filter(([k]) => k !== 'component')
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
       const comp = f['component'] ? `[${String(f['component'])}] ` : '';
-      write(`${now().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${comp}${msg}${extra.length ? '  ' + extra.join(' ') : ''}`);
+      write(
+        `${now().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${comp}${msg}${extra.length ? '  ' + extra.join(' ') : ''}`,
+      );
     } else {
       write(JSON.stringify({ time: now().toISOString(), level, msg, ...f }));
     }

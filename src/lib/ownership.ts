@@ -8,7 +8,21 @@
  * - Files root writes where `postgres` can write too (inside the data directory) are unlinked and created afresh
  *   with O_EXCL, so a symlink planted by `postgres` (pg_hba.conf → /etc/shadow) is replaced, never followed.
  */
-import { chmodSync, closeSync, constants, fchownSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { chownForPostgres, postgresIdentity } from './proc.js';
 
@@ -68,7 +82,8 @@ export function ensurePostgresDir(path: string, mode: number, use: 'data' | 'soc
   if (st.isSymbolicLink()) {
     const target = statSync(path);
     if (!target.isDirectory()) throw notUsable(path, 'is a symlink to something that is not a directory', use);
-    if (!usable(target, id, use)) throw notUsable(path, `points to a directory owned by uid ${target.uid} (mode ${octal(target.mode)})`, use);
+    if (!usable(target, id, use))
+      throw notUsable(path, `points to a directory owned by uid ${target.uid} (mode ${octal(target.mode)})`, use);
     return;
   }
   if (created) {
@@ -120,7 +135,11 @@ export function readNoFollow(path: string): string | null {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
-    if (code === 'ELOOP') throw new OwnershipError('FS_SYMLINK_REFUSED', `${path} is a symlink; pgkeel does not follow symlinks in directories PostgreSQL can write: remove it`);
+    if (code === 'ELOOP')
+      throw new OwnershipError(
+        'FS_SYMLINK_REFUSED',
+        `${path} is a symlink; pgkeel does not follow symlinks in directories PostgreSQL can write: remove it`,
+      );
     throw err;
   }
   try {
@@ -139,7 +158,11 @@ export function ensurePostgresFile(path: string, mode = 0o640): void {
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, mode);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new OwnershipError('FS_SYMLINK_REFUSED', `${path} is a symlink; pgkeel writes PostgreSQL's log only to a regular file: remove it`);
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new OwnershipError(
+        'FS_SYMLINK_REFUSED',
+        `${path} is a symlink; pgkeel writes PostgreSQL's log only to a regular file: remove it`,
+      );
     throw err;
   }
   try {
@@ -155,16 +178,21 @@ export function ensurePostgresFile(path: string, mode = 0o640): void {
  * not writable by group or others (a sticky directory such as /tmp is fine: others cannot rename root's entries).
  * Anyone who could rewrite node.yml could run commands as root through it. Returns the problems (empty: safe).
  */
-export function insecurePathProblems(file: string, stat: (p: string) => { uid: number; mode: number } = statSync): string[] {
+export function insecurePathProblems(
+  file: string,
+  stat: (p: string) => { uid: number; mode: number } = statSync,
+): string[] {
   const real = realpathSync(file);
   const out: string[] = [];
   const f = stat(real);
   if (f.uid !== 0) out.push(`${real} is owned by uid ${f.uid}, not root`);
-  if (f.mode & 0o022) out.push(`${real} is writable by ${f.mode & 0o002 ? 'everyone' : 'its group'} (mode ${octal(f.mode)})`);
+  if (f.mode & 0o022)
+    out.push(`${real} is writable by ${f.mode & 0o002 ? 'everyone' : 'its group'} (mode ${octal(f.mode)})`);
   for (let d = dirname(real); ; d = dirname(d)) {
     const s = stat(d);
     if (s.uid !== 0) out.push(`directory ${d} is owned by uid ${s.uid}, not root`);
-    else if (s.mode & 0o022 && !(s.mode & 0o1000)) out.push(`directory ${d} is writable by ${s.mode & 0o002 ? 'everyone' : 'its group'} (mode ${octal(s.mode)})`);
+    else if (s.mode & 0o022 && !(s.mode & 0o1000))
+      out.push(`directory ${d} is writable by ${s.mode & 0o002 ? 'everyone' : 'its group'} (mode ${octal(s.mode)})`);
     if (dirname(d) === d) break;
   }
   return out;

@@ -4,10 +4,21 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkPidFile, formatPidFile, hasOption, judgePid, parseCmdline, parsePidFile, parseProcStat, procInfo, startTimeOf } from './pid-identity.js';
+import {
+  checkPidFile,
+  formatPidFile,
+  hasOption,
+  judgePid,
+  parseCmdline,
+  parsePidFile,
+  parseProcStat,
+  procInfo,
+  startTimeOf,
+} from './pid-identity.js';
 
 // A real /proc/<pid>/stat line whose command name holds spaces and parentheses; field 22 (starttime) is 8675309.
-const STAT = '4242 (pg (keel) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 10 5 0 0 20 0 1 0 8675309 1234567 890 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0';
+const STAT =
+  '4242 (pg (keel) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 10 5 0 0 20 0 1 0 8675309 1234567 890 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0';
 
 it('parseProcStat: the state (field 3) and start time (field 22), counting after the last ")"', () => {
   assert.deepEqual(parseProcStat(STAT), { state: 'S', startTime: '8675309' });
@@ -36,14 +47,33 @@ it('judgePid: ours only when the start time (if recorded) and the command line b
   const running = { startTime: '500', zombie: false, argv: ['node', 'main.js', 'agent', '-c', '/d/node1/node.yml'] };
   assert.deepEqual(judgePid(null, null, agent, 'x'), { kind: 'none' });
   assert.deepEqual(judgePid({ pid: 7, startTime: '500' }, null, agent, 'x'), { kind: 'dead', pid: 7 });
-  assert.deepEqual(judgePid({ pid: 7, startTime: '500' }, { ...running, zombie: true }, agent, 'x'), { kind: 'dead', pid: 7 });
+  assert.deepEqual(judgePid({ pid: 7, startTime: '500' }, { ...running, zombie: true }, agent, 'x'), {
+    kind: 'dead',
+    pid: 7,
+  });
   assert.deepEqual(judgePid({ pid: 7, startTime: '500' }, running, agent, 'x'), { kind: 'ours', pid: 7 });
-  assert.deepEqual(judgePid({ pid: 7, startTime: null }, running, agent, 'x'), { kind: 'ours', pid: 7 }, 'an older pid file: command line only');
+  assert.deepEqual(
+    judgePid({ pid: 7, startTime: null }, running, agent, 'x'),
+    { kind: 'ours', pid: 7 },
+    'an older pid file: command line only',
+  );
   const reused = judgePid({ pid: 7, startTime: '499' }, running, agent, "node1's agent");
   assert.equal(reused.kind, 'foreign', 'same command line, other start time: the pid was reused');
-  assert.match((reused as { reason: string }).reason, /process 7, which is not node1's agent: it started at tick 500, not at tick 499/);
-  const sleeper = judgePid({ pid: 7, startTime: null }, { startTime: '9', zombie: false, argv: ['sleep', '300'] }, agent, "node1's agent");
-  assert.deepEqual(sleeper, { kind: 'foreign', pid: 7, reason: "process 7, which is not node1's agent (it runs: sleep 300)" });
+  assert.match(
+    (reused as { reason: string }).reason,
+    /process 7, which is not node1's agent: it started at tick 500, not at tick 499/,
+  );
+  const sleeper = judgePid(
+    { pid: 7, startTime: null },
+    { startTime: '9', zombie: false, argv: ['sleep', '300'] },
+    agent,
+    "node1's agent",
+  );
+  assert.deepEqual(sleeper, {
+    kind: 'foreign',
+    pid: 7,
+    reason: "process 7, which is not node1's agent (it runs: sleep 300)",
+  });
 });
 
 it('checkPidFile against /proc: a live child we started is ours; the same pid file naming another command is foreign', async () => {

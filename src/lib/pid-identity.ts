@@ -77,13 +77,27 @@ export function startTimeOf(pid: number): string | null {
 }
 
 /** Pure: the verdict on a pid file's record given what /proc shows for that pid. */
-export function judgePid(rec: PidRecord | null, proc: ProcInfo | null, expected: (argv: readonly string[]) => boolean, what: string): PidVerdict {
+export function judgePid(
+  rec: PidRecord | null,
+  proc: ProcInfo | null,
+  expected: (argv: readonly string[]) => boolean,
+  what: string,
+): PidVerdict {
   if (!rec) return { kind: 'none' };
   if (!proc || proc.zombie) return { kind: 'dead', pid: rec.pid };
   if (rec.startTime !== null && rec.startTime !== proc.startTime) {
-    return { kind: 'foreign', pid: rec.pid, reason: `process ${rec.pid}, which is not ${what}: it started at tick ${proc.startTime}, not at tick ${rec.startTime} as recorded (it runs: ${shortCmd(proc.argv)})` };
+    return {
+      kind: 'foreign',
+      pid: rec.pid,
+      reason: `process ${rec.pid}, which is not ${what}: it started at tick ${proc.startTime}, not at tick ${rec.startTime} as recorded (it runs: ${shortCmd(proc.argv)})`,
+    };
   }
-  if (!expected(proc.argv)) return { kind: 'foreign', pid: rec.pid, reason: `process ${rec.pid}, which is not ${what} (it runs: ${shortCmd(proc.argv)})` };
+  if (!expected(proc.argv))
+    return {
+      kind: 'foreign',
+      pid: rec.pid,
+      reason: `process ${rec.pid}, which is not ${what} (it runs: ${shortCmd(proc.argv)})`,
+    };
   return { kind: 'ours', pid: rec.pid };
 }
 

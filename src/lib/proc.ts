@@ -23,7 +23,9 @@ export function postgresIdentity(): RunAs | null {
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     return (cached = { uid, gid, home: '/var/lib/postgresql' });
   } catch {
-    throw new Error('running as root, but there is no "postgres" OS user to run PostgreSQL as; install Debian\'s postgresql-15 package (it creates the user) or run pgkeel as a non-root user');
+    throw new Error(
+      'running as root, but there is no "postgres" OS user to run PostgreSQL as; install Debian\'s postgresql-15 package (it creates the user) or run pgkeel as a non-root user',
+    );
   }
 }
 

@@ -19,7 +19,7 @@ describe('blockedAncestor: can the postgres user reach a data directory?', () =>
   it('passes through world-traversable directories and stops at what does not exist yet', () => {
     assert.equal(blockedAncestor('/tmp/elsewhere/data', postgres, stat), null);
   });
-  it('uses the group bit for a member of the directory\'s group, the other bit otherwise', () => {
+  it("uses the group bit for a member of the directory's group, the other bit otherwise", () => {
     assert.equal(blockedAncestor('/srv/data', postgres, stat), '/srv');
     assert.equal(blockedAncestor('/srv/data', { uid: 105, gids: [110, 50] }, stat), null);
   });

@@ -13,7 +13,11 @@ export interface Identity {
 }
 
 /** The first existing directory on the way to `path` that `who` cannot traverse (no execute permission), or null. */
-export function blockedAncestor(path: string, who: Identity, stat: (p: string) => { uid: number; gid: number; mode: number } | null = statOrNull): string | null {
+export function blockedAncestor(
+  path: string,
+  who: Identity,
+  stat: (p: string) => { uid: number; gid: number; mode: number } | null = statOrNull,
+): string | null {
   if (who.uid === 0) return null;
   const chain: string[] = [];
   for (let p = resolve(path); ; p = dirname(p)) {

@@ -37,7 +37,9 @@ async function stopOrphanPostgres(lc: LocalCluster, name: string, progress: (l: 
   const pid = postmasterPid(data);
   if (pid === null) return;
   progress(`${name}: stopping PostgreSQL left without an agent (pid ${pid})`);
-  const r = await run('/usr/lib/postgresql/15/bin/pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30', '-s'], { timeoutMs: 40_000 });
+  const r = await run('/usr/lib/postgresql/15/bin/pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30', '-s'], {
+    timeoutMs: 40_000,
+  });
   if (r.code !== 0 && postmasterPid(data) === pid) process.kill(pid, 'SIGQUIT');
 }
 
@@ -55,7 +57,12 @@ function accepts(host: string, port: number): Promise<boolean> {
 }
 
 /** Stops a managed process if its pid file names it; returns the stale-pid-file note when it does not. */
-async function stopManaged(m: Managed, graceMs: number, label: string, progress: (l: string) => void): Promise<string | null> {
+async function stopManaged(
+  m: Managed,
+  graceMs: number,
+  label: string,
+  progress: (l: string) => void,
+): Promise<string | null> {
   const v = verdict(m);
   if (v.kind === 'foreign') {
     const note = foreignNote(m, v) as string;
@@ -80,9 +87,16 @@ export async function down(lc: LocalCluster, progress: (l: string) => void): Pro
   const stillRunning: string[] = [];
   const order = [...lc.nodes].sort((a, b) => Number(a.name === leader) - Number(b.name === leader));
   for (const n of order) {
-    const stale = await stopManaged(managed.agent(lc, n.name), AGENT_GRACE_MS, `${n.name}${n.name === leader ? ' (the leader, last)' : ''} agent`, progress);
+    const stale = await stopManaged(
+      managed.agent(lc, n.name),
+      AGENT_GRACE_MS,
+      `${n.name}${n.name === leader ? ' (the leader, last)' : ''} agent`,
+      progress,
+    );
     if (stale && (await accepts(lc.host, n.apiPort))) {
-      stillRunning.push(`${n.name} (an agent answers on ${lc.host}:${n.apiPort}, but ${paths.agentPid(lc.dir, n.name)} does not name it)`);
+      stillRunning.push(
+        `${n.name} (an agent answers on ${lc.host}:${n.apiPort}, but ${paths.agentPid(lc.dir, n.name)} does not name it)`,
+      );
       continue;
     }
     await stopOrphanPostgres(lc, n.name, progress);
@@ -90,6 +104,8 @@ export async function down(lc: LocalCluster, progress: (l: string) => void): Pro
   await stopManaged(managed.proxy(lc), 20_000, 'proxy', progress);
   await stopManaged(managed.etcd(lc), 10_000, 'etcd', progress);
   if (stillRunning.length) {
-    throw new LocalClusterError(`not stopped — still running: ${stillRunning.join('; ')}. Stop that agent by its pid (SIGTERM) after checking it is pgkeel's, then remove the pid file`);
+    throw new LocalClusterError(
+      `not stopped — still running: ${stillRunning.join('; ')}. Stop that agent by its pid (SIGTERM) after checking it is pgkeel's, then remove the pid file`,
+    );
   }
 }

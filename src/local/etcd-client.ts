@@ -20,7 +20,10 @@ export function localEtcdSection(lc: LocalCluster): { hosts: string[] } & EtcdSe
   }
   const first = lc.nodes[0]?.name;
   const file = first === undefined ? undefined : paths.nodeConfig(lc.dir, first);
-  if (file === undefined || !existsSync(file)) throw new LocalClusterError(`${lc.dir} is a --tls cluster but has no ${file ?? 'node config'} to take the etcd client settings from`);
+  if (file === undefined || !existsSync(file))
+    throw new LocalClusterError(
+      `${lc.dir} is a --tls cluster but has no ${file ?? 'node config'} to take the etcd client settings from`,
+    );
   // No environment overrides: the cluster directory alone says how to reach its etcd.
   return { ...loadConfig(file, {}).etcd3, hosts };
 }

@@ -31,7 +31,10 @@ interface EtcdSecrets {
 
 const tlsDir = (dir: string): string => join(dir, 'tls');
 const authFile = (dir: string): string => join(paths.etcdDir(dir), 'auth.json');
-const pem = (dir: string, name: string) => ({ cert: join(tlsDir(dir), `${name}.crt`), key: join(tlsDir(dir), `${name}.key`) });
+const pem = (dir: string, name: string) => ({
+  cert: join(tlsDir(dir), `${name}.crt`),
+  key: join(tlsDir(dir), `${name}.key`),
+});
 
 /** The etcd passwords of a local cluster, made (0600) on first use. */
 export function localEtcdSecrets(dir: string): EtcdSecrets {
@@ -40,11 +43,17 @@ export function localEtcdSecrets(dir: string): EtcdSecrets {
     try {
       return JSON.parse(readFileSync(file, 'utf8')) as EtcdSecrets;
     } catch (err) {
-      throw new LocalClusterError(`${file} is not valid JSON (${(err as Error).message}); it holds the etcd passwords of this cluster`);
+      throw new LocalClusterError(
+        `${file} is not valid JSON (${(err as Error).message}); it holds the etcd passwords of this cluster`,
+      );
     }
   }
   mkdirSync(paths.etcdDir(dir), { recursive: true, mode: 0o700 });
-  const s: EtcdSecrets = { root_password: randomBytes(18).toString('base64url'), username: ETCD_USER, password: randomBytes(18).toString('base64url') };
+  const s: EtcdSecrets = {
+    root_password: randomBytes(18).toString('base64url'),
+    username: ETCD_USER,
+    password: randomBytes(18).toString('base64url'),
+  };
   writeFileSync(file, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
   return s;
 }
@@ -58,11 +67,20 @@ export function localEtcdClientSection(dir: string, tls = true): Record<string, 
   const s = localEtcdSecrets(dir);
   if (!tls) return { username: s.username, password: s.password };
   const client = pem(dir, 'etcd-client');
-  return { protocol: 'https', cacert: pem(dir, 'ca').cert, cert: client.cert, key: client.key, username: s.username, password: s.password };
+  return {
+    protocol: 'https',
+    cacert: pem(dir, 'ca').cert,
+    cert: client.cert,
+    key: client.key,
+    username: s.username,
+    password: s.password,
+  };
 }
 
 /** Makes the CA, etcd's certificate and the client certificate when missing. */
-export async function ensureLocalEtcdCerts(lc: LocalCluster): Promise<{ server: EtcdServerTls; client: EtcdTlsMaterial }> {
+export async function ensureLocalEtcdCerts(
+  lc: LocalCluster,
+): Promise<{ server: EtcdServerTls; client: EtcdTlsMaterial }> {
   const dir = tlsDir(lc.dir);
   const ca = await makeCa(dir);
   const server = await makeCert(dir, ca, 'etcd', { hosts: [lc.host, 'localhost'] });
@@ -70,7 +88,11 @@ export async function ensureLocalEtcdCerts(lc: LocalCluster): Promise<{ server: 
   const client = await makeCert(dir, ca, 'etcd-client', { commonName: '' });
   return {
     server: { cert: server.cert, key: server.key, ca: ca.cert, clientCertAuth: true },
-    client: { ca: readFileSync(ca.cert, 'utf8'), cert: readFileSync(client.cert, 'utf8'), key: readFileSync(client.key, 'utf8') },
+    client: {
+      ca: readFileSync(ca.cert, 'utf8'),
+      cert: readFileSync(client.cert, 'utf8'),
+      key: readFileSync(client.key, 'utf8'),
+    },
   };
 }
 
@@ -81,7 +103,16 @@ export async function ensureLocalEtcdCerts(lc: LocalCluster): Promise<{ server: 
 export async function enableLocalEtcdAuth(lc: LocalCluster, client?: EtcdTlsMaterial): Promise<'enabled' | 'already'> {
   const s = localEtcdSecrets(lc.dir);
   return await ensureEtcdAuth(
-    { endpoint: `${lc.host}:${lc.etcd.clientPort}`, ...(client ? { protocol: 'https' as const, tls: client } : { protocol: 'http' as const }), timeoutMs: 10_000 },
-    { rootPassword: s.root_password, username: s.username, password: s.password, prefixes: [clusterKeys(lc.scope).prefix] },
+    {
+      endpoint: `${lc.host}:${lc.etcd.clientPort}`,
+      ...(client ? { protocol: 'https' as const, tls: client } : { protocol: 'http' as const }),
+      timeoutMs: 10_000,
+    },
+    {
+      rootPassword: s.root_password,
+      username: s.username,
+      password: s.password,
+      prefixes: [clusterKeys(lc.scope).prefix],
+    },
   );
 }

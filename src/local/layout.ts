@@ -62,7 +62,11 @@ export function layoutFor(dir: string, saved: Saved): LocalCluster {
     host: saved.host,
     etcd: { clientPort: P, peerPort: P + 1 },
     proxy: { rw: P + 2, ro: P + 3, admin: P + 4 },
-    nodes: Array.from({ length: saved.nodes }, (_, i) => ({ name: `node${i + 1}`, pgPort: P + 11 + i, apiPort: P + 21 + i })),
+    nodes: Array.from({ length: saved.nodes }, (_, i) => ({
+      name: `node${i + 1}`,
+      pgPort: P + 11 + i,
+      apiPort: P + 21 + i,
+    })),
     superuser: saved.superuser,
     restapi: saved.restapi ?? { username: REST_USER, password: '' },
     tls: saved.tls === true,
@@ -113,7 +117,11 @@ export function ensureProxyFiles(lc: LocalCluster, etcdClient: Record<string, st
     etcd: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], scope: lc.scope, ...etcdClient },
     ...(lc.tls ? proxyServerTls(lc.dir) : {}),
   };
-  writeFileSync(paths.proxyConfig(lc.dir), `# pgkeel proxy config written by \`pgkeel up\`; see docs/proxy.md\n${stringify(cfg)}`, { mode: 0o600 });
+  writeFileSync(
+    paths.proxyConfig(lc.dir),
+    `# pgkeel proxy config written by \`pgkeel up\`; see docs/proxy.md\n${stringify(cfg)}`,
+    { mode: 0o600 },
+  );
 }
 
 /** Reads DIR/cluster.json, or null when DIR holds no cluster yet. */
@@ -169,7 +177,10 @@ export function migrateRestCredentials(lc: LocalCluster): boolean {
  */
 export function migrateEtcdCredentials(lc: LocalCluster, section: Record<string, string>): boolean {
   let changed = false;
-  const files = [...lc.nodes.map((n) => [paths.nodeConfig(lc.dir, n.name), 'etcd3'] as const), [paths.proxyConfig(lc.dir), 'etcd'] as const];
+  const files = [
+    ...lc.nodes.map((n) => [paths.nodeConfig(lc.dir, n.name), 'etcd3'] as const),
+    [paths.proxyConfig(lc.dir), 'etcd'] as const,
+  ];
   for (const [file, key] of files) {
     if (!existsSync(file)) continue;
     const doc = parseDocument(readFileSync(file, 'utf8'));
@@ -183,10 +194,15 @@ export function migrateEtcdCredentials(lc: LocalCluster, section: Record<string,
 }
 
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
-export function createLocalCluster(dirArg: string, opts: { nodes: number; portBase: number; scope?: string; tls?: boolean; etcdClient?: Record<string, string> }): LocalCluster {
+export function createLocalCluster(
+  dirArg: string,
+  opts: { nodes: number; portBase: number; scope?: string; tls?: boolean; etcdClient?: Record<string, string> },
+): LocalCluster {
   const dir = resolve(dirArg);
-  if (opts.nodes < 1 || opts.nodes > MAX_NODES) throw new LocalClusterError(`--nodes must be between 1 and ${MAX_NODES}, got ${opts.nodes}`);
-  if (opts.portBase < 1024 || opts.portBase + 30 > 65535) throw new LocalClusterError(`--port-base must be between 1024 and 65505, got ${opts.portBase}`);
+  if (opts.nodes < 1 || opts.nodes > MAX_NODES)
+    throw new LocalClusterError(`--nodes must be between 1 and ${MAX_NODES}, got ${opts.nodes}`);
+  if (opts.portBase < 1024 || opts.portBase + 30 > 65535)
+    throw new LocalClusterError(`--port-base must be between 1024 and 65505, got ${opts.portBase}`);
   const saved: Saved = {
     scope: opts.scope ?? 'pgkeel',
     portBase: opts.portBase,
@@ -202,13 +218,23 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
   const lc = layoutFor(dir, saved);
   for (const n of lc.nodes) {
     mkdirSync(paths.nodeDir(dir, n.name), { recursive: true, mode: 0o755 });
-    const pgBase = { authentication: { superuser: saved.superuser, replication: saved.replication }, parameters: { shared_buffers: '32MB', max_connections: 200 } };
-    const rest = saved.tls ? restTlsSections(localTlsDir(dir), n.name, { client: n.name, verifyClient: 'required' }) : null;
+    const pgBase = {
+      authentication: { superuser: saved.superuser, replication: saved.replication },
+      parameters: { shared_buffers: '32MB', max_connections: 200 },
+    };
+    const rest = saved.tls
+      ? restTlsSections(localTlsDir(dir), n.name, { client: n.name, verifyClient: 'required' })
+      : null;
     const cfg = {
       scope: lc.scope,
       name: n.name,
       etcd3: { hosts: [`${lc.host}:${lc.etcd.clientPort}`], ...opts.etcdClient },
-      restapi: { listen: `${lc.host}:${n.apiPort}`, connect_address: `${lc.host}:${n.apiPort}`, authentication: saved.restapi, ...rest?.restapi },
+      restapi: {
+        listen: `${lc.host}:${n.apiPort}`,
+        connect_address: `${lc.host}:${n.apiPort}`,
+        authentication: saved.restapi,
+        ...rest?.restapi,
+      },
       // With --tls, ctl and this agent present the node's certificate (serverAuth + clientAuth) to the other members.
       ...(rest ? { ctl: rest.ctl } : {}),
       postgresql: {
@@ -220,10 +246,18 @@ export function createLocalCluster(dirArg: string, opts: { nodes: number; portBa
       log: { format: 'json' },
     };
     const file = paths.nodeConfig(dir, n.name);
-    writeFileSync(file, `# pgkeel node config written by \`pgkeel up\`; see docs/config.md\n${stringify(cfg)}`, { mode: 0o600 });
+    writeFileSync(file, `# pgkeel node config written by \`pgkeel up\`; see docs/config.md\n${stringify(cfg)}`, {
+      mode: 0o600,
+    });
   }
   const su = saved.superuser;
-  writeFileSync(paths.pgpass(dir), [pgpassLine(lc.host, '*', su.username, su.password), pgpassLine('localhost', '*', su.username, su.password)].join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(
+    paths.pgpass(dir),
+    [pgpassLine(lc.host, '*', su.username, su.password), pgpassLine('localhost', '*', su.username, su.password)].join(
+      '\n',
+    ) + '\n',
+    { mode: 0o600 },
+  );
   writeFileSync(paths.clusterFile(dir), JSON.stringify(saved, null, 2) + '\n', { mode: 0o600 });
   return lc;
 }

@@ -25,13 +25,14 @@ export const managed = {
   }),
   proxy: (lc: LocalCluster): Managed => ({
     file: paths.proxyPid(lc.dir),
-    what: 'the cluster\'s proxy',
+    what: "the cluster's proxy",
     expected: (argv) => argv.includes('proxy') && hasOption(argv, '-c', paths.proxyConfig(lc.dir)),
   }),
   etcd: (lc: LocalCluster): Managed => ({
     file: paths.etcdPid(lc.dir),
-    what: 'the cluster\'s etcd',
-    expected: (argv) => basename(argv[0] ?? '') === 'etcd' && hasOption(argv, '--data-dir', join(paths.etcdDir(lc.dir), 'data')),
+    what: "the cluster's etcd",
+    expected: (argv) =>
+      basename(argv[0] ?? '') === 'etcd' && hasOption(argv, '--data-dir', join(paths.etcdDir(lc.dir), 'data')),
   }),
 };
 
@@ -50,7 +51,13 @@ export function foreignNote(m: Managed, v: PidVerdict = verdict(m)): string | nu
   return v.kind === 'foreign' ? `${basename(m.file)} names ${v.reason}; not signalled` : null;
 }
 
-export function spawnDetached(cmd: string, args: readonly string[], logFile: string, pidFile: string, env: NodeJS.ProcessEnv = process.env): number {
+export function spawnDetached(
+  cmd: string,
+  args: readonly string[],
+  logFile: string,
+  pidFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const fd = openSync(logFile, 'a', 0o640);
   try {
     const child = spawn(cmd, args as string[], { detached: true, stdio: ['ignore', fd, fd], env });

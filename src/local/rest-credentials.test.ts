@@ -9,14 +9,17 @@ import { loadConfig } from '../config/load.js';
 import { targetFromDir } from '../ctl/target.js';
 import { createLocalCluster, migrateRestCredentials, paths, readLocalCluster } from './layout.js';
 
-const restOf = (file: string) => (parse(readFileSync(file, 'utf8')) as { restapi: { authentication?: unknown } }).restapi.authentication;
+const restOf = (file: string) =>
+  (parse(readFileSync(file, 'utf8')) as { restapi: { authentication?: unknown } }).restapi.authentication;
 
 describe('local cluster REST credentials', () => {
   it('a new cluster has them in cluster.json and every node.yml (0600), and ctl --dir sends them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgkeel-restcred-'));
     try {
       const lc = createLocalCluster(dir, { nodes: 2, portBase: 30000 });
-      const saved = JSON.parse(readFileSync(paths.clusterFile(dir), 'utf8')) as { restapi: { username: string; password: string } };
+      const saved = JSON.parse(readFileSync(paths.clusterFile(dir), 'utf8')) as {
+        restapi: { username: string; password: string };
+      };
       assert.equal(saved.restapi.username, 'pgkeel');
       assert.match(saved.restapi.password, /^[A-Za-z0-9_-]{24}$/);
       assert.equal(statSync(paths.clusterFile(dir)).mode & 0o777, 0o600);
@@ -32,7 +35,7 @@ describe('local cluster REST credentials', () => {
     }
   });
 
-  it('an older cluster gets them once; an operator\'s own node.yml credentials stay', () => {
+  it("an older cluster gets them once; an operator's own node.yml credentials stay", () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgkeel-restcred-'));
     try {
       createLocalCluster(dir, { nodes: 2, portBase: 30000 });
@@ -49,11 +52,21 @@ describe('local cluster REST credentials', () => {
       const lc = readLocalCluster(dir);
       assert.ok(lc);
       assert.equal(migrateRestCredentials(lc), true);
-      const saved = JSON.parse(readFileSync(paths.clusterFile(dir), 'utf8')) as { restapi: { username: string; password: string } };
+      const saved = JSON.parse(readFileSync(paths.clusterFile(dir), 'utf8')) as {
+        restapi: { username: string; password: string };
+      };
       assert.deepEqual(restOf(paths.nodeConfig(dir, 'node1')), saved.restapi);
       assert.deepEqual(restOf(paths.nodeConfig(dir, 'node2')), { username: 'ops', password: 'theirs' });
-      assert.match(readFileSync(paths.nodeConfig(dir, 'node1'), 'utf8'), /^# pgkeel node config written by `pgkeel up`/, 'comments kept');
-      assert.equal(migrateRestCredentials(readLocalCluster(dir) as NonNullable<typeof lc>), false, 'a second up changes nothing');
+      assert.match(
+        readFileSync(paths.nodeConfig(dir, 'node1'), 'utf8'),
+        /^# pgkeel node config written by `pgkeel up`/,
+        'comments kept',
+      );
+      assert.equal(
+        migrateRestCredentials(readLocalCluster(dir) as NonNullable<typeof lc>),
+        false,
+        'a second up changes nothing',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

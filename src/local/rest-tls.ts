@@ -11,11 +11,20 @@ export interface RestTlsSections {
   ctl: { certfile: string; keyfile: string; cacert: string };
 }
 
-export function restTlsSections(certDir: string, node: string, opts: { ca?: string; client?: string; verifyClient?: 'none' | 'optional' | 'required' } = {}): RestTlsSections {
+export function restTlsSections(
+  certDir: string,
+  node: string,
+  opts: { ca?: string; client?: string; verifyClient?: 'none' | 'optional' | 'required' } = {},
+): RestTlsSections {
   const ca = join(certDir, `${opts.ca ?? 'ca'}.crt`);
   const client = opts.client ?? 'client';
   return {
-    restapi: { certfile: join(certDir, `${node}.crt`), keyfile: join(certDir, `${node}.key`), cafile: ca, verify_client: opts.verifyClient ?? 'required' },
+    restapi: {
+      certfile: join(certDir, `${node}.crt`),
+      keyfile: join(certDir, `${node}.key`),
+      cafile: ca,
+      verify_client: opts.verifyClient ?? 'required',
+    },
     ctl: { certfile: join(certDir, `${client}.crt`), keyfile: join(certDir, `${client}.key`), cacert: ca },
   };
 }

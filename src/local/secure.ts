@@ -32,18 +32,26 @@ export function secureNodeFolders(lc: LocalCluster, only?: string): string[] {
     const dir = paths.nodeDir(lc.dir, n.name);
     const st = lstatOrNull(dir);
     if (!st) continue;
-    if (!st.isDirectory()) throw new LocalClusterError(`${dir} is not a directory (a symlink?); pgkeel made it as a folder: remove it and restore the node's files`);
+    if (!st.isDirectory())
+      throw new LocalClusterError(
+        `${dir} is not a directory (a symlink?); pgkeel made it as a folder: remove it and restore the node's files`,
+      );
     if (st.uid !== 0 || st.gid !== 0 || (st.mode & 0o7777) !== 0o755) {
       chownSync(dir, 0, 0);
       chmodSync(dir, 0o755);
-      done.push(`${n.name}: took the node folder back from uid ${st.uid} (it is root's, 0755; PostgreSQL keeps data/, run/ and its log)`);
+      done.push(
+        `${n.name}: took the node folder back from uid ${st.uid} (it is root's, 0755; PostgreSQL keeps data/, run/ and its log)`,
+      );
     }
     for (const [name, mode] of ROOT_FILES) {
       const file = join(dir, name);
       const f = lstatOrNull(file);
       if (!f) continue;
       if (!f.isFile()) {
-        if (name === 'node.yml') throw new LocalClusterError(`${file} is not a regular file (a symlink?); it may have been replaced by another user: restore it from a trusted copy`);
+        if (name === 'node.yml')
+          throw new LocalClusterError(
+            `${file} is not a regular file (a symlink?); it may have been replaced by another user: restore it from a trusted copy`,
+          );
         rmSync(file, { force: true });
         done.push(`${n.name}: removed ${name}, which was not a regular file`);
         continue;

@@ -36,7 +36,9 @@ export interface StatusJson {
 }
 
 export async function readView(lc: LocalCluster, timeoutMs = 3000): Promise<ClusterView> {
-  const store = new EtcdStore(etcdStoreOptions(localEtcdSection(lc), timeoutMs, 'etcd3', paths.nodeConfig(lc.dir, lc.nodes[0]?.name ?? '')));
+  const store = new EtcdStore(
+    etcdStoreOptions(localEtcdSection(lc), timeoutMs, 'etcd3', paths.nodeConfig(lc.dir, lc.nodes[0]?.name ?? '')),
+  );
   try {
     const keys = clusterKeys(lc.scope);
     return clusterView(lc.scope, parseCluster(keys, await store.getPrefix(keys.prefix)));
@@ -53,7 +55,8 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
     passfile: paths.pgpass(lc.dir),
     members: [],
   };
-  if (livePid(managed.proxy(lc)) !== null) out.proxy = { rw: `${lc.host}:${lc.proxy.rw}`, ro: `${lc.host}:${lc.proxy.ro}` };
+  if (livePid(managed.proxy(lc)) !== null)
+    out.proxy = { rw: `${lc.host}:${lc.proxy.rw}`, ro: `${lc.host}:${lc.proxy.ro}` };
   let view: ClusterView | null = null;
   try {
     view = await readView(lc);

@@ -40,7 +40,10 @@ export function postgresTls(dir: string, node: string, base: PgBase): PgBase {
   const client = { sslmode: 'verify-full', sslrootcert: ca, sslcert: cert, sslkey: key };
   return {
     parameters: { ...base.parameters, ssl: 'on', ssl_cert_file: cert, ssl_key_file: key, ssl_ca_file: ca },
-    authentication: { superuser: { ...base.authentication.superuser, ...client }, replication: { ...base.authentication.replication, ...client } },
+    authentication: {
+      superuser: { ...base.authentication.superuser, ...client },
+      replication: { ...base.authentication.replication, ...client },
+    },
   };
 }
 

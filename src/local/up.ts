@@ -7,7 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
 import { sleep } from '../lib/proc.js';
-import { createLocalCluster, DEFAULT_PORT_BASE, ensureProxyFiles, LocalClusterError, migrateEtcdCredentials, migrateRestCredentials, paths, readLocalCluster, type LocalCluster } from './layout.js';
+import {
+  createLocalCluster,
+  DEFAULT_PORT_BASE,
+  ensureProxyFiles,
+  LocalClusterError,
+  migrateEtcdCredentials,
+  migrateRestCredentials,
+  paths,
+  readLocalCluster,
+  type LocalCluster,
+} from './layout.js';
 import { connect, createServer } from 'node:net';
 import { foreignNote, livePid, managed, spawnDetached, type Managed } from './processes.js';
 import { enableLocalEtcdAuth, ensureLocalEtcdCerts, ETCD_USER, localEtcdClientSection } from './etcd-security.js';
@@ -35,7 +45,9 @@ export function cliEntry(): string {
 
 function checkPostgres(binDir: string): void {
   if (!existsSync(join(binDir, 'postgres')) || !existsSync(join(binDir, 'pg_basebackup'))) {
-    throw new LocalClusterError(`PostgreSQL 15 is not installed in ${binDir}; install Debian's package with \`apt-get install postgresql-15\``);
+    throw new LocalClusterError(
+      `PostgreSQL 15 is not installed in ${binDir}; install Debian's package with \`apt-get install postgresql-15\``,
+    );
   }
 }
 
@@ -43,18 +55,29 @@ export function prepare(opts: UpOptions): LocalCluster {
   const existing = readLocalCluster(opts.dir);
   if (existing) {
     if (opts.nodes !== undefined && opts.nodes !== existing.nodes.length) {
-      throw new LocalClusterError(`${existing.dir} holds a ${existing.nodes.length}-node cluster; run \`pgkeel up --dir ${opts.dir}\` without --nodes, or use another --dir`);
+      throw new LocalClusterError(
+        `${existing.dir} holds a ${existing.nodes.length}-node cluster; run \`pgkeel up --dir ${opts.dir}\` without --nodes, or use another --dir`,
+      );
     }
     if (opts.portBase !== undefined && opts.portBase !== existing.portBase) {
-      throw new LocalClusterError(`${existing.dir} was created with --port-base ${existing.portBase}; omit --port-base or pass that value`);
+      throw new LocalClusterError(
+        `${existing.dir} was created with --port-base ${existing.portBase}; omit --port-base or pass that value`,
+      );
     }
     if (opts.tls && !existing.tls) {
-      throw new LocalClusterError(`${existing.dir} holds a cluster created without --tls; a cluster keeps its transport: run \`pgkeel up --dir ${opts.dir}\` without --tls, or create a new cluster with --tls in another --dir`);
+      throw new LocalClusterError(
+        `${existing.dir} holds a cluster created without --tls; a cluster keeps its transport: run \`pgkeel up --dir ${opts.dir}\` without --tls, or create a new cluster with --tls in another --dir`,
+      );
     }
     return existing;
   }
   const etcdClient = localEtcdClientSection(resolve(opts.dir), opts.tls === true);
-  return createLocalCluster(opts.dir, { nodes: opts.nodes ?? 3, portBase: opts.portBase ?? DEFAULT_PORT_BASE, tls: opts.tls === true, etcdClient });
+  return createLocalCluster(opts.dir, {
+    nodes: opts.nodes ?? 3,
+    portBase: opts.portBase ?? DEFAULT_PORT_BASE,
+    tls: opts.tls === true,
+    etcdClient,
+  });
 }
 
 /**
@@ -79,28 +102,48 @@ export async function startEtcd(lc: LocalCluster, progress: (l: string) => void)
     const bin = findEtcdBinary();
     mkdirSync(paths.etcdDir(lc.dir), { recursive: true, mode: 0o700 });
     const args = etcdArgs({
-      name: `${lc.scope}-etcd`, dataDir: join(paths.etcdDir(lc.dir), 'data'), clientHost: lc.host, clientPort: lc.etcd.clientPort, peerPort: lc.etcd.peerPort,
+      name: `${lc.scope}-etcd`,
+      dataDir: join(paths.etcdDir(lc.dir), 'data'),
+      clientHost: lc.host,
+      clientPort: lc.etcd.clientPort,
+      peerPort: lc.etcd.peerPort,
       ...(certs ? { tls: certs.server } : {}),
     });
     spawnDetached(bin, args, paths.etcdLog(lc.dir), paths.etcdPid(lc.dir));
     try {
-      await waitForEtcd(endpoint, 20_000, undefined, certs ? { protocol: 'https', tls: certs.client } : { protocol: 'http' });
+      await waitForEtcd(
+        endpoint,
+        20_000,
+        undefined,
+        certs ? { protocol: 'https', tls: certs.client } : { protocol: 'http' },
+      );
     } catch (err) {
-      throw new LocalClusterError(`etcd did not start on ${endpoint}: ${(err as Error).message}; see ${paths.etcdLog(lc.dir)}`);
+      throw new LocalClusterError(
+        `etcd did not start on ${endpoint}: ${(err as Error).message}; see ${paths.etcdLog(lc.dir)}`,
+      );
     }
     progress(`etcd up on ${certs ? 'https://' : ''}${endpoint}`);
   }
   // Also when etcd was already running: an `up` interrupted between start and `auth enable` finishes the job here.
   {
     const done = await enableLocalEtcdAuth(lc, certs?.client);
-    progress(done === 'enabled' ? `etcd authentication enabled (user ${ETCD_USER}, passwords in ${join(paths.etcdDir(lc.dir), 'auth.json')})` : `etcd authentication on (user ${ETCD_USER})`);
+    progress(
+      done === 'enabled'
+        ? `etcd authentication enabled (user ${ETCD_USER}, passwords in ${join(paths.etcdDir(lc.dir), 'auth.json')})`
+        : `etcd authentication on (user ${ETCD_USER})`,
+    );
   }
 }
 
 export function startAgents(lc: LocalCluster, progress: (l: string) => void): void {
   for (const n of lc.nodes) {
     if (alreadyRunning(managed.agent(lc, n.name), progress, `${n.name}: agent already running`)) continue;
-    const started = spawnDetached(process.execPath, ['--enable-source-maps', cliEntry(), 'agent', '-c', paths.nodeConfig(lc.dir, n.name)], paths.agentLog(lc.dir, n.name), paths.agentPid(lc.dir, n.name));
+    const started = spawnDetached(
+      process.execPath,
+      ['--enable-source-maps', cliEntry(), 'agent', '-c', paths.nodeConfig(lc.dir, n.name)],
+      paths.agentLog(lc.dir, n.name),
+      paths.agentPid(lc.dir, n.name),
+    );
     progress(`${n.name}: agent started (pid ${started}, log ${paths.agentLog(lc.dir, n.name)})`);
   }
 }
@@ -129,7 +172,12 @@ function accepts(host: string, port: number): Promise<boolean> {
 export async function startProxy(lc: LocalCluster, progress: (l: string) => void): Promise<void> {
   ensureProxyFiles(lc, localEtcdClientSection(lc.dir, lc.tls));
   if (alreadyRunning(managed.proxy(lc), progress, 'proxy already running')) return;
-  const pid = spawnDetached(process.execPath, ['--enable-source-maps', cliEntry(), 'proxy', '-c', paths.proxyConfig(lc.dir), '--log-format', 'json'], paths.proxyLog(lc.dir), paths.proxyPid(lc.dir));
+  const pid = spawnDetached(
+    process.execPath,
+    ['--enable-source-maps', cliEntry(), 'proxy', '-c', paths.proxyConfig(lc.dir), '--log-format', 'json'],
+    paths.proxyLog(lc.dir),
+    paths.proxyPid(lc.dir),
+  );
   for (let i = 0; i < 100; i++) {
     if (await accepts(lc.host, lc.proxy.rw)) {
       progress(`proxy up: read-write ${lc.host}:${lc.proxy.rw}, read-only ${lc.host}:${lc.proxy.ro} (pid ${pid})`);
@@ -138,7 +186,9 @@ export async function startProxy(lc: LocalCluster, progress: (l: string) => void
     if (livePid(managed.proxy(lc)) === null) break;
     await sleep(100);
   }
-  throw new LocalClusterError(`the proxy did not start; the end of ${paths.proxyLog(lc.dir)}:\n${tailOf(paths.proxyLog(lc.dir))}`);
+  throw new LocalClusterError(
+    `the proxy did not start; the end of ${paths.proxyLog(lc.dir)}:\n${tailOf(paths.proxyLog(lc.dir))}`,
+  );
 }
 
 export function healthy(s: StatusJson, nodes: number, livePids?: ReadonlyMap<string, number | null>): boolean {
@@ -149,7 +199,11 @@ export function healthy(s: StatusJson, nodes: number, livePids?: ReadonlyMap<str
 }
 
 /** Polls the DCS, printing each member's state changes, until the cluster is healthy or the time is up. */
-export async function waitHealthy(lc: LocalCluster, timeoutMs: number, progress: (l: string) => void): Promise<StatusJson> {
+export async function waitHealthy(
+  lc: LocalCluster,
+  timeoutMs: number,
+  progress: (l: string) => void,
+): Promise<StatusJson> {
   const deadline = Date.now() + timeoutMs;
   const seen = new Map<string, string>();
   let last: StatusJson | null = null;
@@ -172,7 +226,9 @@ export async function waitHealthy(lc: LocalCluster, timeoutMs: number, progress:
     await sleep(300);
   }
   const logs = lc.nodes.map((n) => paths.agentLog(lc.dir, n.name)).join(', ');
-  throw new LocalClusterError(`the cluster was not healthy after ${Math.round(timeoutMs / 1000)} s (${last?.error ?? last?.members.map((m) => `${m.name} ${m.role} ${m.state}`).join('; ')}); see the agent logs: ${logs}`);
+  throw new LocalClusterError(
+    `the cluster was not healthy after ${Math.round(timeoutMs / 1000)} s (${last?.error ?? last?.members.map((m) => `${m.name} ${m.role} ${m.state}`).join('; ')}); see the agent logs: ${logs}`,
+  );
 }
 
 function portFree(host: string, port: number): Promise<boolean> {
@@ -186,18 +242,22 @@ function portFree(host: string, port: number): Promise<boolean> {
 /** Every port `up` is about to listen on (for what is not running yet) must be free: say which is not, at once. */
 export async function checkPorts(lc: LocalCluster): Promise<void> {
   const want: Array<[number, string]> = [];
-  if (livePid(managed.etcd(lc)) === null) want.push([lc.etcd.clientPort, 'etcd client'], [lc.etcd.peerPort, 'etcd peer']);
+  if (livePid(managed.etcd(lc)) === null)
+    want.push([lc.etcd.clientPort, 'etcd client'], [lc.etcd.peerPort, 'etcd peer']);
   for (const n of lc.nodes) {
     if (livePid(managed.agent(lc, n.name)) !== null) continue;
     const pgRunning = existsSync(join(paths.nodeDir(lc.dir, n.name), 'data', 'postmaster.pid'));
     if (!pgRunning) want.push([n.pgPort, `${n.name} PostgreSQL`]);
     want.push([n.apiPort, `${n.name} REST API`]);
   }
-  if (livePid(managed.proxy(lc)) === null) want.push([lc.proxy.rw, 'proxy read-write'], [lc.proxy.ro, 'proxy read-only'], [lc.proxy.admin, 'proxy metrics']);
+  if (livePid(managed.proxy(lc)) === null)
+    want.push([lc.proxy.rw, 'proxy read-write'], [lc.proxy.ro, 'proxy read-only'], [lc.proxy.admin, 'proxy metrics']);
   const busy: string[] = [];
   for (const [port, what] of want) if (!(await portFree(lc.host, port))) busy.push(`${port} (${what})`);
   if (busy.length) {
-    throw new LocalClusterError(`port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on ${lc.host} ${busy.length > 1 ? 'are' : 'is'} in use by another process; stop it, or create the cluster in another --dir with another --port-base`);
+    throw new LocalClusterError(
+      `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on ${lc.host} ${busy.length > 1 ? 'are' : 'is'} in use by another process; stop it, or create the cluster in another --dir with another --port-base`,
+    );
   }
 }
 
@@ -211,14 +271,20 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   if ((restAdded || etcdAdded) && lc.nodes.some((n) => livePid(managed.agent(lc, n.name)) !== null)) {
     // Agents read node.yml only at start: restart the whole cluster (data stays) so every agent uses them.
     const what = [
-      restAdded ? 'REST credentials added to this cluster (cluster.json, restapi.authentication in every node.yml)' : '',
+      restAdded
+        ? 'REST credentials added to this cluster (cluster.json, restapi.authentication in every node.yml)'
+        : '',
       etcdAdded ? 'an etcd user added to this cluster (etcd3 in every node.yml, etcd in proxy.yml)' : '',
-    ].filter(Boolean).join('; ');
+    ]
+      .filter(Boolean)
+      .join('; ');
     opts.progress(`${what}: restarting it so the agents use them`);
     await down(lc, opts.progress);
   }
   await checkPorts(lc);
-  opts.progress(`cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`);
+  opts.progress(
+    `cluster "${lc.scope}" in ${lc.dir} (${lc.nodes.length} nodes, ports ${lc.portBase}-${lc.portBase + 20 + lc.nodes.length})`,
+  );
   if (lc.tls) {
     await ensureLocalTls(lc);
     opts.progress(`TLS: CA and certificates in ${paths.tlsDir(lc.dir)}`);

@@ -24,7 +24,13 @@ it('listAside: only copies of that kind next to the data directory, oldest first
     const data = join(dir, 'data');
     const later = asideName(data, 'before-reclone', new Date('2026-12-02T10:00:00.500Z'));
     const earlier = asideName(data, 'before-reclone', new Date('2026-12-02T09:59:59.999Z'));
-    for (const p of [later, earlier, asideName(data, 'failed-bootstrap', new Date()), join(dir, 'data2.before-reclone-x')]) mkdirSync(p);
+    for (const p of [
+      later,
+      earlier,
+      asideName(data, 'failed-bootstrap', new Date()),
+      join(dir, 'data2.before-reclone-x'),
+    ])
+      mkdirSync(p);
     assert.deepEqual(listAside(data, 'before-reclone'), [earlier, later]);
     writeFileSync(join(later, 'f'), Buffer.alloc(1000));
     mkdirSync(join(later, 'sub'));
@@ -41,15 +47,38 @@ it('cloneSpaceRefusal: the data plus margin must fit in free space plus what ret
   const need = Math.ceil(GB * (1 + CLONE_MARGIN.ratio)) + CLONE_MARGIN.bytes;
   assert.equal(cloneSpaceRefusal({ dataBytes: GB, freeBytes: need, freedBytes: 0 }), null, 'exactly enough');
   const no = cloneSpaceRefusal({ dataBytes: GB, freeBytes: need - 1, freedBytes: 0 });
-  assert.match(no ?? '', /not enough disk space to clone: the clone needs about 1190 MB \(1024 MB of data plus margin\), the filesystem has 1190 MB free/);
-  assert.equal(cloneSpaceRefusal({ dataBytes: GB, freeBytes: GB / 2, freedBytes: GB }), null, 'removing the older copy makes room');
+  assert.match(
+    no ?? '',
+    /not enough disk space to clone: the clone needs about 1190 MB \(1024 MB of data plus margin\), the filesystem has 1190 MB free/,
+  );
+  assert.equal(
+    cloneSpaceRefusal({ dataBytes: GB, freeBytes: GB / 2, freedBytes: GB }),
+    null,
+    'removing the older copy makes room',
+  );
 });
 
 it('PostgresInstance.moveAside: keeps postgresql.keep_moved_aside re-clone copies and at most one failed bootstrap', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgkeel-aside-'));
   try {
     const inst = (keep: number) =>
-      new PostgresInstance(configFromObject({ scope: 's', name: 'n', postgresql: { data_dir: 'data', keep_moved_aside: keep, authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } } }, 't', {}, dir), silentLogger);
+      new PostgresInstance(
+        configFromObject(
+          {
+            scope: 's',
+            name: 'n',
+            postgresql: {
+              data_dir: 'data',
+              keep_moved_aside: keep,
+              authentication: { superuser: { password: 'x' }, replication: { password: 'y' } },
+            },
+          },
+          't',
+          {},
+          dir,
+        ),
+        silentLogger,
+      );
     const data = join(dir, 'data');
     const fill = () => {
       mkdirSync(data);
@@ -73,7 +102,11 @@ it('PostgresInstance.moveAside: keeps postgresql.keep_moved_aside re-clone copie
     assert.equal(copies('failed-bootstrap').length, 1, 'failed attempts: at most one whatever keep_moved_aside says');
     fill();
     assert.equal(inst(0).moveAside('before-reclone'), null);
-    assert.deepEqual([copies('before-reclone').length, existsSync(data)], [0, false], 'keep 0: no copy, the data directory is gone');
+    assert.deepEqual(
+      [copies('before-reclone').length, existsSync(data)],
+      [0, false],
+      'keep 0: no copy, the data directory is gone',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

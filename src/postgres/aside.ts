@@ -4,7 +4,7 @@
  * database, and repeated POST /reinitialize calls must not fill the disk. Before a re-clone, the filesystem must
  * also have room for the new copy.
  */
-import { readdirSync, statfsSync } from 'node:fs';
+import { readdirSync, type Stats, statfsSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { exists } from '../lib/ownership.js';
@@ -27,7 +27,10 @@ export function listAside(dataDir: string, why: AsideKind): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => n.startsWith(prefix)).sort().map((n) => join(dirname(dataDir), n));
+  return names
+    .filter((n) => n.startsWith(prefix))
+    .sort()
+    .map((n) => join(dirname(dataDir), n));
 }
 
 /**
@@ -43,7 +46,7 @@ export function copiesToRemove(existingOldestFirst: readonly string[], keep: num
 export async function treeBytes(path: string): Promise<number> {
   let total = 0;
   const walk = async (p: string): Promise<void> => {
-    let st;
+    let st: Stats;
     try {
       st = await lstat(p);
     } catch {
@@ -87,10 +90,18 @@ export function cloneSpaceRefusal(s: CloneSpace): string | null {
 }
 
 /** Measures what cloneSpaceRefusal needs for a re-clone of `dataDir` keeping `keep` copies; null when it fits. */
-export async function checkCloneSpace(dataDir: string, keep: number, leaderBytes: number | null): Promise<string | null> {
+export async function checkCloneSpace(
+  dataDir: string,
+  keep: number,
+  leaderBytes: number | null,
+): Promise<string | null> {
   const local = await treeBytes(dataDir);
   let freed = 0;
   for (const old of copiesToRemove(listAside(dataDir, 'before-reclone'), keep)) freed += await treeBytes(old);
   if (keep === 0) freed += local;
-  return cloneSpaceRefusal({ dataBytes: Math.max(local, leaderBytes ?? 0), freeBytes: freeBytes(dataDir), freedBytes: freed });
+  return cloneSpaceRefusal({
+    dataBytes: Math.max(local, leaderBytes ?? 0),
+    freeBytes: freeBytes(dataDir),
+    freedBytes: freed,
+  });
 }

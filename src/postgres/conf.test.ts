@@ -5,7 +5,20 @@ import { configFromObject } from '../config/load.js';
 import { ConfRefusedError, managedParameters, renderConf, renderHba } from './conf.js';
 
 const cfg = (pg: Record<string, unknown> = {}) =>
-  configFromObject({ scope: 's', name: 'n1', postgresql: { data_dir: '/d', authentication: { superuser: { password: 's' }, replication: { password: 'r' } }, ...pg } }, 't', {}, '/');
+  configFromObject(
+    {
+      scope: 's',
+      name: 'n1',
+      postgresql: {
+        data_dir: '/d',
+        authentication: { superuser: { password: 's' }, replication: { password: 'r' } },
+        ...pg,
+      },
+    },
+    't',
+    {},
+    '/',
+  );
 
 describe('renderConf', () => {
   it("quotes strings as PostgreSQL reads them back: ' doubled, \\ doubled", () => {
@@ -16,14 +29,33 @@ describe('renderConf', () => {
   });
 
   it('refuses a name that is not a GUC identifier, and values with a newline, CR or NUL (PG_CONF_REFUSED)', () => {
-    const cases: Array<Record<string, string | number>> = [{ 'x = 1\nfsync': 'off' }, { 'a b': 1 }, { work_mem: "8MB'\nfsync = off" }, { a: 'x\ry' }, { a: 'x\u0000' }, { a: Number.NaN }];
+    const cases: Array<Record<string, string | number>> = [
+      { 'x = 1\nfsync': 'off' },
+      { 'a b': 1 },
+      { work_mem: "8MB'\nfsync = off" },
+      { a: 'x\ry' },
+      { a: 'x\u0000' },
+      { a: Number.NaN },
+    ];
     for (const params of cases) {
-      assert.throws(() => renderConf(params), (e: unknown) => e instanceof ConfRefusedError && e.code === 'PG_CONF_REFUSED' && e.message.startsWith('refusing to write postgresql.pgkeel.conf'), JSON.stringify(params));
+      assert.throws(
+        () => renderConf(params),
+        (e: unknown) =>
+          e instanceof ConfRefusedError &&
+          e.code === 'PG_CONF_REFUSED' &&
+          e.message.startsWith('refusing to write postgresql.pgkeel.conf'),
+        JSON.stringify(params),
+      );
     }
   });
 
   it('pgkeel-managed settings win over any spelling of their name from the DCS or the node file', () => {
-    const p = managedParameters({ cfg: cfg({ parameters: { Wal_Level: 'minimal' } }), dcsParameters: { PORT: 1, Work_Mem: '8MB' }, upstream: null, synchronousStandbyNames: '' });
+    const p = managedParameters({
+      cfg: cfg({ parameters: { Wal_Level: 'minimal' } }),
+      dcsParameters: { PORT: 1, Work_Mem: '8MB' },
+      upstream: null,
+      synchronousStandbyNames: '',
+    });
     assert.equal(p['port'], 5432);
     assert.equal(p['wal_level'], 'replica');
     assert.equal(p['work_mem'], '8MB');
@@ -35,10 +67,13 @@ describe('renderHba', () => {
   it('refuses a line with a control character even when it got past validation', () => {
     const c = cfg();
     c.postgresql.pg_hba = ['host all all 0.0.0.0/0 scram-sha-256\nhost all all 0.0.0.0/0 trust'];
-    assert.throws(() => renderHba(c), (e: unknown) => e instanceof ConfRefusedError && /postgresql\.pg_hba\[0\]/.test(e.message));
+    assert.throws(
+      () => renderHba(c),
+      (e: unknown) => e instanceof ConfRefusedError && /postgresql\.pg_hba\[0\]/.test(e.message),
+    );
   });
 
-  it('writes valid lines after pgkeel\'s own', () => {
+  it("writes valid lines after pgkeel's own", () => {
     const text = renderHba(cfg({ pg_hba: ['hostssl all all 10.0.0.0/8\tscram-sha-256'] }));
     assert.ok(text.endsWith('hostssl all all 10.0.0.0/8\tscram-sha-256\n'));
   });

@@ -48,7 +48,10 @@ export interface Upstream {
 
 /** Patroni's slot naming: lower case, anything but [a-z0-9_] becomes '_'. */
 export function slotNameFor(member: string): string {
-  return member.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+  return member
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 63);
 }
 
 /**
@@ -74,11 +77,13 @@ export class ConfRefusedError extends Error {
  */
 function quote(name: string, v: string | number | boolean): string {
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new ConfRefusedError(MANAGED_CONF, name, `has the value ${v}, expected a finite number`);
+    if (!Number.isFinite(v))
+      throw new ConfRefusedError(MANAGED_CONF, name, `has the value ${v}, expected a finite number`);
     return String(v);
   }
   if (typeof v === 'boolean') return v ? 'on' : 'off';
-  if (hasControlChar(v)) throw new ConfRefusedError(MANAGED_CONF, name, `has a value with a control character: ${JSON.stringify(v)}`);
+  if (hasControlChar(v))
+    throw new ConfRefusedError(MANAGED_CONF, name, `has a value with a control character: ${JSON.stringify(v)}`);
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
@@ -93,9 +98,21 @@ export function conninfo(pairs: ReadonlyArray<readonly [string, string | number]
 }
 
 /** A connection to another member as `role`, TLS settings included (pg_basebackup, pg_rewind, primary_conninfo). */
-export function memberConninfo(cfg: NodeConfig, role: Role, to: { host: string; port: number }, files: TlsFiles, extra: ReadonlyArray<readonly [string, string | number]> = []): string {
+export function memberConninfo(
+  cfg: NodeConfig,
+  role: Role,
+  to: { host: string; port: number },
+  files: TlsFiles,
+  extra: ReadonlyArray<readonly [string, string | number]> = [],
+): string {
   const a = cfg.postgresql.authentication[role];
-  return conninfo([['host', to.host], ['port', to.port], ['user', a.username], ...extra, ...clientSslPairs(cfg, role, files)]);
+  return conninfo([
+    ['host', to.host],
+    ['port', to.port],
+    ['user', a.username],
+    ...extra,
+    ...clientSslPairs(cfg, role, files),
+  ]);
 }
 
 export function primaryConninfo(cfg: NodeConfig, up: Upstream, files: TlsFiles = {}): string {
@@ -151,9 +168,12 @@ export function managedParameters(inp: ConfInput): Record<string, string | numbe
 }
 
 export function renderConf(params: Readonly<Record<string, string | number | boolean>>): string {
-  const lines = ['# Written by pgkeel; edits are overwritten. Change settings in the pgkeel config or the DCS (pgkeel ctl edit-config).'];
+  const lines = [
+    '# Written by pgkeel; edits are overwritten. Change settings in the pgkeel config or the DCS (pgkeel ctl edit-config).',
+  ];
   for (const k of Object.keys(params).sort()) {
-    if (!GUC_NAME.test(k)) throw new ConfRefusedError(MANAGED_CONF, JSON.stringify(k), 'is not a PostgreSQL parameter name');
+    if (!GUC_NAME.test(k))
+      throw new ConfRefusedError(MANAGED_CONF, JSON.stringify(k), 'is not a PostgreSQL parameter name');
     lines.push(`${k} = ${quote(k, params[k] as string | number | boolean)}`);
   }
   return lines.join('\n') + '\n';
@@ -182,10 +202,17 @@ export function renderHba(cfg: NodeConfig, ssl = false): string {
     `${host} all          ${su}   ::1/128       scram-sha-256`,
     `${host} replication  ${rep}   all           scram-sha-256`,
   ];
-  const user = cfg.postgresql.pg_hba.length ? cfg.postgresql.pg_hba : ['local   all  all        scram-sha-256', `${host} all  all  all   scram-sha-256`];
+  const user = cfg.postgresql.pg_hba.length
+    ? cfg.postgresql.pg_hba
+    : ['local   all  all        scram-sha-256', `${host} all  all  all   scram-sha-256`];
   const all = [...lines, ...user];
   all.forEach((l, i) => {
-    if (hasControlChar(l)) throw new ConfRefusedError('pg_hba.conf', i < lines.length ? `line ${i + 1}` : `postgresql.pg_hba[${i - lines.length}]`, `has a control character: ${JSON.stringify(l)}`);
+    if (hasControlChar(l))
+      throw new ConfRefusedError(
+        'pg_hba.conf',
+        i < lines.length ? `line ${i + 1}` : `postgresql.pg_hba[${i - lines.length}]`,
+        `has a control character: ${JSON.stringify(l)}`,
+      );
   });
   return all.join('\n') + '\n';
 }

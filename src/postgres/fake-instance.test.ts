@@ -5,7 +5,20 @@ import { FakeInstance } from './fake-instance.js';
 import { localInstanceContract } from './local-instance.contract.js';
 import { PostgresError } from './local-instance.js';
 
-const cfg = configFromObject({ scope: 's', name: 'node1', postgresql: { listen: '127.0.0.1:5432', data_dir: '/fake/data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } } }, 't', {}, '/fake');
+const cfg = configFromObject(
+  {
+    scope: 's',
+    name: 'node1',
+    postgresql: {
+      listen: '127.0.0.1:5432',
+      data_dir: '/fake/data',
+      authentication: { superuser: { password: 'x' }, replication: { password: 'y' } },
+    },
+  },
+  't',
+  {},
+  '/fake',
+);
 
 localInstanceContract('FakeInstance', async () => {
   const instance = new FakeInstance();

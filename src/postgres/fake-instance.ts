@@ -13,7 +13,14 @@
 import type { AsideKind } from './aside.js';
 import type { ConfInput } from './conf.js';
 import {
-  PostgresError, type ControlData, type DataDirState, type HostPort, type LocalInstance, type PgStatus, type ReplicationRow, type TimelineSwitch,
+  PostgresError,
+  type ControlData,
+  type DataDirState,
+  type HostPort,
+  type LocalInstance,
+  type PgStatus,
+  type ReplicationRow,
+  type TimelineSwitch,
 } from './local-instance.js';
 
 type Method = Exclude<keyof LocalInstance, 'logFile'>;
@@ -38,7 +45,12 @@ export class FakeInstance implements LocalInstance {
   /** pg_controldata's "Database cluster state". */
   clusterState = 'shut down';
   /** What the last writeConfig rendered (the parts PostgreSQL reads), null before any. */
-  conf: { readonly role: 'primary' | 'replica'; readonly upstream: string | null; readonly synchronousStandbyNames: string; readonly parameters: string } | null = null;
+  conf: {
+    readonly role: 'primary' | 'replica';
+    readonly upstream: string | null;
+    readonly synchronousStandbyNames: string;
+    readonly parameters: string;
+  } | null = null;
   reloads = 0;
   history: TimelineSwitch | null = null;
   replicationRole = false;
@@ -78,7 +90,8 @@ export class FakeInstance implements LocalInstance {
   }
 
   private requireRunning(): void {
-    if (!this.running) throw Object.assign(new Error(`connect ENOENT ${this.dataDir}/../run/.s.PGSQL.5432`), { errno: -2 });
+    if (!this.running)
+      throw Object.assign(new Error(`connect ENOENT ${this.dataDir}/../run/.s.PGSQL.5432`), { errno: -2 });
   }
 
   dataDirState(): DataDirState {
@@ -112,10 +125,16 @@ export class FakeInstance implements LocalInstance {
     const ssn = inp.synchronousStandbyNames;
     this.enter('writeConfig', `${role}${ssn ? ` ssn=${ssn}` : ''}`);
     if (this.dataDirStatus === 'empty') throw new Error(`ENOENT: ${this.dataDir} has no cluster to configure`);
-    const upstream = inp.upstream ? `${inp.upstream.host}:${inp.upstream.port}${inp.upstream.slot ? ` slot=${inp.upstream.slot}` : ''}` : null;
+    const upstream = inp.upstream
+      ? `${inp.upstream.host}:${inp.upstream.port}${inp.upstream.slot ? ` slot=${inp.upstream.slot}` : ''}`
+      : null;
     const next = { role, upstream, synchronousStandbyNames: ssn, parameters: JSON.stringify(inp.dcsParameters) };
     const old = this.conf;
-    const changed = !old || old.upstream !== next.upstream || old.synchronousStandbyNames !== next.synchronousStandbyNames || old.parameters !== next.parameters;
+    const changed =
+      !old ||
+      old.upstream !== next.upstream ||
+      old.synchronousStandbyNames !== next.synchronousStandbyNames ||
+      old.parameters !== next.parameters;
     this.conf = next;
     this.standbySignal = role === 'replica';
     return { changed };
@@ -136,7 +155,12 @@ export class FakeInstance implements LocalInstance {
 
   async initdb(): Promise<void> {
     this.enter('initdb');
-    if (this.dataDirStatus === 'ready') throw new PostgresError('PG_INITDB_FAILED', `initdb failed for ${this.dataDir}`, `initdb: error: directory "${this.dataDir}" exists but is not empty`);
+    if (this.dataDirStatus === 'ready')
+      throw new PostgresError(
+        'PG_INITDB_FAILED',
+        `initdb failed for ${this.dataDir}`,
+        `initdb: error: directory "${this.dataDir}" exists but is not empty`,
+      );
     this.dataDirStatus = 'ready';
     this.sysid = `7${String(++this.sysids).padStart(18, '0')}`;
     this.timeline = 1;
@@ -148,7 +172,12 @@ export class FakeInstance implements LocalInstance {
   async start(_timeoutMs: number): Promise<void> {
     this.enter('start');
     if (this.running) return;
-    if (this.dataDirStatus === 'empty') throw new PostgresError('PG_START_FAILED', `PostgreSQL did not start in ${this.dataDir} (see ${this.logFile})`, 'pg_ctl: directory is not a database cluster directory');
+    if (this.dataDirStatus === 'empty')
+      throw new PostgresError(
+        'PG_START_FAILED',
+        `PostgreSQL did not start in ${this.dataDir} (see ${this.logFile})`,
+        'pg_ctl: directory is not a database cluster directory',
+      );
     this.running = true;
     this.inRecovery = this.standbySignal;
     this.clusterState = this.inRecovery ? 'in archive recovery' : 'in production';
@@ -163,13 +192,19 @@ export class FakeInstance implements LocalInstance {
 
   async reload(): Promise<void> {
     this.enter('reload');
-    if (!this.running) throw new PostgresError('PG_COMMAND_FAILED', 'pg_ctl reload failed', 'pg_ctl: PID file does not exist');
+    if (!this.running)
+      throw new PostgresError('PG_COMMAND_FAILED', 'pg_ctl reload failed', 'pg_ctl: PID file does not exist');
     this.reloads++;
   }
 
   async promote(_timeoutMs: number): Promise<void> {
     this.enter('promote');
-    if (!this.running || !this.inRecovery) throw new PostgresError('PG_PROMOTE_FAILED', 'pg_ctl promote failed', 'pg_ctl: cannot promote server; server is not in standby mode');
+    if (!this.running || !this.inRecovery)
+      throw new PostgresError(
+        'PG_PROMOTE_FAILED',
+        'pg_ctl promote failed',
+        'pg_ctl: cannot promote server; server is not in standby mode',
+      );
     this.history = { timeline: this.timeline, lsn: this.walPosition, reason: 'no recovery target specified' };
     this.timeline++;
     this.inRecovery = false;
@@ -181,7 +216,12 @@ export class FakeInstance implements LocalInstance {
     this.enter('clone', `${from.host}:${from.port}`);
     if (this.dataDirStatus === 'ready') this.moveAside('before-clone');
     const src = this.remote.get(`${from.host}:${from.port}`);
-    if (!src) throw new PostgresError('PG_CLONE_FAILED', `pg_basebackup from ${from.host}:${from.port} failed`, 'pg_basebackup: error: connection to server failed: Connection refused');
+    if (!src)
+      throw new PostgresError(
+        'PG_CLONE_FAILED',
+        `pg_basebackup from ${from.host}:${from.port} failed`,
+        'pg_basebackup: error: connection to server failed: Connection refused',
+      );
     this.dataDirStatus = 'ready';
     this.sysid = src.sysid;
     this.timeline = src.timeline;
@@ -195,7 +235,12 @@ export class FakeInstance implements LocalInstance {
   async rewind(from: HostPort, _timeoutMs: number): Promise<void> {
     this.enter('rewind', `${from.host}:${from.port}`);
     const src = this.remote.get(`${from.host}:${from.port}`);
-    if (!src || this.running || this.dataDirStatus === 'empty') throw new PostgresError('PG_REWIND_FAILED', `pg_rewind from ${from.host}:${from.port} failed`, 'pg_rewind: error: could not connect to server');
+    if (!src || this.running || this.dataDirStatus === 'empty')
+      throw new PostgresError(
+        'PG_REWIND_FAILED',
+        `pg_rewind from ${from.host}:${from.port} failed`,
+        'pg_rewind: error: could not connect to server',
+      );
     this.timeline = src.timeline;
     this.walPosition = src.walPosition;
     this.clusterState = 'in archive recovery';

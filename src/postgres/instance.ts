@@ -9,17 +9,46 @@ import { dirname, join } from 'node:path';
 import type { NodeConfig } from '../config/node.js';
 import { parseHostPort } from '../lib/net.js';
 import type { Logger } from '../lib/log.js';
-import { ensurePostgresDir, ensurePostgresFile, makeDirs, readNoFollow, writeFileForPostgres } from '../lib/ownership.js';
+import {
+  ensurePostgresDir,
+  ensurePostgresFile,
+  makeDirs,
+  readNoFollow,
+  writeFileForPostgres,
+} from '../lib/ownership.js';
 import { pidAlive, run, sleep, type RunResult } from '../lib/proc.js';
-import { INCLUDE_LINE, MANAGED_CONF, managedParameters, memberConninfo, pgpassLine, renderConf, renderHba, sslEnabled, type ConfInput } from './conf.js';
+import {
+  INCLUDE_LINE,
+  MANAGED_CONF,
+  managedParameters,
+  memberConninfo,
+  pgpassLine,
+  renderConf,
+  renderHba,
+  sslEnabled,
+  type ConfInput,
+} from './conf.js';
 import { syncTlsFiles } from './tls-files.js';
 import { readLogTail } from './log-problems.js';
 import { parseLsn } from './lsn.js';
-import { PostgresError, type ControlData, type HostPort, type LocalInstance, type PgStatus, type TimelineSwitch } from './local-instance.js';
+import {
+  PostgresError,
+  type ControlData,
+  type HostPort,
+  type LocalInstance,
+  type PgStatus,
+  type TimelineSwitch,
+} from './local-instance.js';
 import { InstanceSql } from './queries.js';
 import { AT_MOST_ONE, asideName, copiesToRemove, listAside, type AsideKind } from './aside.js';
 
-export { PostgresError, receiverStalled, type ControlData, type PgStatus, type ReplicationRow } from './local-instance.js';
+export {
+  PostgresError,
+  receiverStalled,
+  type ControlData,
+  type PgStatus,
+  type ReplicationRow,
+} from './local-instance.js';
 
 /** How long to wait for init to reap a killed postmaster before treating its lock files as stale. */
 const ZOMBIE_WAIT_MS = 15_000;
@@ -54,7 +83,9 @@ export class PostgresInstance implements LocalInstance {
 
   /** 'ready' when the directory holds an initialized cluster (PG_VERSION and global/pg_control). */
   dataDirState(): 'empty' | 'ready' {
-    return existsSync(join(this.dataDir, 'PG_VERSION')) && existsSync(join(this.dataDir, 'global', 'pg_control')) ? 'ready' : 'empty';
+    return existsSync(join(this.dataDir, 'PG_VERSION')) && existsSync(join(this.dataDir, 'global', 'pg_control'))
+      ? 'ready'
+      : 'empty';
   }
 
   /** The postmaster's pid if postmaster.pid names a live process. */
@@ -97,7 +128,11 @@ export class PostgresInstance implements LocalInstance {
   /** Writes the libpq password file the agent's PostgreSQL-side tools use (pg_basebackup, pg_rewind, walreceiver). */
   writePgpass(): void {
     const a = this.cfg.postgresql.authentication;
-    const lines = [pgpassLine('*', '*', a.replication.username, a.replication.password, 'replication'), pgpassLine('*', '*', a.replication.username, a.replication.password), pgpassLine('*', '*', a.superuser.username, a.superuser.password)];
+    const lines = [
+      pgpassLine('*', '*', a.replication.username, a.replication.password, 'replication'),
+      pgpassLine('*', '*', a.replication.username, a.replication.password),
+      pgpassLine('*', '*', a.superuser.username, a.superuser.password),
+    ];
     const file = this.cfg.postgresql.pgpass;
     makeDirs(dirname(file));
     writeFileForPostgres(file, lines.join('\n') + '\n', 0o600);
@@ -120,7 +155,17 @@ export class PostgresInstance implements LocalInstance {
     writeFileForPostgres(pwfile, su.password + '\n', 0o600);
     try {
       const extra = this.cfg.bootstrap.initdb.map((o) => (o.startsWith('-') ? o : `--${o}`));
-      const args = ['-D', this.dataDir, '--data-checksums', '-U', su.username, `--pwfile=${pwfile}`, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', ...extra];
+      const args = [
+        '-D',
+        this.dataDir,
+        '--data-checksums',
+        '-U',
+        su.username,
+        `--pwfile=${pwfile}`,
+        '--auth-local=scram-sha-256',
+        '--auth-host=scram-sha-256',
+        ...extra,
+      ];
       if (!extra.some((o) => o.startsWith('--encoding') || o.startsWith('-E'))) args.push('--encoding=UTF8');
       if (!extra.some((o) => o.startsWith('--locale') || o.startsWith('--lc-'))) args.push('--locale=C.UTF-8');
       const r = await run(this.bin('initdb'), args, { timeoutMs: 300_000 });
@@ -135,7 +180,8 @@ export class PostgresInstance implements LocalInstance {
   private ensureInclude(): void {
     const conf = join(this.dataDir, 'postgresql.conf');
     const text = readNoFollow(conf) ?? '';
-    if (!text.includes(INCLUDE_LINE)) writeFileForPostgres(conf, `${text}\n# pgkeel manages the settings in ${MANAGED_CONF}\n${INCLUDE_LINE}\n`, 0o600);
+    if (!text.includes(INCLUDE_LINE))
+      writeFileForPostgres(conf, `${text}\n# pgkeel manages the settings in ${MANAGED_CONF}\n${INCLUDE_LINE}\n`, 0o600);
   }
 
   /** Writes postgresql.pgkeel.conf, pg_hba.conf and standby.signal (replica) — returns whether the conf changed. */
@@ -170,10 +216,18 @@ export class PostgresInstance implements LocalInstance {
     if (this.isRunning()) return;
     this.prepareDirs();
     await this.awaitDeadPostmaster();
-    const r = await run(this.bin('pg_ctl'), ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-s'], { timeoutMs: timeoutMs + 5000 });
+    const r = await run(
+      this.bin('pg_ctl'),
+      ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-s'],
+      { timeoutMs: timeoutMs + 5000 },
+    );
     if (r.code !== 0) {
       const logTail = this.logTail();
-      throw new PostgresError('PG_START_FAILED', `PostgreSQL did not start in ${this.dataDir} (see ${this.logFile})`, `${tail(r)}\n${logTail}`.trim());
+      throw new PostgresError(
+        'PG_START_FAILED',
+        `PostgreSQL did not start in ${this.dataDir} (see ${this.logFile})`,
+        `${tail(r)}\n${logTail}`.trim(),
+      );
     }
   }
 
@@ -196,7 +250,9 @@ export class PostgresInstance implements LocalInstance {
     const exists = () => existsSync(`/proc/${pid}`);
     for (let waited = 0; exists() && waited < ZOMBIE_WAIT_MS; waited += 100) await sleep(100);
     if (!exists()) return;
-    this.log.warn(`the old postmaster (pid ${pid}) is an unreaped zombie; removing its stale lock files`, { dataDir: this.dataDir });
+    this.log.warn(`the old postmaster (pid ${pid}) is an unreaped zombie; removing its stale lock files`, {
+      dataDir: this.dataDir,
+    });
     rmSync(pidFile, { force: true });
     rmSync(join(this.socketDir, `.s.PGSQL.${this.port}.lock`), { force: true });
   }
@@ -210,7 +266,11 @@ export class PostgresInstance implements LocalInstance {
   async stop(mode: 'fast' | 'immediate', timeoutMs: number): Promise<void> {
     await this.disconnect();
     if (!this.isRunning()) return;
-    const r = await run(this.bin('pg_ctl'), ['stop', '-D', this.dataDir, '-m', mode, '-w', '-t', String(Math.max(1, Math.ceil(timeoutMs / 1000))), '-s'], { timeoutMs: timeoutMs + 5000 });
+    const r = await run(
+      this.bin('pg_ctl'),
+      ['stop', '-D', this.dataDir, '-m', mode, '-w', '-t', String(Math.max(1, Math.ceil(timeoutMs / 1000))), '-s'],
+      { timeoutMs: timeoutMs + 5000 },
+    );
     if (r.code === 0 || !this.isRunning()) return;
     if (mode === 'fast') {
       this.log.warn('fast shutdown timed out, stopping immediately', { dataDir: this.dataDir });
@@ -225,10 +285,14 @@ export class PostgresInstance implements LocalInstance {
   }
 
   async promote(timeoutMs: number): Promise<void> {
-    const r = await run(this.bin('pg_ctl'), ['promote', '-D', this.dataDir, '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-s'], { timeoutMs: timeoutMs + 5000 });
-    if (r.code !== 0) throw new PostgresError('PG_PROMOTE_FAILED', 'pg_ctl promote failed', `${tail(r)}\n${this.logTail()}`.trim());
+    const r = await run(
+      this.bin('pg_ctl'),
+      ['promote', '-D', this.dataDir, '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-s'],
+      { timeoutMs: timeoutMs + 5000 },
+    );
+    if (r.code !== 0)
+      throw new PostgresError('PG_PROMOTE_FAILED', 'pg_ctl promote failed', `${tail(r)}\n${this.logTail()}`.trim());
   }
-
 
   // SQL (queries.ts)
 
@@ -290,23 +354,38 @@ export class PostgresInstance implements LocalInstance {
     const r = await run(
       this.bin('pg_basebackup'),
       ['-D', this.dataDir, '-d', src, '-X', 'stream', '-c', 'fast', '--no-password', '--progress'],
-      { env: { PGPASSFILE: this.cfg.postgresql.pgpass, PGAPPNAME: `pgkeel_clone_${this.cfg.name}`, PGCONNECT_TIMEOUT: '5' }, timeoutMs },
+      {
+        env: {
+          PGPASSFILE: this.cfg.postgresql.pgpass,
+          PGAPPNAME: `pgkeel_clone_${this.cfg.name}`,
+          PGCONNECT_TIMEOUT: '5',
+        },
+        timeoutMs,
+      },
     );
     if (r.code !== 0) {
       const aside = this.moveAside('failed-clone');
-      throw new PostgresError('PG_CLONE_FAILED', `pg_basebackup from ${from.host}:${from.port} failed${aside ? `; the partial copy was moved to ${aside}` : ''}`, tail(r));
+      throw new PostgresError(
+        'PG_CLONE_FAILED',
+        `pg_basebackup from ${from.host}:${from.port} failed${aside ? `; the partial copy was moved to ${aside}` : ''}`,
+        tail(r),
+      );
     }
     this.ensureInclude();
   }
 
   /** pg_rewind against the new leader (PostgreSQL must be stopped cleanly first). */
   async rewind(from: HostPort, timeoutMs: number): Promise<void> {
-    const src = memberConninfo(this.cfg, 'superuser', from, this.tlsFiles().files, [['dbname', 'postgres'], ['connect_timeout', 5]]);
+    const src = memberConninfo(this.cfg, 'superuser', from, this.tlsFiles().files, [
+      ['dbname', 'postgres'],
+      ['connect_timeout', 5],
+    ]);
     const r = await run(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${src}`, '--progress'], {
       env: { PGPASSFILE: this.cfg.postgresql.pgpass },
       timeoutMs,
     });
-    if (r.code !== 0) throw new PostgresError('PG_REWIND_FAILED', `pg_rewind from ${from.host}:${from.port} failed`, tail(r));
+    if (r.code !== 0)
+      throw new PostgresError('PG_REWIND_FAILED', `pg_rewind from ${from.host}:${from.port} failed`, tail(r));
   }
 
   /**
@@ -316,7 +395,9 @@ export class PostgresInstance implements LocalInstance {
    */
   moveAside(why: AsideKind): string | null {
     if (!existsSync(this.dataDir)) return null;
-    const keep = AT_MOST_ONE.has(why) ? Math.min(1, this.cfg.postgresql.keep_moved_aside) : this.cfg.postgresql.keep_moved_aside;
+    const keep = AT_MOST_ONE.has(why)
+      ? Math.min(1, this.cfg.postgresql.keep_moved_aside)
+      : this.cfg.postgresql.keep_moved_aside;
     for (const old of copiesToRemove(listAside(this.dataDir, why), keep)) {
       rmSync(old, { recursive: true, force: true });
       this.log.info('removed an older moved-aside copy of the data directory', { path: old, keep });

@@ -48,7 +48,11 @@ export function localInstanceContract(name: string, make: () => Promise<Instance
       assert.equal(await pg.remoteDatabaseBytes(h.nowhere, 2000), null);
       await rejectsWith(pg.start(10_000), 'PG_START_FAILED');
       assert.equal(pg.isRunning(), false);
-      await rejectsWith(pg.clone(h.nowhere, 30_000), 'PG_CLONE_FAILED', new RegExp(`^pg_basebackup from ${h.nowhere.host}:${h.nowhere.port} failed`));
+      await rejectsWith(
+        pg.clone(h.nowhere, 30_000),
+        'PG_CLONE_FAILED',
+        new RegExp(`^pg_basebackup from ${h.nowhere.host}:${h.nowhere.port} failed`),
+      );
       assert.equal(pg.dataDirState(), 'empty');
       assert.equal(await pg.controlData(), null);
     });
@@ -114,7 +118,11 @@ export function localInstanceContract(name: string, make: () => Promise<Instance
       await assert.rejects(pg.transactionsInFlight(2000));
       await pg.stop('fast', 30_000);
 
-      await rejectsWith(pg.rewind(h.nowhere, 30_000), 'PG_REWIND_FAILED', new RegExp(`^pg_rewind from ${h.nowhere.host}:${h.nowhere.port} failed`));
+      await rejectsWith(
+        pg.rewind(h.nowhere, 30_000),
+        'PG_REWIND_FAILED',
+        new RegExp(`^pg_rewind from ${h.nowhere.host}:${h.nowhere.port} failed`),
+      );
       assert.equal(pg.dataDirState(), 'ready', 'a failed rewind leaves the data directory');
       assert.equal((await pg.controlData())?.sysid, cd.sysid);
 

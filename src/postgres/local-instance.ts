@@ -137,7 +137,14 @@ export interface LocalInstance {
   remoteDatabaseBytes(from: HostPort, timeoutMs?: number): Promise<number | null>;
 }
 
-export type PostgresErrorCode = 'PG_INITDB_FAILED' | 'PG_START_FAILED' | 'PG_STOP_FAILED' | 'PG_CLONE_FAILED' | 'PG_REWIND_FAILED' | 'PG_PROMOTE_FAILED' | 'PG_COMMAND_FAILED';
+export type PostgresErrorCode =
+  | 'PG_INITDB_FAILED'
+  | 'PG_START_FAILED'
+  | 'PG_STOP_FAILED'
+  | 'PG_CLONE_FAILED'
+  | 'PG_REWIND_FAILED'
+  | 'PG_PROMOTE_FAILED'
+  | 'PG_COMMAND_FAILED';
 
 export class PostgresError extends Error {
   constructor(

@@ -27,12 +27,23 @@ export interface LogProblem {
 }
 
 /** `log_line_prefix = '%m [%p] %q%u@%d '`: "2026-12-02 19:47:57.118 UTC [3758] FATAL:  message". */
-const LINE = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ?(UTC|GMT|[+-]\d\d(?::?\d\d)?)? .*?\b(PANIC|FATAL|ERROR):\s+(.*)$/;
+const LINE =
+  /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ?(UTC|GMT|[+-]\d\d(?::?\d\d)?)? .*?\b(PANIC|FATAL|ERROR):\s+(.*)$/;
 
 function classify(message: string): ProblemKind {
   if (/No space left on device|could not extend file|disk full/i.test(message)) return 'disk_full';
-  if (/requested WAL segment \S+ has already been removed|replication slot .* (?:has been invalidated|cannot be advanced)|can no longer get changes from replication slot/i.test(message)) return 'wal_removed';
-  if (/could not connect to the primary server|password authentication failed|no pg_hba\.conf entry|SSL|certificate/i.test(message)) return 'connection';
+  if (
+    /requested WAL segment \S+ has already been removed|replication slot .* (?:has been invalidated|cannot be advanced)|can no longer get changes from replication slot/i.test(
+      message,
+    )
+  )
+    return 'wal_removed';
+  if (
+    /could not connect to the primary server|password authentication failed|no pg_hba\.conf entry|SSL|certificate/i.test(
+      message,
+    )
+  )
+    return 'connection';
   return 'other';
 }
 

@@ -6,7 +6,13 @@
 import pg from 'pg';
 import type { NodeConfig } from '../config/node.js';
 import { parseLsn } from './lsn.js';
-import { receiverStalled, type HostPort, type PgStatus, type ReplicationRow, type TimelineSwitch } from './local-instance.js';
+import {
+  receiverStalled,
+  type HostPort,
+  type PgStatus,
+  type ReplicationRow,
+  type TimelineSwitch,
+} from './local-instance.js';
 
 export class InstanceSql {
   private client: pg.Client | null = null;
@@ -103,10 +109,13 @@ export class InstanceSql {
       }));
     }
     const silentMs = r['wr_silent_ms'] === null || r['wr_silent_ms'] === undefined ? null : Number(r['wr_silent_ms']);
-    let tli = inRecovery ? ((r['wr_tli'] as number | null) ?? (r['ckpt_tli'] as number | null)) : (r['wal_tli'] as number | null);
+    let tli = inRecovery
+      ? ((r['wr_tli'] as number | null) ?? (r['ckpt_tli'] as number | null))
+      : (r['wal_tli'] as number | null);
     // Without a WAL receiver the only SQL-visible timeline is the last restartpoint's, stale after a timeline switch;
     // a false "diverged" verdict would rewind a healthy replica. IDENTIFY_SYSTEM reports the replay timeline.
-    if (inRecovery && r['wr_status'] !== 'streaming') tli = (await this.replayTimeline(timeoutMs).catch(() => null)) ?? tli;
+    if (inRecovery && r['wr_status'] !== 'streaming')
+      tli = (await this.replayTimeline(timeoutMs).catch(() => null)) ?? tli;
     return {
       inRecovery,
       timeline: tli ?? null,
@@ -129,7 +138,16 @@ export class InstanceSql {
   /** The timeline a standby is replaying (IDENTIFY_SYSTEM over a replication=database connection). */
   async replayTimeline(timeoutMs = 5000): Promise<number | null> {
     const su = this.cfg.postgresql.authentication.superuser;
-    const c = new pg.Client({ host: this.socketDir, port: this.port, user: su.username, password: su.password, database: 'postgres', replication: 'database', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs } as pg.ClientConfig);
+    const c = new pg.Client({
+      host: this.socketDir,
+      port: this.port,
+      user: su.username,
+      password: su.password,
+      database: 'postgres',
+      replication: 'database',
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+    } as pg.ClientConfig);
     c.on('error', () => {});
     try {
       await c.connect();
@@ -147,27 +165,41 @@ export class InstanceSql {
     const exists = await this.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [rep.username]);
     const ident = `"${rep.username.replace(/"/g, '""')}"`;
     const pw = `'${rep.password.replace(/'/g, "''")}'`;
-    await this.query(exists.length ? `ALTER ROLE ${ident} WITH REPLICATION LOGIN PASSWORD ${pw}` : `CREATE ROLE ${ident} WITH REPLICATION LOGIN PASSWORD ${pw}`);
+    await this.query(
+      exists.length
+        ? `ALTER ROLE ${ident} WITH REPLICATION LOGIN PASSWORD ${pw}`
+        : `CREATE ROLE ${ident} WITH REPLICATION LOGIN PASSWORD ${pw}`,
+    );
   }
 
   /** Physical replication slots on this (primary) instance. */
   async slots(): Promise<Map<string, number | null>> {
-    const rows = await this.query<{ slot_name: string; restart_lsn: string | null }>(`SELECT slot_name, restart_lsn::text FROM pg_replication_slots WHERE slot_type = 'physical'`);
+    const rows = await this.query<{ slot_name: string; restart_lsn: string | null }>(
+      `SELECT slot_name, restart_lsn::text FROM pg_replication_slots WHERE slot_type = 'physical'`,
+    );
     return new Map(rows.map((r) => [r.slot_name, parseLsn(r.restart_lsn)]));
   }
 
   /** Inactive physical slots PostgreSQL invalidated at max_slot_wal_keep_size (wal_status 'lost'). */
   async lostSlots(): Promise<Set<string>> {
-    const rows = await this.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND wal_status = 'lost' AND NOT active`);
+    const rows = await this.query<{ slot_name: string }>(
+      `SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND wal_status = 'lost' AND NOT active`,
+    );
     return new Set(rows.map((r) => r.slot_name));
   }
 
   async createSlot(name: string): Promise<void> {
-    await this.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [name]);
+    await this.query(
+      `SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`,
+      [name],
+    );
   }
 
   async dropSlot(name: string): Promise<void> {
-    await this.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [name]);
+    await this.query(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`,
+      [name],
+    );
   }
 
   async checkpoint(timeoutMs: number): Promise<void> {
@@ -179,11 +211,17 @@ export class InstanceSql {
    * timeline cannot be read; null when the history file is missing or has no switch line.
    */
   async latestTimelineSwitch(): Promise<TimelineSwitch | null> {
-    const rows = await this.query<{ tli: number }>(`SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli`);
+    const rows = await this.query<{ tli: number }>(
+      `SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli`,
+    );
     const tli = rows[0]?.tli ?? 0;
     const file = `pg_wal/${tli.toString(16).toUpperCase().padStart(8, '0')}.history`;
     const text = (await this.query<{ t: string }>(`SELECT pg_read_file($1) AS t`, [file]).catch(() => []))[0]?.t ?? '';
-    const last = text.trim().split('\n').filter((l) => /^\d+\t/.test(l)).pop();
+    const last = text
+      .trim()
+      .split('\n')
+      .filter((l) => /^\d+\t/.test(l))
+      .pop();
     if (!last) return null;
     const [prevTli, lsnText, reason] = last.split('\t');
     return { timeline: Number(prevTli), lsn: parseLsn(lsnText ?? '') ?? 0, reason: reason ?? '' };
@@ -202,7 +240,15 @@ export class InstanceSql {
   /** The size of every database on another member (to size a clone), or null when it cannot be asked. */
   async remoteDatabaseBytes(from: HostPort, timeoutMs = 5000): Promise<number | null> {
     const su = this.cfg.postgresql.authentication.superuser;
-    const c = new pg.Client({ host: from.host, port: from.port, user: su.username, password: su.password, database: 'postgres', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+    const c = new pg.Client({
+      host: from.host,
+      port: from.port,
+      user: su.username,
+      password: su.password,
+      database: 'postgres',
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+    });
     c.on('error', () => {});
     try {
       await c.connect();

@@ -7,7 +7,20 @@
  * it: a new file is created under a fresh name (O_EXCL: never through a symlink) and renamed over the old one.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchownSync,
+  fstatSync,
+  lstatSync,
+  type Stats,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { NodeConfig } from '../config/node.js';
 import type { Logger } from '../lib/log.js';
@@ -30,7 +43,11 @@ export class TlsFileError extends Error {
 
 let groups: readonly number[] | undefined;
 function postgresWho(id: RunAs): Who {
-  groups ??= execFileSync('id', ['-G', 'postgres'], { encoding: 'utf8' }).trim().split(/\s+/).map(Number).filter(Number.isInteger);
+  groups ??= execFileSync('id', ['-G', 'postgres'], { encoding: 'utf8' })
+    .trim()
+    .split(/\s+/)
+    .map(Number)
+    .filter(Number.isInteger);
   return { uid: id.uid, gids: [id.gid, ...groups] };
 }
 
@@ -63,7 +80,7 @@ function settingName(setting: string): string {
 
 /** The copy directory, created (postgres-owned 0700) when missing; an existing one must be a real directory of postgres'. */
 function ensureCopyDir(dir: string, id: RunAs): void {
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(dir);
   } catch {
@@ -71,7 +88,11 @@ function ensureCopyDir(dir: string, id: RunAs): void {
     chownForPostgres(dir);
     return;
   }
-  if (!st.isDirectory() || st.uid !== id.uid) throw new TlsFileError('', `${dir} must be a directory owned by postgres (pgkeel keeps PostgreSQL's copies of its TLS files there); remove it and pgkeel recreates it`);
+  if (!st.isDirectory() || st.uid !== id.uid)
+    throw new TlsFileError(
+      '',
+      `${dir} must be a directory owned by postgres (pgkeel keeps PostgreSQL's copies of its TLS files there); remove it and pgkeel recreates it`,
+    );
 }
 
 function writeCopy(target: string, content: Buffer, id: RunAs): void {
@@ -114,13 +135,20 @@ export function syncTlsFiles(cfg: NodeConfig, log: Logger, warned: Set<string>):
     if (real === null) {
       if (!warned.has(f.source)) {
         warned.add(f.source);
-        log.warn(`${name}: ${f.source} lies in a directory the postgres user can change; pgkeel (root) does not copy it, PostgreSQL reads it itself`, { file: f.source });
+        log.warn(
+          `${name}: ${f.source} lies in a directory the postgres user can change; pgkeel (root) does not copy it, PostgreSQL reads it itself`,
+          { file: f.source },
+        );
       }
       files[f.setting] = f.source;
       continue;
     }
     const content = readNoFollow(real);
-    if (!content) throw new TlsFileError(f.setting, `${name}: ${f.source} is not a readable regular file of at most ${MAX_TLS_FILE} bytes`);
+    if (!content)
+      throw new TlsFileError(
+        f.setting,
+        `${name}: ${f.source} is not a readable regular file of at most ${MAX_TLS_FILE} bytes`,
+      );
     const old = readNoFollow(f.copy);
     if (!old || !old.equals(content)) {
       writeCopy(f.copy, content, id);

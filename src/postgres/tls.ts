@@ -52,7 +52,8 @@ export function tlsFilePlan(cfg: NodeConfig): TlsFile[] {
   const out: TlsFile[] = [];
   for (const p of SERVER_FILE_PARAMETERS) {
     const v = cfg.postgresql.parameters[p];
-    if (typeof v === 'string' && v !== '') out.push({ setting: p, source: resolve(cfg.postgresql.data_dir, v), copy: join(dir, p) });
+    if (typeof v === 'string' && v !== '')
+      out.push({ setting: p, source: resolve(cfg.postgresql.data_dir, v), copy: join(dir, p) });
   }
   for (const role of ['superuser', 'replication'] as const) {
     const a = cfg.postgresql.authentication[role];
@@ -107,7 +108,12 @@ function canWrite(dir: Stats, who: Who): boolean {
  * In a sticky directory (/tmp) an entry owned by someone else cannot be renamed or removed by `who`, so it counts as
  * safe. Throws (ENOENT, ELOOP-like) when the path does not resolve.
  */
-export function rootTrustedPath(path: string, who: Who, lstat: Lstat = lstatSync, readlink: (p: string) => string = readlinkSync): string | null {
+export function rootTrustedPath(
+  path: string,
+  who: Who,
+  lstat: Lstat = lstatSync,
+  readlink: (p: string) => string = readlinkSync,
+): string | null {
   let parts = resolve(path).split('/').filter(Boolean);
   let cur = '/';
   let hops = 0;

@@ -8,7 +8,7 @@
  */
 import { badField, cstringSize, Writer } from './bytes.js';
 import type { ProtocolError } from './errors.js';
-import { AuthCode, BackendCode, ErrorField, TxStatus, TypeOid } from './message-codes.js';
+import { AuthCode, BackendCode, ErrorField, type TxStatus, TypeOid } from './message-codes.js';
 
 function auth(code: number, extra = 0): Writer {
   return new Writer(BackendCode.Authentication, 4 + extra).int32(code);

@@ -36,10 +36,21 @@ describe('in-place readers of backend messages', () => {
       const fs = frames(stream, cut);
       assert.equal(fs.length, 10);
       const tags = fs.filter((f) => f.type === BackendCode.CommandComplete);
-      assert.deepEqual(tags.map((f) => commandTagIs(f, 'DISCARD ALL')), [false, true, false, false, false, false]);
-      assert.deepEqual(tags.map((f) => commandTagIs(f, 'DEALLOCATE ALL')), [false, false, false, true, false, false]);
-      assert.deepEqual(tags.map((f) => commandTagIs(f, '')), [false, false, false, false, false, true]);
-      for (const f of tags) for (const t of ['SELECT 1', 'DISCARD ALL', 'DEALLOCATE']) assert.equal(commandTagIs(f, t), parseCommandComplete(f.payload) === t);
+      assert.deepEqual(
+        tags.map((f) => commandTagIs(f, 'DISCARD ALL')),
+        [false, true, false, false, false, false],
+      );
+      assert.deepEqual(
+        tags.map((f) => commandTagIs(f, 'DEALLOCATE ALL')),
+        [false, false, false, true, false, false],
+      );
+      assert.deepEqual(
+        tags.map((f) => commandTagIs(f, '')),
+        [false, false, false, false, false, true],
+      );
+      for (const f of tags)
+        for (const t of ['SELECT 1', 'DISCARD ALL', 'DEALLOCATE'])
+          assert.equal(commandTagIs(f, t), parseCommandComplete(f.payload) === t);
       const z = fs.filter((f) => f.type === BackendCode.ReadyForQuery);
       assert.deepEqual(z.map(readyStatus), [TxStatus.InTransaction, TxStatus.Failed, TxStatus.Idle]);
       for (const f of z) assert.equal(readyStatus(f), parseReadyForQuery(f.payload));

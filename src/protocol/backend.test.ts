@@ -56,7 +56,10 @@ function viaNodePostgres(...messages: Buffer[]): Record<string, unknown>[] {
 describe('backend parsers', () => {
   it('parses every authentication request a pooler meets', () => {
     assert.deepEqual(parseAuthentication(typed(buildAuthenticationOk())), { kind: 'ok', code: 0 });
-    assert.deepEqual(parseAuthentication(typed(buildAuthenticationCleartextPassword())), { kind: 'cleartext', code: 3 });
+    assert.deepEqual(parseAuthentication(typed(buildAuthenticationCleartextPassword())), {
+      kind: 'cleartext',
+      code: 3,
+    });
     const md5 = buildAuthenticationMD5Password(hex('01020304'));
     const parsed = parseAuthentication(typed(md5));
     md5.fill(0); // the salt is a copy
@@ -71,7 +74,11 @@ describe('backend parsers', () => {
       code: 11,
       data: Buffer.from('r=a,s=b,i=1'),
     });
-    assert.deepEqual(parseAuthentication(typed(buildAuthenticationSASLFinal('v=x'))), { kind: 'sasl-final', code: 12, data: Buffer.from('v=x') });
+    assert.deepEqual(parseAuthentication(typed(buildAuthenticationSASLFinal('v=x'))), {
+      kind: 'sasl-final',
+      code: 12,
+      data: Buffer.from('v=x'),
+    });
     assert.deepEqual(parseAuthentication(hex('00000007')), { kind: 'unsupported', code: 7, data: Buffer.alloc(0) });
     throwsCode(() => parseAuthentication(hex('00000005 010203')), ProtocolErrorCode.TruncatedField);
     throwsCode(() => parseAuthentication(hex('00000000 00')), ProtocolErrorCode.TrailingBytes);
@@ -97,9 +104,18 @@ describe('backend parsers', () => {
   });
 
   it('parses ErrorResponse fields, keeping unknown ones and preferring the raw severity', () => {
-    const e = buildErrorResponse({ severity: 'ERROR', sqlstate: '42P01', message: 'no such table', detail: 'd', hint: 'h' });
+    const e = buildErrorResponse({
+      severity: 'ERROR',
+      sqlstate: '42P01',
+      message: 'no such table',
+      detail: 'd',
+      hint: 'h',
+    });
     const f = parseNoticeFields(typed(e));
-    assert.deepEqual([f.severity, f.sqlstate, f.message, f.detail, f.hint], ['ERROR', '42P01', 'no such table', 'd', 'h']);
+    assert.deepEqual(
+      [f.severity, f.sqlstate, f.message, f.detail, f.hint],
+      ['ERROR', '42P01', 'no such table', 'd', 'h'],
+    );
     assert.deepEqual([...f.fields.keys()], ['S', 'V', 'C', 'M', 'D', 'H']);
     const localized = parseNoticeFields(Buffer.from('SFEHLER\0VERROR\0C22012\0Mx\0Zfuture\0\0'));
     assert.equal(localized.severity, 'ERROR');
@@ -157,7 +173,8 @@ describe('backend parsers', () => {
       [buildNoData(), 'NoData'],
       [buildEmptyQueryResponse(), 'EmptyQueryResponse'],
     ];
-    for (const [m, type] of cases) assert.deepEqual(parseBackendMessage({ type: m[0] as number, payload: typed(m) }), { type });
+    for (const [m, type] of cases)
+      assert.deepEqual(parseBackendMessage({ type: m[0] as number, payload: typed(m) }), { type });
     throwsCode(() => parseBackendMessage({ type: 0x31, payload: Buffer.from([0]) }), ProtocolErrorCode.TrailingBytes);
     throwsCode(() => parseBackendMessage({ type: 0x70, payload: Buffer.alloc(0) }), ProtocolErrorCode.UnknownMessage);
     const z = parseBackendMessage({ type: 0x5a, payload: Buffer.from('T') });
@@ -167,8 +184,14 @@ describe('backend parsers', () => {
 
 describe('backend builders', () => {
   it('refuse a bad SQLSTATE, an embedded NUL and a salt of the wrong size', () => {
-    throwsCode(() => buildErrorResponse({ severity: 'ERROR', sqlstate: '8P01', message: 'x' }), ProtocolErrorCode.BadField);
-    throwsCode(() => buildErrorResponse({ severity: 'ERROR', sqlstate: '08P01', message: 'a\0b' }), ProtocolErrorCode.BadField);
+    throwsCode(
+      () => buildErrorResponse({ severity: 'ERROR', sqlstate: '8P01', message: 'x' }),
+      ProtocolErrorCode.BadField,
+    );
+    throwsCode(
+      () => buildErrorResponse({ severity: 'ERROR', sqlstate: '08P01', message: 'a\0b' }),
+      ProtocolErrorCode.BadField,
+    );
     throwsCode(() => buildAuthenticationMD5Password(Buffer.alloc(3)), ProtocolErrorCode.BadField);
   });
 
@@ -222,7 +245,10 @@ describe('backend builders', () => {
       'error',
       'readyForQuery',
     ]);
-    const [, , md5, sasl, cont, fin, ps, kd, rd, dr, cc, , , , , , notice, error, rfq] = msgs as Record<string, unknown>[];
+    const [, , md5, sasl, cont, fin, ps, kd, rd, dr, cc, , , , , , notice, error, rfq] = msgs as Record<
+      string,
+      unknown
+    >[];
     assert.deepEqual(md5?.salt, hex('0a0b0c0d'));
     assert.deepEqual(sasl?.mechanisms, ['SCRAM-SHA-256']);
     assert.equal(cont?.data, 'r=abc,s=c2FsdA==,i=4096');
@@ -230,14 +256,20 @@ describe('backend builders', () => {
     assert.deepEqual([ps?.parameterName, ps?.parameterValue], ['server_version', '15.4']);
     assert.deepEqual([kd?.processID, kd?.secretKey], [4242, 0x01020304]);
     const fields = rd?.fields as { name: string; dataTypeID: number; dataTypeSize: number; format: string }[];
-    assert.deepEqual(fields.map((c) => [c.name, c.dataTypeID, c.dataTypeSize, c.format]), [
-      ['n', 20, 8, 'text'],
-      ['t', 25, -1, 'text'],
-    ]);
+    assert.deepEqual(
+      fields.map((c) => [c.name, c.dataTypeID, c.dataTypeSize, c.format]),
+      [
+        ['n', 20, 8, 'text'],
+        ['t', 25, -1, 'text'],
+      ],
+    );
     assert.deepEqual(dr?.fields, ['7', null]);
     assert.equal(cc?.text, 'SHOW');
     assert.deepEqual([notice?.severity, notice?.code, notice?.message], ['WARNING', '01000', 'careful']);
-    assert.deepEqual([error?.severity, error?.code, error?.message, error?.detail, error?.hint], ['FATAL', '08P01', 'bad', 'why', 'fix']);
+    assert.deepEqual(
+      [error?.severity, error?.code, error?.message, error?.detail, error?.hint],
+      ['FATAL', '08P01', 'bad', 'why', 'fix'],
+    );
     assert.equal(rfq?.status, 'E');
   });
 });

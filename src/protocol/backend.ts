@@ -296,7 +296,7 @@ export type BackendMessage =
   | { readonly type: ForwardedName; readonly payload: Buffer };
 
 function isKeyOf<T extends object>(obj: T, key: PropertyKey): key is keyof T {
-  return Object.prototype.hasOwnProperty.call(obj, key);
+  return Object.hasOwn(obj, key);
 }
 
 /** Dispatches on the type byte; an unknown type is PROTOCOL_UNKNOWN_MESSAGE. */

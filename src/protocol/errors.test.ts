@@ -26,7 +26,10 @@ describe('error catalogue', () => {
   it('carries code, message and context, and is recognisable', () => {
     const e = new ProtocolError(ProtocolErrorCode.TooLarge, 'too big', { length: 9, limit: 8 });
     assert.ok(isProtocolError(e) && e instanceof Error);
-    assert.deepEqual([e.name, e.code, e.message, e.context], ['ProtocolError', 'PROTOCOL_TOO_LARGE', 'too big', { length: 9, limit: 8 }]);
+    assert.deepEqual(
+      [e.name, e.code, e.message, e.context],
+      ['ProtocolError', 'PROTOCOL_TOO_LARGE', 'too big', { length: 9, limit: 8 }],
+    );
     assert.ok(!isProtocolError(new Error('x')));
   });
 });
@@ -36,21 +39,54 @@ describe('message codes', () => {
   const letter = (c: string): number => c.charCodeAt(0);
   it('frontend type bytes are the documented letters', () => {
     const expected: Record<keyof typeof FrontendCode, string> = {
-      Bind: 'B', Close: 'C', CopyData: 'd', CopyDone: 'c', CopyFail: 'f', Describe: 'D', Execute: 'E', Flush: 'H',
-      FunctionCall: 'F', Parse: 'P', PasswordMessage: 'p', Query: 'Q', Sync: 'S', Terminate: 'X',
+      Bind: 'B',
+      Close: 'C',
+      CopyData: 'd',
+      CopyDone: 'c',
+      CopyFail: 'f',
+      Describe: 'D',
+      Execute: 'E',
+      Flush: 'H',
+      FunctionCall: 'F',
+      Parse: 'P',
+      PasswordMessage: 'p',
+      Query: 'Q',
+      Sync: 'S',
+      Terminate: 'X',
     };
-    for (const [name, l] of Object.entries(expected)) assert.equal(FrontendCode[name as keyof typeof FrontendCode], letter(l), name);
+    for (const [name, l] of Object.entries(expected))
+      assert.equal(FrontendCode[name as keyof typeof FrontendCode], letter(l), name);
   });
 
   it('backend type bytes are the documented letters', () => {
     const expected: Record<keyof typeof BackendCode, string> = {
-      Authentication: 'R', BackendKeyData: 'K', BindComplete: '2', CloseComplete: '3', CommandComplete: 'C',
-      CopyData: 'd', CopyDone: 'c', CopyInResponse: 'G', CopyOutResponse: 'H', CopyBothResponse: 'W', DataRow: 'D',
-      EmptyQueryResponse: 'I', ErrorResponse: 'E', FunctionCallResponse: 'V', NegotiateProtocolVersion: 'v',
-      NoData: 'n', NoticeResponse: 'N', NotificationResponse: 'A', ParameterDescription: 't', ParameterStatus: 'S',
-      ParseComplete: '1', PortalSuspended: 's', ReadyForQuery: 'Z', RowDescription: 'T',
+      Authentication: 'R',
+      BackendKeyData: 'K',
+      BindComplete: '2',
+      CloseComplete: '3',
+      CommandComplete: 'C',
+      CopyData: 'd',
+      CopyDone: 'c',
+      CopyInResponse: 'G',
+      CopyOutResponse: 'H',
+      CopyBothResponse: 'W',
+      DataRow: 'D',
+      EmptyQueryResponse: 'I',
+      ErrorResponse: 'E',
+      FunctionCallResponse: 'V',
+      NegotiateProtocolVersion: 'v',
+      NoData: 'n',
+      NoticeResponse: 'N',
+      NotificationResponse: 'A',
+      ParameterDescription: 't',
+      ParameterStatus: 'S',
+      ParseComplete: '1',
+      PortalSuspended: 's',
+      ReadyForQuery: 'Z',
+      RowDescription: 'T',
     };
-    for (const [name, l] of Object.entries(expected)) assert.equal(BackendCode[name as keyof typeof BackendCode], letter(l), name);
+    for (const [name, l] of Object.entries(expected))
+      assert.equal(BackendCode[name as keyof typeof BackendCode], letter(l), name);
   });
 
   it('protocol, auth and status codes are the documented numbers', () => {

@@ -43,7 +43,8 @@ export const protocolErrorCatalogue: Readonly<Record<ProtocolErrorCode, Catalogu
   },
   PROTOCOL_TOO_LARGE: {
     sqlstate: '54000', // program_limit_exceeded
-    summary: 'A message is longer than the configured limit (the proxy: max_packet_size, or max_buffered_packet_size for a message it reads whole; start-up packets: 10000).',
+    summary:
+      'A message is longer than the configured limit (the proxy: max_packet_size, or max_buffered_packet_size for a message it reads whole; start-up packets: 10000).',
   },
   PROTOCOL_UNKNOWN_MESSAGE: {
     sqlstate: PROTOCOL_VIOLATION,

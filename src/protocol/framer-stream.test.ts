@@ -38,11 +38,19 @@ describe('Framer streaming', () => {
     for (let i = 0; i <= stream.length; i++) {
       const out = streamChunks(cut(stream, [i]), opts);
       assert.equal(out.error, null, `split at ${i}`);
-      assert.deepEqual(out.messages.map((m) => m.raw), messages, `split at ${i}`);
+      assert.deepEqual(
+        out.messages.map((m) => m.raw),
+        messages,
+        `split at ${i}`,
+      );
       out.messages.forEach((m, k) => {
         const msg = messages[k] as Buffer;
         assert.equal(m.pieces !== 'whole', streamed(msg), `split at ${i}, message ${k}`);
-        if (m.pieces !== 'whole') assert.ok(m.firstBytes >= Math.min(msg.length, 5 + STREAM_PEEK_BYTES), `split at ${i}, message ${k}: first piece ${m.firstBytes}`);
+        if (m.pieces !== 'whole')
+          assert.ok(
+            m.firstBytes >= Math.min(msg.length, 5 + STREAM_PEEK_BYTES),
+            `split at ${i}, message ${k}: first piece ${m.firstBytes}`,
+          );
       });
     }
   });
@@ -52,28 +60,45 @@ describe('Framer streaming', () => {
     for (let i = 0; i <= small.length; i += 3) {
       for (let j = i; j <= small.length; j += 5) {
         const out = streamChunks(cut(small, [i, j]), opts);
-        assert.deepEqual(out.messages.map((m) => m.raw), [buildSync(), copyData(700, 5), buildSync()], `split at ${i},${j}`);
+        assert.deepEqual(
+          out.messages.map((m) => m.raw),
+          [buildSync(), copyData(700, 5), buildSync()],
+          `split at ${i},${j}`,
+        );
       }
     }
   });
 
   it('gives the same messages fed one byte at a time', () => {
-    const out = streamChunks([...stream].map((b) => Buffer.from([b])), opts);
-    assert.deepEqual(out.messages.map((m) => m.raw), messages);
+    const out = streamChunks(
+      [...stream].map((b) => Buffer.from([b])),
+      opts,
+    );
+    assert.deepEqual(
+      out.messages.map((m) => m.raw),
+      messages,
+    );
   });
 
   it('holdWhole() at the first piece returns the message as one Frame, at every split point', () => {
     for (let i = 0; i <= stream.length; i += 7) {
       const out = streamChunks(cut(stream, [i]), opts, (p) => p.type === FrontendCode.Bind);
       assert.equal(out.error, null);
-      assert.deepEqual(out.messages.map((m) => m.raw), messages, `split at ${i}`);
+      assert.deepEqual(
+        out.messages.map((m) => m.raw),
+        messages,
+        `split at ${i}`,
+      );
       assert.equal(out.messages[4]?.pieces, 'whole', `split at ${i}`);
     }
   });
 
   it('keeps no more than one chunk of a 10 MB message', () => {
     const msg = copyData(10 * 1024 * 1024, 13);
-    const chunks = cut(msg, Array.from({ length: Math.floor(msg.length / 65536) }, (_, k) => (k + 1) * 65536));
+    const chunks = cut(
+      msg,
+      Array.from({ length: Math.floor(msg.length / 65536) }, (_, k) => (k + 1) * 65536),
+    );
     const framer = new Framer({ streamAbove: 64 * 1024, streamTypes: STREAM });
     let maxRetained = 0;
     let total = 0;
@@ -94,8 +119,16 @@ describe('Framer streaming', () => {
     const parse = buildParse('n', `SELECT '${'p'.repeat(600)}'`, []);
     for (let i = 0; i <= 8; i++) {
       const out = streamChunks(cut(Buffer.concat([buildSync(), parse]), [i]), limits);
-      assert.deepEqual(out.messages.map((m) => m.raw), [buildSync()]);
-      assert.ok(isProtocolError(out.error) && out.error.code === ProtocolErrorCode.TooLarge && /read whole/.test(out.error.message), `split at ${i}`);
+      assert.deepEqual(
+        out.messages.map((m) => m.raw),
+        [buildSync()],
+      );
+      assert.ok(
+        isProtocolError(out.error) &&
+          out.error.code === ProtocolErrorCode.TooLarge &&
+          /read whole/.test(out.error.message),
+        `split at ${i}`,
+      );
     }
     assert.equal(streamChunks([copyData(1000, 1)], limits).error, null, 'streamed: within maxMessageBytes');
     const over = streamChunks([copyData(1200, 1)], limits).error;
@@ -107,6 +140,9 @@ describe('Framer streaming', () => {
   it('next() refuses to hand out a piece (a caller bug, not a protocol error)', () => {
     const framer = new Framer(opts);
     framer.push(copyData(1000, 1));
-    assert.throws(() => framer.next(), (e) => e instanceof Error && !isProtocolError(e));
+    assert.throws(
+      () => framer.next(),
+      (e) => e instanceof Error && !isProtocolError(e),
+    );
   });
 });

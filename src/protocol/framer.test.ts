@@ -38,7 +38,10 @@ const clientMessages = [
 ];
 const clientStream = Buffer.concat(clientMessages);
 /** Expected frames, derived from the message list itself (not from the framer). */
-const clientExpected = clientMessages.map((m, i) => ({ type: i === 0 ? STARTUP_FRAME_TYPE : (m[0] as number), raw: m }));
+const clientExpected = clientMessages.map((m, i) => ({
+  type: i === 0 ? STARTUP_FRAME_TYPE : (m[0] as number),
+  raw: m,
+}));
 
 const serverMessages = [
   buildParseComplete(),
@@ -112,7 +115,11 @@ describe('Framer', () => {
       framer.push(chunk);
       const f = framer.next();
       if (f) got = Buffer.from(f.raw);
-      else assert.ok(framer.retainedBytes <= Math.max(64 * 1024, 2 * received), `retained ${framer.retainedBytes} after ${received}`);
+      else
+        assert.ok(
+          framer.retainedBytes <= Math.max(64 * 1024, 2 * received),
+          `retained ${framer.retainedBytes} after ${received}`,
+        );
       assert.equal(framer.next(), undefined);
     }
     assert.deepEqual(got, msg);
@@ -125,7 +132,10 @@ describe('Framer', () => {
     msg.writeInt32BE(body.length + 4, 1);
     const out = frameChunks([msg.subarray(0, 3), msg.subarray(3, 10), msg.subarray(10)]);
     assert.equal(out.error, null);
-    assert.deepEqual(out.frames.map((f) => f.raw), [msg.subarray(0, body.length + 5), buildSync()]);
+    assert.deepEqual(
+      out.frames.map((f) => f.raw),
+      [msg.subarray(0, body.length + 5), buildSync()],
+    );
   });
 
   it('does not allocate a huge announced length before its bytes arrive', () => {
@@ -159,9 +169,15 @@ describe('Framer', () => {
     const framer = new Framer();
     framer.push(Buffer.from([0x51, 0, 0, 0, 1]));
     let first: unknown;
-    assert.throws(() => framer.next(), (e) => ((first = e), isProtocolError(e)));
+    assert.throws(
+      () => framer.next(),
+      (e) => ((first = e), isProtocolError(e)),
+    );
     framer.push(buildSync());
-    assert.throws(() => framer.next(), (e) => e === first);
+    assert.throws(
+      () => framer.next(),
+      (e) => e === first,
+    );
     assert.equal(framer.error, first);
     assert.equal(framer.retainedBytes, 0);
   });
@@ -179,7 +195,10 @@ describe('Framer', () => {
   it('rejects a disallowed type byte as soon as the header is seen', () => {
     const framer = new Framer({ allowedTypes: FRONTEND_CODES });
     framer.push(Buffer.from([0x5a, 0x10, 0, 0, 0])); // 'Z' is a backend message; body never sent
-    assert.throws(() => framer.next(), (e) => isProtocolError(e) && e.code === ProtocolErrorCode.UnknownMessage);
+    assert.throws(
+      () => framer.next(),
+      (e) => isProtocolError(e) && e.code === ProtocolErrorCode.UnknownMessage,
+    );
   });
 
   it('stays in start-up mode after SSLRequest and reports bytes sent ahead of the TLS handshake', () => {

@@ -27,7 +27,13 @@
  */
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import {
-  DEFAULT_MAX_MESSAGE_BYTES, Frame, FramePiece, FramerMode, type FramerOptions, MAX_STARTUP_PACKET_BYTES, STARTUP_FRAME_TYPE,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  Frame,
+  FramePiece,
+  FramerMode,
+  type FramerOptions,
+  MAX_STARTUP_PACKET_BYTES,
+  STARTUP_FRAME_TYPE,
   STREAM_PEEK_BYTES,
 } from './frame.js';
 import { describeType, ProtocolCode } from './message-codes.js';
@@ -100,7 +106,8 @@ export class Framer {
    * flows. Only allowed between messages.
    */
   setMode(mode: FramerMode): void {
-    if (this.headFill > 0 || this.part !== null || this.streamLeft > 0) throw new Error('Framer.setMode() in the middle of a message');
+    if (this.headFill > 0 || this.part !== null || this.streamLeft > 0)
+      throw new Error('Framer.setMode() in the middle of a message');
     this.modeValue = mode;
   }
 
@@ -149,7 +156,11 @@ export class Framer {
     this.firstPiece = null;
     try {
       const frame =
-        this.streamLeft > 0 ? this.nextPiece() : this.headFill > 0 || this.part !== null ? this.continuePartial() : this.fromChunk();
+        this.streamLeft > 0
+          ? this.nextPiece()
+          : this.headFill > 0 || this.part !== null
+            ? this.continuePartial()
+            : this.fromChunk();
       if (frame === undefined) {
         this.chunk = EMPTY; // everything is consumed or copied: let the caller's buffer go
         this.pos = 0;
@@ -196,7 +207,12 @@ export class Framer {
 
   /** A message longer than streamAbove, of a streamable type, that does not fit what has arrived. */
   private streams(type: number, total: number): boolean {
-    return total > this.streamAbove && total > STREAM_PEEK_BYTES + 5 && this.streamTypes !== null && this.streamTypes[type] === 1;
+    return (
+      total > this.streamAbove &&
+      total > STREAM_PEEK_BYTES + 5 &&
+      this.streamTypes !== null &&
+      this.streamTypes[type] === 1
+    );
   }
 
   /** The next piece of the streamed message in progress, from the current chunk. */

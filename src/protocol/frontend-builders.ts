@@ -177,10 +177,20 @@ export function rewriteCloseName(raw: Buffer, newName: string): Buffer {
  * Copies `raw` with one C string replaced: the string found after `prefix` bytes and `skip` other C strings
  * from the start of the payload. The length word is rewritten; every other byte is copied as is.
  */
-function replaceName(raw: Buffer, type: number, what: string, prefix: number, skip: number, newName: string, whole = true): Buffer {
+function replaceName(
+  raw: Buffer,
+  type: number,
+  what: string,
+  prefix: number,
+  skip: number,
+  newName: string,
+  whole = true,
+): Buffer {
   const got = raw[0] ?? 0;
   if (raw.length < 5 || got !== type) {
-    throw new ProtocolError(ProtocolErrorCode.UnknownMessage, `expected ${what}, got ${describeType(got)}`, { type: got });
+    throw new ProtocolError(ProtocolErrorCode.UnknownMessage, `expected ${what}, got ${describeType(got)}`, {
+      type: got,
+    });
   }
   const length = raw.readInt32BE(1);
   if (whole ? length + 1 !== raw.length : length + 1 < raw.length) {

@@ -63,12 +63,15 @@ describe('frontend parsers', () => {
     if (p.kind !== 'startup') return;
     assert.equal(p.protocol, 196608);
     assert.deepEqual([p.major, p.minor], [3, 0]);
-    assert.deepEqual([...p.params], [
-      ['user', 'alice'],
-      ['database', 'app'],
-      ['__proto__', 'x'],
-      ['options', '-c search_path=ü'],
-    ]);
+    assert.deepEqual(
+      [...p.params],
+      [
+        ['user', 'alice'],
+        ['database', 'app'],
+        ['__proto__', 'x'],
+        ['options', '-c search_path=ü'],
+      ],
+    );
   });
 
   it('reports a newer minor version and refuses another major version with 0A000', () => {
@@ -119,7 +122,13 @@ describe('frontend parsers', () => {
   });
 
   it('parses Bind names with the statement offset, and its parameters on demand', () => {
-    const m = buildBind({ portal: 'p', statement: 'stmt', paramFormats: [0, 1], params: ['42', null], resultFormats: [1] });
+    const m = buildBind({
+      portal: 'p',
+      statement: 'stmt',
+      paramFormats: [0, 1],
+      params: ['42', null],
+      resultFormats: [1],
+    });
     const b = parseBind(typed(m));
     assert.deepEqual([b.portal, b.statement, b.statementOffset, b.paramsOffset], ['p', 'stmt', 2, 7]);
     assert.equal(typed(m).toString('utf8', b.statementOffset, b.paramsOffset - 1), 'stmt');
@@ -162,7 +171,10 @@ describe('frontend parsers', () => {
       mechanism: 'SCRAM-SHA-256',
       data: Buffer.from('n,,n=,r=abc'),
     });
-    assert.deepEqual(parseSASLInitialResponse(typed(buildSASLInitialResponse('X', null))), { mechanism: 'X', data: null });
+    assert.deepEqual(parseSASLInitialResponse(typed(buildSASLInitialResponse('X', null))), {
+      mechanism: 'X',
+      data: null,
+    });
     throwsCode(() => parseSASLInitialResponse(hex('5800 00000005 6162')), ProtocolErrorCode.TruncatedField);
     throwsCode(() => parseSASLInitialResponse(hex('5800 fffffffe')), ProtocolErrorCode.BadField);
     assert.deepEqual(typed(buildSASLResponse('c=biws')), Buffer.from('c=biws'));
@@ -170,7 +182,10 @@ describe('frontend parsers', () => {
 
   it('dispatches on the type byte and refuses unknown types', () => {
     const m = buildQuery('SELECT 1');
-    assert.deepEqual(parseFrontendMessage({ type: m[0] as number, payload: typed(m) }), { type: 'Query', sql: 'SELECT 1' });
+    assert.deepEqual(parseFrontendMessage({ type: m[0] as number, payload: typed(m) }), {
+      type: 'Query',
+      sql: 'SELECT 1',
+    });
     assert.deepEqual(parseFrontendMessage({ type: 0x53, payload: Buffer.alloc(0) }), { type: 'Sync' });
     throwsCode(() => parseFrontendMessage({ type: 0x5a, payload: Buffer.alloc(0) }), ProtocolErrorCode.UnknownMessage);
   });
@@ -185,17 +200,28 @@ describe('frontend rewrites', () => {
     assert.deepEqual(rewriteBindStatement(out, 'client_s1'), m);
   });
 
-  it('renames the statement in the first piece of a streamed Bind, with the whole message\'s new length', () => {
+  it("renames the statement in the first piece of a streamed Bind, with the whole message's new length", () => {
     const m = buildBind({ portal: 'p', statement: 'client_s1', params: ['x'.repeat(5000)] });
-    assert.throws(() => rewriteBindStatementHead(m.subarray(0, 16), 'x'), /no terminating NUL/, 'both names must be in the head');
+    assert.throws(
+      () => rewriteBindStatementHead(m.subarray(0, 16), 'x'),
+      /no terminating NUL/,
+      'both names must be in the head',
+    );
     for (const cutAt of [17, 40, 1000]) {
       const head = rewriteBindStatementHead(m.subarray(0, cutAt), 'PGKEEL_17_longer');
-      assert.deepEqual(Buffer.concat([head, m.subarray(cutAt)]), rewriteBindStatement(m, 'PGKEEL_17_longer'), `cut at ${cutAt}`);
+      assert.deepEqual(
+        Buffer.concat([head, m.subarray(cutAt)]),
+        rewriteBindStatement(m, 'PGKEEL_17_longer'),
+        `cut at ${cutAt}`,
+      );
     }
   });
 
   it('renames Parse, Describe and Close the same way', () => {
-    assert.deepEqual(rewriteParseName(buildParse('a', 'SELECT $1', [25]), 'bbbb'), buildParse('bbbb', 'SELECT $1', [25]));
+    assert.deepEqual(
+      rewriteParseName(buildParse('a', 'SELECT $1', [25]), 'bbbb'),
+      buildParse('bbbb', 'SELECT $1', [25]),
+    );
     assert.deepEqual(rewriteDescribeName(buildDescribe('S', 'a'), ''), buildDescribe('S', ''));
     assert.deepEqual(rewriteCloseName(buildClose('S', ''), 'zz'), buildClose('S', 'zz'));
   });
@@ -204,7 +230,10 @@ describe('frontend rewrites', () => {
     throwsCode(() => rewriteBindStatement(buildQuery('x'), 'n'), ProtocolErrorCode.UnknownMessage);
     throwsCode(() => rewriteBindStatement(buildBind({}).subarray(0, 8), 'n'), ProtocolErrorCode.BadLength);
     throwsCode(() => rewriteBindStatement(buildBind({}), 'a\0b'), ProtocolErrorCode.BadField);
-    throwsCode(() => rewriteParseName(Buffer.from([0x50, 0, 0, 0, 6, 0x61, 0x62]), 'n'), ProtocolErrorCode.TruncatedField);
+    throwsCode(
+      () => rewriteParseName(Buffer.from([0x50, 0, 0, 0, 6, 0x61, 0x62]), 'n'),
+      ProtocolErrorCode.TruncatedField,
+    );
   });
 });
 
@@ -212,11 +241,17 @@ describe('frontend builders match node-postgres byte for byte', () => {
   const same = (ours: Buffer, theirs: Buffer): void => assert.deepEqual(ours, Buffer.from(theirs));
 
   it('start-up, SSL, cancel and password messages', () => {
-    same(buildStartupMessage({ user: 'bob', database: 'db', client_encoding: 'UTF8' }), serialize.startup({ user: 'bob', database: 'db' }));
+    same(
+      buildStartupMessage({ user: 'bob', database: 'db', client_encoding: 'UTF8' }),
+      serialize.startup({ user: 'bob', database: 'db' }),
+    );
     same(buildSSLRequest(), serialize.requestSsl());
     same(buildCancelRequest(77, 12345), serialize.cancel(77, 12345));
     same(buildPasswordMessage('pw'), serialize.password('pw'));
-    same(buildSASLInitialResponse('SCRAM-SHA-256', 'n,,n=*,r=xyz'), serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'n,,n=*,r=xyz'));
+    same(
+      buildSASLInitialResponse('SCRAM-SHA-256', 'n,,n=*,r=xyz'),
+      serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'n,,n=*,r=xyz'),
+    );
     same(buildSASLResponse('c=biws,r=x,p=y'), serialize.sendSCRAMClientFinalMessage('c=biws,r=x,p=y'));
   });
 
@@ -224,7 +259,13 @@ describe('frontend builders match node-postgres byte for byte', () => {
     same(buildQuery('SELECT 1'), serialize.query('SELECT 1'));
     same(buildParse('s', 'SELECT $1', [23]), serialize.parse({ name: 's', text: 'SELECT $1', types: [23] }));
     same(
-      buildBind({ portal: 'p', statement: 's', paramFormats: [0, 1, 0], params: ['1', Buffer.from([2]), null], resultFormats: [0] }),
+      buildBind({
+        portal: 'p',
+        statement: 's',
+        paramFormats: [0, 1, 0],
+        params: ['1', Buffer.from([2]), null],
+        resultFormats: [0],
+      }),
       serialize.bind({ portal: 'p', statement: 's', values: ['1', Buffer.from([2]), null] }),
     );
     same(buildExecute('p', 5), serialize.execute({ portal: 'p', rows: 5 }));

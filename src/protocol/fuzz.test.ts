@@ -50,7 +50,13 @@ import { frameChunks, prng, randInt, streamChunks } from './testing.js';
 const typedCorpus = [
   buildQuery('SELECT 1'),
   buildParse('s', 'SELECT $1', [23, 25]),
-  buildBind({ portal: 'p', statement: 's', paramFormats: [1], params: [Buffer.from([1, 2]), null, 'x'], resultFormats: [0, 1] }),
+  buildBind({
+    portal: 'p',
+    statement: 's',
+    paramFormats: [1],
+    params: [Buffer.from([1, 2]), null, 'x'],
+    resultFormats: [0, 1],
+  }),
   buildDescribe('S', 's'),
   buildClose('P', 'p'),
   buildExecute('p', 10),
@@ -64,18 +70,15 @@ const typedCorpus = [
   buildErrorResponse({ severity: 'ERROR', sqlstate: '42601', message: 'syntax', hint: 'h' }),
   buildReadyForQuery(TxStatus.Idle),
 ];
-const startupCorpus = [
-  buildStartupMessage({ user: 'u', database: 'd' }),
-  buildSSLRequest(),
-  buildCancelRequest(5, 6),
-];
+const startupCorpus = [buildStartupMessage({ user: 'u', database: 'd' }), buildSSLRequest(), buildCancelRequest(5, 6)];
 const LIMIT = 100_000;
 
 function mutate(rand: () => number, base: Buffer): Buffer {
   const b = Buffer.from(base);
   switch (randInt(rand, 6)) {
     case 0: // flip a few bytes
-      for (let i = 0, n = 1 + randInt(rand, 4); i < n && b.length > 0; i++) b[randInt(rand, b.length)] = randInt(rand, 256);
+      for (let i = 0, n = 1 + randInt(rand, 4); i < n && b.length > 0; i++)
+        b[randInt(rand, b.length)] = randInt(rand, 256);
       return b;
     case 1: // truncate
       return b.subarray(0, randInt(rand, b.length + 1));
@@ -84,7 +87,18 @@ function mutate(rand: () => number, base: Buffer): Buffer {
     case 3: {
       // hostile length word (typed messages have it at 1, start-up packets at 0)
       const at = randInt(rand, 2);
-      const words = [-1, -2147483648, 0, 3, 4, 7, 0x7fffffff, LIMIT + 1, randInt(rand, 0x7fffffff), b.length + randInt(rand, 9) - 4];
+      const words = [
+        -1,
+        -2147483648,
+        0,
+        3,
+        4,
+        7,
+        0x7fffffff,
+        LIMIT + 1,
+        randInt(rand, 0x7fffffff),
+        b.length + randInt(rand, 9) - 4,
+      ];
       if (b.length >= at + 4) b.writeInt32BE(words[randInt(rand, words.length)] as number, at);
       return b;
     }
@@ -148,7 +162,9 @@ describe('fuzz (seeded)', () => {
     const rand = prng(0xf4a3e);
     for (let i = 0; i < 6_000; i++) {
       const startup = rand() < 0.3;
-      const parts: Buffer[] = startup ? [mutate(rand, startupCorpus[randInt(rand, startupCorpus.length)] as Buffer)] : [];
+      const parts: Buffer[] = startup
+        ? [mutate(rand, startupCorpus[randInt(rand, startupCorpus.length)] as Buffer)]
+        : [];
       for (let j = 0, n = 1 + randInt(rand, 4); j < n; j++) {
         const m = typedCorpus[randInt(rand, typedCorpus.length)] as Buffer;
         parts.push(rand() < 0.3 ? mutate(rand, m) : m);
@@ -167,7 +183,11 @@ describe('fuzz (seeded)', () => {
       });
       if (!out) continue;
       const framed = Buffer.concat(out.frames.map((f) => f.raw));
-      assert.deepEqual(framed, stream.subarray(0, framed.length), `frames are the stream's bytes: ${stream.toString('hex')}`);
+      assert.deepEqual(
+        framed,
+        stream.subarray(0, framed.length),
+        `frames are the stream's bytes: ${stream.toString('hex')}`,
+      );
       const maxChunk = Math.max(...pieces.map((p) => p.length));
       assert.ok(out.maxRetained <= maxChunk + LIMIT + 5, `retained ${out.maxRetained} for ${stream.toString('hex')}`);
     }
@@ -193,11 +213,19 @@ describe('fuzz (seeded)', () => {
       let out: ReturnType<typeof streamChunks> | undefined;
       const hold = rand() < 0.5;
       survives('Framer (streaming)', stream, () => {
-        out = streamChunks(pieces, { maxMessageBytes: LIMIT, maxHeldBytes: LIMIT, streamAbove: 8, streamTypes: every }, (p) => hold && (p.type & 1) === 1);
+        out = streamChunks(
+          pieces,
+          { maxMessageBytes: LIMIT, maxHeldBytes: LIMIT, streamAbove: 8, streamTypes: every },
+          (p) => hold && (p.type & 1) === 1,
+        );
       });
       if (!out) continue;
       const framed = Buffer.concat(out.messages.map((m) => m.raw));
-      assert.deepEqual(framed, stream.subarray(0, framed.length), `messages are the stream's bytes: ${stream.toString('hex')}`);
+      assert.deepEqual(
+        framed,
+        stream.subarray(0, framed.length),
+        `messages are the stream's bytes: ${stream.toString('hex')}`,
+      );
     }
   });
 
@@ -205,7 +233,13 @@ describe('fuzz (seeded)', () => {
     const rand = prng(0x5c7a);
     const verifier =
       'SCRAM-SHA-256$4096:D76gvGUVj9Z4DNiGoabOBg==$RukL0Xo3Ql/2F9FsD7mcQ3GATG2fD3PA71qY1JagGDs=:BhKUwyyivFm7Tq2jDJVXSVRbRDgTWyBilZKgg6DDuYU=';
-    const seeds = ['n,,n=,r=CN', 'c=biws,r=CNSN,p=' + Buffer.alloc(32).toString('base64'), 'r=CNSN,s=c2FsdA==,i=2', 'v=AAAA', 'e=x'];
+    const seeds = [
+      'n,,n=,r=CN',
+      'c=biws,r=CNSN,p=' + Buffer.alloc(32).toString('base64'),
+      'r=CNSN,s=c2FsdA==,i=2',
+      'v=AAAA',
+      'e=x',
+    ];
     for (let i = 0; i < 2_000; i++) {
       const text = mutate(rand, Buffer.from(seeds[randInt(rand, seeds.length)] as string)).toString('latin1');
       const server = ScramServer.fromVerifier(verifier, () => 'SN');

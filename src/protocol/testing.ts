@@ -72,7 +72,11 @@ export interface StreamedOutput {
  * Like frameChunks for a streaming framer (`read()`): pieces are put back together per message. `hold` decides,
  * at a message's first piece, to take it whole instead (`holdWhole()`).
  */
-export function streamChunks(chunks: readonly Buffer[], options: FramerOptions, hold: (p: FramePiece) => boolean = () => false): StreamedOutput {
+export function streamChunks(
+  chunks: readonly Buffer[],
+  options: FramerOptions,
+  hold: (p: FramePiece) => boolean = () => false,
+): StreamedOutput {
   const framer = new Framer(options);
   const messages: { type: number; raw: Buffer; pieces: number | 'whole'; firstBytes: number }[] = [];
   let parts: Buffer[] = [];

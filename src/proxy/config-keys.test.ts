@@ -19,20 +19,32 @@ function problems(raw: Record<string, unknown>): string[] {
 
 describe('proxy config: keys are own properties', () => {
   it('refuses constructor, toString, hasOwnProperty and __proto__ as unknown keys, at the top and in etcd', () => {
-    const raw = { ...base, ...JSON.parse('{"constructor":{"prototype":{"x":1}},"toString":1,"__proto__":{"polluted":1},"hasOwnProperty":1}') } as Record<string, unknown>;
+    const raw = {
+      ...base,
+      ...JSON.parse('{"constructor":{"prototype":{"x":1}},"toString":1,"__proto__":{"polluted":1},"hasOwnProperty":1}'),
+    } as Record<string, unknown>;
     delete raw['primary'];
     raw['etcd'] = JSON.parse('{"hosts":["127.0.0.1:2379"],"scope":"s","constructor":1}');
     const p = problems(raw);
     for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'etcd.constructor']) {
-      assert.ok(p.some((x) => x.startsWith(`${key}: unknown key`)), `${key} refused:\n${p.join('\n')}`);
+      assert.ok(
+        p.some((x) => x.startsWith(`${key}: unknown key`)),
+        `${key} refused:\n${p.join('\n')}`,
+      );
     }
     assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
   });
 
   it('refuses Object.prototype names inside a per-user override; a user called "constructor" gets the defaults', () => {
     const p = problems({ ...base, users: { bob: JSON.parse('{"pool_size":2,"constructor":1}') } });
-    assert.ok(p.some((x) => x.startsWith('users.bob.constructor: unknown key')), p.join('\n'));
-    const c = proxyConfigFromObject({ ...base, users: JSON.parse('{"__proto__":{"pool_size":3},"bob":{"pool_size":2}}') }, 't');
+    assert.ok(
+      p.some((x) => x.startsWith('users.bob.constructor: unknown key')),
+      p.join('\n'),
+    );
+    const c = proxyConfigFromObject(
+      { ...base, users: JSON.parse('{"__proto__":{"pool_size":3},"bob":{"pool_size":2}}') },
+      't',
+    );
     assert.deepEqual(poolSettingsFor(c, 'app', '__proto__'), { mode: 'transaction', size: 3 });
     assert.deepEqual(poolSettingsFor(c, 'constructor', 'constructor'), { mode: 'transaction', size: 20 });
     assert.deepEqual(poolSettingsFor(c, 'app', 'toString'), { mode: 'transaction', size: 20 });
@@ -49,7 +61,10 @@ describe('proxy config: ports', () => {
       const hp = `127.0.0.1:${port}`;
       const p = problems({ ...base, listen: hp, ro_listen: hp, metrics_listen: hp, primary: hp, replicas: [hp] });
       for (const key of ['listen', 'ro_listen', 'metrics_listen', 'primary', 'replicas[0]']) {
-        assert.ok(p.some((x) => x.startsWith(`${key}: expected a port from`) && x.endsWith(`got "${hp}"`)), `${key}:\n${p.join('\n')}`);
+        assert.ok(
+          p.some((x) => x.startsWith(`${key}: expected a port from`) && x.endsWith(`got "${hp}"`)),
+          `${key}:\n${p.join('\n')}`,
+        );
       }
     });
   }

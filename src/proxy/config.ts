@@ -7,18 +7,31 @@ import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../config/yaml.js';
 import { ConfigError, portProblem, type Problem, type Schema, validate } from '../config/schema.js';
 import { TLS_MODES, type TlsMode } from './tls.js';
-import { etcdSecurityFields, etcdSecurityProblems, resolveEtcdFiles, type EtcdSecurity } from '../config/etcd-section.js';
+import {
+  etcdSecurityFields,
+  etcdSecurityProblems,
+  resolveEtcdFiles,
+  type EtcdSecurity,
+} from '../config/etcd-section.js';
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
 export const AuthType = { Trust: 'trust', Md5: 'md5', Scram: 'scram-sha-256' } as const;
 export type AuthType = (typeof AuthType)[keyof typeof AuthType];
 /** pgBouncer 1.24.1's default (CVE-2025-2291): an expired password (rolvaliduntil) counts as none. */
-export const DEFAULT_AUTH_QUERY = 'SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin';
+export const DEFAULT_AUTH_QUERY =
+  'SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin';
 
 const HOST_PORT = /^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/;
 /** A server address (port 1-65535); listeners (`listener`) may also take port 0, any free port. */
-const hostPort = (doc: string, required = false, listener = false): Schema => ({ kind: 'string', doc, pattern: HOST_PORT, expected: 'host:port', required, check: (v) => portProblem(v, listener) });
+const hostPort = (doc: string, required = false, listener = false): Schema => ({
+  kind: 'string',
+  doc,
+  pattern: HOST_PORT,
+  expected: 'host:port',
+  required,
+  check: (v) => portProblem(v, listener),
+});
 const seconds = (doc: string, dflt: number): Schema => ({ kind: 'int', doc, default: dflt, min: 0, unit: 's' });
 
 const poolOverride: Schema = {
@@ -38,29 +51,77 @@ export const proxySchema: Schema = {
     listen: hostPort('read-write listener: always routed to the current leader', true, true),
     ro_listen: hostPort('read-only listener: balanced across healthy replicas (optional)', false, true),
     metrics_listen: hostPort('Prometheus /metrics HTTP listener (optional)', false, true),
-    workers: { kind: 'int', doc: 'worker processes sharing the listeners; pool limits and max_client_conn are divided among them', default: 1, min: 1, max: 32 },
-    pool_mode: { kind: 'enum', doc: 'when a server connection returns to the pool', values: ['session', 'transaction'], default: 'transaction' },
+    workers: {
+      kind: 'int',
+      doc: 'worker processes sharing the listeners; pool limits and max_client_conn are divided among them',
+      default: 1,
+      min: 1,
+      max: 32,
+    },
+    pool_mode: {
+      kind: 'enum',
+      doc: 'when a server connection returns to the pool',
+      values: ['session', 'transaction'],
+      default: 'transaction',
+    },
     default_pool_size: { kind: 'int', doc: 'server connections per (database, user, listener)', default: 20, min: 1 },
     min_pool_size: { kind: 'int', doc: 'server connections kept open per pool once it exists', default: 0, min: 0 },
-    reserve_pool_size: { kind: 'int', doc: 'extra server connections a pool may open once a client has waited reserve_pool_timeout; closed again when they fall idle', default: 0, min: 0 },
-    reserve_pool_timeout: seconds('a client waiting this long for a server connection lets its pool use the reserve (0: never)', 5),
+    reserve_pool_size: {
+      kind: 'int',
+      doc: 'extra server connections a pool may open once a client has waited reserve_pool_timeout; closed again when they fall idle',
+      default: 0,
+      min: 0,
+    },
+    reserve_pool_timeout: seconds(
+      'a client waiting this long for a server connection lets its pool use the reserve (0: never)',
+      5,
+    ),
     max_prepared_statements: {
-      kind: 'int', default: 200, min: 0,
+      kind: 'int',
+      default: 200,
+      min: 0,
       doc: 'transaction mode: named prepared statements kept per server connection (least recently used closed beyond it); 0: not tracked, named statements pass through unchanged',
     },
     max_client_conn: { kind: 'int', doc: 'client connections accepted in total', default: 100, min: 1 },
     auth_type: {
-      kind: 'enum', values: ['trust', 'md5', 'scram-sha-256'], default: 'scram-sha-256',
+      kind: 'enum',
+      values: ['trust', 'md5', 'scram-sha-256'],
+      default: 'scram-sha-256',
       doc: 'how clients authenticate; trust (no password: anyone who can reach the listener gets in as any user the servers accept) only when asked for, with a warning at start',
     },
-    auth_file: { kind: 'string', doc: 'pgBouncer userlist.txt: "user" "password, md5 hash or SCRAM verifier" per line' },
-    auth_user: { kind: 'string', doc: 'users not in auth_file are looked up with auth_query, run on the primary as this user (its password from auth_file; none needed if the server trusts it)' },
-    auth_query: { kind: 'string', doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted', default: DEFAULT_AUTH_QUERY, multiline: true },
+    auth_file: {
+      kind: 'string',
+      doc: 'pgBouncer userlist.txt: "user" "password, md5 hash or SCRAM verifier" per line',
+    },
+    auth_user: {
+      kind: 'string',
+      doc: 'users not in auth_file are looked up with auth_query, run on the primary as this user (its password from auth_file; none needed if the server trusts it)',
+    },
+    auth_query: {
+      kind: 'string',
+      doc: 'returns (user name, password secret) for the user name $1; no row or a NULL: no password is accepted',
+      default: DEFAULT_AUTH_QUERY,
+      multiline: true,
+    },
     auth_dbname: { kind: 'string', doc: 'database auth_query runs in (default: the database the client asks for)' },
-    admin_users: { kind: 'list', doc: 'users allowed every admin console command; empty: every authenticated user', of: { kind: 'string', doc: 'user' }, commaString: true },
-    stats_users: { kind: 'list', doc: 'users allowed SHOW commands only', of: { kind: 'string', doc: 'user' }, commaString: true },
+    admin_users: {
+      kind: 'list',
+      doc: 'users allowed every admin console command; empty: every authenticated user',
+      of: { kind: 'string', doc: 'user' },
+      commaString: true,
+    },
+    stats_users: {
+      kind: 'list',
+      doc: 'users allowed SHOW commands only',
+      of: { kind: 'string', doc: 'user' },
+      commaString: true,
+    },
     ignore_startup_parameters: {
-      kind: 'list', doc: 'start-up parameters accepted and dropped', of: { kind: 'string', doc: 'name' }, commaString: true, default: ['extra_float_digits'],
+      kind: 'list',
+      doc: 'start-up parameters accepted and dropped',
+      of: { kind: 'string', doc: 'name' },
+      commaString: true,
+      default: ['extra_float_digits'],
     },
     query_wait_timeout: seconds('a client waiting this long for a server connection is disconnected', 120),
     client_idle_timeout: seconds('close clients idle (not in a transaction) this long', 0),
@@ -68,22 +129,45 @@ export const proxySchema: Schema = {
     server_idle_timeout: seconds('close server connections idle this long (keeping min_pool_size)', 600),
     server_lifetime: seconds('close server connections this old when they are next released', 3600),
     server_connect_timeout: seconds('give up one server connection attempt after this long', 15),
-    server_login_retry: { kind: 'int', doc: 'wait before retrying a failed server connection', default: 1000, min: 10, unit: 'ms' },
-    server_reset_query: { kind: 'string', doc: 'run on a server connection when a session-mode client leaves (empty: none)', default: 'DISCARD ALL', multiline: true },
+    server_login_retry: {
+      kind: 'int',
+      doc: 'wait before retrying a failed server connection',
+      default: 1000,
+      min: 10,
+      unit: 'ms',
+    },
+    server_reset_query: {
+      kind: 'string',
+      doc: 'run on a server connection when a session-mode client leaves (empty: none)',
+      default: 'DISCARD ALL',
+      multiline: true,
+    },
     server_reset_query_always: {
-      kind: 'bool', default: false,
-      doc: 'transaction mode too: run server_reset_query after every transaction before the connection serves anyone else (pgBouncer), so a SET or SET ROLE outside a transaction cannot reach the next client; costs a round trip per transaction and drops the server\'s prepared statements',
+      kind: 'bool',
+      default: false,
+      doc: "transaction mode too: run server_reset_query after every transaction before the connection serves anyone else (pgBouncer), so a SET or SET ROLE outside a transaction cannot reach the next client; costs a round trip per transaction and drops the server's prepared statements",
     },
     max_packet_size: {
-      kind: 'int', default: 1024 * 1024 * 1024, min: 65536, unit: 'bytes',
+      kind: 'int',
+      default: 1024 * 1024 * 1024,
+      min: 65536,
+      unit: 'bytes',
       doc: 'largest message a client may send (pgBouncer; PostgreSQL itself accepts up to 1 GiB); messages longer than 64 KiB are streamed to the server as they arrive, not held in memory',
     },
     max_buffered_packet_size: {
-      kind: 'int', default: 16 * 1024 * 1024, min: 65536, max: 1024 * 1024 * 1024, unit: 'bytes',
+      kind: 'int',
+      default: 16 * 1024 * 1024,
+      min: 65536,
+      max: 1024 * 1024 * 1024,
+      unit: 'bytes',
       doc: 'largest message the proxy holds whole in memory, per client: those it must read or rewrite (admin console commands; in transaction mode a Parse of a named statement, a Bind whose names do not fit its first 256 bytes); a longer one closes that client with 54000',
     },
     shutdown_timeout: seconds('on SIGTERM/SHUTDOWN, wait this long for transactions to finish', 30),
-    databases: { kind: 'map', doc: 'per-database overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
+    databases: {
+      kind: 'map',
+      doc: 'per-database overrides: name → {pool_mode, pool_size, reserve_pool}',
+      values: 'scalar',
+    },
     users: { kind: 'map', doc: 'per-user overrides: name → {pool_mode, pool_size, reserve_pool}', values: 'scalar' },
     primary: hostPort('static topology: the primary (instead of etcd)'),
     replicas: { kind: 'list', doc: 'static topology: replicas', of: hostPort('replica') },
@@ -99,28 +183,68 @@ export const proxySchema: Schema = {
         ...etcdSecurityFields,
       },
     },
-    max_lag: { kind: 'int', doc: 'replicas further behind the leader are not used for reads', default: 16 * 1024 * 1024, min: 0, unit: 'bytes' },
-    ro_fallback_to_leader: { kind: 'bool', doc: 'read-only clients use the leader when no replica is eligible', default: true },
+    max_lag: {
+      kind: 'int',
+      doc: 'replicas further behind the leader are not used for reads',
+      default: 16 * 1024 * 1024,
+      min: 0,
+      unit: 'bytes',
+    },
+    ro_fallback_to_leader: {
+      kind: 'bool',
+      doc: 'read-only clients use the leader when no replica is eligible',
+      default: true,
+    },
     switchover_pause_timeout: seconds('after a failover key appears, queue new transactions at most this long', 30),
     client_tls_sslmode: {
-      kind: 'enum', values: TLS_MODES, default: 'disable',
+      kind: 'enum',
+      values: TLS_MODES,
+      default: 'disable',
       doc: 'TLS for client connections (pgBouncer). disable: SSLRequest answered N, plain only; allow, prefer: TLS when the client asks, plain accepted, client certificates not checked; require: TLS only (a plain StartupMessage gets FATAL 28000), client certificates not checked; verify-ca, verify-full: TLS only with a client certificate signed by client_tls_ca_file',
     },
-    client_tls_key_file: { kind: 'string', doc: 'private key the proxy presents to clients (PEM); required unless client_tls_sslmode is disable' },
-    client_tls_cert_file: { kind: 'string', doc: 'certificate for client_tls_key_file (PEM); required unless client_tls_sslmode is disable' },
-    client_tls_ca_file: { kind: 'string', doc: 'CA certificates client certificates are checked against (PEM); required by client_tls_sslmode verify-ca/verify-full' },
+    client_tls_key_file: {
+      kind: 'string',
+      doc: 'private key the proxy presents to clients (PEM); required unless client_tls_sslmode is disable',
+    },
+    client_tls_cert_file: {
+      kind: 'string',
+      doc: 'certificate for client_tls_key_file (PEM); required unless client_tls_sslmode is disable',
+    },
+    client_tls_ca_file: {
+      kind: 'string',
+      doc: 'CA certificates client certificates are checked against (PEM); required by client_tls_sslmode verify-ca/verify-full',
+    },
     server_tls_sslmode: {
-      kind: 'enum', values: TLS_MODES, default: 'prefer',
+      kind: 'enum',
+      values: TLS_MODES,
+      default: 'prefer',
       doc: 'TLS for server connections (libpq sslmode meanings). disable: plain, no SSLRequest; allow, prefer: TLS when the server offers it, else plain, certificate not checked; require: TLS only, certificate not checked; verify-ca: TLS only, chain checked against server_tls_ca_file; verify-full: as verify-ca and the certificate must name the host connected to',
     },
-    server_tls_ca_file: { kind: 'string', doc: 'CA certificates server certificates are checked against (PEM); required by server_tls_sslmode verify-ca/verify-full' },
-    server_tls_key_file: { kind: 'string', doc: 'private key the proxy presents to servers as its client certificate (PEM; optional, with server_tls_cert_file)' },
-    server_tls_cert_file: { kind: 'string', doc: 'certificate for server_tls_key_file (PEM; optional, with server_tls_key_file)' },
+    server_tls_ca_file: {
+      kind: 'string',
+      doc: 'CA certificates server certificates are checked against (PEM); required by server_tls_sslmode verify-ca/verify-full',
+    },
+    server_tls_key_file: {
+      kind: 'string',
+      doc: 'private key the proxy presents to servers as its client certificate (PEM; optional, with server_tls_cert_file)',
+    },
+    server_tls_cert_file: {
+      kind: 'string',
+      doc: 'certificate for server_tls_key_file (PEM; optional, with server_tls_key_file)',
+    },
   },
 };
 
 /** Settings that name files: relative paths are taken from the config file's directory. */
-const FILE_KEYS = ['auth_file', 'client_tls_key_file', 'client_tls_cert_file', 'client_tls_ca_file', 'server_tls_ca_file', 'server_tls_key_file', 'server_tls_cert_file'] as const;
+const FILE_KEYS = [
+  'auth_file',
+  'client_tls_key_file',
+  'client_tls_cert_file',
+  'client_tls_ca_file',
+  'server_tls_ca_file',
+  'server_tls_key_file',
+  'server_tls_cert_file',
+] as const;
 
 export interface PoolOverride {
   readonly pool_mode?: PoolMode;
@@ -197,18 +321,31 @@ function overrides(raw: unknown, path: string, problems: Problem[]): Record<stri
 
 function crossField(c: ProxyConfig): Problem[] {
   const out: Problem[] = [];
-  if (c.primary && c.etcd) out.push({ path: 'primary', message: 'give either a static topology (primary/replicas) or etcd, not both' });
-  if (!c.primary && !c.etcd) out.push({ path: 'primary', message: 'is required unless etcd is given: the proxy needs a topology' });
+  if (c.primary && c.etcd)
+    out.push({ path: 'primary', message: 'give either a static topology (primary/replicas) or etcd, not both' });
+  if (!c.primary && !c.etcd)
+    out.push({ path: 'primary', message: 'is required unless etcd is given: the proxy needs a topology' });
   if (c.replicas.length && !c.primary) out.push({ path: 'replicas', message: 'needs primary (static topology)' });
   if (c.etcd && c.etcd.hosts.length === 0) out.push({ path: 'etcd.hosts', message: 'expected at least one host:port' });
   if (c.etcd) out.push(...etcdSecurityProblems(c.etcd, 'etcd'));
   if (c.auth_type !== 'trust' && !c.auth_file && !c.auth_user) {
-    out.push({ path: 'auth_file', message: `is required with auth_type ${c.auth_type} (or auth_user); set auth_type: trust explicitly to let clients in without a password` });
+    out.push({
+      path: 'auth_file',
+      message: `is required with auth_type ${c.auth_type} (or auth_user); set auth_type: trust explicitly to let clients in without a password`,
+    });
   }
   out.push(...authQueryRules(c));
   out.push(...tlsRules(c));
-  if (c.min_pool_size > c.default_pool_size) out.push({ path: 'min_pool_size', message: `must be at most default_pool_size (${c.default_pool_size}), got ${c.min_pool_size}` });
-  const addrs = [['listen', c.listen], ['ro_listen', c.ro_listen], ['metrics_listen', c.metrics_listen]].filter(([, v]) => v);
+  if (c.min_pool_size > c.default_pool_size)
+    out.push({
+      path: 'min_pool_size',
+      message: `must be at most default_pool_size (${c.default_pool_size}), got ${c.min_pool_size}`,
+    });
+  const addrs = [
+    ['listen', c.listen],
+    ['ro_listen', c.ro_listen],
+    ['metrics_listen', c.metrics_listen],
+  ].filter(([, v]) => v);
   for (let i = 0; i < addrs.length; i++) {
     for (let j = i + 1; j < addrs.length; j++) {
       const [a, av] = addrs[i] as [string, string];
@@ -223,10 +360,13 @@ function crossField(c: ProxyConfig): Problem[] {
 function authQueryRules(c: ProxyConfig): Problem[] {
   const out: Problem[] = [];
   if (c.auth_user === undefined) {
-    if (c.auth_dbname !== undefined) out.push({ path: 'auth_dbname', message: 'needs auth_user (the user auth_query runs as)' });
-    if (c.auth_query !== DEFAULT_AUTH_QUERY) out.push({ path: 'auth_query', message: 'needs auth_user (the user it runs as)' });
+    if (c.auth_dbname !== undefined)
+      out.push({ path: 'auth_dbname', message: 'needs auth_user (the user auth_query runs as)' });
+    if (c.auth_query !== DEFAULT_AUTH_QUERY)
+      out.push({ path: 'auth_query', message: 'needs auth_user (the user it runs as)' });
   }
-  if (!/\$1(?!\d)/.test(c.auth_query)) out.push({ path: 'auth_query', message: 'must take the user name as the parameter $1' });
+  if (!/\$1(?!\d)/.test(c.auth_query))
+    out.push({ path: 'auth_query', message: 'must take the user name as the parameter $1' });
   return out;
 }
 
@@ -235,13 +375,18 @@ function tlsRules(c: ProxyConfig): Problem[] {
   const out: Problem[] = [];
   const cm = c.client_tls_sslmode;
   if (cm !== 'disable') {
-    for (const k of ['client_tls_key_file', 'client_tls_cert_file'] as const) if (!c[k]) out.push({ path: k, message: `is required with client_tls_sslmode ${cm}` });
+    for (const k of ['client_tls_key_file', 'client_tls_cert_file'] as const)
+      if (!c[k]) out.push({ path: k, message: `is required with client_tls_sslmode ${cm}` });
   }
-  if ((cm === 'verify-ca' || cm === 'verify-full') && !c.client_tls_ca_file) out.push({ path: 'client_tls_ca_file', message: `is required with client_tls_sslmode ${cm}` });
+  if ((cm === 'verify-ca' || cm === 'verify-full') && !c.client_tls_ca_file)
+    out.push({ path: 'client_tls_ca_file', message: `is required with client_tls_sslmode ${cm}` });
   const sm = c.server_tls_sslmode;
-  if ((sm === 'verify-ca' || sm === 'verify-full') && !c.server_tls_ca_file) out.push({ path: 'server_tls_ca_file', message: `is required with server_tls_sslmode ${sm}` });
+  if ((sm === 'verify-ca' || sm === 'verify-full') && !c.server_tls_ca_file)
+    out.push({ path: 'server_tls_ca_file', message: `is required with server_tls_sslmode ${sm}` });
   if (!c.server_tls_key_file !== !c.server_tls_cert_file) {
-    const [missing, given] = c.server_tls_key_file ? ['server_tls_cert_file', 'server_tls_key_file'] : ['server_tls_key_file', 'server_tls_cert_file'];
+    const [missing, given] = c.server_tls_key_file
+      ? ['server_tls_cert_file', 'server_tls_key_file']
+      : ['server_tls_key_file', 'server_tls_cert_file'];
     out.push({ path: missing, message: `is required with ${given}` });
   }
   return out;
@@ -295,7 +440,9 @@ export function poolSettingsFor(c: ProxyConfig, database: string, user: string):
 
 /** reserve_pool_size for one (database, user): `reserve_pool` of the user, else of the database, else the default. */
 export function reservePoolFor(c: ProxyConfig, database: string, user: string): number {
-  return overrideFor(c.users, user)?.reserve_pool ?? overrideFor(c.databases, database)?.reserve_pool ?? c.reserve_pool_size;
+  return (
+    overrideFor(c.users, user)?.reserve_pool ?? overrideFor(c.databases, database)?.reserve_pool ?? c.reserve_pool_size
+  );
 }
 
 /** The override for a client-chosen name: own entries only (a user called "constructor" has none). */

@@ -44,30 +44,125 @@ interface Entry {
 }
 
 export const proxyErrorCatalogue: Readonly<Record<ProxyErrorCode, Entry>> = Object.freeze({
-  PROXY_MAX_CLIENT_CONN: { sqlstate: '53300', severity: 'FATAL', summary: 'max_client_conn client connections are already open.' },
-  PROXY_AUTH_FAILED: { sqlstate: '28P01', severity: 'FATAL', summary: 'Password authentication failed (unknown user, wrong password).' },
-  PROXY_AUTH_UNSUPPORTED: { sqlstate: '28000', severity: 'FATAL', summary: "The auth file's secret cannot serve the configured auth_type (e.g. md5 hash with scram-sha-256)." },
-  PROXY_AUTH_QUERY_UNAVAILABLE: { sqlstate: '08006', severity: 'FATAL', summary: 'auth_query could not be run on the primary within server_connect_timeout (no leader, the auth_user could not log in, connection lost).' },
-  PROXY_AUTH_QUERY_FAILED: { sqlstate: '28000', severity: 'FATAL', summary: 'auth_query failed on the server or returned something other than (user name, password) in at most one row; the proxy log has details.' },
-  PROXY_STARTUP_PARAMETER: { sqlstate: '08P01', severity: 'FATAL', summary: 'A start-up parameter the proxy cannot keep per client (not tracked, not in ignore_startup_parameters).' },
-  PROXY_QUERY_WAIT_TIMEOUT: { sqlstate: '08P01', severity: 'FATAL', summary: 'The client waited query_wait_timeout for a server connection.' },
-  PROXY_NO_LEADER: { sqlstate: '08006', severity: 'FATAL', summary: 'The client waited query_wait_timeout and the cluster had no leader the whole time.' },
-  PROXY_NO_REPLICA: { sqlstate: '08006', severity: 'FATAL', summary: 'The client waited query_wait_timeout and no replica was eligible (lag, noloadbalance) and fallback is off.' },
-  PROXY_SERVER_LOST: { sqlstate: '08006', severity: 'FATAL', summary: "The server connection serving the client's transaction closed or was fenced (node died or was demoted)." },
-  PROXY_SERVER_LOGIN: { sqlstate: '08001', severity: 'FATAL', summary: 'The proxy could not log in to the server (network error) within query_wait_timeout.' },
-  PROXY_SERVER_REFUSED: { sqlstate: '08004', severity: 'FATAL', summary: 'The server refused the login (its own error is passed on with its SQLSTATE when it has one).' },
-  PROXY_SHUTDOWN: { sqlstate: '57P01', severity: 'FATAL', summary: 'The proxy is shutting down (SIGTERM or SHUTDOWN).' },
+  PROXY_MAX_CLIENT_CONN: {
+    sqlstate: '53300',
+    severity: 'FATAL',
+    summary: 'max_client_conn client connections are already open.',
+  },
+  PROXY_AUTH_FAILED: {
+    sqlstate: '28P01',
+    severity: 'FATAL',
+    summary: 'Password authentication failed (unknown user, wrong password).',
+  },
+  PROXY_AUTH_UNSUPPORTED: {
+    sqlstate: '28000',
+    severity: 'FATAL',
+    summary: "The auth file's secret cannot serve the configured auth_type (e.g. md5 hash with scram-sha-256).",
+  },
+  PROXY_AUTH_QUERY_UNAVAILABLE: {
+    sqlstate: '08006',
+    severity: 'FATAL',
+    summary:
+      'auth_query could not be run on the primary within server_connect_timeout (no leader, the auth_user could not log in, connection lost).',
+  },
+  PROXY_AUTH_QUERY_FAILED: {
+    sqlstate: '28000',
+    severity: 'FATAL',
+    summary:
+      'auth_query failed on the server or returned something other than (user name, password) in at most one row; the proxy log has details.',
+  },
+  PROXY_STARTUP_PARAMETER: {
+    sqlstate: '08P01',
+    severity: 'FATAL',
+    summary: 'A start-up parameter the proxy cannot keep per client (not tracked, not in ignore_startup_parameters).',
+  },
+  PROXY_QUERY_WAIT_TIMEOUT: {
+    sqlstate: '08P01',
+    severity: 'FATAL',
+    summary: 'The client waited query_wait_timeout for a server connection.',
+  },
+  PROXY_NO_LEADER: {
+    sqlstate: '08006',
+    severity: 'FATAL',
+    summary: 'The client waited query_wait_timeout and the cluster had no leader the whole time.',
+  },
+  PROXY_NO_REPLICA: {
+    sqlstate: '08006',
+    severity: 'FATAL',
+    summary:
+      'The client waited query_wait_timeout and no replica was eligible (lag, noloadbalance) and fallback is off.',
+  },
+  PROXY_SERVER_LOST: {
+    sqlstate: '08006',
+    severity: 'FATAL',
+    summary: "The server connection serving the client's transaction closed or was fenced (node died or was demoted).",
+  },
+  PROXY_SERVER_LOGIN: {
+    sqlstate: '08001',
+    severity: 'FATAL',
+    summary: 'The proxy could not log in to the server (network error) within query_wait_timeout.',
+  },
+  PROXY_SERVER_REFUSED: {
+    sqlstate: '08004',
+    severity: 'FATAL',
+    summary: 'The server refused the login (its own error is passed on with its SQLSTATE when it has one).',
+  },
+  PROXY_SHUTDOWN: {
+    sqlstate: '57P01',
+    severity: 'FATAL',
+    summary: 'The proxy is shutting down (SIGTERM or SHUTDOWN).',
+  },
   PROXY_KILLED: { sqlstate: '57P01', severity: 'FATAL', summary: 'An admin closed the connection (KILL).' },
-  PROXY_CLIENT_IDLE_TIMEOUT: { sqlstate: '57P05', severity: 'FATAL', summary: 'The client was idle longer than client_idle_timeout.' },
-  PROXY_LOGIN_TIMEOUT: { sqlstate: '08P01', severity: 'FATAL', summary: 'The client did not finish start-up and authentication within client_login_timeout.' },
-  PROXY_ADMIN_EXTENDED: { sqlstate: '08P01', severity: 'FATAL', summary: 'The admin console speaks only the simple query protocol.' },
+  PROXY_CLIENT_IDLE_TIMEOUT: {
+    sqlstate: '57P05',
+    severity: 'FATAL',
+    summary: 'The client was idle longer than client_idle_timeout.',
+  },
+  PROXY_LOGIN_TIMEOUT: {
+    sqlstate: '08P01',
+    severity: 'FATAL',
+    summary: 'The client did not finish start-up and authentication within client_login_timeout.',
+  },
+  PROXY_ADMIN_EXTENDED: {
+    sqlstate: '08P01',
+    severity: 'FATAL',
+    summary: 'The admin console speaks only the simple query protocol.',
+  },
   PROXY_ADMIN_SYNTAX: { sqlstate: '42601', severity: 'ERROR', summary: 'Unknown or malformed admin console command.' },
-  PROXY_ADMIN_DENIED: { sqlstate: '42501', severity: 'FATAL', summary: 'The user is not in admin_users/stats_users (or may only run SHOW).' },
-  PROXY_SSL_REQUIRED: { sqlstate: '28000', severity: 'FATAL', summary: 'client_tls_sslmode is require (or verify-ca/verify-full) and the client sent its StartupMessage without TLS.' },
-  PROXY_CLIENT_CERT: { sqlstate: '28000', severity: 'FATAL', summary: "client_tls_sslmode is verify-ca/verify-full and the client's certificate is not valid for client_tls_ca_file (unknown CA, expired)." },
-  PROXY_SERVER_TLS: { sqlstate: '08001', severity: 'FATAL', summary: 'TLS to the server failed as server_tls_sslmode demands: the server refused TLS, or its certificate is not valid for server_tls_ca_file or the host name.' },
-  PROXY_CLIENT_TLS_HANDSHAKE: { sqlstate: '08P01', severity: 'FATAL', summary: "A client's TLS handshake failed after the proxy answered 'S' (not TLS, no common protocol, no certificate under verify-*); only logged: the connection cannot carry an answer." },
-  PROXY_INTERNAL: { sqlstate: 'XX000', severity: 'FATAL', summary: 'A bug in pgkeel: the connection is closed, others are unaffected.' },
+  PROXY_ADMIN_DENIED: {
+    sqlstate: '42501',
+    severity: 'FATAL',
+    summary: 'The user is not in admin_users/stats_users (or may only run SHOW).',
+  },
+  PROXY_SSL_REQUIRED: {
+    sqlstate: '28000',
+    severity: 'FATAL',
+    summary:
+      'client_tls_sslmode is require (or verify-ca/verify-full) and the client sent its StartupMessage without TLS.',
+  },
+  PROXY_CLIENT_CERT: {
+    sqlstate: '28000',
+    severity: 'FATAL',
+    summary:
+      "client_tls_sslmode is verify-ca/verify-full and the client's certificate is not valid for client_tls_ca_file (unknown CA, expired).",
+  },
+  PROXY_SERVER_TLS: {
+    sqlstate: '08001',
+    severity: 'FATAL',
+    summary:
+      'TLS to the server failed as server_tls_sslmode demands: the server refused TLS, or its certificate is not valid for server_tls_ca_file or the host name.',
+  },
+  PROXY_CLIENT_TLS_HANDSHAKE: {
+    sqlstate: '08P01',
+    severity: 'FATAL',
+    summary:
+      "A client's TLS handshake failed after the proxy answered 'S' (not TLS, no common protocol, no certificate under verify-*); only logged: the connection cannot carry an answer.",
+  },
+  PROXY_INTERNAL: {
+    sqlstate: 'XX000',
+    severity: 'FATAL',
+    summary: 'A bug in pgkeel: the connection is closed, others are unaffected.',
+  },
 });
 
 export type ErrorContext = Readonly<Record<string, string | number>>;
@@ -111,7 +206,8 @@ export function errorResponseForAny(err: unknown, severity?: ErrorSeverity): Buf
       ...(err.server?.hint !== undefined ? { hint: err.server.hint } : {}),
     });
   }
-  if (isProtocolError(err)) return buildErrorResponse({ severity: severity ?? 'FATAL', sqlstate: err.sqlstate, message: err.message });
+  if (isProtocolError(err))
+    return buildErrorResponse({ severity: severity ?? 'FATAL', sqlstate: err.sqlstate, message: err.message });
   const message = err instanceof Error ? err.message : String(err);
   return buildErrorResponse({ severity: 'FATAL', sqlstate: 'XX000', message: `pgkeel internal error: ${message}` });
 }

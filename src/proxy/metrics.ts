@@ -17,40 +17,120 @@ function labels(l: Record<string, string>): string {
 
 export function renderMetrics(d: AdminData): string {
   const out: string[] = [];
-  const family = (name: string, type: 'gauge' | 'counter', help: string, samples: [Record<string, string>, number][]): void => {
+  const family = (
+    name: string,
+    type: 'gauge' | 'counter',
+    help: string,
+    samples: [Record<string, string>, number][],
+  ): void => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [l, v] of samples) out.push(`${name}${labels(l)} ${Number.isFinite(v) ? v : 0}`);
   };
   const pools = d.pools();
-  const pl = (p: { database: string; user: string }): Record<string, string> => ({ database: p.database, user: p.user });
+  const pl = (p: { database: string; user: string }): Record<string, string> => ({
+    database: p.database,
+    user: p.user,
+  });
   family('pgkeel_proxy_up', 'gauge', '1 while the proxy serves.', [[{}, 1]]);
-  family('pgkeel_proxy_pool_client_active_connections', 'gauge', 'Clients linked to a server or idle, per pool.', pools.map((p) => [pl(p), p.clActive]));
-  family('pgkeel_proxy_pool_client_waiting_connections', 'gauge', 'Clients waiting for a server connection.', pools.map((p) => [pl(p), p.clWaiting]));
-  family('pgkeel_proxy_pool_server_active_connections', 'gauge', 'Server connections linked to a client.', pools.map((p) => [pl(p), p.svActive]));
-  family('pgkeel_proxy_pool_server_idle_connections', 'gauge', 'Idle server connections.', pools.map((p) => [pl(p), p.svIdle]));
-  family('pgkeel_proxy_pool_server_login_connections', 'gauge', 'Server connections logging in.', pools.map((p) => [pl(p), p.svLogin]));
-  family('pgkeel_proxy_pool_client_maxwait_seconds', 'gauge', 'Longest current wait for a server connection.', pools.map((p) => [pl(p), p.maxWaitUs / 1e6]));
+  family(
+    'pgkeel_proxy_pool_client_active_connections',
+    'gauge',
+    'Clients linked to a server or idle, per pool.',
+    pools.map((p) => [pl(p), p.clActive]),
+  );
+  family(
+    'pgkeel_proxy_pool_client_waiting_connections',
+    'gauge',
+    'Clients waiting for a server connection.',
+    pools.map((p) => [pl(p), p.clWaiting]),
+  );
+  family(
+    'pgkeel_proxy_pool_server_active_connections',
+    'gauge',
+    'Server connections linked to a client.',
+    pools.map((p) => [pl(p), p.svActive]),
+  );
+  family(
+    'pgkeel_proxy_pool_server_idle_connections',
+    'gauge',
+    'Idle server connections.',
+    pools.map((p) => [pl(p), p.svIdle]),
+  );
+  family(
+    'pgkeel_proxy_pool_server_login_connections',
+    'gauge',
+    'Server connections logging in.',
+    pools.map((p) => [pl(p), p.svLogin]),
+  );
+  family(
+    'pgkeel_proxy_pool_client_maxwait_seconds',
+    'gauge',
+    'Longest current wait for a server connection.',
+    pools.map((p) => [pl(p), p.maxWaitUs / 1e6]),
+  );
   const stats = d.stats();
   const counter = (name: string, help: string, pick: (s: (typeof stats)[number]) => number): void =>
-    family(name, 'counter', help, stats.map((s) => [{ database: s.database }, pick(s)]));
-  counter('pgkeel_proxy_queries_pooled_total', 'Queries (Query and Sync messages) pooled.', (s) => s.totals.query_count);
+    family(
+      name,
+      'counter',
+      help,
+      stats.map((s) => [{ database: s.database }, pick(s)]),
+    );
+  counter(
+    'pgkeel_proxy_queries_pooled_total',
+    'Queries (Query and Sync messages) pooled.',
+    (s) => s.totals.query_count,
+  );
   counter('pgkeel_proxy_transactions_pooled_total', 'Transactions pooled.', (s) => s.totals.xact_count);
   counter('pgkeel_proxy_received_bytes_total', 'Bytes received from clients.', (s) => s.totals.received);
   counter('pgkeel_proxy_sent_bytes_total', 'Bytes sent to clients.', (s) => s.totals.sent);
-  counter('pgkeel_proxy_queries_duration_seconds_total', 'Time spent by servers on queries.', (s) => s.totals.query_time / 1e6);
-  counter('pgkeel_proxy_client_wait_seconds_total', 'Time clients waited for a server.', (s) => s.totals.wait_time / 1e6);
-  counter('pgkeel_proxy_server_assignments_total', 'Server connections assigned to clients.', (s) => s.totals.server_assignment_count);
+  counter(
+    'pgkeel_proxy_queries_duration_seconds_total',
+    'Time spent by servers on queries.',
+    (s) => s.totals.query_time / 1e6,
+  );
+  counter(
+    'pgkeel_proxy_client_wait_seconds_total',
+    'Time clients waited for a server.',
+    (s) => s.totals.wait_time / 1e6,
+  );
+  counter(
+    'pgkeel_proxy_server_assignments_total',
+    'Server connections assigned to clients.',
+    (s) => s.totals.server_assignment_count,
+  );
   counter('pgkeel_proxy_client_logins_total', 'Client logins.', (s) => s.totals.client_login_count);
   const t = d.topology();
-  family('pgkeel_proxy_node_eligible', 'gauge', '1 when the proxy routes to the node (leader for rw, replicas for ro).', t.rows.map((r) => [{ node: r.node, role: r.role }, r.eligible ? 1 : 0]));
-  family('pgkeel_proxy_replica_lag_bytes', 'gauge', 'Replica lag behind the leader as published in the DCS.', t.rows.filter((r) => r.lagBytes !== null && r.role !== 'leader').map((r) => [{ node: r.node }, r.lagBytes as number]));
+  family(
+    'pgkeel_proxy_node_eligible',
+    'gauge',
+    '1 when the proxy routes to the node (leader for rw, replicas for ro).',
+    t.rows.map((r) => [{ node: r.node, role: r.role }, r.eligible ? 1 : 0]),
+  );
+  family(
+    'pgkeel_proxy_replica_lag_bytes',
+    'gauge',
+    'Replica lag behind the leader as published in the DCS.',
+    t.rows
+      .filter((r) => r.lagBytes !== null && r.role !== 'leader')
+      .map((r) => [{ node: r.node }, r.lagBytes as number]),
+  );
   family('pgkeel_proxy_paused', 'gauge', '1 while PAUSEd or waiting for a leader.', [[{}, d.state().paused ? 1 : 0]]);
-  family('pgkeel_proxy_list_items', 'gauge', 'SHOW LISTS: items per internal list.', d.lists().map(([name, n]) => [{ list: name }, n]));
+  family(
+    'pgkeel_proxy_list_items',
+    'gauge',
+    'SHOW LISTS: items per internal list.',
+    d.lists().map(([name, n]) => [{ list: name }, n]),
+  );
   return out.join('\n') + '\n';
 }
 
 /** Serves /metrics; resolves with the bound address once listening. */
-export async function startMetricsServer(host: string, port: number, data: () => AdminData | Promise<AdminData>): Promise<{ server: Server; address: string }> {
+export async function startMetricsServer(
+  host: string,
+  port: number,
+  data: () => AdminData | Promise<AdminData>,
+): Promise<{ server: Server; address: string }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
@@ -66,6 +146,9 @@ export async function startMetricsServer(host: string, port: number, data: () =>
     server.listen(port, host, () => resolve());
   });
   const a = server.address();
-  const address = typeof a === 'object' && a ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : `${host}:${port}`;
+  const address =
+    typeof a === 'object' && a
+      ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`
+      : `${host}:${port}`;
   return { server, address };
 }

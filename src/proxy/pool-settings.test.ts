@@ -13,9 +13,15 @@ describe('reserve pool and prepared-statement settings', () => {
   });
 
   it('reserve_pool per user wins over per database, which wins over reserve_pool_size', () => {
-    const c = proxyConfigFromObject({
-      ...base, reserve_pool_size: 3, databases: { app: { reserve_pool: 2 } }, users: { bob: { reserve_pool: 1 } },
-    }, 't');
+    const c = proxyConfigFromObject(
+      {
+        ...base,
+        reserve_pool_size: 3,
+        databases: { app: { reserve_pool: 2 } },
+        users: { bob: { reserve_pool: 1 } },
+      },
+      't',
+    );
     assert.equal(reservePoolFor(c, 'other', 'alice'), 3);
     assert.equal(reservePoolFor(c, 'app', 'alice'), 2);
     assert.equal(reservePoolFor(c, 'app', 'bob'), 1);
@@ -23,8 +29,14 @@ describe('reserve pool and prepared-statement settings', () => {
 
   it('refuses negative values and unknown override keys', () => {
     assert.throws(() => proxyConfigFromObject({ ...base, reserve_pool_size: -1 }, 't'), /reserve_pool_size/);
-    assert.throws(() => proxyConfigFromObject({ ...base, max_prepared_statements: -1 }, 't'), /max_prepared_statements/);
-    assert.throws(() => proxyConfigFromObject({ ...base, databases: { app: { reserve_pool: -1 } } }, 't'), /databases\.app\.reserve_pool/);
+    assert.throws(
+      () => proxyConfigFromObject({ ...base, max_prepared_statements: -1 }, 't'),
+      /max_prepared_statements/,
+    );
+    assert.throws(
+      () => proxyConfigFromObject({ ...base, databases: { app: { reserve_pool: -1 } } }, 't'),
+      /databases\.app\.reserve_pool/,
+    );
     assert.throws(() => proxyConfigFromObject({ ...base, users: { bob: { reserve_pol: 1 } } }, 't'), /users\.bob/);
   });
 });

@@ -73,10 +73,15 @@ const node = (text: string) => {
   return { name: formatHostPort(host, port), host, port };
 };
 
+// biome-ignore lint/suspicious/noShadowRestrictedNames: module-private class; the global Proxy is not used here
 class Proxy implements ProxyHost, AdminHost {
   readonly authFile: AuthFile;
   readonly hasAuthFile: boolean;
-  readonly authRandom: AuthRandom = { salt4: () => randomBytes(4), nonce: () => randomBytes(18).toString('base64'), processSecret: randomBytes(32) };
+  readonly authRandom: AuthRandom = {
+    salt4: () => randomBytes(4),
+    nonce: () => randomBytes(18).toString('base64'),
+    processSecret: randomBytes(32),
+  };
   readonly scramCache = new ScramSecretCache(this.authRandom.processSecret);
   clientTls: ClientTls;
   readonly registry: PoolRegistry;
@@ -116,8 +121,13 @@ class Proxy implements ProxyHost, AdminHost {
     this.registry = new PoolRegistry(() => this.config, this.authFile, log, clock, topology.current);
     const reg = this.registry;
     this.authQuery = new AuthQuery({
-      config: () => this.config, primary: () => reg.primary(), login: (u, db) => reg.loginFor(u, db),
-      remember: (u, s) => reg.rememberQueriedSecret(u, s), now: () => clock.now(), wallNow: () => clock.wallNow(), log,
+      config: () => this.config,
+      primary: () => reg.primary(),
+      login: (u, db) => reg.loginFor(u, db),
+      remember: (u, s) => reg.rememberQueriedSecret(u, s),
+      now: () => clock.now(),
+      wallNow: () => clock.wallNow(),
+      log,
     });
     // Unreadable or unusable key/certificate files stop the start-up here, naming the setting and the path.
     const tls = loadTls(config, configFile ?? 'proxy configuration');
@@ -149,7 +159,10 @@ class Proxy implements ProxyHost, AdminHost {
   admit(c: ClientConn): void {
     if (this.shuttingDown) throw new ProxyError(ProxyErrorCode.Shutdown, 'the pgkeel proxy is shutting down');
     if (this.admitted.size >= this.config.max_client_conn) {
-      throw new ProxyError(ProxyErrorCode.TooManyClients, `no more connections allowed (max_client_conn ${this.config.max_client_conn})`);
+      throw new ProxyError(
+        ProxyErrorCode.TooManyClients,
+        `no more connections allowed (max_client_conn ${this.config.max_client_conn})`,
+      );
     }
     this.admitted.add(c);
     this.byPid.set(c.pid, c);
@@ -180,14 +193,24 @@ class Proxy implements ProxyHost, AdminHost {
     if (admins.length === 0 && stats.length === 0) return;
     if (admins.includes(c.user)) return;
     if (stats.includes(c.user)) return void (c.adminReadOnly = true);
-    throw new ProxyError(ProxyErrorCode.AdminDenied, `user "${c.user}" is not allowed to use the admin console (admin_users, stats_users)`);
+    throw new ProxyError(
+      ProxyErrorCode.AdminDenied,
+      `user "${c.user}" is not allowed to use the admin console (admin_users, stats_users)`,
+    );
   }
 
   adminParams(): ReadonlyMap<string, string> {
     return new Map([
-      ['server_version', `15.0 (${PROXY_VERSION})`], ['server_encoding', 'UTF8'], ['client_encoding', 'UTF8'], ['DateStyle', 'ISO, MDY'],
-      ['TimeZone', 'UTC'], ['IntervalStyle', 'postgres'], ['integer_datetimes', 'on'], ['standard_conforming_strings', 'on'],
-      ['application_name', ''], ['is_superuser', 'off'],
+      ['server_version', `15.0 (${PROXY_VERSION})`],
+      ['server_encoding', 'UTF8'],
+      ['client_encoding', 'UTF8'],
+      ['DateStyle', 'ISO, MDY'],
+      ['TimeZone', 'UTC'],
+      ['IntervalStyle', 'postgres'],
+      ['integer_datetimes', 'on'],
+      ['standard_conforming_strings', 'on'],
+      ['application_name', ''],
+      ['is_superuser', 'off'],
     ]);
   }
 
@@ -205,7 +228,11 @@ class Proxy implements ProxyHost, AdminHost {
 
   metricsData(config: ProxyConfig = this.config) {
     return adminData({
-      config, registry: this.registry, clients: this.clients, shuttingDown: this.shuttingDown, now: () => this.now(),
+      config,
+      registry: this.registry,
+      clients: this.clients,
+      shuttingDown: this.shuttingDown,
+      now: () => this.now(),
       statsPeriod: { previous: this.statsPrev, seconds: this.statsSeconds },
     });
   }
@@ -227,9 +254,17 @@ class Proxy implements ProxyHost, AdminHost {
     this.statsTimer = setInterval(() => this.rollStats(), STATS_PERIOD_MS);
     // The warning first: "proxy listening" is the last start-up line (scripts and tests wait for it).
     if (this.config.auth_type === 'trust') this.warnTrust(rw, ro);
-    this.log.info('proxy listening', { rw, ro, metrics: metricsAddress, topology: this.topology.current.reason, pool_mode: this.config.pool_mode });
+    this.log.info('proxy listening', {
+      rw,
+      ro,
+      metrics: metricsAddress,
+      topology: this.topology.current.reason,
+      pool_mode: this.config.pool_mode,
+    });
     return {
-      rwAddress: rw, roAddress: ro, metricsAddress,
+      rwAddress: rw,
+      roAddress: ro,
+      metricsAddress,
       shutdown: () => this.stop(this.config.shutdown_timeout * 1000),
       close: () => this.stop(0),
       reload: () => this.reload(),
@@ -240,7 +275,10 @@ class Proxy implements ProxyHost, AdminHost {
   /** At start, and on a RELOAD that turns trust on: once (worker 0 speaks for all). */
   private warnTrust(rw: string, ro: string | null): void {
     if ((this.worker?.index ?? 0) !== 0) return;
-    this.log.warn('auth_type is trust: anyone who can reach the listeners logs in without a password, as any user the servers accept', { rw, ro });
+    this.log.warn(
+      'auth_type is trust: anyone who can reach the listeners logs in without a password, as any user the servers accept',
+      { rw, ro },
+    );
   }
 
   adopt(store: EtcdStore): void {
@@ -281,9 +319,19 @@ class Proxy implements ProxyHost, AdminHost {
     if (loginMs === 0 && idleMs === 0) return;
     for (const c of this.clients) {
       if (loginMs > 0 && c.phase !== 'ready' && c.phase !== 'closed' && this.coarse - c.connectTime >= loginMs) {
-        c.fatal(new ProxyError(ProxyErrorCode.LoginTimeout, `client_login_timeout (${cfg.client_login_timeout} s) expired during login`));
+        c.fatal(
+          new ProxyError(
+            ProxyErrorCode.LoginTimeout,
+            `client_login_timeout (${cfg.client_login_timeout} s) expired during login`,
+          ),
+        );
       } else if (idleMs > 0 && c.phase === 'ready' && !c.server && !c.waiting && this.coarse - c.lastActive >= idleMs) {
-        c.fatal(new ProxyError(ProxyErrorCode.ClientIdleTimeout, `client_idle_timeout (${cfg.client_idle_timeout} s) expired`));
+        c.fatal(
+          new ProxyError(
+            ProxyErrorCode.ClientIdleTimeout,
+            `client_idle_timeout (${cfg.client_idle_timeout} s) expired`,
+          ),
+        );
       }
     }
   }
@@ -304,10 +352,17 @@ class Proxy implements ProxyHost, AdminHost {
       const next = w ? forWorker(loadProxyConfig(this.configFile), w) : loadProxyConfig(this.configFile);
       tls = loadTls(next, this.configFile); // before anything is applied: a bad file keeps the running configuration
       for (const k of ['listen', 'ro_listen', 'metrics_listen', 'primary', 'etcd'] as const) {
-        if (JSON.stringify(next[k]) !== JSON.stringify(this.config[k])) this.log.warn(`RELOAD: ${k} changed; it takes effect at the next restart`);
+        if (JSON.stringify(next[k]) !== JSON.stringify(this.config[k]))
+          this.log.warn(`RELOAD: ${k} changed; it takes effect at the next restart`);
       }
-      this.config = { ...next, listen: this.config.listen, ro_listen: this.config.ro_listen, metrics_listen: this.config.metrics_listen } as ProxyConfig;
-      if (this.config.auth_type === 'trust' && before.auth_type !== 'trust') this.warnTrust(this.config.listen, this.config.ro_listen ?? null);
+      this.config = {
+        ...next,
+        listen: this.config.listen,
+        ro_listen: this.config.ro_listen,
+        metrics_listen: this.config.metrics_listen,
+      } as ProxyConfig;
+      if (this.config.auth_type === 'trust' && before.auth_type !== 'trust')
+        this.warnTrust(this.config.listen, this.config.ro_listen ?? null);
       this.registry.refreshLimits();
     }
     this.useTls(tls ?? loadTls(this.config, 'proxy configuration'), before);
@@ -367,7 +422,8 @@ export async function startProxy(config: ProxyConfig, opts: ProxyOptions = {}): 
   const log = (opts.log ?? createLogger({ format: 'text' })).child({ component: 'proxy' });
   if (config.workers > 1 && !opts.worker) {
     return startProxyWorkers(config, {
-      log, workerLog: opts.workerLog === undefined ? { format: 'text', level: 'info' } : opts.workerLog,
+      log,
+      workerLog: opts.workerLog === undefined ? { format: 'text', level: 'info' } : opts.workerLog,
       ...(opts.configFile ? { configFile: opts.configFile } : {}),
     });
   }
@@ -376,8 +432,18 @@ export async function startProxy(config: ProxyConfig, opts: ProxyOptions = {}): 
   let source: TopologySource;
   let owned: EtcdStore | null = null;
   if (config.etcd) {
-    const store = opts.store ?? (owned = new EtcdStore(etcdStoreOptions(config.etcd, config.etcd.request_timeout, 'etcd', opts.configFile ?? 'the proxy config')));
-    source = new DcsTopologySource(store, config.etcd.scope, config.etcd.namespace, log, () => new Date(clock.wallNow()));
+    const store =
+      opts.store ??
+      (owned = new EtcdStore(
+        etcdStoreOptions(config.etcd, config.etcd.request_timeout, 'etcd', opts.configFile ?? 'the proxy config'),
+      ));
+    source = new DcsTopologySource(
+      store,
+      config.etcd.scope,
+      config.etcd.namespace,
+      log,
+      () => new Date(clock.wallNow()),
+    );
   } else if (config.primary) {
     source = new StaticTopologySource(staticTopology(node(config.primary), config.replicas.map(node)));
   } else {

@@ -23,10 +23,18 @@ export const SECURITY_LOG_BURST = 20;
 export const SECURITY_LOG_INTERVAL_MS = 10_000;
 
 const LOGIN_CODES: ReadonlySet<string> = new Set<string>([
-  ProxyErrorCode.AuthFailed, ProxyErrorCode.AuthUnsupported, ProxyErrorCode.AuthQueryFailed, ProxyErrorCode.SslRequired,
-  ProxyErrorCode.ClientCert, ProxyErrorCode.AdminDenied,
+  ProxyErrorCode.AuthFailed,
+  ProxyErrorCode.AuthUnsupported,
+  ProxyErrorCode.AuthQueryFailed,
+  ProxyErrorCode.SslRequired,
+  ProxyErrorCode.ClientCert,
+  ProxyErrorCode.AdminDenied,
 ]);
-const VIOLATION_CODES: ReadonlySet<string> = new Set<string>([ProxyErrorCode.StartupParameter, ProxyErrorCode.LoginTimeout, ProxyErrorCode.ClientTlsHandshake]);
+const VIOLATION_CODES: ReadonlySet<string> = new Set<string>([
+  ProxyErrorCode.StartupParameter,
+  ProxyErrorCode.LoginTimeout,
+  ProxyErrorCode.ClientTlsHandshake,
+]);
 
 /** Which security event an error that closes a client is, if any (pure). */
 export function classifyClientError(err: unknown): SecurityEventKind | null {
@@ -35,7 +43,8 @@ export function classifyClientError(err: unknown): SecurityEventKind | null {
     if (VIOLATION_CODES.has(err.code)) return SecurityEventKind.ProtocolViolation;
     return null;
   }
-  if (isProtocolError(err)) return err.code.startsWith('AUTH_') ? SecurityEventKind.LoginFailed : SecurityEventKind.ProtocolViolation;
+  if (isProtocolError(err))
+    return err.code.startsWith('AUTH_') ? SecurityEventKind.LoginFailed : SecurityEventKind.ProtocolViolation;
   return null;
 }
 

@@ -8,8 +8,17 @@ import { after, describe, it } from 'node:test';
 import { ConfigError } from '../config/schema.js';
 import { proxyConfigFromObject } from './config.js';
 import {
-  clientModeRules, formatTlsInfo, loadTls, serverConnectOptions, serverModeRules, serverTlsChanged, type ServerTls, sslAnswer,
-  sslRequestBytes, TLS_MODES, type TlsMode,
+  clientModeRules,
+  formatTlsInfo,
+  loadTls,
+  serverConnectOptions,
+  serverModeRules,
+  serverTlsChanged,
+  type ServerTls,
+  sslAnswer,
+  sslRequestBytes,
+  TLS_MODES,
+  type TlsMode,
 } from './tls.js';
 
 const base = { listen: '127.0.0.1:6432', primary: '127.0.0.1:5432', auth_type: 'trust' };
@@ -102,16 +111,40 @@ describe('TLS settings', () => {
   });
 
   it('refuses a mode without the files it needs, naming the key', () => {
-    assert.throws(() => config({ client_tls_sslmode: 'require' }), (e) => e instanceof ConfigError && /client_tls_key_file: is required with client_tls_sslmode require/.test(e.message) && /client_tls_cert_file: is required/.test(e.message));
-    assert.throws(() => config({ client_tls_sslmode: 'verify-ca', client_tls_key_file: 'k', client_tls_cert_file: 'c' }), /client_tls_ca_file: is required with client_tls_sslmode verify-ca/);
-    assert.throws(() => config({ server_tls_sslmode: 'verify-full' }), /server_tls_ca_file: is required with server_tls_sslmode verify-full/);
-    assert.throws(() => config({ server_tls_key_file: 'k' }), /server_tls_cert_file: is required with server_tls_key_file/);
+    assert.throws(
+      () => config({ client_tls_sslmode: 'require' }),
+      (e) =>
+        e instanceof ConfigError &&
+        /client_tls_key_file: is required with client_tls_sslmode require/.test(e.message) &&
+        /client_tls_cert_file: is required/.test(e.message),
+    );
+    assert.throws(
+      () => config({ client_tls_sslmode: 'verify-ca', client_tls_key_file: 'k', client_tls_cert_file: 'c' }),
+      /client_tls_ca_file: is required with client_tls_sslmode verify-ca/,
+    );
+    assert.throws(
+      () => config({ server_tls_sslmode: 'verify-full' }),
+      /server_tls_ca_file: is required with server_tls_sslmode verify-full/,
+    );
+    assert.throws(
+      () => config({ server_tls_key_file: 'k' }),
+      /server_tls_cert_file: is required with server_tls_key_file/,
+    );
     assert.throws(() => config({ server_tls_sslmode: 'sometimes' }), /server_tls_sslmode/);
-    config({ server_tls_sslmode: 'require', client_tls_sslmode: 'prefer', client_tls_key_file: 'k', client_tls_cert_file: 'c' });
+    config({
+      server_tls_sslmode: 'require',
+      client_tls_sslmode: 'prefer',
+      client_tls_key_file: 'k',
+      client_tls_cert_file: 'c',
+    });
   });
 
   it('resolves file paths against the config file directory', () => {
-    const c = proxyConfigFromObject({ ...base, server_tls_sslmode: 'verify-ca', server_tls_ca_file: 'certs/ca.pem' }, 't', '/etc/pgkeel');
+    const c = proxyConfigFromObject(
+      { ...base, server_tls_sslmode: 'verify-ca', server_tls_ca_file: 'certs/ca.pem' },
+      't',
+      '/etc/pgkeel',
+    );
     assert.equal(c.server_tls_ca_file, '/etc/pgkeel/certs/ca.pem');
   });
 
@@ -121,21 +154,36 @@ describe('TLS settings', () => {
   it('an unreadable file is a start-up error naming the key and the path', () => {
     const missing = join(dir, 'nope.pem');
     const c = config({ client_tls_sslmode: 'require', client_tls_key_file: missing, client_tls_cert_file: missing });
-    assert.throws(() => loadTls(c, 'proxy.yml'), (e) => {
-      assert.ok(e instanceof ConfigError);
-      assert.deepEqual(e.problems.map((p) => p.path), ['client_tls_key_file', 'client_tls_cert_file']);
-      assert.match(e.message, new RegExp(`proxy.yml: .*\\n  client_tls_key_file: cannot read "${missing}": ENOENT`));
-      return true;
-    });
+    assert.throws(
+      () => loadTls(c, 'proxy.yml'),
+      (e) => {
+        assert.ok(e instanceof ConfigError);
+        assert.deepEqual(
+          e.problems.map((p) => p.path),
+          ['client_tls_key_file', 'client_tls_cert_file'],
+        );
+        assert.match(e.message, new RegExp(`proxy.yml: .*\\n  client_tls_key_file: cannot read "${missing}": ENOENT`));
+        return true;
+      },
+    );
   });
 
   it('a file OpenSSL cannot use names the settings involved', () => {
     const junk = join(dir, 'junk.pem');
     writeFileSync(junk, 'not a certificate\n');
     const c = config({ server_tls_sslmode: 'verify-ca', server_tls_ca_file: junk });
-    assert.throws(() => loadTls(c, 't'), (e) => e instanceof ConfigError && e.problems[0]?.path === 'server_tls_ca_file' && e.message.includes(junk));
+    assert.throws(
+      () => loadTls(c, 't'),
+      (e) => e instanceof ConfigError && e.problems[0]?.path === 'server_tls_ca_file' && e.message.includes(junk),
+    );
     const k = config({ server_tls_sslmode: 'require', server_tls_key_file: junk, server_tls_cert_file: junk });
-    assert.throws(() => loadTls(k, 't'), (e) => e instanceof ConfigError && e.problems[0]?.path === 'server_tls_key_file, server_tls_cert_file' && e.message.includes(junk));
+    assert.throws(
+      () => loadTls(k, 't'),
+      (e) =>
+        e instanceof ConfigError &&
+        e.problems[0]?.path === 'server_tls_key_file, server_tls_cert_file' &&
+        e.message.includes(junk),
+    );
   });
 
   it('RELOAD reconnects servers only when a server_tls_* setting changed', () => {
@@ -147,8 +195,14 @@ describe('TLS settings', () => {
 
 describe('SHOW CLIENTS/SERVERS tls column', () => {
   it("uses pgBouncer's protocol/cipher/key-exchange format", () => {
-    assert.equal(formatTlsInfo('TLSv1.3', 'TLS_AES_256_GCM_SHA384', { type: 'ECDH', name: 'X25519', size: 253 }), 'TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519');
-    assert.equal(formatTlsInfo('TLSv1.2', 'DHE-RSA-AES256-GCM-SHA384', { type: 'DH', size: 2048 }), 'TLSv1.2/DHE-RSA-AES256-GCM-SHA384/DH=2048');
+    assert.equal(
+      formatTlsInfo('TLSv1.3', 'TLS_AES_256_GCM_SHA384', { type: 'ECDH', name: 'X25519', size: 253 }),
+      'TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519',
+    );
+    assert.equal(
+      formatTlsInfo('TLSv1.2', 'DHE-RSA-AES256-GCM-SHA384', { type: 'DH', size: 2048 }),
+      'TLSv1.2/DHE-RSA-AES256-GCM-SHA384/DH=2048',
+    );
     // The accepting side of a connection does not learn the key exchange from Node: left out, as pgBouncer does when unknown.
     assert.equal(formatTlsInfo('TLSv1.3', 'TLS_AES_128_GCM_SHA256', null), 'TLSv1.3/TLS_AES_128_GCM_SHA256');
   });

@@ -17,9 +17,22 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions, createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import {
+  checkServerIdentity,
+  connect as tlsConnect,
+  type ConnectionOptions,
+  createSecureContext,
+  type SecureContext,
+  TLSSocket,
+} from 'node:tls';
 import { ConfigError, type Problem } from '../config/schema.js';
-import { BackendCode, buildSSLRequest, EncryptionResponse, ProtocolError, ProtocolErrorCode } from '../protocol/index.js';
+import {
+  BackendCode,
+  buildSSLRequest,
+  EncryptionResponse,
+  ProtocolError,
+  ProtocolErrorCode,
+} from '../protocol/index.js';
 import type { ProxyConfig } from './config.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 
@@ -110,7 +123,12 @@ export interface TlsContexts {
 export const SERVER_TLS_DISABLED: ServerTls = { mode: 'disable', rules: serverModeRules('disable'), context: null };
 
 /** The settings whose change makes RELOAD close server connections (pgBouncer reconnects on any TLS change). */
-const SERVER_KEYS = ['server_tls_sslmode', 'server_tls_ca_file', 'server_tls_key_file', 'server_tls_cert_file'] as const;
+const SERVER_KEYS = [
+  'server_tls_sslmode',
+  'server_tls_ca_file',
+  'server_tls_key_file',
+  'server_tls_cert_file',
+] as const;
 
 export function serverTlsChanged(a: ProxyConfig, b: ProxyConfig): boolean {
   return SERVER_KEYS.some((k) => a[k] !== b[k]);
@@ -134,7 +152,9 @@ export function loadTls(c: ProxyConfig, source: string): TlsContexts {
     }
   };
   /** `files`: setting → contents, for the ones configured (named in the problem when OpenSSL refuses them). */
-  const build = (files: Partial<Record<'key' | 'cert' | 'ca', [keyof ProxyConfig, Buffer | undefined]>>): SecureContext | null => {
+  const build = (
+    files: Partial<Record<'key' | 'cert' | 'ca', [keyof ProxyConfig, Buffer | undefined]>>,
+  ): SecureContext | null => {
     const used = Object.values(files).filter(([, v]) => v !== undefined);
     const ca = files.ca;
     if (ca?.[1] !== undefined) {
@@ -149,7 +169,10 @@ export function loadTls(c: ProxyConfig, source: string): TlsContexts {
     try {
       return createSecureContext({ key: files.key?.[1], cert: files.cert?.[1], ca: files.ca?.[1] });
     } catch (err) {
-      problems.push({ path: used.map(([k]) => k).join(', '), message: `not usable (${used.map(([k]) => c[k]).join(', ')}): ${(err as Error).message}` });
+      problems.push({
+        path: used.map(([k]) => k).join(', '),
+        message: `not usable (${used.map(([k]) => c[k]).join(', ')}): ${(err as Error).message}`,
+      });
       return null;
     }
   };
@@ -161,7 +184,14 @@ export function loadTls(c: ProxyConfig, source: string): TlsContexts {
     const cert = read('client_tls_cert_file');
     const ca = cRules.verifyPeer ? read('client_tls_ca_file') : undefined;
     if (problems.length === 0) {
-      client = { ...client, context: build({ key: ['client_tls_key_file', key], cert: ['client_tls_cert_file', cert], ca: ['client_tls_ca_file', ca] }) };
+      client = {
+        ...client,
+        context: build({
+          key: ['client_tls_key_file', key],
+          cert: ['client_tls_cert_file', cert],
+          ca: ['client_tls_ca_file', ca],
+        }),
+      };
     }
   }
   const sMode = c.server_tls_sslmode;
@@ -172,7 +202,14 @@ export function loadTls(c: ProxyConfig, source: string): TlsContexts {
     const key = read('server_tls_key_file');
     const cert = read('server_tls_cert_file');
     if (problems.length === before) {
-      server = { ...server, context: build({ key: ['server_tls_key_file', key], cert: ['server_tls_cert_file', cert], ca: ['server_tls_ca_file', ca] }) };
+      server = {
+        ...server,
+        context: build({
+          key: ['server_tls_key_file', key],
+          cert: ['server_tls_cert_file', cert],
+          ca: ['server_tls_ca_file', ca],
+        }),
+      };
     }
   }
   if (problems.length) throw new ConfigError(problems, source);
@@ -194,7 +231,8 @@ export type SslAnswer =
 export function sslAnswer(mode: TlsMode, chunk: Buffer): SslAnswer {
   const b = chunk[0];
   if (b === EncryptionResponse.SSLAccept) {
-    if (chunk.length > 1) return { kind: 'error', message: 'received unencrypted data after the SSL response', fatal: false };
+    if (chunk.length > 1)
+      return { kind: 'error', message: 'received unencrypted data after the SSL response', fatal: false };
     return { kind: 'tls' };
   }
   if (b === EncryptionResponse.Refuse) {
@@ -203,8 +241,13 @@ export function sslAnswer(mode: TlsMode, chunk: Buffer): SslAnswer {
     return { kind: 'error', message: 'the server does not support SSL', fatal: true };
   }
   // 'E': servers answer an SSLRequest with an error only when they cannot start a backend at all.
-  if (b === BackendCode.ErrorResponse) return { kind: 'error', message: 'the server answered the SSLRequest with an error', fatal: false };
-  return { kind: 'error', message: `unexpected answer to SSLRequest (byte 0x${(b ?? 0).toString(16).padStart(2, '0')})`, fatal: false };
+  if (b === BackendCode.ErrorResponse)
+    return { kind: 'error', message: 'the server answered the SSLRequest with an error', fatal: false };
+  return {
+    kind: 'error',
+    message: `unexpected answer to SSLRequest (byte 0x${(b ?? 0).toString(16).padStart(2, '0')})`,
+    fatal: false,
+  };
 }
 
 /** tls.connect options for a server connection; `host` is what the certificate must name under verify-full. */
@@ -225,10 +268,19 @@ export function serverConnectOptions(tls: ServerTls, host: string, socket: Socke
  * A TLS failure on a server connection as a catalogue error; fatal (waiting clients get it now instead of
  * retrying until query_wait_timeout) unless it is a network error, which a retry may fix.
  */
-export function serverTlsError(nodeName: string, addr: string, mode: TlsMode, err: Error): { err: ProxyError; fatal: boolean } {
+export function serverTlsError(
+  nodeName: string,
+  addr: string,
+  mode: TlsMode,
+  err: Error,
+): { err: ProxyError; fatal: boolean } {
   const transient = 'syscall' in err;
   return {
-    err: new ProxyError(ProxyErrorCode.ServerTls, `TLS to node "${nodeName}" (${addr}) failed (server_tls_sslmode ${mode}): ${err.message}`, { node: nodeName }),
+    err: new ProxyError(
+      ProxyErrorCode.ServerTls,
+      `TLS to node "${nodeName}" (${addr}) failed (server_tls_sslmode ${mode}): ${err.message}`,
+      { node: nodeName },
+    ),
     fatal: !transient,
   };
 }
@@ -239,10 +291,18 @@ export function serverTlsError(nodeName: string, addr: string, mode: TlsMode, er
  */
 export function checkClientTls(socket: Socket, tls: ClientTls): void {
   if (!tls.rules.required) return;
-  if (!isTlsSocket(socket)) throw new ProxyError(ProxyErrorCode.SslRequired, 'SSL required: client_tls_sslmode does not allow unencrypted connections');
+  if (!isTlsSocket(socket))
+    throw new ProxyError(
+      ProxyErrorCode.SslRequired,
+      'SSL required: client_tls_sslmode does not allow unencrypted connections',
+    );
   if (!tls.rules.verifyPeer) return;
   const why = peerChecks.get(socket);
-  if (why !== null) throw new ProxyError(ProxyErrorCode.ClientCert, `client certificate not accepted (client_tls_sslmode ${tls.mode}): ${why ?? 'not checked'}`);
+  if (why !== null)
+    throw new ProxyError(
+      ProxyErrorCode.ClientCert,
+      `client certificate not accepted (client_tls_sslmode ${tls.mode}): ${why ?? 'not checked'}`,
+    );
 }
 
 // ---- SHOW CLIENTS / SHOW SERVERS ----
@@ -286,7 +346,8 @@ export function isTlsSocket(socket: Socket): socket is TLSSocket {
  * returned socket: that client only.
  */
 export function startClientTls(raw: Socket, tls: ClientTls): TLSSocket {
-  if (isTlsSocket(raw)) throw new ProtocolError(ProtocolErrorCode.BadStartup, 'SSLRequest on a connection that is already encrypted');
+  if (isTlsSocket(raw))
+    throw new ProtocolError(ProtocolErrorCode.BadStartup, 'SSLRequest on a connection that is already encrypted');
   // Written before the TLS session takes over the handle; the client sends nothing until it has read it.
   raw.write(SSL_ACCEPT);
   const t = new TLSSocket(raw, {
@@ -326,7 +387,12 @@ export function upgradeServerSocket(raw: Socket, tls: ServerTls, host: string): 
  * does with the connection's sslmode (PostgreSQL accepts an SSLRequest before a CancelRequest). The key is a
  * secret: under require and verify-* it never travels in plaintext. Best effort, bounded by `timeoutMs`.
  */
-export function sendCancelRequest(to: { readonly host: string; readonly port: number }, msg: Buffer, tls: ServerTls, timeoutMs = 5000): void {
+export function sendCancelRequest(
+  to: { readonly host: string; readonly port: number },
+  msg: Buffer,
+  tls: ServerTls,
+  timeoutMs = 5000,
+): void {
   const s = netConnect({ host: to.host, port: to.port });
   const drop = (): void => void s.destroy();
   s.on('error', drop);

@@ -53,7 +53,11 @@ export function cluster(over: Partial<Cluster> = {}): Cluster {
     initialize: SYSID,
     config: undefined,
     leader: { name: 'node1', modRevision: 7, lease: 'lease-node1' },
-    members: members(member('node1', { role: 'primary', replication_state: undefined }), member('node2'), member('node3')),
+    members: members(
+      member('node1', { role: 'primary', replication_state: undefined }),
+      member('node2'),
+      member('node3'),
+    ),
     sync: undefined,
     failover: undefined,
     history: [],
@@ -106,12 +110,26 @@ export const PG_STOPPED: LocalPostgres = {
   shouldRun: false,
 };
 
-export const PG_EMPTY: LocalPostgres = { ...PG_STOPPED, dataDir: 'empty', sysid: null, timeline: null, following: null };
+export const PG_EMPTY: LocalPostgres = {
+  ...PG_STOPPED,
+  dataDir: 'empty',
+  sysid: null,
+  timeline: null,
+  following: null,
+};
 
 export type Peer = Partial<Extract<PeerStatus, { reachable: true }>>;
 
 export function peer(p: Peer = {}): PeerStatus {
-  return { reachable: true, role: 'replica', state: 'running', walPosition: 1000, timeline: 1, nofailover: false, ...p };
+  return {
+    reachable: true,
+    role: 'replica',
+    state: 'running',
+    walPosition: 1000,
+    timeline: 1,
+    nofailover: false,
+    ...p,
+  };
 }
 
 export const UNREACHABLE: PeerStatus = { reachable: false };
@@ -147,14 +165,20 @@ export function fixture(opts: FixtureOptions = {}): Observed {
     tags: { ...NO_TAGS, ...tags },
     settings: { ...SETTINGS, ...settings },
     pg: { ...PG_REPLICA, ...pg },
-    dcs: dcsDown ? { ok: false, error: 'etcd: no endpoint answered', lastSeen: NOW - 5000 } : { ok: true, cluster: cluster(c) },
+    dcs: dcsDown
+      ? { ok: false, error: 'etcd: no endpoint answered', lastSeen: NOW - 5000 }
+      : { ok: true, cluster: cluster(c) },
   };
 }
 
 /** I (node2) hold the leader key and run as primary; node1 and node3 are my replicas. */
 export function leaderFixture(opts: FixtureOptions = {}): Observed {
   const base = cluster();
-  const ms = members(member('node1'), member('node2', { role: 'primary', replication_state: undefined }), member('node3'));
+  const ms = members(
+    member('node1'),
+    member('node2', { role: 'primary', replication_state: undefined }),
+    member('node3'),
+  );
   return fixture({
     holdsLock: true,
     lastRenew: { ok: true, at: NOW - 10_000 },
@@ -178,12 +202,20 @@ export function racerFixture(opts: FixtureOptions = {}): Observed {
 /** One action as a short string, so expected action lists read like the decision table. */
 export function fmt(a: Action): string {
   switch (a.kind) {
-    case 'start': return `start:${a.as}:${a.leader ?? '-'}`;
-    case 'demote': return `demote:${a.mode}`;
-    case 'clone': case 'rewind': case 'reclone': return `${a.kind}:${a.from}`;
-    case 'follow': return `follow:${a.leader}`;
-    case 'set_sync': return `set_sync:${a.standbys.join(',')}`;
-    default: return a.kind;
+    case 'start':
+      return `start:${a.as}:${a.leader ?? '-'}`;
+    case 'demote':
+      return `demote:${a.mode}`;
+    case 'clone':
+    case 'rewind':
+    case 'reclone':
+      return `${a.kind}:${a.from}`;
+    case 'follow':
+      return `follow:${a.leader}`;
+    case 'set_sync':
+      return `set_sync:${a.standbys.join(',')}`;
+    default:
+      return a.kind;
   }
 }
 

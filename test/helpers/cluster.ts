@@ -22,12 +22,25 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: readonly string[], timeoutMs = 180_000, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+export function cli(
+  args: readonly string[],
+  timeoutMs = 180_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CliResult> {
   return new Promise((res) => {
-    execFile(process.execPath, [pgkeelBin, ...args], { timeout: timeoutMs, env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      res({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [pgkeelBin, ...args],
+      { timeout: timeoutMs, env, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        res({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -83,7 +96,19 @@ export async function startCluster(opts: { nodes?: number; name?: string } = {})
     dir,
     portBase,
     async up(extra = []) {
-      return cli(['up', '--detach', '--dir', dir, '--port-base', String(portBase), '--nodes', String(nodes), '--timeout', '120', ...extra]);
+      return cli([
+        'up',
+        '--detach',
+        '--dir',
+        dir,
+        '--port-base',
+        String(portBase),
+        '--nodes',
+        String(nodes),
+        '--timeout',
+        '120',
+        ...extra,
+      ]);
     },
     async down() {
       return cli(['down', '--dir', dir], 120_000);
@@ -93,22 +118,37 @@ export async function startCluster(opts: { nodes?: number; name?: string } = {})
       return JSON.parse(r.stdout) as StatusJson;
     },
     async query(port, sql, params = []) {
-      if (!password) password = (JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as { superuser: { password: string } }).superuser.password;
-      const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 5000 });
+      if (!password)
+        password = (JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as { superuser: { password: string } })
+          .superuser.password;
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: 'postgres',
+        password,
+        database: 'postgres',
+        connectionTimeoutMillis: 5000,
+      });
       client.on('error', () => {});
       try {
         await client.connect();
         return (await client.query(sql, params)).rows as Record<string, unknown>[];
       } catch (err) {
         // Keep the SQLSTATE (`code`) and the original error for assertions; add where it happened.
-        const e = new Error(`query on port ${port} failed (${sql.slice(0, 60)}): ${(err as Error).message}`, { cause: err });
+        const e = new Error(`query on port ${port} failed (${sql.slice(0, 60)}): ${(err as Error).message}`, {
+          cause: err,
+        });
         throw Object.assign(e, { code: (err as { code?: string }).code });
       } finally {
         await client.end().catch(() => {});
       }
     },
     pids() {
-      const files = [join(dir, 'etcd', 'etcd.pid'), join(dir, 'proxy.pid'), ...nodeNames.flatMap((n) => [join(dir, n, 'agent.pid'), join(dir, n, 'data', 'postmaster.pid')])];
+      const files = [
+        join(dir, 'etcd', 'etcd.pid'),
+        join(dir, 'proxy.pid'),
+        ...nodeNames.flatMap((n) => [join(dir, n, 'agent.pid'), join(dir, n, 'data', 'postmaster.pid')]),
+      ];
       return files.map(readPidFile).filter((p): p is number => p !== null && pidAlive(p));
     },
     async waitFor(what, fn, timeoutMs = 60_000) {
@@ -123,7 +163,9 @@ export async function startCluster(opts: { nodes?: number; name?: string } = {})
         }
         await sleep(250);
       }
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`,
+      );
     },
     async [Symbol.asyncDispose]() {
       if (existsSync(join(dir, 'cluster.json'))) await c.down().catch(() => {});
@@ -146,22 +188,34 @@ export function leaderOf(s: StatusJson) {
 }
 
 export function isHealthy(s: StatusJson, nodes: number): boolean {
-  return !!leaderOf(s) && leaderOf(s)?.state === 'running' && s.members.filter((m) => m.role !== 'leader' && m.state === 'streaming').length === nodes - 1;
+  return (
+    !!leaderOf(s) &&
+    leaderOf(s)?.state === 'running' &&
+    s.members.filter((m) => m.role !== 'leader' && m.state === 'streaming').length === nodes - 1
+  );
 }
 
 /** Polls `status --json` until one leader runs and every other member streams. */
 export async function healthyStatus(c: TestCluster, nodes = 3, timeoutMs = 60_000): Promise<StatusJson> {
-  return c.waitFor('a healthy cluster', async () => {
-    const s = await c.status();
-    return isHealthy(s, nodes) ? s : undefined;
-  }, timeoutMs);
+  return c.waitFor(
+    'a healthy cluster',
+    async () => {
+      const s = await c.status();
+      return isHealthy(s, nodes) ? s : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Polls until a member other than `previous` leads and runs; returns that status. */
 export async function newLeaderStatus(c: TestCluster, previous: string, timeoutMs = 30_000): Promise<StatusJson> {
-  return c.waitFor(`a leader other than ${previous}`, async () => {
-    const s = await c.status();
-    const l = leaderOf(s);
-    return l && l.name !== previous && l.state === 'running' ? s : undefined;
-  }, timeoutMs);
+  return c.waitFor(
+    `a leader other than ${previous}`,
+    async () => {
+      const s = await c.status();
+      const l = leaderOf(s);
+      return l && l.name !== previous && l.state === 'running' ? s : undefined;
+    },
+    timeoutMs,
+  );
 }

@@ -30,7 +30,11 @@ export async function startEtcd(dir: string, opts: EtcdTestOptions = {}): Promis
   const host = '127.0.0.1';
   const [clientPort, peerPort] = [await freePort(host), await freePort(host)];
   const args = etcdArgs({
-    name: 'pgkeel-test', dataDir: join(dir, 'etcd-data'), clientHost: host, clientPort, peerPort,
+    name: 'pgkeel-test',
+    dataDir: join(dir, 'etcd-data'),
+    clientHost: host,
+    clientPort,
+    peerPort,
     ...(opts.tls ? { tls: opts.tls.server } : {}),
     ...(opts.authTokenTtlSeconds !== undefined ? { authTokenTtlSeconds: opts.authTokenTtlSeconds } : {}),
   });
@@ -69,7 +73,12 @@ export async function startEtcd(dir: string, opts: EtcdTestOptions = {}): Promis
   const died = new AbortController();
   void exited.then(() => died.abort(new Error(`etcd exited during startup: ${log.trim().slice(-2000)}`)));
   try {
-    await waitForEtcd(endpoint, START_TIMEOUT_MS, died.signal, opts.tls ? { protocol: 'https', tls: opts.tls.client } : { protocol: 'http' });
+    await waitForEtcd(
+      endpoint,
+      START_TIMEOUT_MS,
+      died.signal,
+      opts.tls ? { protocol: 'https', tls: opts.tls.client } : { protocol: 'http' },
+    );
   } catch (err) {
     await stop();
     throw new Error(`etcd did not start at ${endpoint}: ${(err as Error).message}\n${log.trim().slice(-2000)}`);

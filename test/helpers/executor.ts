@@ -54,7 +54,11 @@ export interface ExecHarness extends AsyncDisposable {
   /** Registers another member's PostgreSQL at <name>:5432 with the fake (clone and rewind can reach it). */
   reachable(name: string, timeline?: number): void;
   /** The executor's input as the loop builds it: the cluster read from the store, the effective dynamic config. */
-  input(over?: { pgStatus?: PgStatus | null; shuttingDown?: boolean; dynamic?: Partial<ExecInput['dynamic']> }): Promise<ExecInput>;
+  input(over?: {
+    pgStatus?: PgStatus | null;
+    shuttingDown?: boolean;
+    dynamic?: Partial<ExecInput['dynamic']>;
+  }): Promise<ExecInput>;
   /** The next `method` call on `key` rejects with DCS_UNAVAILABLE, after it is recorded in `events` ("dcs! …"). */
   failStoreNext(method: 'put' | 'create' | 'compareAndPut' | 'delete' | 'compareAndDelete', key: string): void;
   /** Runs one decision's actions and waits for the background operation. */
@@ -65,7 +69,20 @@ export interface ExecHarness extends AsyncDisposable {
 export async function execHarness(name = 'node1'): Promise<ExecHarness> {
   let t = T0;
   const now = () => t;
-  const cfg = configFromObject({ scope: 't', name, postgresql: { listen: '127.0.0.1:5432', data_dir: '/fake/data', authentication: { superuser: { password: 'x' }, replication: { password: 'y' } } } }, 'test', {}, '/fake');
+  const cfg = configFromObject(
+    {
+      scope: 't',
+      name,
+      postgresql: {
+        listen: '127.0.0.1:5432',
+        data_dir: '/fake/data',
+        authentication: { superuser: { password: 'x' }, replication: { password: 'y' } },
+      },
+    },
+    'test',
+    {},
+    '/fake',
+  );
   const keys = clusterKeys(cfg.scope, cfg.namespace);
   const events: string[] = [];
   const storeFailures: string[] = [];
@@ -97,14 +114,35 @@ export async function execHarness(name = 'node1'): Promise<ExecHarness> {
   // The drain's poll: time passes on the fake clock only.
   const executor = new Executor(ctx, { sleep: async (ms) => void (t += ms) });
   const h: ExecHarness = {
-    cfg, keys, store, pg, mem, ctx, executor, logs, events,
+    cfg,
+    keys,
+    store,
+    pg,
+    mem,
+    ctx,
+    executor,
+    logs,
+    events,
     now,
     advance: (ms) => void (t += ms),
     member: async (m, record = {}) => {
-      const rec: MemberRecord = { conn_url: `postgres://${m}:5432/postgres`, api_url: `http://${m}:8008/patroni`, state: 'running', role: 'replica', timeline: 1, ...record };
+      const rec: MemberRecord = {
+        conn_url: `postgres://${m}:5432/postgres`,
+        api_url: `http://${m}:8008/patroni`,
+        state: 'running',
+        role: 'replica',
+        timeline: 1,
+        ...record,
+      };
       await inner.put(keys.member(m), encodeJson(rec));
     },
-    reachable: (m, timeline = 1) => pg.remote.set(`${m}:5432`, { sysid: '7000000000000000001', timeline, walPosition: 0x3000000, databaseBytes: 1 << 20 }),
+    reachable: (m, timeline = 1) =>
+      pg.remote.set(`${m}:5432`, {
+        sysid: '7000000000000000001',
+        timeline,
+        walPosition: 0x3000000,
+        databaseBytes: 1 << 20,
+      }),
     input: async (over = {}) => {
       const cluster = parseCluster(keys, await inner.getPrefix(keys.prefix));
       const dyn = effectiveDynamic(cfg, cluster).config;

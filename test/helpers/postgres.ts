@@ -46,23 +46,51 @@ export async function startPostgres(dir: string, opts: PostgresOptions = {}): Pr
   const runDir = join(dir, 'pgrun');
   ensureDirFor(dataDir);
   ensureDirFor(runDir, 0o755);
-  const init = await run(join(BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { timeoutMs: 120_000 });
+  const init = await run(
+    join(BIN, 'initdb'),
+    ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
+    { timeoutMs: 120_000 },
+  );
   if (init.code !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   if (opts.ssl) installServerCert(dataDir, 'server', opts.ssl.certFile, opts.ssl.keyFile);
   const conf: Record<string, string | number> = {
-    listen_addresses: `'${host}'`, port, unix_socket_directories: `'${runDir}'`, max_connections: opts.maxConnections ?? 30,
-    fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', shared_buffers: "'32MB'", logging_collector: 'off',
-    log_min_messages: 'warning', ...(opts.ssl ? { ssl: 'on' } : {}), ...opts.conf,
+    listen_addresses: `'${host}'`,
+    port,
+    unix_socket_directories: `'${runDir}'`,
+    max_connections: opts.maxConnections ?? 30,
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    shared_buffers: "'32MB'",
+    logging_collector: 'off',
+    log_min_messages: 'warning',
+    ...(opts.ssl ? { ssl: 'on' } : {}),
+    ...opts.conf,
   };
   const confPath = join(dataDir, 'postgresql.conf');
-  writeFileSync(confPath, readFileSync(confPath, 'utf8') + '\n' + Object.entries(conf).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
-  writeFileSync(join(dataDir, 'pg_hba.conf'), [
-    'local all all trust',
-    `host all ${USERS.md5.user} 127.0.0.1/32 md5`,
-    `host all ${USERS.scram.user} 127.0.0.1/32 scram-sha-256`,
-    'host all all 127.0.0.1/32 trust',
-  ].join('\n') + '\n');
-  const start = await run(join(BIN, 'pg_ctl'), ['-D', dataDir, '-l', join(runDir, 'postgresql.log'), '-w', '-t', '60', 'start'], { timeoutMs: 90_000 });
+  writeFileSync(
+    confPath,
+    readFileSync(confPath, 'utf8') +
+      '\n' +
+      Object.entries(conf)
+        .map(([k, v]) => `${k} = ${v}`)
+        .join('\n') +
+      '\n',
+  );
+  writeFileSync(
+    join(dataDir, 'pg_hba.conf'),
+    [
+      'local all all trust',
+      `host all ${USERS.md5.user} 127.0.0.1/32 md5`,
+      `host all ${USERS.scram.user} 127.0.0.1/32 scram-sha-256`,
+      'host all all 127.0.0.1/32 trust',
+    ].join('\n') + '\n',
+  );
+  const start = await run(
+    join(BIN, 'pg_ctl'),
+    ['-D', dataDir, '-l', join(runDir, 'postgresql.log'), '-w', '-t', '60', 'start'],
+    { timeoutMs: 90_000 },
+  );
   const pidOf = (): number => Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   let pid = 0;
   try {
@@ -74,7 +102,9 @@ export async function startPostgres(dir: string, opts: PostgresOptions = {}): Pr
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await run(join(BIN, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', '-t', '10', 'stop'], { timeoutMs: 20_000 }).catch(() => undefined);
+    await run(join(BIN, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', '-t', '10', 'stop'], {
+      timeoutMs: 20_000,
+    }).catch(() => undefined);
     if (pid > 0 && pidAlive(pid)) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -104,7 +134,9 @@ export async function startPostgres(dir: string, opts: PostgresOptions = {}): Pr
     }
   };
   try {
-    await sql(`SET password_encryption = 'scram-sha-256'; CREATE ROLE ${USERS.scram.user} LOGIN PASSWORD '${USERS.scram.password}'`);
+    await sql(
+      `SET password_encryption = 'scram-sha-256'; CREATE ROLE ${USERS.scram.user} LOGIN PASSWORD '${USERS.scram.password}'`,
+    );
     await sql(`SET password_encryption = 'md5'; CREATE ROLE ${USERS.md5.user} LOGIN PASSWORD '${USERS.md5.password}'`);
     await sql(`GRANT ALL ON SCHEMA public TO PUBLIC`);
   } catch (err) {

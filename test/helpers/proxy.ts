@@ -88,14 +88,23 @@ export function proxyFixture(prefix: string, options: ProxyFixtureOptions = {}):
     proxy(extra = {}, opts = {}) {
       const primary = `${fx.pg.host}:${fx.pg.port}`;
       // auth_type trust explicitly (the default is scram-sha-256): most files test pooling, not authentication.
-      return fx.start(proxyConfigFromObject({ listen: '127.0.0.1:0', primary, auth_type: 'trust', ...options.proxy, ...extra }, 'test'), opts);
+      return fx.start(
+        proxyConfigFromObject(
+          { listen: '127.0.0.1:0', primary, auth_type: 'trust', ...options.proxy, ...extra },
+          'test',
+        ),
+        opts,
+      );
     },
   };
   return fx;
 }
 
 /** A connected node-postgres client (user and database postgres unless `opts` says otherwise); errors after connect are ignored. */
-export async function connectClient(at: { host: string; port: number }, opts: pg.ClientConfig = {}): Promise<pg.Client> {
+export async function connectClient(
+  at: { host: string; port: number },
+  opts: pg.ClientConfig = {},
+): Promise<pg.Client> {
   const c = new pg.Client({ host: at.host, port: at.port, user: 'postgres', database: 'postgres', ...opts });
   c.on('error', () => {});
   await c.connect();

@@ -40,7 +40,10 @@ export function kill9(...pids: Array<number | null>): void {
 export function storeFor(s: Pick<StatusJson, 'etcd' | 'passfile'>): EtcdStore {
   let creds: { username?: string; password?: string } = {};
   try {
-    const a = JSON.parse(readFileSync(join(dirname(s.passfile), 'etcd', 'auth.json'), 'utf8')) as { username: string; password: string };
+    const a = JSON.parse(readFileSync(join(dirname(s.passfile), 'etcd', 'auth.json'), 'utf8')) as {
+      username: string;
+      password: string;
+    };
     creds = { username: a.username, password: a.password };
   } catch {
     // a cluster without etcd authentication
@@ -66,7 +69,8 @@ export async function patchDcsConfig(s: StatusJson, patch: Record<string, unknow
     const cur = await store.get(keys.config);
     const value = { ...(cur ? (JSON.parse(cur.value) as Record<string, unknown>) : {}), ...patch };
     for (const [k, v] of Object.entries(value)) if (v === null) delete value[k];
-    if (!(await store.compareAndPut(keys.config, JSON.stringify(value), { modRevision: cur?.modRevision ?? 0 }))) throw new Error('config changed concurrently');
+    if (!(await store.compareAndPut(keys.config, JSON.stringify(value), { modRevision: cur?.modRevision ?? 0 })))
+      throw new Error('config changed concurrently');
   } finally {
     await store.close();
   }
@@ -112,7 +116,15 @@ export class WriteProbe {
   /** node-postgres has no multi-host connection strings: try each member, keep the first that is writable. */
   private async connect(): Promise<pg.Client> {
     for (const port of this.ports) {
-      const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: this.password, database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 3000 });
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: 'postgres',
+        password: this.password,
+        database: 'postgres',
+        connectionTimeoutMillis: 1000,
+        query_timeout: 3000,
+      });
       client.on('error', () => {});
       try {
         await client.connect();
@@ -149,5 +161,6 @@ export class WriteProbe {
 }
 
 export function superuserPassword(c: TestCluster): string {
-  return (JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as { superuser: { password: string } }).superuser.password;
+  return (JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as { superuser: { password: string } })
+    .superuser.password;
 }

@@ -3,7 +3,7 @@
  * under a key that names a password, token or secret in DIR/**.json — cluster.json, etcd/auth.json — and DIR/**.yml) must appear in no log file
  * under DIR — agent logs, PostgreSQL logs, etcd and proxy logs.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 
@@ -12,14 +12,14 @@ const SECRET_KEY = /password|secret|token|passphrase/i;
 function collect(v: unknown, key: string, out: Set<string>): void {
   if (typeof v === 'string') {
     if (SECRET_KEY.test(key) && !/_file$/.test(key) && v.length >= 8) out.add(v);
-  } else if (Array.isArray(v)) v.forEach((x) => collect(x, key, out));
+  } else if (Array.isArray(v)) for (const x of v) collect(x, key, out);
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) collect(x, k, out);
 }
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    let st;
+    let st: Stats;
     try {
       st = statSync(p);
     } catch {

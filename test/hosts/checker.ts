@@ -31,7 +31,9 @@ export class SplitBrainChecker {
 
   /** Creates the probe table (through `leader`) and starts writing; stops after `maxMs` at the latest. */
   async start(leaderQuery: (sql: string) => Promise<unknown>, maxMs = 300_000): Promise<void> {
-    await leaderQuery('CREATE TABLE IF NOT EXISTS split_probe (id bigint PRIMARY KEY, node text, at timestamptz DEFAULT clock_timestamp())');
+    await leaderQuery(
+      'CREATE TABLE IF NOT EXISTS split_probe (id bigint PRIMARY KEY, node text, at timestamptz DEFAULT clock_timestamp())',
+    );
     const until = Date.now() + maxMs;
     this.running = (async () => {
       while (!this.stopped && Date.now() < until) {
@@ -48,7 +50,14 @@ export class SplitBrainChecker {
     let c = this.clients.get(node) ?? null;
     try {
       if (!c) {
-        c = new pg.Client({ ...this.addr(node), user: 'postgres', password: this.password, database: 'postgres', connectionTimeoutMillis: 300, query_timeout: 300 });
+        c = new pg.Client({
+          ...this.addr(node),
+          user: 'postgres',
+          password: this.password,
+          database: 'postgres',
+          connectionTimeoutMillis: 300,
+          query_timeout: 300,
+        });
         c.on('error', () => {});
         this.clients.set(node, c);
         await c.connect();

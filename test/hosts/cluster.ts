@@ -60,7 +60,10 @@ export interface HostCluster extends AsyncDisposable {
 function spawnIn(net: HostNet, host: string, cmd: string, args: string[], logFile: string): number {
   const fd = openSync(logFile, 'a', 0o640);
   try {
-    const child = spawn(net.exec(host)[0] as string, [...net.exec(host).slice(1), cmd, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(net.exec(host)[0] as string, [...net.exec(host).slice(1), cmd, ...args], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
     if (child.pid === undefined) throw new Error(`could not start ${cmd} on ${host}`);
     child.unref();
     return child.pid; // `ip netns exec` execs the command: this is its pid
@@ -89,7 +92,13 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
   const etcdPids = new Map<string, number>();
   const agentPids = new Map<string, number>();
   const startAgent = (n: string): void => {
-    const pid = spawnIn(net, n, process.execPath, [pgkeelBin, 'agent', '-c', join(tmp.path, n, 'node.yml')], join(tmp.path, n, 'agent.log'));
+    const pid = spawnIn(
+      net,
+      n,
+      process.execPath,
+      [pgkeelBin, 'agent', '-c', join(tmp.path, n, 'node.yml')],
+      join(tmp.path, n, 'agent.log'),
+    );
     pids.add(pid);
     agentPids.set(n, pid);
   };
@@ -105,13 +114,42 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
     for (const e of ETCDS) {
       const ip = net.host(e).ip;
       const dataDir = join(tmp.path, e);
-      const pid = spawnIn(net, e, findEtcdBinary(), [
-        '--name', e, '--data-dir', dataDir,
-        '--listen-client-urls', `http://${ip}:${ETCD_CLIENT}`, '--advertise-client-urls', `http://${ip}:${ETCD_CLIENT}`,
-        '--listen-peer-urls', `http://${ip}:${ETCD_PEER}`, '--initial-advertise-peer-urls', `http://${ip}:${ETCD_PEER}`,
-        '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `pgkeel-${net.bridge}`,
-        '--heartbeat-interval', '100', '--election-timeout', '1000', '--logger', 'zap', '--log-outputs', 'stderr', '--log-level', 'warn',
-      ], join(tmp.path, `${e}.log`));
+      const pid = spawnIn(
+        net,
+        e,
+        findEtcdBinary(),
+        [
+          '--name',
+          e,
+          '--data-dir',
+          dataDir,
+          '--listen-client-urls',
+          `http://${ip}:${ETCD_CLIENT}`,
+          '--advertise-client-urls',
+          `http://${ip}:${ETCD_CLIENT}`,
+          '--listen-peer-urls',
+          `http://${ip}:${ETCD_PEER}`,
+          '--initial-advertise-peer-urls',
+          `http://${ip}:${ETCD_PEER}`,
+          '--initial-cluster',
+          initial,
+          '--initial-cluster-state',
+          'new',
+          '--initial-cluster-token',
+          `pgkeel-${net.bridge}`,
+          '--heartbeat-interval',
+          '100',
+          '--election-timeout',
+          '1000',
+          '--logger',
+          'zap',
+          '--log-outputs',
+          'stderr',
+          '--log-level',
+          'warn',
+        ],
+        join(tmp.path, `${e}.log`),
+      );
       pids.add(pid);
       etcdPids.set(e, pid);
     }
@@ -136,12 +174,22 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
       const ip = net.host(n).ip;
       mkdirSync(join(tmp.path, n), { mode: 0o755 });
       const cfg = {
-        scope: SCOPE, name: n,
+        scope: SCOPE,
+        name: n,
         etcd3: { hosts: etcdHosts },
-        restapi: { listen: `${ip}:${API_PORT}`, connect_address: `${ip}:${API_PORT}`, authentication: { username: 'pgkeel', password } },
+        restapi: {
+          listen: `${ip}:${API_PORT}`,
+          connect_address: `${ip}:${API_PORT}`,
+          authentication: { username: 'pgkeel', password },
+        },
         postgresql: {
-          listen: `${ip}:${PG_PORT}`, connect_address: `${ip}:${PG_PORT}`, data_dir: 'data',
-          authentication: { superuser: { username: 'postgres', password }, replication: { username: 'replicator', password } },
+          listen: `${ip}:${PG_PORT}`,
+          connect_address: `${ip}:${PG_PORT}`,
+          data_dir: 'data',
+          authentication: {
+            superuser: { username: 'postgres', password },
+            replication: { username: 'replicator', password },
+          },
           parameters: { shared_buffers: '16MB', max_connections: 60 },
           pg_hba: [`host all all ${net.gateway}/32 scram-sha-256`, 'host all all 10.231.0.0/16 scram-sha-256'],
         },
@@ -152,10 +200,21 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
       startAgent(n);
     }
     writeFileSync(join(tmp.path, 'userlist.txt'), `"postgres" "${password}"\n`, { mode: 0o600 });
-    proxy = await startProxy(proxyConfigFromObject({
-      listen: '127.0.0.1:0', pool_mode: 'transaction', default_pool_size: 4, auth_type: 'trust',
-      auth_file: join(tmp.path, 'userlist.txt'), etcd: { hosts: etcdHosts, scope: SCOPE }, query_wait_timeout: 60,
-    }, 'hosts'), { log: silentLogger });
+    proxy = await startProxy(
+      proxyConfigFromObject(
+        {
+          listen: '127.0.0.1:0',
+          pool_mode: 'transaction',
+          default_pool_size: 4,
+          auth_type: 'trust',
+          auth_file: join(tmp.path, 'userlist.txt'),
+          etcd: { hosts: etcdHosts, scope: SCOPE },
+          query_wait_timeout: 60,
+        },
+        'hosts',
+      ),
+      { log: silentLogger },
+    );
   } catch (err) {
     await close();
     throw err;
@@ -179,7 +238,15 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
       }
     },
     async query(node, sql, params = [], timeoutMs = 3000) {
-      const client = new pg.Client({ ...c.pgAddr(node), user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs, query_timeout: timeoutMs });
+      const client = new pg.Client({
+        ...c.pgAddr(node),
+        user: 'postgres',
+        password,
+        database: 'postgres',
+        connectionTimeoutMillis: timeoutMs,
+        statement_timeout: timeoutMs,
+        query_timeout: timeoutMs,
+      });
       client.on('error', () => {});
       try {
         await client.connect();
@@ -193,13 +260,20 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
       while (Date.now() < until) {
         try {
           const name = (await c.dcs()).leader?.name;
-          if (name && name !== not && (await c.query(name, 'SELECT pg_is_in_recovery() AS r', [], 1000))[0]?.['r'] === false) return name;
+          if (
+            name &&
+            name !== not &&
+            (await c.query(name, 'SELECT pg_is_in_recovery() AS r', [], 1000))[0]?.['r'] === false
+          )
+            return name;
         } catch {
           // not yet
         }
         await sleep(200);
       }
-      throw new Error(`no leader${not ? ` other than ${not}` : ''} within ${timeoutMs} ms; ${NODES.map((n) => `${n}: ${c.agentLog(n, 3)}`).join(' || ')}`);
+      throw new Error(
+        `no leader${not ? ` other than ${not}` : ''} within ${timeoutMs} ms; ${NODES.map((n) => `${n}: ${c.agentLog(n, 3)}`).join(' || ')}`,
+      );
     },
     async waitHealthy(timeoutMs = 120_000) {
       const until = Date.now() + timeoutMs;
@@ -207,14 +281,21 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
       while (Date.now() < until) {
         try {
           leader = await c.waitForLeader(Math.max(1000, until - Date.now()));
-          const rows = await c.query(leader, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'", [], 1000);
+          const rows = await c.query(
+            leader,
+            "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+            [],
+            1000,
+          );
           if (rows.length === NODES.length - 1) return leader;
         } catch {
           // not yet
         }
         await sleep(300);
       }
-      throw new Error(`cluster not healthy within ${timeoutMs} ms (leader ${leader || 'none'}); ${NODES.map((n) => `${n}: ${c.agentLog(n, 3)}`).join(' || ')}`);
+      throw new Error(
+        `cluster not healthy within ${timeoutMs} ms (leader ${leader || 'none'}); ${NODES.map((n) => `${n}: ${c.agentLog(n, 3)}`).join(' || ')}`,
+      );
     },
     killEtcd() {
       for (const pid of etcdPids.values()) kill(pid);
@@ -225,13 +306,18 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
     },
     agentLog(node, lines = 5) {
       try {
-        return readFileSync(join(tmp.path, node, 'agent.log'), 'utf8').trim().split('\n').slice(-lines).map((l) => {
-          try {
-            return (JSON.parse(l) as { msg?: string }).msg ?? l;
-          } catch {
-            return l;
-          }
-        }).join(' | ');
+        return readFileSync(join(tmp.path, node, 'agent.log'), 'utf8')
+          .trim()
+          .split('\n')
+          .slice(-lines)
+          .map((l) => {
+            try {
+              return (JSON.parse(l) as { msg?: string }).msg ?? l;
+            } catch {
+              return l;
+            }
+          })
+          .join(' | ');
       } catch {
         return '(no log)';
       }

@@ -75,7 +75,7 @@ export class HostNet {
       sh('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
       sh('ip', ['addr', 'add', `${net.gateway}/24`, 'dev', net.bridge]);
       sh('ip', ['link', 'set', net.bridge, 'up']);
-      names.forEach((name, i) => net.addHost(name, 10 + i));
+      for (const [i, name] of names.entries()) net.addHost(name, 10 + i);
     } catch (err) {
       net.close();
       throw err;
@@ -131,7 +131,10 @@ export class HostNet {
   private rule(op: '-A' | '-D', a: string, b: string): void {
     const ha = this.host(a);
     const hb = this.host(b);
-    for (const [self, peer] of [[ha, hb], [hb, ha]] as const) {
+    for (const [self, peer] of [
+      [ha, hb],
+      [hb, ha],
+    ] as const) {
       sh('ip', ['netns', 'exec', self.ns, 'iptables', op, 'INPUT', '-s', peer.ip, '-j', 'DROP']);
       sh('ip', ['netns', 'exec', self.ns, 'iptables', op, 'OUTPUT', '-d', peer.ip, '-j', 'DROP']);
     }
@@ -148,8 +151,13 @@ export class HostNet {
       tryCmd('ip', [...base, 'del', 'dev', h.dev, 'root']);
       return;
     }
-    const r = spawnSync('ip', [...base, 'replace', 'dev', h.dev, 'root', 'netem', ...spec.split(/\s+/)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`tc netem is not available here (${(r.stderr || '').trim() || `exit ${r.status}`}): no latency or loss can be added`);
+    const r = spawnSync('ip', [...base, 'replace', 'dev', h.dev, 'root', 'netem', ...spec.split(/\s+/)], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0)
+      throw new Error(
+        `tc netem is not available here (${(r.stderr || '').trim() || `exit ${r.status}`}): no latency or loss can be added`,
+      );
   }
 
   /** Removes the namespaces, their veths and the bridge. Idempotent; never throws. */

@@ -22,13 +22,25 @@ function apiOf(s: StatusJson, name: string): string {
 }
 
 /** As an operator would: unsafe methods with the REST credentials `up` generated (cluster.json). */
-async function rest(base: string, method: string, path: string, body?: unknown): Promise<{ code: number; text: string }> {
+async function rest(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ code: number; text: string }> {
   const headers: Record<string, string> = body !== undefined ? { 'content-type': 'application/json' } : {};
   if (method !== 'GET' && method !== 'HEAD') {
-    const { restapi } = JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as { restapi: { username: string; password: string } };
+    const { restapi } = JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as {
+      restapi: { username: string; password: string };
+    };
     headers['authorization'] = 'Basic ' + Buffer.from(`${restapi.username}:${restapi.password}`).toString('base64');
   }
-  const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(90_000) });
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(90_000),
+  });
   return { code: res.status, text: await res.text() };
 }
 
@@ -48,18 +60,26 @@ function statusOnly(url: string, method: string): Promise<number> {
 const ctl = (...args: string[]) => cli(['ctl', ...args, '--dir', c.dir], 120_000);
 
 async function healthy(): Promise<StatusJson> {
-  return c.waitFor('a leader and two streaming replicas', async () => {
-    const s = await c.status();
-    return isHealthy(s, 3) ? s : undefined;
-  }, 90_000);
+  return c.waitFor(
+    'a leader and two streaming replicas',
+    async () => {
+      const s = await c.status();
+      return isHealthy(s, 3) ? s : undefined;
+    },
+    90_000,
+  );
 }
 
 /** Waits until every member streams on the new leader's timeline and `name` is the leader. */
 async function ledBy(name: string): Promise<StatusJson> {
-  return c.waitFor(`${name} leading two streaming replicas`, async () => {
-    const s = await c.status();
-    return isHealthy(s, 3) && leaderOf(s)?.name === name ? s : undefined;
-  }, 90_000);
+  return c.waitFor(
+    `${name} leading two streaming replicas`,
+    async () => {
+      const s = await c.status();
+      return isHealthy(s, 3) && leaderOf(s)?.name === name ? s : undefined;
+    },
+    90_000,
+  );
 }
 
 describe('pgkeel ctl and the REST API on a real cluster', () => {
@@ -80,13 +100,22 @@ describe('pgkeel ctl and the REST API on a real cluster', () => {
     assert.equal(j.scope, s.scope);
     assert.match(j.system_id ?? '', /^\d+$/);
     assert.equal(j.leader, leaderOf(s)?.name);
-    assert.deepEqual(j.members.map((m) => [m.name, m.role]), s.members.map((m) => [m.name, m.role]));
-    assert.deepEqual(j.members.map((m) => [m.name, m.port, m.api_url]), s.members.map((m) => [m.name, m.port, m.api_url]));
+    assert.deepEqual(
+      j.members.map((m) => [m.name, m.role]),
+      s.members.map((m) => [m.name, m.role]),
+    );
+    assert.deepEqual(
+      j.members.map((m) => [m.name, m.port, m.api_url]),
+      s.members.map((m) => [m.name, m.port, m.api_url]),
+    );
 
     // The same cluster found from a node config instead of the local directory.
     const viaConfig = await cli(['ctl', 'list', '--json', '-c', join(c.dir, 'node2', 'node.yml')], 60_000);
     assert.equal(viaConfig.code, 0, viaConfig.stderr);
-    assert.deepEqual((JSON.parse(viaConfig.stdout) as ListJson).members.map((m) => m.role), j.members.map((m) => m.role));
+    assert.deepEqual(
+      (JSON.parse(viaConfig.stdout) as ListJson).members.map((m) => m.role),
+      j.members.map((m) => m.role),
+    );
 
     const t = await ctl('list');
     assert.equal(t.code, 0, t.stderr);
@@ -134,7 +163,9 @@ describe('pgkeel ctl and the REST API on a real cluster', () => {
     assert.equal(s2.members.find((m) => m.name === old.name)?.state, 'streaming', 'the old leader streams again');
     const next = leaderOf(s2);
     assert.ok(next);
-    assert.deepEqual(await c.query(next.port, 'SELECT note FROM ctl_keel WHERE id = 1'), [{ note: 'before switchover' }]);
+    assert.deepEqual(await c.query(next.port, 'SELECT note FROM ctl_keel WHERE id = 1'), [
+      { note: 'before switchover' },
+    ]);
     await c.query(next.port, `INSERT INTO ctl_keel VALUES (2, 'after first switchover')`);
 
     const any = await ctl('switchover', '--force');
@@ -175,14 +206,22 @@ describe('pgkeel ctl and the REST API on a real cluster', () => {
     assert.match(r.stdout, /Switchover scheduled/);
     const j = JSON.parse((await ctl('list', '--json')).stdout) as ListJson;
     assert.deepEqual(j.failover, { leader, member: candidate, scheduled_at: at });
-    assert.match((await ctl('list')).stdout, new RegExp(`Switchover scheduled at: ${at.replace('+', '\\+')}\\s+from: ${leader}\\s+to: ${candidate}`));
-    const body = JSON.parse((await rest(apiOf(s, leader), 'GET', '/cluster')).text) as { scheduled_switchover?: unknown };
+    assert.match(
+      (await ctl('list')).stdout,
+      new RegExp(`Switchover scheduled at: ${at.replace('+', '\\+')}\\s+from: ${leader}\\s+to: ${candidate}`),
+    );
+    const body = JSON.parse((await rest(apiOf(s, leader), 'GET', '/cluster')).text) as {
+      scheduled_switchover?: unknown;
+    };
     assert.deepEqual(body.scheduled_switchover, { at, from: leader, to: candidate });
 
     const del = await rest(apiOf(s, candidate), 'DELETE', '/switchover');
     assert.deepEqual(del, { code: 200, text: 'scheduled switchover deleted' });
     assert.equal((JSON.parse((await ctl('list', '--json')).stdout) as ListJson).failover, null);
-    assert.deepEqual(await rest(apiOf(s, leader), 'DELETE', '/switchover'), { code: 404, text: 'no switchover is scheduled' });
+    assert.deepEqual(await rest(apiOf(s, leader), 'DELETE', '/switchover'), {
+      code: 404,
+      text: 'no switchover is scheduled',
+    });
     assert.equal(leaderOf(await c.status())?.name, leader, 'nothing moved');
   });
 
@@ -191,13 +230,20 @@ describe('pgkeel ctl and the REST API on a real cluster', () => {
     const base = apiOf(s, leaderOf(s)?.name as string);
     const p = await rest(base, 'PATCH', '/config', { postgresql: { parameters: { work_mem: '8MB' } } });
     assert.equal(p.code, 200, p.text);
-    assert.equal((JSON.parse(p.text) as { postgresql: { parameters: Record<string, unknown> } }).postgresql.parameters['work_mem'], '8MB');
+    assert.equal(
+      (JSON.parse(p.text) as { postgresql: { parameters: Record<string, unknown> } }).postgresql.parameters['work_mem'],
+      '8MB',
+    );
     type Cfg = { postgresql: { parameters: Record<string, unknown> }; ttl: number };
     // GET /config answers from the agent's last cycle: poll until it has seen the change.
-    const got = await c.waitFor('GET /config to show work_mem', async () => {
-      const v = JSON.parse((await rest(base, 'GET', '/config')).text) as Cfg;
-      return v.postgresql.parameters['work_mem'] === '8MB' ? v : undefined;
-    }, 30_000);
+    const got = await c.waitFor(
+      'GET /config to show work_mem',
+      async () => {
+        const v = JSON.parse((await rest(base, 'GET', '/config')).text) as Cfg;
+        return v.postgresql.parameters['work_mem'] === '8MB' ? v : undefined;
+      },
+      30_000,
+    );
     assert.match((await ctl('show-config')).stdout, /work_mem: 8MB/);
 
     const bad = await rest(base, 'PATCH', '/config', { ttl: 'soon', postgresql: { use_slot: true } });
@@ -209,13 +255,24 @@ describe('pgkeel ctl and the REST API on a real cluster', () => {
     const e = await ctl('edit-config', '--set', 'loop_wiat=2', '--force');
     assert.equal(e.code, 1);
     assert.match(e.stderr, /loop_wiat: unknown key \(did you mean "loop_wait"\?\)/);
-    const ok = await ctl('edit-config', '--set', 'postgresql.parameters.work_mem=null', '--set', `ttl=${got.ttl + 1}`, '--force');
+    const ok = await ctl(
+      'edit-config',
+      '--set',
+      'postgresql.parameters.work_mem=null',
+      '--set',
+      `ttl=${got.ttl + 1}`,
+      '--force',
+    );
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /- postgresql\.parameters\.work_mem: "8MB"/);
-    const after = await c.waitFor('GET /config to show the edit', async () => {
-      const v = JSON.parse((await rest(base, 'GET', '/config')).text) as Cfg;
-      return v.ttl === got.ttl + 1 ? v : undefined;
-    }, 30_000);
+    const after = await c.waitFor(
+      'GET /config to show the edit',
+      async () => {
+        const v = JSON.parse((await rest(base, 'GET', '/config')).text) as Cfg;
+        return v.ttl === got.ttl + 1 ? v : undefined;
+      },
+      30_000,
+    );
     assert.equal(after.postgresql.parameters['work_mem'], undefined);
   });
 

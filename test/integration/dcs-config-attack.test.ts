@@ -19,13 +19,22 @@ it('a DCS config key with archive_command or an injected parameter name is ignor
   const s = await healthyStatus(c, 1);
   const port = Number(leaderOf(s)?.port ?? NaN);
   assert.ok(Number.isInteger(port), JSON.stringify(s.members));
-  const setting = async (name: string) => (await c.query(port, 'SELECT setting FROM pg_settings WHERE name = $1', [name]))[0]?.['setting'];
+  const setting = async (name: string) =>
+    (await c.query(port, 'SELECT setting FROM pg_settings WHERE name = $1', [name]))[0]?.['setting'];
   const before = await setting('archive_command');
 
-  const params = { ...(((await readCluster(s)).config?.value['postgresql'] as { parameters?: object } | undefined)?.parameters ?? {}) };
+  const params = {
+    ...(((await readCluster(s)).config?.value['postgresql'] as { parameters?: object } | undefined)?.parameters ?? {}),
+  };
   await patchDcsConfig(s, {
     postgresql: {
-      parameters: { ...params, archive_mode: 'on', archive_command: 'id > /tmp/pgkeel-pwned; true', 'x = 1\nfsync': 'off', work_mem: '7MB' },
+      parameters: {
+        ...params,
+        archive_mode: 'on',
+        archive_command: 'id > /tmp/pgkeel-pwned; true',
+        'x = 1\nfsync': 'off',
+        work_mem: '7MB',
+      },
       use_pg_rewind: true,
       use_slots: true,
     },
@@ -46,7 +55,10 @@ it('a DCS config key with archive_command or an injected parameter name is ignor
   assert.match(conf, /^archive_mode = 'on'$/m, 'the rest of the config still applies');
 
   const log = readFileSync(join(c.dir, 'node1', 'agent.log'), 'utf8');
-  assert.match(log, /ignoring part of the DCS config key: postgresql\.parameters\.archive_command: CONFIG_PARAMETER_LOCAL_ONLY/);
+  assert.match(
+    log,
+    /ignoring part of the DCS config key: postgresql\.parameters\.archive_command: CONFIG_PARAMETER_LOCAL_ONLY/,
+  );
   assert.match(log, /ignoring part of the DCS config key: postgresql\.parameters\[\\"x = 1\\\\nfsync\\"\]/);
   const after = await healthyStatus(c, 1);
   assert.equal(leaderOf(after)?.state, 'running');
@@ -55,12 +67,24 @@ it('a DCS config key with archive_command or an injected parameter name is ignor
   // (The attacker's keys are removed first, so each refusal below is about the new value alone.)
   await patchDcsConfig(after, { postgresql: { parameters: params, use_pg_rewind: true, use_slots: true } });
   const stored = (await readCluster(after)).config?.value;
-  const ec = await cli(['ctl', 'edit-config', '--set', 'postgresql.parameters.restore_command=cp /x %p', '--force', '--dir', c.dir], 60_000);
+  const ec = await cli(
+    ['ctl', 'edit-config', '--set', 'postgresql.parameters.restore_command=cp /x %p', '--force', '--dir', c.dir],
+    60_000,
+  );
   assert.notEqual(ec.code, 0);
-  assert.match(ec.stdout + ec.stderr, /restore_command.*CONFIG_PARAMETER_LOCAL_ONLY.*allow_dynamic_parameters: \[restore_command\]/s);
-  const nl = await cli(['ctl', 'edit-config', '--set', 'postgresql.parameters.y\nfsync=off', '--force', '--dir', c.dir], 60_000);
+  assert.match(
+    ec.stdout + ec.stderr,
+    /restore_command.*CONFIG_PARAMETER_LOCAL_ONLY.*allow_dynamic_parameters: \[restore_command\]/s,
+  );
+  const nl = await cli(
+    ['ctl', 'edit-config', '--set', 'postgresql.parameters.y\nfsync=off', '--force', '--dir', c.dir],
+    60_000,
+  );
   assert.notEqual(nl.code, 0);
-  assert.match(nl.stdout + nl.stderr, /postgresql\.parameters\["y\\nfsync"\]: expected the name to be a PostgreSQL parameter name/);
+  assert.match(
+    nl.stdout + nl.stderr,
+    /postgresql\.parameters\["y\\nfsync"\]: expected the name to be a PostgreSQL parameter name/,
+  );
   assert.doesNotMatch(ec.stdout + ec.stderr + nl.stdout + nl.stderr, /archive_command|x = 1/);
   assert.deepEqual((await readCluster(after)).config?.value, stored);
 });

@@ -60,7 +60,13 @@ describe('EtcdStore with https, client certificates and etcd authentication', ()
     return etcd.endpoint;
   };
   const opts = (extra: Partial<EtcdStoreOptions> = {}): EtcdStoreOptions => ({
-    hosts: [endpoint()], requestTimeoutMs: TIMEOUT_MS, protocol: 'https', tls, username: 'pgkeel', password, ...extra,
+    hosts: [endpoint()],
+    requestTimeoutMs: TIMEOUT_MS,
+    protocol: 'https',
+    tls,
+    username: 'pgkeel',
+    password,
+    ...extra,
   });
 
   before(async () => {
@@ -70,7 +76,11 @@ describe('EtcdStore with https, client certificates and etcd authentication', ()
     const server = await makeCert(certs, ca, 'etcd');
     // No CN: etcd 3.4's gateway refuses client certificates that have one when --client-cert-auth is on.
     const client = await makeCert(certs, ca, 'pgkeel', { commonName: '' });
-    tls = { ca: readFileSync(ca.cert, 'utf8'), cert: readFileSync(client.cert, 'utf8'), key: readFileSync(client.key, 'utf8') };
+    tls = {
+      ca: readFileSync(ca.cert, 'utf8'),
+      cert: readFileSync(client.cert, 'utf8'),
+      key: readFileSync(client.key, 'utf8'),
+    };
     logFile = join(dir.path, 'etcd.log');
     etcd = await startEtcd(dir.path, {
       tls: { server: { cert: server.cert, key: server.key, ca: ca.cert, clientCertAuth: true }, client: tls },
@@ -104,10 +114,20 @@ describe('EtcdStore with https, client certificates and etcd authentication', ()
     await assert.rejects(store.put('/service/batman/config', '{}'), isAuthError(endpoint(), '"nosuchuser"'));
   });
 
-  it('finding 1: a client without credentials cannot write the cluster\'s config key (it could before)', async () => {
-    await using anonymous = new EtcdStore({ hosts: [endpoint()], requestTimeoutMs: TIMEOUT_MS, protocol: 'https', tls });
-    const attack = JSON.stringify({ postgresql: { parameters: { archive_mode: 'on', archive_command: 'id > /tmp/pwned; true' } } });
-    await assert.rejects(anonymous.put('/service/batman/config', attack), isAuthError(endpoint(), 'requires authentication'));
+  it("finding 1: a client without credentials cannot write the cluster's config key (it could before)", async () => {
+    await using anonymous = new EtcdStore({
+      hosts: [endpoint()],
+      requestTimeoutMs: TIMEOUT_MS,
+      protocol: 'https',
+      tls,
+    });
+    const attack = JSON.stringify({
+      postgresql: { parameters: { archive_mode: 'on', archive_command: 'id > /tmp/pwned; true' } },
+    });
+    await assert.rejects(
+      anonymous.put('/service/batman/config', attack),
+      isAuthError(endpoint(), 'requires authentication'),
+    );
     await assert.rejects(anonymous.getPrefix('/service/'), isAuthError(endpoint()));
     await using pgkeel = new EtcdStore(opts());
     assert.equal(await pgkeel.get('/service/batman/config'), undefined, 'the attack wrote nothing');
@@ -120,21 +140,67 @@ describe('EtcdStore with https, client certificates and etcd authentication', ()
 
   it('as an unprivileged local user, neither plain http nor https without a client certificate gets an answer', async () => {
     const url = `https://${endpoint()}/v3/kv/put`;
-    const body = JSON.stringify({ key: Buffer.from('/service/batman/config').toString('base64'), value: Buffer.from('{}').toString('base64') });
-    const noCert = await run('runuser', ['-u', 'nobody', '--', 'curl', '-sk', '--max-time', '5', '-X', 'POST', url, '-d', body]);
-    assert.notEqual(noCert.code, 0, `curl without a client certificate should fail the TLS handshake, got: ${noCert.out}`);
-    const plain = await run('runuser', ['-u', 'nobody', '--', 'curl', '-s', '--max-time', '5', '-X', 'POST', `http://${endpoint()}/v3/kv/put`, '-d', body]);
+    const body = JSON.stringify({
+      key: Buffer.from('/service/batman/config').toString('base64'),
+      value: Buffer.from('{}').toString('base64'),
+    });
+    const noCert = await run('runuser', [
+      '-u',
+      'nobody',
+      '--',
+      'curl',
+      '-sk',
+      '--max-time',
+      '5',
+      '-X',
+      'POST',
+      url,
+      '-d',
+      body,
+    ]);
+    assert.notEqual(
+      noCert.code,
+      0,
+      `curl without a client certificate should fail the TLS handshake, got: ${noCert.out}`,
+    );
+    const plain = await run('runuser', [
+      '-u',
+      'nobody',
+      '--',
+      'curl',
+      '-s',
+      '--max-time',
+      '5',
+      '-X',
+      'POST',
+      `http://${endpoint()}/v3/kv/put`,
+      '-d',
+      body,
+    ]);
     assert.ok(plain.code !== 0 || !/"header"/.test(plain.out), `plain http must not be served: ${plain.out}`);
     // The same from Node: https with the CA but no certificate fails at the handshake, not with an etcd answer.
-    await using store = new EtcdStore({ hosts: [endpoint()], requestTimeoutMs: TIMEOUT_MS, protocol: 'https', tls: { ca: tls.ca }, username: 'pgkeel', password });
-    await assert.rejects(store.get('/service/x'), (e: unknown) => e instanceof StoreError && e.code === 'DCS_UNAVAILABLE');
+    await using store = new EtcdStore({
+      hosts: [endpoint()],
+      requestTimeoutMs: TIMEOUT_MS,
+      protocol: 'https',
+      tls: { ca: tls.ca },
+      username: 'pgkeel',
+      password,
+    });
+    await assert.rejects(
+      store.get('/service/x'),
+      (e: unknown) => e instanceof StoreError && e.code === 'DCS_UNAVAILABLE',
+    );
   });
 
-  it('a certificate from another CA is refused (the store checks the member\'s certificate)', async () => {
+  it("a certificate from another CA is refused (the store checks the member's certificate)", async () => {
     assert.ok(dir);
     const other = await makeCa(join(dir.path, 'other'), 'other-ca', 'another CA');
     await using store = new EtcdStore(opts({ tls: { ...tls, ca: readFileSync(other.cert, 'utf8') } }));
-    await assert.rejects(store.get('/service/x'), (e: unknown) => e instanceof StoreError && e.code === 'DCS_UNAVAILABLE' && /certificate/i.test(e.message));
+    await assert.rejects(
+      store.get('/service/x'),
+      (e: unknown) => e instanceof StoreError && e.code === 'DCS_UNAVAILABLE' && /certificate/i.test(e.message),
+    );
   });
 
   it('re-authenticates once when its token has expired (etcd --auth-token-ttl), for calls and for new watches', async () => {
@@ -151,13 +217,22 @@ describe('EtcdStore with https, client certificates and etcd authentication', ()
     const errors: Error[] = [];
     const snap = await store.getPrefix('/service/expiry/');
     await sleep(PAST_TTL_MS);
-    const watch = store.watchPrefix('/service/expiry/', snap.revision + 1, { onEvents: (e) => void events.push(...e), onError: (e) => void errors.push(e) });
+    const watch = store.watchPrefix('/service/expiry/', snap.revision + 1, {
+      onEvents: (e) => void events.push(...e),
+      onError: (e) => void errors.push(e),
+    });
     try {
       await sleep(300);
       await store.put('/service/expiry/b', '2');
       await until(() => events.length > 0 || errors.length > 0);
-      assert.deepEqual(errors.map((e) => e.message), []);
-      assert.deepEqual(events.map((e) => (e.type === 'put' ? `${e.kv.key}=${e.kv.value}` : e.key)), ['/service/expiry/b=2']);
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        [],
+      );
+      assert.deepEqual(
+        events.map((e) => (e.type === 'put' ? `${e.kv.key}=${e.kv.value}` : e.key)),
+        ['/service/expiry/b=2'],
+      );
     } finally {
       await watch.close();
     }
@@ -168,21 +243,27 @@ describe('EtcdStore with https, client certificates and etcd authentication', ()
     const snap = await store.getPrefix('/service/longwatch/');
     const events: WatchEvent[] = [];
     const errors: Error[] = [];
-    const watch = store.watchPrefix('/service/longwatch/', snap.revision + 1, { onEvents: (e) => void events.push(...e), onError: (e) => void errors.push(e) });
+    const watch = store.watchPrefix('/service/longwatch/', snap.revision + 1, {
+      onEvents: (e) => void events.push(...e),
+      onError: (e) => void errors.push(e),
+    });
     try {
       await store.put('/service/longwatch/a', '1');
       await until(() => events.length === 1 || errors.length > 0);
       await sleep(PAST_TTL_MS);
       await store.put('/service/longwatch/b', '2');
       await until(() => events.length === 2 || errors.length > 0);
-      assert.deepEqual(errors.map((e) => e.message), []);
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        [],
+      );
       assert.equal(events.length, 2);
     } finally {
       await watch.close();
     }
   });
 
-  it('no password appears in etcd\'s log or in any error message of this run', async () => {
+  it("no password appears in etcd's log or in any error message of this run", async () => {
     const log = readFileSync(logFile, 'utf8') + messages.join('\n');
     for (const p of ALL_PASSWORDS) assert.ok(!log.includes(p), 'a password leaked into the log');
     assert.ok(messages.length >= 4, 'the test saw its refusals');
@@ -194,26 +275,43 @@ async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
   while (!cond() && Date.now() < end) await sleep(20);
 }
 
-function rawPost(endpoint: string, tls: { ca: string; cert: string; key: string }, path: string, body: string, token?: string): Promise<string> {
+function rawPost(
+  endpoint: string,
+  tls: { ca: string; cert: string; key: string },
+  path: string,
+  body: string,
+  token?: string,
+): Promise<string> {
   const [host, port] = endpoint.split(':') as [string, string];
   return new Promise((resolve, reject) => {
-    const req = request({ host, port: Number(port), path, method: 'POST', ...tls, headers: token ? { authorization: token } : {} }, (res) => {
-      let out = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (out += c));
-      res.on('end', () => resolve(out));
-    });
+    const req = request(
+      { host, port: Number(port), path, method: 'POST', ...tls, headers: token ? { authorization: token } : {} },
+      (res) => {
+        let out = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (out += c));
+        res.on('end', () => resolve(out));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
 async function rawToken(endpoint: string, tls: { ca: string; cert: string; key: string }): Promise<string> {
-  const out = JSON.parse(await rawPost(endpoint, tls, '/v3/auth/authenticate', JSON.stringify({ name: 'pgkeel', password }))) as { token?: string };
+  const out = JSON.parse(
+    await rawPost(endpoint, tls, '/v3/auth/authenticate', JSON.stringify({ name: 'pgkeel', password })),
+  ) as { token?: string };
   assert.ok(out.token, 'authenticate gave a token');
   return out.token;
 }
 
 function rawPut(endpoint: string, tls: { ca: string; cert: string; key: string }, token: string): Promise<string> {
-  return rawPost(endpoint, tls, '/v3/kv/put', JSON.stringify({ key: Buffer.from('/service/expiry/raw').toString('base64'), value: 'eA==' }), token);
+  return rawPost(
+    endpoint,
+    tls,
+    '/v3/kv/put',
+    JSON.stringify({ key: Buffer.from('/service/expiry/raw').toString('base64'), value: 'eA==' }),
+    token,
+  );
 }

@@ -12,7 +12,12 @@ import { tempDir } from '../helpers/tmp.js';
 
 const TIMEOUT_MS = 2000;
 
-function recorder(): { events: WatchEvent[]; errors: Error[]; onEvents(e: readonly WatchEvent[]): void; onError(e: Error): void } {
+function recorder(): {
+  events: WatchEvent[];
+  errors: Error[];
+  onEvents(e: readonly WatchEvent[]): void;
+  onError(e: Error): void;
+} {
   const r = {
     events: [] as WatchEvent[],
     errors: [] as Error[],
@@ -46,7 +51,9 @@ async function compact(endpoint: string, revision: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const req = request({ host, port: Number(port), path: '/v3/kv/compaction', method: 'POST' }, (res) => {
       res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`compaction: HTTP ${res.statusCode}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve() : reject(new Error(`compaction: HTTP ${res.statusCode}`)),
+      );
     });
     req.on('error', reject);
     req.end(body);
@@ -107,8 +114,14 @@ describe('EtcdStore against a real etcd', () => {
   });
 
   it('refuses half of a credential pair (authentication itself is tested in etcd-secure.test.ts)', () => {
-    assert.throws(() => new EtcdStore({ hosts: [endpoint()], requestTimeoutMs: TIMEOUT_MS, username: 'root' }), /both username and password/);
-    assert.throws(() => new EtcdStore({ hosts: [endpoint()], requestTimeoutMs: TIMEOUT_MS, password: 'x' }), /both username and password/);
+    assert.throws(
+      () => new EtcdStore({ hosts: [endpoint()], requestTimeoutMs: TIMEOUT_MS, username: 'root' }),
+      /both username and password/,
+    );
+    assert.throws(
+      () => new EtcdStore({ hosts: [endpoint()], requestTimeoutMs: TIMEOUT_MS, password: 'x' }),
+      /both username and password/,
+    );
   });
 });
 
@@ -128,7 +141,10 @@ describe('EtcdStore when etcd fails', () => {
     try {
       await using store = new EtcdStore({ hosts: [`127.0.0.1:${port}`], requestTimeoutMs: 300 });
       const t0 = performance.now();
-      await assert.rejects(store.keepAlive('1'), isStoreError('DCS_UNAVAILABLE', `127.0.0.1:${port}`, 'no answer within'));
+      await assert.rejects(
+        store.keepAlive('1'),
+        isStoreError('DCS_UNAVAILABLE', `127.0.0.1:${port}`, 'no answer within'),
+      );
       const took = performance.now() - t0;
       assert.ok(took >= 250 && took < 1000, `took ${took} ms`);
     } finally {
@@ -138,11 +154,21 @@ describe('EtcdStore when etcd fails', () => {
   });
 
   it('a watch whose connection breaks reports onError once; messages split anywhere are reassembled', async () => {
-    const kv = { key: Buffer.from('/w/a').toString('base64'), value: Buffer.from('1').toString('base64'), create_revision: '5', mod_revision: '5' };
+    const kv = {
+      key: Buffer.from('/w/a').toString('base64'),
+      value: Buffer.from('1').toString('base64'),
+      create_revision: '5',
+      mod_revision: '5',
+    };
     const stream =
-      JSON.stringify({ result: { header: { revision: '4' }, created: true } }) + '\n' +
-      JSON.stringify({ result: { header: { revision: '5' }, events: [{ kv }] } }) + '\n' +
-      JSON.stringify({ result: { header: { revision: '6' }, events: [{ type: 'DELETE', kv: { key: kv.key, mod_revision: '6' } }] } }) + '\n';
+      JSON.stringify({ result: { header: { revision: '4' }, created: true } }) +
+      '\n' +
+      JSON.stringify({ result: { header: { revision: '5' }, events: [{ kv }] } }) +
+      '\n' +
+      JSON.stringify({
+        result: { header: { revision: '6' }, events: [{ type: 'DELETE', kv: { key: kv.key, mod_revision: '6' } }] },
+      }) +
+      '\n';
     let res: ServerResponse | undefined;
     const server = createHttpServer((req, r) => {
       res = r;

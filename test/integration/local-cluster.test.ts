@@ -36,20 +36,30 @@ describe('pgkeel up: a local 3-node cluster', () => {
     const replicas = s.members.filter((m) => m !== leader);
 
     const rep = await c.query(leader.port, `SELECT application_name, state FROM pg_stat_replication ORDER BY 1`);
-    assert.deepEqual(rep.map((r) => [r['application_name'], r['state']]), replicas.map((r) => [r.name, 'streaming']));
+    assert.deepEqual(
+      rep.map((r) => [r['application_name'], r['state']]),
+      replicas.map((r) => [r.name, 'streaming']),
+    );
 
     await c.query(leader.port, `CREATE TABLE keel (id int PRIMARY KEY, note text)`);
     await c.query(leader.port, `INSERT INTO keel VALUES (1, 'written on the leader')`);
     for (const r of replicas) {
-      const rows = await c.waitFor(`row on ${r.name}`, async () => {
-        const x = await c.query(r.port, `SELECT note FROM keel WHERE id = 1`);
-        return x.length ? x : undefined;
-      }, 15_000);
+      const rows = await c.waitFor(
+        `row on ${r.name}`,
+        async () => {
+          const x = await c.query(r.port, `SELECT note FROM keel WHERE id = 1`);
+          return x.length ? x : undefined;
+        },
+        15_000,
+      );
       assert.equal(rows[0]?.['note'], 'written on the leader');
       const [ro] = await c.query(r.port, `SELECT pg_is_in_recovery() AS rec`);
       assert.equal(ro?.['rec'], true);
     }
-    const [{ sysid } = {}] = await c.query(leader.port, `SELECT system_identifier::text AS sysid FROM pg_control_system()`);
+    const [{ sysid } = {}] = await c.query(
+      leader.port,
+      `SELECT system_identifier::text AS sysid FROM pg_control_system()`,
+    );
 
     // down stops every process; data stays.
     const pidsBefore = c.pids();
@@ -61,14 +71,21 @@ describe('pgkeel up: a local 3-node cluster', () => {
 
     const up2 = await c.up();
     assert.equal(up2.code, 0, `second up failed:\n${up2.stdout}\n${up2.stderr}`);
-    assert.doesNotMatch(up2.stdout, /initializing new cluster|creating replica/, 'a resumed cluster neither re-initializes nor re-clones');
+    assert.doesNotMatch(
+      up2.stdout,
+      /initializing new cluster|creating replica/,
+      'a resumed cluster neither re-initializes nor re-clones',
+    );
     const s2 = await c.status();
     assert.ok(isHealthy(s2, 3));
     const l2 = leaderOf(s2);
     assert.ok(l2);
     const [row] = await c.query(l2.port, `SELECT note FROM keel WHERE id = 1`);
     assert.equal(row?.['note'], 'written on the leader');
-    const [{ sysid: sysid2 } = {}] = await c.query(l2.port, `SELECT system_identifier::text AS sysid FROM pg_control_system()`);
+    const [{ sysid: sysid2 } = {}] = await c.query(
+      l2.port,
+      `SELECT system_identifier::text AS sysid FROM pg_control_system()`,
+    );
     assert.equal(sysid2, sysid, 'same database system after down/up');
 
     // An agent killed alone (its PostgreSQL keeps running) is started again by `up` and picks its node back up.
@@ -84,9 +101,17 @@ describe('pgkeel up: a local 3-node cluster', () => {
     assert.ok(isHealthy(s3, 3));
     const back = s3.members.find((m) => m.name === victim.name);
     assert.notEqual(back?.pid, victim.pid, 'a new agent process');
-    assert.deepEqual(s3.members.filter((m) => m.name !== victim.name).map((m) => m.pid), others, 'the other agents were left alone');
+    assert.deepEqual(
+      s3.members.filter((m) => m.name !== victim.name).map((m) => m.pid),
+      others,
+      'the other agents were left alone',
+    );
     await c.query(l2.port, `INSERT INTO keel VALUES (2, 'after the restart')`);
-    await c.waitFor('row 2 on the restarted node', async () => (await c.query(victim.port, `SELECT 1 FROM keel WHERE id = 2`)).length > 0, 15_000);
+    await c.waitFor(
+      'row 2 on the restarted node',
+      async () => (await c.query(victim.port, `SELECT 1 FROM keel WHERE id = 2`)).length > 0,
+      15_000,
+    );
   });
 
   it('runs two clusters side by side on different --port-base', async () => {
@@ -112,14 +137,20 @@ describe('pgkeel up in the foreground', () => {
   it('stops every process of the cluster on Ctrl-C (SIGINT) and exits 0', async () => {
     await using tmp = await tempDir('fg');
     const dir = join(tmp.path, 'c');
-    const child = spawn(process.execPath, [pgkeelBin, 'up', '--dir', dir, '--nodes', '1', '--port-base', String(await freePortBase())], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [pgkeelBin, 'up', '--dir', dir, '--nodes', '1', '--port-base', String(await freePortBase())],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       for (let i = 0; i < 240 && !out.includes('Press Ctrl-C'); i++) await sleep(500);
       assert.match(out, /Press Ctrl-C/, out);
-      const pids = ['node1/agent.pid', 'etcd/etcd.pid', 'node1/data/postmaster.pid'].map((f) => Number(readFileSync(join(dir, f), 'utf8').split('\n')[0]));
+      const pids = ['node1/agent.pid', 'etcd/etcd.pid', 'node1/data/postmaster.pid'].map((f) =>
+        Number(readFileSync(join(dir, f), 'utf8').split('\n')[0]),
+      );
       assert.ok(pids.every(pidAlive));
       child.kill('SIGINT');
       assert.equal(await exited, 0);
@@ -153,7 +184,23 @@ describe('a broken config', () => {
   it('fails fast with exit 2, naming every bad key and the expected form, and starts nothing', async () => {
     await using dir = await tempDir('badcfg');
     const file = join(dir.path, 'node.yml');
-    writeFileSync(file, ['scope: demo', 'name: n1', 'etcd3: {hosts: "127.0.0.1:notaport"}', 'restapi: {listen: 127.0.0.1:8008}', 'postgresql:', '  listen: 127.0.0.1:5432', `  data_dir: ${dir.path}/data`, '  authentication:', '    superuser: {password: x}', '    replication: {password: y}', 'bootstrap: {dcs: {ttl: 5, loop_wait: 2, retry_timeout: 3, maximum_lag_on_failover: "lots"}}', 'tagz: {}'].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'scope: demo',
+        'name: n1',
+        'etcd3: {hosts: "127.0.0.1:notaport"}',
+        'restapi: {listen: 127.0.0.1:8008}',
+        'postgresql:',
+        '  listen: 127.0.0.1:5432',
+        `  data_dir: ${dir.path}/data`,
+        '  authentication:',
+        '    superuser: {password: x}',
+        '    replication: {password: y}',
+        'bootstrap: {dcs: {ttl: 5, loop_wait: 2, retry_timeout: 3, maximum_lag_on_failover: "lots"}}',
+        'tagz: {}',
+      ].join('\n'),
+    );
     const started = Date.now();
     const r = await cli(['agent', '-c', file], 20_000);
     assert.equal(r.code, 2);

@@ -25,7 +25,9 @@ async function killPostmaster(dataDir: string, binDir: string): Promise<void> {
     return;
   }
   if (!(pid > 0) || !pidAlive(pid)) return;
-  await run(join(binDir, 'pg_ctl'), ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-t', '10', '-s'], { timeoutMs: 20_000 }).catch(() => undefined);
+  await run(join(binDir, 'pg_ctl'), ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-t', '10', '-s'], {
+    timeoutMs: 20_000,
+  }).catch(() => undefined);
   if (!pidAlive(pid)) return;
   try {
     process.kill(pid, 'SIGKILL');
@@ -40,7 +42,15 @@ localInstanceContract('PostgresInstance (PostgreSQL 15)', async () => {
   const port = await freePort('127.0.0.1');
   const nowhere = { host: '127.0.0.1', port: await freePort('127.0.0.1') };
   const cfg = configFromObject(
-    { scope: 'contract', name: 'node1', postgresql: { listen: `127.0.0.1:${port}`, data_dir: 'data', authentication: { superuser: SU, replication: { password: 'contract-rep' } } } },
+    {
+      scope: 'contract',
+      name: 'node1',
+      postgresql: {
+        listen: `127.0.0.1:${port}`,
+        data_dir: 'data',
+        authentication: { superuser: SU, replication: { password: 'contract-rep' } },
+      },
+    },
     'test',
     {},
     dir.path,
@@ -53,7 +63,13 @@ localInstanceContract('PostgresInstance (PostgreSQL 15)', async () => {
     nowhere,
     conf: (ssn = '') => ({ cfg, dcsParameters: {}, upstream: null, synchronousStandbyNames: ssn }),
     openTransaction: async () => {
-      const c = new pg.Client({ host: '127.0.0.1', port, user: SU.username, password: SU.password, database: 'postgres' });
+      const c = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: SU.username,
+        password: SU.password,
+        database: 'postgres',
+      });
       c.on('error', () => {});
       clients.push(c);
       await c.connect();

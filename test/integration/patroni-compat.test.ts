@@ -21,10 +21,19 @@ interface Ran {
 
 function sh(cmd: string, args: readonly string[], timeoutMs = 600_000): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, out: `${stdout}${stderr}` });
-    });
+    execFile(
+      cmd,
+      args,
+      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, out: `${stdout}${stderr}` });
+      },
+    );
   });
 }
 
@@ -53,7 +62,8 @@ async function ensurePackage(pkg: string, binary: string, servicePidFile?: strin
     const pid = Number(readFileSync(servicePidFile, 'utf8').trim());
     if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) process.kill(pid, 'SIGTERM');
   }
-  if (r.code !== 0) return `apt-get install ${pkg} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-3).join(' | ')}`;
+  if (r.code !== 0)
+    return `apt-get install ${pkg} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-3).join(' | ')}`;
   return existsSync(binary) ? null : `apt-get install ${pkg} succeeded but ${binary} is missing`;
 }
 
@@ -61,10 +71,14 @@ let c: TestCluster;
 let patronictlCfg = '';
 
 async function healthyStatus(leader?: string): Promise<StatusJson> {
-  return c.waitFor(`a healthy cluster${leader ? ` led by ${leader}` : ''}`, async () => {
-    const s = await c.status();
-    return isHealthy(s, 3) && (!leader || leaderOf(s)?.name === leader) ? s : undefined;
-  }, 90_000);
+  return c.waitFor(
+    `a healthy cluster${leader ? ` led by ${leader}` : ''}`,
+    async () => {
+      const s = await c.status();
+      return isHealthy(s, 3) && (!leader || leaderOf(s)?.name === leader) ? s : undefined;
+    },
+    90_000,
+  );
 }
 
 /** The rows of patronictl's pretty table: member → [host, role, state, tl, lag]. */
@@ -85,10 +99,18 @@ describe('Patroni ecosystem compatibility', () => {
     patronictlCfg = join(c.dir, 'patronictl.yml');
     const s = await c.status();
     // patronictl sends restapi.authentication as basic auth (Patroni's request.py), as it would to Patroni.
-    const { restapi } = JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as { restapi: { username: string; password: string } };
+    const { restapi } = JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as {
+      restapi: { username: string; password: string };
+    };
     // …and the cluster's etcd user (etcd authentication is on for every `pgkeel up` cluster).
-    const etcdAuth = JSON.parse(readFileSync(join(c.dir, 'etcd', 'auth.json'), 'utf8')) as { username: string; password: string };
-    writeFileSync(patronictlCfg, `scope: ${s.scope}\nnamespace: /service/\netcd3:\n  hosts: ${s.etcd}\n  username: ${JSON.stringify(etcdAuth.username)}\n  password: ${JSON.stringify(etcdAuth.password)}\nrestapi:\n  authentication: {username: ${JSON.stringify(restapi.username)}, password: ${JSON.stringify(restapi.password)}}\n`);
+    const etcdAuth = JSON.parse(readFileSync(join(c.dir, 'etcd', 'auth.json'), 'utf8')) as {
+      username: string;
+      password: string;
+    };
+    writeFileSync(
+      patronictlCfg,
+      `scope: ${s.scope}\nnamespace: /service/\netcd3:\n  hosts: ${s.etcd}\n  username: ${JSON.stringify(etcdAuth.username)}\n  password: ${JSON.stringify(etcdAuth.password)}\nrestapi:\n  authentication: {username: ${JSON.stringify(restapi.username)}, password: ${JSON.stringify(restapi.password)}}\n`,
+    );
   });
   after(async () => {
     await c?.[Symbol.asyncDispose]();
@@ -127,7 +149,8 @@ describe('Patroni ecosystem compatibility', () => {
       .replace(/bind 127\.0\.0\.1:7000\b/, `bind 127.0.0.1:${stats}`);
     assert.equal(api, 6, 'the recipe checks the REST port of 3 servers in both listeners');
     assert.ok(pg >= 6, 'the recipe routes to the PostgreSQL port of 3 servers in both listeners');
-    for (const path of ['/primary', '/replica']) assert.match(cfgText, new RegExp(`option httpchk OPTIONS ${path}\\n\\s+http-check expect status 200`));
+    for (const path of ['/primary', '/replica'])
+      assert.match(cfgText, new RegExp(`option httpchk OPTIONS ${path}\\n\\s+http-check expect status 200`));
     const cfgFile = join(c.dir, 'haproxy.cfg');
     writeFileSync(cfgFile, cfgText);
     const check = await sh('haproxy', ['-c', '-f', cfgFile], 30_000);
@@ -140,18 +163,32 @@ describe('Patroni ecosystem compatibility', () => {
       proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
       proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
       // HAProxy's own view (stats CSV): only the leader is UP behind "primary", only the replicas behind "replicas".
-      await c.waitFor('HAProxy checks to settle', async () => {
-        const csv = await (await fetch(`http://127.0.0.1:${stats}/;csv`)).text();
-        // A server going down reads "UP 1/3" (still routable) until `fall` checks failed: wait for a plain DOWN.
-        const status = (px: string, st: string) => csv.split('\n').filter((l) => l.startsWith(`${px},node`) && l.split(',')[17] === st).map((l) => l.split(',')[1]).sort();
-        const others = s.members.filter((m) => m.name !== leader.name).map((m) => m.name).sort();
-        return (
-          JSON.stringify(status('primary', 'UP')) === JSON.stringify([leader.name]) &&
-          JSON.stringify(status('primary', 'DOWN')) === JSON.stringify(others) &&
-          JSON.stringify(status('replicas', 'UP')) === JSON.stringify(others) &&
-          JSON.stringify(status('replicas', 'DOWN')) === JSON.stringify([leader.name])
-        );
-      }, 60_000).catch((err: Error) => assert.fail(`${err.message}\nhaproxy log:\n${log}`));
+      await c
+        .waitFor(
+          'HAProxy checks to settle',
+          async () => {
+            const csv = await (await fetch(`http://127.0.0.1:${stats}/;csv`)).text();
+            // A server going down reads "UP 1/3" (still routable) until `fall` checks failed: wait for a plain DOWN.
+            const status = (px: string, st: string) =>
+              csv
+                .split('\n')
+                .filter((l) => l.startsWith(`${px},node`) && l.split(',')[17] === st)
+                .map((l) => l.split(',')[1])
+                .sort();
+            const others = s.members
+              .filter((m) => m.name !== leader.name)
+              .map((m) => m.name)
+              .sort();
+            return (
+              JSON.stringify(status('primary', 'UP')) === JSON.stringify([leader.name]) &&
+              JSON.stringify(status('primary', 'DOWN')) === JSON.stringify(others) &&
+              JSON.stringify(status('replicas', 'UP')) === JSON.stringify(others) &&
+              JSON.stringify(status('replicas', 'DOWN')) === JSON.stringify([leader.name])
+            );
+          },
+          60_000,
+        )
+        .catch((err: Error) => assert.fail(`${err.message}\nhaproxy log:\n${log}`));
 
       const [where] = await c.query(rw, 'SELECT inet_server_port() AS port, pg_is_in_recovery() AS rec');
       assert.deepEqual(where, { port: leader.port, rec: false });
@@ -163,7 +200,11 @@ describe('Patroni ecosystem compatibility', () => {
         const [r] = await c.query(ro, 'SELECT inet_server_port() AS port, pg_is_in_recovery() AS rec');
         assert.equal(r?.['rec'], true);
         assert.notEqual(r?.['port'], leader.port);
-        await assert.rejects(c.query(ro, `INSERT INTO haproxy_keel VALUES (${10 + i}, 'replica port')`), (err: Error & { code?: string }) => err.code === '25006' || /cannot execute INSERT in a read-only transaction/.test(err.message));
+        await assert.rejects(
+          c.query(ro, `INSERT INTO haproxy_keel VALUES (${10 + i}, 'replica port')`),
+          (err: Error & { code?: string }) =>
+            err.code === '25006' || /cannot execute INSERT in a read-only transaction/.test(err.message),
+        );
       }
     } finally {
       if (proc?.pid !== undefined && proc.exitCode === null) {

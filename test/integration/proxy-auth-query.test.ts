@@ -12,7 +12,14 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { freePort } from '../../src/lib/net.js';
 import {
-  BackendCode, buildSASLInitialResponse, buildSASLResponse, buildStartupMessage, buildTerminate, Framer, parseAuthentication, SCRAM_SHA_256,
+  BackendCode,
+  buildSASLInitialResponse,
+  buildSASLResponse,
+  buildStartupMessage,
+  buildTerminate,
+  Framer,
+  parseAuthentication,
+  SCRAM_SHA_256,
   ScramClient,
 } from '../../src/protocol/index.js';
 import { connectClient, proxyFixture } from '../helpers/proxy.js';
@@ -29,7 +36,11 @@ const ROLES = {
 const FILE_PASSWORD = 'file-pw';
 const LOOKUP_QUERY = 'SELECT uname, phash FROM pgkeel.user_lookup($1)';
 
-const fx = proxyFixture('proxy-auth-query', { postgres: { maxConnections: 40 }, proxy: { default_pool_size: 2 }, setup });
+const fx = proxyFixture('proxy-auth-query', {
+  postgres: { maxConnections: 40 },
+  proxy: { default_pool_size: 2 },
+  setup,
+});
 let authFile: string;
 
 /** A proxy with the auth file, in front of the test PostgreSQL unless `primary` names another address. */
@@ -38,7 +49,12 @@ async function proxy(extra: Record<string, unknown>, primary?: string): Promise<
   return { host, port };
 }
 
-function client(at: { host: string; port: number }, user: string, password: string, database = 'postgres'): Promise<pg.Client> {
+function client(
+  at: { host: string; port: number },
+  user: string,
+  password: string,
+  database = 'postgres',
+): Promise<pg.Client> {
   return connectClient(at, { user, password, database });
 }
 
@@ -79,9 +95,12 @@ const sqlstate = (code: string) => (e: { code?: string }) => {
 /** Roles, the lookup function, pg_hba lines and the auth file (fixture setup, once PostgreSQL is up). */
 async function setup(): Promise<void> {
   const pgsrv = fx.pg;
-  const scram = (r: { user: string; password: string }, more = '') => `SET password_encryption = 'scram-sha-256'; CREATE ROLE ${r.user} LOGIN PASSWORD '${r.password}' ${more}`;
+  const scram = (r: { user: string; password: string }, more = '') =>
+    `SET password_encryption = 'scram-sha-256'; CREATE ROLE ${r.user} LOGIN PASSWORD '${r.password}' ${more}`;
   await pgsrv.sql(scram(ROLES.scram));
-  await pgsrv.sql(`SET password_encryption = 'md5'; CREATE ROLE ${ROLES.md5.user} LOGIN PASSWORD '${ROLES.md5.password}'`);
+  await pgsrv.sql(
+    `SET password_encryption = 'md5'; CREATE ROLE ${ROLES.md5.user} LOGIN PASSWORD '${ROLES.md5.password}'`,
+  );
   await pgsrv.sql(scram(ROLES.expired, "VALID UNTIL '2000-01-01'"));
   await pgsrv.sql(scram(ROLES.auth, 'SUPERUSER'));
   await pgsrv.sql(scram(ROLES.lookup));
@@ -104,26 +123,41 @@ async function setup(): Promise<void> {
   const hba = join(pgsrv.dataDir, 'pg_hba.conf');
   const lines = readFileSync(hba, 'utf8').split('\n');
   const trustAll = lines.findIndex((l) => l.startsWith('host all all'));
-  lines.splice(trustAll, 0,
+  lines.splice(
+    trustAll,
+    0,
     `host all ${ROLES.scram.user},${ROLES.expired.user},${ROLES.auth.user},${ROLES.lookup.user} 127.0.0.1/32 scram-sha-256`,
-    `host all ${ROLES.md5.user} 127.0.0.1/32 md5`);
+    `host all ${ROLES.md5.user} 127.0.0.1/32 md5`,
+  );
   writeFileSync(hba, lines.join('\n'));
   await pgsrv.sql('SELECT pg_reload_conf()');
   // The postmaster reloads asynchronously: wait until a wrong password is refused directly.
   for (let i = 0; ; i++) {
-    const c = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: ROLES.md5.user, password: 'wrong', database: 'postgres' });
-    const refused = await c.connect().then(() => c.end().then(() => false), () => true);
+    const c = new pg.Client({
+      host: pgsrv.host,
+      port: pgsrv.port,
+      user: ROLES.md5.user,
+      password: 'wrong',
+      database: 'postgres',
+    });
+    const refused = await c.connect().then(
+      () => c.end().then(() => false),
+      () => true,
+    );
     if (refused) break;
     if (i > 200) throw new Error('pg_hba.conf was not reloaded');
     await new Promise((r) => setTimeout(r, 50));
   }
   authFile = join(fx.dir, 'userlist.txt');
-  writeFileSync(authFile, [
-    `"${ROLES.auth.user}" "${ROLES.auth.password}"`,
-    `"${ROLES.lookup.user}" "${ROLES.lookup.password}"`,
-    // The server trusts postgres and has no password for it: only the file can let this password in.
-    `"postgres" "${FILE_PASSWORD}"`,
-  ].join('\n') + '\n');
+  writeFileSync(
+    authFile,
+    [
+      `"${ROLES.auth.user}" "${ROLES.auth.password}"`,
+      `"${ROLES.lookup.user}" "${ROLES.lookup.password}"`,
+      // The server trusts postgres and has no password for it: only the file can let this password in.
+      `"postgres" "${FILE_PASSWORD}"`,
+    ].join('\n') + '\n',
+  );
 }
 
 describe('auth_query through the proxy', () => {
@@ -158,7 +192,12 @@ describe('auth_query through the proxy', () => {
   });
 
   it('auth_dbname: a SECURITY DEFINER lookup in another database, run by a non-superuser auth_user', async () => {
-    const at = await proxy({ auth_type: 'scram-sha-256', auth_user: ROLES.lookup.user, auth_dbname: 'authdb', auth_query: LOOKUP_QUERY });
+    const at = await proxy({
+      auth_type: 'scram-sha-256',
+      auth_user: ROLES.lookup.user,
+      auth_dbname: 'authdb',
+      auth_query: LOOKUP_QUERY,
+    });
     assert.equal(await whoAmI(at, ROLES.scram.user, ROLES.scram.password), ROLES.scram.user);
     await assert.rejects(client(at, 'nobody', 'x'), sqlstate('28P01'));
     // Without auth_dbname the function is looked for in the client's database, where it does not exist.
@@ -188,7 +227,10 @@ describe('auth_query through the proxy', () => {
     const admin = await client(at, 'postgres', FILE_PASSWORD, 'pgbouncer');
     try {
       const clients = (await admin.query('SHOW CLIENTS')).rows as { user: string }[];
-      assert.deepEqual(clients.map((r) => r.user), ['postgres']);
+      assert.deepEqual(
+        clients.map((r) => r.user),
+        ['postgres'],
+      );
       const pools = (await admin.query('SHOW POOLS')).rows as { user: string; cl_active: number; cl_waiting: number }[];
       const pool = pools.find((r) => r.user === ROLES.md5.user);
       assert.deepEqual([pool?.cl_active, pool?.cl_waiting], [0, 0]);
@@ -205,7 +247,12 @@ describe('auth_query through the proxy', () => {
       const next = messages(s);
       const scram = new ScramClient(ROLES.scram.password, () => 'pipelined-client-nonce');
       // The client-first message needs nothing from the server, so a client may send it before being asked.
-      s.write(Buffer.concat([buildStartupMessage({ user: ROLES.scram.user, database: 'postgres' }), buildSASLInitialResponse(SCRAM_SHA_256, scram.clientFirst())]));
+      s.write(
+        Buffer.concat([
+          buildStartupMessage({ user: ROLES.scram.user, database: 'postgres' }),
+          buildSASLInitialResponse(SCRAM_SHA_256, scram.clientFirst()),
+        ]),
+      );
       const offer = parseAuthentication((await next()).payload);
       assert.equal(offer.kind, 'sasl');
       const cont = parseAuthentication((await next()).payload);
@@ -215,7 +262,8 @@ describe('auth_query through the proxy', () => {
       assert.equal(fin.kind, 'sasl-final');
       scram.verifyServerFinal((fin as { data: Buffer }).data);
       assert.equal(parseAuthentication((await next()).payload).kind, 'ok');
-      for (let m = await next(); m.type !== BackendCode.ReadyForQuery; m = await next()) assert.notEqual(m.type, BackendCode.ErrorResponse);
+      for (let m = await next(); m.type !== BackendCode.ReadyForQuery; m = await next())
+        assert.notEqual(m.type, BackendCode.ErrorResponse);
       s.write(buildTerminate());
     } finally {
       s.destroy();

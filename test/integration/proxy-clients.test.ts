@@ -16,10 +16,20 @@ import { connectClient as client, proxyFixture } from '../helpers/proxy.js';
 const fx = proxyFixture('proxy-clients', { postgres: { maxConnections: 30 }, proxy: { default_pool_size: 4 }, setup });
 const proxy = fx.proxy;
 
-const pgEnv = (at: { host: string; port: number }, user = 'postgres'): NodeJS.ProcessEnv => ({ PGHOST: at.host, PGPORT: String(at.port), PGUSER: user, PGDATABASE: 'postgres' });
+const pgEnv = (at: { host: string; port: number }, user = 'postgres'): NodeJS.ProcessEnv => ({
+  PGHOST: at.host,
+  PGPORT: String(at.port),
+  PGUSER: user,
+  PGDATABASE: 'postgres',
+});
 
 async function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string) {
-  const r = await run(cmd, args, { env, asPostgres: false, timeoutMs: 60_000, ...(input !== undefined ? { input } : {}) });
+  const r = await run(cmd, args, {
+    env,
+    asPostgres: false,
+    timeoutMs: 60_000,
+    ...(input !== undefined ? { input } : {}),
+  });
   return r;
 }
 
@@ -93,16 +103,26 @@ describe('proxy with real clients', () => {
     const c = await client(at);
     try {
       const keys = c as unknown as { processID: number; secretKey: number };
-      const q = c.query('select pg_sleep(60)').then(() => null, (e: { code?: string }) => e.code);
+      const q = c.query('select pg_sleep(60)').then(
+        () => null,
+        (e: { code?: string }) => e.code,
+      );
       // The proxy links a server when the query arrives; cancel once SHOW CLIENTS says the client is active.
       const admin = await client(at, { database: 'pgbouncer' });
       for (;;) {
         const r = await admin.query('SHOW CLIENTS');
-        if (r.rows.some((row: { remote_pid: number; state: string }) => row.remote_pid === keys.processID && row.state === 'active')) break;
+        if (
+          r.rows.some(
+            (row: { remote_pid: number; state: string }) => row.remote_pid === keys.processID && row.state === 'active',
+          )
+        )
+          break;
       }
       await admin.end();
       await new Promise<void>((resolve, reject) => {
-        const s = connect({ host: at.host, port: at.port }, () => s.end(buildCancelRequest(keys.processID, keys.secretKey)));
+        const s = connect({ host: at.host, port: at.port }, () =>
+          s.end(buildCancelRequest(keys.processID, keys.secretKey)),
+        );
         s.on('close', () => resolve());
         s.on('error', reject);
       });
@@ -138,8 +158,10 @@ describe('proxy with real clients', () => {
     const at = await proxy({ default_pool_size: 20, max_client_conn: 600 });
     const clients = await Promise.all(Array.from({ length: 500 }, () => client(at)));
     try {
-      const results = await Promise.all(clients.map((c, i) => c.query('select $1::int as i, pg_backend_pid() as pid', [i])));
-      results.forEach((r, i) => assert.equal(r.rows[0].i, i));
+      const results = await Promise.all(
+        clients.map((c, i) => c.query('select $1::int as i, pg_backend_pid() as pid', [i])),
+      );
+      for (const [i, r] of results.entries()) assert.equal(r.rows[0].i, i);
       const pids = new Set(results.map((r) => r.rows[0].pid));
       assert.ok(pids.size <= 20, `at most 20 server connections, saw ${pids.size}`);
     } finally {
@@ -149,11 +171,14 @@ describe('proxy with real clients', () => {
 
   it('authentication: md5 and SCRAM clients, 28P01 on a wrong password, server login with md5 and SCRAM users', async () => {
     const file = join(fx.dir, 'userlist.txt');
-    writeFileSync(file, [
-      `"${USERS.scram.user}" "${makeScramVerifier(USERS.scram.password, Buffer.alloc(16, 1))}"`,
-      `"${USERS.md5.user}" "${USERS.md5.password}"`,
-      '"postgres" ""',
-    ].join('\n') + '\n');
+    writeFileSync(
+      file,
+      [
+        `"${USERS.scram.user}" "${makeScramVerifier(USERS.scram.password, Buffer.alloc(16, 1))}"`,
+        `"${USERS.md5.user}" "${USERS.md5.password}"`,
+        '"postgres" ""',
+      ].join('\n') + '\n',
+    );
     for (const auth_type of ['md5', 'scram-sha-256'] as const) {
       const at = await proxy({ auth_type, auth_file: file });
       const md5c = await client(at, { user: USERS.md5.user, password: USERS.md5.password });
@@ -161,7 +186,10 @@ describe('proxy with real clients', () => {
       await md5c.end();
       // The SCRAM verifier in the auth file is not the server's: pass-through keys only fit a verifier with the
       // server's salt, so this user logs in to the server only when the file has its plaintext (next block).
-      await assert.rejects(client(at, { user: USERS.md5.user, password: 'wrong' }), (e: { code?: string }) => e.code === '28P01');
+      await assert.rejects(
+        client(at, { user: USERS.md5.user, password: 'wrong' }),
+        (e: { code?: string }) => e.code === '28P01',
+      );
       await assert.rejects(client(at, { user: 'nobody', password: 'x' }), (e: { code?: string }) => e.code === '28P01');
     }
     writeFileSync(file, `"${USERS.scram.user}" "${USERS.scram.password}"\n`);
@@ -171,9 +199,13 @@ describe('proxy with real clients', () => {
     await sc.end();
   });
 
-  it('a server that asks for a password the proxy does not have fails the client at once, naming the user', { timeout: 60_000 }, async () => {
+  it('a server that asks for a password the proxy does not have fails the client at once, naming the user', {
+    timeout: 60_000,
+  }, async () => {
     // trust towards clients and no auth file: the proxy has no password for md5_user, whom the server challenges.
     const at = await proxy({ client_login_timeout: 600 });
-    await assert.rejects(client(at, { user: USERS.md5.user, password: USERS.md5.password }), (e: Error) => /asks for a password for user "md5_user"/.test(e.message));
+    await assert.rejects(client(at, { user: USERS.md5.user, password: USERS.md5.password }), (e: Error) =>
+      /asks for a password for user "md5_user"/.test(e.message),
+    );
   });
 });

@@ -42,7 +42,9 @@ async function forwarder(target: { host: string; port: number }): Promise<Forwar
     const up = connect(target);
     open.add(down);
     pairs.add([down, up]);
-    down.on('close', () => pairs.forEach((p) => p[0] === down && pairs.delete(p)));
+    down.on('close', () => {
+      for (const p of pairs) if (p[0] === down) pairs.delete(p);
+    });
     const done = (): void => {
       open.delete(down);
       down.destroy();
@@ -85,7 +87,14 @@ let node2: Forwarder;
 const proxies: RunningProxy[] = [];
 
 const member = (f: Forwarder, role: string, lsn: number) =>
-  JSON.stringify({ conn_url: `postgres://127.0.0.1:${f.port}/postgres`, api_url: 'http://127.0.0.1:1/patroni', state: 'running', role, xlog_location: lsn, replay_lsn: lsn });
+  JSON.stringify({
+    conn_url: `postgres://127.0.0.1:${f.port}/postgres`,
+    api_url: 'http://127.0.0.1:1/patroni',
+    state: 'running',
+    role,
+    xlog_location: lsn,
+    replay_lsn: lsn,
+  });
 
 async function leads(leader: 'node1' | 'node2', leaderLsn = 1000): Promise<void> {
   const [l, r] = leader === 'node1' ? [node1, node2] : [node2, node1];
@@ -122,10 +131,20 @@ async function show(addr: string, what: string): Promise<Record<string, unknown>
 }
 
 async function proxy(extra: Record<string, unknown> = {}): Promise<RunningProxy> {
-  const cfg = proxyConfigFromObject({
-    listen: '127.0.0.1:0', ro_listen: '127.0.0.1:0', auth_type: 'trust', etcd: { hosts: [etcd.endpoint], scope: 'demo' }, default_pool_size: 2,
-    max_lag: 1000, ro_fallback_to_leader: true, query_wait_timeout: 60, ...extra,
-  }, 'test');
+  const cfg = proxyConfigFromObject(
+    {
+      listen: '127.0.0.1:0',
+      ro_listen: '127.0.0.1:0',
+      auth_type: 'trust',
+      etcd: { hosts: [etcd.endpoint], scope: 'demo' },
+      default_pool_size: 2,
+      max_lag: 1000,
+      ro_fallback_to_leader: true,
+      query_wait_timeout: 60,
+      ...extra,
+    },
+    'test',
+  );
   const p = await startProxy(cfg, { log: silentLogger });
   proxies.push(p);
   return p;
@@ -159,12 +178,20 @@ describe('proxy following the DCS', () => {
     await rw.query('select 1');
     await ro.query('select 1');
     const servers = await show(p.rwAddress, 'SERVERS');
-    assert.deepEqual(servers.map((s) => `${s['database']}:${s['port']}`).sort(), [`postgres:${node1.port}`, `postgres@ro:${node2.port}`].sort());
+    assert.deepEqual(
+      servers.map((s) => `${s['database']}:${s['port']}`).sort(),
+      [`postgres:${node1.port}`, `postgres@ro:${node2.port}`].sort(),
+    );
     await leads('node1', 100_000); // node2 is now 99,000 bytes behind, max_lag is 1000
-    await eventually('node2 excluded', async () => (await show(p.rwAddress, 'TOPOLOGY')).some((r) => r['node'] === 'node2' && r['eligible'] === 'no'));
+    await eventually('node2 excluded', async () =>
+      (await show(p.rwAddress, 'TOPOLOGY')).some((r) => r['node'] === 'node2' && r['eligible'] === 'no'),
+    );
     await ro.query('select 1');
     const after = await show(p.rwAddress, 'SERVERS');
-    assert.ok(after.every((s) => s['port'] === node1.port), 'reads fell back to the leader; node2 connections fenced');
+    assert.ok(
+      after.every((s) => s['port'] === node1.port),
+      'reads fell back to the leader; node2 connections fenced',
+    );
     await leads('node1');
     await rw.end();
     await ro.end();
@@ -175,14 +202,21 @@ describe('proxy following the DCS', () => {
     const c = await client(p.rwAddress);
     await c.query('select 1');
     await store.put(keys.failover, JSON.stringify({ leader: 'node1', member: 'node2' }));
-    await eventually('pause', async () => (await show(p.rwAddress, 'STATE')).some((r) => r['key'] === 'paused' && r['value'] === 'yes'));
+    await eventually('pause', async () =>
+      (await show(p.rwAddress, 'STATE')).some((r) => r['key'] === 'paused' && r['value'] === 'yes'),
+    );
     const q = c.query('select 42 as v');
-    await eventually('client queued', async () => (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'waiting'));
+    await eventually('client queued', async () =>
+      (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'waiting'),
+    );
     await leads('node2');
     await store.delete(keys.failover);
     assert.equal((await q).rows[0].v, 42);
     const servers = await show(p.rwAddress, 'SERVERS');
-    assert.ok(servers.length > 0 && servers.every((s) => s['port'] === node2.port), 'only connections to the new leader remain');
+    assert.ok(
+      servers.length > 0 && servers.every((s) => s['port'] === node2.port),
+      'only connections to the new leader remain',
+    );
     await c.end();
   });
 
@@ -191,8 +225,13 @@ describe('proxy following the DCS', () => {
     const p = await proxy();
     const c = await client(p.rwAddress);
     await c.query('BEGIN');
-    const q = c.query('select pg_sleep(30)').then(() => null, (e: { code?: string; message: string }) => e);
-    await eventually('query running', async () => (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'active'));
+    const q = c.query('select pg_sleep(30)').then(
+      () => null,
+      (e: { code?: string; message: string }) => e,
+    );
+    await eventually('query running', async () =>
+      (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'active'),
+    );
     node2.killAll();
     const err = await q;
     assert.equal(err?.code, '08006');
@@ -209,8 +248,13 @@ describe('proxy following the DCS', () => {
     await store.put(keys.leader, 'node2'); // the key is taken before pg_ctl promote has finished
     await eventually('holding', async () => (await show(p.rwAddress, 'TOPOLOGY')).every((r) => r['role'] !== 'leader'));
     const q = c.query('select 8 as v');
-    await eventually('client queued', async () => (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'waiting'));
-    assert.ok((await show(p.rwAddress, 'SERVERS')).every((s) => s['port'] !== node2.port), 'nothing was sent to the member still in recovery');
+    await eventually('client queued', async () =>
+      (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'waiting'),
+    );
+    assert.ok(
+      (await show(p.rwAddress, 'SERVERS')).every((s) => s['port'] !== node2.port),
+      'nothing was sent to the member still in recovery',
+    );
     await store.put(keys.member('node2'), member(node2, 'master', 1000));
     assert.equal((await q).rows[0].v, 8);
     assert.ok((await show(p.rwAddress, 'SERVERS')).every((s) => s['port'] === node2.port));
@@ -224,8 +268,13 @@ describe('proxy following the DCS', () => {
     await c.query('BEGIN');
     await c.query('select 1');
     node2.freeze();
-    const q = c.query('select 2').then(() => null, (e: { code?: string; message: string }) => e);
-    await eventually('query sent', async () => (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'active'));
+    const q = c.query('select 2').then(
+      () => null,
+      (e: { code?: string; message: string }) => e,
+    );
+    await eventually('query sent', async () =>
+      (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'active'),
+    );
     await leads('node1');
     const err = await q; // without the cut this waits for TCP's retransmission timeout (minutes)
     assert.equal(err?.code, '08006');
@@ -240,7 +289,9 @@ describe('proxy following the DCS', () => {
     await store.delete(keys.leader);
     await eventually('pause', async () => (await show(p.rwAddress, 'TOPOLOGY')).every((r) => r['role'] !== 'leader'));
     const q = c.query('select 7 as v');
-    await eventually('client queued', async () => (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'waiting'));
+    await eventually('client queued', async () =>
+      (await show(p.rwAddress, 'CLIENTS')).some((r) => r['database'] === 'postgres' && r['state'] === 'waiting'),
+    );
     await leads('node1');
     assert.equal((await q).rows[0].v, 7);
     await c.end();
@@ -250,7 +301,13 @@ describe('proxy following the DCS', () => {
     await store.delete(keys.leader);
     const p = await proxy({ query_wait_timeout: 1 });
     const c = await client(p.rwAddress).catch((e: { code?: string }) => e);
-    const err = c instanceof pg.Client ? await c.query('select 1').then(() => null, (e: { code?: string }) => e) : c;
+    const err =
+      c instanceof pg.Client
+        ? await c.query('select 1').then(
+            () => null,
+            (e: { code?: string }) => e,
+          )
+        : c;
     assert.equal((err as { code?: string } | null)?.code, '08006');
     await leads('node1');
   });

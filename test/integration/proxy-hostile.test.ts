@@ -7,7 +7,12 @@ import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import {
-  buildSSLRequest, buildStartupMessage, type Frame, Framer, parseNoticeFields, ProtocolCode,
+  buildSSLRequest,
+  buildStartupMessage,
+  type Frame,
+  Framer,
+  parseNoticeFields,
+  ProtocolCode,
 } from '../../src/protocol/index.js';
 import { prng, randInt } from '../../src/protocol/testing.js';
 import { proxyFixture } from '../helpers/proxy.js';
@@ -24,7 +29,9 @@ function exchange(bytes: Buffer[], opts: { halfClose?: boolean } = {}): Promise<
       if (opts.halfClose) s.end();
     });
     s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' || e.code === 'EPIPE' ? undefined : reject(e)));
+    s.on('error', (e: NodeJS.ErrnoException) =>
+      e.code === 'ECONNRESET' || e.code === 'EPIPE' ? undefined : reject(e),
+    );
     s.on('close', () => resolve(Buffer.concat(chunks)));
   });
 }

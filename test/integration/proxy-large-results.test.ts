@@ -18,7 +18,9 @@ const QUERY = "SELECT i, md5(i::text) || repeat('y', 700) FROM generate_series(1
 /** The md5 of psql's unaligned output; `slow` consumers start reading two seconds late. */
 function hashOf(port: number, slow: boolean): Promise<string> {
   const cmd = `psql -h 127.0.0.1 -p ${port} -U postgres -d postgres -At -c "${QUERY}" | ${slow ? '(sleep 2; md5sum)' : 'md5sum'}`;
-  return new Promise((resolve, reject) => exec(cmd, { maxBuffer: 1 << 20, timeout: 120_000 }, (err, out) => (err ? reject(err) : resolve(out.trim()))));
+  return new Promise((resolve, reject) =>
+    exec(cmd, { maxBuffer: 1 << 20, timeout: 120_000 }, (err, out) => (err ? reject(err) : resolve(out.trim()))),
+  );
 }
 
 /** One proxy for the whole file (fixture setup: it is closed after all tests). */
@@ -31,7 +33,12 @@ describe('large results through the proxy', () => {
     const direct = await hashOf(fx.pg.port, false);
     assert.match(direct, /^[0-9a-f]{32} /);
     const port = Number(proxy.rwAddress.split(':').pop());
-    const through = await Promise.all([hashOf(port, true), hashOf(port, false), hashOf(port, true), hashOf(port, false)]);
+    const through = await Promise.all([
+      hashOf(port, true),
+      hashOf(port, false),
+      hashOf(port, true),
+      hashOf(port, false),
+    ]);
     assert.deepEqual(through, [direct, direct, direct, direct]);
   });
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { sleep } from '../../src/lib/proc.js';
 import { connectClient, proxyFixture } from '../helpers/proxy.js';
 
@@ -17,7 +17,11 @@ afterEach(async () => {
 });
 
 // query_wait_timeout bounds a wait that only the feature under test can end: without it the test fails, not hangs.
-const fx = proxyFixture('proxy-pool-features', { postgres: { maxConnections: 30 }, proxy: { query_wait_timeout: 20 }, setup });
+const fx = proxyFixture('proxy-pool-features', {
+  postgres: { maxConnections: 30 },
+  proxy: { query_wait_timeout: 20 },
+  setup,
+});
 const proxy = fx.proxy;
 
 async function client(at: { host: string; port: number }, database = 'postgres'): Promise<pg.Client> {
@@ -44,12 +48,17 @@ async function setup(): Promise<void> {
   await fx.pg.sql("CREATE TABLE public.t (v text); INSERT INTO public.t VALUES ('public')");
 }
 
-
 describe('proxy pool features against PostgreSQL 15', () => {
   it('reserve pool: with pool size 1 held by an open transaction, a second client is served by a reserve connection', async () => {
     const at = await proxy({ default_pool_size: 1, reserve_pool_size: 1, reserve_pool_timeout: 1 });
     const serversInDb = async (): Promise<number> =>
-      Number((await fx.pg.sql("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'reserve_db' AND backend_type = 'client backend'"))[0]?.n);
+      Number(
+        (
+          await fx.pg.sql(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'reserve_db' AND backend_type = 'client backend'",
+          )
+        )[0]?.n,
+      );
     const a = await client(at, 'reserve_db');
     const b = await client(at, 'reserve_db');
     await a.query('BEGIN');
@@ -106,7 +115,8 @@ describe('proxy pool features against PostgreSQL 15', () => {
     const at = await proxy({ default_pool_size: 2 });
     const a = await client(at);
     const b = await client(at);
-    const read = async (who: pg.Client): Promise<{ v: string; pid: number }> => (await who.query('SELECT v, pg_backend_pid() AS pid FROM t')).rows[0];
+    const read = async (who: pg.Client): Promise<{ v: string; pid: number }> =>
+      (await who.query('SELECT v, pg_backend_pid() AS pid FROM t')).rows[0];
 
     await a.query('SET search_path TO a_schema');
     // A SET in a transaction that rolls back is undone on the server, and must not be recorded either.

@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { createLogger } from '../../src/lib/log.js';
 import { buildQuery, buildStartupMessage, Framer } from '../../src/protocol/index.js';
 import { loadProxyConfig } from '../../src/proxy/config.js';
@@ -42,9 +42,13 @@ after(() => {
 /** `pgkeel proxy` as its own process in front of the fixture's PostgreSQL; resolves once it listens. */
 async function cliProxy(args: string[]): Promise<CliProxy> {
   const port = await freePortBase();
-  const child = spawn(process.execPath, [pgkeelBin, 'proxy', '--listen', `127.0.0.1:${port}`, '--primary', `${fx.pg.host}:${fx.pg.port}`, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [pgkeelBin, 'proxy', '--listen', `127.0.0.1:${port}`, '--primary', `${fx.pg.host}:${fx.pg.port}`, ...args],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   children.push(child);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
@@ -61,7 +65,11 @@ async function cliProxy(args: string[]): Promise<CliProxy> {
   return { host: '127.0.0.1', port, pid: child.pid as number, log: () => err };
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { env: { ...process.env, ...env }, timeout: 30_000 }, (e, out, err) => {
       resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, out, err });
@@ -72,7 +80,25 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<
 /** psql as the unprivileged `nobody`, password (if any) in PGPASSWORD. */
 function psqlAsNobody(port: number, password?: string) {
   const env = password === undefined ? [] : [`PGPASSWORD=${password}`];
-  return run('runuser', ['-u', 'nobody', '--', 'env', ...env, 'psql', '-w', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-Atc', 'select 42']);
+  return run('runuser', [
+    '-u',
+    'nobody',
+    '--',
+    'env',
+    ...env,
+    'psql',
+    '-w',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-U',
+    'postgres',
+    '-d',
+    'postgres',
+    '-Atc',
+    'select 42',
+  ]);
 }
 
 function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -102,7 +128,10 @@ describe('proxy security defaults', () => {
     const right = await psqlAsNobody(p.port, PASSWORD);
     assert.equal(right.out.trim(), '42', right.err);
 
-    const failures = p.log().split('\n').filter((l) => l.includes('client login failed'));
+    const failures = p
+      .log()
+      .split('\n')
+      .filter((l) => l.includes('client login failed'));
     assert.ok(failures.length >= 2, p.log());
     for (const l of failures) {
       assert.match(l, /client=127\.0\.0\.1:\d+/);
@@ -114,7 +143,11 @@ describe('proxy security defaults', () => {
 
   it('streams 256 MB messages both ways: the proxy process peak RSS grows by less than a quarter of one message', async (t) => {
     const p = await cliProxy(['--auth', 'trust']);
-    assert.match(p.log(), new RegExp(`auth_type is trust.*127\\.0\\.0\\.1:${p.port}`), 'trust warns, naming the listener');
+    assert.match(
+      p.log(),
+      new RegExp(`auth_type is trust.*127\\.0\\.0\\.1:${p.port}`),
+      'trust warns, naming the listener',
+    );
     const c = await connectClient(p);
     try {
       assert.equal((await c.query('select 1 as one')).rows[0].one, 1); // pools and buffers warmed up
@@ -129,11 +162,18 @@ describe('proxy security defaults', () => {
       step('Query');
       assert.equal((await c.query('SELECT length($1::text) AS n', [big])).rows[0].n, size, 'Bind (extended protocol)');
       step('Bind');
-      assert.equal((await c.query(`SELECT repeat('y', ${size}) AS r`)).rows[0].r.length, size, 'DataRow back to the client');
+      assert.equal(
+        (await c.query(`SELECT repeat('y', ${size}) AS r`)).rows[0].r.length,
+        size,
+        'DataRow back to the client',
+      );
       step('DataRow');
       const grownKb = procStatusKb(p.pid, 'VmHWM') - rssBefore;
       t.diagnostic(`peak RSS growth: ${steps.join(', ')}`);
-      assert.ok(grownKb * 1024 < size / 4, `peak RSS grew by ${grownKb} kB for ${size / MB} MB messages (${steps.join(', ')})`);
+      assert.ok(
+        grownKb * 1024 < size / 4,
+        `peak RSS grew by ${grownKb} kB for ${size / MB} MB messages (${steps.join(', ')})`,
+      );
     } finally {
       await c.end();
     }
@@ -146,21 +186,37 @@ describe('proxy security defaults', () => {
     try {
       for (const [what, send] of [
         ['a Query over max_packet_size', (c: pg.Client) => c.query(`SELECT '${'q'.repeat(2 * MB)}'`)],
-        ['a named Parse (transaction mode) over max_buffered_packet_size', (c: pg.Client) => c.query({ name: 'n1', text: `SELECT '${'p'.repeat(100_000)}'` })],
+        [
+          'a named Parse (transaction mode) over max_buffered_packet_size',
+          (c: pg.Client) => c.query({ name: 'n1', text: `SELECT '${'p'.repeat(100_000)}'` }),
+        ],
       ] as const) {
         const victim = await connectClient(at);
-        const port = (victim as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
+        const port = (victim as unknown as { connection: { stream: { localPort: number } } }).connection.stream
+          .localPort;
         const ended = new Promise<void>((resolve) => victim.once('end', () => resolve()));
         await assert.rejects(send(victim), (e: { code?: string }) => e.code === '54000', what);
         await ended;
         assert.equal((await other.query('select 2 as two')).rows[0].two, 2, `after ${what}`);
-        assert.ok(lines.some((l) => l.includes('client protocol violation') && l.includes(`"client":"127.0.0.1:${port}"`) && l.includes('PROTOCOL_TOO_LARGE')), `${what}: ${lines.join('\n')}`);
+        assert.ok(
+          lines.some(
+            (l) =>
+              l.includes('client protocol violation') &&
+              l.includes(`"client":"127.0.0.1:${port}"`) &&
+              l.includes('PROTOCOL_TOO_LARGE'),
+          ),
+          `${what}: ${lines.join('\n')}`,
+        );
       }
       const ok = await connectClient(at);
       // Below the limits a long Query and a long Bind of a named statement (its head rewritten, the rest streamed) work.
       assert.equal((await ok.query(`SELECT length('${'s'.repeat(900_000)}') AS n`)).rows[0].n, 900_000);
       for (let i = 0; i < 2; i++) {
-        assert.equal((await ok.query({ name: 'named', text: 'SELECT length($1::text) AS n', values: ['b'.repeat(900_000)] })).rows[0].n, 900_000);
+        assert.equal(
+          (await ok.query({ name: 'named', text: 'SELECT length($1::text) AS n', values: ['b'.repeat(900_000)] }))
+            .rows[0].n,
+          900_000,
+        );
       }
       await ok.end();
     } finally {
@@ -178,13 +234,19 @@ describe('proxy security defaults', () => {
       await a.query("SET statement_timeout = '4321'");
       const b = await connectClient(at); // the pool's only server connection, after a's transactions
       const seen = (await b.query("SELECT current_user AS u, current_setting('statement_timeout') AS t")).rows[0];
-      assert.deepEqual(seen, always ? { u: 'postgres', t: '0' } : { u: 'leak_role', t: '4321ms' }, `server_reset_query_always ${always}`);
+      assert.deepEqual(
+        seen,
+        always ? { u: 'postgres', t: '0' } : { u: 'leak_role', t: '4321ms' },
+        `server_reset_query_always ${always}`,
+      );
       await a.end();
       await b.end();
     }
   });
 
-  it('a client that leaves in the middle of a streamed message does not leave the rest of it to the next client', { timeout: 60_000 }, async () => {
+  it('a client that leaves in the middle of a streamed message does not leave the rest of it to the next client', {
+    timeout: 60_000,
+  }, async () => {
     const at = await fx.proxy({ default_pool_size: 1 });
     // Logged in (trust), then SELECT 1 and the start of a 1 MB CopyData: its ReadyForQuery arrives mid-message.
     const raw = connect(at);
@@ -216,13 +278,17 @@ describe('proxy security defaults', () => {
     const userlist = join(fx.dir, 'reload-userlist.txt');
     writeFileSync(userlist, `"postgres" "${PASSWORD}"\n`, { mode: 0o600 });
     const file = join(fx.dir, 'reload-proxy.yml');
-    const yml = (auth: string) => `listen: 127.0.0.1:0\nprimary: ${fx.pg.host}:${fx.pg.port}\nauth_file: ${userlist}\nauth_type: ${auth}\n`;
+    const yml = (auth: string) =>
+      `listen: 127.0.0.1:0\nprimary: ${fx.pg.host}:${fx.pg.port}\nauth_file: ${userlist}\nauth_type: ${auth}\n`;
     writeFileSync(file, yml('scram-sha-256'));
     const at = await fx.start(loadProxyConfig(file), { log, configFile: file });
     assert.ok(!lines.some((l) => l.includes('auth_type is trust')));
     writeFileSync(file, yml('trust'));
     at.p.reload();
-    assert.ok(lines.some((l) => l.includes('auth_type is trust')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('auth_type is trust')),
+      lines.join('\n'),
+    );
   });
 
   it('logs hostile bytes with the client address, without the bytes', async () => {
@@ -236,7 +302,9 @@ describe('proxy security defaults', () => {
       s.on('error', reject);
       s.on('close', () => resolve(local));
     });
-    const line = lines.find((l) => l.includes('client protocol violation') && l.includes(`"client":"127.0.0.1:${port}"`));
+    const line = lines.find(
+      (l) => l.includes('client protocol violation') && l.includes(`"client":"127.0.0.1:${port}"`),
+    );
     assert.ok(line, lines.join('\n'));
     assert.ok(!line.includes('secret-path'));
     const c = await connectClient(at);

@@ -12,7 +12,10 @@ import { superuserPassword } from '../helpers/scenario.js';
 
 function pgbench(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('/usr/lib/postgresql/15/bin/pgbench', args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/lib/postgresql/15/bin/pgbench', args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -34,7 +37,13 @@ describe('proxy in front of a pgkeel up cluster', () => {
     assert.ok(leader);
     const password = superuserPassword(c);
 
-    const session = new pg.Client({ host: '127.0.0.1', port: rwPort, user: 'postgres', password, database: 'postgres' });
+    const session = new pg.Client({
+      host: '127.0.0.1',
+      port: rwPort,
+      user: 'postgres',
+      password,
+      database: 'postgres',
+    });
     await session.connect();
     try {
       const [rw] = (await session.query('SELECT inet_server_port() AS port, pg_is_in_recovery() AS rec')).rows;
@@ -46,7 +55,13 @@ describe('proxy in front of a pgkeel up cluster', () => {
       assert.equal(r.rec, true, 'ro reaches a replica');
       assert.ok(s.members.some((m) => m.port === r.port && m.role !== 'leader'));
 
-      const env = { PGPASSWORD: password, PGHOST: '127.0.0.1', PGPORT: String(rwPort), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+      const env = {
+        PGPASSWORD: password,
+        PGHOST: '127.0.0.1',
+        PGPORT: String(rwPort),
+        PGUSER: 'postgres',
+        PGDATABASE: 'postgres',
+      };
       const init = await pgbench(['-i', '-s', '1', '-q'], { ...env, PGPORT: String(leader.port) });
       assert.equal(init.code, 0, init.out);
 

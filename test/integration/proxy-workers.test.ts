@@ -41,7 +41,10 @@ async function proxyBackends(direct: pg.Client): Promise<number> {
 
 /** One proxy for the whole file (fixture setup: it is closed after all tests). */
 async function setup(): Promise<void> {
-  const started = await fx.proxy({ metrics_listen: '127.0.0.1:0', workers: 2, default_pool_size: POOL_TOTAL, max_client_conn: 40 }, { workerLog: null });
+  const started = await fx.proxy(
+    { metrics_listen: '127.0.0.1:0', workers: 2, default_pool_size: POOL_TOTAL, max_client_conn: 40 },
+    { workerLog: null },
+  );
   proxy = started.p;
   at = { host: started.host, port: started.port };
 }
@@ -102,12 +105,19 @@ describe('proxy with workers: 2', () => {
       // workers, so whatever the order, some of them arrive at the other worker.
       const order = [...byWorker[0]!.slice(0, 2), ...byWorker[1]!.slice(0, 2)];
       assert.equal(order.length, 4, 'two clients on each worker');
-      const results = order.map((c) => c.query('select pg_sleep(60)').then(() => null, (e: { code?: string }) => e.code));
+      const results = order.map((c) =>
+        c.query('select pg_sleep(60)').then(
+          () => null,
+          (e: { code?: string }) => e.code,
+        ),
+      );
       // Cancel once the server runs all four (a cancel that arrives before the query is ignored by PostgreSQL).
       const direct = new pg.Client({ host: fx.pg.host, port: fx.pg.port, user: 'postgres', database: 'postgres' });
       await direct.connect();
       for (;;) {
-        const r = await direct.query("select count(*)::int as n from pg_stat_activity where state = 'active' and query = 'select pg_sleep(60)'");
+        const r = await direct.query(
+          "select count(*)::int as n from pg_stat_activity where state = 'active' and query = 'select pg_sleep(60)'",
+        );
         if (r.rows[0].n === 4) break;
         await new Promise((res) => setTimeout(res, 10));
       }
@@ -124,12 +134,20 @@ describe('proxy with workers: 2', () => {
     try {
       await admin.query('PAUSE');
       const paused = (await admin.query('SHOW STATE')).rows as { key: string; value: string }[];
-      assert.equal(paused.find((r) => r.key === 'paused')?.value, 'yes', 'SHOW STATE says paused only when every worker is');
+      assert.equal(
+        paused.find((r) => r.key === 'paused')?.value,
+        'yes',
+        'SHOW STATE says paused only when every worker is',
+      );
       await admin.query('RESUME');
       const resumed = (await admin.query('SHOW STATE')).rows as { key: string; value: string }[];
       assert.equal(resumed.find((r) => r.key === 'paused')?.value, 'no');
       const conf = (await admin.query('SHOW CONFIG')).rows as { key: string; value: string }[];
-      assert.equal(conf.find((r) => r.key === 'default_pool_size')?.value, String(POOL_TOTAL), 'SHOW CONFIG shows the total');
+      assert.equal(
+        conf.find((r) => r.key === 'default_pool_size')?.value,
+        String(POOL_TOTAL),
+        'SHOW CONFIG shows the total',
+      );
     } finally {
       await admin.end();
     }

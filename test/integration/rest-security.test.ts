@@ -28,22 +28,32 @@ const saved = () => JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')
 function curl(args: string[], user?: string): Promise<{ http: number; exit: number; body: string }> {
   const cmd = user ? ['runuser', '-u', user, '--', 'curl'] : ['curl'];
   return new Promise((resolve) => {
-    execFile(cmd[0] as string, [...cmd.slice(1), '-sS', '--max-time', '60', '-w', '\n%{http_code}', ...args], { timeout: 90_000 }, (err, stdout) => {
-      const lines = stdout.trimEnd().split('\n');
-      const http = Number(lines.pop());
-      resolve({ http, exit: err ? Number((err as { code?: unknown }).code ?? 1) : 0, body: lines.join('\n') });
-    });
+    execFile(
+      cmd[0] as string,
+      [...cmd.slice(1), '-sS', '--max-time', '60', '-w', '\n%{http_code}', ...args],
+      { timeout: 90_000 },
+      (err, stdout) => {
+        const lines = stdout.trimEnd().split('\n');
+        const http = Number(lines.pop());
+        resolve({ http, exit: err ? Number((err as { code?: unknown }).code ?? 1) : 0, body: lines.join('\n') });
+      },
+    );
   });
 }
 
 async function healthy(timeoutMs = 90_000): Promise<StatusJson> {
-  return c.waitFor('a leader and two streaming replicas', async () => {
-    const s = await c.status();
-    return isHealthy(s, 3) ? s : undefined;
-  }, timeoutMs);
+  return c.waitFor(
+    'a leader and two streaming replicas',
+    async () => {
+      const s = await c.status();
+      return isHealthy(s, 3) ? s : undefined;
+    },
+    timeoutMs,
+  );
 }
 
-const base = (s: StatusJson, name: string) => (s.members.find((m) => m.name === name)?.api_url ?? '').replace(/\/patroni$/, '');
+const base = (s: StatusJson, name: string) =>
+  (s.members.find((m) => m.name === name)?.api_url ?? '').replace(/\/patroni$/, '');
 
 describe('REST API security on a real cluster', () => {
   before(async () => {
@@ -74,7 +84,12 @@ describe('REST API security on a real cluster', () => {
     const replica = s.members.find((m) => m.name !== leader)?.name as string;
     const marker = `/tmp/pgkeel-rest-attack-${randomBytes(6).toString('hex')}`;
     const attacks: Array<[string, string, string, unknown]> = [
-      [leader, 'PATCH', '/config', { postgresql: { parameters: { archive_mode: 'on', archive_command: `id > ${marker}; true` } } }],
+      [
+        leader,
+        'PATCH',
+        '/config',
+        { postgresql: { parameters: { archive_mode: 'on', archive_command: `id > ${marker}; true` } } },
+      ],
       [leader, 'POST', '/restart', {}],
       [replica, 'POST', '/restart', {}],
       [leader, 'POST', '/switchover', { leader, candidate: replica }],
@@ -83,10 +98,26 @@ describe('REST API security on a real cluster', () => {
       [leader, 'POST', '/reload', {}],
     ];
     for (const [member, method, path, body] of attacks) {
-      const r = await curl(['-X', method, '-H', 'content-type: application/json', '-d', JSON.stringify(body), base(s, member) + path], 'nobody');
+      const r = await curl(
+        ['-X', method, '-H', 'content-type: application/json', '-d', JSON.stringify(body), base(s, member) + path],
+        'nobody',
+      );
       assert.equal(r.http, 401, `${method} ${path} on ${member} as nobody: ${r.http} ${r.body}`);
       // Guessing does not help either.
-      const g = await curl(['-u', 'pgkeel:guess', '-X', method, '-H', 'content-type: application/json', '-d', JSON.stringify(body), base(s, member) + path], 'nobody');
+      const g = await curl(
+        [
+          '-u',
+          'pgkeel:guess',
+          '-X',
+          method,
+          '-H',
+          'content-type: application/json',
+          '-d',
+          JSON.stringify(body),
+          base(s, member) + path,
+        ],
+        'nobody',
+      );
       assert.equal(g.http, 401, `${method} ${path} with a guessed password`);
     }
     const cfg = await curl([base(s, leader) + '/config'], 'nobody');
@@ -94,8 +125,12 @@ describe('REST API security on a real cluster', () => {
     assert.doesNotMatch(cfg.body, /archive_command/);
     const after = await c.status();
     assert.equal(leaderOf(after)?.name, leader, 'no switchover or failover happened');
-    for (const m of after.members) assert.equal(m.pid, s.members.find((x) => x.name === m.name)?.pid, `${m.name}'s agent untouched`);
-    const [row] = await c.query(leaderOf(after)?.port as number, `SELECT setting FROM pg_settings WHERE name = 'archive_command'`);
+    for (const m of after.members)
+      assert.equal(m.pid, s.members.find((x) => x.name === m.name)?.pid, `${m.name}'s agent untouched`);
+    const [row] = await c.query(
+      leaderOf(after)?.port as number,
+      `SELECT setting FROM pg_settings WHERE name = 'archive_command'`,
+    );
     assert.notEqual(row?.['setting'], `id > ${marker}; true`);
     assert.equal(existsSync(marker), false, 'the archive_command never ran');
     const log = readFileSync(join(c.dir, leader, 'agent.log'), 'utf8');
@@ -109,13 +144,35 @@ describe('REST API security on a real cluster', () => {
     const leader = leaderOf(s)?.name as string;
     const replica = s.members.find((m) => m.name !== leader)?.name as string;
     const b64 = (t: string) => Buffer.from(t).toString('base64');
-    const kv = (key: string, value: string) => JSON.stringify({ key: b64(`/service/${s.scope}/${key}`), value: b64(value) });
-    const put = async (key: string, value: string) => curl(['-X', 'POST', `http://${s.etcd}/v3/kv/put`, '-d', kv(key, value)], 'nobody');
-    const cfgWrite = await put('config', JSON.stringify({ ttl: 30, pause: true, postgresql: { parameters: { archive_mode: 'on' } } }));
-    assert.match(cfgWrite.body, /user name is empty|permission denied|invalid auth token/i, `config write as nobody: ${cfgWrite.http} ${cfgWrite.body}`);
+    const kv = (key: string, value: string) =>
+      JSON.stringify({ key: b64(`/service/${s.scope}/${key}`), value: b64(value) });
+    const put = async (key: string, value: string) =>
+      curl(['-X', 'POST', `http://${s.etcd}/v3/kv/put`, '-d', kv(key, value)], 'nobody');
+    const cfgWrite = await put(
+      'config',
+      JSON.stringify({ ttl: 30, pause: true, postgresql: { parameters: { archive_mode: 'on' } } }),
+    );
+    assert.match(
+      cfgWrite.body,
+      /user name is empty|permission denied|invalid auth token/i,
+      `config write as nobody: ${cfgWrite.http} ${cfgWrite.body}`,
+    );
     const failover = await put('failover', JSON.stringify({ leader, member: replica }));
-    assert.match(failover.body, /user name is empty|permission denied|invalid auth token/i, `failover write as nobody: ${failover.body}`);
-    const read = await curl(['-X', 'POST', `http://${s.etcd}/v3/kv/range`, '-d', JSON.stringify({ key: b64(`/service/${s.scope}/`), range_end: b64(`/service/${s.scope}0`) })], 'nobody');
+    assert.match(
+      failover.body,
+      /user name is empty|permission denied|invalid auth token/i,
+      `failover write as nobody: ${failover.body}`,
+    );
+    const read = await curl(
+      [
+        '-X',
+        'POST',
+        `http://${s.etcd}/v3/kv/range`,
+        '-d',
+        JSON.stringify({ key: b64(`/service/${s.scope}/`), range_end: b64(`/service/${s.scope}0`) }),
+      ],
+      'nobody',
+    );
     assert.doesNotMatch(read.body, /"kvs"/, `reading the cluster as nobody: ${read.body}`);
     const after = await c.status();
     assert.equal(leaderOf(after)?.name, leader, 'no switchover happened');
@@ -134,7 +191,10 @@ describe('REST API security on a real cluster', () => {
     writeFileSync(noCreds, doc.toString(), { mode: 0o600 });
     const refused = await cli(['ctl', 'pause', '-c', noCreds], 60_000);
     assert.equal(refused.code, 1, refused.stdout + refused.stderr);
-    assert.match(refused.stderr, /pause refused by member node\d: HTTP 401: no valid credentials; give a -c node.yml with restapi.authentication.*\(CTL_REST_UNAUTHORIZED\)/);
+    assert.match(
+      refused.stderr,
+      /pause refused by member node\d: HTTP 401: no valid credentials; give a -c node.yml with restapi.authentication.*\(CTL_REST_UNAUTHORIZED\)/,
+    );
     assert.equal(leaderOf(await c.status())?.name, leader);
 
     const r = await cli(['ctl', 'switchover', '--candidate', candidate, '--force', '--dir', c.dir], 120_000);
@@ -162,7 +222,11 @@ describe('REST API security on a real cluster', () => {
     assert.ok(fresh.password && fresh.password !== old.password);
     const s = await healthy();
     const url = base(s, leaderOf(s)?.name as string) + '/reload';
-    assert.equal((await curl(['-X', 'POST', '-u', `${old.username}:${old.password}`, url])).http, 401, 'the restarted agent no longer takes the old password');
+    assert.equal(
+      (await curl(['-X', 'POST', '-u', `${old.username}:${old.password}`, url])).http,
+      401,
+      'the restarted agent no longer takes the old password',
+    );
     assert.equal((await curl(['-X', 'POST', url], 'nobody')).http, 401);
     assert.equal((await curl(['-X', 'POST', '-u', `${fresh.username}:${fresh.password}`, url])).http, 202);
   });
@@ -194,8 +258,16 @@ describe('REST API security on a real cluster', () => {
     const plain = await curl([base(s, leader).replace('https:', 'http:') + '/patroni']);
     assert.notEqual(plain.http, 200, 'plain http is not served');
     for (const m of s.members) {
-      assert.equal((await curl([...caArgs, ...client, base(s, m.name) + '/primary'])).http, m.name === leader ? 200 : 503, `${m.name} /primary over https`);
-      assert.equal((await curl([...caArgs, ...client, base(s, m.name) + '/replica'])).http, m.name === leader ? 503 : 200, `${m.name} /replica over https`);
+      assert.equal(
+        (await curl([...caArgs, ...client, base(s, m.name) + '/primary'])).http,
+        m.name === leader ? 200 : 503,
+        `${m.name} /primary over https`,
+      );
+      assert.equal(
+        (await curl([...caArgs, ...client, base(s, m.name) + '/replica'])).http,
+        m.name === leader ? 503 : 200,
+        `${m.name} /replica over https`,
+      );
     }
     const withCertNoPassword = await curl([...caArgs, ...client, '-X', 'POST', base(s, leader) + '/restart']);
     assert.equal(withCertNoPassword.http, 401, 'a client certificate does not replace the credentials');

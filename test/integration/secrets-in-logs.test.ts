@@ -21,13 +21,23 @@ describe('secrets stay out of the logs', () => {
     const sw = await cli(['ctl', 'switchover', '--candidate', target, '--force', '--dir', c.dir], 120_000);
     assert.equal(sw.code, 0, sw.stdout + sw.stderr);
     const [host, port] = (s.proxy?.rw ?? '').split(':') as [string, string];
-    const bad = new pg.Client({ host, port: Number(port), user: 'postgres', password: `${secrets[0]}x`, database: 'postgres' });
+    const bad = new pg.Client({
+      host,
+      port: Number(port),
+      user: 'postgres',
+      password: `${secrets[0]}x`,
+      database: 'postgres',
+    });
     await assert.rejects(bad.connect());
     const leader = leaderOf(s);
     const api = (leader?.api_url ?? '').replace(/\/patroni$/, '');
     for (const pw of secrets) {
       const auth = `Basic ${Buffer.from(`pgkeel:${pw}x`).toString('base64')}`;
-      const r = await fetch(`${api}/config`, { method: 'PATCH', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify({ postgresql: { parameters: { 'x y': pw } } }) });
+      const r = await fetch(`${api}/config`, {
+        method: 'PATCH',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ postgresql: { parameters: { 'x y': pw } } }),
+      });
       await r.text();
     }
     await c.waitFor('the switchover', async () => leaderOf(await c.status())?.name === target, 60_000);

@@ -14,7 +14,6 @@ import { sleep } from '../../src/lib/proc.js';
 import { healthyStatus, leaderOf, newLeaderStatus, startCluster } from '../helpers/cluster.js';
 import { agentPid, kill9, postmasterPid, readCluster, superuserPassword, WriteProbe } from '../helpers/scenario.js';
 
-
 describe('failover: node crash, postgres crash, graceful stop', () => {
   it('handles each without losing an acknowledged write or leaving two primaries', async () => {
     await using c = await startCluster({ name: 'failover' });
@@ -35,10 +34,17 @@ describe('failover: node crash, postgres crash, graceful stop', () => {
     assert.ok(second);
     const survivor = afterCrash.members.find((m) => m.name !== first.name && m.name !== second.name);
     assert.ok(survivor);
-    await c.waitFor(`${survivor.name} streaming from ${second.name}`, async () => {
-      const rows = await c.query(second.port, `SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'`);
-      return rows.some((r) => r['application_name'] === survivor.name);
-    }, 30_000);
+    await c.waitFor(
+      `${survivor.name} streaming from ${second.name}`,
+      async () => {
+        const rows = await c.query(
+          second.port,
+          `SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'`,
+        );
+        return rows.some((r) => r['application_name'] === survivor.name);
+      },
+      30_000,
+    );
     await c.waitFor('writes acknowledged by the new leader', async () => {
       const n = probe.acked.length;
       await sleep(300);
@@ -63,7 +69,9 @@ describe('failover: node crash, postgres crash, graceful stop', () => {
     assert.equal(back?.timeline, leaderOf(s)?.timeline);
     const log = readFileSync(join(c.dir, first.name, 'agent.log'), 'utf8');
     assert.match(log, /running pg_rewind from/);
-    const primaries = await Promise.all(s.members.map(async (m) => (await c.query(m.port, 'SELECT pg_is_in_recovery() AS r'))[0]?.['r'] === false));
+    const primaries = await Promise.all(
+      s.members.map(async (m) => (await c.query(m.port, 'SELECT pg_is_in_recovery() AS r'))[0]?.['r'] === false),
+    );
     assert.equal(primaries.filter(Boolean).length, 1, 'exactly one writable primary');
 
     // --- postgres-only crash: restarted in place --------------------------------------------------------------------
@@ -71,16 +79,24 @@ describe('failover: node crash, postgres crash, graceful stop', () => {
     const historyBefore = (await readCluster(s)).history.length;
     const crashed = postmasterPid(c, second.name);
     kill9(crashed);
-    await c.waitFor('the leader PostgreSQL back, writable', async () => {
-      const pid = postmasterPid(c, second.name);
-      if (pid === null || pid === crashed) return false;
-      const [r] = await c.query(second.port, 'SELECT pg_is_in_recovery() AS rec');
-      return r?.['rec'] === false;
-    }, 60_000);
+    await c.waitFor(
+      'the leader PostgreSQL back, writable',
+      async () => {
+        const pid = postmasterPid(c, second.name);
+        if (pid === null || pid === crashed) return false;
+        const [r] = await c.query(second.port, 'SELECT pg_is_in_recovery() AS rec');
+        return r?.['rec'] === false;
+      },
+      60_000,
+    );
     s = await healthyStatus(c);
     assert.equal(leaderOf(s)?.name, second.name, 'no failover for a PostgreSQL crash');
     const restartLog = readFileSync(join(c.dir, second.name, 'agent.log'), 'utf8');
-    assert.doesNotMatch(restartLog, /PostgreSQL did not start/, 'the in-place restart succeeds at the first attempt (no zombie lock-file clash)');
+    assert.doesNotMatch(
+      restartLog,
+      /PostgreSQL did not start/,
+      'the in-place restart succeeds at the first attempt (no zombie lock-file clash)',
+    );
     assert.equal(leaderOf(s)?.timeline, tl, 'no new timeline');
     assert.equal((await readCluster(s)).history.length, historyBefore);
     await c.query(second.port, 'INSERT INTO probe (id) VALUES (-1)');

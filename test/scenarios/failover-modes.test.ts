@@ -12,8 +12,16 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { pidAlive, sleep } from '../../src/lib/proc.js';
 import { healthyStatus, leaderOf, newLeaderStatus, startCluster } from '../helpers/cluster.js';
-import { agentPid, kill9, patchDcsConfig, postmasterPid, readCluster, rest, superuserPassword, WriteProbe } from '../helpers/scenario.js';
-
+import {
+  agentPid,
+  kill9,
+  patchDcsConfig,
+  postmasterPid,
+  readCluster,
+  rest,
+  superuserPassword,
+  WriteProbe,
+} from '../helpers/scenario.js';
 
 describe('failover modes: synchronous, paused, DCS outage', () => {
   it('keeps every acknowledged commit in synchronous mode, stays still when paused, demotes without etcd', async () => {
@@ -26,17 +34,27 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
 
     // --- synchronous mode ---------------------------------------------------------------------------------------
     await patchDcsConfig(s, { synchronous_mode: true });
-    const syncName = await c.waitFor('a synchronous standby in /sync and in PostgreSQL', async () => {
-      const dcs = await readCluster(s);
-      const name = dcs.sync?.standbys[0];
-      if (!name || dcs.sync?.leader !== leader.name) return undefined;
-      const rows = await c.query(leader.port, `SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'`);
-      return rows.some((r) => r['application_name'] === name) ? name : undefined;
-    }, 30_000);
+    const syncName = await c.waitFor(
+      'a synchronous standby in /sync and in PostgreSQL',
+      async () => {
+        const dcs = await readCluster(s);
+        const name = dcs.sync?.standbys[0];
+        if (!name || dcs.sync?.leader !== leader.name) return undefined;
+        const rows = await c.query(
+          leader.port,
+          `SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'`,
+        );
+        return rows.some((r) => r['application_name'] === name) ? name : undefined;
+      },
+      30_000,
+    );
     s = await c.status();
     assert.equal(s.members.find((m) => m.name === syncName)?.role, 'sync_standby', 'status shows the sync standby');
 
-    const probe = new WriteProbe(s.members.map((m) => m.port), superuserPassword(c));
+    const probe = new WriteProbe(
+      s.members.map((m) => m.port),
+      superuserPassword(c),
+    );
     probe.start();
     await c.waitFor('acknowledged writes', async () => probe.acked.length >= 30);
     kill9(agentPid(c, leader.name), postmasterPid(c, leader.name));
@@ -44,11 +62,15 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
     const promoted = leaderOf(after);
     assert.equal(promoted?.name, syncName, 'only the synchronous standby may be promoted');
     assert.ok(promoted);
-    await c.waitFor('writes on the new leader', async () => {
-      const n = probe.acked.length;
-      await sleep(300);
-      return probe.acked.length > n;
-    }, 40_000);
+    await c.waitFor(
+      'writes on the new leader',
+      async () => {
+        const n = probe.acked.length;
+        await sleep(300);
+        return probe.acked.length > n;
+      },
+      40_000,
+    );
     await probe.stop();
     const ids = new Set((await c.query(promoted.port, 'SELECT id FROM probe')).map((r) => r['id'] as number));
     const lost = probe.acked.filter((id) => !ids.has(id));
@@ -64,10 +86,14 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
     const l2 = leaderOf(s);
     assert.ok(l2);
     await patchDcsConfig(s, { pause: true });
-    await c.waitFor('every member reports pause', async () => {
-      for (const m of s.members) if ((await rest(m.api_url)).body['pause'] !== true) return false;
-      return true;
-    }, 20_000);
+    await c.waitFor(
+      'every member reports pause',
+      async () => {
+        for (const m of s.members) if ((await rest(m.api_url)).body['pause'] !== true) return false;
+        return true;
+      },
+      20_000,
+    );
     const dead = postmasterPid(c, l2.name);
     kill9(dead);
     const keyBefore = (await readCluster(s)).leader;
@@ -79,10 +105,14 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
       assert.equal(k?.name, keyBefore?.name, 'nobody takes over while paused');
     }
     await patchDcsConfig(s, { pause: null });
-    await c.waitFor('the leader restarted in place after resume', async () => {
-      const [r] = await c.query(l2.port, 'SELECT pg_is_in_recovery() AS rec');
-      return r?.['rec'] === false;
-    }, 60_000);
+    await c.waitFor(
+      'the leader restarted in place after resume',
+      async () => {
+        const [r] = await c.query(l2.port, 'SELECT pg_is_in_recovery() AS rec');
+        return r?.['rec'] === false;
+      },
+      60_000,
+    );
     s = await healthyStatus(c);
     assert.equal(leaderOf(s)?.name, l2.name);
 
@@ -90,14 +120,19 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
     const etcdPid = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').split('\n')[0]);
     assert.ok(pidAlive(etcdPid));
     process.kill(etcdPid, 'SIGKILL');
-    await c.waitFor('no writable primary without the DCS', async () => {
-      for (const m of s.members) {
-        const rows = await c.query(m.port, 'SELECT pg_is_in_recovery() AS rec').catch(() => [{ rec: true }]);
-        if (rows[0]?.['rec'] === false) return false;
-      }
-      return true;
-    }, 30_000);
-    for (const m of s.members) assert.equal((await rest(m.api_url.replace('/patroni', '/primary'))).code, 503, `${m.name} /primary`);
+    await c.waitFor(
+      'no writable primary without the DCS',
+      async () => {
+        for (const m of s.members) {
+          const rows = await c.query(m.port, 'SELECT pg_is_in_recovery() AS rec').catch(() => [{ rec: true }]);
+          if (rows[0]?.['rec'] === false) return false;
+        }
+        return true;
+      },
+      30_000,
+    );
+    for (const m of s.members)
+      assert.equal((await rest(m.api_url.replace('/patroni', '/primary'))).code, 503, `${m.name} /primary`);
     const log = readFileSync(join(c.dir, l2.name, 'agent.log'), 'utf8');
     assert.match(log, /demoting \(offline\)/);
 
@@ -111,13 +146,17 @@ describe('failover modes: synchronous, paused, DCS outage', () => {
     const l3 = leaderOf(s);
     assert.ok(l3);
     await patchDcsConfig(s, { failsafe_mode: true });
-    await c.waitFor('every member has seen /failsafe list all three', async () => {
-      for (const m of s.members) {
-        const r = await rest(m.api_url.replace('/patroni', '/failsafe'));
-        if (r.code !== 200 || Object.keys(r.body).length !== 3) return false;
-      }
-      return true;
-    }, 20_000);
+    await c.waitFor(
+      'every member has seen /failsafe list all three',
+      async () => {
+        for (const m of s.members) {
+          const r = await rest(m.api_url.replace('/patroni', '/failsafe'));
+          if (r.code !== 200 || Object.keys(r.body).length !== 3) return false;
+        }
+        return true;
+      },
+      20_000,
+    );
     const etcd2 = Number(readFileSync(join(c.dir, 'etcd', 'etcd.pid'), 'utf8').split('\n')[0]);
     process.kill(etcd2, 'SIGKILL');
     const ttlMs = 10_000;

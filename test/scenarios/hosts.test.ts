@@ -55,7 +55,7 @@ describe('failover on namespace hosts', { skip: why ?? false }, () => {
     await c?.[Symbol.asyncDispose]();
   });
 
-  it('the leader\'s host vanishes: another node leads, proxy writes resume without 25006, no split brain', async () => {
+  it("the leader's host vanishes: another node leads, proxy writes resume without 25006, no split brain", async () => {
     const leader = await c.waitHealthy();
     const checker = new SplitBrainChecker(NODES, c.pgAddr, c.password);
     await checker.start((sql) => c.query(leader, sql));
@@ -74,7 +74,9 @@ describe('failover on namespace hosts', { skip: why ?? false }, () => {
       await writer.stop();
       await checker.stop();
       const lost = await writer.lostOn((sql, params) => c.query(next, sql, params));
-      console.log(`# hosts: leader ${leader} vanished; ${next} writable after ${elected} ms; longest client wait through the proxy ${writer.maxGapMs} ms; errors ${JSON.stringify(Object.fromEntries(writer.errors))}; acknowledged writes lost (async) ${lost}`);
+      console.log(
+        `# hosts: leader ${leader} vanished; ${next} writable after ${elected} ms; longest client wait through the proxy ${writer.maxGapMs} ms; errors ${JSON.stringify(Object.fromEntries(writer.errors))}; acknowledged writes lost (async) ${lost}`,
+      );
       assert.notEqual(next, leader);
       assert.equal(writer.errors.get('25006') ?? 0, 0, 'no write was sent to a read-only member');
       assert.deepEqual(checker.splitBrainRounds(), [], 'never two writable nodes in one 100 ms round');
@@ -96,23 +98,36 @@ describe('failover on namespace hosts', { skip: why ?? false }, () => {
     const cut = Date.now();
     try {
       for (const r of replicas) {
-        await until(`${r} to report that it does not stream`, async () => (await patroni(c, r))?.['replication_state'] === 'in archive recovery', 30_000);
+        await until(
+          `${r} to report that it does not stream`,
+          async () => (await patroni(c, r))?.['replication_state'] === 'in archive recovery',
+          30_000,
+        );
       }
       const noticed = Date.now() - cut;
-      await c.query(leader, 'CREATE TABLE IF NOT EXISTS during_partition (x int); INSERT INTO during_partition VALUES (1)');
+      await c.query(
+        leader,
+        'CREATE TABLE IF NOT EXISTS during_partition (x int); INSERT INTO during_partition VALUES (1)',
+      );
       await sleep(Math.max(0, 20_000 - (Date.now() - cut)));
       assert.equal((await c.dcs()).leader?.name, leader, 'the leader still reaches etcd: no failover');
       c.net.heal(leader, replicas);
       const healedAt = Date.now();
       for (const r of replicas) {
-        await until(`${r} streaming again with the write made during the partition`, async () => {
-          const st = await patroni(c, r);
-          if (st?.['replication_state'] !== 'streaming') return false;
-          return (await c.query(r, 'SELECT count(*)::int AS n FROM during_partition', [], 1000))[0]?.['n'] === 1;
-        }, 60_000);
+        await until(
+          `${r} streaming again with the write made during the partition`,
+          async () => {
+            const st = await patroni(c, r);
+            if (st?.['replication_state'] !== 'streaming') return false;
+            return (await c.query(r, 'SELECT count(*)::int AS n FROM during_partition', [], 1000))[0]?.['n'] === 1;
+          },
+          60_000,
+        );
       }
       await checker.stop();
-      console.log(`# hosts: leader-replicas partition noticed by both replicas after ${noticed} ms; streaming again ${Date.now() - healedAt} ms after the heal`);
+      console.log(
+        `# hosts: leader-replicas partition noticed by both replicas after ${noticed} ms; streaming again ${Date.now() - healedAt} ms after the heal`,
+      );
       assert.deepEqual(checker.splitBrainRounds(), []);
       assert.equal((await c.dcs()).leader?.name, leader);
     } finally {
@@ -141,7 +156,9 @@ describe('failover on namespace hosts', { skip: why ?? false }, () => {
       await until('writes through the proxy again', async () => writer.acked.length > before + 5, 60_000);
       await writer.stop();
       await checker.stop();
-      console.log(`# hosts: etcd down 8 s; leader after restart ${next} (was ${leader}); longest client wait ${writer.maxGapMs} ms; errors ${JSON.stringify(Object.fromEntries(writer.errors))}`);
+      console.log(
+        `# hosts: etcd down 8 s; leader after restart ${next} (was ${leader}); longest client wait ${writer.maxGapMs} ms; errors ${JSON.stringify(Object.fromEntries(writer.errors))}`,
+      );
       assert.equal(writer.errors.get('25006') ?? 0, 0, 'no write was sent to a read-only member');
       assert.deepEqual(checker.splitBrainRounds(), []);
     } finally {

@@ -15,7 +15,6 @@ import { healthyStatus, leaderOf, newLeaderStatus, startCluster } from '../helpe
 import { agentPid, kill9, superuserPassword } from '../helpers/scenario.js';
 import { TcpRelay } from '../helpers/tcp-relay.js';
 
-
 interface Ack {
   node: string;
   at: number;
@@ -37,7 +36,16 @@ class SplitBrainChecker {
     let client = this.clients.get(node.name) ?? null;
     try {
       if (!client) {
-        client = new pg.Client({ host: '127.0.0.1', port: node.port, user: 'postgres', password: this.password, database: 'postgres', connectionTimeoutMillis: 300, query_timeout: 300, statement_timeout: 300 });
+        client = new pg.Client({
+          host: '127.0.0.1',
+          port: node.port,
+          user: 'postgres',
+          password: this.password,
+          database: 'postgres',
+          connectionTimeoutMillis: 300,
+          query_timeout: 300,
+          statement_timeout: 300,
+        });
         client.on('error', () => {});
         this.clients.set(node.name, client);
         await client.connect();
@@ -90,7 +98,10 @@ describe('partition: the leader alone loses etcd', () => {
     s = await healthyStatus(c);
     assert.equal(leaderOf(s)?.name, old.name, 'the restarted agent kept its leadership');
 
-    const checker = new SplitBrainChecker(s.members.map((m) => ({ name: m.name, port: m.port })), superuserPassword(c));
+    const checker = new SplitBrainChecker(
+      s.members.map((m) => ({ name: m.name, port: m.port })),
+      superuserPassword(c),
+    );
     checker.start(120_000);
     await c.waitFor('acknowledged writes on the leader', async () => checker.acks.length >= 10);
     relay.cut();
@@ -99,23 +110,40 @@ describe('partition: the leader alone loses etcd', () => {
     const after = await newLeaderStatus(c, old.name, 60_000);
     const next = leaderOf(after);
     assert.ok(next);
-    await c.waitFor('acknowledged writes on the new leader', async () => checker.acks.some((a) => a.node === next.name), 30_000);
+    await c.waitFor(
+      'acknowledged writes on the new leader',
+      async () => checker.acks.some((a) => a.node === next.name),
+      30_000,
+    );
     await sleep(1000);
     await checker.stop();
 
     const byNode = new Map<string, number[]>();
     for (const a of checker.acks) byNode.set(a.node, [...(byNode.get(a.node) ?? []), a.at]);
-    assert.deepEqual([...byNode.keys()].sort(), [old.name, next.name].sort(), 'only the old and the new leader ever acknowledged');
+    assert.deepEqual(
+      [...byNode.keys()].sort(),
+      [old.name, next.name].sort(),
+      'only the old and the new leader ever acknowledged',
+    );
     const lastOld = Math.max(...(byNode.get(old.name) ?? [0]));
     const firstNew = Math.min(...(byNode.get(next.name) ?? [Infinity]));
-    assert.ok(lastOld < firstNew, `the isolated leader acknowledged a write at ${lastOld}, after the new leader's first at ${firstNew}`);
+    assert.ok(
+      lastOld < firstNew,
+      `the isolated leader acknowledged a write at ${lastOld}, after the new leader's first at ${firstNew}`,
+    );
     const intervals = new Map<number, Set<string>>();
     for (const a of checker.acks) {
       const slot = Math.floor(a.at / 100);
       intervals.set(slot, (intervals.get(slot) ?? new Set()).add(a.node));
     }
-    assert.deepEqual([...intervals.values()].filter((set) => set.size > 1), [], 'no 100 ms interval with commits on two nodes');
-    console.log(`isolated leader's last write ${lastOld - cutAt} ms after the cut; new leader's first ${firstNew - cutAt} ms after`);
+    assert.deepEqual(
+      [...intervals.values()].filter((set) => set.size > 1),
+      [],
+      'no 100 ms interval with commits on two nodes',
+    );
+    console.log(
+      `isolated leader's last write ${lastOld - cutAt} ms after the cut; new leader's first ${firstNew - cutAt} ms after`,
+    );
     const oldLog = readFileSync(join(c.dir, old.name, 'agent.log'), 'utf8');
     assert.match(oldLog, /demoting \(offline\)/);
 

@@ -22,7 +22,11 @@ async function stopAgent(c: TestCluster, node: string): Promise<void> {
   const pid = agentPid(c, node);
   assert.ok(pid, `${node}'s agent runs`);
   process.kill(pid, 'SIGTERM');
-  await c.waitFor(`${node}'s agent and PostgreSQL to stop`, async () => agentPid(c, node) === null && postmasterPid(c, node) === null, 60_000);
+  await c.waitFor(
+    `${node}'s agent and PostgreSQL to stop`,
+    async () => agentPid(c, node) === null && postmasterPid(c, node) === null,
+    60_000,
+  );
 }
 
 /** Writes about `mb` MiB of WAL on the leader. */
@@ -48,24 +52,49 @@ describe('a replica that cannot keep up', { skip: root ? false : 'needs root to 
       rmSync(data, { recursive: true, force: true });
       mkdirSync(data);
       const id = postgresIdentity();
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=96m,mode=0700${id ? `,uid=${id.uid},gid=${id.gid}` : ''}`, 'tmpfs', data]);
+      execFileSync('mount', [
+        '-t',
+        'tmpfs',
+        '-o',
+        `size=96m,mode=0700${id ? `,uid=${id.uid},gid=${id.gid}` : ''}`,
+        'tmpfs',
+        data,
+      ]);
       mounted = true;
       assert.equal((await c.up()).code, 0, 'the replica is re-cloned onto the small disk');
       await healthyStatus(c, 2);
       await writeWal(c, leader?.port as number, 160);
       const api = s.members.find((m) => m.name === replica)?.api_url as string;
       let last: unknown = null;
-      const body = await c.waitFor('the replica to report its full disk', async () => {
-        const r = await rest(api);
-        last = r.body;
-        const p = r.body['pgkeel'] as { summary?: string; last_error?: string | null } | undefined;
-        // Two ways a full disk shows, depending on what fills it first: the WAL receiver cannot write (PostgreSQL
-        // runs, does not stream), or replay cannot extend a table (PostgreSQL stops: a crash loop that backs off).
-        if (/not streaming: my disk is full \(No space left on device\)/.test(p?.summary ?? '')) return r.body;
-        return /PostgreSQL stopped \d+ times .*No space left on device; next start in \d+ s/.test(p?.last_error ?? '') ? r.body : undefined;
-      }, 90_000).catch((err: Error) => {
-        throw new Error(`${err.message}; last /patroni: ${JSON.stringify(last)}; log: ${readFileSync(join(c.dir, replica, 'postgresql.log'), 'utf8').split('\n').slice(-8).join(' | ')}`);
-      });
+      const body = await c
+        .waitFor(
+          'the replica to report its full disk',
+          async () => {
+            const r = await rest(api);
+            last = r.body;
+            const p = r.body['pgkeel'] as { summary?: string; last_error?: string | null } | undefined;
+            // Two ways a full disk shows, depending on what fills it first: the WAL receiver cannot write (PostgreSQL
+            // runs, does not stream), or replay cannot extend a table (PostgreSQL stops: a crash loop that backs off).
+            if (/not streaming: my disk is full \(No space left on device\)/.test(p?.summary ?? '')) return r.body;
+            return /PostgreSQL stopped \d+ times .*No space left on device; next start in \d+ s/.test(
+              p?.last_error ?? '',
+            )
+              ? r.body
+              : undefined;
+          },
+          90_000,
+        )
+        .catch((err: Error) => {
+          throw new Error(
+            `${err.message}; last /patroni: ${JSON.stringify(last)}; log: ${readFileSync(
+              join(c.dir, replica, 'postgresql.log'),
+              'utf8',
+            )
+              .split('\n')
+              .slice(-8)
+              .join(' | ')}`,
+          );
+        });
       const metrics = await (await fetch(api.replace(/\/patroni$/, '/metrics'))).text();
       const log = readFileSync(join(c.dir, replica, 'agent.log'), 'utf8');
       if (body['state'] === 'running') {
@@ -75,7 +104,10 @@ describe('a replica that cannot keep up', { skip: root ? false : 'needs root to 
       } else {
         const crashes = Number(/^pgkeel_postgres_crash_restarts\{[^}]*\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
         assert.ok(crashes >= 2, `the crash loop is counted in /metrics (${crashes})`);
-        assert.match(log, /PostgreSQL stopped \d+ times within 60 s of being started; last error in its log: .*No space left on device/);
+        assert.match(
+          log,
+          /PostgreSQL stopped \d+ times within 60 s of being started; last error in its log: .*No space left on device/,
+        );
       }
     } finally {
       if (mounted) {
@@ -103,25 +135,39 @@ describe('a replica that cannot keep up', { skip: root ? false : 'needs root to 
     await c.query(port, "ALTER SYSTEM SET max_slot_wal_keep_size = '32MB'");
     await c.query(port, "ALTER SYSTEM SET wal_keep_size = '0'");
     await c.query(port, 'SELECT pg_reload_conf()');
-    await c.waitFor('the cap to apply', async () => (await c.query(port, 'SHOW max_slot_wal_keep_size'))[0]?.['max_slot_wal_keep_size'] === '32MB');
+    await c.waitFor(
+      'the cap to apply',
+      async () => (await c.query(port, 'SHOW max_slot_wal_keep_size'))[0]?.['max_slot_wal_keep_size'] === '32MB',
+    );
     await stopAgent(c, replica);
     await writeWal(c, port, 112);
     await c.query(port, 'CHECKPOINT');
     await writeWal(c, port, 32);
     await c.query(port, 'CHECKPOINT');
-    const slot = await c.waitFor('the slot to be invalidated', async () => {
-      const rows = await c.query(port, 'SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [replica]);
-      return rows[0]?.['wal_status'] === 'lost' ? rows[0] : undefined;
-    }, 30_000);
+    const slot = await c.waitFor(
+      'the slot to be invalidated',
+      async () => {
+        const rows = await c.query(port, 'SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [replica]);
+        return rows[0]?.['wal_status'] === 'lost' ? rows[0] : undefined;
+      },
+      30_000,
+    );
     assert.equal(slot['wal_status'], 'lost', 'the leader did not keep WAL without bound for a replica that was away');
     assert.equal((await c.up()).code, 0);
-    await c.waitFor('the replica re-cloned and streaming', async () => {
-      const st = await c.status();
-      return st.members.find((m) => m.name === replica)?.state === 'streaming';
-    }, 120_000);
+    await c.waitFor(
+      'the replica re-cloned and streaming',
+      async () => {
+        const st = await c.status();
+        return st.members.find((m) => m.name === replica)?.state === 'streaming';
+      },
+      120_000,
+    );
     const log = readFileSync(join(c.dir, replica, 'agent.log'), 'utf8');
     assert.match(log, new RegExp(`recloning from ${leader?.name}: it no longer has the WAL I need`));
-    const rows = await c.query(s.members.find((m) => m.name === replica)?.port as number, 'SELECT count(*)::int AS n FROM filler');
-    assert.ok((rows[0]?.['n'] as number) > 0, 'the re-cloned replica has the leader\'s data');
+    const rows = await c.query(
+      s.members.find((m) => m.name === replica)?.port as number,
+      'SELECT count(*)::int AS n FROM filler',
+    );
+    assert.ok((rows[0]?.['n'] as number) > 0, "the re-cloned replica has the leader's data");
   });
 });

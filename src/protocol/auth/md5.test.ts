@@ -20,7 +20,11 @@ describe('md5 authentication', () => {
   it('answers a salt the same from the password or from the stored secret', () => {
     // Independent spelling of md5(md5(password + user) + salt) with the salt as raw bytes.
     const inner = createHash('md5').update('foomuser1').digest('hex');
-    const expected = 'md5' + createHash('md5').update(Buffer.concat([Buffer.from(inner), salt])).digest('hex');
+    const expected =
+      'md5' +
+      createHash('md5')
+        .update(Buffer.concat([Buffer.from(inner), salt]))
+        .digest('hex');
     assert.equal(md5Response('muser1', 'foo', salt), expected);
     assert.equal(md5Response('muser1', MUSER1, salt), expected);
     assert.notEqual(md5Response('muser1', 'foo', Buffer.from([1, 2, 3, 4])), expected);

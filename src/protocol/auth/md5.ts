@@ -16,7 +16,12 @@ export function isMd5Secret(stored: string): boolean {
 
 /** The secret pg_authid / userlist.txt stores: "md5" + md5(password + username). */
 export function md5Secret(username: string, password: string): string {
-  return 'md5' + createHash('md5').update(password + username, 'utf8').digest('hex');
+  return (
+    'md5' +
+    createHash('md5')
+      .update(password + username, 'utf8')
+      .digest('hex')
+  );
 }
 
 /**

@@ -66,7 +66,10 @@ describe('SCRAM-SHA-256 against RFC 7677', () => {
 
 describe('SCRAM-SHA-256 with PostgreSQL verifiers', () => {
   it('makeScramVerifier reproduces what PostgreSQL stored, given the same salt', () => {
-    for (const [verifier, password] of [[PG_FOO, 'foo'], [PG_BAR, 'bar']] as const) {
+    for (const [verifier, password] of [
+      [PG_FOO, 'foo'],
+      [PG_BAR, 'bar'],
+    ] as const) {
       const { salt, iterations } = parseScramVerifier(verifier);
       assert.equal(makeScramVerifier(password, salt, iterations), verifier);
     }
@@ -87,7 +90,10 @@ describe('SCRAM-SHA-256 with PostgreSQL verifiers', () => {
     const keys = front.passThroughKeys;
     assert.ok(keys);
     login(new ScramClient(keys), ScramServer.fromVerifier(PG_BAR));
-    assert.throws(() => login(new ScramClient(keys), ScramServer.fromVerifier(PG_FOO)), (e) => isProtocolError(e));
+    assert.throws(
+      () => login(new ScramClient(keys), ScramServer.fromVerifier(PG_FOO)),
+      (e) => isProtocolError(e),
+    );
   });
 
   it('interoperates with the node-postgres SCRAM client', async () => {
@@ -96,7 +102,10 @@ describe('SCRAM-SHA-256 with PostgreSQL verifiers', () => {
       continueSession(session: object, password: string, data: string): Promise<void>;
       finalizeSession(session: object, data: string): void;
     };
-    for (const [password, ok] of [['foo', true], ['nope', false]] as const) {
+    for (const [password, ok] of [
+      ['foo', true],
+      ['nope', false],
+    ] as const) {
       const server = ScramServer.fromVerifier(PG_FOO);
       const session = sasl.startSession(['SCRAM-SHA-256']);
       await sasl.continueSession(session, password, server.serverFirst(session.response));
@@ -110,13 +119,17 @@ describe('SCRAM-SHA-256 with PostgreSQL verifiers', () => {
     const server = ScramServer.mock(Buffer.from('0123456789abcdef'), 4096, fixed('SN'));
     const client = new ScramClient('anything', fixed('CN'));
     assert.equal(server.serverFirst(client.clientFirst()), 'r=CNSN,s=MDEyMzQ1Njc4OWFiY2RlZg==,i=4096');
-    throwsCode(() => server.verifyClientFinal(client.onServerFirst('r=CNSN,s=MDEyMzQ1Njc4OWFiY2RlZg==,i=4096')), ProtocolErrorCode.AuthFailed);
+    throwsCode(
+      () => server.verifyClientFinal(client.onServerFirst('r=CNSN,s=MDEyMzQ1Njc4OWFiY2RlZg==,i=4096')),
+      ProtocolErrorCode.AuthFailed,
+    );
   });
 });
 
 describe('SCRAM server refuses what PostgreSQL refuses', () => {
   it('channel binding, authzid, extensions and malformed client-first messages', () => {
-    const first = (msg: string, code: string): void => throwsCode(() => ScramServer.fromVerifier(PG_FOO).serverFirst(msg), code);
+    const first = (msg: string, code: string): void =>
+      throwsCode(() => ScramServer.fromVerifier(PG_FOO).serverFirst(msg), code);
     first('p=tls-server-end-point,,n=,r=abc', ProtocolErrorCode.SaslUnsupported);
     first('n,a=admin,n=,r=abc', ProtocolErrorCode.SaslUnsupported);
     first('n,,m=ext,n=,r=abc', ProtocolErrorCode.SaslUnsupported);
@@ -130,10 +143,16 @@ describe('SCRAM server refuses what PostgreSQL refuses', () => {
   it('accepts "y,," (client could bind, we do not offer it) and then requires c=eSws', () => {
     const server = ScramServer.fromVerifier(PG_FOO, fixed('S'));
     server.serverFirst('y,,n=,r=C');
-    throwsCode(() => server.verifyClientFinal('c=biws,r=CS,p=' + Buffer.alloc(32).toString('base64')), ProtocolErrorCode.SaslMalformed);
+    throwsCode(
+      () => server.verifyClientFinal('c=biws,r=CS,p=' + Buffer.alloc(32).toString('base64')),
+      ProtocolErrorCode.SaslMalformed,
+    );
     const again = ScramServer.fromVerifier(PG_FOO, fixed('S'));
     again.serverFirst('y,,n=,r=C');
-    throwsCode(() => again.verifyClientFinal('c=eSws,r=CS,p=' + Buffer.alloc(32).toString('base64')), ProtocolErrorCode.AuthFailed);
+    throwsCode(
+      () => again.verifyClientFinal('c=eSws,r=CS,p=' + Buffer.alloc(32).toString('base64')),
+      ProtocolErrorCode.AuthFailed,
+    );
   });
 
   it('malformed client-final messages', () => {
@@ -158,7 +177,10 @@ describe('SCRAM server refuses what PostgreSQL refuses', () => {
 
   it('methods called out of order are a caller bug (plain Error)', () => {
     const server = ScramServer.fromVerifier(PG_FOO);
-    assert.throws(() => server.verifyClientFinal('c=biws'), (e) => e instanceof Error && !isProtocolError(e));
+    assert.throws(
+      () => server.verifyClientFinal('c=biws'),
+      (e) => e instanceof Error && !isProtocolError(e),
+    );
   });
 });
 
@@ -184,7 +206,10 @@ describe('SCRAM client refuses a dishonest or hostile server', () => {
     throwsCode(() => c1.verifyServerFinal('e=invalid-proof'), ProtocolErrorCode.AuthFailed);
     const c2 = client();
     c2.onServerFirst('r=CNSN,s=c2FsdA==,i=1');
-    throwsCode(() => c2.verifyServerFinal('v=' + Buffer.alloc(32).toString('base64')), ProtocolErrorCode.ServerSignature);
+    throwsCode(
+      () => c2.verifyServerFinal('v=' + Buffer.alloc(32).toString('base64')),
+      ProtocolErrorCode.ServerSignature,
+    );
   });
 });
 

@@ -282,7 +282,8 @@ export class ScramServer {
     attr(parts[0], 'n', 'client-first-message'); // ignored: the start-up packet's user is authoritative
     const clientNonce = attr(parts[1], 'r', 'client-first-message');
     if (!isPrintable(clientNonce)) throw malformed('invalid client nonce');
-    if (!parts.slice(2).every((ext) => EXTENSION.test(ext))) throw malformed('invalid attribute in client-first-message');
+    if (!parts.slice(2).every((ext) => EXTENSION.test(ext)))
+      throw malformed('invalid attribute in client-first-message');
     this.combinedNonce = clientNonce + this.serverNonce;
     this.serverFirstMsg = `r=${this.combinedNonce},s=${this.secret.salt.toString('base64')},i=${this.secret.iterations}`;
     return this.serverFirstMsg;
@@ -301,7 +302,8 @@ export class ScramServer {
     if (attr(parts[1], 'r', 'client-final-message') !== this.combinedNonce) {
       throw nonceMismatch('client-final-message');
     }
-    if (!parts.slice(2).every((ext) => EXTENSION.test(ext))) throw malformed('invalid attribute in client-final-message');
+    if (!parts.slice(2).every((ext) => EXTENSION.test(ext)))
+      throw malformed('invalid attribute in client-final-message');
     const proof = decode64(msg.slice(proofAt + 3), 'proof');
     if (proof.length !== 32) throw malformed('invalid proof length');
     const authMessage = `${this.firstBare},${this.serverFirstMsg},${withoutProof}`;

@@ -30,7 +30,12 @@ export interface AdminHost {
 }
 
 /** One admin console query → the messages answering it; with several workers a SHOW waits for every worker's snapshot. */
-export function adminQuery(p: AdminHost, w: WorkerLink | null, c: ClientConn, sql: string): Buffer[] | Promise<Buffer[]> {
+export function adminQuery(
+  p: AdminHost,
+  w: WorkerLink | null,
+  c: ClientConn,
+  sql: string,
+): Buffer[] | Promise<Buffer[]> {
   if (!w || w.count <= 1) return executeAdmin(sql, p.metricsData(), localActions(p), c.adminReadOnly);
   const shared = sharedActions(p, w);
   if (!/^\s*show\b/i.test(sql)) return executeAdmin(sql, p.metricsData(), shared, c.adminReadOnly);
@@ -46,7 +51,9 @@ function localActions(p: AdminHost): AdminActions {
     reconnect: (db) => reg.fenceAll('RECONNECT', (e) => !db || e.database === db),
     kill: (db) => {
       reg.fenceAll('KILL', (e) => e.database === db);
-      for (const c of [...p.clients]) if (c.database === db && !c.admin) c.fatal(new ProxyError(ProxyErrorCode.Killed, `connection killed by admin (KILL ${db})`));
+      for (const c of [...p.clients])
+        if (c.database === db && !c.admin)
+          c.fatal(new ProxyError(ProxyErrorCode.Killed, `connection killed by admin (KILL ${db})`));
     },
     reload: () => p.reload(),
     shutdown: () => void p.stop(p.config.shutdown_timeout * 1000),

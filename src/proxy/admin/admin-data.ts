@@ -47,22 +47,50 @@ export function totalsByDatabase(reg: PoolRegistry): Map<string, StatValues> {
 function clientInfo(c: ClientConn, now: number): ConnInfo {
   const s = c.socket;
   return {
-    type: 'C', user: c.user, database: c.entry ? dbLabel(c.role, c.database) : c.database, state: c.state,
-    addr: s.remoteAddress ?? '', port: s.remotePort ?? 0, localAddr: s.localAddress ?? '', localPort: s.localPort ?? 0,
-    connectTime: c.connectTime, requestTime: c.requestTime, waitUs: c.waiting ? Math.round((now - c.waitSince) * 1000) : 0,
-    closeNeeded: c.closeAfterTx !== null, ptr: hex(c.id), link: c.server ? hex(c.server.id) : '', remotePid: c.pid, tls: tlsInfo(s),
-    applicationName: c.applicationName, preparedStatements: c.statements.size, id: c.id,
+    type: 'C',
+    user: c.user,
+    database: c.entry ? dbLabel(c.role, c.database) : c.database,
+    state: c.state,
+    addr: s.remoteAddress ?? '',
+    port: s.remotePort ?? 0,
+    localAddr: s.localAddress ?? '',
+    localPort: s.localPort ?? 0,
+    connectTime: c.connectTime,
+    requestTime: c.requestTime,
+    waitUs: c.waiting ? Math.round((now - c.waitSince) * 1000) : 0,
+    closeNeeded: c.closeAfterTx !== null,
+    ptr: hex(c.id),
+    link: c.server ? hex(c.server.id) : '',
+    remotePid: c.pid,
+    tls: tlsInfo(s),
+    applicationName: c.applicationName,
+    preparedStatements: c.statements.size,
+    id: c.id,
   };
 }
 
 function serverInfo(s: ServerConn): ConnInfo {
   const c = s.client as ClientConn | null;
   return {
-    type: 'S', user: s.poolKey.user, database: dbLabel(s.poolKey.role, s.poolKey.database), state: s.state === 'active' && !c ? 'used' : s.state === 'login' ? 'new' : s.state,
-    addr: s.node.host, port: s.node.port, localAddr: s.socket.localAddress ?? '', localPort: s.socket.localPort ?? 0,
-    connectTime: s.connectTime.getTime(), requestTime: s.requestTime, waitUs: 0, closeNeeded: s.closeNeeded,
-    ptr: hex(s.id), link: c ? hex(c.id) : '', remotePid: s.backendPid, tls: tlsInfo(s.socket), applicationName: s.params.get('application_name') ?? '',
-    preparedStatements: s.prepared.size, id: s.id,
+    type: 'S',
+    user: s.poolKey.user,
+    database: dbLabel(s.poolKey.role, s.poolKey.database),
+    state: s.state === 'active' && !c ? 'used' : s.state === 'login' ? 'new' : s.state,
+    addr: s.node.host,
+    port: s.node.port,
+    localAddr: s.socket.localAddress ?? '',
+    localPort: s.socket.localPort ?? 0,
+    connectTime: s.connectTime.getTime(),
+    requestTime: s.requestTime,
+    waitUs: 0,
+    closeNeeded: s.closeNeeded,
+    ptr: hex(s.id),
+    link: c ? hex(c.id) : '',
+    remotePid: s.backendPid,
+    tls: tlsInfo(s.socket),
+    applicationName: s.params.get('application_name') ?? '',
+    preparedStatements: s.prepared.size,
+    id: s.id,
   };
 }
 
@@ -73,10 +101,16 @@ export function adminData(src: AdminSources): AdminData {
     pools: () => {
       const now = src.now();
       return [...reg.entries.values()].map((e) => ({
-        database: dbLabel(e.role, e.database), user: e.user, clActive: Math.max(0, e.pool.clients - e.pool.waiting), clWaiting: e.pool.waiting,
-        svActive: [...e.pool.active].filter((s) => s.client !== null).length, svIdle: e.pool.idle.length,
-        svUsed: [...e.pool.active].filter((s) => s.client === null).length, svLogin: e.pool.connecting,
-        maxWaitUs: Math.round(e.pool.maxWait(now) * 1000), mode: e.mode,
+        database: dbLabel(e.role, e.database),
+        user: e.user,
+        clActive: Math.max(0, e.pool.clients - e.pool.waiting),
+        clWaiting: e.pool.waiting,
+        svActive: [...e.pool.active].filter((s) => s.client !== null).length,
+        svIdle: e.pool.idle.length,
+        svUsed: [...e.pool.active].filter((s) => s.client === null).length,
+        svLogin: e.pool.connecting,
+        maxWaitUs: Math.round(e.pool.maxWait(now) * 1000),
+        mode: e.mode,
       }));
     },
     clients: () => [...src.clients].filter((c) => c.phase !== 'closed').map((c) => clientInfo(c, src.now())),
@@ -86,9 +120,18 @@ export function adminData(src: AdminSources): AdminData {
       return [...reg.entries.values()].map((e) => {
         const node = e.role === 'rw' ? t.leader : (eligibleReplicas(t, reg.route)[0] ?? t.leader);
         return {
-          name: dbLabel(e.role, e.database), host: node?.host ?? '', port: node?.port ?? 0, database: e.database, poolSize: e.pool.limits.size,
-          minPoolSize: e.pool.limits.minSize, reservePoolSize: e.pool.limits.reserveSize, serverLifetime: src.config.server_lifetime, poolMode: e.mode, currentConnections: e.pool.total,
-          currentClientConnections: e.pool.clients, paused: e.pool.paused,
+          name: dbLabel(e.role, e.database),
+          host: node?.host ?? '',
+          port: node?.port ?? 0,
+          database: e.database,
+          poolSize: e.pool.limits.size,
+          minPoolSize: e.pool.limits.minSize,
+          reservePoolSize: e.pool.limits.reserveSize,
+          serverLifetime: src.config.server_lifetime,
+          poolMode: e.mode,
+          currentConnections: e.pool.total,
+          currentClientConnections: e.pool.clients,
+          paused: e.pool.paused,
         };
       });
     },
@@ -103,10 +146,20 @@ export function adminData(src: AdminSources): AdminData {
         used += e.pool.active.size + e.pool.connecting;
       }
       return [
-        ['databases', dbs.size], ['users', users.size], ['peers', 0], ['pools', reg.entries.size], ['peer_pools', 0],
-        ['free_clients', 0], ['used_clients', clients.filter((c) => c.phase === 'ready').length],
+        ['databases', dbs.size],
+        ['users', users.size],
+        ['peers', 0],
+        ['pools', reg.entries.size],
+        ['peer_pools', 0],
+        ['free_clients', 0],
+        ['used_clients', clients.filter((c) => c.phase === 'ready').length],
         ['login_clients', clients.filter((c) => c.phase !== 'ready' && c.phase !== 'closed').length],
-        ['free_servers', free], ['used_servers', used], ['dns_names', 0], ['dns_zones', 0], ['dns_queries', 0], ['dns_pending', 0],
+        ['free_servers', free],
+        ['used_servers', used],
+        ['dns_names', 0],
+        ['dns_zones', 0],
+        ['dns_queries', 0],
+        ['dns_pending', 0],
       ];
     },
     config: () => {
@@ -117,24 +170,50 @@ export function adminData(src: AdminSources): AdminData {
         if (v !== null && typeof v === 'object' && !Array.isArray(v)) continue;
         const show = (x: unknown): string => (x === undefined ? '' : Array.isArray(x) ? x.join(',') : String(x));
         const dflt = 'default' in s ? show(s.default) : '';
-        rows.push([k, show(v), dflt, ['listen', 'ro_listen', 'metrics_listen', 'workers', 'primary', 'replicas'].includes(k) ? 'no' : 'yes']);
+        rows.push([
+          k,
+          show(v),
+          dflt,
+          ['listen', 'ro_listen', 'metrics_listen', 'workers', 'primary', 'replicas'].includes(k) ? 'no' : 'yes',
+        ]);
       }
       return rows;
     },
     stats: () => {
       const cur = totalsByDatabase(reg);
       return [...cur].map(([database, totals]) => ({
-        database, totals, averages: averages(src.statsPeriod.previous.get(database) ?? zeroStats(), totals, src.statsPeriod.seconds),
+        database,
+        totals,
+        averages: averages(src.statsPeriod.previous.get(database) ?? zeroStats(), totals, src.statsPeriod.seconds),
       }));
     },
     topology: () => {
       const t = reg.topology;
       const ok = new Set(eligibleReplicas(t, reg.route).map((r) => r.name));
       const rows: TopologyRow[] = [];
-      if (t.leader) rows.push({ node: t.leader.name, role: 'leader', host: t.leader.host, port: t.leader.port, lagBytes: 0, eligible: !t.switching });
-      for (const r of t.replicas) rows.push({ node: r.name, role: 'replica', host: r.host, port: r.port, lagBytes: r.lagBytes, eligible: ok.has(r.name) });
+      if (t.leader)
+        rows.push({
+          node: t.leader.name,
+          role: 'leader',
+          host: t.leader.host,
+          port: t.leader.port,
+          lagBytes: 0,
+          eligible: !t.switching,
+        });
+      for (const r of t.replicas)
+        rows.push({
+          node: r.name,
+          role: 'replica',
+          host: r.host,
+          port: r.port,
+          lagBytes: r.lagBytes,
+          eligible: ok.has(r.name),
+        });
       return { reason: t.reason, rows };
     },
-    state: () => ({ paused: reg.adminPaused || (reg.topology.switching && [...reg.entries.values()].some((e) => e.pool.paused)), shuttingDown: src.shuttingDown }),
+    state: () => ({
+      paused: reg.adminPaused || (reg.topology.switching && [...reg.entries.values()].some((e) => e.pool.paused)),
+      shuttingDown: src.shuttingDown,
+    }),
   };
 }

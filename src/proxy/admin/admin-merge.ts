@@ -27,15 +27,31 @@ export interface AdminSnapshot {
 
 export function snapshotAdmin(d: AdminData): AdminSnapshot {
   return {
-    version: d.version, pools: d.pools(), clients: d.clients(), servers: d.servers(), databases: d.databases(), lists: d.lists(),
-    config: d.config(), stats: d.stats(), topology: d.topology(), state: d.state(),
+    version: d.version,
+    pools: d.pools(),
+    clients: d.clients(),
+    servers: d.servers(),
+    databases: d.databases(),
+    lists: d.lists(),
+    config: d.config(),
+    stats: d.stats(),
+    topology: d.topology(),
+    state: d.state(),
   };
 }
 
 function fromSnapshot(s: AdminSnapshot): AdminData {
   return {
-    version: s.version, pools: () => s.pools, clients: () => s.clients, servers: () => s.servers, databases: () => s.databases,
-    lists: () => s.lists, config: () => s.config, stats: () => s.stats, topology: () => s.topology, state: () => s.state,
+    version: s.version,
+    pools: () => s.pools,
+    clients: () => s.clients,
+    servers: () => s.servers,
+    databases: () => s.databases,
+    lists: () => s.lists,
+    config: () => s.config,
+    stats: () => s.stats,
+    topology: () => s.topology,
+    state: () => s.state,
   };
 }
 
@@ -82,32 +98,66 @@ export function mergeAdmin(snaps: readonly AdminSnapshot[]): AdminData {
   const first = snaps[0];
   if (!first) throw new Error('mergeAdmin: no snapshots');
   if (snaps.length === 1) return fromSnapshot(first);
-  const tag = (rows: ConnInfo[], i: number): ConnInfo[] => rows.map((c) => ({ ...c, ptr: `w${i}:${c.ptr}`, link: c.link ? `w${i}:${c.link}` : '' }));
+  const tag = (rows: ConnInfo[], i: number): ConnInfo[] =>
+    rows.map((c) => ({ ...c, ptr: `w${i}:${c.ptr}`, link: c.link ? `w${i}:${c.link}` : '' }));
   const clients = snaps.flatMap((s, i) => tag(s.clients, i));
   const servers = snaps.flatMap((s, i) => tag(s.servers, i));
-  const pools = fold(snaps.flatMap((s) => s.pools), (p) => `${p.database}\0${p.user}`, (a, b) => ({
-    ...a, clActive: a.clActive + b.clActive, clWaiting: a.clWaiting + b.clWaiting, svActive: a.svActive + b.svActive,
-    svIdle: a.svIdle + b.svIdle, svUsed: a.svUsed + b.svUsed, svLogin: a.svLogin + b.svLogin, maxWaitUs: Math.max(a.maxWaitUs, b.maxWaitUs),
-  }));
+  const pools = fold(
+    snaps.flatMap((s) => s.pools),
+    (p) => `${p.database}\0${p.user}`,
+    (a, b) => ({
+      ...a,
+      clActive: a.clActive + b.clActive,
+      clWaiting: a.clWaiting + b.clWaiting,
+      svActive: a.svActive + b.svActive,
+      svIdle: a.svIdle + b.svIdle,
+      svUsed: a.svUsed + b.svUsed,
+      svLogin: a.svLogin + b.svLogin,
+      maxWaitUs: Math.max(a.maxWaitUs, b.maxWaitUs),
+    }),
+  );
   const databases = fold(
     snaps.flatMap((s, i) => s.databases.map((d) => ({ d, workers: 1, pausedIn: d.paused ? 1 : 0, i }))),
     (x) => x.d.name,
     (a, b) => ({
       d: {
-        ...a.d, poolSize: a.d.poolSize + b.d.poolSize, minPoolSize: a.d.minPoolSize + b.d.minPoolSize, reservePoolSize: a.d.reservePoolSize + b.d.reservePoolSize,
+        ...a.d,
+        poolSize: a.d.poolSize + b.d.poolSize,
+        minPoolSize: a.d.minPoolSize + b.d.minPoolSize,
+        reservePoolSize: a.d.reservePoolSize + b.d.reservePoolSize,
         currentConnections: a.d.currentConnections + b.d.currentConnections,
         currentClientConnections: a.d.currentClientConnections + b.d.currentClientConnections,
       },
-      workers: a.workers + b.workers, pausedIn: a.pausedIn + b.pausedIn, i: a.i,
+      workers: a.workers + b.workers,
+      pausedIn: a.pausedIn + b.pausedIn,
+      i: a.i,
     }),
   ).map((x) => ({ ...x.d, paused: x.pausedIn === snaps.length }));
-  const stats = fold(snaps.flatMap((s) => s.stats), (r) => r.database, (a, b) => ({
-    database: a.database, totals: addTotals(a.totals, b.totals), averages: addAverages(a.averages, b.averages),
-  }));
-  const lists = fold(snaps.flatMap((s) => s.lists), ([name]) => name, ([name, a], [, b]): [string, number] => [name, LIST_MAX.has(name) ? Math.max(a, b) : a + b]);
+  const stats = fold(
+    snaps.flatMap((s) => s.stats),
+    (r) => r.database,
+    (a, b) => ({
+      database: a.database,
+      totals: addTotals(a.totals, b.totals),
+      averages: addAverages(a.averages, b.averages),
+    }),
+  );
+  const lists = fold(
+    snaps.flatMap((s) => s.lists),
+    ([name]) => name,
+    ([name, a], [, b]): [string, number] => [name, LIST_MAX.has(name) ? Math.max(a, b) : a + b],
+  );
   const state = { paused: snaps.every((s) => s.state.paused), shuttingDown: snaps.some((s) => s.state.shuttingDown) };
   return {
-    version: first.version, pools: () => pools, clients: () => clients, servers: () => servers, databases: () => databases,
-    lists: () => lists, config: () => first.config, stats: () => stats, topology: () => first.topology, state: () => state,
+    version: first.version,
+    pools: () => pools,
+    clients: () => clients,
+    servers: () => servers,
+    databases: () => databases,
+    lists: () => lists,
+    config: () => first.config,
+    stats: () => stats,
+    topology: () => first.topology,
+    state: () => state,
   };
 }

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Frame, Framer, parseCommandComplete, parseDataRow, parseNoticeFields, parseRowDescription, BackendCode, TypeOid } from '../../protocol/index.js';
+import {
+  type Frame,
+  Framer,
+  parseCommandComplete,
+  parseDataRow,
+  parseNoticeFields,
+  parseRowDescription,
+  BackendCode,
+  TypeOid,
+} from '../../protocol/index.js';
 import { type AdminActions, type AdminData, executeAdmin, formatTime } from './admin.js';
 import { zeroStats } from '../pool/stats.js';
 
@@ -23,11 +32,27 @@ function table(bufs: Buffer[]) {
 
 const data: AdminData = {
   version: 'pgkeel 0.1.0',
-  pools: () => [{ database: 'app', user: 'u', clActive: 3, clWaiting: 2, svActive: 1, svIdle: 4, svUsed: 0, svLogin: 1, maxWaitUs: 2_500_000, mode: 'transaction' }],
+  pools: () => [
+    {
+      database: 'app',
+      user: 'u',
+      clActive: 3,
+      clWaiting: 2,
+      svActive: 1,
+      svIdle: 4,
+      svUsed: 0,
+      svLogin: 1,
+      maxWaitUs: 2_500_000,
+      mode: 'transaction',
+    },
+  ],
   clients: () => [],
   servers: () => [],
   databases: () => [],
-  lists: () => [['databases', 1], ['users', 1]],
+  lists: () => [
+    ['databases', 1],
+    ['users', 1],
+  ],
   config: () => [['max_client_conn', '100', '100', 'yes']],
   stats: () => [{ database: 'app', totals: { ...zeroStats(), xact_count: 7, received: 100 }, averages: zeroStats() }],
   topology: () => ({ reason: 'static', rows: [] }),
@@ -48,29 +73,85 @@ function actions(log: string[]): AdminActions {
 describe('admin console', () => {
   it('SHOW POOLS has pgBouncer 1.25 columns, types and values', () => {
     const t = table(executeAdmin('show pools;', data, actions([]), false));
-    assert.deepEqual(t.names, ['database', 'user', 'cl_active', 'cl_waiting', 'cl_active_cancel_req', 'cl_waiting_cancel_req', 'sv_active', 'sv_active_cancel', 'sv_being_canceled', 'sv_idle', 'sv_used', 'sv_tested', 'sv_login', 'maxwait', 'maxwait_us', 'pool_mode', 'load_balance_hosts']);
+    assert.deepEqual(t.names, [
+      'database',
+      'user',
+      'cl_active',
+      'cl_waiting',
+      'cl_active_cancel_req',
+      'cl_waiting_cancel_req',
+      'sv_active',
+      'sv_active_cancel',
+      'sv_being_canceled',
+      'sv_idle',
+      'sv_used',
+      'sv_tested',
+      'sv_login',
+      'maxwait',
+      'maxwait_us',
+      'pool_mode',
+      'load_balance_hosts',
+    ]);
     assert.equal(t.types[2], TypeOid.int4);
     assert.equal(t.types[0], TypeOid.text);
-    assert.deepEqual(t.rows[0], ['app', 'u', '3', '2', '0', '0', '1', '0', '0', '4', '0', '0', '1', '2', '500000', 'transaction', '']);
+    assert.deepEqual(t.rows[0], [
+      'app',
+      'u',
+      '3',
+      '2',
+      '0',
+      '0',
+      '1',
+      '0',
+      '0',
+      '4',
+      '0',
+      '0',
+      '1',
+      '2',
+      '500000',
+      'transaction',
+      '',
+    ]);
     assert.equal(t.tag, 'SHOW');
   });
 
   it('SHOW STATS has 25 columns in source order, numeric', () => {
     const t = table(executeAdmin('SHOW STATS', data, actions([]), false));
     assert.equal(t.names.length, 25);
-    assert.deepEqual(t.names.slice(0, 5), ['database', 'total_server_assignment_count', 'total_xact_count', 'total_query_count', 'total_received']);
+    assert.deepEqual(t.names.slice(0, 5), [
+      'database',
+      'total_server_assignment_count',
+      'total_xact_count',
+      'total_query_count',
+      'total_received',
+    ]);
     assert.equal(t.names[16], 'avg_recv');
     assert.ok(t.types.slice(1).every((x) => x === TypeOid.numeric));
     assert.equal(t.rows[0]?.[2], '7');
   });
 
   it('SHOW STATS_TOTALS, CLIENTS, SERVERS, DATABASES, LISTS, CONFIG, VERSION render', () => {
-    assert.deepEqual(table(executeAdmin('SHOW STATS_TOTALS', data, actions([]), false)).names.slice(0, 5), ['database', 'server_assignment_count', 'xact_count', 'query_count', 'bytes_received']);
+    assert.deepEqual(table(executeAdmin('SHOW STATS_TOTALS', data, actions([]), false)).names.slice(0, 5), [
+      'database',
+      'server_assignment_count',
+      'xact_count',
+      'query_count',
+      'bytes_received',
+    ]);
     assert.equal(table(executeAdmin('SHOW CLIENTS', data, actions([]), false)).names.length, 21);
     assert.equal(table(executeAdmin('SHOW SERVERS', data, actions([]), false)).names[3], 'replication');
     assert.equal(table(executeAdmin('SHOW DATABASES', data, actions([]), false)).names.length, 17);
-    assert.deepEqual(table(executeAdmin('SHOW LISTS', data, actions([]), false)).rows, [['databases', '1'], ['users', '1']]);
-    assert.deepEqual(table(executeAdmin('SHOW CONFIG', data, actions([]), false)).names, ['key', 'value', 'default', 'changeable']);
+    assert.deepEqual(table(executeAdmin('SHOW LISTS', data, actions([]), false)).rows, [
+      ['databases', '1'],
+      ['users', '1'],
+    ]);
+    assert.deepEqual(table(executeAdmin('SHOW CONFIG', data, actions([]), false)).names, [
+      'key',
+      'value',
+      'default',
+      'changeable',
+    ]);
     assert.deepEqual(table(executeAdmin('SHOW VERSION', data, actions([]), false)).rows, [['pgkeel 0.1.0']]);
   });
 
@@ -85,7 +166,9 @@ describe('admin console', () => {
     const n = parseNoticeFields((bad[0] as Frame).payload);
     assert.equal(n.severity, 'ERROR');
     assert.equal(n.sqlstate, '42601');
-    const denied = parseNoticeFields((messages(executeAdmin('SHUTDOWN', data, actions(log), true))[0] as Frame).payload);
+    const denied = parseNoticeFields(
+      (messages(executeAdmin('SHUTDOWN', data, actions(log), true))[0] as Frame).payload,
+    );
     assert.equal(denied.sqlstate, '42501');
     assert.ok(!log.includes('shutdown'));
   });

@@ -6,12 +6,25 @@
  *
  * Types as pgBouncer's pktbuf letters: s text, i int4, q int8, N numeric, T timestamp rendered as text.
  */
-import { buildCommandComplete, buildDataRow, buildErrorResponse, buildRowDescription, type CellValue, TypeOid } from '../../protocol/index.js';
+import {
+  buildCommandComplete,
+  buildDataRow,
+  buildErrorResponse,
+  buildRowDescription,
+  type CellValue,
+  TypeOid,
+} from '../../protocol/index.js';
 import { ProxyError, ProxyErrorCode } from '../errors.js';
 import { STAT_FIELDS, type StatValues } from '../pool/stats.js';
 
 type Letter = 's' | 'i' | 'q' | 'N' | 'T';
-const OID: Record<Letter, number> = { s: TypeOid.text, i: TypeOid.int4, q: TypeOid.int8, N: TypeOid.numeric, T: TypeOid.text };
+const OID: Record<Letter, number> = {
+  s: TypeOid.text,
+  i: TypeOid.int4,
+  q: TypeOid.int8,
+  N: TypeOid.numeric,
+  T: TypeOid.text,
+};
 
 export interface Table {
   readonly columns: readonly string[];
@@ -118,29 +131,109 @@ export function renderTable(t: Table, tag = 'SHOW'): Buffer[] {
 
 /** pgBouncer renders timestamps as "YYYY-MM-DD HH:MM:SS UTC". */
 export function formatTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
 }
 
-const CONN_COLUMNS = ['type', 'user', 'database', 'replication', 'state', 'addr', 'port', 'local_addr', 'local_port', 'connect_time', 'request_time', 'wait', 'wait_us', 'close_needed', 'ptr', 'link', 'remote_pid', 'tls', 'application_name', 'prepared_statements', 'id'];
+const CONN_COLUMNS = [
+  'type',
+  'user',
+  'database',
+  'replication',
+  'state',
+  'addr',
+  'port',
+  'local_addr',
+  'local_port',
+  'connect_time',
+  'request_time',
+  'wait',
+  'wait_us',
+  'close_needed',
+  'ptr',
+  'link',
+  'remote_pid',
+  'tls',
+  'application_name',
+  'prepared_statements',
+  'id',
+];
 
 function connTable(rows: ConnInfo[]): Table {
   return {
     columns: CONN_COLUMNS,
     types: 'ssssssisiTTiiississii',
     rows: rows.map((c) => [
-      c.type, c.user, c.database, 'none', c.state, c.addr, c.port, c.localAddr, c.localPort, formatTime(c.connectTime), formatTime(c.requestTime),
-      Math.floor(c.waitUs / 1e6), c.waitUs % 1e6, c.closeNeeded ? 1 : 0, c.ptr, c.link, c.remotePid, c.tls ?? '', c.applicationName, c.preparedStatements, c.id,
+      c.type,
+      c.user,
+      c.database,
+      'none',
+      c.state,
+      c.addr,
+      c.port,
+      c.localAddr,
+      c.localPort,
+      formatTime(c.connectTime),
+      formatTime(c.requestTime),
+      Math.floor(c.waitUs / 1e6),
+      c.waitUs % 1e6,
+      c.closeNeeded ? 1 : 0,
+      c.ptr,
+      c.link,
+      c.remotePid,
+      c.tls ?? '',
+      c.applicationName,
+      c.preparedStatements,
+      c.id,
     ]),
   };
 }
 
 export function showPools(d: AdminData): Table {
   return {
-    columns: ['database', 'user', 'cl_active', 'cl_waiting', 'cl_active_cancel_req', 'cl_waiting_cancel_req', 'sv_active', 'sv_active_cancel', 'sv_being_canceled', 'sv_idle', 'sv_used', 'sv_tested', 'sv_login', 'maxwait', 'maxwait_us', 'pool_mode', 'load_balance_hosts'],
+    columns: [
+      'database',
+      'user',
+      'cl_active',
+      'cl_waiting',
+      'cl_active_cancel_req',
+      'cl_waiting_cancel_req',
+      'sv_active',
+      'sv_active_cancel',
+      'sv_being_canceled',
+      'sv_idle',
+      'sv_used',
+      'sv_tested',
+      'sv_login',
+      'maxwait',
+      'maxwait_us',
+      'pool_mode',
+      'load_balance_hosts',
+    ],
     types: 'ssiiiiiiiiiiiiiss',
-    rows: d.pools().map((p) => [
-      p.database, p.user, p.clActive, p.clWaiting, 0, 0, p.svActive, 0, 0, p.svIdle, p.svUsed, 0, p.svLogin, Math.floor(p.maxWaitUs / 1e6), p.maxWaitUs % 1e6, p.mode, '',
-    ]),
+    rows: d
+      .pools()
+      .map((p) => [
+        p.database,
+        p.user,
+        p.clActive,
+        p.clWaiting,
+        0,
+        0,
+        p.svActive,
+        0,
+        0,
+        p.svIdle,
+        p.svUsed,
+        0,
+        p.svLogin,
+        Math.floor(p.maxWaitUs / 1e6),
+        p.maxWaitUs % 1e6,
+        p.mode,
+        '',
+      ]),
   };
 }
 
@@ -148,10 +241,31 @@ function statsTable(d: AdminData, kind: 'both' | 'totals' | 'averages'): Table {
   const values = (s: StatValues): number[] => STAT_FIELDS.map((f) => s[f]);
   const rows = d.stats();
   if (kind === 'both') {
-    const cols = ['database', ...STAT_FIELDS.map((f) => `total_${f}`), ...STAT_FIELDS.map((f) => (f === 'received' ? 'avg_recv' : `avg_${f}`))];
-    return { columns: cols, types: 's' + 'N'.repeat(cols.length - 1), rows: rows.map((r) => [r.database, ...values(r.totals), ...values(r.averages)]) };
+    const cols = [
+      'database',
+      ...STAT_FIELDS.map((f) => `total_${f}`),
+      ...STAT_FIELDS.map((f) => (f === 'received' ? 'avg_recv' : `avg_${f}`)),
+    ];
+    return {
+      columns: cols,
+      types: 's' + 'N'.repeat(cols.length - 1),
+      rows: rows.map((r) => [r.database, ...values(r.totals), ...values(r.averages)]),
+    };
   }
-  const base = ['server_assignment_count', 'xact_count', 'query_count', 'bytes_received', 'bytes_sent', 'xact_time', 'query_time', 'wait_time', 'client_parse_count', 'server_parse_count', 'bind_count', 'client_login_count'];
+  const base = [
+    'server_assignment_count',
+    'xact_count',
+    'query_count',
+    'bytes_received',
+    'bytes_sent',
+    'xact_time',
+    'query_time',
+    'wait_time',
+    'client_parse_count',
+    'server_parse_count',
+    'bind_count',
+    'client_login_count',
+  ];
   const cols = kind === 'totals' ? base : base.map((c, i) => (i >= 8 ? `avg_${c}` : c));
   return {
     columns: ['database', ...cols],
@@ -162,17 +276,58 @@ function statsTable(d: AdminData, kind: 'both' | 'totals' | 'averages'): Table {
 
 function showDatabases(d: AdminData): Table {
   return {
-    columns: ['name', 'host', 'port', 'database', 'force_user', 'pool_size', 'min_pool_size', 'reserve_pool_size', 'server_lifetime', 'pool_mode', 'load_balance_hosts', 'max_connections', 'current_connections', 'max_client_connections', 'current_client_connections', 'paused', 'disabled'],
+    columns: [
+      'name',
+      'host',
+      'port',
+      'database',
+      'force_user',
+      'pool_size',
+      'min_pool_size',
+      'reserve_pool_size',
+      'server_lifetime',
+      'pool_mode',
+      'load_balance_hosts',
+      'max_connections',
+      'current_connections',
+      'max_client_connections',
+      'current_client_connections',
+      'paused',
+      'disabled',
+    ],
     types: 'ssissiiiissiiiiii',
-    rows: d.databases().map((b) => [
-      b.name, b.host, b.port, b.database, '', b.poolSize, b.minPoolSize, b.reservePoolSize, b.serverLifetime, b.poolMode, '', 0, b.currentConnections, 0, b.currentClientConnections, b.paused ? 1 : 0, 0,
-    ]),
+    rows: d
+      .databases()
+      .map((b) => [
+        b.name,
+        b.host,
+        b.port,
+        b.database,
+        '',
+        b.poolSize,
+        b.minPoolSize,
+        b.reservePoolSize,
+        b.serverLifetime,
+        b.poolMode,
+        '',
+        0,
+        b.currentConnections,
+        0,
+        b.currentClientConnections,
+        b.paused ? 1 : 0,
+        0,
+      ]),
   };
 }
 
 const HELP = [
   'SHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|STATS|STATS_TOTALS|STATS_AVERAGES|LISTS|VERSION|STATE|TOPOLOGY',
-  'PAUSE [<db>]', 'RESUME [<db>]', 'RECONNECT [<db>]', 'KILL <db>', 'RELOAD', 'SHUTDOWN',
+  'PAUSE [<db>]',
+  'RESUME [<db>]',
+  'RECONNECT [<db>]',
+  'KILL <db>',
+  'RELOAD',
+  'SHUTDOWN',
 ];
 
 function show(what: string, d: AdminData): Table {
@@ -199,7 +354,15 @@ function show(what: string, d: AdminData): Table {
       return { columns: ['version'], types: 's', rows: [[d.version]] };
     case 'state': {
       const s = d.state();
-      return { columns: ['key', 'value'], types: 'ss', rows: [['active', s.paused ? 'no' : 'yes'], ['paused', s.paused ? 'yes' : 'no'], ['suspended', 'no']] };
+      return {
+        columns: ['key', 'value'],
+        types: 'ss',
+        rows: [
+          ['active', s.paused ? 'no' : 'yes'],
+          ['paused', s.paused ? 'yes' : 'no'],
+          ['suspended', 'no'],
+        ],
+      };
     }
     case 'topology': {
       const t = d.topology();
@@ -227,10 +390,15 @@ export function executeAdmin(sql: string, d: AdminData, act: AdminActions, readO
     const arg = words[1];
     if (verb === '') return [buildCommandComplete('')];
     if (verb === 'SHOW') {
-      if (!arg || words.length > 2) throw new ProxyError(ProxyErrorCode.AdminSyntax, 'expected SHOW <what>; try SHOW HELP');
+      if (!arg || words.length > 2)
+        throw new ProxyError(ProxyErrorCode.AdminSyntax, 'expected SHOW <what>; try SHOW HELP');
       return renderTable(show(arg.toLowerCase(), d));
     }
-    if (readOnly) throw new ProxyError(ProxyErrorCode.AdminDenied, `admin access needed for ${verb}: the user is only in stats_users`);
+    if (readOnly)
+      throw new ProxyError(
+        ProxyErrorCode.AdminDenied,
+        `admin access needed for ${verb}: the user is only in stats_users`,
+      );
     if (words.length > 2) throw new ProxyError(ProxyErrorCode.AdminSyntax, `too many arguments to ${verb}`);
     switch (verb) {
       case 'PAUSE':

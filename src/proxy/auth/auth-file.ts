@@ -48,17 +48,23 @@ function quoted(line: string, i: number): { value: string; next: number } | null
 export function parseAuthFile(text: string): { users: Map<string, UserSecret>; problems: AuthFileProblem[] } {
   const users = new Map<string, UserSecret>();
   const problems: AuthFileProblem[] = [];
-  text.split(/\r?\n/).forEach((raw, idx) => {
+  for (const [idx, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trimStart();
-    if (!line.startsWith('"')) return;
+    if (!line.startsWith('"')) continue;
     const u = quoted(line, 0);
-    if (!u) return void problems.push({ line: idx + 1, message: 'unterminated user name' });
+    if (!u) {
+      problems.push({ line: idx + 1, message: 'unterminated user name' });
+      continue;
+    }
     let i = u.next;
     while (line[i] === ' ' || line[i] === '\t') i++;
     const p = quoted(line, i);
-    if (!p) return void problems.push({ line: idx + 1, message: `expected a quoted secret after "${u.value}"` });
+    if (!p) {
+      problems.push({ line: idx + 1, message: `expected a quoted secret after "${u.value}"` });
+      continue;
+    }
     users.set(u.value, { user: u.value, secret: p.value, kind: secretKind(p.value) });
-  });
+  }
   return { users, problems };
 }
 

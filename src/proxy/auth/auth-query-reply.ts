@@ -6,8 +6,20 @@
  * to requests in order, each ending at its ReadyForQuery.
  */
 import {
-  BACKEND_CODES, BackendCode, buildBind, buildDescribe, buildExecute, buildParse, buildSync, Framer, type NoticeFields, parseDataRow,
-  parseNoticeFields, parseRowDescription, ProtocolError, ProtocolErrorCode,
+  BACKEND_CODES,
+  BackendCode,
+  buildBind,
+  buildDescribe,
+  buildExecute,
+  buildParse,
+  buildSync,
+  Framer,
+  type NoticeFields,
+  parseDataRow,
+  parseNoticeFields,
+  parseRowDescription,
+  ProtocolError,
+  ProtocolErrorCode,
 } from '../../protocol/index.js';
 import { secretKind, type UserSecret } from './auth-file.js';
 
@@ -19,7 +31,13 @@ export type AuthQueryOutcome =
 
 /** Parse, Bind ($1 = user), Describe (to check the columns), Execute and Sync of the unnamed statement. */
 export function buildAuthQueryRequest(sql: string, user: string): Buffer {
-  return Buffer.concat([buildParse('', sql), buildBind({ params: [user] }), buildDescribe('P', ''), buildExecute(), buildSync()]);
+  return Buffer.concat([
+    buildParse('', sql),
+    buildBind({ params: [user] }),
+    buildDescribe('P', ''),
+    buildExecute(),
+    buildSync(),
+  ]);
 }
 
 /** What one reply said, reduced to the outcome; `rows` holds at most the first two rows (text format). */
@@ -32,14 +50,20 @@ export function interpretAuthQuery(
 ): AuthQueryOutcome {
   if (error) return { kind: 'error', message: error.message, sqlstate: error.sqlstate };
   if (columns !== 2) {
-    return { kind: 'error', message: `auth_query must return two columns (user name, password), got ${columns ?? 'no result set'}`, sqlstate: '' };
+    return {
+      kind: 'error',
+      message: `auth_query must return two columns (user name, password), got ${columns ?? 'no result set'}`,
+      sqlstate: '',
+    };
   }
-  if (rowCount > 1) return { kind: 'error', message: `auth_query returned ${rowCount} rows for one user name`, sqlstate: '' };
+  if (rowCount > 1)
+    return { kind: 'error', message: `auth_query returned ${rowCount} rows for one user name`, sqlstate: '' };
   const row = rows[0];
   const name = row?.[0];
   const secret = row?.[1];
   // PostgreSQL refuses to store an empty password, so an empty one is treated like NULL rather than as "no password".
-  if (name === null || name === undefined || secret === null || secret === undefined || secret === '') return { kind: 'secret', secret: undefined };
+  if (name === null || name === undefined || secret === null || secret === undefined || secret === '')
+    return { kind: 'secret', secret: undefined };
   return { kind: 'secret', secret: { user, secret, kind: secretKind(secret) } };
 }
 
@@ -60,7 +84,8 @@ export class AuthQueryReply {
         return false;
       case BackendCode.DataRow:
         // Copied to strings at once: the frame is a view into a buffer the connection reuses.
-        if (this.rowCount++ < 2) this.rows.push(parseDataRow(payload).map((v) => (v === null ? null : v.toString('utf8'))));
+        if (this.rowCount++ < 2)
+          this.rows.push(parseDataRow(payload).map((v) => (v === null ? null : v.toString('utf8'))));
         return false;
       case BackendCode.ErrorResponse:
         this.error ??= parseNoticeFields(payload);
@@ -100,7 +125,11 @@ export class AuthQueryReplies {
       if (head === undefined) {
         // NoticeResponse/ParameterStatus may arrive at any time; anything else between replies is a server gone wrong.
         if (f.type === BackendCode.NoticeResponse || f.type === BackendCode.ParameterStatus) continue;
-        throw new ProtocolError(ProtocolErrorCode.UnknownMessage, 'auth_query connection: a message with no request outstanding', { type: f.type });
+        throw new ProtocolError(
+          ProtocolErrorCode.UnknownMessage,
+          'auth_query connection: a message with no request outstanding',
+          { type: f.type },
+        );
       }
       if (!head.onFrame(f.type, f.payload)) continue;
       this.queue.shift();

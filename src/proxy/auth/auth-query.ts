@@ -72,7 +72,9 @@ interface Lookup {
 }
 
 function unavailable(user: string, why: string): ProxyError {
-  return new ProxyError(ProxyErrorCode.AuthQueryUnavailable, `cannot look up user "${user}" with auth_query: ${why}`, { user });
+  return new ProxyError(ProxyErrorCode.AuthQueryUnavailable, `cannot look up user "${user}" with auth_query: ${why}`, {
+    user,
+  });
 }
 
 export class AuthQuery {
@@ -94,7 +96,10 @@ export class AuthQuery {
     return new Promise((resolve, reject) => {
       const timeoutMs = this.deps.config().server_connect_timeout * 1000;
       this.dispatch({
-        user, database, deadline: timeoutMs > 0 ? this.deps.now() + timeoutMs : Infinity, reject,
+        user,
+        database,
+        deadline: timeoutMs > 0 ? this.deps.now() + timeoutMs : Infinity,
+        reject,
         resolve: (secret) => {
           this.deps.remember(user, secret);
           resolve(secret);
@@ -121,7 +126,8 @@ export class AuthQuery {
     const primary = this.deps.primary();
     for (const conn of [...this.open]) {
       if (!(primary instanceof ProxyError) && !sameNode(conn.node, primary)) this.retire(conn);
-      if (conn.oldestDeadline <= now) conn.close(`no answer from node "${conn.node.name}" within server_connect_timeout`);
+      if (conn.oldestDeadline <= now)
+        conn.close(`no answer from node "${conn.node.name}" within server_connect_timeout`);
       else if (idleMs > 0 && conn.idleFor(now) >= idleMs) conn.close('idle longer than server_idle_timeout');
     }
   }
@@ -204,17 +210,31 @@ class AuthConn implements LinkedClient {
     const { deps } = owner;
     this.idleSince = deps.now();
     const poolKey = { role: 'rw' as const, database: login.database, user: login.user };
-    this.server = new ServerConn(node, poolKey, login, {
-      ready: () => this.onReady(),
-      loginFailed: (_s, err) => {
-        if (this.closed) return; // closed by us (timeout, shutdown): not the auth_user's fault
-        deps.log.warn('auth_query: the auth_user could not log in', { node: node.name, user: login.user, database: login.database, err: err.message });
-        const why = `the auth_user could not log in to node "${node.name}" (see the proxy log)`;
-        this.owner.loginFailed(this, why);
-        this.close(why);
+    this.server = new ServerConn(
+      node,
+      poolKey,
+      login,
+      {
+        ready: () => this.onReady(),
+        loginFailed: (_s, err) => {
+          if (this.closed) return; // closed by us (timeout, shutdown): not the auth_user's fault
+          deps.log.warn('auth_query: the auth_user could not log in', {
+            node: node.name,
+            user: login.user,
+            database: login.database,
+            err: err.message,
+          });
+          const why = `the auth_user could not log in to node "${node.name}" (see the proxy log)`;
+          this.owner.loginFailed(this, why);
+          this.close(why);
+        },
+        closed: () => this.close(`the connection to node "${node.name}" closed`),
       },
-      closed: () => this.close(`the connection to node "${node.name}" closed`),
-    }, deps.log, owner.stats, owner.knownStatements, deps);
+      deps.log,
+      owner.stats,
+      owner.knownStatements,
+      deps,
+    );
   }
 
   get oldestDeadline(): number {
@@ -279,8 +299,18 @@ class AuthConn implements LinkedClient {
   private settle(l: Lookup, o: AuthQueryOutcome): void {
     if (o.kind === 'secret') return l.resolve(o.secret);
     // The server's own words stay in the log: an unauthenticated client learns only that the lookup failed.
-    this.owner.deps.log.warn('auth_query failed', { node: this.node.name, user: l.user, database: l.database, sqlstate: o.sqlstate, err: o.message });
-    l.reject(new ProxyError(ProxyErrorCode.AuthQueryFailed, `auth_query failed for user "${l.user}" (see the proxy log)`, { user: l.user }));
+    this.owner.deps.log.warn('auth_query failed', {
+      node: this.node.name,
+      user: l.user,
+      database: l.database,
+      sqlstate: o.sqlstate,
+      err: o.message,
+    });
+    l.reject(
+      new ProxyError(ProxyErrorCode.AuthQueryFailed, `auth_query failed for user "${l.user}" (see the proxy log)`, {
+        user: l.user,
+      }),
+    );
   }
 }
 

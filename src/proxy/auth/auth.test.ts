@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  buildPasswordMessage, buildSASLInitialResponse, buildSASLResponse, type Frame, Framer, makeScramVerifier, md5Response, md5Secret,
-  parseAuthentication, ScramClient,
+  buildPasswordMessage,
+  buildSASLInitialResponse,
+  buildSASLResponse,
+  type Frame,
+  Framer,
+  makeScramVerifier,
+  md5Response,
+  md5Secret,
+  parseAuthentication,
+  ScramClient,
 } from '../../protocol/index.js';
 import { parseAuthFile, secretKind } from './auth-file.js';
 import { ClientAuth, ScramSecretCache, type AuthStep } from './client-auth.js';
@@ -38,14 +46,31 @@ describe('client authentication', () => {
     assert.equal(auth(first)[0]?.kind, 'md5');
     const done = a.step(payload(buildPasswordMessage(md5Response('alice', 'pw', Buffer.from([1, 2, 3, 4])))));
     assert.equal(done.kind, 'done');
-    const b = new ClientAuth('md5', 'alice', { user: 'alice', secret: md5Secret('alice', 'pw'), kind: 'md5' }, true, rand, cache);
+    const b = new ClientAuth(
+      'md5',
+      'alice',
+      { user: 'alice', secret: md5Secret('alice', 'pw'), kind: 'md5' },
+      true,
+      rand,
+      cache,
+    );
     b.start();
-    assert.throws(() => b.step(payload(buildPasswordMessage(md5Response('alice', 'nope', Buffer.from([1, 2, 3, 4]))))), (e) => e instanceof ProxyError && e.sqlstate === '28P01');
+    assert.throws(
+      () => b.step(payload(buildPasswordMessage(md5Response('alice', 'nope', Buffer.from([1, 2, 3, 4]))))),
+      (e) => e instanceof ProxyError && e.sqlstate === '28P01',
+    );
   });
 
   it('SCRAM with a stored verifier completes and yields pass-through keys', () => {
     const verifier = makeScramVerifier('s3cret', Buffer.alloc(16, 9));
-    const a = new ClientAuth('scram-sha-256', 'bob', { user: 'bob', secret: verifier, kind: 'scram' }, true, rand, cache);
+    const a = new ClientAuth(
+      'scram-sha-256',
+      'bob',
+      { user: 'bob', secret: verifier, kind: 'scram' },
+      true,
+      rand,
+      cache,
+    );
     assert.equal(auth(a.start())[0]?.kind, 'sasl');
     const client = new ScramClient('s3cret', () => 'clientnonce');
     const cont = a.step(payload(buildSASLInitialResponse('SCRAM-SHA-256', client.clientFirst())));
@@ -64,13 +89,21 @@ describe('client authentication', () => {
       const a = new ClientAuth('scram-sha-256', 'carol', secret, true, rand, cache);
       a.start();
       const client = new ScramClient('wrong', () => 'cn');
-      const cont = auth(a.step(payload(buildSASLInitialResponse('SCRAM-SHA-256', client.clientFirst()))))[0] as { data: Buffer };
-      assert.throws(() => a.step(payload(buildSASLResponse(client.onServerFirst(cont.data)))), (e) => e instanceof ProxyError && e.sqlstate === '28P01');
+      const cont = auth(a.step(payload(buildSASLInitialResponse('SCRAM-SHA-256', client.clientFirst()))))[0] as {
+        data: Buffer;
+      };
+      assert.throws(
+        () => a.step(payload(buildSASLResponse(client.onServerFirst(cont.data)))),
+        (e) => e instanceof ProxyError && e.sqlstate === '28P01',
+      );
     }
   });
 
   it('trust: with an auth file the user must exist', () => {
     assert.equal(new ClientAuth('trust', 'x', undefined, false, rand, cache).start().kind, 'done');
-    assert.throws(() => new ClientAuth('trust', 'x', undefined, true, rand, cache).start(), (e) => e instanceof ProxyError && e.sqlstate === '28P01');
+    assert.throws(
+      () => new ClientAuth('trust', 'x', undefined, true, rand, cache).start(),
+      (e) => e instanceof ProxyError && e.sqlstate === '28P01',
+    );
   });
 });

@@ -10,9 +10,22 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  buildAuthenticationMD5Password, buildAuthenticationOk, buildAuthenticationSASL, buildAuthenticationSASLContinue,
-  buildAuthenticationSASLFinal, type NonceFn, parsePasswordMessage, parseSASLInitialResponse, requireScramMechanism,
-  SCRAM_SHA_256, type ScramKeys, type ScramSecret, ScramServer, parseScramVerifier, scramSecretFromPassword, verifyMd5Response,
+  buildAuthenticationMD5Password,
+  buildAuthenticationOk,
+  buildAuthenticationSASL,
+  buildAuthenticationSASLContinue,
+  buildAuthenticationSASLFinal,
+  type NonceFn,
+  parsePasswordMessage,
+  parseSASLInitialResponse,
+  requireScramMechanism,
+  SCRAM_SHA_256,
+  type ScramKeys,
+  type ScramSecret,
+  ScramServer,
+  parseScramVerifier,
+  scramSecretFromPassword,
+  verifyMd5Response,
 } from '../../protocol/index.js';
 import type { UserSecret } from './auth-file.js';
 import type { AuthType } from '../config.js';
@@ -51,7 +64,10 @@ export type AuthStep =
   | { readonly kind: 'done'; readonly send: Buffer };
 
 function failed(user: string, method: string): ProxyError {
-  return new ProxyError(ProxyErrorCode.AuthFailed, `password authentication failed for user "${user}"`, { user, method });
+  return new ProxyError(ProxyErrorCode.AuthFailed, `password authentication failed for user "${user}"`, {
+    user,
+    method,
+  });
 }
 
 export class ClientAuth {
@@ -90,7 +106,8 @@ export class ClientAuth {
     if (this.md5Salt) {
       const response = parsePasswordMessage(payload);
       const s = this.secret;
-      if (!s || s.kind === 'scram' || !verifyMd5Response(response, this.user, s.secret, this.md5Salt)) throw failed(this.user, 'md5');
+      if (!s || s.kind === 'scram' || !verifyMd5Response(response, this.user, s.secret, this.md5Salt))
+        throw failed(this.user, 'md5');
       return { kind: 'done', send: buildAuthenticationOk() };
     }
     const scram = this.scram;
@@ -120,7 +137,11 @@ export class ClientAuth {
       return ScramServer.mock(salt, undefined, this.rand.nonce);
     }
     if (s.kind === 'md5') {
-      throw new ProxyError(ProxyErrorCode.AuthUnsupported, `user "${this.user}" has an md5 secret in the auth file, which cannot be used for SCRAM authentication`, { user: this.user });
+      throw new ProxyError(
+        ProxyErrorCode.AuthUnsupported,
+        `user "${this.user}" has an md5 secret in the auth file, which cannot be used for SCRAM authentication`,
+        { user: this.user },
+      );
     }
     const secret = s.kind === 'scram' ? parseScramVerifier(s.secret) : this.cache.forPassword(this.user, s.secret);
     return new ScramServer(secret, this.rand.nonce);

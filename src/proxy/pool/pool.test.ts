@@ -19,10 +19,27 @@ function harness(limits: Partial<PoolLimits> = {}) {
     },
     close: (s, why) => void closed.push([s.n, why]),
   };
-  const pool = new Pool<FakeServer>(io, { size: 2, reserveSize: 0, reserveWaitMs: 0, minSize: 0, queryWaitMs: 1000, serverIdleMs: 0, serverLifetimeMs: 0, retryMs: 100, ...limits }, 'db/u');
+  const pool = new Pool<FakeServer>(
+    io,
+    {
+      size: 2,
+      reserveSize: 0,
+      reserveWaitMs: 0,
+      minSize: 0,
+      queryWaitMs: 1000,
+      serverIdleMs: 0,
+      serverLifetimeMs: 0,
+      retryMs: 100,
+      ...limits,
+    },
+    'db/u',
+  );
   const server = (id: number, now = 0): FakeServer => ({ n: id, closeNeeded: false, createdAt: now, idleSince: 0 });
   const waiter = () => {
-    const w = { got: [] as FakeServer[], errors: [] as ProxyError[] } as { got: FakeServer[]; errors: ProxyError[] } & Waiter<FakeServer>;
+    const w = { got: [] as FakeServer[], errors: [] as ProxyError[] } as {
+      got: FakeServer[];
+      errors: ProxyError[];
+    } & Waiter<FakeServer>;
     w.assign = (s) => void w.got.push(s);
     w.fail = (e) => void w.errors.push(e);
     return w;
@@ -177,7 +194,10 @@ describe('Pool', () => {
   });
 
   it('reserve: reserveWaitMs 0 or reserveSize 0 never opens beyond the size', () => {
-    for (const limits of [{ reserveSize: 1, reserveWaitMs: 0 }, { reserveSize: 0, reserveWaitMs: 100 }]) {
+    for (const limits of [
+      { reserveSize: 1, reserveWaitMs: 0 },
+      { reserveSize: 0, reserveWaitMs: 100 },
+    ]) {
       const h = harness({ size: 1, queryWaitMs: 0, ...limits });
       h.pool.request(h.waiter(), 0);
       h.pool.connected(h.server(1), 0);

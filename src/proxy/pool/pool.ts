@@ -283,8 +283,16 @@ export class Pool<S extends PooledServer> {
   private timeoutError(waitedMs: number): ProxyError {
     const secs = (waitedMs / 1000).toFixed(1);
     if (this.stall) {
-      return new ProxyError(this.stall.code, `${this.stall.message} (waited ${secs} s for a server connection for ${this.label})`, this.stall.context);
+      return new ProxyError(
+        this.stall.code,
+        `${this.stall.message} (waited ${secs} s for a server connection for ${this.label})`,
+        this.stall.context,
+      );
     }
-    return new ProxyError(ProxyErrorCode.QueryWaitTimeout, `query_wait_timeout: waited ${secs} s for a server connection for ${this.label}`, { pool: this.label });
+    return new ProxyError(
+      ProxyErrorCode.QueryWaitTimeout,
+      `query_wait_timeout: waited ${secs} s for a server connection for ${this.label}`,
+      { pool: this.label },
+    );
   }
 }

@@ -16,7 +16,15 @@ import type { ProxyClock } from '../clock.js';
 import { poolSettingsFor, type PoolMode, type ProxyConfig, reservePoolFor } from '../config.js';
 import { ProxyError, ProxyErrorCode } from '../errors.js';
 import { Pool, type PoolLimits } from './pool.js';
-import { chooseReadOnly, chooseReadWrite, cutInFlight, type NodeAddr, type RouteSettings, stillValid, type Topology } from './router.js';
+import {
+  chooseReadOnly,
+  chooseReadWrite,
+  cutInFlight,
+  type NodeAddr,
+  type RouteSettings,
+  stillValid,
+  type Topology,
+} from './router.js';
 import { type ServerLogin, ServerConn } from '../server/server-conn.js';
 import { PoolStats } from './stats.js';
 import type { ScramKeys } from '../../protocol/index.js';
@@ -86,8 +94,18 @@ export class PoolRegistry {
     if (e) return e;
     const { mode } = poolSettingsFor(this.config(), database, user);
     const entry: PoolEntry = {
-      key, role, database, user, mode, stats: new PoolStats(), serverParams: null,
-      pool: new Pool<ServerConn>({ open: () => this.open(entry), close: (s, why) => s.close(why) }, this.limitsFor(database, user), `${database}/${user}`),
+      key,
+      role,
+      database,
+      user,
+      mode,
+      stats: new PoolStats(),
+      serverParams: null,
+      pool: new Pool<ServerConn>(
+        { open: () => this.open(entry), close: (s, why) => s.close(why) },
+        this.limitsFor(database, user),
+        `${database}/${user}`,
+      ),
     };
     e = entry;
     if (this.adminPaused || this.pausedDbs.has(database)) e.pool.pause();
@@ -117,7 +135,10 @@ export class PoolRegistry {
       const waits = this.paramWaits.get(e);
       if (waits) return void waits.push({ resolve, reject });
       this.paramWaits.set(e, [{ resolve, reject }]);
-      const s = e.pool.request({ assign: (srv) => e.pool.release(srv, this.now()), fail: (err) => this.failParamWaits(e, err) }, this.now());
+      const s = e.pool.request(
+        { assign: (srv) => e.pool.release(srv, this.now()), fail: (err) => this.failParamWaits(e, err) },
+        this.now(),
+      );
       if (s) e.pool.release(s, this.now());
     });
   }
@@ -127,7 +148,8 @@ export class PoolRegistry {
     this.topology = t;
     if (t.switching && this.switchingSince === null) this.switchingSince = this.now();
     if (!t.switching) this.switchingSince = null;
-    if (prev.leader?.name !== t.leader?.name || prev.switching !== t.switching) this.log.info('topology changed', { reason: t.reason });
+    if (prev.leader?.name !== t.leader?.name || prev.switching !== t.switching)
+      this.log.info('topology changed', { reason: t.reason });
     this.apply();
   }
 
@@ -168,7 +190,9 @@ export class PoolRegistry {
     if (this.switchingSince !== null && this.topology.leader) {
       const limit = this.config().switchover_pause_timeout * 1000;
       if (limit > 0 && now - this.switchingSince >= limit) {
-        this.log.warn('switchover pause timed out; routing to the leader the DCS names', { leader: this.topology.leader.name });
+        this.log.warn('switchover pause timed out; routing to the leader the DCS names', {
+          leader: this.topology.leader.name,
+        });
         this.switchingSince = null;
         this.topology = { ...this.topology, switching: false, reason: `${this.topology.reason} (pause timed out)` };
         this.apply();
@@ -205,8 +229,7 @@ export class PoolRegistry {
         if (switching || !leader) {
           e.pool.fence(() => true, 'leader changing');
           e.pool.stall = new ProxyError(ProxyErrorCode.NoLeader, `no leader to route to: ${t.reason}`);
-        }
-        else e.pool.fence((s) => !sameNode(s.node, leader), `node is no longer the leader (now "${leader.name}")`);
+        } else e.pool.fence((s) => !sameNode(s.node, leader), `node is no longer the leader (now "${leader.name}")`);
         if (this.adminPaused || this.pausedDbs.has(e.database) || switching) e.pool.pause();
         else e.pool.resume(now);
       } else {
@@ -219,13 +242,23 @@ export class PoolRegistry {
 
   private open(e: PoolEntry): true | ProxyError {
     const t = this.isSwitching() ? { ...this.topology, switching: true } : { ...this.topology, switching: false };
-    const target = e.role === 'rw' ? chooseReadWrite(t) : chooseReadOnly(t, this.route, (n) => this.connectionsOn(n, 'ro'));
+    const target =
+      e.role === 'rw' ? chooseReadWrite(t) : chooseReadOnly(t, this.route, (n) => this.connectionsOn(n, 'ro'));
     if (target instanceof ProxyError) return target;
-    const s = new ServerConn(target, e, this.loginFor(e.user, e.database), {
-      ready: (srv) => this.onReady(srv),
-      loginFailed: (srv, err, fatal) => this.onLoginFailed(srv, err, fatal),
-      closed: (srv, err) => this.onClosed(srv, err),
-    }, this.log, e.stats, this.knownStatements, this.clock);
+    const s = new ServerConn(
+      target,
+      e,
+      this.loginFor(e.user, e.database),
+      {
+        ready: (srv) => this.onReady(srv),
+        loginFailed: (srv, err, fatal) => this.onLoginFailed(srv, err, fatal),
+        closed: (srv, err) => this.onClosed(srv, err),
+      },
+      this.log,
+      e.stats,
+      this.knownStatements,
+      this.clock,
+    );
     s.prepared.limit = this.config().max_prepared_statements;
     this.servers.set(s, e);
     return true;
@@ -269,7 +302,8 @@ export class PoolRegistry {
       for (const w of waits) w.resolve(e.serverParams);
     }
     const t = this.topology;
-    if (e.role === 'rw' ? !t.leader || !sameNode(s.node, t.leader) : !stillValid(t, this.route, 'ro', s.node.name)) s.closeNeeded = true;
+    if (e.role === 'rw' ? !t.leader || !sameNode(s.node, t.leader) : !stillValid(t, this.route, 'ro', s.node.name))
+      s.closeNeeded = true;
     e.pool.connected(s, this.now());
   }
 

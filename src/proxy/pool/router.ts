@@ -84,7 +84,8 @@ export function topologyFromCluster(c: Cluster, now: Date): Topology {
   const leader = c.leader && leaderAddr && writable ? { name: c.leader.name, ...leaderAddr } : null;
   const f = c.failover;
   const failoverDue = f !== undefined && (f.scheduledAt === undefined || Date.parse(f.scheduledAt) <= now.getTime());
-  const leaderLsn = Math.max(leaderMember ? (lsnOf(leaderMember, 'xlog_location') ?? 0) : 0, c.status?.optime ?? 0) || null;
+  const leaderLsn =
+    Math.max(leaderMember ? (lsnOf(leaderMember, 'xlog_location') ?? 0) : 0, c.status?.optime ?? 0) || null;
   const replicas: ReplicaInfo[] = [];
   for (const m of c.members.values()) {
     if (m.name === c.leader?.name || !REPLICA_ROLES.has(m.record.role) || !RUNNING_STATES.has(m.record.state)) continue;
@@ -99,8 +100,10 @@ export function topologyFromCluster(c: Cluster, now: Date): Topology {
   let reason: string;
   if (!c.leader) reason = 'no leader key: waiting for the cluster to elect a leader';
   else if (!leaderAddr) reason = `leader "${c.leader.name}" has no member record with a conn_url yet`;
-  else if (!leader) reason = `leader "${c.leader.name}" holds the key but does not report itself primary yet (role ${leaderMember?.record.role ?? 'unknown'}, state ${leaderMember?.record.state ?? 'unknown'}): holding new transactions`;
-  else if (failoverDue) reason = `failover requested (leader "${leader.name}"${f?.member ? `, candidate "${f.member}"` : ''}): pausing new transactions`;
+  else if (!leader)
+    reason = `leader "${c.leader.name}" holds the key but does not report itself primary yet (role ${leaderMember?.record.role ?? 'unknown'}, state ${leaderMember?.record.state ?? 'unknown'}): holding new transactions`;
+  else if (failoverDue)
+    reason = `failover requested (leader "${leader.name}"${f?.member ? `, candidate "${f.member}"` : ''}): pausing new transactions`;
   else reason = `leader "${leader.name}" at ${leader.host}:${leader.port}, ${replicas.length} replica(s)`;
   return { leader, replicas, switching: !leader || failoverDue, reason, keyHolder: c.leader?.name ?? null };
 }
@@ -134,7 +137,11 @@ export function chooseReadWrite(t: Topology): NodeAddr | ProxyError {
  * The read-only target: the eligible replica with the fewest server connections (ties: by name), else the leader
  * when fallback is on.
  */
-export function chooseReadOnly(t: Topology, s: RouteSettings, connections: (name: string) => number): NodeAddr | ProxyError {
+export function chooseReadOnly(
+  t: Topology,
+  s: RouteSettings,
+  connections: (name: string) => number,
+): NodeAddr | ProxyError {
   let best: ReplicaInfo | null = null;
   let bestCount = Infinity;
   for (const r of eligibleReplicas(t, s)) {
@@ -146,7 +153,10 @@ export function chooseReadOnly(t: Topology, s: RouteSettings, connections: (name
   }
   if (best) return best;
   if (s.roFallbackToLeader && t.leader) return t.leader;
-  return new ProxyError(ProxyErrorCode.NoReplica, `no replica eligible for reads (max_lag ${s.maxLagBytes} bytes, noloadbalance excluded) and ro_fallback_to_leader is off: ${t.reason}`);
+  return new ProxyError(
+    ProxyErrorCode.NoReplica,
+    `no replica eligible for reads (max_lag ${s.maxLagBytes} bytes, noloadbalance excluded) and ro_fallback_to_leader is off: ${t.reason}`,
+  );
 }
 
 /** True when a server on `node` may keep serving `role` under topology `t` (else it is fenced). */

@@ -122,6 +122,13 @@ function sameReplicas(a: Topology, b: Topology): boolean {
   if (a.replicas.length !== b.replicas.length) return false;
   return a.replicas.every((r, i) => {
     const o = b.replicas[i];
-    return o !== undefined && o.name === r.name && o.host === r.host && o.port === r.port && o.lagBytes === r.lagBytes && o.noloadbalance === r.noloadbalance;
+    return (
+      o !== undefined &&
+      o.name === r.name &&
+      o.host === r.host &&
+      o.port === r.port &&
+      o.lagBytes === r.lagBytes &&
+      o.noloadbalance === r.noloadbalance
+    );
   });
 }

@@ -21,8 +21,20 @@
  */
 import { connect, type Socket } from 'node:net';
 import {
-  BACKEND_CODES, BackendCode, buildCancelRequest, buildQuery, buildTerminate, commandTagIs, type Frame, FramePiece, Framer, parseNoticeFields,
-  parseParameterStatus, readyStatus, type ScramClient, streamTable,
+  BACKEND_CODES,
+  BackendCode,
+  buildCancelRequest,
+  buildQuery,
+  buildTerminate,
+  commandTagIs,
+  type Frame,
+  FramePiece,
+  Framer,
+  parseNoticeFields,
+  parseParameterStatus,
+  readyStatus,
+  type ScramClient,
+  streamTable,
 } from '../../protocol/index.js';
 import type { ProxyClock } from '../clock.js';
 import type { Logger } from '../../lib/log.js';
@@ -120,13 +132,18 @@ export class ServerConn extends ServerTransaction implements PooledServer, State
     this.connectTime = new Date(clock.wallNow());
     this.requestTime = clock.wallNow();
     this.socket = connect({
-      host: node.host, port: node.port, noDelay: true,
+      host: node.host,
+      port: node.port,
+      noDelay: true,
       onread: { buffer: () => this.nextReadBuffer(), callback: (n, buf) => this.onRead(n, buf as Buffer) },
     });
     this.socket.on('connect', () => onConnect(this));
     this.watchSocket(this.socket);
     if (login.connectTimeoutMs > 0) {
-      this.loginTimer = setTimeout(() => this.fail(loginError(this.node, `no login within ${login.connectTimeoutMs} ms`), false), login.connectTimeoutMs);
+      this.loginTimer = setTimeout(
+        () => this.fail(loginError(this.node, `no login within ${login.connectTimeoutMs} ms`), false),
+        login.connectTimeoutMs,
+      );
     }
   }
 
@@ -185,7 +202,11 @@ export class ServerConn extends ServerTransaction implements PooledServer, State
   /** Closes the connection (Terminate first when it is healthy). `closed` is reported once. */
   close(reason: string): void {
     if (this.state === ServerState.Closed) return;
-    this.closeError ??= new ProxyError(ProxyErrorCode.ServerLost, `server connection to node "${this.node.name}" (${this.remoteAddr}) closed: ${reason}`, { node: this.node.name });
+    this.closeError ??= new ProxyError(
+      ProxyErrorCode.ServerLost,
+      `server connection to node "${this.node.name}" (${this.remoteAddr}) closed: ${reason}`,
+      { node: this.node.name },
+    );
     if (this.socket.writable) this.socket.end(TERMINATE);
     this.socket.destroy();
   }
@@ -196,12 +217,21 @@ export class ServerConn extends ServerTransaction implements PooledServer, State
    */
   cancel(): void {
     if (!this.backendSecret) return;
-    sendCancelRequest(this.node, buildCancelRequest(this.backendPid, this.backendSecret), this.login.tls ?? SERVER_TLS_DISABLED);
+    sendCancelRequest(
+      this.node,
+      buildCancelRequest(this.backendPid, this.backendSecret),
+      this.login.tls ?? SERVER_TLS_DISABLED,
+    );
   }
 
   /** @internal The handlers every socket gets, the TLS socket that replaces the TCP one included. */
   watchSocket(socket: Socket): void {
-    socket.on('error', (err) => (this.closeError ??= this.state === ServerState.Login ? loginError(this.node, err.message) : this.lostError(err.message)));
+    socket.on(
+      'error',
+      (err) =>
+        (this.closeError ??=
+          this.state === ServerState.Login ? loginError(this.node, err.message) : this.lostError(err.message)),
+    );
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain?.());
   }
@@ -267,7 +297,8 @@ export class ServerConn extends ServerTransaction implements PooledServer, State
           case BackendCode.CloseComplete: {
             const k = this.closeQueue.shift();
             if (k === Expect.AsParseComplete) c?.out.addBuffer(PARSE_COMPLETE);
-            else if (k === Expect.Skip && this.closeQueue.lastAdded !== null) this.prepared.closed(this.closeQueue.lastAdded);
+            else if (k === Expect.Skip && this.closeQueue.lastAdded !== null)
+              this.prepared.closed(this.closeQueue.lastAdded);
             if (k !== Expect.Forward) continue;
             break;
           }
@@ -275,7 +306,11 @@ export class ServerConn extends ServerTransaction implements PooledServer, State
             // Parse queue first: a statement both re-prepared and evicted in the dropped segment ends up known again.
             this.parseQueue.dropSegment(this.zReceived, (name) => this.prepared.delete(name));
             this.closeQueue.dropSegment(this.zReceived, (name) => this.prepared.closeSkipped(name));
-            if (!c) this.log.warn('error from an idle server connection', { node: this.node.name, error: parseNoticeFields(f.payload).message });
+            if (!c)
+              this.log.warn('error from an idle server connection', {
+                node: this.node.name,
+                error: parseNoticeFields(f.payload).message,
+              });
             break;
           case BackendCode.ParameterStatus:
             this.onParameterStatus(f, c);
@@ -288,7 +323,10 @@ export class ServerConn extends ServerTransaction implements PooledServer, State
       }
     } catch (err) {
       c?.flushToClient(this);
-      this.fail(err instanceof ProxyError ? err : this.lostError(`protocol error from server: ${(err as Error).message}`), false);
+      this.fail(
+        err instanceof ProxyError ? err : this.lostError(`protocol error from server: ${(err as Error).message}`),
+        false,
+      );
       return;
     }
     if (c) {
@@ -314,7 +352,10 @@ export class ServerConn extends ServerTransaction implements PooledServer, State
         this.onResetTag(f, null);
         return;
       case BackendCode.ErrorResponse:
-        this.log.warn('internal query failed on a server connection', { node: this.node.name, error: parseNoticeFields(f.payload).message });
+        this.log.warn('internal query failed on a server connection', {
+          node: this.node.name,
+          error: parseNoticeFields(f.payload).message,
+        });
         return;
     }
   }
@@ -375,14 +416,18 @@ export class ServerConn extends ServerTransaction implements PooledServer, State
     const wasLogin = this.state === ServerState.Login;
     this.state = ServerState.Closed;
     const err = this.closeError ?? this.lostError('the server closed the connection');
-    if (wasLogin) this.events.loginFailed(this, this.closeError ?? loginError(this.node, 'connection closed during login'), false);
+    if (wasLogin)
+      this.events.loginFailed(this, this.closeError ?? loginError(this.node, 'connection closed during login'), false);
     else this.events.closed(this, err);
   }
 
   private lostError(why: string): ProxyError {
-    return new ProxyError(ProxyErrorCode.ServerLost, `server connection to node "${this.node.name}" (${this.remoteAddr}) lost: ${why}`, { node: this.node.name });
+    return new ProxyError(
+      ProxyErrorCode.ServerLost,
+      `server connection to node "${this.node.name}" (${this.remoteAddr}) lost: ${why}`,
+      { node: this.node.name },
+    );
   }
-
 }
 
 /** Built once: every healthy connection ends with it. */

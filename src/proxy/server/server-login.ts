@@ -9,8 +9,19 @@
  * PROXY_SERVER_REFUSED when the server sent an ErrorResponse, fatal unless it is one worth retrying).
  */
 import {
-  BackendCode, buildPasswordMessage, buildSASLInitialResponse, buildSASLResponse, buildStartupMessage, type Frame,
-  md5Response, parseAuthentication, parseBackendKeyData, parseNoticeFields, SCRAM_SHA_256, ScramClient, type ScramKeys,
+  BackendCode,
+  buildPasswordMessage,
+  buildSASLInitialResponse,
+  buildSASLResponse,
+  buildStartupMessage,
+  type Frame,
+  md5Response,
+  parseAuthentication,
+  parseBackendKeyData,
+  parseNoticeFields,
+  SCRAM_SHA_256,
+  ScramClient,
+  type ScramKeys,
   scramKeysFromPassword,
 } from '../../protocol/index.js';
 import { ProxyError, ProxyErrorCode } from '../errors.js';
@@ -38,7 +49,11 @@ const TRANSIENT_SQLSTATES = new Set(['57P03', '53300', '57P01', '57P02']);
 const MAX_ITERATIONS = 100_000;
 
 export function loginError(node: NodeAddr, why: string): ProxyError {
-  return new ProxyError(ProxyErrorCode.ServerLogin, `cannot log in to node "${node.name}" (${node.host}:${node.port}): ${why}`, { node: node.name });
+  return new ProxyError(
+    ProxyErrorCode.ServerLogin,
+    `cannot log in to node "${node.name}" (${node.host}:${node.port}): ${why}`,
+    { node: node.name },
+  );
 }
 
 /** The TCP connection is up: SSLRequest first when server_tls_sslmode asks for one, else the StartupMessage. */
@@ -131,21 +146,32 @@ function onAuth(s: ServerConn, payload: Buffer): void {
   const a = parseAuthentication(payload);
   const { user, password } = s.login;
   const need = (): string => {
-    if (password === undefined) throw new ProxyError(ProxyErrorCode.ServerRefused, `server asks for a password for user "${user}" and the auth file has none`, { user });
+    if (password === undefined)
+      throw new ProxyError(
+        ProxyErrorCode.ServerRefused,
+        `server asks for a password for user "${user}" and the auth file has none`,
+        { user },
+      );
     return password;
   };
   switch (a.kind) {
     case 'ok':
       return;
     case 'cleartext':
-      if (need().startsWith('md5') && need().length === 35) throw new ProxyError(ProxyErrorCode.ServerRefused, `server asks for a cleartext password for "${user}" and the auth file holds only an md5 hash`, { user });
+      if (need().startsWith('md5') && need().length === 35)
+        throw new ProxyError(
+          ProxyErrorCode.ServerRefused,
+          `server asks for a cleartext password for "${user}" and the auth file holds only an md5 hash`,
+          { user },
+        );
       s.socket.write(buildPasswordMessage(need()));
       return;
     case 'md5':
       s.socket.write(buildPasswordMessage(md5Response(user, need(), a.salt)));
       return;
     case 'sasl': {
-      if (!a.mechanisms.includes(SCRAM_SHA_256)) throw loginError(s.node, `server offers no supported SASL mechanism (${a.mechanisms.join(', ')})`);
+      if (!a.mechanisms.includes(SCRAM_SHA_256))
+        throw loginError(s.node, `server offers no supported SASL mechanism (${a.mechanisms.join(', ')})`);
       if (s.login.scramKeys) {
         s.scram = new ScramClient(s.login.scramKeys);
       } else {

@@ -47,7 +47,13 @@ export class ServerTransaction {
    * its Sync, no client message half forwarded, no internal query running. Only then may another client use it.
    */
   get clean(): boolean {
-    return this.txStatus === TxStatus.Idle && this.zReceived >= this.syncsSent && !this.unsynced && !this.inbound && this.internalPending === 0;
+    return (
+      this.txStatus === TxStatus.Idle &&
+      this.zReceived >= this.syncsSent &&
+      !this.unsynced &&
+      !this.inbound &&
+      this.internalPending === 0
+    );
   }
 
   /** A sync point (Query, Sync, FunctionCall) is forwarded: a new request starts when everything before is answered. */

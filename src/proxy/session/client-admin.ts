@@ -25,11 +25,14 @@ export function adminFrame(c: ClientConn, f: Frame): boolean {
     return true;
   }
   c.adminBusy = true;
-  reply.then((r) => {
-    c.adminBusy = false;
-    if (c.phase === ClientPhase.Closed) return;
-    c.socket.write(Buffer.concat([...r, buildReadyForQuery(TxStatus.Idle)]));
-    c.pump();
-  }, (err: unknown) => c.fatal(err));
+  reply.then(
+    (r) => {
+      c.adminBusy = false;
+      if (c.phase === ClientPhase.Closed) return;
+      c.socket.write(Buffer.concat([...r, buildReadyForQuery(TxStatus.Idle)]));
+      c.pump();
+    },
+    (err: unknown) => c.fatal(err),
+  );
   return true;
 }

@@ -9,8 +9,16 @@
  * when it is done, so an idle client keeps none of it.
  */
 import {
-  buildBackendKeyData, buildNegotiateProtocolVersion, buildReadyForQuery, EncryptionResponse, type Frame, FrontendCode,
-  ProtocolError, ProtocolErrorCode, type StartupPacket, TxStatus,
+  buildBackendKeyData,
+  buildNegotiateProtocolVersion,
+  buildReadyForQuery,
+  EncryptionResponse,
+  type Frame,
+  FrontendCode,
+  ProtocolError,
+  ProtocolErrorCode,
+  type StartupPacket,
+  TxStatus,
 } from '../../protocol/index.js';
 import type { UserSecret } from '../auth/auth-file.js';
 import { ClientAuth } from '../auth/client-auth.js';
@@ -30,7 +38,8 @@ export function onStartup(c: ClientConn, p: StartupPacket): void {
   switch (p.kind) {
     case 'ssl':
     case 'gssenc':
-      if (c.framer.bufferedBytes > 0) throw new ProtocolError(ProtocolErrorCode.BadStartup, 'received unencrypted data after an encryption request');
+      if (c.framer.bufferedBytes > 0)
+        throw new ProtocolError(ProtocolErrorCode.BadStartup, 'received unencrypted data after an encryption request');
       if (p.kind === 'ssl' && c.host.clientTls.context) return useTls(c);
       c.socket.write(Buffer.from([EncryptionResponse.Refuse]));
       return;
@@ -49,7 +58,10 @@ export function onStartup(c: ClientConn, p: StartupPacket): void {
 /** A frame of the Auth phase; false: it must wait (the secret is still being looked up, auth_query). */
 export function authFrame(c: ClientConn, f: Frame): boolean {
   if (c.auth === null) return false;
-  if (f.type !== FrontendCode.PasswordMessage) throw new ProtocolError(ProtocolErrorCode.UnknownMessage, 'expected a password response during authentication', { type: f.type });
+  if (f.type !== FrontendCode.PasswordMessage)
+    throw new ProtocolError(ProtocolErrorCode.UnknownMessage, 'expected a password response during authentication', {
+      type: f.type,
+    });
   const step = c.auth.step(f.payload);
   sendEarly(c, step.send);
   if (step.kind === 'done') afterAuth(c);
@@ -62,7 +74,8 @@ function onStartupMessage(c: ClientConn, params: ReadonlyMap<string, string>, mi
   const unsupported = [...params.keys()].filter((k) => k.startsWith('_pq_.'));
   if (minor > 0 || unsupported.length) sendEarly(c, buildNegotiateProtocolVersion(0, unsupported));
   const user = params.get('user');
-  if (!user) throw new ProxyError(ProxyErrorCode.StartupParameter, 'no PostgreSQL user name specified in startup packet');
+  if (!user)
+    throw new ProxyError(ProxyErrorCode.StartupParameter, 'no PostgreSQL user name specified in startup packet');
   c.user = user;
   c.database = params.get('database') || user;
   c.admin = ADMIN_DATABASES.has(c.database);
@@ -72,7 +85,10 @@ function onStartupMessage(c: ClientConn, params: ReadonlyMap<string, string>, mi
     const tracked = trackedName(name);
     if (tracked) startupParams.set(tracked, value);
     else if (name === 'options') for (const [k, v] of parseOptions(value)) startupParams.set(k, v);
-    else if (!cfg.ignore_startup_parameters.includes(name)) throw new ProxyError(ProxyErrorCode.StartupParameter, `unsupported startup parameter: ${name}`, { parameter: name });
+    else if (!cfg.ignore_startup_parameters.includes(name))
+      throw new ProxyError(ProxyErrorCode.StartupParameter, `unsupported startup parameter: ${name}`, {
+        parameter: name,
+      });
   }
   c.applicationName = startupParams.get('application_name') ?? '';
   c.host.admit(c);
@@ -81,7 +97,10 @@ function onStartupMessage(c: ClientConn, params: ReadonlyMap<string, string>, mi
   if (!(secret instanceof Promise)) return startAuth(c, secret);
   // auth_query: until the secret arrives `auth` is null, so authFrame leaves the client's frames in the framer.
   flushEarly(c);
-  secret.then((s) => secretArrived(c, s), (err: unknown) => c.fatal(err));
+  secret.then(
+    (s) => secretArrived(c, s),
+    (err: unknown) => c.fatal(err),
+  );
 }
 
 function secretArrived(c: ClientConn, secret: UserSecret | undefined): void {
@@ -97,7 +116,14 @@ function secretArrived(c: ClientConn, secret: UserSecret | undefined): void {
 function startAuth(c: ClientConn, secret: UserSecret | undefined): void {
   const { config: cfg, authRandom, scramCache } = c.host;
   // With a user list (auth file or auth_query) even trust needs the user to exist.
-  c.auth = new ClientAuth(cfg.auth_type, c.user, secret, c.host.hasAuthFile || cfg.auth_user !== undefined, authRandom, scramCache);
+  c.auth = new ClientAuth(
+    cfg.auth_type,
+    c.user,
+    secret,
+    c.host.hasAuthFile || cfg.auth_user !== undefined,
+    authRandom,
+    scramCache,
+  );
   const step = c.auth.start();
   sendEarly(c, step.send);
   if (step.kind === 'done') afterAuth(c);
@@ -115,7 +141,8 @@ function sendEarly(c: ClientConn, b: Buffer): void {
 export function flushEarly(c: ClientConn): void {
   const early = c.early;
   c.early = null;
-  if (early !== null && c.socket.writable) c.socket.write(early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early));
+  if (early !== null && c.socket.writable)
+    c.socket.write(early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early));
 }
 
 function afterAuth(c: ClientConn): void {
@@ -161,7 +188,11 @@ function finishLogin(c: ClientConn, serverParams: ReadonlyMap<string, string>): 
   }
   for (const [name, value] of startupParams) c.params.set(name, value);
   c.params = shareParams(c.params);
-  const out = [parameterStatusBlock(serverParams, c.params), buildBackendKeyData(c.pid, c.secret), buildReadyForQuery(TxStatus.Idle)];
+  const out = [
+    parameterStatusBlock(serverParams, c.params),
+    buildBackendKeyData(c.pid, c.secret),
+    buildReadyForQuery(TxStatus.Idle),
+  ];
   const early = c.early;
   c.early = null;
   c.socket.write(Buffer.concat(early === null ? out : [...early, ...out]));

@@ -6,11 +6,27 @@
  *
  * A plain function of the ClientConn (client.ts): no object or closure is created per message.
  */
-import { type Frame, type FramePiece, FrontendCode, ProtocolError, ProtocolErrorCode, streamTable } from '../../protocol/index.js';
+import {
+  type Frame,
+  type FramePiece,
+  FrontendCode,
+  ProtocolError,
+  ProtocolErrorCode,
+  streamTable,
+} from '../../protocol/index.js';
 import type { ClientConn } from './client.js';
 import { acquire } from './client-link.js';
 import type { PoolEntry } from '../pool/pools.js';
-import { answerUnlinked, bindHeadStatement, onBind, onBindHead, onClose, onDescribe, onParse, onStreamedParse } from './prepared.js';
+import {
+  answerUnlinked,
+  bindHeadStatement,
+  onBind,
+  onBindHead,
+  onClose,
+  onDescribe,
+  onParse,
+  onStreamedParse,
+} from './prepared.js';
 import { watchQuery } from './set-tracking.js';
 
 /** false: the frame must wait (no server yet). */
@@ -22,7 +38,8 @@ export function request(c: ClientConn, f: Frame): boolean {
     return true;
   }
   const e0 = c.entry as PoolEntry;
-  if (!c.server && e0.mode === 'transaction' && answerUnlinked(f, c.statements, c.host.knownStatements, c.out)) return true;
+  if (!c.server && e0.mode === 'transaction' && answerUnlinked(f, c.statements, c.host.knownStatements, c.out))
+    return true;
   const s = c.server ?? acquire(c);
   if (!s) return false;
   const tx = s.releaseOnIdle && !c.closeAfterTx;
@@ -65,7 +82,9 @@ export function request(c: ClientConn, f: Frame): boolean {
       toServer.addFrame(f);
       return true;
     case FrontendCode.PasswordMessage:
-      throw new ProtocolError(ProtocolErrorCode.UnknownMessage, 'unexpected password message after authentication', { type: t });
+      throw new ProtocolError(ProtocolErrorCode.UnknownMessage, 'unexpected password message after authentication', {
+        type: t,
+      });
     default: // CopyData, CopyDone, CopyFail
       toServer.addFrame(f);
       return true;
@@ -81,8 +100,13 @@ export const STREAM_ABOVE_BYTES = 64 * 1024;
  * names it on the servers), decided at its first piece.
  */
 export const STREAMED_FRONTEND = streamTable([
-  FrontendCode.Query, FrontendCode.Parse, FrontendCode.Bind, FrontendCode.Execute, FrontendCode.FunctionCall,
-  FrontendCode.CopyData, FrontendCode.CopyFail,
+  FrontendCode.Query,
+  FrontendCode.Parse,
+  FrontendCode.Bind,
+  FrontendCode.Execute,
+  FrontendCode.FunctionCall,
+  FrontendCode.CopyData,
+  FrontendCode.CopyFail,
 ]);
 
 /**
@@ -102,7 +126,8 @@ export function requestPiece(c: ClientConn, p: FramePiece): boolean {
   const e0 = c.entry as PoolEntry;
   const tx0 = e0.mode === 'transaction';
   const bindName = tx0 && p.type === FrontendCode.Bind ? bindHeadStatement(p.bytes) : '';
-  const namedParse = tx0 && p.type === FrontendCode.Parse && p.bytes[5] !== 0 && c.host.config.max_prepared_statements > 0;
+  const namedParse =
+    tx0 && p.type === FrontendCode.Parse && p.bytes[5] !== 0 && c.host.config.max_prepared_statements > 0;
   if (bindName === null || namedParse) {
     c.framer.holdWhole(); // rewritten whole, within max_buffered_packet_size (the whole frame comes to `request`)
     return true;

@@ -53,5 +53,8 @@ export function useTls(c: ClientConn): void {
 /** An error on the TLS socket before the StartupMessage: the handshake failed. */
 function tlsFailed(c: ClientConn, err: Error): void {
   if (c.phase !== ClientPhase.Startup) return;
-  c.reportSecurityEvent(SecurityEventKind.ProtocolViolation, new ProxyError(ProxyErrorCode.ClientTlsHandshake, `TLS handshake failed: ${err.message}`));
+  c.reportSecurityEvent(
+    SecurityEventKind.ProtocolViolation,
+    new ProxyError(ProxyErrorCode.ClientTlsHandshake, `TLS handshake failed: ${err.message}`),
+  );
 }

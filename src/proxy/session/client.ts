@@ -15,7 +15,15 @@
  * Members marked @internal are for those modules only.
  */
 import type { Socket } from 'node:net';
-import { type Frame, FramePiece, Framer, FramerMode, FRONTEND_CODES, parseStartup, PRE_AUTH_MAX_MESSAGE_BYTES } from '../../protocol/index.js';
+import {
+  type Frame,
+  FramePiece,
+  Framer,
+  FramerMode,
+  FRONTEND_CODES,
+  parseStartup,
+  PRE_AUTH_MAX_MESSAGE_BYTES,
+} from '../../protocol/index.js';
 import type { Logger } from '../../lib/log.js';
 import { formatHostPort } from '../../lib/net.js';
 import type { ClientAuth } from '../auth/client-auth.js';
@@ -26,7 +34,7 @@ import { request, requestPiece } from './client-request.js';
 import { nextCancelSecret } from './login-reply.js';
 import { errorResponseForAny, ProxyError, ProxyErrorCode } from '../errors.js';
 import { OutBuffer } from '../out-buffer.js';
-import { classifyClientError, SecurityEventKind } from '../security-log.js';
+import { classifyClientError, type SecurityEventKind } from '../security-log.js';
 import { ParamSet } from './params.js';
 import type { PoolEntry } from '../pool/pools.js';
 import { ClientStatements } from './prepared.js';
@@ -72,7 +80,11 @@ export class ClientConn implements LinkedClient {
   /** @internal What one read produced for the server (client-request.ts), written at once. */
   readonly toServer = new OutBuffer();
   /** @internal Start-up packets first; client-login.ts raises the size limit once the client has authenticated. */
-  readonly framer = new Framer({ mode: FramerMode.Startup, maxMessageBytes: PRE_AUTH_MAX_MESSAGE_BYTES, allowedTypes: FRONTEND_CODES });
+  readonly framer = new Framer({
+    mode: FramerMode.Startup,
+    maxMessageBytes: PRE_AUTH_MAX_MESSAGE_BYTES,
+    allowedTypes: FRONTEND_CODES,
+  });
   /** @internal Start-up parameters until login completes (then dropped: an idle client keeps only what it needs). */
   startupParams: Map<string, string> | null = null;
   /** @internal The authentication exchange, during login. */
@@ -153,7 +165,11 @@ export class ClientConn implements LinkedClient {
     const kind = classifyClientError(err);
     if (kind !== null) this.reportSecurityEvent(kind, err as Error);
     else if (!(err instanceof ProxyError) || err.code !== ProxyErrorCode.Shutdown) {
-      this.log.debug('closing client', { client: this.id, user: this.user, err: err instanceof Error ? err.message : String(err) });
+      this.log.debug('closing client', {
+        client: this.id,
+        user: this.user,
+        err: err instanceof Error ? err.message : String(err),
+      });
     }
     this.out.reset();
     flushEarly(this);
@@ -167,9 +183,17 @@ export class ClientConn implements LinkedClient {
     const s = this.socket;
     const client = s.remoteAddress !== undefined ? formatHostPort(s.remoteAddress, s.remotePort ?? 0) : 'unknown';
     const code = (err as { code?: unknown }).code;
-    this.host.securityLog.report(kind, {
-      client, user: this.user, database: this.user ? this.database : '', code: typeof code === 'string' ? code : 'unknown', message: err.message,
-    }, this.host.now());
+    this.host.securityLog.report(
+      kind,
+      {
+        client,
+        user: this.user,
+        database: this.user ? this.database : '',
+        code: typeof code === 'string' ? code : 'unknown',
+        message: err.message,
+      },
+      this.host.now(),
+    );
   }
 
   /** Shutdown or KILL: now when between transactions, else after the current one. */
@@ -292,6 +316,4 @@ export class ClientConn implements LinkedClient {
     if (e && wasReady) e.pool.clients--;
     this.host.forget(this);
   }
-
 }
-

@@ -28,10 +28,13 @@ describe('session parameters', () => {
   });
 });
 
-
 describe('options start-up parameter', () => {
   it('accepts -c pairs of tracked parameters and refuses others', () => {
-    assert.deepEqual(parseOptions('-c search_path=app\\ x -capplication_name=a --TimeZone=UTC'), [['search_path', 'app x'], ['application_name', 'a'], ['TimeZone', 'UTC']]);
+    assert.deepEqual(parseOptions('-c search_path=app\\ x -capplication_name=a --TimeZone=UTC'), [
+      ['search_path', 'app x'],
+      ['application_name', 'a'],
+      ['TimeZone', 'UTC'],
+    ]);
     assert.throws(() => parseOptions('-c work_mem=1MB'), /unsupported startup parameter in options/);
   });
 });

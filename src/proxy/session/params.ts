@@ -134,7 +134,10 @@ export function parseOptions(value: string): [string, string][] {
     else if (w.startsWith('-c')) w = `--${w.slice(2)}`;
     const m = /^--([^=]+)=(.*)$/s.exec(w);
     const name = m ? trackedName((m[1] as string).replace(/-/g, '_')) : undefined;
-    if (!m || !name) throw new ProxyError(ProxyErrorCode.StartupParameter, `unsupported startup parameter in options: ${words[i]}`, { parameter: 'options' });
+    if (!m || !name)
+      throw new ProxyError(ProxyErrorCode.StartupParameter, `unsupported startup parameter in options: ${words[i]}`, {
+        parameter: 'options',
+      });
     out.push([name, m[2] as string]);
   }
   return out;
@@ -158,7 +161,9 @@ export function syncSql(client: ParamSet, server: ParamSet): string | null {
   }
   for (const [name] of server.entries()) {
     if (client.get(name) === undefined) {
-      calls.push(`pg_catalog.set_config(${literal(name)}, (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = ${literal(name)}), false)`);
+      calls.push(
+        `pg_catalog.set_config(${literal(name)}, (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = ${literal(name)}), false)`,
+      );
     }
   }
   return calls.length ? `SELECT ${calls.join(', ')}` : null;

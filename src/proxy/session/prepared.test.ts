@@ -2,14 +2,42 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import {
-  BACKEND_CODES, BackendCode, buildAuthenticationOk, buildBind, buildClose, buildCloseComplete, buildDescribe, buildErrorResponse, buildParse,
-  buildParseComplete, buildReadyForQuery, buildSync, type Frame, Framer, FrontendCode, parseBind, parseClose, parseDescribe, parseParse, TxStatus,
+  BACKEND_CODES,
+  BackendCode,
+  buildAuthenticationOk,
+  buildBind,
+  buildClose,
+  buildCloseComplete,
+  buildDescribe,
+  buildErrorResponse,
+  buildParse,
+  buildParseComplete,
+  buildReadyForQuery,
+  buildSync,
+  type Frame,
+  Framer,
+  FrontendCode,
+  parseBind,
+  parseClose,
+  parseDescribe,
+  parseParse,
+  TxStatus,
 } from '../../protocol/index.js';
 import { silentLogger } from '../../lib/log.js';
 import { OutBuffer } from '../out-buffer.js';
 import { ParamSet } from './params.js';
 import {
-  answerUnlinked, ClientStatements, Expect, NOOP_CLOSE, onBind, onClose, onDescribe, onParse, ResponseQueue, serverNameFor, type StatementServer,
+  answerUnlinked,
+  ClientStatements,
+  Expect,
+  NOOP_CLOSE,
+  onBind,
+  onClose,
+  onDescribe,
+  onParse,
+  ResponseQueue,
+  serverNameFor,
+  type StatementServer,
 } from './prepared.js';
 import { type LinkedClient, ServerConn } from '../server/server-conn.js';
 import { ServerStatements } from '../server/server-statements.js';
@@ -41,7 +69,13 @@ function server(syncsSent = 0, limit = 200): StatementServer & { syncsSent: numb
 }
 
 /** A client's Parse of `name` for `query` on `s`, in the current segment. */
-function parse(s: StatementServer, stmts: ClientStatements, name: string, query: string, out = new OutBuffer()): OutBuffer {
+function parse(
+  s: StatementServer,
+  stmts: ClientStatements,
+  name: string,
+  query: string,
+  out = new OutBuffer(),
+): OutBuffer {
   onParse(frames(buildParse(name, query))[0] as Frame, stmts, s, out);
   return out;
 }
@@ -81,7 +115,11 @@ describe('prepared statements in transaction mode', () => {
     const [d, b] = frames(buildDescribe('S', 's1'), buildBind({ statement: 's1', params: ['1'] }));
     onDescribe(d as Frame, stmts, s2, out);
     onBind(b as Frame, stmts, s2, out);
-    assert.deepEqual(decode(out.take()), [{ type: 'P', name: G }, { type: 'D', name: G }, { type: 'B', statement: G }]);
+    assert.deepEqual(decode(out.take()), [
+      { type: 'P', name: G },
+      { type: 'D', name: G },
+      { type: 'B', statement: G },
+    ]);
     assert.equal(s2.parseQueue.length, 1, 'one injected Parse only');
     assert.equal(s2.parseQueue.shift(), Expect.Skip);
   });
@@ -127,10 +165,17 @@ describe('prepared statements in transaction mode', () => {
     assert.equal(answerUnlinked(p as Frame, stmts, new Set(), out), false, 'unknown text needs a server');
     assert.equal(answerUnlinked(p as Frame, stmts, new Set([G]), out), true);
     assert.equal(stmts.byName.get('s1')?.serverName, G);
-    assert.equal(answerUnlinked(u as Frame, stmts, new Set(), out), false, 'a name the proxy does not track lives on some server');
+    assert.equal(
+      answerUnlinked(u as Frame, stmts, new Set(), out),
+      false,
+      'a name the proxy does not track lives on some server',
+    );
     assert.equal(answerUnlinked(c as Frame, stmts, new Set(), out), true);
     assert.equal(answerUnlinked(y as Frame, stmts, new Set(), out), true);
-    assert.deepEqual(frames(out.take()).map((f) => f.type), [BackendCode.ParseComplete, BackendCode.CloseComplete, BackendCode.ReadyForQuery]);
+    assert.deepEqual(
+      frames(out.take()).map((f) => f.type),
+      [BackendCode.ParseComplete, BackendCode.CloseComplete, BackendCode.ReadyForQuery],
+    );
     assert.equal(stmts.size, 0, 'closed');
   });
 
@@ -159,7 +204,10 @@ describe('max_prepared_statements: a least-recently-used limit per server connec
   it('preparing one more than the limit closes the least recently used, with its CloseComplete swallowed', () => {
     const { s, stmts } = twoPrepared();
     const out = parse(s, stmts, 'c', Q3);
-    assert.deepEqual(decode(out.take()), [{ type: 'P', name: G3 }, { type: 'C', name: G1 }]);
+    assert.deepEqual(decode(out.take()), [
+      { type: 'P', name: G3 },
+      { type: 'C', name: G1 },
+    ]);
     assert.deepEqual(s.prepared.names(), [G2, G3]);
     assert.equal(s.closeQueue.shift(), Expect.Skip, 'the eviction CloseComplete is not for the client');
     assert.equal(s.closeQueue.lastAdded, G1);
@@ -170,20 +218,31 @@ describe('max_prepared_statements: a least-recently-used limit per server connec
     onBind(frames(buildBind({ statement: 'a' }))[0] as Frame, stmts, s, new OutBuffer());
     s.syncsSent++;
     const out = parse(s, stmts, 'c', Q3);
-    assert.deepEqual(decode(out.take()), [{ type: 'P', name: G3 }, { type: 'C', name: G2 }]);
+    assert.deepEqual(decode(out.take()), [
+      { type: 'P', name: G3 },
+      { type: 'C', name: G2 },
+    ]);
   });
 
   it('an evicted statement is prepared again on demand, evicting the next least recently used', () => {
     const s = server(0, 2);
     const stmts = new ClientStatements();
-    for (const [name, q] of [['a', Q1], ['b', Q2], ['c', Q3]] as const) {
+    for (const [name, q] of [
+      ['a', Q1],
+      ['b', Q2],
+      ['c', Q3],
+    ] as const) {
       parse(s, stmts, name, q);
       s.syncsSent++;
     }
     s.prepared.closed(s.closeQueue.shift() === Expect.Skip ? (s.closeQueue.lastAdded as string) : ''); // G1's Close answered
     const out = new OutBuffer();
     onBind(frames(buildBind({ statement: 'a' }))[0] as Frame, stmts, s, out);
-    assert.deepEqual(decode(out.take()), [{ type: 'P', name: G1 }, { type: 'C', name: G2 }, { type: 'B', statement: G1 }]);
+    assert.deepEqual(decode(out.take()), [
+      { type: 'P', name: G1 },
+      { type: 'C', name: G2 },
+      { type: 'B', statement: G1 },
+    ]);
     assert.equal(s.parseQueue.length, 4);
     for (let i = 0; i < 3; i++) s.parseQueue.shift();
     assert.equal(s.parseQueue.shift(), Expect.Skip, 'the injected ParseComplete is swallowed');
@@ -199,11 +258,18 @@ describe('max_prepared_statements: a least-recently-used limit per server connec
     // One request (no Sync in between): Bind a, then Parse b — a is still needed by this request's Execute.
     onBind(frames(buildBind({ statement: 'a' }))[0] as Frame, stmts, s, out);
     parse(s, stmts, 'b', Q2, out);
-    assert.deepEqual(decode(out.take()), [{ type: 'B', statement: G1 }, { type: 'P', name: G2 }]);
+    assert.deepEqual(decode(out.take()), [
+      { type: 'B', statement: G1 },
+      { type: 'P', name: G2 },
+    ]);
     assert.equal(s.prepared.size, 2);
     s.syncsSent++;
     parse(s, stmts, 'c', Q3, out);
-    assert.deepEqual(decode(out.take()), [{ type: 'P', name: G3 }, { type: 'C', name: G1 }, { type: 'C', name: G2 }]);
+    assert.deepEqual(decode(out.take()), [
+      { type: 'P', name: G3 },
+      { type: 'C', name: G1 },
+      { type: 'C', name: G2 },
+    ]);
   });
 
   it('an eviction Close skipped after an error leaves the statement known; re-preparing one still closing closes it first', () => {
@@ -224,7 +290,12 @@ describe('max_prepared_statements: a least-recently-used limit per server connec
     t.syncsSent++;
     const out = new OutBuffer();
     onBind(frames(buildBind({ statement: 'a' }))[0] as Frame, stmts, t, out);
-    assert.deepEqual(decode(out.take()), [{ type: 'C', name: G1 }, { type: 'P', name: G1 }, { type: 'C', name: G2 }, { type: 'B', statement: G1 }]);
+    assert.deepEqual(decode(out.take()), [
+      { type: 'C', name: G1 },
+      { type: 'P', name: G1 },
+      { type: 'C', name: G2 },
+      { type: 'B', statement: G1 },
+    ]);
   });
 
   it('max_prepared_statements 0: a named Parse passes through unchanged', () => {
@@ -242,10 +313,14 @@ describe('eviction through a server connection (loopback fake server)', () => {
   /** A fake PostgreSQL: trust login, then plays `replies` once it has received `expectBytes` after the startup. */
   async function fakeServer(): Promise<{ srv: Server; port: number; conn: Promise<Socket> }> {
     const srv = createServer();
-    const conn = new Promise<Socket>((resolve) => srv.once('connection', (sock) => {
-      sock.once('data', () => sock.write(Buffer.concat([buildAuthenticationOk(), buildReadyForQuery(TxStatus.Idle)])));
-      resolve(sock);
-    }));
+    const conn = new Promise<Socket>((resolve) =>
+      srv.once('connection', (sock) => {
+        sock.once('data', () =>
+          sock.write(Buffer.concat([buildAuthenticationOk(), buildReadyForQuery(TxStatus.Idle)])),
+        );
+        resolve(sock);
+      }),
+    );
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     return { srv, port: (srv.address() as { port: number }).port, conn };
   }
@@ -256,9 +331,19 @@ describe('eviction through a server connection (loopback fake server)', () => {
       const s: ServerConn = new ServerConn(
         { name: 'n1', host: '127.0.0.1', port: f.port },
         { role: 'rw', database: 'db', user: 'u' },
-        { user: 'u', database: 'db', password: undefined, scramKeys: null, keyCache: new Map(), connectTimeoutMs: 5000 },
+        {
+          user: 'u',
+          database: 'db',
+          password: undefined,
+          scramKeys: null,
+          keyCache: new Map(),
+          connectTimeoutMs: 5000,
+        },
         { ready: () => resolve(s), loginFailed: (_s, err) => reject(err), closed: () => {} },
-        silentLogger, new PoolStats(), new Set(), { now: () => 0, wallNow: () => 0 },
+        silentLogger,
+        new PoolStats(),
+        new Set(),
+        { now: () => 0, wallNow: () => 0 },
       );
     });
     const s = await ready;
@@ -274,14 +359,25 @@ describe('eviction through a server connection (loopback fake server)', () => {
         const fr = new Framer({ allowedTypes: BACKEND_CODES });
         fr.push(client.out.take());
         for (let x = fr.next(); x; x = fr.next()) received.push(x);
-        if (waitFor && received.filter((x) => x.type === BackendCode.ReadyForQuery).length >= waitFor.n) waitFor.resolve();
+        if (waitFor && received.filter((x) => x.type === BackendCode.ReadyForQuery).length >= waitFor.n)
+          waitFor.resolve();
       },
       serverIdle: () => {},
       serverLost: () => {},
     } satisfies LinkedClient;
     s.client = client;
     const untilReady = (n: number) => new Promise<void>((resolve) => (waitFor = { n, resolve }));
-    return { s, client, received, untilReady, sock: await f.conn, close: () => { s.close('test'); f.srv.close(); } };
+    return {
+      s,
+      client,
+      received,
+      untilReady,
+      sock: await f.conn,
+      close: () => {
+        s.close('test');
+        f.srv.close();
+      },
+    };
   }
 
   it('the client sees ParseComplete and ReadyForQuery only; the eviction CloseComplete is swallowed', async () => {
@@ -294,12 +390,27 @@ describe('eviction through a server connection (loopback fake server)', () => {
       parse(h.s, h.client.statements, 'b', 'SELECT 2', out);
       out.addBuffer(buildSync());
       h.s.syncsSent++;
-      assert.deepEqual(decode(out.take()).map((m) => m.type), ['P', 'S', 'P', 'C', 'S'], 'the proxy sends the eviction Close');
+      assert.deepEqual(
+        decode(out.take()).map((m) => m.type),
+        ['P', 'S', 'P', 'C', 'S'],
+        'the proxy sends the eviction Close',
+      );
       const done = h.untilReady(2);
       // What PostgreSQL answers to P S P C S:
-      h.sock.write(Buffer.concat([buildParseComplete(), buildReadyForQuery(TxStatus.Idle), buildParseComplete(), buildCloseComplete(), buildReadyForQuery(TxStatus.Idle)]));
+      h.sock.write(
+        Buffer.concat([
+          buildParseComplete(),
+          buildReadyForQuery(TxStatus.Idle),
+          buildParseComplete(),
+          buildCloseComplete(),
+          buildReadyForQuery(TxStatus.Idle),
+        ]),
+      );
       await done;
-      assert.deepEqual(h.received.map((x) => String.fromCharCode(x.type)), ['1', 'Z', '1', 'Z']);
+      assert.deepEqual(
+        h.received.map((x) => String.fromCharCode(x.type)),
+        ['1', 'Z', '1', 'Z'],
+      );
       assert.equal(h.s.prepared.isClosing(globalName('SELECT 1')), false, 'the Close was answered');
       assert.deepEqual(h.s.prepared.names(), [globalName('SELECT 2')]);
     } finally {
@@ -316,12 +427,19 @@ describe('eviction through a server connection (loopback fake server)', () => {
       parse(h.s, h.client.statements, 'b', 'SELECT nonsense(', out);
       h.s.syncsSent++;
       const done = h.untilReady(2);
-      h.sock.write(Buffer.concat([
-        buildParseComplete(), buildReadyForQuery(TxStatus.Idle),
-        buildErrorResponse({ severity: 'ERROR', sqlstate: '42601', message: 'syntax error' }), buildReadyForQuery(TxStatus.Idle),
-      ]));
+      h.sock.write(
+        Buffer.concat([
+          buildParseComplete(),
+          buildReadyForQuery(TxStatus.Idle),
+          buildErrorResponse({ severity: 'ERROR', sqlstate: '42601', message: 'syntax error' }),
+          buildReadyForQuery(TxStatus.Idle),
+        ]),
+      );
       await done;
-      assert.deepEqual(h.received.map((x) => String.fromCharCode(x.type)), ['1', 'Z', 'E', 'Z']);
+      assert.deepEqual(
+        h.received.map((x) => String.fromCharCode(x.type)),
+        ['1', 'Z', 'E', 'Z'],
+      );
       assert.deepEqual(h.s.prepared.names(), [globalName('SELECT 1')], 'G1 still on the server, the failed one not');
       assert.equal(h.s.prepared.isClosing(globalName('SELECT 1')), false);
     } finally {

@@ -22,8 +22,19 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  buildClose, buildCloseComplete, buildParseComplete, buildReadyForQuery, TxStatus, type Frame, parseParse, rewriteBindStatement, rewriteBindStatementHead, rewriteDescribeName,
-  rewriteParseName, FrontendCode, TargetKind,
+  buildClose,
+  buildCloseComplete,
+  buildParseComplete,
+  buildReadyForQuery,
+  TxStatus,
+  type Frame,
+  parseParse,
+  rewriteBindStatement,
+  rewriteBindStatementHead,
+  rewriteDescribeName,
+  rewriteParseName,
+  FrontendCode,
+  TargetKind,
 } from '../../protocol/index.js';
 import type { OutBuffer } from '../out-buffer.js';
 import type { ServerStatements } from '../server/server-statements.js';
@@ -144,7 +155,12 @@ export interface StatementServer {
  * transactions — a deadlock whenever the pool is smaller than the client count.
  * Returns false when a server is needed.
  */
-export function answerUnlinked(frame: Frame, stmts: ClientStatements, knownGood: ReadonlySet<string>, out: OutBuffer): boolean {
+export function answerUnlinked(
+  frame: Frame,
+  stmts: ClientStatements,
+  knownGood: ReadonlySet<string>,
+  out: OutBuffer,
+): boolean {
   switch (frame.type) {
     case FrontendCode.Parse: {
       const payload = frame.payload;
@@ -153,7 +169,10 @@ export function answerUnlinked(frame: Frame, stmts: ClientStatements, knownGood:
       const serverName = serverNameFor(msg.definition);
       if (!knownGood.has(serverName)) return false;
       const known = stmts.byName.get(msg.name);
-      stmts.byName.set(msg.name, known?.serverName === serverName ? known : { serverName, parse: rewriteParseName(frame.raw, serverName) });
+      stmts.byName.set(
+        msg.name,
+        known?.serverName === serverName ? known : { serverName, parse: rewriteParseName(frame.raw, serverName) },
+      );
       out.addBuffer(PARSE_COMPLETE);
       return true;
     }
@@ -161,7 +180,8 @@ export function answerUnlinked(frame: Frame, stmts: ClientStatements, knownGood:
       // Close: tracked statements are forgotten; unnamed ones and portals do not outlive a transaction anyway. An
       // untracked name (max_prepared_statements 0) was prepared on some server: the Close goes to one.
       const payload = frame.payload;
-      if (payload[0] === TargetKind.Statement && payload[1] !== 0 && !stmts.byName.delete(nameAt(payload, 1))) return false;
+      if (payload[0] === TargetKind.Statement && payload[1] !== 0 && !stmts.byName.delete(nameAt(payload, 1)))
+        return false;
       out.addBuffer(CLOSE_COMPLETE);
       return true;
     }
@@ -265,7 +285,13 @@ export function bindHeadStatement(head: Buffer): string | null {
 }
 
 /** The first piece of a streamed Bind in transaction mode: as onBind, rewriting only the head (the rest follows). */
-export function onBindHead(head: Buffer, name: string, stmts: ClientStatements, server: StatementServer, out: OutBuffer): void {
+export function onBindHead(
+  head: Buffer,
+  name: string,
+  stmts: ClientStatements,
+  server: StatementServer,
+  out: OutBuffer,
+): void {
   const st = name === '' ? undefined : stmts.byName.get(name);
   if (!st) return out.addBuffer(head);
   ensureOn(server, st, out);

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildCommandComplete, buildQuery, type Frame, Framer, TxStatus } from '../../protocol/index.js';
 import { ParamSet } from './params.js';
-import { onSetCommandComplete, onSetReady, type PendingSet, recogniseSet, type SetTrackingServer, watchQuery } from './set-tracking.js';
+import {
+  onSetCommandComplete,
+  onSetReady,
+  type PendingSet,
+  recogniseSet,
+  type SetTrackingServer,
+  watchQuery,
+} from './set-tracking.js';
 
 const payload = (sql: string): Buffer => buildQuery(sql).subarray(5);
 
@@ -61,7 +68,13 @@ describe('recognising SET search_path in a simple query', () => {
   });
 });
 
-type Fake = SetTrackingServer & { pendingSet: PendingSet | null; syncsSent: number; zReceived: number; txStatus: number; params: ParamSet };
+type Fake = SetTrackingServer & {
+  pendingSet: PendingSet | null;
+  syncsSent: number;
+  zReceived: number;
+  txStatus: number;
+  params: ParamSet;
+};
 
 function fakeServer(): Fake {
   return { pendingSet: null, syncsSent: 0, zReceived: 0, txStatus: TxStatus.Idle, params: new ParamSet() };
@@ -111,7 +124,10 @@ describe('a SET counts once the server confirmed it and its transaction committe
   });
 
   it('a rolled-back or failed block undoes it', () => {
-    for (const [end, tags, status] of [['ROLLBACK', ['ROLLBACK'], I], ['SELECT 1/0', [], E]] as const) {
+    for (const [end, tags, status] of [
+      ['ROLLBACK', ['ROLLBACK'], I],
+      ['SELECT 1/0', [], E],
+    ] as const) {
       const s = fakeServer();
       const c = { params: new ParamSet() };
       c.params.set('search_path', 'before');

@@ -48,8 +48,8 @@ function skipBlank(buf: Buffer, i: number, end: number): number {
       i += 2;
       while (depth > 0) {
         if (i + 1 >= end) return -1;
-        if (buf[i] === 0x2a && buf[i + 1] === 0x2f) (depth--, (i += 2));
-        else if (buf[i] === 0x2f && buf[i + 1] === 0x2a) (depth++, (i += 2));
+        if (buf[i] === 0x2a && buf[i + 1] === 0x2f) depth--, (i += 2);
+        else if (buf[i] === 0x2f && buf[i + 1] === 0x2a) depth++, (i += 2);
         else i++;
       }
     } else break;
@@ -82,10 +82,10 @@ function tokenize(sql: string): Token[] | null {
       i = nl < 0 ? sql.length : nl + 1;
     } else if (sql.startsWith('/*', i)) {
       i += 2;
-      for (let depth = 1; depth > 0;) {
+      for (let depth = 1; depth > 0; ) {
         if (i >= sql.length) return null;
-        if (sql.startsWith('*/', i)) (depth--, (i += 2));
-        else if (sql.startsWith('/*', i)) (depth++, (i += 2));
+        if (sql.startsWith('*/', i)) depth--, (i += 2);
+        else if (sql.startsWith('/*', i)) depth++, (i += 2);
         else i++;
       }
     } else if (ch === '"' || ch === "'") {
@@ -147,7 +147,12 @@ function parseSet(tokens: Token[]): TrackedSet | null {
   if (tokens[i]?.kind === 'word' && tokens[i]?.text === 'session') i++;
   const name = trackedSetting(tokens[i++]);
   const op = tokens[i++];
-  if (name === null || op === undefined || !((op.kind === 'word' && op.text === 'to') || (op.kind === 'punct' && op.text === '='))) return null;
+  if (
+    name === null ||
+    op === undefined ||
+    !((op.kind === 'word' && op.text === 'to') || (op.kind === 'punct' && op.text === '='))
+  )
+    return null;
   if (n === i + 1 && tokens[i]?.kind === 'word' && tokens[i]?.text === 'default') return { name, value: null };
   const items: string[] = [];
   for (; i < n; i += 2) {

@@ -64,10 +64,16 @@ export interface WorkerLink {
 const GATHER_TIMEOUT_MS = 5000;
 
 /** The worker's end, over process.send / process.on('message'). */
-export function processWorkerLink(spec: WorkerSpec, send: (m: FromWorker) => void): WorkerLink & { receive(m: ToWorker): void } {
+export function processWorkerLink(
+  spec: WorkerSpec,
+  send: (m: FromWorker) => void,
+): WorkerLink & { receive(m: ToWorker): void } {
   let handlers: WorkerHandlers | null = null;
   let nextId = 1;
-  const waiting = new Map<number, { resolve: (s: AdminSnapshot[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const waiting = new Map<
+    number,
+    { resolve: (s: AdminSnapshot[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   return {
     index: spec.index,
     count: spec.count,

@@ -16,7 +16,9 @@ async function main(): Promise<void> {
   const send = (m: FromWorker): void => {
     if (process.connected) process.send?.(m);
   };
-  const log = spec.log ? createLogger({ format: spec.log.format, level: spec.log.level }).child({ worker: spec.index }) : silentLogger;
+  const log = spec.log
+    ? createLogger({ format: spec.log.format, level: spec.log.level }).child({ worker: spec.index })
+    : silentLogger;
   const link = processWorkerLink(spec, send);
   let stop: ((timeoutMs: number) => Promise<void>) | null = null;
   let exiting = false;
@@ -34,7 +36,11 @@ async function main(): Promise<void> {
   // Signals go to the supervisor, which stops the workers: a terminal's Ctrl-C reaches the whole process group.
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => {});
   try {
-    const p = await startProxy(spec.config, { log, worker: link, ...(spec.configFile ? { configFile: spec.configFile } : {}) });
+    const p = await startProxy(spec.config, {
+      log,
+      worker: link,
+      ...(spec.configFile ? { configFile: spec.configFile } : {}),
+    });
     stop = (ms) => (ms > 0 ? p.shutdown() : p.close());
     send({ t: 'ready', rw: p.rwAddress, ro: p.roAddress });
   } catch (err) {

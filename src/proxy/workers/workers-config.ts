@@ -28,7 +28,12 @@ const DIVIDED: Readonly<Record<string, number>> = {
   reserve_pool_size: 0,
 };
 /** Keys inside the `databases` / `users` overrides holding totals. */
-const DIVIDED_OVERRIDES: Readonly<Record<string, number>> = { pool_size: 1, reserve_pool: 0, reserve_pool_size: 0, min_pool_size: 0 };
+const DIVIDED_OVERRIDES: Readonly<Record<string, number>> = {
+  pool_size: 1,
+  reserve_pool: 0,
+  reserve_pool_size: 0,
+  min_pool_size: 0,
+};
 
 function divideOverrides<T extends object>(m: Record<string, T>, index: number, count: number): Record<string, T> {
   const out = Object.create(null) as Record<string, T>; // names are client-chosen ("__proto__" is a valid database name)

@@ -38,7 +38,10 @@ class Supervisor {
   private readonly workers: (Worker | null)[];
   private stopping = false;
   private nextId = 1;
-  private readonly pendingSnaps = new Map<number, { snaps: Map<number, AdminSnapshot>; done: (s: AdminSnapshot[]) => void; timer: NodeJS.Timeout }>();
+  private readonly pendingSnaps = new Map<
+    number,
+    { snaps: Map<number, AdminSnapshot>; done: (s: AdminSnapshot[]) => void; timer: NodeJS.Timeout }
+  >();
   private metrics: HttpServer | null = null;
   private stopped!: () => void;
   readonly done = new Promise<void>((r) => (this.stopped = r));
@@ -57,7 +60,9 @@ class Supervisor {
     let metricsAddress: string | null = null;
     try {
       // Every worker binds the same shared listeners, so the first one's addresses are everyone's.
-      [listeners] = (await Promise.all(this.workers.map((_, i) => this.fork(i)))) as [{ rw: string; ro: string | null }];
+      [listeners] = (await Promise.all(this.workers.map((_, i) => this.fork(i)))) as [
+        { rw: string; ro: string | null },
+      ];
       if (this.config.metrics_listen) {
         const { host, port } = listenAddress(this.config.metrics_listen);
         const m = await startMetricsServer(host, port, async () => mergeAdmin(await this.collect()));
@@ -70,7 +75,9 @@ class Supervisor {
     }
     this.opts.log.info('proxy workers running', { workers: this.workers.length, pids: this.workerPids() });
     return {
-      rwAddress: listeners.rw, roAddress: listeners.ro, metricsAddress,
+      rwAddress: listeners.rw,
+      roAddress: listeners.ro,
+      metricsAddress,
       shutdown: () => this.stop(this.config.shutdown_timeout * 1000),
       close: () => this.stop(0),
       reload: () => this.reload(),
@@ -86,7 +93,10 @@ class Supervisor {
   /** Forks worker `index`; resolves with its listener addresses once it serves. */
   private fork(index: number): Promise<{ rw: string; ro: string | null }> {
     const spec: WorkerSpec = {
-      index, count: this.workers.length, config: this.config, log: this.opts.workerLog,
+      index,
+      count: this.workers.length,
+      config: this.config,
+      log: this.opts.workerLog,
       ...(this.opts.configFile ? { configFile: this.opts.configFile } : {}),
     };
     const w = cluster.fork({ PGKEEL_PROXY_WORKER: JSON.stringify(spec) });
@@ -110,9 +120,16 @@ class Supervisor {
           return;
         }
         if (this.stopping) return;
-        this.opts.log.error('proxy worker died; restarting it (its clients were disconnected)', { worker: index, code, signal });
+        this.opts.log.error('proxy worker died; restarting it (its clients were disconnected)', {
+          worker: index,
+          code,
+          signal,
+        });
         setTimeout(() => {
-          if (!this.stopping) this.fork(index).catch((err: Error) => this.opts.log.error('proxy worker restart failed', { worker: index, err: err.message }));
+          if (!this.stopping)
+            this.fork(index).catch((err: Error) =>
+              this.opts.log.error('proxy worker restart failed', { worker: index, err: err.message }),
+            );
         }, RESTART_DELAY_MS).unref();
       });
     });
@@ -180,7 +197,8 @@ class Supervisor {
   private reload(): void {
     if (this.opts.configFile) {
       const next = loadProxyConfig(this.opts.configFile);
-      if (next.workers !== this.config.workers) this.opts.log.warn('RELOAD: workers changed; it takes effect at the next restart');
+      if (next.workers !== this.config.workers)
+        this.opts.log.warn('RELOAD: workers changed; it takes effect at the next restart');
       this.config = { ...next, workers: this.config.workers };
     }
     this.broadcast({ t: 'action', verb: 'reload', arg: null });
@@ -194,7 +212,9 @@ class Supervisor {
   private async doStop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     const live = this.workers.filter((w): w is Worker => w !== null && !w.isDead());
-    const exited = Promise.all(live.map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r())))));
+    const exited = Promise.all(
+      live.map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r())))),
+    );
     this.broadcast({ t: 'shutdown', timeoutMs });
     const killer = setTimeout(() => {
       for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
