@@ -14,7 +14,7 @@ export interface ActionOptions {
   readonly reinitStartMs?: number;
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep } from '../lib/proc.js';
 
 export function text(code: number, body: string): ActionResult {
   return { code, body };

@@ -8,6 +8,7 @@ import { clusterKeys, encodeJson } from '../dcs/layout.js';
 import type { MemoryStore } from '../dcs/memory.js';
 import type { Store } from '../dcs/store.js';
 import { fixture } from './api-fixture.js';
+import { sleep } from '../../test/helpers/wait.js';
 
 const keys = clusterKeys('t');
 
@@ -36,7 +37,7 @@ async function actAsAgents(s: MemoryStore, to: string | null): Promise<string | 
       await s.delete(keys.failover);
       return request.value;
     }
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   throw new Error('no /failover request was written');
 }

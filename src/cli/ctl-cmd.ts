@@ -20,6 +20,7 @@ import { CtlError } from '../ctl/errors.js';
 import { targetFromConfig, targetFromDir, type CtlTarget } from '../ctl/target.js';
 import { historyText, listJson, listText, topologyText } from '../ctl/view.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
+import { sleep } from '../lib/proc.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -144,7 +145,7 @@ function io(cmd: string): CtlIo {
       }
     },
     now: Date.now,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    sleep: (ms) => sleep(ms),
   };
 }
 

@@ -7,7 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { delimiter, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../lib/proc.js';
 import { formatHostPort, parseHostPort } from '../lib/net.js';
 import type { EtcdProtocol, EtcdTlsMaterial } from './etcd-transport.js';
 
@@ -140,7 +140,7 @@ export async function waitForEtcd(
       signal?.throwIfAborted();
       last = (err as Error).message;
     }
-    await sleep(50, undefined, signal ? { signal } : undefined);
+    await sleep(50, signal);
   }
 }
 

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KeyValue, Store, WatchEvent } from './store.js';
 import { StoreError } from './store.js';
+import { eventually, watchRecorder } from '../../test/helpers/wait.js';
 
 export interface StoreHarness {
   readonly store: Store;
@@ -34,39 +35,8 @@ async function rejectsWith(p: Promise<unknown>, code: StoreError['code']): Promi
   });
 }
 
-async function eventually(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 function describeEvent(e: WatchEvent): string {
   return e.type === 'put' ? `put ${e.kv.key}=${e.kv.value}` : `delete ${e.key}`;
-}
-
-/** Collects a watch's events and errors. */
-function recorder(): {
-  events: WatchEvent[];
-  revisions: number[];
-  errors: Error[];
-  onEvents(ev: readonly WatchEvent[], rev: number): void;
-  onError(e: Error): void;
-} {
-  const r = {
-    events: [] as WatchEvent[],
-    revisions: [] as number[],
-    errors: [] as Error[],
-    onEvents(ev: readonly WatchEvent[], rev: number) {
-      r.events.push(...ev);
-      r.revisions.push(rev);
-    },
-    onError(e: Error) {
-      r.errors.push(e);
-    },
-  };
-  return r;
 }
 
 async function mustGet(store: Store, key: string): Promise<KeyValue> {
@@ -229,7 +199,7 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
         await h.store.put(`${p}config`, '{}');
         const leader = await mustGet(h.store, `${p}leader`);
         assert.equal(leader.lease, lease);
-        const rec = recorder();
+        const rec = watchRecorder();
         const watch = h.store.watchPrefix(p, leader.modRevision + 1, rec);
         try {
           await h.advance(TTL_S * 1000 + EXPIRY_SLACK_MS);
@@ -295,9 +265,9 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
       await h.store.put(`${p.slice(0, -1)}x`, 'outside');
       await h.store.put(`${p}b`, '2');
       await h.store.delete(`${p}a`);
-      const rec = recorder();
+      const rec = watchRecorder();
       const watch = h.store.watchPrefix(p, from, rec);
-      const later = recorder();
+      const later = watchRecorder();
       let laterWatch: { close(): Promise<void> } | undefined;
       try {
         await eventually('the replayed events', () => rec.events.length >= 3);
@@ -344,7 +314,7 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
       await rejectsWith(h.store.grantLease(TTL_S), 'DCS_CLOSED');
       await rejectsWith(h.store.keepAlive('1'), 'DCS_CLOSED');
       await rejectsWith(h.store.revokeLease('1'), 'DCS_CLOSED');
-      const rec = recorder();
+      const rec = watchRecorder();
       h.store.watchPrefix(key, 1, rec);
       await eventually('onError', () => rec.errors.length > 0);
       assert.ok(rec.errors[0] instanceof StoreError && rec.errors[0].code === 'DCS_CLOSED');

@@ -35,6 +35,7 @@ import { type ClientTls, loadTls, serverTlsChanged, type TlsContexts } from './t
 import type { WorkerLink, WorkerSpec } from './workers/worker-link.js';
 import { encodePid, forWorker, workerOfPid } from './workers/workers-config.js';
 import { startProxyWorkers } from './workers/workers.js';
+import { sleep } from '../lib/proc.js';
 
 export interface ProxyOptions {
   readonly log?: Logger;
@@ -395,7 +396,7 @@ class Proxy implements ProxyHost, AdminHost {
       else c.fatal(err);
     }
     const deadline = this.clock.now() + timeoutMs;
-    while (this.clients.size > 0 && this.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.clients.size > 0 && this.clock.now() < deadline) await sleep(20);
     for (const c of [...this.clients]) c.fatal(err);
     for (const e of this.registry.entries.values()) for (const w of e.pool.drainQueue()) w.fail(err);
     this.registry.closeAll('proxy shutting down');

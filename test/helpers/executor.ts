@@ -16,22 +16,8 @@ import { effectiveDynamic } from '../../src/ha/settings.js';
 import { newMemory, type AgentContext, type AgentMemory } from '../../src/ha/state.js';
 import type { Action } from '../../src/ha/view.js';
 
-export interface LogLine {
-  readonly level: 'debug' | 'info' | 'warn' | 'error';
-  readonly msg: string;
-  readonly fields: Record<string, unknown> | undefined;
-}
-
-export function recordingLogger(lines: LogLine[]): Logger {
-  const log: Logger = {
-    debug: (msg, fields) => void lines.push({ level: 'debug', msg, fields }),
-    info: (msg, fields) => void lines.push({ level: 'info', msg, fields }),
-    warn: (msg, fields) => void lines.push({ level: 'warn', msg, fields }),
-    error: (msg, fields) => void lines.push({ level: 'error', msg, fields }),
-    child: () => log,
-  };
-  return log;
-}
+export { type LogLine, recordingLogger } from './wait.js';
+import { type LogLine, recordingLogger } from './wait.js';
 
 export const T0 = Date.parse('2026-01-14T10:00:00Z');
 

@@ -10,6 +10,7 @@ import { clusterKeys, parseCluster, type Cluster } from '../../src/dcs/layout.js
 import { pidAlive } from '../../src/lib/proc.js';
 import type { StatusJson } from '../../src/local/status.js';
 import type { TestCluster } from './cluster.js';
+import { sleep } from './wait.js';
 
 export function agentPid(c: TestCluster, node: string): number | null {
   try {
@@ -154,7 +155,7 @@ export class WriteProbe {
         await client?.end().catch(() => {});
         client = null;
       }
-      await new Promise((r) => setTimeout(r, this.intervalMs));
+      await sleep(this.intervalMs);
     }
     await client?.end().catch(() => {});
   }

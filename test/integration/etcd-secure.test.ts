@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../helpers/wait.js';
 import { EtcdStore, type EtcdStoreOptions } from '../../src/dcs/etcd.js';
 import { ensureEtcdAuth } from '../../src/dcs/etcd-auth-setup.js';
 import { storeContract } from '../../src/dcs/store.contract.js';

@@ -2,38 +2,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, request, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../helpers/wait.js';
 import { EtcdStore } from '../../src/dcs/etcd.js';
 import { storeContract } from '../../src/dcs/store.contract.js';
 import { StoreError, type WatchEvent } from '../../src/dcs/store.js';
 import { freePort } from '../../src/lib/net.js';
 import { startEtcd, type RunningEtcd } from '../helpers/etcd.js';
 import { tempDir } from '../helpers/tmp.js';
+import { eventually, watchRecorder } from '../helpers/wait.js';
 
 const TIMEOUT_MS = 2000;
-
-function recorder(): {
-  events: WatchEvent[];
-  errors: Error[];
-  onEvents(e: readonly WatchEvent[]): void;
-  onError(e: Error): void;
-} {
-  const r = {
-    events: [] as WatchEvent[],
-    errors: [] as Error[],
-    onEvents: (e: readonly WatchEvent[]) => void r.events.push(...e),
-    onError: (e: Error) => void r.errors.push(e),
-  };
-  return r;
-}
-
-async function eventually(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 function isStoreError(code: StoreError['code'], ...mentions: string[]) {
   return (err: unknown): boolean => {
@@ -99,7 +77,7 @@ describe('EtcdStore against a real etcd', () => {
     const from = (await store.get('/compact/k'))?.modRevision ?? 0;
     await store.put('/compact/k', '2');
     await compact(endpoint(), (await store.getPrefix('/compact/')).revision);
-    const rec = recorder();
+    const rec = watchRecorder();
     const watch = store.watchPrefix('/compact/', from, rec);
     try {
       await eventually('onError', () => rec.errors.length > 0);
@@ -186,7 +164,7 @@ describe('EtcdStore when etcd fails', () => {
     const port = (server.address() as { port: number }).port;
     try {
       await using store = new EtcdStore({ hosts: [`127.0.0.1:${port}`], requestTimeoutMs: TIMEOUT_MS });
-      const rec = recorder();
+      const rec = watchRecorder();
       const watch = store.watchPrefix('/w/', 5, rec);
       await eventually('both events', () => rec.events.length >= 2);
       assert.deepEqual(rec.events, [
@@ -211,7 +189,7 @@ describe('EtcdStore when etcd fails', () => {
     await using etcd = await startEtcd(dir.path);
     await using store = new EtcdStore({ hosts: [etcd.endpoint], requestTimeoutMs: TIMEOUT_MS });
     await store.put('/stop/a', '1');
-    const rec = recorder();
+    const rec = watchRecorder();
     const watch = store.watchPrefix('/stop/', 1, rec);
     await eventually('the replayed put', () => rec.events.length === 1);
     await etcd.stop();

@@ -23,6 +23,7 @@ import {
   ScramClient,
 } from '../../src/protocol/index.js';
 import { connectClient, proxyFixture } from '../helpers/proxy.js';
+import { sleep } from '../helpers/wait.js';
 
 const ROLES = {
   scram: { user: 'aq_scram', password: 'aq-scram-pw' },
@@ -146,7 +147,7 @@ async function setup(): Promise<void> {
     );
     if (refused) break;
     if (i > 200) throw new Error('pg_hba.conf was not reloaded');
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   authFile = join(fx.dir, 'userlist.txt');
   writeFileSync(

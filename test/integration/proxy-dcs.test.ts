@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../helpers/wait.js';
 import pg from 'pg';
 import { EtcdStore } from '../../src/dcs/etcd.js';
 import { clusterKeys } from '../../src/dcs/layout.js';

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { healthyStatus, leaderOf, startCluster, cli } from '../helpers/cluster.js';
 import { superuserPassword } from '../helpers/scenario.js';
+import { sleep } from '../helpers/wait.js';
 
 function pgbench(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -77,11 +78,11 @@ describe('proxy in front of a pgkeel up cluster', () => {
           } catch (err) {
             errors.push(`${(err as { code?: string }).code} ${(err as Error).message}`);
           }
-          await new Promise((res) => setTimeout(res, 50));
+          await sleep(50);
         }
       })();
       const bench = pgbench(['-c', '4', '-j', '2', '-T', '12', '-n', '-M', 'prepared'], env);
-      await new Promise((res) => setTimeout(res, 3000));
+      await sleep(3000);
       const candidate = s.members.find((m) => m.role !== 'leader');
       assert.ok(candidate);
       const sw = await cli(['ctl', 'switchover', '--dir', c.dir, '--candidate', candidate.name, '--force'], 120_000);

@@ -13,6 +13,7 @@ import { buildCancelRequest } from '../../src/protocol/index.js';
 import type { RunningProxy } from '../../src/proxy/proxy.js';
 import { workerOfPid } from '../../src/proxy/workers/workers-config.js';
 import { connectClient, proxyFixture } from '../helpers/proxy.js';
+import { sleep } from '../helpers/wait.js';
 
 const fx = proxyFixture('proxy-workers', { postgres: { maxConnections: 30 }, setup });
 let proxy: RunningProxy & { workerPids?: () => number[] };
@@ -79,7 +80,7 @@ describe('proxy with workers: 2', () => {
       void work.finally(() => (finished = true));
       while (!finished) {
         most = Math.max(most, await proxyBackends(direct));
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       await work;
       assert.ok(most <= POOL_TOTAL, `at most ${POOL_TOTAL} server connections, saw ${most}`);
@@ -119,7 +120,7 @@ describe('proxy with workers: 2', () => {
           "select count(*)::int as n from pg_stat_activity where state = 'active' and query = 'select pg_sleep(60)'",
         );
         if (r.rows[0].n === 4) break;
-        await new Promise((res) => setTimeout(res, 10));
+        await sleep(10);
       }
       await direct.end();
       for (const c of order) await sendCancel(keysOf(c).processID, keysOf(c).secretKey);

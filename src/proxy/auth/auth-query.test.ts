@@ -35,6 +35,7 @@ import { AuthQuery, lookupSecret } from './auth-query.js';
 import { DEFAULT_AUTH_QUERY, type ProxyConfig, proxyConfigFromObject } from '../config.js';
 import { ProxyError, ProxyErrorCode } from '../errors.js';
 import type { NodeAddr } from '../pool/router.js';
+import { sleep } from '../../../test/helpers/wait.js';
 
 function frames(bytes: Buffer, mode: FramerMode = FramerMode.Regular): Frame[] {
   const f = new Framer({ mode });
@@ -440,7 +441,7 @@ describe('AuthQuery against a fake primary', () => {
 async function waitFor(cond: () => boolean, what = 'condition'): Promise<void> {
   for (let i = 0; i < 500; i++) {
     if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   assert.fail(`timed out waiting for: ${what}`);
 }
