@@ -14,6 +14,8 @@
  *
  * Nothing here fails on a timing: whatever happened is recorded, with a note when it looks wrong.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { kill9 } from '../../test/helpers/scenario.js';
 import { leaderByRest, query, waitFor, waitHealthy, type BenchCluster } from './cluster.js';
 import { freeze } from './freeze.js';
@@ -60,11 +62,26 @@ interface SwitchoverAnswer {
   body: string;
 }
 
-async function postSwitchover(apiPort: number, leader: string, candidate: string): Promise<SwitchoverAnswer> {
+/** Basic auth for a `pgkeel up` cluster's REST API (its cluster.json holds the generated credentials); none for Patroni. */
+function restAuthHeaders(dir: string): Record<string, string> {
+  const file = join(dir, 'cluster.json');
+  if (!existsSync(file)) return {};
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as { restapi?: { username: string; password: string } };
+  if (!saved.restapi?.password) return {};
+  const token = Buffer.from(`${saved.restapi.username}:${saved.restapi.password}`).toString('base64');
+  return { authorization: `Basic ${token}` };
+}
+
+async function postSwitchover(
+  apiPort: number,
+  leader: string,
+  candidate: string,
+  auth: Record<string, string>,
+): Promise<SwitchoverAnswer> {
   try {
     const res = await fetch(`http://127.0.0.1:${apiPort}/switchover`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ leader, candidate }),
       signal: AbortSignal.timeout(60_000),
     });
@@ -103,7 +120,10 @@ async function inject(
   if (scenario === 'switchover') {
     const replicas = c.nodes.filter((n) => n !== leader);
     const candidate = (replicas.find((n) => n.name !== previousLeader) ?? replicas[0])?.name ?? '';
-    return { thaw: noop, switchover: await postSwitchover(leader.apiPort, leader.name, candidate) };
+    return {
+      thaw: noop,
+      switchover: await postSwitchover(leader.apiPort, leader.name, candidate, restAuthHeaders(c.dir)),
+    };
   }
   if (scenario === 'node-freeze') return { thaw: freeze(c.agentPid(leader.name), c.postmasterPid(leader.name)) };
   // Both pids are read before either is killed: "together" means in the same tick.
