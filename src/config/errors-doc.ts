@@ -2,6 +2,7 @@
  * docs/errors.md, generated: the agent's and CLI's error codes (listed here, next to where they are thrown), and
  * the protocol and proxy catalogues (read from the code, so the SQLSTATEs shown are the ones sent).
  */
+import { backupErrorCatalogue } from '../backup/errors.js';
 import { haErrorCatalogue } from '../ha/errors.js';
 import { protocolErrorCatalogue } from '../protocol/errors.js';
 import { proxyErrorCatalogue } from '../proxy/errors.js';
@@ -84,6 +85,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ],
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
   ...Object.entries(haErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
+  ...Object.entries(backupErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   [
     'CERT_GENERATION_FAILED',
     'up --tls',
