@@ -12,7 +12,7 @@
  *   backups/<id>/<tablespace oid>.tar[.ext]        one archive per extra tablespace
  *   backups/<id>/backup_manifest[.ext]             PostgreSQL's manifest (per-file checksums, WAL range)
  */
-import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHmac, type Hash, hkdfSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable, type Duplex, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -142,13 +142,14 @@ export class BackupStore {
     path: string,
     source: Iterable<Uint8Array> | AsyncIterable<Uint8Array> | Readable,
     compression: Compression,
-    opts: { ifAbsent?: boolean; precompressed?: boolean; level?: number; signal?: AbortSignal } = {},
+    opts: { ifAbsent?: boolean; precompressed?: boolean; level?: number; signal?: AbortSignal; hashInto?: Hash } = {},
   ): Promise<PutResult & { path: string }> {
     const stored = path + COMPRESSION_EXT[compression];
     const stages: (Duplex | Transform)[] = [];
     if (compression !== 'none' && !opts.precompressed) stages.push(compressor(compression, opts.level));
     if (this.key) stages.push(encryptor(this.key));
-    const input = stages.length === 0 ? source : chain(source, stages);
+    const encoded = stages.length === 0 ? source : chain(source, stages);
+    const input = opts.hashInto ? hashing(encoded, opts.hashInto) : encoded;
     const res = await this.repo.put(stored, input, { ifAbsent: opts.ifAbsent, signal: opts.signal });
     return { ...res, path: stored };
   }
@@ -202,6 +203,17 @@ async function readMeta(repo: Repo): Promise<RepoMeta | null> {
     throw new BackupError('REPO_IO', `${repo.location}/${META} is not valid JSON: ${(err as Error).message}`, {
       path: META,
     });
+  }
+}
+
+/** Passes chunks through, feeding them to `hash` (the stored bytes' checksum, for verify). */
+async function* hashing(
+  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  hash: Hash,
+): AsyncGenerator<Uint8Array> {
+  for await (const c of source) {
+    hash.update(c);
+    yield c;
   }
 }
 

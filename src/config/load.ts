@@ -2,6 +2,7 @@
  * Loads a node config: YAML file → environment overrides → schema validation → derived defaults → cross-field rules.
  * Every problem is reported at once with its key path; nothing starts on an invalid config (the CLI exits 2).
  */
+import { compressionLevelProblem } from '../backup/config.js';
 import { dirname, join, resolve } from 'node:path';
 import { readYamlFile } from './yaml.js';
 import { ConfigError, describe, type Problem, schemaAt, validate } from './schema.js';
@@ -92,6 +93,10 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
     });
   }
   out.push(...sslClientProblems(c));
+  if (d.backup) {
+    const level = compressionLevelProblem(d.backup);
+    if (level) out.push({ path: 'bootstrap.dcs.backup.compression_level', message: level.replace(/^[^:]*: /, '') });
+  }
   // bootstrap.dcs becomes the shared DCS config: the same rule as for PATCH /config, so a node cannot seed it with
   // what its peers would refuse (their own local files still decide what they apply).
   out.push(

@@ -2,6 +2,7 @@
  * The node config schema: one YAML file per node, shaped like Patroni's so an existing patroni.yml carries over.
  * docs/config.md is generated from this tree (`npm run docs:config`).
  */
+import { backupDynamicFields, backupLocalFields, type BackupConfig, type BackupLocalConfig } from '../backup/config.js';
 import { portProblem, type Schema } from './schema.js';
 import { GUC_EXPECTED, GUC_NAME } from './pg-params.js';
 import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
@@ -117,6 +118,12 @@ export const dynamicFields: Record<string, Schema> = {
     unit: 'seconds',
   },
   check_timeline: { kind: 'bool', doc: 'Exclude replicas on an older timeline from promotion.', default: false },
+  backup: {
+    kind: 'object',
+    optional: true,
+    doc: 'Backups and WAL archiving (docs/backup.md). The repository and key file are taken from here only by nodes whose local file allows archive_command in postgresql.allow_dynamic_parameters; otherwise set them in the local backup section.',
+    fields: backupDynamicFields,
+  },
   postgresql: {
     kind: 'object',
     doc: 'PostgreSQL settings shared by every member.',
@@ -329,6 +336,12 @@ export const nodeSchema: Schema = {
         nosync: { kind: 'bool', doc: 'Never choose this member as a synchronous standby.', default: false },
       },
     },
+    backup: {
+      kind: 'object',
+      optional: true,
+      doc: "This node's backup repository and key (local-only: paths PostgreSQL's archive_command writes); schedule, retention and compression are in the dynamic configuration's backup section.",
+      fields: backupLocalFields,
+    },
     log: {
       kind: 'object',
       doc: 'Logging.',
@@ -376,6 +389,7 @@ export interface DynamicConfig {
   primary_start_timeout: number;
   check_timeline: boolean;
   postgresql: { parameters: Record<string, string | number | boolean>; use_pg_rewind: boolean; use_slots: boolean };
+  backup?: BackupConfig;
   /** Set by `ctl pause`; absent or false when not paused. */
   pause?: boolean;
 }
@@ -415,5 +429,6 @@ export interface NodeConfig {
   };
   bootstrap: { dcs: DynamicConfig; initdb: string[] };
   tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
+  backup?: BackupLocalConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'text' };
 }

@@ -17,6 +17,8 @@ export interface ClusterKeys {
   readonly failover: string;
   readonly history: string;
   readonly failsafe: string;
+  /** Held (with a lease) by the one backup running in the cluster (src/backup/lease.ts); not a Patroni key. */
+  readonly backup: string;
   readonly membersPrefix: string;
   member(name: string): string;
 }
@@ -33,6 +35,7 @@ export function clusterKeys(scope: string, namespace = 'service'): ClusterKeys {
     failover: `${prefix}failover`,
     history: `${prefix}history`,
     failsafe: `${prefix}failsafe`,
+    backup: `${prefix}backup`,
     membersPrefix: `${prefix}members/`,
     member: (name: string) => `${prefix}members/${name}`,
   };

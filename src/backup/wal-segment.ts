@@ -1,0 +1,9 @@
+/** WAL segment names from LSNs (16 MB segments unless the server says otherwise). Pure. */
+const hex8 = (n: number | bigint) => n.toString(16).toUpperCase().padStart(8, '0');
+
+/** The name of the segment on `timeline` holding byte `lsn`. */
+export function segmentOf(timeline: number, lsn: bigint, segSize = 16 * 1024 * 1024): string {
+  const segNo = lsn / BigInt(segSize);
+  const perLog = 0x100000000n / BigInt(segSize);
+  return `${hex8(timeline)}${hex8(segNo / perLog)}${hex8(segNo % perLog)}`;
+}
