@@ -16,7 +16,7 @@ import {
   type BaseBackupSink,
   runBaseBackup,
 } from '../../src/backup/base-backup-stream.js';
-import { connectPostgres, ReplicationError } from '../../src/backup/replication-conn.js';
+import { type ConnectOptions, connectPostgres, ReplicationError } from '../../src/backup/replication-conn.js';
 import { parseLsn } from '../../src/postgres/lsn.js';
 import { startPostgres, USERS } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -50,21 +50,19 @@ class FileSink implements BaseBackupSink {
   }
 }
 
+/** SCRAM as scram_user on a replication=database connection. */
+function scramLogin(pg: { host: string; port: number }, more: Partial<ConnectOptions> = {}): ConnectOptions {
+  const base = { host: pg.host, port: pg.port, user: USERS.scram.user, password: USERS.scram.password };
+  return { ...base, replication: 'database', database: 'postgres', ...more };
+}
+
 async function backupInto(
   out: string,
   pg: { host: string; port: number },
   compression: BackupCompression,
 ): Promise<{ result: BaseBackupResult; sink: FileSink }> {
   mkdirSync(out, { recursive: true });
-  const conn = await connectPostgres({
-    host: pg.host,
-    port: pg.port,
-    user: USERS.scram.user,
-    password: USERS.scram.password,
-    replication: 'database',
-    database: 'postgres',
-    sslmode: 'disable',
-  });
+  const conn = await connectPostgres(scramLogin(pg, { sslmode: 'disable' }));
   try {
     const sink = new FileSink(out);
     const result = await runBaseBackup(conn, { label: `it-${compression}`, checkpoint: 'fast', compression }, sink);
@@ -86,14 +84,7 @@ describe('BASE_BACKUP stream against PostgreSQL 15', () => {
     await pg.sql(`GRANT SELECT ON t TO ${USERS.scram.user}`);
 
     // A replication connection also runs replication commands and SQL.
-    const conn = await connectPostgres({
-      host: pg.host,
-      port: pg.port,
-      user: USERS.scram.user,
-      password: USERS.scram.password,
-      replication: 'database',
-      database: 'postgres',
-    });
+    const conn = await connectPostgres(scramLogin(pg));
     const [ident] = await conn.query('IDENTIFY_SYSTEM');
     assert.deepEqual(ident?.columns, ['systemid', 'timeline', 'xlogpos', 'dbname']);
     assert.equal(ident?.rows[0]?.[1], '1');
@@ -145,14 +136,7 @@ describe('BASE_BACKUP stream against PostgreSQL 15', () => {
     }
 
     // A wrong password is the server's 28P01, typed.
-    const wrong = connectPostgres({
-      host: pg.host,
-      port: pg.port,
-      user: USERS.scram.user,
-      password: 'not-the-password',
-      replication: 'database',
-      database: 'postgres',
-    });
+    const wrong = connectPostgres(scramLogin(pg, { password: 'not-the-password' }));
     await assert.rejects(wrong, (e) => {
       assert.ok(e instanceof ReplicationError);
       assert.equal(e.code, 'REPL_SERVER_ERROR');
