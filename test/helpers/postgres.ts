@@ -37,6 +37,8 @@ export interface PostgresOptions {
   readonly conf?: Readonly<Record<string, string | number>>;
   /** ssl = on with this certificate and key (PEM; copied into the data directory as server.crt/server.key). */
   readonly ssl?: { readonly certFile: string; readonly keyFile: string };
+  /** pg_hba.conf lines placed before the default ones (e.g. `host replication scram_user 127.0.0.1/32 scram-sha-256`). */
+  readonly hba?: readonly string[];
 }
 
 export async function startPostgres(dir: string, opts: PostgresOptions = {}): Promise<RunningPostgres> {
@@ -80,6 +82,7 @@ export async function startPostgres(dir: string, opts: PostgresOptions = {}): Pr
   writeFileSync(
     join(dataDir, 'pg_hba.conf'),
     [
+      ...(opts.hba ?? []),
       'local all all trust',
       `host all ${USERS.md5.user} 127.0.0.1/32 md5`,
       `host all ${USERS.scram.user} 127.0.0.1/32 scram-sha-256`,
