@@ -90,6 +90,7 @@ export async function runFullBackup(o: FullBackupOptions): Promise<BackupRecord>
 
   const open = (name: string, precompressed: boolean, compression: Compression) => {
     const pass = new PassThrough({ highWaterMark: 1 << 20 });
+    pass.on('error', () => {}); // surfaces through the put's iteration; not an uncaught 'error' before it starts
     const hash = createHash('sha256');
     let size = 0;
     const counted = (async function* () {

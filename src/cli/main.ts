@@ -8,6 +8,7 @@ import { checkConfigFile } from './config-check.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
+import { runBackupCommand } from './backup-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
@@ -107,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'ctl') return runCtl(rest);
   if (cmd === 'proxy') return runProxyCommand(rest);
+  if (cmd === 'backup') return runBackupCommand(rest);
   const spec = SPECS[cmd];
   if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
   const { flags, positional } = parseArgs(rest, spec);

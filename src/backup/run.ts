@@ -1,0 +1,111 @@
+/**
+ * Running a backup end to end, for the CLI and the agent's schedule: the lease, cleaning what a dead backup left,
+ * the choice of member, the backup itself, and the wait for its last WAL segment in the archive.
+ */
+import { hostname } from 'node:os';
+import type { ClusterView, MemberView } from '../cluster/view.js';
+import type { Store } from '../dcs/store.js';
+import { postgresIdentity } from '../lib/proc.js';
+import { type BackupRecord, type BackupType, listRecords } from './catalog.js';
+import type { BackupSettings } from './config.js';
+import { BackupError } from './errors.js';
+import { type BaseBackupSource, failBackup, runFullBackup } from './full-backup.js';
+import { takeBackupLease } from './lease.js';
+import { PosixRepo } from './posix-repo.js';
+import { chooseSource } from './source.js';
+import { BackupStore } from './store.js';
+import { walRepoPath } from './wal-segment.js';
+
+/** Opens the settings' repository (creating it on first use), its files owned by postgres when we are root. */
+export async function openStore(
+  s: Pick<BackupSettings, 'repo' | 'encryption_key_file'>,
+  create = true,
+): Promise<BackupStore> {
+  const repo = new PosixRepo(s.repo, { owner: postgresIdentity() });
+  return BackupStore.open(repo, { keyFile: s.encryption_key_file, create });
+}
+
+export interface BackupRunDeps {
+  readonly settings: BackupSettings;
+  readonly dcs: Store;
+  readonly leaseKey: string;
+  readonly readView: () => Promise<ClusterView>;
+  /** A replication connection to the member (closed by the caller of `close`). */
+  readonly connectSource: (m: MemberView) => Promise<BaseBackupSource & { close(): Promise<void> }>;
+  /** `select pg_switch_wal()` on the leader, so the backup's last segment is archived now. */
+  readonly switchWal: (leader: MemberView) => Promise<void>;
+  readonly now: () => Date;
+  readonly progress?: (line: string) => void;
+  /** Who runs it, for the lease and for messages ("cli", "agent node1"). */
+  readonly who: string;
+  /** How long to wait for the backup's last WAL segment in the archive (default 120 s). */
+  readonly walTimeoutMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface BackupRequest {
+  readonly type: BackupType;
+  readonly from?: string;
+  readonly delta?: boolean;
+}
+
+export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<BackupRecord> {
+  if (req.type !== 'full')
+    throw new BackupError(
+      'BACKUP_FAILED',
+      `${req.type} backups are not built yet: only --type full works in this version (docs/backup.md, "What is not built")`,
+    );
+  const store = await openStore(d.settings);
+  const lease = await takeBackupLease(d.dcs, d.leaseKey, {
+    holder: { who: d.who, host: hostname(), pid: process.pid, since: d.now().toISOString() },
+  });
+  try {
+    // Holding the lease, no other backup runs: a record still `running` belongs to a writer that died.
+    for (const r of await listRecords(store)) {
+      if (r.status !== 'running') continue;
+      const by = r.writer ? ` (${r.writer.host} pid ${r.writer.pid})` : '';
+      d.progress?.(`cleaning backup ${r.id}: interrupted, its writer${by} stopped before it finished`);
+      await failBackup(store, r, new Error(`interrupted: its writer${by} stopped before it finished`));
+    }
+    const view = await d.readView();
+    const member = chooseSource(view, req.from ?? d.settings.from);
+    const leader = view.members.find((m) => m.name === view.leader);
+    d.progress?.(`backing up from ${member.name} (${member.name === view.leader ? 'leader' : 'replica'})`);
+    const source = await d.connectSource(member);
+    const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    try {
+      return await runFullBackup({
+        store,
+        source,
+        compression: d.settings.compression,
+        level: d.settings.level,
+        now: d.now,
+        signal: lease.signal,
+        progress: d.progress,
+        waitForWal: async (walFile) => {
+          const deadline = d.now().getTime() + (d.walTimeoutMs ?? 120_000);
+          let switched = false;
+          for (;;) {
+            if (await store.find(walRepoPath(walFile))) return;
+            // From a replica (or a quiet leader) the last segment may not be complete yet: close it on the leader.
+            if (!switched && leader) {
+              switched = true;
+              await d
+                .switchWal(leader)
+                .catch((err: Error) => d.progress?.(`pg_switch_wal on ${leader.name}: ${err.message}`));
+            }
+            if (d.now().getTime() > deadline)
+              throw new Error(
+                `WAL segment ${walFile} did not reach the archive within ${Math.round((d.walTimeoutMs ?? 120_000) / 1000)} s: is archiving working? (pgkeel status, pg_stat_archiver on the leader)`,
+              );
+            await sleep(250);
+          }
+        },
+      });
+    } finally {
+      await source.close().catch(() => {});
+    }
+  } finally {
+    await lease.release();
+  }
+}
