@@ -8,24 +8,26 @@ import type { BackupStore } from './store.js';
 import { logicalPath } from './store.js';
 import { SEGMENT_NAME } from './wal-segment.js';
 
-export interface BackupListEntry {
-  id: string;
-  type: string;
-  parent: string | null;
-  member: string;
-  timeline: number;
-  start_lsn: string;
-  stop_lsn: string | null;
-  start_time: string;
-  stop_time: string | null;
-  bytes: number;
-  repo_bytes: number;
-  duration_s: number | null;
-  status: string;
-  error?: string;
+export type BackupListEntry = Pick<
+  BackupRecord,
+  | 'id'
+  | 'type'
+  | 'parent'
+  | 'member'
+  | 'timeline'
+  | 'start_lsn'
+  | 'stop_lsn'
+  | 'start_time'
+  | 'stop_time'
+  | 'bytes'
+  | 'repo_bytes'
+  | 'duration_s'
+  | 'status'
+  | 'error'
+> & {
   /** The backup's directory in the repository. */
   path: string;
-}
+};
 
 export interface BackupReport {
   repo: string;

@@ -4,35 +4,16 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ClusterView, MemberView } from '../cluster/view.js';
+import type { MemberView } from '../cluster/view.js';
 import { MemoryStore } from '../dcs/memory.js';
 import { listRecords, writeRecord } from './catalog.js';
 import type { BackupSettings } from './config.js';
 import { isBackupError } from './errors.js';
+import { viewMember, viewOf } from './fixture.js';
 import type { ArchiveSink, BaseBackupSource } from './full-backup.js';
 import { openStore, runBackup } from './run.js';
 
-const member = (name: string, state: string): MemberView => ({
-  name,
-  role: name === 'n1' ? 'leader' : 'replica',
-  state,
-  host: '127.0.0.1',
-  port: 5432,
-  api_url: '',
-  timeline: 1,
-  lag_bytes: 0,
-  tags: {},
-  pid: 1,
-  data_dir: null,
-  pending_restart: false,
-});
-const VIEW: ClusterView = {
-  scope: 's',
-  leader: 'n1',
-  members: [member('n1', 'running'), member('n2', 'streaming')],
-  pause: false,
-  failover: null,
-};
+const VIEW = viewOf(viewMember('n1', 'running'), viewMember('n2', 'streaming'));
 const MANIFEST = JSON.stringify({
   Files: [
     { Path: 'PG_VERSION', Size: 3 },

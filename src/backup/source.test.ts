@@ -1,30 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ClusterView, MemberView } from '../cluster/view.js';
 import { isBackupError } from './errors.js';
+import { viewMember, viewOf } from './fixture.js';
 import { chooseSource } from './source.js';
 
-const member = (name: string, state: string, lag: number | null): MemberView => ({
-  name,
-  role: name === 'n1' ? 'leader' : 'replica',
-  state,
-  host: '127.0.0.1',
-  port: 5432,
-  api_url: '',
-  timeline: 1,
-  lag_bytes: lag,
-  tags: {},
-  pid: 1,
-  data_dir: null,
-  pending_restart: false,
-});
-const view = (...members: MemberView[]): ClusterView => ({
-  scope: 's',
-  leader: 'n1',
-  members,
-  pause: false,
-  failover: null,
-});
+const member = viewMember;
+const view = viewOf;
 
 test('replica: the streaming replica with the least lag; the leader when none streams', () => {
   const v = view(member('n1', 'running', 0), member('n2', 'streaming', 500), member('n3', 'streaming', 20));
