@@ -18,7 +18,7 @@ import {
 } from './catalog.js';
 import { BackupError } from './errors.js';
 import type { BackupStore } from './store.js';
-import { segmentOf } from './wal-segment.js';
+import { segmentOfLsn } from './wal-names.js';
 
 /** What a full backup needs from the member it reads: a replication connection running BASE_BACKUP. */
 export interface BaseBackupSource {
@@ -153,10 +153,10 @@ export async function runFullBackup(o: FullBackupOptions): Promise<BackupRecord>
     const m = await o.store.put(`${dir}/backup_manifest`, [man], 'none', { hashInto: mhash });
     rec.files.push({ name: m.path.slice(dir.length + 1), size: m.bytes, sha256: mhash.digest('hex') });
     const segSize = o.walSegmentSize ?? 16 * 1024 * 1024;
-    rec.wal_start = segmentOf(rec.timeline, parseLsn(rec.start_lsn), segSize);
+    rec.wal_start = segmentOfLsn(rec.timeline, rec.start_lsn, segSize);
     // The stop LSN points just past the backup's last record; the segment holding the byte before it is the last
     // one restore needs.
-    rec.wal_stop = segmentOf(rec.timeline, parseLsn(rec.stop_lsn) - 1n, segSize);
+    rec.wal_stop = segmentOfLsn(rec.timeline, Number(parseLsn(rec.stop_lsn) - 1n), segSize);
     o.progress?.(`backup ${rec.id}: data stored; waiting for WAL ${rec.wal_stop} in the archive`);
     await o.waitForWal(rec.wal_stop, rec.timeline);
     const stopped = o.now();

@@ -14,7 +14,7 @@ import { takeBackupLease } from './lease.js';
 import { PosixRepo } from './posix-repo.js';
 import { chooseSource } from './source.js';
 import { BackupStore } from './store.js';
-import { walRepoPath } from './wal-segment.js';
+import { walRepoPath } from './wal-names.js';
 
 /** Opens the settings' repository (creating it on first use), its files owned by postgres when we are root. */
 export async function openStore(

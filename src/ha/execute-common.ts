@@ -2,6 +2,7 @@
  * What the executor's parts share: the input of one act step, the member address a clone or rewind goes to, the
  * managed configuration write and the user callbacks.
  */
+import { archiveParameters, nodeBackupSettings } from '../backup/archiving.js';
 import type { Cluster } from '../dcs/layout.js';
 import type { CallbackName, DynamicConfig } from '../config/node.js';
 import { slotNameFor, type Upstream } from '../postgres/conf.js';
@@ -54,6 +55,7 @@ export function writeConf(
     {
       cfg: ctx.cfg,
       dcsParameters: inp.dynamic.postgresql.parameters,
+      archive: archiveParameters(nodeBackupSettings(ctx.cfg, inp.dynamic.backup).settings, ctx.cfg.postgresql.data_dir),
       upstream,
       synchronousStandbyNames: role === 'primary' ? mem.synchronousStandbyNames : '',
     },

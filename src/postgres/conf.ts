@@ -139,6 +139,8 @@ export interface ConfInput {
   readonly synchronousStandbyNames: string;
   /** Postgres-owned copies of the local config's TLS files (see tls.ts); absent or empty: the files as configured. */
   readonly tlsFiles?: TlsFiles;
+  /** archive_mode / archive_command / restore_command from the backup settings (backup/archiving.ts); they win. */
+  readonly archive?: Readonly<Record<string, string | number>>;
 }
 
 /** Parameter names are case-insensitive in PostgreSQL: one spelling per parameter, so precedence is by source only. */
@@ -154,6 +156,7 @@ export function managedParameters(inp: ConfInput): Record<string, string | numbe
     ...lowerNames(inp.dcsParameters),
     ...lowerNames(inp.cfg.postgresql.parameters),
     ...serverFileParameters(files),
+    ...inp.archive,
     ...REQUIRED_PARAMETERS,
     listen_addresses: host === '0.0.0.0' ? '*' : host,
     port,

@@ -277,6 +277,11 @@ export class FakeInstance implements LocalInstance {
     this.requireRunning();
   }
 
+  async switchWal(_timeoutMs: number): Promise<void> {
+    this.enter('switchWal');
+    this.requireRunning();
+  }
+
   async latestTimelineSwitch(): Promise<TimelineSwitch | null> {
     this.enter('latestTimelineSwitch');
     this.requireRunning();

@@ -313,6 +313,10 @@ export class PostgresInstance implements LocalInstance {
     return this.sql.checkpoint(timeoutMs);
   }
 
+  switchWal(timeoutMs: number): Promise<void> {
+    return this.sql.switchWal(timeoutMs);
+  }
+
   latestTimelineSwitch(): Promise<TimelineSwitch | null> {
     return this.sql.latestTimelineSwitch();
   }

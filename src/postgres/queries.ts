@@ -206,6 +206,10 @@ export class InstanceSql {
     await this.query('CHECKPOINT', [], timeoutMs);
   }
 
+  async switchWal(timeoutMs: number): Promise<void> {
+    await this.query('SELECT pg_switch_wal()', [], timeoutMs);
+  }
+
   /**
    * The current timeline from the WAL file name (a primary), then the last line of its history file. Rejects when the
    * timeline cannot be read; null when the history file is missing or has no switch line.
