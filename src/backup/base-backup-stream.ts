@@ -165,6 +165,12 @@ export async function runBaseBackup(
   sink: BaseBackupSink,
 ): Promise<BaseBackupResult> {
   const command = baseBackupCommand(opts);
+  const version = conn.parameters.get('server_version');
+  const major = Number(/^(\d+)/.exec(version ?? '')?.[1] ?? 0);
+  if (version !== undefined && major < 15) {
+    conn.close();
+    throw conn.error('REPL_PROTOCOL', `BASE_BACKUP streaming needs PostgreSQL 15 or later, the server is ${version}`);
+  }
   if (opts.signal?.aborted) {
     conn.close();
     throw conn.error('REPL_ABORTED', 'base backup aborted before it started');

@@ -485,6 +485,8 @@ async function negotiateTls(
   } catch (e) {
     throw fail('REPL_TLS', `cannot load TLS files: ${(e as Error).message}`);
   }
+  // Errors surface on the TLS socket; without a listener here a late one on the raw socket would be uncaught.
+  socket.on('error', () => undefined);
   const t = upgradeServerSocket(socket, tls, opts.host);
   await settle(t, 'secureConnect', (e) =>
     fail('REPL_TLS', `TLS with ${opts.host} failed (sslmode ${mode}): ${e.message}`),
