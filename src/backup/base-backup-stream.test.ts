@@ -346,6 +346,17 @@ describe('runBaseBackup', () => {
     assert.equal(sock.destroyed, true);
   });
 
+  it('refuses a server older than 15 (its stream format differs) before sending anything', async () => {
+    const { sock, conn } = fakeConn();
+    conn.parameters.set('server_version', '14.11 (Debian 14.11-1)');
+    await rejectsWith(runBaseBackup(conn, {}, new RecordingSink()), 'REPL_PROTOCOL');
+    assert.deepEqual(
+      sock.written.map((b) => String.fromCharCode(b[0] ?? 0)),
+      ['X'],
+      'no query, only Terminate',
+    );
+  });
+
   it("rejects with the sink's own error and closes the connection", async () => {
     const boom = new Error('disk full');
     const { sock, conn } = fakeConn();

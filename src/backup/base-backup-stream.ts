@@ -80,8 +80,10 @@ export interface BackupEnd {
 }
 
 /**
- * Where the stream goes. Calls come in stream order and each returned promise is awaited before the next byte is
- * read (backpressure). `data` chunks are views valid only until the promise settles: copy what you keep. A rejection
+ * Where the stream goes. Calls come in stream order and each returned promise is awaited before anything further
+ * is handed on (backpressure: the socket is paused meanwhile). `data` chunks are views into buffers that are never
+ * reused, so a sink may hold several and write them together (`writev`) without copying; a sink that awaits one
+ * small write per chunk is slower than the stream. A rejection
  * aborts the backup (the connection is closed) and runBaseBackup rejects with it.
  */
 export interface BaseBackupSink {
@@ -163,6 +165,12 @@ export async function runBaseBackup(
   sink: BaseBackupSink,
 ): Promise<BaseBackupResult> {
   const command = baseBackupCommand(opts);
+  const version = conn.parameters.get('server_version');
+  const major = Number(/^(\d+)/.exec(version ?? '')?.[1] ?? 0);
+  if (version !== undefined && major < 15) {
+    conn.close();
+    throw conn.error('REPL_PROTOCOL', `BASE_BACKUP streaming needs PostgreSQL 15 or later, the server is ${version}`);
+  }
   if (opts.signal?.aborted) {
     conn.close();
     throw conn.error('REPL_ABORTED', 'base backup aborted before it started');

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { makeCa, makeCert } from '../lib/certs.js';
 import {
   buildAuthenticationCleartextPassword,
   buildAuthenticationMD5Password,
@@ -41,13 +43,16 @@ interface Peer {
   sock: Socket;
 }
 
-/** A loopback (or Unix-socket) server running `script` per connection. */
+/**
+ * A loopback (or Unix-socket) server running `script` per connection. With `tls`, the first packet (SSLRequest) is
+ * answered 'S' and the script talks over the server side of a TLS session.
+ */
 async function fakeServer(
   script: (p: Peer) => Promise<void>,
-  path?: string,
+  where: { path?: string; tls?: SecureContext } = {},
 ): Promise<{ port: number; server: Server; errors: unknown[] } & AsyncDisposable> {
   const errors: unknown[] = [];
-  const server = createServer((sock) => {
+  const serve = (sock: Socket): void => {
     const framer = new Framer({ mode: FramerMode.Startup });
     const queue: Frame[] = [];
     let wake: (() => void) | null = null;
@@ -73,8 +78,17 @@ async function fakeServer(
         sock.destroy();
       },
     );
+  };
+  const server = createServer((sock) => {
+    const context = where.tls;
+    if (!context) return serve(sock);
+    sock.on('error', () => undefined);
+    sock.once('data', () => {
+      sock.write('S');
+      serve(new TLSSocket(sock, { isServer: true, secureContext: context }));
+    });
   });
-  await new Promise<void>((r) => (path ? server.listen(path, r) : server.listen(0, '127.0.0.1', r)));
+  await new Promise<void>((r) => (where.path ? server.listen(where.path, r) : server.listen(0, '127.0.0.1', r)));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   return { port, server, errors, [Symbol.asyncDispose]: async () => void server.close() };
@@ -135,6 +149,19 @@ async function rejectsWith(p: Promise<unknown>, code: string, sqlstate = ''): Pr
     return true;
   });
 }
+
+let certDir = '';
+const certs = { ca: '', otherCa: '', good: { cert: '', key: '' }, other: { cert: '', key: '' } };
+before(async () => {
+  certDir = mkdtempSync(join(tmpdir(), 'pgkeel-repl-tls-'));
+  const ca = await makeCa(certDir);
+  const otherCa = await makeCa(join(certDir, 'other'), 'ca', 'someone else');
+  certs.ca = ca.cert;
+  certs.otherCa = otherCa.cert;
+  certs.good = await makeCert(certDir, ca, 'server');
+  certs.other = await makeCert(certDir, ca, 'elsewhere', { hosts: ['db.example.org'] });
+});
+after(() => rmSync(certDir, { recursive: true, force: true }));
 
 describe('connectPostgres', () => {
   it('trust: sends replication=database, records parameters, runs queries (rows as text, errors typed, still usable)', async () => {
@@ -225,6 +252,35 @@ describe('connectPostgres', () => {
     assert.equal(sawSslRequest, false);
   });
 
+  it('TLS: verify-full checks the chain and the host name, verify-ca the chain, require neither', async () => {
+    const good = createSecureContext({ cert: readFileSync(certs.good.cert), key: readFileSync(certs.good.key) });
+    const wrongHost = createSecureContext({ cert: readFileSync(certs.other.cert), key: readFileSync(certs.other.key) });
+    const script = async (p: Peer): Promise<void> => {
+      await startup(p);
+      p.send(buildAuthenticationOk(), ...READY);
+      await serveQueries(p);
+    };
+    await using srv = await fakeServer(script, { tls: good });
+    await using misnamed = await fakeServer(script, { tls: wrongHost });
+    const conn = await connectPostgres(opts(srv.port, { sslmode: 'verify-full', sslrootcert: certs.ca }));
+    assert.deepEqual((await conn.query('SELECT over tls'))[0]?.rows, [['x', null]]);
+    conn.close();
+    await rejectsWith(
+      connectPostgres(opts(srv.port, { sslmode: 'verify-ca', sslrootcert: certs.otherCa })),
+      'REPL_TLS',
+    );
+    (await connectPostgres(opts(srv.port, { sslmode: 'require', sslrootcert: certs.otherCa }))).close();
+    await rejectsWith(
+      connectPostgres(opts(misnamed.port, { sslmode: 'verify-full', sslrootcert: certs.ca })),
+      'REPL_TLS',
+    );
+    (await connectPostgres(opts(misnamed.port, { sslmode: 'verify-ca', sslrootcert: certs.ca }))).close();
+    await rejectsWith(
+      connectPostgres(opts(srv.port, { sslmode: 'verify-full', sslrootcert: '/nonexistent' })),
+      'REPL_TLS',
+    );
+  });
+
   it('connects to a Unix socket in a directory (no TLS there)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgkeel-sock-'));
     try {
@@ -236,7 +292,7 @@ describe('connectPostgres', () => {
           p.send(buildAuthenticationOk(), ...READY);
           await serveQueries(p);
         },
-        join(dir, '.s.PGSQL.6543'),
+        { path: join(dir, '.s.PGSQL.6543') },
       );
       assert.ok(srv.server.listening);
       const conn = await connectPostgres({ host: dir, port: 6543, user: 'rep', sslmode: 'require' });

@@ -6,7 +6,8 @@
  *
  * Protocol: https://www.postgresql.org/docs/15/protocol-flow.html, .../protocol-replication.html.
  * Reading is pull-based (`readMessages`): the server's messages are handed to a handler as views into the socket's
- * chunk; a handler that returns a promise pauses the socket until it settles, which is the caller's backpressure.
+ * chunks; while a promise the handler returned is pending no message is handed on and, once one more chunk has
+ * arrived, the socket is paused (TCP flow control reaches the server): the caller's backpressure.
  * Every failure is a ReplicationError with a stable code; an ErrorResponse keeps its SQLSTATE.
  */
 import { readFileSync } from 'node:fs';
@@ -96,7 +97,7 @@ export interface ConnectOptions {
   readonly password?: string;
   /** Default: the user name. With `replication: 'true'` the server ignores it. */
   readonly database?: string;
-  /** 'database' (default): walsender that also runs SQL; 'true': physical only; false: an ordinary backend. */
+  /** 'database': a walsender that also runs SQL; 'true': physical replication only; false (default): an ordinary backend. */
   readonly replication?: 'database' | 'true' | false;
   readonly applicationName?: string;
   /** libpq's sslmode; default 'prefer' over TCP. Unix sockets never use TLS (as libpq). */
@@ -122,7 +123,8 @@ export interface QueryResult {
 /**
  * A handler for `readMessages`: undefined to go on, a promise to pause reading until it settles (a rejection ends
  * the read with that error), true when the exchange is complete (bytes after it stay buffered for the next read).
- * Messages are views valid only during the call (and until the returned promise settles).
+ * Messages are views into buffers the connection never reuses (fresh socket chunks, or the framer's fresh copy of a
+ * message that spanned chunks): a handler may keep them without copying, at the cost of keeping their chunk alive.
  */
 export type MessageHandler = (m: Frame | FramePiece) => boolean | undefined | Promise<unknown>;
 
@@ -287,6 +289,8 @@ export class PgConnection implements AsyncDisposable {
 
   private onData(b: Buffer): void {
     this.pending.push(b);
+    // Paused only once a chunk waits: a sink promise that settles before the next read costs no pause/resume.
+    if (this.waiting || !this.reader) this.socket.pause();
     this.drain();
   }
 
@@ -321,7 +325,7 @@ export class PgConnection implements AsyncDisposable {
           continue;
         }
         if (this.failure) return this.finish(this.failure);
-        this.socket.resume(); // may deliver a chunk at once (into pending)
+        if (this.socket.isPaused()) this.socket.resume(); // may deliver a chunk at once (into pending)
         if (this.pending.length > 0) continue;
         return;
       }
@@ -336,7 +340,6 @@ export class PgConnection implements AsyncDisposable {
         r.resolve();
       } else if (out instanceof Promise) {
         this.waiting = true;
-        this.socket.pause();
         out.then(
           () => {
             this.waiting = false;
@@ -482,6 +485,8 @@ async function negotiateTls(
   } catch (e) {
     throw fail('REPL_TLS', `cannot load TLS files: ${(e as Error).message}`);
   }
+  // Errors surface on the TLS socket; without a listener here a late one on the raw socket would be uncaught.
+  socket.on('error', () => undefined);
   const t = upgradeServerSocket(socket, tls, opts.host);
   await settle(t, 'secureConnect', (e) =>
     fail('REPL_TLS', `TLS with ${opts.host} failed (sslmode ${mode}): ${e.message}`),

@@ -28,8 +28,13 @@ const BIN = '/usr/lib/postgresql/15/bin';
 class FileSink implements BaseBackupSink {
   private fh: FileHandle | null = null;
   readonly names: string[] = [];
+  /** The last 'p' message's byte count (with `progress`). */
+  progressBytes = 0;
   constructor(private readonly dir: string) {}
   start(): void {}
+  progress(bytes: number): void {
+    this.progressBytes = bytes;
+  }
   async archive(name: string): Promise<void> {
     await this.switchTo(name);
   }
@@ -65,7 +70,10 @@ async function backupInto(
   const conn = await connectPostgres(scramLogin(pg, { sslmode: 'disable' }));
   try {
     const sink = new FileSink(out);
-    const result = await runBaseBackup(conn, { label: `it-${compression}`, checkpoint: 'fast', compression }, sink);
+    // The lz4 run also asks for progress reports and SHA-256 manifest checksums.
+    const extra = compression === 'lz4' ? ({ progress: true, manifestChecksums: 'SHA256' } as const) : {};
+    const opts = { label: `it-${compression}`, checkpoint: 'fast', compression, ...extra } as const;
+    const result = await runBaseBackup(conn, opts, sink);
     return { result, sink };
   } finally {
     conn.close();
@@ -107,6 +115,10 @@ describe('BASE_BACKUP stream against PostgreSQL 15', () => {
       assert.ok(start !== null && end !== null && start > 0 && end >= start, `${result.startLsn}..${result.endLsn}`);
       assert.equal(result.timeline, 1);
       assert.equal(result.tablespaces.length, 1);
+      if (compression === 'lz4') {
+        assert.ok((result.tablespaces[0]?.sizeKb ?? 0) > 1000, 'PROGRESS gives the tablespace size');
+        assert.ok(sink.progressBytes > 1_000_000, `progress reported ${sink.progressBytes} bytes`);
+      }
 
       if (compression === 'lz4') {
         await exec('lz4', ['-d', '-q', join(out, base), join(out, 'base.tar')]);
@@ -118,10 +130,12 @@ describe('BASE_BACKUP stream against PostgreSQL 15', () => {
       assert.ok(listing.includes('backup_label'), 'backup_label in the tar');
 
       const manifest = JSON.parse(readFileSync(join(out, 'backup_manifest'), 'utf8')) as {
-        Files: { Path?: string }[];
+        Files: { Path?: string; 'Checksum-Algorithm'?: string }[];
         'WAL-Ranges': { 'Start-LSN': string; 'End-LSN': string }[];
       };
       assert.ok(manifest.Files.length > 100 && manifest.Files.some((f) => f.Path === 'PG_VERSION'));
+      const algorithm = compression === 'lz4' ? 'SHA256' : 'CRC32C';
+      assert.ok(manifest.Files.every((f) => f['Checksum-Algorithm'] === algorithm));
       assert.equal(manifest['WAL-Ranges'].length, 1);
       assert.equal(manifest['WAL-Ranges'][0]?.['Start-LSN'], result.startLsn);
 
