@@ -25,10 +25,7 @@ export function nodeBackupSettings(
 }
 
 /** The PostgreSQL parameters backup settings add (none without a repository). */
-export function archiveParameters(
-  settings: BackupSettings | null,
-  dataDir: string,
-): Record<string, string | number> {
+export function archiveParameters(settings: BackupSettings | null, dataDir: string): Record<string, string | number> {
   if (!settings) return {};
   const common = { repo: settings.repo, keyFile: settings.encryption_key_file };
   return {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cronProblem, nextRun, parseCron, parseDuration } from './cron.js';
+import { cronProblem, nextRun, parseCron, parseDuration, prevRun } from './cron.js';
 
 const at = (s: string) => new Date(s);
 
@@ -37,4 +37,16 @@ test('durations', () => {
   assert.equal(parseDuration('36h'), 36 * 3600);
   assert.equal(parseDuration('2w'), 14 * 86400);
   assert.throws(() => parseDuration('7 days'), /expected a duration/);
+});
+
+test('prevRun: the last scheduled minute at or before a time', () => {
+  const cases: [string, string, string][] = [
+    ['0 1 * * 0', '2026-12-03T05:00:00Z', '2026-11-29T01:00:00.000Z'],
+    ['0 1 * * 0', '2026-11-29T01:00:30Z', '2026-11-29T01:00:00.000Z'], // at the minute itself
+    ['0 1 * * 1-6', '2026-12-03T00:30:00Z', '2026-12-02T01:00:00.000Z'],
+    ['*/15 * * * *', '2026-12-03T05:07:30Z', '2026-12-03T05:00:00.000Z'],
+    ['30 2,14 * * *', '2026-12-03T14:29:00Z', '2026-12-03T02:30:00.000Z'],
+    ['0 0 1 * *', '2026-12-03T00:00:00Z', '2026-12-01T00:00:00.000Z'],
+  ];
+  for (const [cron, at, want] of cases) assert.equal(prevRun(parseCron(cron), new Date(at))?.toISOString(), want, cron);
 });

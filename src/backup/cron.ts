@@ -103,6 +103,33 @@ export function nextRun(c: Cron, after: Date): Date | null {
   return null;
 }
 
+/**
+ * The last minute at or before `at` that the schedule names (searches back up to 366 days), or null. Used to ask
+ * "was a run due since the last backup?".
+ */
+export function prevRun(c: Cron, at: Date): Date | null {
+  const d = new Date(at.getTime());
+  d.setUTCSeconds(0, 0);
+  for (let i = 0; i < 366 * 24 * 60; i++) {
+    if (matches(c, d)) return d;
+    if (!c.month.has(d.getUTCMonth() + 1) || !(c.domStar || c.dom.has(d.getUTCDate()) || c.dow.has(d.getUTCDay()))) {
+      // Jump to the last minute of the previous day.
+      d.setUTCHours(0, 0, 0, 0);
+      d.setUTCMinutes(-1);
+      i += 24 * 60 - 1;
+      continue;
+    }
+    if (!c.hour.has(d.getUTCHours())) {
+      d.setUTCMinutes(0);
+      d.setUTCMinutes(-1);
+      i += 59;
+      continue;
+    }
+    d.setUTCMinutes(d.getUTCMinutes() - 1);
+  }
+  return null;
+}
+
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
 export const DURATION_EXPECTED = 'a duration such as "7d", "36h", "2w" or "90m"';
 

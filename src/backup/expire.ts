@@ -12,7 +12,8 @@ import type { BackupSettings } from './config.js';
 import { parseDuration } from './cron.js';
 import type { BackupStore } from './store.js';
 import { logicalPath } from './store.js';
-import { SEGMENT_NAME, segmentPosition } from './wal-segment.js';
+import { parseWalName } from './wal-names.js';
+import { segmentPosition } from './wal-segment.js';
 
 export interface ExpiryPlan {
   readonly keep: string[];
@@ -72,8 +73,9 @@ export async function expire(
   if (plan.walBefore) {
     for (const f of await store.repo.list('wal')) {
       const name = logicalPath(f.path).split('/').pop() ?? '';
+      const w = parseWalName(name);
+      if (!w || w.kind === 'history') continue; // history files stay
       const seg = name.slice(0, 24);
-      if (!SEGMENT_NAME.test(seg)) continue; // history files stay
       if (segmentPosition(seg) < plan.walBefore) {
         walRemoved.push(name);
         if (!dryRun) await store.repo.delete(f.path);

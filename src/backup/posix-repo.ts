@@ -13,6 +13,19 @@ import { BackupError } from './errors.js';
 import { checkRepoPath, type PutOptions, type PutResult, type Repo, type RepoFile } from './repo.js';
 
 const TMP_MARK = '.tmp-';
+const WRITE_BATCH = 4 << 20;
+
+/** What is left of `chunks` after a short writev of `n` bytes. */
+function skipWritten(chunks: Uint8Array[], n: number): Uint8Array[] {
+  let left = n;
+  let i = 0;
+  while (i < chunks.length && left >= (chunks[i] as Uint8Array).byteLength)
+    left -= (chunks[i++] as Uint8Array).byteLength;
+  if (i >= chunks.length) return [];
+  const rest = chunks.slice(i);
+  if (left > 0) rest[0] = (rest[0] as Uint8Array).subarray(left);
+  return rest;
+}
 
 export interface PosixRepoOptions {
   /** Owner for created files and directories (applied only when running as root). */
@@ -93,15 +106,27 @@ export class PosixRepo implements Repo {
       );
       try {
         if (this.#owner) await fh.chown(this.#owner.uid, this.#owner.gid);
+        // Chunks are gathered into writes of up to 4 MiB: one write per small chunk is what makes a sink slow.
+        let batch: Uint8Array[] = [];
+        let batched = 0;
+        const flush = async () => {
+          let pending = batch;
+          batch = [];
+          batched = 0;
+          while (pending.length) {
+            const { bytesWritten } = await fh.writev(pending);
+            pending = skipWritten(pending, bytesWritten);
+          }
+        };
         for await (const chunk of source) {
           opts.signal?.throwIfAborted();
-          let off = 0;
-          while (off < chunk.byteLength) {
-            const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
-            off += bytesWritten;
-          }
+          if (chunk.byteLength === 0) continue;
+          batch.push(chunk);
+          batched += chunk.byteLength;
           bytes += chunk.byteLength;
+          if (batched >= WRITE_BATCH) await flush();
         }
+        await flush();
         opts.signal?.throwIfAborted();
         await fh.sync();
       } finally {

@@ -6,7 +6,7 @@
 import { type BackupRecord, backupDir, listRecords, usable } from './catalog.js';
 import type { BackupStore } from './store.js';
 import { logicalPath } from './store.js';
-import { SEGMENT_NAME } from './wal-segment.js';
+import { parseWalName } from './wal-names.js';
 
 export type BackupListEntry = Pick<
   BackupRecord,
@@ -40,8 +40,8 @@ export interface BackupReport {
 export async function backupReport(store: BackupStore): Promise<BackupReport> {
   const records = await listRecords(store);
   const segs = (await store.repo.list('wal'))
-    .map((f) => ({ name: (logicalPath(f.path).split('/').pop() ?? '').slice(0, 24), mtimeMs: f.mtimeMs }))
-    .filter((f) => SEGMENT_NAME.test(f.name))
+    .map((f) => ({ name: logicalPath(f.path).split('/').pop() ?? '', mtimeMs: f.mtimeMs }))
+    .filter((f) => parseWalName(f.name)?.kind === 'segment')
     .sort((a, b) =>
       a.name.slice(8) < b.name.slice(8) ? -1 : a.name.slice(8) > b.name.slice(8) ? 1 : a.name < b.name ? -1 : 1,
     );

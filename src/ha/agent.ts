@@ -3,6 +3,7 @@
  * change of the leader, failover, sync or config key. Every cycle explains itself in one sentence (`summary`).
  * Gathering is read DCS → lease step (decide-lease.ts, the only writes before the decision) → read the rest.
  */
+import { BackupService } from '../backup/agent-service.js';
 import { clusterKeys, encodeJson, parseCluster, type Cluster, type MemberRecord } from '../dcs/layout.js';
 import type { Store, WatchHandle } from '../dcs/store.js';
 import type { DynamicConfig, NodeConfig } from '../config/node.js';
@@ -67,6 +68,8 @@ export class Agent {
   /** The DCS config problems last logged: each is logged once when it appears, not every cycle. */
   private loggedConfigProblems = new Set<string>();
   private readonly requests: PendingRequest[] = [];
+  /** WAL archiving and scheduled backups (src/backup/agent-service.ts). */
+  readonly backup: BackupService;
 
   constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
     this.ctx = {
@@ -79,6 +82,7 @@ export class Agent {
       mem: newMemory(),
     };
     this.executor = new Executor(this.ctx);
+    this.backup = new BackupService({ cfg, store, keys: this.ctx.keys, pg: this.ctx.pg, log, now });
     this.last = {
       name: cfg.name,
       scope: cfg.scope,
@@ -280,6 +284,8 @@ export class Agent {
       await this.publish(g, memberState, role).catch((err) =>
         ctx.log.warn('could not publish the member record', { err }),
       );
+    const leads = role === 'primary' && g.cluster?.leader?.name === ctx.cfg.name && !this.shuttingDown;
+    this.backup.cycle(g.dynamic, leads, g.cluster);
     return g.dynamic.loop_wait;
   }
 
@@ -379,6 +385,8 @@ export class Agent {
     await this.executor.idle();
     if (ctx.pg.isRunning())
       await ctx.pg.stop('fast', 60_000).catch((err) => ctx.log.error('could not stop PostgreSQL', { err }));
+    // After PostgreSQL: its shutdown archives the last segments through the archiver's fast path.
+    await this.backup.stop();
     await ctx.pg.disconnect();
     if (ctx.mem.lease) {
       await ctx.store.compareAndDelete(ctx.keys.leader, { value: ctx.cfg.name }).catch(() => {});

@@ -5,6 +5,7 @@
  *   DIR/pgpass                  libpq password file for the superuser (PGPASSFILE)
  *   DIR/etcd/{data,etcd.log,etcd.pid}
  *   DIR/tls/                    (`up --tls`) ca.{crt,key} and one certificate per node, <node>.{crt,key}
+ *   DIR/backup/                 the backup repository: archived WAL and base backups (docs/backup.md), postgres-owned
  *   DIR/<node>/{node.yml,data,run,agent.log,agent.pid,postgresql.log,pgpass}
  *
  * As root, DIR and the node folders are root's (0755) and hold root's files (node.yml 0600, agent.pid); only data/,
@@ -80,6 +81,8 @@ export const paths = {
   etcdPid: (dir: string) => join(dir, 'etcd', 'etcd.pid'),
   etcdLog: (dir: string) => join(dir, 'etcd', 'etcd.log'),
   nodeDir: (dir: string, name: string) => join(dir, name),
+  /** The cluster's backup repository (WAL archive and base backups), postgres-owned. */
+  backupRepo: (dir: string) => join(dir, 'backup'),
   nodeConfig: (dir: string, name: string) => join(dir, name, 'node.yml'),
   agentPid: (dir: string, name: string) => join(dir, name, 'agent.pid'),
   agentLog: (dir: string, name: string) => join(dir, name, 'agent.log'),
@@ -193,6 +196,25 @@ export function migrateEtcdCredentials(lc: LocalCluster, section: Record<string,
   return changed;
 }
 
+/**
+ * Gives every node.yml without a backup section the cluster's repository (clusters made before backups existed).
+ * Returns whether a file changed (running agents must restart: archive_mode needs a PostgreSQL restart anyway).
+ */
+export function migrateBackupRepo(lc: LocalCluster): boolean {
+  let changed = false;
+  for (const n of lc.nodes) {
+    const file = paths.nodeConfig(lc.dir, n.name);
+    if (!existsSync(file)) continue;
+    const doc = parseDocument(readFileSync(file, 'utf8'));
+    if (doc.hasIn(['backup'])) continue;
+    doc.setIn(['backup'], doc.createNode({ repo: paths.backupRepo(lc.dir) }));
+    writeFileSync(file, doc.toString(), { mode: 0o600 });
+    chmodSync(file, 0o600);
+    changed = true;
+  }
+  return changed;
+}
+
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
 export function createLocalCluster(
   dirArg: string,
@@ -243,6 +265,7 @@ export function createLocalCluster(
         data_dir: 'data',
         ...(saved.tls ? postgresTls(dir, n.name, pgBase) : pgBase),
       },
+      backup: { repo: paths.backupRepo(dir) },
       log: { format: 'json' },
     };
     const file = paths.nodeConfig(dir, n.name);

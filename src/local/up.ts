@@ -6,12 +6,14 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { findEtcdBinary, etcdArgs, waitForEtcd } from '../dcs/etcd-server.js';
-import { sleep } from '../lib/proc.js';
+import { ensureDirFor, sleep } from '../lib/proc.js';
+import { waitFirstBackup } from './backup.js';
 import {
   createLocalCluster,
   DEFAULT_PORT_BASE,
   ensureProxyFiles,
   LocalClusterError,
+  migrateBackupRepo,
   migrateEtcdCredentials,
   migrateRestCredentials,
   paths,
@@ -34,6 +36,8 @@ export interface UpOptions {
   binDir?: string;
   /** `--tls`: create the cluster with TLS — PostgreSQL, etcd (only when creating; a cluster keeps what it was created with). */
   tls?: boolean;
+  /** How long to wait for the first full backup the leader takes (default 120 s; it goes on in the background). */
+  firstBackupTimeoutMs?: number;
   /** Progress lines ("etcd up", "node2: creating replica"). */
   progress: (line: string) => void;
 }
@@ -268,13 +272,18 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   for (const line of secureNodeFolders(lc)) opts.progress(line);
   const restAdded = migrateRestCredentials(lc);
   const etcdAdded = migrateEtcdCredentials(lc, localEtcdClientSection(lc.dir, lc.tls));
-  if ((restAdded || etcdAdded) && lc.nodes.some((n) => livePid(managed.agent(lc, n.name)) !== null)) {
+  const backupAdded = migrateBackupRepo(lc);
+  ensureDirFor(paths.backupRepo(lc.dir), 0o750);
+  if ((restAdded || etcdAdded || backupAdded) && lc.nodes.some((n) => livePid(managed.agent(lc, n.name)) !== null)) {
     // Agents read node.yml only at start: restart the whole cluster (data stays) so every agent uses them.
     const what = [
       restAdded
         ? 'REST credentials added to this cluster (cluster.json, restapi.authentication in every node.yml)'
         : '',
       etcdAdded ? 'an etcd user added to this cluster (etcd3 in every node.yml, etcd in proxy.yml)' : '',
+      backupAdded
+        ? `a backup repository added to this cluster (${paths.backupRepo(lc.dir)}, backup in every node.yml)`
+        : '',
     ]
       .filter(Boolean)
       .join('; ');
@@ -293,6 +302,7 @@ export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; stat
   startAgents(lc, opts.progress);
   await waitHealthy(lc, opts.timeoutMs ?? 120_000, opts.progress);
   await startProxy(lc, opts.progress);
+  await waitFirstBackup(lc, opts.firstBackupTimeoutMs ?? 120_000, opts.progress);
   const status = await localStatus(lc);
   return { cluster: lc, status };
 }

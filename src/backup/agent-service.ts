@@ -1,0 +1,211 @@
+/**
+ * The backup duties of a running agent, called once per HA cycle (`cycle`), never blocking it:
+ *
+ * - every member with a repository runs the WAL archiver (wal-archiver.ts) beside its PostgreSQL, whose
+ *   archive_command (archiving.ts) finds the archiver's .ok files;
+ * - the leader starts scheduled backups (schedule.ts) in the background; losing leadership aborts a running one
+ *   (it is marked failed; the new leader's schedule catches up).
+ */
+import { clusterView } from '../cluster/view.js';
+import type { DynamicConfig, NodeConfig } from '../config/node.js';
+import type { Cluster, ClusterKeys } from '../dcs/layout.js';
+import { parseCluster } from '../dcs/layout.js';
+import type { Store } from '../dcs/store.js';
+import type { Logger } from '../lib/log.js';
+import { ensureDirFor } from '../lib/proc.js';
+import type { LocalInstance } from '../postgres/local-instance.js';
+import { nodeBackupSettings, spoolDirFor } from './archiving.js';
+import { type BackupRecord, type BackupType, listRecords } from './catalog.js';
+import type { BackupSettings } from './config.js';
+import { connectSource, switchWal } from './pg-source.js';
+import { openStore, runBackup } from './run.js';
+import { dueBackup, type ScheduleState } from './schedule.js';
+import { type ArchiverStats, WalArchiver } from './wal-archiver.js';
+
+export interface BackupServiceDeps {
+  readonly cfg: NodeConfig;
+  readonly store: Store;
+  readonly keys: ClusterKeys;
+  readonly pg: LocalInstance;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+export interface BackupServiceStatus {
+  readonly repo: string | null;
+  readonly archiver: ArchiverStats | null;
+  readonly running: BackupType | null;
+  readonly lastBackup: {
+    readonly type: BackupType;
+    readonly ok: boolean;
+    readonly at: number;
+    readonly id?: string;
+    readonly durationS?: number;
+    readonly bytes?: number;
+    readonly error?: string;
+  } | null;
+}
+
+const RECORDS_TTL_MS = 60_000;
+
+export class BackupService {
+  #archiver: WalArchiver | null = null;
+  #archiverKey = '';
+  #starting: Promise<void> | null = null;
+  #running: { type: BackupType; abort: AbortController } | null = null;
+  #schedule: ScheduleState = { failedAt: {} };
+  #records: { at: number; list: BackupRecord[] } | null = null;
+  #last: BackupServiceStatus['lastBackup'] = null;
+  #repo: string | null = null;
+  #stopped = false;
+
+  constructor(private readonly d: BackupServiceDeps) {}
+
+  status(): BackupServiceStatus {
+    return {
+      repo: this.#repo,
+      archiver: this.#archiver?.stats ?? null,
+      running: this.#running?.type ?? null,
+      lastBackup: this.#last,
+    };
+  }
+
+  /** One HA cycle's worth: keep the archiver matching the settings; on the leader, start a due backup. */
+  cycle(dynamic: DynamicConfig, isLeader: boolean, cluster: Cluster | undefined): void {
+    if (this.#stopped) return;
+    const { settings } = nodeBackupSettings(this.d.cfg, dynamic.backup);
+    this.#repo = settings?.repo ?? null;
+    this.#syncArchiver(settings);
+    if (!isLeader && this.#running) {
+      this.d.log.warn(`backup: no longer the leader; aborting the running ${this.#running.type} backup`);
+      this.#running.abort.abort(new Error('this member stopped being the leader'));
+    }
+    if (settings && isLeader && cluster && !this.#running) this.#maybeStartBackup(settings);
+  }
+
+  /** Stops the archiver (after PostgreSQL stopped) and aborts a running backup. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#running?.abort.abort(new Error('the agent is stopping'));
+    await this.#starting?.catch(() => {});
+    await this.#archiver?.stop();
+    this.#archiver = null;
+  }
+
+  /** Logs a problem when it first appears or changes, not on every 250 ms retry. */
+  #warned = new Map<string, string>();
+  #warnOnce(file: string, message: string): void {
+    if (this.#warned.get(file) === message) return;
+    if (this.#warned.size > 1000) this.#warned.clear();
+    this.#warned.set(file, message);
+    this.d.log.warn(message, { file });
+  }
+
+  #syncArchiver(settings: BackupSettings | null): void {
+    const key = settings
+      ? JSON.stringify([settings.repo, settings.encryption_key_file, settings.compression, settings.level])
+      : '';
+    if (key === this.#archiverKey || this.#starting) return;
+    this.#archiverKey = key;
+    const old = this.#archiver;
+    this.#archiver = null;
+    this.#starting = (async () => {
+      await old?.stop();
+      if (!settings) return;
+      const dataDir = this.d.cfg.postgresql.data_dir;
+      const spoolDir = spoolDirFor(dataDir);
+      ensureDirFor(spoolDir, 0o750);
+      const store = await openStore(settings);
+      const archiver = new WalArchiver({
+        store,
+        dataDir,
+        spoolDir,
+        compression: settings.compression,
+        level: settings.level,
+        onError: (file, err) => this.#warnOnce(file, `WAL archiving of ${file} failed: ${err.message}`),
+      });
+      if (this.#stopped) return;
+      this.#archiver = archiver;
+      archiver.start();
+      this.d.log.info(`WAL archiver started: repository ${settings.repo}`);
+    })()
+      .catch((err: Error) => {
+        this.#archiverKey = ''; // retried next cycle
+        this.d.log.warn(`could not start the WAL archiver: ${err.message}`, { err });
+      })
+      .finally(() => {
+        this.#starting = null;
+      });
+  }
+
+  #maybeStartBackup(settings: BackupSettings): void {
+    const now = this.d.now();
+    if (this.#records && now - this.#records.at < RECORDS_TTL_MS) {
+      const type = dueBackup(settings.schedule, this.#records.list, now, this.#schedule);
+      if (type) this.#startBackup(settings, type);
+      return;
+    }
+    if (this.#records?.at === -1) return; // a read is in flight
+    this.#records = { at: -1, list: this.#records?.list ?? [] };
+    openStore(settings)
+      .then((store) => listRecords(store))
+      .then(
+        (list) => {
+          this.#records = { at: this.d.now(), list };
+        },
+        (err: Error) => {
+          this.#records = null;
+          this.d.log.warn(`backup schedule: cannot read the repository: ${err.message}`);
+        },
+      );
+  }
+
+  #startBackup(settings: BackupSettings, type: BackupType): void {
+    const abort = new AbortController();
+    this.#running = { type, abort };
+    const { cfg, store, keys, log } = this.d;
+    log.info(`scheduled ${type} backup starting`, { type });
+    runBackup(
+      {
+        settings,
+        dcs: store,
+        leaseKey: keys.backup,
+        readView: async () => clusterView(cfg.scope, parseCluster(keys, await store.getPrefix(keys.prefix))),
+        connectSource: (m) => connectSource(cfg, m, abort.signal),
+        switchWal: (m) => (m.name === cfg.name ? this.d.pg.switchWal(10_000) : switchWal(cfg, m)),
+        now: () => new Date(this.d.now()),
+        progress: (l) => log.info(`backup: ${l}`),
+        who: `agent ${cfg.name}`,
+      },
+      { type },
+    )
+      .then(
+        (rec) => {
+          delete this.#schedule.failedAt[type];
+          this.#last = {
+            type,
+            ok: true,
+            at: this.d.now(),
+            id: rec.id,
+            durationS: rec.duration_s ?? undefined,
+            bytes: rec.bytes,
+          };
+          log.info(
+            `${type} backup ${rec.id} done in ${rec.duration_s} s (${rec.repo_bytes} bytes stored, from ${rec.member})`,
+            {
+              backup: rec.id,
+            },
+          );
+        },
+        (err: Error) => {
+          this.#schedule = { failedAt: { ...this.#schedule.failedAt, [type]: this.d.now() } };
+          this.#last = { type, ok: false, at: this.d.now(), error: err.message };
+          log.warn(`scheduled ${type} backup failed (retried in 5 min): ${err.message}`, { type });
+        },
+      )
+      .finally(() => {
+        this.#running = null;
+        this.#records = null; // re-read: the new backup (or a failed record) is there
+      });
+  }
+}
