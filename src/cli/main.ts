@@ -9,6 +9,7 @@ import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
+import { runRestoreCommand } from './restore-cmd.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
 import { tlsFiles } from '../local/tls.js';
@@ -107,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'ctl') return runCtl(rest);
   if (cmd === 'proxy') return runProxyCommand(rest);
+  if (cmd === 'restore') return runRestoreCommand(rest);
   const spec = SPECS[cmd];
   if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
   const { flags, positional } = parseArgs(rest, spec);
