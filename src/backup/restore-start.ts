@@ -138,7 +138,7 @@ export async function startRestored(o: StartRestoredOptions): Promise<StartedRes
       if (!s.inRecovery && o.recovery.action !== 'promote')
         throw failed(`ended recovery and promoted instead of the action "${o.recovery.action}"`);
     } else o.onProgress?.(last);
-    await sleep(o.pollMs ?? 500, o.signal);
+    await sleep(o.pollMs ?? 250, o.signal);
   }
 }
 

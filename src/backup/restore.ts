@@ -157,7 +157,7 @@ export function assertEmptyTarget(dir: string, what = 'data directory'): void {
   if (entries.length > 0)
     throw new BackupError(
       'RESTORE_TARGET_NOT_EMPTY',
-      `the restore ${what} ${dir} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); nothing was changed: restore into a new or empty directory`,
+      `the restore ${what} ${dir} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); nothing in it was changed: restore into a new or empty directory`,
     );
 }
 
@@ -171,7 +171,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     archiving: o.archiving,
     comment: `backup ${backup.id} (ended ${backup.stop_time}, LSN ${backup.stop_lsn}); target: ${describeTarget(o.recovery.target)}`,
   });
-  let step = `create ${o.dataDir}`;
+  let step = '';
   const totals = { bytes: 0, files: 0 };
   const totalBytes = chain.reduce((n, b) => n + (b.bytes || 0), 0);
   const report = (archive: string | null) =>
@@ -179,6 +179,12 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   try {
     ensurePostgresDir(o.dataDir, 0o700, 'data');
     chmodSync(o.dataDir, 0o700);
+  } catch (err) {
+    throw new BackupError('RESTORE_FAILED', `cannot restore into ${o.dataDir}: ${(err as Error).message}`, {
+      backup: backup.id,
+    });
+  }
+  try {
     let spaces: { oid: string; path: string }[] | null = null;
     for (const s of steps) {
       let dir = o.dataDir;
@@ -198,7 +204,6 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     report(null);
     return { backup, chain: chain.map((b) => b.id), ...totals, tablespaces: spaces ?? [] };
   } catch (err) {
-    if (err instanceof BackupError && err.code === 'RESTORE_TARGET_NOT_EMPTY') throw err;
     throw new BackupError(
       'RESTORE_FAILED',
       `restore of backup ${backup.id} failed at "${step}": ${(err as Error).message}. ${o.dataDir} is partially restored and not usable: remove it (and any tablespace directories restored) and run the restore again; the repository was not changed`,

@@ -242,6 +242,23 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
     assert.equal(await clusterState(DEFAULT_BIN_DIR, r.dataDir), 'shut down in recovery');
   });
 
+  test('a target after the end of the archived WAL: RESTORE_FAILED naming the log, the directory kept', async () => {
+    const dataDir = join(dir.path, 'unreachable');
+    const recovery = recoveryOf({ kind: 'time', time: '2099-01-01 00:00:00+00' });
+    await restoreBackup({ store, dataDir, recovery, restoreCommand });
+    const logFile = join(dir.path, 'unreachable.log');
+    const port = await freePort('127.0.0.1');
+    await assert.rejects(
+      startRestored({ dataDir, port, socketDir: join(dir.path, 'sock-u'), logFile, recovery, pollMs: 200 }),
+      (e: unknown) =>
+        isBackupError(e, 'RESTORE_FAILED') &&
+        e.message.includes(logFile) &&
+        e.message.includes('resume recovery') &&
+        /recovery ended before configured recovery target was reached/.test(e.message),
+    );
+    assert.ok(readdirSync(dataDir).includes('recovery.signal'));
+  });
+
   test('a non-empty target is refused and left untouched, by the API and the CLI', async () => {
     const target = join(dir.path, 'not-empty');
     mkdirSync(target);
