@@ -9,7 +9,6 @@
  * wal/history/…); restore_command is a tiny script reading the repository through BackupStore.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
   appendFileSync,
   createReadStream,
@@ -32,7 +31,7 @@ import { clusterState, DEFAULT_BIN_DIR, type StartedRestore, startRestored } fro
 import { BackupStore } from '../../src/backup/store.js';
 import { runRestoreCommand } from '../../src/cli/restore-cmd.js';
 import { freePort } from '../../src/lib/net.js';
-import { ensureDirFor, pidAlive, postgresIdentity, sleep } from '../../src/lib/proc.js';
+import { ensureDirFor, pidAlive, postgresIdentity, run, sleep } from '../../src/lib/proc.js';
 import { type RunningPostgres, startPostgres } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 import { eventually } from '../helpers/wait.js';
@@ -68,23 +67,29 @@ async function syncWal(store: BackupStore, archDir: string): Promise<void> {
   }
 }
 
-/** A full backup into backups/<id>/ (base.tar.lz4 as PostgreSQL compressed it) with an ok record. */
-async function takeBackup(store: BackupStore, src: RunningPostgres): Promise<void> {
+/**
+ * A full backup into backups/<id>/ with an ok record: pg_basebackup writes base.tar.lz4 and one <oid>.tar.lz4 per
+ * extra tablespace (as PostgreSQL compressed them) into `tmp`, and each is stored as it is.
+ */
+async function takeBackup(store: BackupStore, src: RunningPostgres, id: string, tmp: string): Promise<void> {
   const [before] = await src.sql(`SELECT pg_current_wal_lsn()::text AS lsn, now()::text AS t,
     (SELECT system_identifier::text FROM pg_control_system()) AS sysid`);
-  const child = spawn(
+  const r = await run(
     join(DEFAULT_BIN_DIR, 'pg_basebackup'),
-    ['-h', src.host, '-p', String(src.port), '-U', 'postgres', '-D', '-', '-Ft', ...BASEBACKUP_FLAGS],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    ['-h', src.host, '-p', String(src.port), '-U', 'postgres', '-D', tmp, '-Ft', ...BASEBACKUP_FLAGS],
+    { asPostgres: false, timeoutMs: 120_000 },
   );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<number | null>((r) => child.on('close', r));
-  const put = await store.put(`backups/${BACKUP_ID}/base.tar`, child.stdout, 'lz4', { precompressed: true });
-  assert.equal(await done, 0, stderr);
+  assert.equal(r.code, 0, r.stderr);
+  const files: BackupRecord['files'] = [];
+  for (const f of readdirSync(tmp).sort()) {
+    const put = await store.put(`backups/${id}/${f.replace(/\.lz4$/, '')}`, createReadStream(join(tmp, f)), 'lz4', {
+      precompressed: true,
+    });
+    files.push({ name: f, size: put.bytes, sha256: '' });
+  }
   const [afterRow] = await src.sql(`SELECT pg_current_wal_lsn()::text AS lsn, now()::text AS t`);
-  const rec: BackupRecord = {
-    id: BACKUP_ID,
+  await writeRecord(store, {
+    id,
     type: 'full',
     parent: null,
     member: 'node1',
@@ -94,7 +99,7 @@ async function takeBackup(store: BackupStore, src: RunningPostgres): Promise<voi
     start_time: new Date(before?.['t'] as string).toISOString(),
     stop_time: new Date(afterRow?.['t'] as string).toISOString(),
     bytes: 0,
-    repo_bytes: put.bytes,
+    repo_bytes: files.reduce((n, f) => n + f.size, 0),
     duration_s: 1,
     status: 'ok',
     system_identifier: before?.['sysid'] as string,
@@ -102,9 +107,15 @@ async function takeBackup(store: BackupStore, src: RunningPostgres): Promise<voi
     compression: 'lz4',
     wal_start: null,
     wal_stop: null,
-    files: [{ name: 'base.tar.lz4', size: put.bytes, sha256: '' }],
-  };
-  await writeRecord(store, rec);
+    files,
+  });
+}
+
+/** Switches to a new segment and copies the archive, once that segment is in it, into the repository. */
+async function archiveAll(src: RunningPostgres, store: BackupStore, archDir: string): Promise<void> {
+  const last = (await src.sql('SELECT pg_walfile_name(pg_switch_wal()) AS f'))[0]?.['f'] as string;
+  await eventually('the last segment archived', () => readdirSync(archDir).includes(last), 30_000);
+  await syncWal(store, archDir);
 }
 
 describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_000 }, () => {
@@ -139,7 +150,7 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
 
     await src.sql('CREATE TABLE t (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');
     await src.sql('INSERT INTO t (id) VALUES (0)');
-    await takeBackup(store, src);
+    await takeBackup(store, src, BACKUP_ID, join(dir.path, 'bb1'));
     await src.sql('INSERT INTO t (id) VALUES (1)');
     await sleep(1100);
     marks.time = (await src.sql('SELECT clock_timestamp()::text AS t'))[0]?.['t'] as string;
@@ -154,9 +165,7 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
       'x'
     ] as string;
     await src.sql('INSERT INTO t (id) VALUES (5)');
-    const last = (await src.sql('SELECT pg_walfile_name(pg_switch_wal()) AS f'))[0]?.['f'] as string;
-    await eventually('the last segment archived', () => readdirSync(archDir).includes(last), 30_000);
-    await syncWal(store, archDir);
+    await archiveAll(src, store, archDir);
   });
 
   after(async () => {
@@ -257,6 +266,55 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
         /recovery ended before configured recovery target was reached/.test(e.message),
     );
     assert.ok(readdirSync(dataDir).includes('recovery.signal'));
+  });
+
+  test('a tablespace: refused where the original still is, restored where asked (tablespace_map rewritten)', async () => {
+    const tsOld = join(dir.path, 'ts-old');
+    ensureDirFor(tsOld, 0o700);
+    await src.sql(`CREATE TABLESPACE ts1 LOCATION '${tsOld}'`);
+    await src.sql('CREATE TABLE u (id int) TABLESPACE ts1; INSERT INTO u VALUES (42)');
+    const oid = String((await src.sql(`SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'`))[0]?.['oid']);
+    const id = '20261203-051000F';
+    await takeBackup(store, src, id, join(dir.path, 'bb2'));
+    await archiveAll(src, store, join(dir.path, 'archive'));
+    const recovery = recoveryOf({ kind: 'immediate' });
+    await assert.rejects(
+      restoreBackup({ store, dataDir: join(dir.path, 'ts-refused'), backupId: id, recovery, restoreCommand }),
+      (e: unknown) =>
+        isBackupError(e, 'RESTORE_FAILED') && e.message.includes(`tablespace ${oid} ${tsOld} is not empty`),
+    );
+    const dataDir = join(dir.path, 'ts-restored');
+    const tsNew = join(dir.path, 'ts-new');
+    const res = await restoreBackup({
+      store,
+      dataDir,
+      backupId: id,
+      recovery,
+      restoreCommand,
+      tablespaces: { [oid]: tsNew },
+    });
+    assert.deepEqual(res.tablespaces, [{ oid, path: tsNew }]);
+    assert.equal(readFileSync(join(dataDir, 'tablespace_map'), 'utf8'), `${oid} ${tsNew}\n`);
+    const socketDir = join(dir.path, 'sock-ts');
+    const port = await freePort('127.0.0.1');
+    const s = await startRestored({
+      dataDir,
+      port,
+      socketDir,
+      logFile: join(dir.path, 'ts.log'),
+      recovery,
+      pollMs: 200,
+    });
+    started.push(s.pid);
+    const c = new pg.Client({ host: socketDir, port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    try {
+      assert.deepEqual((await c.query('SELECT id FROM u')).rows, [{ id: 42 }]);
+      const loc = await c.query(`SELECT pg_tablespace_location(oid) AS l FROM pg_tablespace WHERE spcname = 'ts1'`);
+      assert.deepEqual(loc.rows, [{ l: tsNew }]);
+    } finally {
+      await c.end();
+    }
   });
 
   test('a non-empty target is refused and left untouched, by the API and the CLI', async () => {
