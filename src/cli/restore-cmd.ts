@@ -9,7 +9,9 @@
  * Progress goes to stderr; the result (text, or one JSON object with --json) to stdout. Exit codes: 0 done,
  * 1 failure, 2 invalid usage.
  */
-import { resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackupError } from '../backup/errors.js';
 import { PosixRepo } from '../backup/posix-repo.js';
@@ -17,7 +19,7 @@ import { describeTarget, type RecoveryTarget, RecoveryTargetError, recoveryOf } 
 import { type RestoreProgress, restoreBackup } from '../backup/restore.js';
 import { startRestored } from '../backup/restore-start.js';
 import { BackupStore } from '../backup/store.js';
-import { postgresIdentity } from '../lib/proc.js';
+import { chownForPostgres, postgresIdentity } from '../lib/proc.js';
 import { parseArgs, UsageError, usage, type FlagSpec } from './args.js';
 
 const SPEC: Record<string, FlagSpec> = {
@@ -71,6 +73,17 @@ export function targetFromFlags(flags: Record<string, unknown>): RecoveryTarget 
       'give at most one recovery target (--target-time, --target-lsn, --target-xid, --target-name, --target immediate)',
     );
   return given[0] ?? { kind: 'latest' };
+}
+
+/**
+ * The restored server's socket goes into its own data directory (0700: private to postgres and root), unless that
+ * path is too long for a unix socket (107 bytes); then into a new private directory under /tmp.
+ */
+function socketDirFor(dataDir: string, port: number): string {
+  if (`${dataDir}/.s.PGSQL.${port}`.length <= 107) return dataDir;
+  const dir = mkdtempSync(join(tmpdir(), 'pgkeel-restore-'));
+  chownForPostgres(dir);
+  return dir;
 }
 
 const mb = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
@@ -143,7 +156,7 @@ async function restoreCommand(args: string[]): Promise<number> {
   };
   if (!json)
     process.stdout.write(
-      `restored backup ${res.backup.id} into ${dataDir}: ${mb(res.bytes)}, ${res.files} files in ${restoreSeconds.toFixed(1)} s; recovery target: ${describeTarget(recovery.target)}, then ${recovery.action}\n`,
+      `restored backup ${res.backup.id} into ${dataDir}: ${mb(res.bytes)}, ${res.files} files in ${restoreSeconds.toFixed(1)} s; recovery target: ${describeTarget(recovery.target)}, then ${recovery.action}\n${flags['start'] ? '' : `start it as the postgres user (recovery runs first): pg_ctl -D ${dataDir} -l ${dataDir}/pgkeel-restore.log start\n`}`,
     );
   if (flags['start'] && port !== undefined) {
     const ac = new AbortController();
@@ -155,7 +168,7 @@ async function restoreCommand(args: string[]): Promise<number> {
       const started = await startRestored({
         dataDir,
         port,
-        socketDir: dataDir,
+        socketDir: socketDirFor(dataDir, port),
         logFile: `${dataDir}/pgkeel-restore.log`,
         recovery,
         signal: ac.signal,
