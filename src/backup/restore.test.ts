@@ -6,68 +6,7 @@ import { describe, test } from 'node:test';
 import type { BackupRecord } from './catalog.js';
 import { isBackupError } from './errors.js';
 import { recoveryOf } from './recovery.js';
-import { assertEmptyTarget, chooseBackup, restorePlan, TarCounter, tarSize } from './restore.js';
-
-/** A tar header block: name, octal size, type flag (the fields TarCounter reads). */
-function header(name: string, size: number, type: string): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 'latin1');
-  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-  h.write(type, 156, 'latin1');
-  return h;
-}
-const padded = (n: number) => Buffer.alloc(Math.ceil(n / 512) * 512, 7);
-
-/** dir/, a 1000-byte file, a pax header (with data), an empty file, a symlink, a 512-byte file, the end marker. */
-const ARCHIVE = Buffer.concat([
-  header('base/', 0, '5'),
-  header('base/1', 1000, '0'),
-  padded(1000),
-  header('PaxHeader', 30, 'x'),
-  padded(30),
-  header('global/pg_control', 0, '0'),
-  header('pg_tblspc/16384', 0, '2'),
-  header('old', 512, '\0'),
-  padded(512),
-  Buffer.alloc(1024),
-  Buffer.alloc(8192), // record padding after the end marker
-]);
-
-describe('TarCounter', () => {
-  test('counts regular files and sees the end marker, at every split point', () => {
-    for (let cut = 0; cut <= ARCHIVE.length; cut += 37) {
-      const c = new TarCounter();
-      const files = c.push(ARCHIVE.subarray(0, cut)) + c.push(ARCHIVE.subarray(cut));
-      assert.equal(files, 3, `cut at ${cut}`);
-      assert.equal(c.ended, true);
-    }
-  });
-
-  test('byte by byte', () => {
-    const c = new TarCounter();
-    let files = 0;
-    for (let i = 0; i < ARCHIVE.length; i++) files += c.push(ARCHIVE.subarray(i, i + 1));
-    assert.equal(files, 3);
-    assert.equal(c.ended, true);
-  });
-
-  test('a truncated archive has not ended; one zero block alone is not the end', () => {
-    const c = new TarCounter();
-    c.push(ARCHIVE.subarray(0, 512 * 4));
-    assert.equal(c.ended, false);
-    const d = new TarCounter();
-    d.push(Buffer.concat([header('a', 0, '0'), Buffer.alloc(512), header('b', 0, '0')]));
-    assert.equal(d.ended, false);
-  });
-
-  test('sizes: octal text, and GNU base-256 for files over 8 GiB', () => {
-    assert.equal(tarSize(Buffer.from('00000001750\0')), 1000);
-    const big = Buffer.alloc(12);
-    big[0] = 0x80;
-    big.writeUIntBE(20 * 2 ** 30, 6, 6);
-    assert.equal(tarSize(big), 20 * 2 ** 30);
-  });
-});
+import { assertEmptyTarget, chooseBackup, parseTablespaceMap, restorePlan } from './restore.js';
 
 function rec(id: string, over: Partial<BackupRecord> = {}): BackupRecord {
   return {
@@ -186,5 +125,26 @@ describe('assertEmptyTarget', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('parseTablespaceMap', () => {
+  test('oid and path per line (paths may hold spaces), relocated as asked', () => {
+    const map = '16385 /srv/ts one\n16390 /srv/ts2\n';
+    assert.deepEqual(parseTablespaceMap(map, {}), [
+      { oid: '16385', path: '/srv/ts one' },
+      { oid: '16390', path: '/srv/ts2' },
+    ]);
+    assert.deepEqual(parseTablespaceMap(map, { '16390': '/new' })[1], { oid: '16390', path: '/new' });
+    assert.deepEqual(parseTablespaceMap('', {}), []);
+  });
+
+  test('a malformed line, or relocating a tablespace the backup does not have, is refused', () => {
+    assert.throws(() => parseTablespaceMap('/srv/ts\n', {}), /malformed line/);
+    assert.throws(
+      () => parseTablespaceMap('16385 /a\n', { '99': '/b' }),
+      (e: unknown) =>
+        isBackupError(e, 'RESTORE_FAILED') && /no tablespace 99 to relocate \(it has: 16385\)/.test(String(e)),
+    );
   });
 });

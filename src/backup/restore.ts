@@ -23,6 +23,7 @@ import { BackupError } from './errors.js';
 import { describeTarget, type Recovery, renderRecoveryConf, selectionOf } from './recovery.js';
 import type { BackupStore } from './store.js';
 import { logicalPath } from './store.js';
+import { leadingMember, TarCounter } from './tar.js';
 
 export interface RestoreProgress {
   readonly backup: string;
@@ -176,6 +177,12 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   const totalBytes = chain.reduce((n, b) => n + (b.bytes || 0), 0);
   const report = (archive: string | null) =>
     o.onProgress?.({ backup: backup.id, archive, bytes: totals.bytes, files: totals.files, totalBytes });
+  // Tablespace directories must be new or empty too: known from tablespace_map at the head of the base archive, so
+  // they are checked before anything is written.
+  const planned = steps.some((s) => s.into.kind === 'tablespace')
+    ? await plannedTablespaces(o.store, steps[0] as ExtractStep, o.tablespaces ?? {})
+    : [];
+  for (const t of planned) assertEmptyTarget(t.path, `directory of tablespace ${t.oid}`);
   try {
     ensurePostgresDir(o.dataDir, 0o700, 'data');
     chmodSync(o.dataDir, 0o700);
@@ -189,7 +196,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     for (const s of steps) {
       let dir = o.dataDir;
       if (s.into.kind === 'tablespace') {
-        spaces ??= tablespaceTargets(o.dataDir, o.tablespaces ?? {});
+        step = 'create the tablespace directories';
+        spaces ??= tablespaceDirs(o.dataDir, o.tablespaces ?? {}, planned);
         const oid = s.into.oid;
         const ts = spaces.find((t) => t.oid === oid);
         if (!ts)
@@ -213,24 +221,50 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
-/**
- * The tablespace directories, from the restored tablespace_map ("<oid> <path>" per line), relocated as asked. Each
- * must be new or empty, like the data directory; it is created for postgres. tablespace_map is rewritten with the
- * new paths, and PostgreSQL makes the pg_tblspc symlinks from it when recovery starts.
- */
-function tablespaceTargets(
-  dataDir: string,
+/** tablespace_map ("<oid> <path>" per line) as oid → directory, relocated as asked. */
+export function parseTablespaceMap(
+  text: string,
   relocate: Readonly<Record<string, string>>,
 ): { oid: string; path: string }[] {
-  const map = readNoFollow(join(dataDir, 'tablespace_map')) ?? '';
   const out: { oid: string; path: string }[] = [];
-  for (const line of map.split('\n')) {
+  for (const line of text.split('\n')) {
     if (line === '') continue;
-    const sp = line.indexOf(' ');
-    if (sp <= 0) throw new Error(`tablespace_map has a malformed line: ${JSON.stringify(line)}`);
-    const oid = line.slice(0, sp);
-    out.push({ oid, path: relocate[oid] ?? line.slice(sp + 1) });
+    const m = /^(\d+) (.+)$/.exec(line);
+    if (!m) throw new Error(`tablespace_map has a malformed line: ${JSON.stringify(line)}`);
+    out.push({ oid: m[1] as string, path: relocate[m[1] as string] ?? (m[2] as string) });
   }
+  const unknown = Object.keys(relocate).filter((oid) => !out.some((t) => t.oid === oid));
+  if (unknown.length > 0)
+    throw new BackupError(
+      'RESTORE_FAILED',
+      `the backup has no tablespace ${unknown.join(', ')} to relocate (it has: ${out.map((t) => t.oid).join(', ') || 'none'})`,
+    );
+  return out;
+}
+
+/** The tablespaces as the base archive's tablespace_map names them, read from the head of the stored archive. */
+async function plannedTablespaces(
+  store: BackupStore,
+  base: ExtractStep,
+  relocate: Readonly<Record<string, string>>,
+): Promise<{ oid: string; path: string }[]> {
+  const map = await leadingMember(await store.get(base.stored), 'tablespace_map');
+  return parseTablespaceMap(map?.toString('utf8') ?? '', relocate);
+}
+
+/**
+ * After the base archive: the tablespace directories from the extracted tablespace_map (which must be the one
+ * checked beforehand), created for postgres; tablespace_map is rewritten with relocated paths, and PostgreSQL makes
+ * the pg_tblspc symlinks from it when recovery starts.
+ */
+function tablespaceDirs(
+  dataDir: string,
+  relocate: Readonly<Record<string, string>>,
+  planned: readonly { oid: string; path: string }[],
+): { oid: string; path: string }[] {
+  const out = parseTablespaceMap(readNoFollow(join(dataDir, 'tablespace_map')) ?? '', relocate);
+  if (JSON.stringify(out) !== JSON.stringify(planned))
+    throw new Error('the extracted tablespace_map differs from the one at the head of the archive');
   for (const t of out) {
     assertEmptyTarget(t.path, `directory of tablespace ${t.oid}`);
     ensurePostgresDir(t.path, 0o700, 'data');
@@ -311,58 +345,4 @@ function prepareForRecovery(dataDir: string, conf: string): void {
   const auto = join(dataDir, 'postgresql.auto.conf');
   writeFileForPostgres(auto, (readNoFollow(auto) ?? '') + conf, 0o600);
   writeFileForPostgres(join(dataDir, 'recovery.signal'), '', 0o600);
-}
-
-/**
- * Counts regular files in a ustar/pax/GNU tar stream from its 512-byte headers, whatever the chunking, and notes
- * the end-of-archive marker (two zero blocks) so a truncated archive is told from a whole one.
- */
-export class TarCounter {
-  #header = Buffer.alloc(0);
-  /** Bytes of entry data (padded to 512) still to skip before the next header. */
-  #skip = 0;
-  #zeroBlocks = 0;
-  ended = false;
-
-  /** Feeds a chunk; returns the regular files whose headers it completed. */
-  push(chunk: Buffer): number {
-    let files = 0;
-    let off = 0;
-    while (off < chunk.length && !this.ended) {
-      if (this.#skip > 0) {
-        const n = Math.min(this.#skip, chunk.length - off);
-        this.#skip -= n;
-        off += n;
-        continue;
-      }
-      const need = 512 - this.#header.length;
-      const part = chunk.subarray(off, off + need);
-      off += part.length;
-      this.#header = this.#header.length === 0 ? Buffer.from(part) : Buffer.concat([this.#header, part]);
-      if (this.#header.length < 512) break;
-      const h = this.#header;
-      this.#header = Buffer.alloc(0);
-      if (h.every((b) => b === 0)) {
-        if (++this.#zeroBlocks === 2) this.ended = true;
-        continue;
-      }
-      this.#zeroBlocks = 0;
-      const type = String.fromCharCode(h[156] as number);
-      const size = tarSize(h.subarray(124, 136));
-      this.#skip = Math.ceil(size / 512) * 512;
-      if (type === '0' || type === '\0' || type === '7') files++;
-    }
-    return files;
-  }
-}
-
-/** A tar header's size field: octal text, or base-256 when its first byte has the high bit set (GNU, > 8 GiB). */
-export function tarSize(field: Buffer): number {
-  if (((field[0] as number) & 0x80) !== 0) {
-    let v = 0;
-    for (let i = 1; i < field.length; i++) v = v * 256 + (field[i] as number);
-    return v;
-  }
-  const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
-  return text === '' ? 0 : Number.parseInt(text, 8);
 }

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import {
   appendFileSync,
   createReadStream,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -281,8 +282,9 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
     await assert.rejects(
       restoreBackup({ store, dataDir: join(dir.path, 'ts-refused'), backupId: id, recovery, restoreCommand }),
       (e: unknown) =>
-        isBackupError(e, 'RESTORE_FAILED') && e.message.includes(`tablespace ${oid} ${tsOld} is not empty`),
+        isBackupError(e, 'RESTORE_TARGET_NOT_EMPTY') && e.message.includes(`tablespace ${oid} ${tsOld} is not empty`),
     );
+    assert.equal(existsSync(join(dir.path, 'ts-refused')), false, 'refused before anything was written');
     const dataDir = join(dir.path, 'ts-restored');
     const tsNew = join(dir.path, 'ts-new');
     const res = await restoreBackup({
