@@ -11,6 +11,7 @@ import { runCtl } from './ctl-cmd.js';
 import { runBackupCommand } from './backup-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
 import { runWalCommand } from './wal-cmd.js';
+import { runRestoreCommand } from './restore-cmd.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
 import { tlsFiles } from '../local/tls.js';
@@ -111,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'proxy') return runProxyCommand(rest);
   if (cmd === 'backup') return runBackupCommand(rest);
   if (cmd === 'archive-push' || cmd === 'archive-get') return runWalCommand(cmd, rest);
+  if (cmd === 'restore') return runRestoreCommand(rest);
   const spec = SPECS[cmd];
   if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
   const { flags, positional } = parseArgs(rest, spec);
