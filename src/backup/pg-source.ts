@@ -69,8 +69,11 @@ export async function connectSource(
   };
 }
 
-/** `select pg_switch_wal()` as the superuser (only reachable where pg_hba lets the superuser in over TCP). */
-export async function switchWal(cfg: NodeConfig, m: Endpoint): Promise<void> {
+/**
+ * `select pg_switch_wal()` as the superuser (only reachable where pg_hba lets the superuser in over TCP); returns the
+ * name of the segment it closed (the newest one the archive must receive).
+ */
+export async function switchWal(cfg: NodeConfig, m: Endpoint): Promise<string> {
   const su = cfg.postgresql.authentication.superuser;
   const c = new pg.Client({
     host: m.host,
@@ -85,7 +88,8 @@ export async function switchWal(cfg: NodeConfig, m: Endpoint): Promise<void> {
   c.on('error', () => {});
   try {
     await c.connect();
-    await c.query('select pg_switch_wal()');
+    const r = await c.query<{ seg: string }>('select pg_walfile_name(pg_switch_wal()) as seg');
+    return r.rows[0]?.seg ?? '';
   } finally {
     await c.end().catch(() => {});
   }

@@ -33,7 +33,7 @@ export interface BackupRunDeps {
   /** A replication connection to the member (closed by the caller of `close`). */
   readonly connectSource: (m: MemberView) => Promise<BaseBackupSource & { close(): Promise<void> }>;
   /** `select pg_switch_wal()` on the leader, so the backup's last segment is archived now. */
-  readonly switchWal: (leader: MemberView) => Promise<void>;
+  readonly switchWal: (leader: MemberView) => Promise<unknown>;
   readonly now: () => Date;
   readonly progress?: (line: string) => void;
   /** Who runs it, for the lease and for messages ("cli", "agent node1"). */

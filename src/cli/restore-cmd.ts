@@ -12,19 +12,29 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { backupContext, nodeConfigFor } from '../backup/context.js';
 import { BackupError } from '../backup/errors.js';
+import { restoreCommand as walRestoreCommand } from '../backup/wal-commands.js';
+import { walRepoPath } from '../backup/wal-names.js';
+import { switchWal } from '../backup/pg-source.js';
+import { DEFAULT_DIR, readLocalCluster } from '../local/layout.js';
 import { PosixRepo } from '../backup/posix-repo.js';
 import { describeTarget, type RecoveryTarget, RecoveryTargetError, recoveryOf } from '../backup/recovery.js';
 import { type RestoreProgress, restoreBackup } from '../backup/restore.js';
 import { startRestored } from '../backup/restore-start.js';
 import { BackupStore } from '../backup/store.js';
-import { chownForPostgres, postgresIdentity } from '../lib/proc.js';
+import { chownForPostgres, postgresIdentity, sleep } from '../lib/proc.js';
 import { parseArgs, UsageError, usage, type FlagSpec } from './args.js';
 
 const SPEC: Record<string, FlagSpec> = {
   to: { type: 'string', doc: 'the data directory to fill (must not exist, or be empty)', placeholder: 'DATADIR' },
   repo: { type: 'string', doc: 'the backup repository (a directory)', placeholder: 'PATH' },
+  dir: {
+    type: 'string',
+    doc: `local cluster made by \`pgkeel up\` whose repository to restore from (DIR/backup)`,
+    placeholder: 'DIR',
+  },
+  config: { type: 'string', short: 'c', doc: 'a node config: its backup repository and key', placeholder: 'FILE' },
   'key-file': { type: 'string', doc: "the repository's encryption key file", placeholder: 'FILE' },
   backup: {
     type: 'string',
@@ -47,12 +57,55 @@ const SPEC: Record<string, FlagSpec> = {
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };
 
-/** Placeholder until wal-commands.ts's restoreCommand() is merged: `node main.js archive-get --repo R %f %p`. */
-function restoreCommandFor(repo: string, keyFile?: string): string {
-  const main = fileURLToPath(new URL('./main.js', import.meta.url));
-  const sh = (s: string) => (/^[A-Za-z0-9_./=:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-  const words = [process.execPath, main, 'archive-get', '--repo', repo, ...(keyFile ? ['--key-file', keyFile] : [])];
-  return `${words.map(sh).join(' ')} %f %p`;
+/** restore_command for the restored server: archive-get with prefetch into a spool inside the data directory. */
+function restoreCommandFor(repo: string, dataDir: string, keyFile?: string): string {
+  return walRestoreCommand({ repo, keyFile, prefetch: 8, spool: join(dataDir, PREFETCH_DIR) });
+}
+
+const PREFETCH_DIR = 'pgkeel_prefetch';
+
+/** The repository and key: --repo, else the node config's (or the local cluster's) backup section, else the DCS's. */
+async function repoFor(flags: Record<string, unknown>): Promise<{ repo: string; keyFile?: string }> {
+  const keyFlag = flags['key-file'] ? resolve(flags['key-file'] as string) : undefined;
+  if (flags['repo']) return { repo: resolve(flags['repo'] as string), keyFile: keyFlag };
+  const where = {
+    dir: (flags['dir'] as string | undefined) ?? DEFAULT_DIR,
+    config: flags['config'] as string | undefined,
+  };
+  if (!flags['dir'] && !flags['config'] && !readLocalCluster(where.dir))
+    throw new UsageError(`pgkeel restore needs --repo PATH, --dir DIR or -c node.yml (no cluster in ./${DEFAULT_DIR})`);
+  const cfg = nodeConfigFor(where);
+  if (cfg.backup?.repo) return { repo: cfg.backup.repo, keyFile: keyFlag ?? cfg.backup.encryption_key_file };
+  await using ctx = await backupContext(where);
+  return { repo: ctx.settings.repo, keyFile: keyFlag ?? ctx.settings.encryption_key_file };
+}
+
+/**
+ * With a cluster at hand (--dir, -c), closes the leader's current WAL segment and waits (up to 30 s) until it is in
+ * the archive, so a restore to "now" or to a minute ago finds the WAL it needs. Best effort: a cluster that is down
+ * (the disaster case) is reported and the restore goes on with what the archive has.
+ */
+async function archiveNewestWal(flags: Record<string, unknown>, store: BackupStore, say: (s: string) => void) {
+  const where = {
+    dir: (flags['dir'] as string | undefined) ?? DEFAULT_DIR,
+    config: flags['config'] as string | undefined,
+  };
+  try {
+    await using ctx = await backupContext(where);
+    const view = await ctx.readView();
+    const leader = view.members.find((m) => m.name === view.leader);
+    if (!leader) throw new Error('the cluster has no leader');
+    const seg = await switchWal(ctx.cfg, leader);
+    if (!seg) return;
+    for (let i = 0; i < 120 && !(await store.find(walRepoPath(seg))); i++) await sleep(250);
+    say(
+      (await store.find(walRepoPath(seg)))
+        ? `closed the leader's WAL segment ${seg}: archived`
+        : `closed the leader's WAL segment ${seg}, but it is not archived after 30 s; restoring with what the archive has`,
+    );
+  } catch (err) {
+    say(`could not archive the newest WAL first (${(err as Error).message}); restoring with what the archive has`);
+  }
 }
 
 /** The one recovery target the flags name (none: latest). */
@@ -101,14 +154,14 @@ export async function runRestoreCommand(args: string[]): Promise<number> {
 async function restoreCommand(args: string[]): Promise<number> {
   const { flags, positional } = parseArgs(args, SPEC);
   if (flags['help']) {
-    process.stdout.write(`Usage: pgkeel restore --to DATADIR --repo PATH [options]\n\n${usage(SPEC)}\n`);
+    process.stdout.write(
+      `Usage: pgkeel restore --to DATADIR [--dir D | -c node.yml | --repo PATH] [options]\n\n${usage(SPEC)}\n`,
+    );
     return 0;
   }
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
   const to = flags['to'] as string | undefined;
-  const repoDir = flags['repo'] as string | undefined;
   if (!to) throw new UsageError('pgkeel restore needs --to DATADIR');
-  if (!repoDir) throw new UsageError('pgkeel restore needs --repo PATH');
   const port = flags['port'] as number | undefined;
   if (flags['start'] && port === undefined) throw new UsageError('--start needs --port P');
   if (!flags['start'] && port !== undefined) throw new UsageError('--port is for --start');
@@ -121,11 +174,11 @@ async function restoreCommand(args: string[]): Promise<number> {
     throw err;
   }
   const dataDir = resolve(to);
-  const repo = resolve(repoDir);
-  const keyFile = flags['key-file'] ? resolve(flags['key-file'] as string) : undefined;
+  const { repo, keyFile } = await repoFor(flags);
   const json = flags['json'] === true;
   const say = (s: string) => process.stderr.write(`${s}\n`);
   const store = await BackupStore.open(new PosixRepo(repo, { owner: postgresIdentity() }), { keyFile });
+  if (!flags['repo']) await archiveNewestWal(flags, store, say);
   const t0 = performance.now();
   let lastPrint = 0;
   const onProgress = (p: RestoreProgress) => {
@@ -140,7 +193,7 @@ async function restoreCommand(args: string[]): Promise<number> {
     dataDir,
     backupId: flags['backup'] as string | undefined,
     recovery,
-    restoreCommand: restoreCommandFor(repo, keyFile),
+    restoreCommand: restoreCommandFor(repo, dataDir, keyFile),
     onProgress,
   });
   const restoreSeconds = (performance.now() - t0) / 1000;
