@@ -8,6 +8,8 @@ import { expire } from '../backup/expire.js';
 import { connectSource, switchWal } from '../backup/pg-source.js';
 import { backupReport, humanAge, humanBytes } from '../backup/report.js';
 import { openStore, runBackup } from '../backup/run.js';
+import { verifyRepository } from '../backup/verify.js';
+import { verifyByRestore } from '../backup/verify-restore.js';
 import { DEFAULT_DIR } from '../local/layout.js';
 import { type FlagSpec, parseArgs, UsageError, usage } from './args.js';
 import { renderTable } from './table.js';
@@ -31,6 +33,13 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
   },
   list: common,
   expire: { ...common, 'dry-run': { type: 'boolean', doc: 'only print what would be removed' } },
+  verify: {
+    ...common,
+    restore: {
+      type: 'boolean',
+      doc: 'also restore the newest backup with the archived WAL on a private port, run pg_amcheck on every database and report the restore time',
+    },
+  },
 };
 
 const HELP = `Usage: pgkeel backup [--type full|incr|diff] [--from auto|leader|replica|NAME] [--delta] [--json] [--dir D | -c node.yml]
@@ -45,7 +54,9 @@ export async function runBackupCommand(args: string[]): Promise<number> {
   const rest = sub === 'run' ? args : args.slice(1);
   const spec = SPECS[sub];
   if (!spec) throw new UsageError(`unknown backup command "${sub}"; run \`pgkeel backup --help\``);
-  const { flags } = parseArgs(rest, spec);
+  const { flags, positional } = parseArgs(rest, spec);
+  if (positional.length > (sub === 'verify' ? 1 : 0))
+    throw new UsageError(`unexpected argument "${positional.at(-1)}"`);
   if (flags['help']) {
     out(`${HELP}\n\n${usage(spec)}`);
     return 0;
@@ -116,6 +127,26 @@ export async function runBackupCommand(args: string[]): Promise<number> {
           : 'Recoverable: nothing yet (no usable backup)',
       );
       return 0;
+    }
+    case 'verify': {
+      const store = await openStore(ctx.settings, false);
+      const id = positional[0];
+      const report = await verifyRepository(store, { id });
+      const restored =
+        flags['restore'] === true && report.problems.length === 0
+          ? await verifyByRestore(store, ctx.settings.encryption_key_file, err)
+          : null;
+      const problems = [...report.problems, ...(restored?.problems ?? [])];
+      if (json) out(JSON.stringify({ ...report, restore: restored, problems, ok: problems.length === 0 }, null, 2));
+      else {
+        out(
+          `checked ${report.backups.length} backup(s): ${report.files} stored files (${humanBytes(report.bytes)}), ${report.walChecked} WAL segments`,
+        );
+        if (restored) out(restored.summary);
+        for (const p of problems) out(`PROBLEM: ${p.problem}`);
+        out(problems.length ? `verify FAILED: ${problems.length} problem(s)` : 'verify OK');
+      }
+      return problems.length ? 1 : 0;
     }
     case 'expire': {
       const store = await openStore(ctx.settings, false);
