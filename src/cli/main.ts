@@ -17,7 +17,7 @@ import { up } from '../local/up.js';
 import { tlsFiles } from '../local/tls.js';
 import { down } from '../local/down.js';
 import { localStatus } from '../local/status.js';
-import { connectionStrings, statusTable } from './status-text.js';
+import { backupLine, connectionStrings, statusTable } from './status-text.js';
 import { PGKEEL_VERSION } from '../ha/agent.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
@@ -30,7 +30,7 @@ Usage: pgkeel <command> [options]
 Local cluster:
   up       start (or resume) a local cluster: etcd + one agent per node   [--nodes N] [--dir DIR] [--port-base P] [--detach] [--tls]
   down     stop a local cluster started with up (data stays)               [--dir DIR]
-  status   show the cluster's members                                       [--dir DIR] [--json]
+  status   show the cluster's members and backups                           [--dir DIR] [--json]
 
 Node:
   agent    run one node's agent in the foreground                          -c node.yml
@@ -40,6 +40,13 @@ Proxy (a leader-following pooler, like pgBouncer + HAProxy):
   proxy    run a proxy in the foreground     -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME)
            [--replica HOST:PORT ...] [--pool-mode session|transaction] [--pool-size N] [--max-client-conn N]
            [--auth scram-sha-256|md5|trust] [--auth-file userlist.txt]; \`pgkeel proxy --help\`
+
+Backup and point-in-time recovery (like pgBackRest; docs/backup.md):
+  backup   take a full backup and wait           [--dir DIR | -c node.yml] [--type full] [--from auto|leader|replica|NAME] [--json]
+           backup list [--json] | backup verify [ID] [--restore] | backup expire [--dry-run]
+  restore  fill an empty data directory from the backups, to a point in time   --to DATADIR [--dir DIR | -c node.yml | --repo R]
+           [--target-time T | --target-lsn L | --target-xid X | --target-name N | --target immediate]
+           [--target-action promote|pause|shutdown] [--start --port P]; \`pgkeel restore --help\`
 
 Cluster management (like patronictl):
   ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]
@@ -151,6 +158,8 @@ async function main(argv: string[]): Promise<number> {
       out(statusTable(res.status));
       out('');
       for (const l of connectionStrings(res.status)) out(l);
+      const b = backupLine(res.status);
+      if (b) out(b);
       if (res.cluster.tls)
         out(
           `TLS: PostgreSQL accepts TCP connections only over TLS; check the server with "sslmode=verify-full sslrootcert=${tlsFiles.caCert(res.cluster.dir)}"`,
@@ -186,6 +195,8 @@ async function main(argv: string[]): Promise<number> {
         out(`Cluster ${s.scope} (etcd ${s.etcd})`);
         out(statusTable(s));
         if (s.proxy) out(`\nproxy: read-write ${s.proxy.rw}, read-only ${s.proxy.ro}`);
+        const b = backupLine(s);
+        if (b) out(b);
         if (s.error) err(`\n${s.error}`);
       }
       return s.error ? 1 : 0;

@@ -1,5 +1,6 @@
 /** `pgkeel status` and `pgkeel up` as text: the members table and the connection strings to use. */
 import type { StatusJson } from '../local/status.js';
+import { humanAge } from '../backup/report.js';
 import { renderTable } from './table.js';
 
 export function formatBytes(n: number | null): string {
@@ -40,4 +41,14 @@ export function connectionStrings(s: StatusJson): string[] {
     `any primary (libpq multi-host): psql "postgresql://${s.user}@${hosts}/postgres?target_session_attrs=read-write&passfile=${s.passfile}"`,
   );
   return lines;
+}
+
+/** One line on backups: the last one's age and the recoverable window. */
+export function backupLine(s: StatusJson, now = Date.now()): string | null {
+  const b = s.backup;
+  if (!b) return null;
+  if (b.error) return `backup: cannot read ${b.repo}: ${b.error}`;
+  if (!b.last_backup_time) return `backup: no backup yet (repository ${b.repo})`;
+  const age = humanAge(now - Date.parse(b.last_backup_time));
+  return `backup: last ${b.last_backup_id} ${age} ago; recoverable ${b.recoverable_from} .. ${b.recoverable_to} (repository ${b.repo})`;
 }

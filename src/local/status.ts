@@ -2,7 +2,11 @@
  * `pgkeel status`: the cluster as the DCS sees it, in the stable `--json` shape scripts rely on
  * (documented in README.md, "status --json"), or as a table.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { isBackupError } from '../backup/errors.js';
+import { backupReport } from '../backup/report.js';
+import { openStore } from '../backup/run.js';
 import { clusterKeys, parseCluster } from '../dcs/layout.js';
 import { EtcdStore } from '../dcs/etcd.js';
 import { etcdStoreOptions } from '../config/etcd-section.js';
@@ -31,8 +35,41 @@ export interface StatusJson {
   passfile: string;
   members: StatusMember[];
   proxy?: { rw: string; ro: string };
+  /** The backup repository and the recoverable window (times ISO 8601; null until there is a backup). */
+  backup?: StatusBackup;
   /** Set when the DCS could not be read; members then come from the local configs with state "unknown"/"stopped". */
   error?: string;
+}
+
+export interface StatusBackup {
+  repo: string;
+  last_backup_time: string | null;
+  last_backup_id: string | null;
+  recoverable_from: string | null;
+  recoverable_to: string | null;
+  /** Set when the repository could not be read. */
+  error?: string;
+}
+
+/** The local cluster's repository, summarised; absent when the cluster has none. */
+async function backupStatus(lc: LocalCluster): Promise<StatusBackup | undefined> {
+  const repo = paths.backupRepo(lc.dir);
+  if (!existsSync(repo)) return undefined;
+  const none = { repo, last_backup_time: null, last_backup_id: null, recoverable_from: null, recoverable_to: null };
+  try {
+    const r = await backupReport(await openStore({ repo }, false));
+    const last = r.backups.filter((b) => b.status === 'ok').at(-1);
+    return {
+      ...none,
+      last_backup_time: last?.stop_time ?? null,
+      last_backup_id: last?.id ?? null,
+      recoverable_from: r.recoverable_from,
+      recoverable_to: r.recoverable_to,
+    };
+  } catch (err) {
+    if (isBackupError(err, 'REPO_NOT_INITIALIZED')) return none;
+    return { ...none, error: (err as Error).message };
+  }
 }
 
 export async function readView(lc: LocalCluster, timeoutMs = 3000): Promise<ClusterView> {
@@ -57,6 +94,8 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
   };
   if (livePid(managed.proxy(lc)) !== null)
     out.proxy = { rw: `${lc.host}:${lc.proxy.rw}`, ro: `${lc.host}:${lc.proxy.ro}` };
+  const backup = await backupStatus(lc);
+  if (backup) out.backup = backup;
   let view: ClusterView | null = null;
   try {
     view = await readView(lc);
