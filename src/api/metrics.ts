@@ -4,12 +4,14 @@
  */
 import type { AgentSnapshot } from '../ha/agent.js';
 import { PGKEEL_VERSION } from '../ha/agent.js';
+import type { BackupServiceStatus } from '../backup/agent-service.js';
+import { backupMetrics } from '../backup/metrics.js';
 
 function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-export function renderMetrics(s: AgentSnapshot): string {
+export function renderMetrics(s: AgentSnapshot, backup?: BackupServiceStatus, now = Date.now()): string {
   const labels = `scope="${esc(s.scope)}",name="${esc(s.name)}"`;
   const out: string[] = [];
   const gauge = (name: string, help: string, value: number, extra = '') => {
@@ -107,5 +109,6 @@ export function renderMetrics(s: AgentSnapshot): string {
     'Value is 1 if this replica does not stream and its log says why (see /patroni), 0 otherwise.',
     s.gathered?.observed.pg.streamProblem ? 1 : 0,
   );
+  if (backup?.repo) out.push(...backupMetrics(backup, labels, now));
   return out.join('\n') + '\n';
 }

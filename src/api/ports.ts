@@ -11,6 +11,7 @@ import type { Cluster, ClusterKeys } from '../dcs/layout.js';
 import type { Store } from '../dcs/store.js';
 import type { NodeConfig } from '../config/node.js';
 import type { AgentSnapshot, OperatorRequest } from '../ha/agent.js';
+import type { BackupServiceStatus } from '../backup/agent-service.js';
 
 export interface AgentPort {
   /**
@@ -30,6 +31,8 @@ export interface AgentPort {
   readCluster(): Promise<Cluster>;
   /** Asks the loop to run a cycle now: a request was written to the DCS that the agents act on. */
   poke(): void;
+  /** WAL archiving and backups as this agent sees them (absent in fakes that have none). */
+  backupStatus?(): BackupServiceStatus;
 }
 
 /** The node settings the API reads: its listener and credentials, what a DCS config may set, the default loop_wait. */

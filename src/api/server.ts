@@ -172,7 +172,7 @@ export class ApiServer {
         }
         case '/metrics':
           res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-          res.end(head ? undefined : renderMetrics(snap));
+          res.end(head ? undefined : renderMetrics(snap, this.deps.agent.backupStatus?.(), this.deps.now()));
           return;
         default:
           return send(res, 404, { error: `no such path: ${path}` }, head);

@@ -18,6 +18,7 @@ import { nodeBackupSettings, spoolDirFor } from './archiving.js';
 import { type BackupRecord, type BackupType, listRecords } from './catalog.js';
 import type { BackupSettings } from './config.js';
 import { connectSource, switchWal } from './pg-source.js';
+import { type BackupReport, backupReport } from './report.js';
 import { openStore, runBackup } from './run.js';
 import { dueBackup, type ScheduleState } from './schedule.js';
 import { type ArchiverStats, WalArchiver } from './wal-archiver.js';
@@ -35,6 +36,8 @@ export interface BackupServiceStatus {
   readonly repo: string | null;
   readonly archiver: ArchiverStats | null;
   readonly running: BackupType | null;
+  /** The repository summary, refreshed every minute (null until read, or without a repository). */
+  readonly report: BackupReport | null;
   readonly lastBackup: {
     readonly type: BackupType;
     readonly ok: boolean;
@@ -58,6 +61,7 @@ export class BackupService {
   #last: BackupServiceStatus['lastBackup'] = null;
   #repo: string | null = null;
   #stopped = false;
+  #report: { at: number; value: BackupReport | null } | null = null;
 
   constructor(private readonly d: BackupServiceDeps) {}
 
@@ -66,6 +70,7 @@ export class BackupService {
       repo: this.#repo,
       archiver: this.#archiver?.stats ?? null,
       running: this.#running?.type ?? null,
+      report: this.#report?.value ?? null,
       lastBackup: this.#last,
     };
   }
@@ -76,6 +81,8 @@ export class BackupService {
     const { settings } = nodeBackupSettings(this.d.cfg, dynamic.backup);
     this.#repo = settings?.repo ?? null;
     this.#syncArchiver(settings);
+    if (settings) this.#refreshReport(settings);
+    else this.#report = null;
     if (!isLeader && this.#running) {
       this.d.log.warn(`backup: no longer the leader; aborting the running ${this.#running.type} backup`);
       this.#running.abort.abort(new Error('this member stopped being the leader'));
@@ -136,6 +143,24 @@ export class BackupService {
       .finally(() => {
         this.#starting = null;
       });
+  }
+
+  /** The repository summary for metrics and status, re-read once a minute (and after each backup). */
+  #refreshReport(settings: BackupSettings): void {
+    const now = this.d.now();
+    if (this.#report && (this.#report.at === -1 || now - this.#report.at < RECORDS_TTL_MS)) return;
+    const previous = this.#report?.value ?? null;
+    this.#report = { at: -1, value: previous };
+    openStore(settings, false)
+      .then((store) => backupReport(store))
+      .then(
+        (value) => {
+          this.#report = { at: this.d.now(), value };
+        },
+        () => {
+          this.#report = { at: this.d.now(), value: previous }; // not created yet, or unreadable: try next minute
+        },
+      );
   }
 
   #maybeStartBackup(settings: BackupSettings): void {
@@ -206,6 +231,7 @@ export class BackupService {
       .finally(() => {
         this.#running = null;
         this.#records = null; // re-read: the new backup (or a failed record) is there
+        this.#report = null;
       });
   }
 }

@@ -3,7 +3,7 @@
  * change of the leader, failover, sync or config key. Every cycle explains itself in one sentence (`summary`).
  * Gathering is read DCS → lease step (decide-lease.ts, the only writes before the decision) → read the rest.
  */
-import { BackupService } from '../backup/agent-service.js';
+import { BackupService, type BackupServiceStatus } from '../backup/agent-service.js';
 import { clusterKeys, encodeJson, parseCluster, type Cluster, type MemberRecord } from '../dcs/layout.js';
 import type { Store, WatchHandle } from '../dcs/store.js';
 import type { DynamicConfig, NodeConfig } from '../config/node.js';
@@ -117,6 +117,10 @@ export class Agent {
   }
 
   // --- end of the REST API's methods (request() and poke() below serve it too) ---
+
+  backupStatus(): BackupServiceStatus {
+    return this.backup.status();
+  }
 
   /** Asks the loop to run a cycle now (REST actions, watch events). */
   poke(): void {

@@ -1,0 +1,71 @@
+/**
+ * Backup and WAL archive metrics for an agent's /metrics (Prometheus text). Neither Patroni nor pgBackRest exports
+ * these; the names follow Prometheus conventions (timestamps in seconds since the epoch, _total for counters) under
+ * pgkeel_backup_ and pgkeel_wal_archive_. Pure.
+ */
+import type { BackupServiceStatus } from './agent-service.js';
+
+const secs = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
+
+export function backupMetrics(b: BackupServiceStatus, labels: string, now: number): string[] {
+  const out: string[] = [];
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, rows: [string, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [extra, v] of rows) out.push(`${name}{${labels}${extra}} ${v}`);
+  };
+  const r = b.report;
+  const types = ['full', 'incr', 'diff'] as const;
+  const lastOk = (t: string) => r?.backups.filter((x) => x.type === t && x.status === 'ok').at(-1);
+  metric(
+    'pgkeel_backup_last_success_timestamp_seconds',
+    'gauge',
+    'When the newest usable backup of each type finished (0: none).',
+    types.map((t) => [`,type="${t}"`, secs(lastOk(t)?.stop_time)]),
+  );
+  metric(
+    'pgkeel_backup_last_duration_seconds',
+    'gauge',
+    'How long the newest usable backup of each type took.',
+    types.map((t) => [`,type="${t}"`, lastOk(t)?.duration_s ?? 0]),
+  );
+  metric(
+    'pgkeel_backup_last_bytes',
+    'gauge',
+    'Database bytes covered by the newest usable backup of each type.',
+    types.map((t) => [`,type="${t}"`, lastOk(t)?.bytes ?? 0]),
+  );
+  metric(
+    'pgkeel_backup_last_repo_bytes',
+    'gauge',
+    'Bytes the newest usable backup of each type stores in the repository.',
+    types.map((t) => [`,type="${t}"`, lastOk(t)?.repo_bytes ?? 0]),
+  );
+  metric('pgkeel_backup_usable', 'gauge', 'Usable backups in the repository.', [
+    ['', r?.backups.filter((x) => x.status === 'ok').length ?? 0],
+  ]);
+  metric('pgkeel_backup_running', 'gauge', 'Value is 1 while this agent runs a backup.', [['', b.running ? 1 : 0]]);
+  metric('pgkeel_backup_recoverable_from_timestamp_seconds', 'gauge', 'Start of the recoverable window (0: none).', [
+    ['', secs(r?.recoverable_from)],
+  ]);
+  metric('pgkeel_backup_recoverable_to_timestamp_seconds', 'gauge', 'End of the recoverable window (0: none).', [
+    ['', secs(r?.recoverable_to)],
+  ]);
+  const a = b.archiver;
+  metric('pgkeel_wal_archive_backlog_files', 'gauge', 'WAL files PostgreSQL marked ready that are not archived yet.', [
+    ['', a?.backlog ?? 0],
+  ]);
+  metric(
+    'pgkeel_wal_archive_lag_seconds',
+    'gauge',
+    'Seconds since this member last archived a WAL file while files are waiting (0 when none waits).',
+    [['', a && a.backlog > 0 && a.lastArchived ? Math.max(0, (now - a.lastArchived.time) / 1000) : 0]],
+  );
+  metric('pgkeel_wal_archive_last_archived_timestamp_seconds', 'gauge', 'When this member last archived a WAL file.', [
+    ['', a?.lastArchived ? a.lastArchived.time / 1000 : 0],
+  ]);
+  metric('pgkeel_wal_archive_pushed_total', 'counter', 'WAL files this member archived.', [['', a?.pushed ?? 0]]);
+  metric('pgkeel_wal_archive_failures_total', 'counter', 'Failed attempts to archive a WAL file.', [
+    ['', a?.failures ?? 0],
+  ]);
+  return out;
+}
