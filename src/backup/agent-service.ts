@@ -197,7 +197,7 @@ export class BackupService {
         leaseKey: keys.backup,
         readView: async () => clusterView(cfg.scope, parseCluster(keys, await store.getPrefix(keys.prefix))),
         connectSource: (m) => connectSource(cfg, m, abort.signal),
-        switchWal: (m) => (m.name === cfg.name ? this.d.pg.switchWal(10_000) : switchWal(cfg, m)),
+        switchWal: (m, point) => (m.name === cfg.name ? this.d.pg.switchWal(10_000, point) : switchWal(cfg, m, point)),
         now: () => new Date(this.d.now()),
         progress: (l) => log.info(`backup: ${l}`),
         who: `agent ${cfg.name}`,

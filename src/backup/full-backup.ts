@@ -49,7 +49,7 @@ export interface FullBackupOptions {
   readonly now: () => Date;
   readonly signal?: AbortSignal;
   /** Waits until `walFile` is in the repository (the backup is not usable before); throws if it never arrives. */
-  readonly waitForWal: (walFile: string, timeline: number) => Promise<void>;
+  readonly waitForWal: (walFile: string, timeline: number, backupId: string) => Promise<void>;
   readonly walSegmentSize?: number;
   readonly progress?: (line: string) => void;
 }
@@ -154,11 +154,12 @@ export async function runFullBackup(o: FullBackupOptions): Promise<BackupRecord>
     rec.files.push({ name: m.path.slice(dir.length + 1), size: m.bytes, sha256: mhash.digest('hex') });
     const segSize = o.walSegmentSize ?? 16 * 1024 * 1024;
     rec.wal_start = segmentOfLsn(rec.timeline, rec.start_lsn, segSize);
-    // The stop LSN points just past the backup's last record; the segment holding the byte before it is the last
-    // one restore needs.
-    rec.wal_stop = segmentOfLsn(rec.timeline, Number(parseLsn(rec.stop_lsn) - 1n), segSize);
+    // The segment holding the stop LSN: recovery reads the record there to pass it (a backup from a standby may stop
+    // exactly at a segment boundary, and then that next segment must be archived too — the restore point the leader
+    // writes before switching makes sure it is not empty).
+    rec.wal_stop = segmentOfLsn(rec.timeline, rec.stop_lsn, segSize);
     o.progress?.(`backup ${rec.id}: data stored; waiting for WAL ${rec.wal_stop} in the archive`);
-    await o.waitForWal(rec.wal_stop, rec.timeline);
+    await o.waitForWal(rec.wal_stop, rec.timeline, rec.id);
     const stopped = o.now();
     rec.stop_time = stopped.toISOString();
     rec.duration_s = Math.round((stopped.getTime() - started.getTime()) / 100) / 10;
@@ -185,10 +186,8 @@ export async function failBackup(store: BackupStore, rec: BackupRecord, err: unk
   rec.status = 'failed';
   rec.error = (err as Error).message;
   delete rec.writer;
-  const dir = backupDir(rec.id);
-  for (const f of await store.repo.list(dir).catch(() => [])) {
-    if (!f.path.endsWith('/backup.json')) await store.repo.delete(f.path).catch(() => {});
-  }
+  // The whole directory, temporary files of a killed writer included; then the record alone again.
+  await store.repo.delete(backupDir(rec.id)).catch(() => {});
   rec.files = [];
   await writeRecord(store, rec).catch(() => {});
 }

@@ -73,7 +73,7 @@ export async function connectSource(
  * `select pg_switch_wal()` as the superuser (only reachable where pg_hba lets the superuser in over TCP); returns the
  * name of the segment it closed (the newest one the archive must receive).
  */
-export async function switchWal(cfg: NodeConfig, m: Endpoint): Promise<string> {
+export async function switchWal(cfg: NodeConfig, m: Endpoint, restorePoint?: string): Promise<string> {
   const su = cfg.postgresql.authentication.superuser;
   const c = new pg.Client({
     host: m.host,
@@ -88,6 +88,7 @@ export async function switchWal(cfg: NodeConfig, m: Endpoint): Promise<string> {
   c.on('error', () => {});
   try {
     await c.connect();
+    if (restorePoint) await c.query('select pg_create_restore_point($1)', [restorePoint]);
     const r = await c.query<{ seg: string }>('select pg_walfile_name(pg_switch_wal()) as seg');
     return r.rows[0]?.seg ?? '';
   } finally {

@@ -32,8 +32,11 @@ export interface BackupRunDeps {
   readonly readView: () => Promise<ClusterView>;
   /** A replication connection to the member (closed by the caller of `close`). */
   readonly connectSource: (m: MemberView) => Promise<BaseBackupSource & { close(): Promise<void> }>;
-  /** `select pg_switch_wal()` on the leader, so the backup's last segment is archived now. */
-  readonly switchWal: (leader: MemberView) => Promise<unknown>;
+  /**
+   * On the leader: a restore point named `point` (a WAL record after the backup's stop LSN, and a target users can
+   * name), then `pg_switch_wal()`, so the backup's last segment is complete and archived now.
+   */
+  readonly switchWal: (leader: MemberView, point: string) => Promise<unknown>;
   readonly now: () => Date;
   readonly progress?: (line: string) => void;
   /** Who runs it, for the lease and for messages ("cli", "agent node1"). */
@@ -82,7 +85,7 @@ export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<B
         now: d.now,
         signal: lease.signal,
         progress: d.progress,
-        waitForWal: async (walFile) => {
+        waitForWal: async (walFile, _timeline, id) => {
           const deadline = d.now().getTime() + (d.walTimeoutMs ?? 120_000);
           let switched = false;
           for (;;) {
@@ -91,7 +94,7 @@ export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<B
             if (!switched && leader) {
               switched = true;
               await d
-                .switchWal(leader)
+                .switchWal(leader, `pgkeel_backup_${id}`)
                 .catch((err: Error) => d.progress?.(`pg_switch_wal on ${leader.name}: ${err.message}`));
             }
             if (d.now().getTime() > deadline)

@@ -3,6 +3,7 @@
  * (a BackupError, printed with its code), 2 invalid usage or configuration.
  */
 import { backupContext } from '../backup/context.js';
+import { isBackupError } from '../backup/errors.js';
 import { BACKUP_TYPES, type BackupType, listRecords } from '../backup/catalog.js';
 import { expire } from '../backup/expire.js';
 import { connectSource, switchWal } from '../backup/pg-source.js';
@@ -50,6 +51,16 @@ const HELP = `Usage: pgkeel backup [--type full|incr|diff] [--from auto|leader|r
 Backups and WAL go to the repository in the cluster's backup settings (docs/backup.md).`;
 
 export async function runBackupCommand(args: string[]): Promise<number> {
+  try {
+    return await backupCommand(args);
+  } catch (e) {
+    if (!isBackupError(e)) throw e;
+    err(`pgkeel backup: ${e.code}: ${e.message}`);
+    return 1;
+  }
+}
+
+async function backupCommand(args: string[]): Promise<number> {
   const sub = args[0] && !args[0].startsWith('-') ? args[0] : 'run';
   const rest = sub === 'run' ? args : args.slice(1);
   const spec = SPECS[sub];
@@ -79,7 +90,7 @@ export async function runBackupCommand(args: string[]): Promise<number> {
           leaseKey: ctx.keys.backup,
           readView: () => ctx.readView(),
           connectSource: (m) => connectSource(ctx.cfg, m),
-          switchWal: (m) => switchWal(ctx.cfg, m),
+          switchWal: (m, point) => switchWal(ctx.cfg, m, point),
           now: () => new Date(),
           progress: json ? undefined : (l) => err(l),
           who: 'pgkeel backup (cli)',

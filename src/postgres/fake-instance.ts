@@ -277,7 +277,7 @@ export class FakeInstance implements LocalInstance {
     this.requireRunning();
   }
 
-  async switchWal(_timeoutMs: number): Promise<void> {
+  async switchWal(_timeoutMs: number, _restorePoint?: string): Promise<void> {
     this.enter('switchWal');
     this.requireRunning();
   }

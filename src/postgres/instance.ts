@@ -313,8 +313,8 @@ export class PostgresInstance implements LocalInstance {
     return this.sql.checkpoint(timeoutMs);
   }
 
-  switchWal(timeoutMs: number): Promise<void> {
-    return this.sql.switchWal(timeoutMs);
+  switchWal(timeoutMs: number, restorePoint?: string): Promise<void> {
+    return this.sql.switchWal(timeoutMs, restorePoint);
   }
 
   latestTimelineSwitch(): Promise<TimelineSwitch | null> {

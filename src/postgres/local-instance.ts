@@ -121,8 +121,11 @@ export interface LocalInstance {
   /** The state the HA loop needs each cycle. */
   status(timeoutMs?: number): Promise<PgStatus>;
   checkpoint(timeoutMs: number): Promise<void>;
-  /** Closes the current WAL segment (pg_switch_wal) so it is archived now (a backup's last segment). */
-  switchWal(timeoutMs: number): Promise<void>;
+  /**
+   * Closes the current WAL segment (pg_switch_wal) so it is archived now (a backup's last segment); with a name,
+   * first writes a restore point of that name, so the segment is never empty.
+   */
+  switchWal(timeoutMs: number, restorePoint?: string): Promise<void>;
   /** The switch that started the current timeline (after a promotion); null on a timeline without history. */
   latestTimelineSwitch(): Promise<TimelineSwitch | null>;
   /** Client transactions in flight (not idle, not the agent's own session), for the drain before a planned stop. */

@@ -206,7 +206,8 @@ export class InstanceSql {
     await this.query('CHECKPOINT', [], timeoutMs);
   }
 
-  async switchWal(timeoutMs: number): Promise<void> {
+  async switchWal(timeoutMs: number, restorePoint?: string): Promise<void> {
+    if (restorePoint) await this.query('SELECT pg_create_restore_point($1)', [restorePoint], timeoutMs);
     await this.query('SELECT pg_switch_wal()', [], timeoutMs);
   }
 
