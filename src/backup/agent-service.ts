@@ -17,7 +17,7 @@ import type { LocalInstance } from '../postgres/local-instance.js';
 import { nodeBackupSettings, spoolDirFor } from './archiving.js';
 import { type BackupRecord, type BackupType, listRecords } from './catalog.js';
 import type { BackupSettings } from './config.js';
-import { connectSource, switchWal } from './pg-source.js';
+import { connectSource, superuserSession, switchWal } from './pg-source.js';
 import { type BackupReport, backupReport } from './report.js';
 import { openStore, runBackup } from './run.js';
 import { dueBackup, type ScheduleState } from './schedule.js';
@@ -166,7 +166,7 @@ export class BackupService {
   #maybeStartBackup(settings: BackupSettings): void {
     const now = this.d.now();
     if (this.#records && now - this.#records.at < RECORDS_TTL_MS) {
-      const type = dueBackup(settings.schedule, this.#records.list, now, this.#schedule);
+      const type = dueBackup(settings.schedule, this.#records.list, now, this.#schedule, ['full', 'incr', 'diff']);
       if (type) this.#startBackup(settings, type);
       return;
     }
@@ -197,6 +197,7 @@ export class BackupService {
         leaseKey: keys.backup,
         readView: async () => clusterView(cfg.scope, parseCluster(keys, await store.getPrefix(keys.prefix))),
         connectSource: (m) => connectSource(cfg, m, abort.signal),
+        connectSql: (m) => superuserSession(cfg, m.name === cfg.name ? { ...m, host: cfg.postgresql.socket_dir } : m),
         switchWal: (m, point) => (m.name === cfg.name ? this.d.pg.switchWal(10_000, point) : switchWal(cfg, m, point)),
         now: () => new Date(this.d.now()),
         progress: (l) => log.info(`backup: ${l}`),

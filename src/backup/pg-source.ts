@@ -69,11 +69,8 @@ export async function connectSource(
   };
 }
 
-/**
- * `select pg_switch_wal()` as the superuser (only reachable where pg_hba lets the superuser in over TCP); returns the
- * name of the segment it closed (the newest one the archive must receive).
- */
-export async function switchWal(cfg: NodeConfig, m: Endpoint, restorePoint?: string): Promise<string> {
+/** A superuser session on a member (over TCP, or its socket directory when `host` is a path). */
+export async function superuserSession(cfg: NodeConfig, m: Endpoint): Promise<pg.Client> {
   const su = cfg.postgresql.authentication.superuser;
   const c = new pg.Client({
     host: m.host,
@@ -83,11 +80,25 @@ export async function switchWal(cfg: NodeConfig, m: Endpoint, restorePoint?: str
     database: 'postgres',
     application_name: 'pgkeel_backup',
     connectionTimeoutMillis: 5000,
-    ssl: pgSsl(su),
+    ssl: m.host.startsWith('/') ? undefined : pgSsl(su),
   });
   c.on('error', () => {});
   try {
     await c.connect();
+  } catch (err) {
+    await c.end().catch(() => {});
+    throw err;
+  }
+  return c;
+}
+
+/**
+ * `select pg_switch_wal()` as the superuser (only reachable where pg_hba lets the superuser in over TCP); returns the
+ * name of the segment it closed (the newest one the archive must receive).
+ */
+export async function switchWal(cfg: NodeConfig, m: Endpoint, restorePoint?: string): Promise<string> {
+  const c = await superuserSession(cfg, m);
+  try {
     if (restorePoint) await c.query('select pg_create_restore_point($1)', [restorePoint]);
     const r = await c.query<{ seg: string }>('select pg_walfile_name(pg_switch_wal()) as seg');
     return r.rows[0]?.seg ?? '';

@@ -155,7 +155,8 @@ test('a record left running by a dead writer is cleaned by the next backup, whic
   assert.equal(await store.repo.stat('backups/20261203-005000F/base.tar.lz4'), null);
 });
 
-test('incremental backups are refused plainly until they exist', async () => {
+test('an incremental backup without a SQL session, or with --delta, is refused plainly', async () => {
   await using f = await fixture();
-  await assert.rejects(runBackup(f.deps(fakeSource('n2')), { type: 'incr' }), /not built yet/);
+  await assert.rejects(runBackup(f.deps(fakeSource('n2')), { type: 'incr' }), /need a SQL session/);
+  await assert.rejects(runBackup(f.deps(fakeSource('n2')), { type: 'full', delta: true }), /--delta .* not built yet/);
 });

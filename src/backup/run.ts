@@ -2,7 +2,10 @@
  * Running a backup end to end, for the CLI and the agent's schedule: the lease, cleaning what a dead backup left,
  * the choice of member, the backup itself, and the wait for its last WAL segment in the archive.
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
 import type { ClusterView, MemberView } from '../cluster/view.js';
 import type { Store } from '../dcs/store.js';
 import { postgresIdentity } from '../lib/proc.js';
@@ -10,6 +13,7 @@ import { type BackupRecord, type BackupType, listRecords } from './catalog.js';
 import type { BackupSettings } from './config.js';
 import { BackupError } from './errors.js';
 import { type BaseBackupSource, failBackup, runFullBackup } from './full-backup.js';
+import { runIncrementalBackup } from './incremental-run.js';
 import { takeBackupLease } from './lease.js';
 import { PosixRepo } from './posix-repo.js';
 import { chooseSource } from './source.js';
@@ -44,6 +48,22 @@ export interface BackupRunDeps {
   /** How long to wait for the backup's last WAL segment in the archive (default 120 s). */
   readonly walTimeoutMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** A superuser SQL session on the member (incremental and differential backups: pg_backup_start/stop). */
+  readonly connectSql?: (m: MemberView) => Promise<pg.Client>;
+}
+
+/**
+ * The member an incremental backup reads: as chooseSource picks, but its data directory must be readable here; with
+ * replica/auto, the best member on this host (replicas first).
+ */
+export function localSource(view: ClusterView, from: string): MemberView {
+  const readable = (m: MemberView) => !!m.data_dir && existsSync(join(m.data_dir, 'PG_VERSION'));
+  const first = chooseSource(view, from);
+  if (readable(first) || (from !== 'replica' && from !== 'auto')) return first;
+  const here = view.members
+    .filter((m) => readable(m) && (m.state === 'streaming' || (m.name === view.leader && m.state === 'running')))
+    .sort((a, b) => (a.name === view.leader ? 1 : 0) - (b.name === view.leader ? 1 : 0));
+  return here[0] ?? first;
 }
 
 export interface BackupRequest {
@@ -53,10 +73,12 @@ export interface BackupRequest {
 }
 
 export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<BackupRecord> {
-  if (req.type !== 'full')
+  if (req.type !== 'full' && !d.connectSql)
+    throw new BackupError('BACKUP_FAILED', `${req.type} backups need a SQL session on the member (not available here)`);
+  if (req.delta)
     throw new BackupError(
       'BACKUP_FAILED',
-      `${req.type} backups are not built yet: only --type full works in this version (docs/backup.md, "What is not built")`,
+      '--delta (comparing files by checksum) is not built yet: incremental backups compare size and modification time',
     );
   const store = await openStore(d.settings);
   const lease = await takeBackupLease(d.dcs, d.leaseKey, {
@@ -71,11 +93,54 @@ export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<B
       await failBackup(store, r, new Error(`interrupted: its writer${by} stopped before it finished`));
     }
     const view = await d.readView();
-    const member = chooseSource(view, req.from ?? d.settings.from);
+    const member =
+      req.type === 'full'
+        ? chooseSource(view, req.from ?? d.settings.from)
+        : localSource(view, req.from ?? d.settings.from);
     const leader = view.members.find((m) => m.name === view.leader);
     d.progress?.(`backing up from ${member.name} (${member.name === view.leader ? 'leader' : 'replica'})`);
-    const source = await d.connectSource(member);
     const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const waitForWal = async (walFile: string, _timeline: number, id: string) => {
+      const deadline = d.now().getTime() + (d.walTimeoutMs ?? 120_000);
+      let switched = false;
+      for (;;) {
+        if (await store.find(walRepoPath(walFile))) return;
+        // From a replica (or a quiet leader) the last segment may not be complete yet: close it on the leader.
+        if (!switched && leader) {
+          switched = true;
+          await d
+            .switchWal(leader, `pgkeel_backup_${id}`)
+            .catch((err: Error) => d.progress?.(`pg_switch_wal on ${leader.name}: ${err.message}`));
+        }
+        if (d.now().getTime() > deadline)
+          throw new Error(
+            `WAL segment ${walFile} did not reach the archive within ${Math.round((d.walTimeoutMs ?? 120_000) / 1000)} s: is archiving working? (pgkeel status, pg_stat_archiver on the leader)`,
+          );
+        await sleep(250);
+      }
+    };
+    if (req.type !== 'full') {
+      const sql = await (d.connectSql as NonNullable<BackupRunDeps['connectSql']>)(member);
+      try {
+        return await runIncrementalBackup({
+          store,
+          type: req.type,
+          records: await listRecords(store),
+          member: member.name,
+          dataDir: member.data_dir as string,
+          sql,
+          compression: d.settings.compression,
+          level: d.settings.level,
+          now: d.now,
+          signal: lease.signal,
+          progress: d.progress,
+          waitForWal,
+        });
+      } finally {
+        await sql.end().catch(() => {});
+      }
+    }
+    const source = await d.connectSource(member);
     try {
       return await runFullBackup({
         store,
@@ -85,25 +150,7 @@ export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<B
         now: d.now,
         signal: lease.signal,
         progress: d.progress,
-        waitForWal: async (walFile, _timeline, id) => {
-          const deadline = d.now().getTime() + (d.walTimeoutMs ?? 120_000);
-          let switched = false;
-          for (;;) {
-            if (await store.find(walRepoPath(walFile))) return;
-            // From a replica (or a quiet leader) the last segment may not be complete yet: close it on the leader.
-            if (!switched && leader) {
-              switched = true;
-              await d
-                .switchWal(leader, `pgkeel_backup_${id}`)
-                .catch((err: Error) => d.progress?.(`pg_switch_wal on ${leader.name}: ${err.message}`));
-            }
-            if (d.now().getTime() > deadline)
-              throw new Error(
-                `WAL segment ${walFile} did not reach the archive within ${Math.round((d.walTimeoutMs ?? 120_000) / 1000)} s: is archiving working? (pgkeel status, pg_stat_archiver on the leader)`,
-              );
-            await sleep(250);
-          }
-        },
+        waitForWal,
       });
     } finally {
       await source.close().catch(() => {});

@@ -6,7 +6,7 @@ import { backupContext } from '../backup/context.js';
 import { isBackupError } from '../backup/errors.js';
 import { BACKUP_TYPES, type BackupType, listRecords } from '../backup/catalog.js';
 import { expire } from '../backup/expire.js';
-import { connectSource, switchWal } from '../backup/pg-source.js';
+import { connectSource, superuserSession, switchWal } from '../backup/pg-source.js';
 import { backupReport, humanAge, humanBytes } from '../backup/report.js';
 import { openStore, runBackup } from '../backup/run.js';
 import { verifyRepository } from '../backup/verify.js';
@@ -91,6 +91,7 @@ async function backupCommand(args: string[]): Promise<number> {
           readView: () => ctx.readView(),
           connectSource: (m) => connectSource(ctx.cfg, m),
           switchWal: (m, point) => switchWal(ctx.cfg, m, point),
+          connectSql: (m) => superuserSession(ctx.cfg, m),
           now: () => new Date(),
           progress: json ? undefined : (l) => err(l),
           who: 'pgkeel backup (cli)',
