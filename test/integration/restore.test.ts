@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { type BackupRecord, writeRecord } from '../../src/backup/catalog.js';
+import { type BackupRecord, readRecord, writeRecord } from '../../src/backup/catalog.js';
 import { isBackupError } from '../../src/backup/errors.js';
 import { PosixRepo } from '../../src/backup/posix-repo.js';
 import { type RecoveryAction, type RecoveryTarget, recoveryOf } from '../../src/backup/recovery.js';
@@ -339,6 +339,33 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
     } finally {
       await c.end();
     }
+  });
+
+  test('a truncated base archive fails the restore by name (RESTORE_FAILED), the repository untouched', async () => {
+    const good = await readRecord(store, BACKUP_ID);
+    const id = '20261203-045900F';
+    const stored = readFileSync(join(repoDir, `backups/${BACKUP_ID}/base.tar.lz4`));
+    await store.put(`backups/${id}/base.tar`, [stored.subarray(0, stored.length >> 1)], 'lz4', { precompressed: true });
+    await writeRecord(store, {
+      ...good,
+      id,
+      start_time: '2026-12-03T04:59:00.000Z',
+      stop_time: '2026-12-03T04:59:01.000Z',
+    });
+    const listing = async () => JSON.stringify(await store.repo.list(''));
+    const before = await listing();
+    await assert.rejects(
+      restoreBackup({
+        store,
+        dataDir: join(dir.path, 'truncated'),
+        backupId: id,
+        recovery: recoveryOf({ kind: 'immediate' }),
+        restoreCommand,
+      }),
+      (e: unknown) =>
+        isBackupError(e, 'RESTORE_FAILED') && e.message.includes(`backups/${id}/base.tar.lz4`) && /lz4/.test(e.message),
+    );
+    assert.equal(await listing(), before);
   });
 
   test('a non-empty target is refused and left untouched, by the API and the CLI', async () => {
