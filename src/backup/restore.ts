@@ -187,9 +187,10 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     });
   // Tablespace directories must be new or empty too: known from tablespace_map at the head of the base archive, so
   // they are checked before anything is written.
-  const planned = steps.some((s) => s.into.kind === 'tablespace')
-    ? await plannedTablespaces(o.store, steps[0] as ExtractStep, o.tablespaces ?? {})
-    : [];
+  const planned =
+    steps.some((s) => s.into.kind === 'tablespace') || Object.keys(o.tablespaces ?? {}).length > 0
+      ? await plannedTablespaces(o.store, steps[0] as ExtractStep, o.tablespaces ?? {})
+      : [];
   for (const t of planned) assertEmptyTarget(t.path, `directory of tablespace ${t.oid}`);
   try {
     ensurePostgresDir(o.dataDir, 0o700, 'data');
