@@ -18,7 +18,7 @@ import { pidAlive, postgresIdentity, run, sleep } from '../lib/proc.js';
 import { conninfo } from '../postgres/conf.js';
 import { readLogTail } from '../postgres/log-problems.js';
 import { BackupError } from './errors.js';
-import type { Recovery } from './recovery.js';
+import { confString, type Recovery } from './recovery.js';
 
 export const DEFAULT_BIN_DIR = '/usr/lib/postgresql/15/bin';
 const RESTORE_HBA = 'pgkeel-restore.hba.conf';
@@ -78,29 +78,31 @@ export async function startRestored(o: StartRestoredOptions): Promise<StartedRes
     `# pgkeel restore: the private socket trusts local connections while recovery is watched\nlocal all all trust\n${hba}`,
   );
   ensurePostgresFile(o.logFile, 0o640);
-  const settings: Record<string, string> = {
-    port: String(o.port),
-    listen_addresses: '127.0.0.1',
-    unix_socket_directories: `"${o.socketDir}"`,
-    hba_file: join(o.dataDir, RESTORE_HBA),
-    archive_mode: 'off',
-    hot_standby: 'on',
-    logging_collector: 'off',
-    ...(process.platform === 'linux' ? { recovery_init_sync_method: 'syncfs' } : {}),
-  };
+  // In postgresql.auto.conf rather than on the command line, so a resumed start (pg_ctl start) stays as isolated.
+  const settings: [string, string][] = [
+    ['port', String(o.port)],
+    ['listen_addresses', confString('127.0.0.1')],
+    ['unix_socket_directories', confString(`"${o.socketDir}"`)],
+    ['hba_file', confString(join(o.dataDir, RESTORE_HBA))],
+    ['archive_mode', 'off'],
+    ['hot_standby', 'on'],
+    ['logging_collector', 'off'],
+    ...(process.platform === 'linux' ? ([['recovery_init_sync_method', 'syncfs']] as [string, string][]) : []),
+  ];
+  const auto = join(o.dataDir, 'postgresql.auto.conf');
+  writeFileForPostgres(
+    auto,
+    `${readNoFollow(auto) ?? ''}\n# Added by pgkeel restore --start: a standalone copy on its own port and socket, never archiving\n${settings.map(([k, v]) => `${k} = ${v}\n`).join('')}`,
+  );
   const id = postgresIdentity();
   const log = openSync(o.logFile, 'a');
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(
-      join(bin, 'postgres'),
-      ['-D', o.dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])],
-      {
-        detached: true,
-        stdio: ['ignore', log, log],
-        ...(id ? { uid: id.uid, gid: id.gid, cwd: '/', env: { ...process.env, HOME: id.home } } : {}),
-      },
-    );
+    child = spawn(join(bin, 'postgres'), ['-D', o.dataDir], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      ...(id ? { uid: id.uid, gid: id.gid, cwd: '/', env: { ...process.env, HOME: id.home } } : {}),
+    });
   } finally {
     closeSync(log);
   }

@@ -30,9 +30,9 @@ function rec(id: string, over: Partial<BackupRecord> = {}): BackupRecord {
     wal_stop: null,
     files: [
       { name: 'backup_manifest', size: 1, sha256: '' },
-      { name: '16390.tar.lz4', size: 1, sha256: '' },
-      { name: 'base.tar.lz4', size: 1, sha256: '' },
-      { name: '16385.tar.lz4', size: 1, sha256: '' },
+      { name: '16390.tar.lz4', size: 2, sha256: '' },
+      { name: 'base.tar.lz4', size: 3, sha256: '' },
+      { name: '16385.tar.lz4', size: 4, sha256: '' },
     ],
     ...over,
   };
@@ -41,15 +41,17 @@ function rec(id: string, over: Partial<BackupRecord> = {}): BackupRecord {
 describe('restorePlan', () => {
   test('a full backup: its base archive, then its tablespaces in oid order', () => {
     assert.deepEqual(restorePlan([rec('20261201-100000F')]), [
-      { backup: '20261201-100000F', stored: 'backups/20261201-100000F/base.tar.lz4', into: { kind: 'base' } },
+      { backup: '20261201-100000F', stored: 'backups/20261201-100000F/base.tar.lz4', size: 3, into: { kind: 'base' } },
       {
         backup: '20261201-100000F',
         stored: 'backups/20261201-100000F/16385.tar.lz4',
+        size: 4,
         into: { kind: 'tablespace', oid: '16385' },
       },
       {
         backup: '20261201-100000F',
         stored: 'backups/20261201-100000F/16390.tar.lz4',
+        size: 2,
         into: { kind: 'tablespace', oid: '16390' },
       },
     ]);

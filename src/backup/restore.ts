@@ -11,30 +11,27 @@
  *   backups exist so far; an incremental step will add its archives and a per-backup list of deleted files there.
  * - Once anything was written, a failure is RESTORE_FAILED naming the step, the partial directory and the way out.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ensurePostgresDir, readNoFollow, writeFileForPostgres } from '../lib/ownership.js';
-import { postgresIdentity } from '../lib/proc.js';
 import { type BackupRecord, backupDir, chainOf, listRecords, selectBackup, usable } from './catalog.js';
 import { BackupError } from './errors.js';
 import { describeTarget, type Recovery, renderRecoveryConf, selectionOf } from './recovery.js';
 import type { BackupStore } from './store.js';
-import { logicalPath } from './store.js';
-import { leadingMember, TarCounter } from './tar.js';
+import { leadingMember } from './tar.js';
+import { type ExtractCounters, extractArchive } from './extract.js';
 
 export interface RestoreProgress {
   readonly backup: string;
   /** The archive being extracted (stored path), or null once extraction is over. */
   readonly archive: string | null;
-  /** Plain (uncompressed) bytes extracted so far, over the whole chain. */
+  /** Bytes read from the repository so far, and in all (the archives' stored sizes): progress, exactly. */
+  readonly storedBytes: number;
+  readonly totalStoredBytes: number;
+  /** Plain bytes extracted, counted as each archive completes. */
   readonly bytes: number;
-  /** Regular files extracted so far. */
+  /** Files (non-directory entries) extracted so far. */
   readonly files: number;
-  /** Database bytes the chain's records declare (0 if unknown): a denominator for a percentage. */
-  readonly totalBytes: number;
 }
 
 export interface RestoreOptions {
@@ -68,6 +65,8 @@ export interface ExtractStep {
   readonly backup: string;
   /** Stored path in the repository. */
   readonly stored: string;
+  /** Its stored size, as the record lists it. */
+  readonly size: number;
   readonly into: { readonly kind: 'base' } | { readonly kind: 'tablespace'; readonly oid: string };
 }
 
@@ -89,18 +88,20 @@ export function restorePlan(chain: readonly BackupRecord[]): ExtractStep[] {
         { backup: b.id },
       );
     const names = b.files.map((f) => f.name);
+    const size = (n: string) => b.files.find((f) => f.name === n)?.size ?? 0;
     const base = names.find((n) => BASE_ARCHIVE.test(n));
     if (!base)
       throw new BackupError('RESTORE_FAILED', `backup ${b.id} lists no base archive (base.tar*) among its files`, {
         backup: b.id,
       });
-    steps.push({ backup: b.id, stored: `${backupDir(b.id)}/${base}`, into: { kind: 'base' } });
+    steps.push({ backup: b.id, stored: `${backupDir(b.id)}/${base}`, size: size(base), into: { kind: 'base' } });
     for (const n of names.sort()) {
       const m = TABLESPACE_ARCHIVE.exec(n);
       if (m)
         steps.push({
           backup: b.id,
           stored: `${backupDir(b.id)}/${n}`,
+          size: size(n),
           into: { kind: 'tablespace', oid: m[1] as string },
         });
     }
@@ -173,15 +174,23 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     comment: `backup ${backup.id} (ended ${backup.stop_time}, LSN ${backup.stop_lsn}); target: ${describeTarget(o.recovery.target)}`,
   });
   let step = '';
-  const totals = { bytes: 0, files: 0 };
-  const totalBytes = chain.reduce((n, b) => n + (b.bytes || 0), 0);
+  const totals: ExtractCounters = { stored: 0, bytes: 0, files: 0 };
+  const totalStoredBytes = steps.reduce((n, s) => n + s.size, 0);
   const report = (archive: string | null) =>
-    o.onProgress?.({ backup: backup.id, archive, bytes: totals.bytes, files: totals.files, totalBytes });
+    o.onProgress?.({
+      backup: backup.id,
+      archive,
+      storedBytes: totals.stored,
+      totalStoredBytes,
+      bytes: totals.bytes,
+      files: totals.files,
+    });
   // Tablespace directories must be new or empty too: known from tablespace_map at the head of the base archive, so
   // they are checked before anything is written.
-  const planned = steps.some((s) => s.into.kind === 'tablespace')
-    ? await plannedTablespaces(o.store, steps[0] as ExtractStep, o.tablespaces ?? {})
-    : [];
+  const planned =
+    steps.some((s) => s.into.kind === 'tablespace') || Object.keys(o.tablespaces ?? {}).length > 0
+      ? await plannedTablespaces(o.store, steps[0] as ExtractStep, o.tablespaces ?? {})
+      : [];
   for (const t of planned) assertEmptyTarget(t.path, `directory of tablespace ${t.oid}`);
   try {
     ensurePostgresDir(o.dataDir, 0o700, 'data');
@@ -210,7 +219,13 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     step = `prepare ${o.dataDir} for recovery`;
     prepareForRecovery(o.dataDir, conf);
     report(null);
-    return { backup, chain: chain.map((b) => b.id), ...totals, tablespaces: spaces ?? [] };
+    return {
+      backup,
+      chain: chain.map((b) => b.id),
+      bytes: totals.bytes,
+      files: totals.files,
+      tablespaces: spaces ?? [],
+    };
   } catch (err) {
     throw new BackupError(
       'RESTORE_FAILED',
@@ -272,49 +287,6 @@ function tablespaceDirs(
   if (Object.keys(relocate).length > 0)
     writeFileForPostgres(join(dataDir, 'tablespace_map'), out.map((t) => `${t.oid} ${t.path}\n`).join(''));
   return out;
-}
-
-/** Streams one stored archive into `tar -x` in `dir`, counting plain bytes and regular files. */
-async function extractArchive(
-  store: BackupStore,
-  stored: string,
-  dir: string,
-  totals: { bytes: number; files: number },
-  onChunk: () => void,
-  signal?: AbortSignal,
-): Promise<void> {
-  const id = postgresIdentity();
-  const tar = spawn('tar', ['-x', '-f', '-', '-C', dir], {
-    stdio: ['pipe', 'ignore', 'pipe'],
-    ...(id ? { uid: id.uid, gid: id.gid, cwd: '/', env: { ...process.env, HOME: id.home } } : {}),
-  });
-  let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-2000)));
-  const exited = new Promise<number | string>((resolve) => {
-    tar.on('error', (e) => resolve(e.message));
-    tar.on('close', (code, sig) => resolve(code ?? sig ?? 'unknown'));
-  });
-  const counter = new TarCounter();
-  const count = new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      totals.bytes += chunk.length;
-      totals.files += counter.push(chunk);
-      onChunk();
-      cb(null, chunk);
-    },
-  });
-  try {
-    await pipeline(await store.get(stored), count, tar.stdin, { signal });
-  } catch (err) {
-    if (tar.exitCode === null) tar.kill('SIGKILL');
-    const code = await exited;
-    throw new Error(`${(err as Error).message}${code !== 0 && stderr ? ` (tar: ${stderr.trim()})` : ''}`, {
-      cause: err,
-    });
-  }
-  const code = await exited;
-  if (code !== 0) throw new Error(`tar -x exited with ${code}: ${stderr.trim()}`);
-  if (!counter.ended) throw new Error(`${logicalPath(stored)} ended before the tar end-of-archive marker (truncated)`);
 }
 
 /**

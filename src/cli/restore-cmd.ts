@@ -185,8 +185,10 @@ async function restoreCommand(args: string[]): Promise<number> {
     const now = performance.now();
     if (p.archive !== null && now - lastPrint < 1000) return;
     lastPrint = now;
-    const pct = p.totalBytes > 0 ? ` (${Math.min(100, Math.round((100 * p.bytes) / p.totalBytes))}%)` : '';
-    say(`restore ${p.backup}: ${mb(p.bytes)}${pct}, ${p.files} files${p.archive ? ` — ${p.archive}` : ', done'}`);
+    const pct = p.totalStoredBytes > 0 ? Math.min(100, Math.round((100 * p.storedBytes) / p.totalStoredBytes)) : null;
+    say(
+      `restore ${p.backup}: ${pct === null ? mb(p.storedBytes) : `${pct}%`} read, ${p.files} files${p.archive ? ` — ${p.archive}` : `, ${mb(p.bytes)}: done`}`,
+    );
   };
   const res = await restoreBackup({
     store,

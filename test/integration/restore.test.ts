@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { type BackupRecord, writeRecord } from '../../src/backup/catalog.js';
+import { type BackupRecord, readRecord, writeRecord } from '../../src/backup/catalog.js';
 import { isBackupError } from '../../src/backup/errors.js';
 import { PosixRepo } from '../../src/backup/posix-repo.js';
 import { type RecoveryAction, type RecoveryTarget, recoveryOf } from '../../src/backup/recovery.js';
@@ -200,24 +200,25 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
     if (id) assert.equal(st.uid, id.uid);
     assert.ok(readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8').includes('restore_command'));
     const socketDir = join(dir.path, `sock-${n}`);
+    const logFile = join(dir.path, `restored-${n}.log`);
     const port = await freePort('127.0.0.1');
     const s: StartedRestore = await startRestored({
       dataDir,
       port,
       socketDir,
-      logFile: join(dir.path, `restored-${n}.log`),
+      logFile,
       recovery,
       pollMs: 200,
     });
     started.push(s.pid);
-    if (s.state === 'shutdown') return { s, ids: [] as number[], dataDir };
+    if (s.state === 'shutdown') return { s, ids: [] as number[], dataDir, socketDir, port, logFile };
     const c = new pg.Client({ host: socketDir, port, user: 'postgres', database: 'postgres' });
     await c.connect();
     try {
       const ids = (await c.query('SELECT id FROM t ORDER BY id')).rows.map((r: { id: number }) => r.id);
       const paused =
         s.state === 'paused' ? (await c.query('SELECT pg_get_wal_replay_pause_state() AS p')).rows[0] : null;
-      return { s, ids, dataDir, paused };
+      return { s, ids, dataDir, paused, socketDir, port, logFile };
     } finally {
       await c.end();
     }
@@ -239,6 +240,27 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
     assert.equal(r.s.state, 'paused');
     assert.deepEqual(r.paused, { p: 'paused' });
     assert.deepEqual(r.ids, [0, 1, 2, 3]);
+    // Resumed as the failure message says (pg_ctl start): still isolated on its port and socket, paused again.
+    const ctl = (...a: string[]) =>
+      run(join(DEFAULT_BIN_DIR, 'pg_ctl'), ['-D', r.dataDir, ...a], { timeoutMs: 60_000 });
+    assert.equal((await ctl('-m', 'fast', '-w', 'stop')).code, 0);
+    const again = await ctl('-l', r.logFile, '-w', 'start');
+    assert.equal(again.code, 0, again.stderr);
+    started.push(Number(readFileSync(join(r.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]));
+    const c = new pg.Client({ host: r.socketDir, port: r.port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    try {
+      let paused = '';
+      for (let i = 0; i < 150 && paused !== 'paused'; i++) {
+        paused = (await c.query('SELECT pg_get_wal_replay_pause_state() AS p')).rows[0].p as string;
+        if (paused !== 'paused') await sleep(200);
+      }
+      assert.equal(paused, 'paused');
+      assert.equal((await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n, 4);
+      assert.deepEqual((await c.query('SHOW archive_mode')).rows, [{ archive_mode: 'off' }]);
+    } finally {
+      await c.end();
+    }
   });
 
   test('to an xid (inclusive), then latest', async () => {
@@ -317,6 +339,33 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
     } finally {
       await c.end();
     }
+  });
+
+  test('a truncated base archive fails the restore by name (RESTORE_FAILED), the repository untouched', async () => {
+    const good = await readRecord(store, BACKUP_ID);
+    const id = '20261203-045900F';
+    const stored = readFileSync(join(repoDir, `backups/${BACKUP_ID}/base.tar.lz4`));
+    await store.put(`backups/${id}/base.tar`, [stored.subarray(0, stored.length >> 1)], 'lz4', { precompressed: true });
+    await writeRecord(store, {
+      ...good,
+      id,
+      start_time: '2026-12-03T04:59:00.000Z',
+      stop_time: '2026-12-03T04:59:01.000Z',
+    });
+    const listing = async () => JSON.stringify(await store.repo.list(''));
+    const before = await listing();
+    await assert.rejects(
+      restoreBackup({
+        store,
+        dataDir: join(dir.path, 'truncated'),
+        backupId: id,
+        recovery: recoveryOf({ kind: 'immediate' }),
+        restoreCommand,
+      }),
+      (e: unknown) =>
+        isBackupError(e, 'RESTORE_FAILED') && e.message.includes(`backups/${id}/base.tar.lz4`) && /lz4/.test(e.message),
+    );
+    assert.equal(await listing(), before);
   });
 
   test('a non-empty target is refused and left untouched, by the API and the CLI', async () => {
