@@ -186,8 +186,10 @@ test('start scans at once, then every interval; poke scans now; stop ends the ti
   await f.ready(seg(3));
   f.archiver.poke();
   await waitFor(() => f.archiver.stats.pushed === 3);
+  assert.equal(await readFile(join(f.spoolDir, 'archiver.pid'), 'utf8'), `${process.pid}\n`, 'archive_command waits');
   await f.archiver.stop();
   assert.equal(f.timers.pending.size, 0);
+  assert.equal((await f.spool()).includes('archiver.pid'), false, 'a stopped archiver is not waited for');
   await f.ready(seg(4));
   f.archiver.poke();
   await f.archiver.runOnce(); // an explicit pass still works; a stopped archiver only has no timer
