@@ -7,7 +7,7 @@
 // The clock runs from pg_reload_conf() (archive_command set) until pg_stat_archiver has archived the whole backlog.
 // Prints segments/s per mode and round; rounds alternate (a, b, a, b, ...). Not a test.
 //
-//   npm run build && flock /tmp/pgkeel-heavy.lock node bench/backup/wal-drain.mjs [--segments 100] [--rounds 1]
+//   npm run build && flock /tmp/pgkeel-heavy.lock node bench/backup/wal-drain.mjs [--segments 100] [--rounds 3]
 //     [--compress lz4] [--parallel 4]
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -25,7 +25,7 @@ import { tempDir } from '../../dist/test/helpers/tmp.js';
 const { values: opt } = parseArgs({
   options: {
     segments: { type: 'string', default: '100' },
-    rounds: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
     compress: { type: 'string', default: 'lz4' },
     parallel: { type: 'string', default: '4' },
     data: { type: 'string', default: 'accounts' },
@@ -138,7 +138,11 @@ try {
     const rate = names.length / ((performance.now() - t0) / 1000);
     console.log(`restore_command, prefetch ${prefetch}: ${names.length} segments at ${rate.toFixed(1)} segments/s`);
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const median = (xs) => {
+    const v = [...xs].sort((a, b) => a - b);
+    const m = Math.floor(v.length / 2);
+    return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+  };
   const { size } = await repo.list('wal').then((fs) => ({ size: fs.reduce((s, f) => s + f.size, 0) }));
   console.log(`median plain archive-push: ${median(results.plain).toFixed(1)} segments/s`);
   console.log(`median async archiver:     ${median(results.async).toFixed(1)} segments/s`);
