@@ -15,18 +15,20 @@ class CountingRepo extends PosixRepo {
   inFlight = 0;
   maxInFlight = 0;
   started: string[] = [];
-  override async put(
-    path: string,
-    source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-    opts?: PutOptions,
-  ): Promise<PutResult> {
+  async #track(path: string, run: () => Promise<PutResult>): Promise<PutResult> {
     this.started.push(path);
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
     try {
-      return await super.put(path, source, opts);
+      return await run();
     } finally {
       this.inFlight--;
     }
+  }
+  override put(path: string, source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, opts?: PutOptions) {
+    return this.#track(path, () => super.put(path, source, opts));
+  }
+  override putFrom(path: string, fill: (fd: number) => Promise<void>, opts?: PutOptions) {
+    return this.#track(path, () => super.putFrom(path, fill, opts));
   }
 }
 

@@ -10,10 +10,10 @@
  * - A get writes the destination through a temporary name and a rename: PostgreSQL never sees half a segment.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { type Compression, compressFile } from './codec.js';
+import type { Compression } from './codec.js';
 import { BackupError, isBackupError } from './errors.js';
 import type { BackupStore } from './store.js';
 import { logicalPath } from './store.js';
@@ -50,15 +50,10 @@ export async function pushWal(
   await stat(walPath); // a missing file is ENOENT, not a compression program's complaint
   const existing = await store.find(logical);
   if (existing) return sameOrRefuse(store, existing, await readFile(walPath), fileName);
-  const c = opts.compression ?? 'lz4';
-  // lz4/zstd read the segment themselves (codec.ts compressFile): the bytes never cross this process twice.
-  const byProgram = c === 'lz4' || c === 'zstd';
-  const source = byProgram ? compressFile(c, walPath, opts.level) : createReadStream(walPath);
-  const res = await store.put(logical, source, c, {
+  const res = await store.putFile(logical, walPath, opts.compression ?? 'lz4', {
     ifAbsent: true,
     level: opts.level,
     signal: opts.signal,
-    precompressed: byProgram,
   });
   // Lost a race with another pusher of the same name (the agent's archiver and archive_command): compare with theirs.
   if (!res.created) return sameOrRefuse(store, res.path, await readFile(walPath), fileName);
