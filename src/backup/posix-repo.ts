@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BackupError } from './errors.js';
@@ -88,11 +88,68 @@ export class PosixRepo implements Repo {
     }
   }
 
-  async put(
+  put(
     path: string,
     source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
     opts: PutOptions = {},
   ): Promise<PutResult> {
+    return this.#write(path, opts, async (fh) => {
+      // Chunks are gathered into writes of up to 4 MiB: one write per small chunk is what makes a sink slow.
+      let bytes = 0;
+      let batch: Uint8Array[] = [];
+      let batched = 0;
+      const flush = async () => {
+        let pending = batch;
+        batch = [];
+        batched = 0;
+        while (pending.length) {
+          const { bytesWritten } = await fh.writev(pending);
+          pending = skipWritten(pending, bytesWritten);
+        }
+      };
+      for await (const chunk of source) {
+        opts.signal?.throwIfAborted();
+        if (chunk.byteLength === 0) continue;
+        batch.push(chunk);
+        batched += chunk.byteLength;
+        bytes += chunk.byteLength;
+        if (batched >= WRITE_BATCH) await flush();
+      }
+      await flush();
+      return bytes;
+    });
+  }
+
+  /**
+   * See Repo.putFrom. A program reports a full disk as a plain write error (lz4: "Write error", no errno): when `fill`
+   * fails and less than `sizeHint` bytes are free afterwards, the failure is REPO_NO_SPACE.
+   */
+  putFrom(
+    path: string,
+    fill: (fd: number) => Promise<void>,
+    opts: PutOptions & { sizeHint?: number } = {},
+  ): Promise<PutResult> {
+    return this.#write(path, opts, async (fh) => {
+      try {
+        await fill(fh.fd);
+      } catch (err) {
+        const fs = await statfs(dirname(this.#abs(path))).catch(() => null);
+        const free = fs ? fs.bavail * fs.bsize : Number.POSITIVE_INFINITY;
+        if (opts.sizeHint !== undefined && free < opts.sizeHint)
+          throw new BackupError(
+            'REPO_NO_SPACE',
+            `repository is full: could not write ${path} (${free} bytes free, ${(err as Error).message})`,
+            { path },
+            { cause: err },
+          );
+        throw err;
+      }
+      return (await fh.stat()).size;
+    });
+  }
+
+  /** A temporary file filled by `content`, fsync'd, then published under `path` (renamed, or linked with ifAbsent). */
+  async #write(path: string, opts: PutOptions, content: (fh: FileHandle) => Promise<number>): Promise<PutResult> {
     const final = this.#abs(path);
     const dir = dirname(final);
     await this.#ensureDir(dir);
@@ -106,27 +163,7 @@ export class PosixRepo implements Repo {
       );
       try {
         if (this.#owner) await fh.chown(this.#owner.uid, this.#owner.gid);
-        // Chunks are gathered into writes of up to 4 MiB: one write per small chunk is what makes a sink slow.
-        let batch: Uint8Array[] = [];
-        let batched = 0;
-        const flush = async () => {
-          let pending = batch;
-          batch = [];
-          batched = 0;
-          while (pending.length) {
-            const { bytesWritten } = await fh.writev(pending);
-            pending = skipWritten(pending, bytesWritten);
-          }
-        };
-        for await (const chunk of source) {
-          opts.signal?.throwIfAborted();
-          if (chunk.byteLength === 0) continue;
-          batch.push(chunk);
-          batched += chunk.byteLength;
-          bytes += chunk.byteLength;
-          if (batched >= WRITE_BATCH) await flush();
-        }
-        await flush();
+        bytes = await content(fh);
         opts.signal?.throwIfAborted();
         await fh.sync();
       } finally {

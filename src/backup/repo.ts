@@ -45,6 +45,17 @@ export interface Repo {
   list(dir: string): Promise<RepoFile[]>;
   delete(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  /**
+   * Optional (local filesystems): like `put`, but `fill` writes the content into the file descriptor of the temporary
+   * file itself — so a program (lz4, zstd) can write the repository file with no byte passing through this process.
+   * Same guarantees as `put`. `sizeHint`: the most the content can take (a failed fill with less free space than
+   * that is reported as REPO_NO_SPACE).
+   */
+  putFrom?(
+    path: string,
+    fill: (fd: number) => Promise<void>,
+    opts?: PutOptions & { sizeHint?: number },
+  ): Promise<PutResult>;
 }
 
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;

@@ -13,13 +13,16 @@
  *   backups/<id>/backup_manifest[.ext]             PostgreSQL's manifest (per-file checksums, WAL range)
  */
 import { createHmac, type Hash, hkdfSync, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { Readable, type Duplex, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   COMPRESSION_EXT,
   COMPRESSIONS,
   type Compression,
+  compressFile,
+  compressFileToFd,
   compressor,
   decompressor,
   decryptor,
@@ -152,6 +155,32 @@ export class BackupStore {
     const input = opts.hashInto ? hashing(encoded, opts.hashInto) : encoded;
     const res = await this.repo.put(stored, input, { ifAbsent: opts.ifAbsent, signal: opts.signal });
     return { ...res, path: stored };
+  }
+
+  /**
+   * Stores a local file (a WAL segment) under the logical `path`. Unencrypted lz4/zstd into a repository that can
+   * (Repo.putFrom) has the program write the repository file directly — the fastest path, ~35 instead of ~58 ms of
+   * CPU per 16 MB segment here; otherwise the program reads the file and the output streams through `put`.
+   */
+  async putFile(
+    path: string,
+    localFile: string,
+    compression: Compression,
+    opts: { ifAbsent?: boolean; level?: number; signal?: AbortSignal } = {},
+  ): Promise<PutResult & { path: string }> {
+    const byProgram = compression === 'lz4' || compression === 'zstd';
+    if (byProgram && !this.key && this.repo.putFrom) {
+      const stored = path + COMPRESSION_EXT[compression];
+      const { size } = await stat(localFile);
+      const res = await this.repo.putFrom(stored, (fd) => compressFileToFd(compression, localFile, fd, opts.level), {
+        ifAbsent: opts.ifAbsent,
+        signal: opts.signal,
+        sizeHint: size + (64 << 10),
+      });
+      return { ...res, path: stored };
+    }
+    const source = byProgram ? compressFile(compression, localFile, opts.level) : createReadStream(localFile);
+    return this.put(path, source, compression, { ...opts, precompressed: byProgram });
   }
 
   /** The plain content of a stored file (decrypted, and decompressed unless `raw`). */

@@ -15,18 +15,20 @@ class CountingRepo extends PosixRepo {
   inFlight = 0;
   maxInFlight = 0;
   started: string[] = [];
-  override async put(
-    path: string,
-    source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-    opts?: PutOptions,
-  ): Promise<PutResult> {
+  async #track(path: string, run: () => Promise<PutResult>): Promise<PutResult> {
     this.started.push(path);
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
     try {
-      return await super.put(path, source, opts);
+      return await run();
     } finally {
       this.inFlight--;
     }
+  }
+  override put(path: string, source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, opts?: PutOptions) {
+    return this.#track(path, () => super.put(path, source, opts));
+  }
+  override putFrom(path: string, fill: (fd: number) => Promise<void>, opts?: PutOptions) {
+    return this.#track(path, () => super.putFrom(path, fill, opts));
   }
 }
 
@@ -186,8 +188,10 @@ test('start scans at once, then every interval; poke scans now; stop ends the ti
   await f.ready(seg(3));
   f.archiver.poke();
   await waitFor(() => f.archiver.stats.pushed === 3);
+  assert.equal(await readFile(join(f.spoolDir, 'archiver.pid'), 'utf8'), `${process.pid}\n`, 'archive_command waits');
   await f.archiver.stop();
   assert.equal(f.timers.pending.size, 0);
+  assert.equal((await f.spool()).includes('archiver.pid'), false, 'a stopped archiver is not waited for');
   await f.ready(seg(4));
   f.archiver.poke();
   await f.archiver.runOnce(); // an explicit pass still works; a stopped archiver only has no timer

@@ -9,13 +9,19 @@
  *   → on failure write <spool>/<file>.error with the message, retry later with exponential backoff
  *   → remove .ok/.error files whose WAL file is no longer .ready (PostgreSQL marked it .done)
  *
+ * While it runs, <spool>/archiver.pid holds its pid: archive_command then waits (up to 5 s) for the .ok of the file
+ * PostgreSQL asks for instead of starting Node — otherwise PostgreSQL, whose fast path is quicker than any push, would
+ * catch up with the archiver and push the frontier segment itself, competing for the same CPU. A .error, a stale pid
+ * (no /proc/<pid>) or the timeout sends it to the slow path.
+ *
  * Safety: a .ok is written only after pushWal returned (durable, or identical content already stored), so
  * PostgreSQL never recycles a segment the repository does not hold. When this archiver is down, archive_command falls
  * through to `pgkeel archive-push`, which does the same push synchronously. A WAL_DIFFERENT_CONTENT refusal is a
  * failure like any other: PostgreSQL keeps the segment and its own archive_command reports it in the server log.
  */
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensureDirFor } from '../lib/proc.js';
 import type { Compression } from './codec.js';
 import type { BackupStore } from './store.js';
 import { pushWal } from './wal.js';
@@ -44,6 +50,8 @@ export interface WalArchiverOptions {
   readonly timers?: ArchiverTimers;
   /** A push failed (`file` is the WAL file), or a scan did (`file` is "(scan)"). */
   readonly onError?: (file: string, err: Error) => void;
+  /** Written to <spool>/archiver.pid (default: this process's). */
+  readonly pid?: number;
 }
 
 export interface ArchiverStats {
@@ -56,9 +64,12 @@ export interface ArchiverStats {
 }
 
 const READY = '.ready';
+/** In the spool while an archiver runs: its pid (wal-commands.ts archiveCommand reads it). */
+export const ARCHIVER_PID_FILE = 'archiver.pid';
 
 export class WalArchiver {
   readonly #o: Required<Omit<WalArchiverOptions, 'level' | 'onError'>> & Pick<WalArchiverOptions, 'level' | 'onError'>;
+  #pidWritten = false;
   #timer: unknown = null;
   #running = false;
   #pass: Promise<void> | null = null;
@@ -83,6 +94,7 @@ export class WalArchiver {
       retryBaseMs: opts.retryBaseMs ?? 1000,
       retryMaxMs: opts.retryMaxMs ?? 60_000,
       now: opts.now ?? Date.now,
+      pid: opts.pid ?? process.pid,
       timers: opts.timers ?? {
         setTimeout: (fn, ms) => setTimeout(fn, ms),
         clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
@@ -116,6 +128,8 @@ export class WalArchiver {
     if (this.#timer !== null) this.#o.timers.clearTimeout(this.#timer);
     this.#timer = null;
     await this.#pass;
+    if (this.#pidWritten) await rm(join(this.#o.spoolDir, ARCHIVER_PID_FILE), { force: true });
+    this.#pidWritten = false;
   }
 
   #schedule(): void {
@@ -154,7 +168,11 @@ export class WalArchiver {
     const readySet = new Set(ready);
     for (const n of this.#done) if (!readySet.has(n)) this.#done.delete(n);
     for (const n of this.#retry.keys()) if (!readySet.has(n)) this.#retry.delete(n);
-    await mkdir(this.#o.spoolDir, { recursive: true });
+    ensureDirFor(this.#o.spoolDir, 0o750); // the postgres user's: archive_command removes .ok files in it
+    if (this.#running && !this.#pidWritten) {
+      await writeFile(join(this.#o.spoolDir, ARCHIVER_PID_FILE), `${this.#o.pid}\n`);
+      this.#pidWritten = true;
+    }
     await this.#cleanSpool(readySet);
     const now = this.#o.now();
     const due = ready.filter((n) => !this.#done.has(n) && (this.#retry.get(n)?.at ?? 0) <= now).sort(compareWalNames);

@@ -59,7 +59,7 @@ test('archive_command: the fast path consumes .ok without Node; otherwise every 
   const repo = join(f.dir, 'the repo');
   const keyFile = join(f.dir, "key 'file'");
   const cmd = archiveCommand({ repo, keyFile, spool, main: f.main, compression: 'zstd', level: 5 });
-  assert.match(cmd, /^test -f '.*spool dir'\/%f\.ok && rm -f '.*spool dir'\/%f\.ok \|\| exec /);
+  assert.match(cmd, /^test -f '.*spool dir'\/%f\.ok && rm -f '.*spool dir'\/%f\.ok && exit 0; /);
   const seg = '000000010000000000000003';
   // Slow path: no .ok, Node runs with the exact arguments.
   const slow = await asPostgres(cmd, `pg_wal/${seg}`, seg);
@@ -81,6 +81,22 @@ test('archive_command: the fast path consumes .ok without Node; otherwise every 
   const fast = await asPostgres(cmd, `pg_wal/${seg}`, seg);
   assert.deepEqual(fast, { code: 0, stdout: '' });
   assert.deepEqual(await readdir(spool), []);
+  // A running archiver (live pid): the command waits for its .ok instead of starting Node.
+  await writeFile(join(spool, 'archiver.pid'), `${process.pid}\n`);
+  const waiting = asPostgres(cmd, `pg_wal/${seg}`, seg);
+  await new Promise((r) => setTimeout(r, 150));
+  await writeFile(join(spool, `${seg}.ok`), '');
+  assert.deepEqual(await waiting, { code: 0, stdout: '' });
+  assert.deepEqual(await readdir(spool), ['archiver.pid']);
+  // ... but not when the archiver failed on that file (.error): then Node reports it.
+  await writeFile(join(spool, `${seg}.error`), 'REPO_NO_SPACE');
+  const t0 = Date.now();
+  assert.equal(JSON.parse((await asPostgres(cmd, `pg_wal/${seg}`, seg)).stdout)[0], 'archive-push');
+  assert.ok(Date.now() - t0 < 2000, 'no wait');
+  // ... nor when the pid file is stale.
+  await rm(join(spool, `${seg}.error`));
+  await writeFile(join(spool, 'archiver.pid'), '999999999\n');
+  assert.equal(JSON.parse((await asPostgres(cmd, `pg_wal/${seg}`, seg)).stdout)[0], 'archive-push');
   // Without a spool: always Node.
   assert.doesNotMatch(archiveCommand({ repo, main: f.main }), /test -f/);
 });

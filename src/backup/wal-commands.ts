@@ -2,10 +2,13 @@
  * PostgreSQL's archive_command and restore_command for a pgkeel repository, and what `pgkeel archive-get` does.
  *
  * archive_command — the fast path costs a shell, not a Node start: the agent's archiver (wal-archiver.ts) has
- * usually pushed the segment already and left `<spool>/<file>.ok`; otherwise (agent down, archiver behind) the
- * command runs `pgkeel archive-push` itself, which is correct on its own, only slower (~50 ms of Node start):
+ * usually pushed the segment already and left `<spool>/<file>.ok`; if the archiver runs (its pid file names a live
+ * process) the command waits up to 5 s for that .ok (unless a .error shows the archiver failed on it); otherwise
+ * (agent down, archiver failing) it runs `pgkeel archive-push` itself, which is correct on its own, only slower:
  *
- *   test -f SPOOL/%f.ok && rm -f SPOOL/%f.ok || exec NODE MAIN archive-push --repo R [...] %p
+ *   test -f S/%f.ok && rm -f S/%f.ok && exit 0
+ *   if read p < S/archiver.pid && test -d /proc/$p; then  (wait for S/%f.ok, 25 ms steps, while no S/%f.error)  fi
+ *   exec NODE MAIN archive-push --repo R [...] %p
  *
  * restore_command — with prefetch, `pgkeel archive-get` answers %f and fetches the next N segments in parallel into
  * the spool before it exits (synchronously: nothing outlives the command, and PostgreSQL's startup process asks for
@@ -28,7 +31,11 @@ import type { Compression } from './codec.js';
 import { isBackupError } from './errors.js';
 import type { BackupStore } from './store.js';
 import { getWal } from './wal.js';
+import { ARCHIVER_PID_FILE } from './wal-archiver.js';
 import { DEFAULT_WAL_SEGMENT_SIZE, nextSegment, parseWalName } from './wal-names.js';
+
+/** How long archive_command waits for a running archiver's .ok: 200 × 25 ms = 5 s. */
+const WAIT_STEPS = 200;
 
 export interface WalCommandOptions {
   /** The repository directory. */
@@ -76,8 +83,12 @@ export function archiveCommand(o: ArchiveCommandOptions): string {
   if (o.level !== undefined) words.push('--level', String(o.level));
   const push = `exec ${words.join(' ')} %p`;
   if (!o.spool) return push;
-  const ok = `${shellArg(o.spool)}/%f.ok`;
-  return `test -f ${ok} && rm -f ${ok} || ${push}`;
+  const s = shellArg(o.spool);
+  const took = `test -f ${s}/%f.ok && rm -f ${s}/%f.ok && exit 0`;
+  const wait =
+    `if read p < ${s}/${ARCHIVER_PID_FILE} && test -d /proc/$p; then i=0; ` +
+    `while test $i -lt ${WAIT_STEPS} && ! test -f ${s}/%f.error; do ${took}; sleep 0.025; i=$((i+1)); done; fi 2>/dev/null`;
+  return `${took}; ${wait}; ${push}`;
 }
 
 /** The restore_command value (see the header). */

@@ -10,8 +10,8 @@
  * - A get writes the destination through a temporary name and a rename: PostgreSQL never sees half a segment.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from './codec.js';
 import { BackupError, isBackupError } from './errors.js';
@@ -47,16 +47,16 @@ export async function pushWal(
   opts: PushOptions = {},
 ): Promise<PushResult> {
   const logical = walRepoPath(checkName(fileName));
-  const content = await readFile(walPath);
+  await stat(walPath); // a missing file is ENOENT, not a compression program's complaint
   const existing = await store.find(logical);
-  if (existing) return sameOrRefuse(store, existing, content, fileName);
-  const res = await store.put(logical, [content], opts.compression ?? 'lz4', {
+  if (existing) return sameOrRefuse(store, existing, await readFile(walPath), fileName);
+  const res = await store.putFile(logical, walPath, opts.compression ?? 'lz4', {
     ifAbsent: true,
     level: opts.level,
     signal: opts.signal,
   });
   // Lost a race with another pusher of the same name (the agent's archiver and archive_command): compare with theirs.
-  if (!res.created) return sameOrRefuse(store, res.path, content, fileName);
+  if (!res.created) return sameOrRefuse(store, res.path, await readFile(walPath), fileName);
   return { path: res.path, created: true, bytes: res.bytes };
 }
 
