@@ -57,16 +57,36 @@ describe('restorePlan', () => {
     ]);
   });
 
-  test('a backup without a base archive, or an incremental chain, is refused by name', () => {
+  test('a backup without a base archive, or an incremental one without its archive, is refused by name', () => {
     assert.throws(
       () => restorePlan([rec('20261201-100000F', { files: [] })]),
       (e: unknown) => isBackupError(e, 'RESTORE_FAILED') && /no base archive/.test((e as Error).message),
     );
     const full = rec('20261201-100000F');
-    const incr = rec('20261201-100000F_20261202-100000I', { type: 'incr', parent: full.id });
+    const bare = rec('20261201-100000F_20261202-100000I', { type: 'incr', parent: full.id, files: [] });
     assert.throws(
-      () => restorePlan([full, incr]),
-      (e: unknown) => isBackupError(e, 'RESTORE_FAILED') && /incremental/.test((e as Error).message),
+      () => restorePlan([full, bare]),
+      (e: unknown) => isBackupError(e, 'RESTORE_FAILED') && /no archive of changed files/.test((e as Error).message),
+    );
+  });
+
+  test('an incremental chain: the full backup, then each increment (after which its deletions apply)', () => {
+    const full = rec('20261201-100000F', { files: [{ name: 'base.tar.lz4', size: 1, sha256: '' }] });
+    const incr = rec('20261201-100000F_20261202-100000I', {
+      type: 'incr',
+      parent: full.id,
+      files: [
+        { name: 'incr.tar.lz4', size: 10, sha256: '' },
+        { name: 'backup_label', size: 1, sha256: '' },
+        { name: 'filelist.json.lz4', size: 1, sha256: '' },
+      ],
+    });
+    assert.deepEqual(
+      restorePlan([full, incr]).map((s) => [s.stored, s.increment === true]),
+      [
+        ['backups/20261201-100000F/base.tar.lz4', false],
+        ['backups/20261201-100000F_20261202-100000I/incr.tar.lz4', true],
+      ],
     );
   });
 });

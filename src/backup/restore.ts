@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { ensurePostgresDir, readNoFollow, writeFileForPostgres } from '../lib/ownership.js';
 import { type BackupRecord, backupDir, chainOf, listRecords, selectBackup, usable } from './catalog.js';
 import { BackupError } from './errors.js';
+import { FILE_LIST } from './incremental-run.js';
 import { describeTarget, type Recovery, renderRecoveryConf, selectionOf } from './recovery.js';
 import type { BackupStore } from './store.js';
 import { leadingMember } from './tar.js';
@@ -68,27 +69,39 @@ export interface ExtractStep {
   /** Its stored size, as the record lists it. */
   readonly size: number;
   readonly into: { readonly kind: 'base' } | { readonly kind: 'tablespace'; readonly oid: string };
+  /** An incremental/differential step: after extracting, delete what it deleted and take its backup_label. */
+  readonly increment?: boolean;
 }
 
 const TABLESPACE_ARCHIVE = /^(\d+)\.tar(\.[a-z0-9]+)?$/;
 const BASE_ARCHIVE = /^base\.tar(\.[a-z0-9]+)?$/;
+const INCR_ARCHIVE_RE = /^incr\.tar(\.[a-z0-9]+)?$/;
 
 /**
- * The archives to extract for a chain, in order: each backup's base archive, then its tablespace archives; later
- * backups after earlier ones so their files win. A chain with an incremental or differential backup is refused
- * until their stored format (changed files + the list of files deleted since the parent) exists.
+ * The archives to extract for a chain, in order: the full backup's base archive, then its tablespace archives; then
+ * each incremental/differential backup's archive of changed files (incremental-run.ts), whose files win, after which
+ * the files it records as deleted go and its backup_label replaces the one before.
  */
 export function restorePlan(chain: readonly BackupRecord[]): ExtractStep[] {
   const steps: ExtractStep[] = [];
   for (const b of chain) {
-    if (b.type !== 'full')
-      throw new BackupError(
-        'RESTORE_FAILED',
-        `backup ${b.id} is ${b.type === 'incr' ? 'incremental' : 'differential'}; this version restores full backups only (restore its full backup ${chain[0]?.id} with --backup)`,
-        { backup: b.id },
-      );
     const names = b.files.map((f) => f.name);
     const size = (n: string) => b.files.find((f) => f.name === n)?.size ?? 0;
+    if (b.type !== 'full') {
+      const incr = names.find((n) => INCR_ARCHIVE_RE.test(n));
+      if (!incr)
+        throw new BackupError('RESTORE_FAILED', `backup ${b.id} lists no archive of changed files (incr.tar*)`, {
+          backup: b.id,
+        });
+      steps.push({
+        backup: b.id,
+        stored: `${backupDir(b.id)}/${incr}`,
+        size: size(incr),
+        into: { kind: 'base' },
+        increment: true,
+      });
+      continue;
+    }
     const base = names.find((n) => BASE_ARCHIVE.test(n));
     if (!base)
       throw new BackupError('RESTORE_FAILED', `backup ${b.id} lists no base archive (base.tar*) among its files`, {
@@ -215,6 +228,10 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
       }
       step = `extract ${s.stored} into ${dir}`;
       await extractArchive(o.store, s.stored, dir, totals, () => report(s.stored), o.signal);
+      if (s.increment) {
+        step = `apply backup ${s.backup}'s deletions and backup_label`;
+        await applyIncrement(o.store, s.backup, o.dataDir);
+      }
     }
     step = `prepare ${o.dataDir} for recovery`;
     prepareForRecovery(o.dataDir, conf);
@@ -294,6 +311,23 @@ function tablespaceDirs(
  * stale signal files, an empty pg_wal (with archive_status) so every segment comes from the archive, recovery.signal,
  * and the settings appended to postgresql.auto.conf. Files are replaced, never written through a symlink.
  */
+/** After an incremental step: remove the files it recorded as deleted, write its backup_label and tablespace_map. */
+async function applyIncrement(store: BackupStore, id: string, dataDir: string): Promise<void> {
+  const listPath = await store.find(`${backupDir(id)}/${FILE_LIST}`);
+  if (!listPath) throw new Error(`backup ${id} has no file list`);
+  const list = JSON.parse((await store.read(listPath)).toString('utf8')) as { deleted: string[] };
+  for (const rel of list.deleted) {
+    if (rel.split('/').some((p) => p === '..' || p === '') || rel.startsWith('/'))
+      throw new Error(`backup ${id} lists a deleted file outside the data directory: ${JSON.stringify(rel)}`);
+    rmSync(join(dataDir, rel), { force: true });
+  }
+  for (const name of ['backup_label', 'tablespace_map']) {
+    const stored = await store.find(`${backupDir(id)}/${name}`);
+    if (stored) writeFileForPostgres(join(dataDir, name), (await store.read(stored)).toString('utf8'), 0o600);
+    else if (name === 'tablespace_map') rmSync(join(dataDir, name), { force: true });
+  }
+}
+
 function prepareForRecovery(dataDir: string, conf: string): void {
   for (const f of ['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'backup_label.old'])
     rmSync(join(dataDir, f), { force: true });
