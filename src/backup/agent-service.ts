@@ -20,7 +20,10 @@ import type { BackupSettings } from './config.js';
 import { connectSource, superuserSession, switchWal } from './pg-source.js';
 import { type BackupReport, backupReport } from './report.js';
 import { openStore, runBackup } from './run.js';
+import { nextRun, parseCron } from './cron.js';
 import { dueBackup, type ScheduleState } from './schedule.js';
+import { verifyRepository } from './verify.js';
+import { verifyByRestore } from './verify-restore.js';
 import { type ArchiverStats, WalArchiver } from './wal-archiver.js';
 
 export interface BackupServiceDeps {
@@ -38,6 +41,8 @@ export interface BackupServiceStatus {
   readonly running: BackupType | null;
   /** The repository summary, refreshed every minute (null until read, or without a repository). */
   readonly report: BackupReport | null;
+  /** The last scheduled `verify --restore` (null until one ran on this agent). */
+  readonly lastVerify: { readonly at: number; readonly ok: boolean; readonly rtoSeconds: number | null } | null;
   readonly lastBackup: {
     readonly type: BackupType;
     readonly ok: boolean;
@@ -62,6 +67,9 @@ export class BackupService {
   #repo: string | null = null;
   #stopped = false;
   #report: { at: number; value: BackupReport | null } | null = null;
+  #verifySince: number | null = null;
+  #verifying = false;
+  #verify: BackupServiceStatus['lastVerify'] = null;
 
   constructor(private readonly d: BackupServiceDeps) {}
 
@@ -71,6 +79,7 @@ export class BackupService {
       archiver: this.#archiver?.stats ?? null,
       running: this.#running?.type ?? null,
       report: this.#report?.value ?? null,
+      lastVerify: this.#verify,
       lastBackup: this.#last,
     };
   }
@@ -88,6 +97,49 @@ export class BackupService {
       this.#running.abort.abort(new Error('this member stopped being the leader'));
     }
     if (settings && isLeader && cluster && !this.#running) this.#maybeStartBackup(settings);
+    if (settings && isLeader && !this.#running && !this.#verifying) this.#maybeVerify(settings);
+    if (!isLeader) this.#verifySince = null;
+  }
+
+  /**
+   * backup.verify_schedule: the leader runs `backup verify --restore` when a scheduled time passes while it leads
+   * (one at a time, never beside a backup of its own). The result is kept for /metrics.
+   */
+  #maybeVerify(settings: BackupSettings): void {
+    const cron = settings.verify_schedule.trim();
+    const now = this.d.now();
+    if (!cron) return;
+    if (this.#verifySince === null) {
+      this.#verifySince = now;
+      return;
+    }
+    const due = nextRun(parseCron(cron), new Date(this.#verifySince));
+    if (!due || due.getTime() > now) return;
+    this.#verifySince = now;
+    this.#verifying = true;
+    const { log } = this.d;
+    log.info('scheduled backup verification starting (verify --restore)');
+    openStore(settings, false)
+      .then(async (store) => {
+        const files = await verifyRepository(store);
+        const restore = files.problems.length
+          ? null
+          : await verifyByRestore(store, settings.encryption_key_file, (l) => log.info(l));
+        const problems = [...files.problems, ...(restore?.problems ?? [])];
+        this.#verify = { at: this.d.now(), ok: problems.length === 0, rtoSeconds: restore?.rto_seconds ?? null };
+        if (problems.length)
+          log.error(`backup verification FAILED: ${problems.map((p) => p.problem).join('; ')}`, {
+            problems: problems.length,
+          });
+        else log.info(`backup verification ok: ${restore?.summary ?? ''}`);
+      })
+      .catch((err: Error) => {
+        this.#verify = { at: this.d.now(), ok: false, rtoSeconds: null };
+        log.error(`backup verification could not run: ${err.message}`);
+      })
+      .finally(() => {
+        this.#verifying = false;
+      });
   }
 
   /** Stops the archiver (after PostgreSQL stopped) and aborts a running backup. */

@@ -50,6 +50,24 @@ export function backupMetrics(b: BackupServiceStatus, labels: string, now: numbe
   metric('pgkeel_backup_recoverable_to_timestamp_seconds', 'gauge', 'End of the recoverable window (0: none).', [
     ['', secs(r?.recoverable_to)],
   ]);
+  metric(
+    'pgkeel_backup_verify_last_timestamp_seconds',
+    'gauge',
+    'When the last scheduled verify --restore ended (0: none).',
+    [['', b.lastVerify ? b.lastVerify.at / 1000 : 0]],
+  );
+  metric(
+    'pgkeel_backup_verify_ok',
+    'gauge',
+    'Value is 1 if the last scheduled verify --restore passed (0: failed or none).',
+    [['', b.lastVerify?.ok ? 1 : 0]],
+  );
+  metric(
+    'pgkeel_backup_verify_rto_seconds',
+    'gauge',
+    'Restore + WAL replay time measured by the last verify --restore.',
+    [['', b.lastVerify?.rtoSeconds ?? 0]],
+  );
   const a = b.archiver;
   metric('pgkeel_wal_archive_backlog_files', 'gauge', 'WAL files PostgreSQL marked ready that are not archived yet.', [
     ['', a?.backlog ?? 0],

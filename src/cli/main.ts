@@ -42,7 +42,7 @@ Proxy (a leader-following pooler, like pgBouncer + HAProxy):
            [--auth scram-sha-256|md5|trust] [--auth-file userlist.txt]; \`pgkeel proxy --help\`
 
 Backup and point-in-time recovery (like pgBackRest; docs/backup.md):
-  backup   take a full backup and wait           [--dir DIR | -c node.yml] [--type full] [--from auto|leader|replica|NAME] [--json]
+  backup   take a backup and wait                [--dir DIR | -c node.yml] [--type full|incr|diff] [--from auto|leader|replica|NAME] [--json]
            backup list [--json] | backup verify [ID] [--restore] | backup expire [--dry-run]
   restore  fill an empty data directory from the backups, to a point in time   --to DATADIR [--dir DIR | -c node.yml | --repo R]
            [--target-time T | --target-lsn L | --target-xid X | --target-name N | --target immediate]
