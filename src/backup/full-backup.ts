@@ -134,7 +134,10 @@ export async function runFullBackup(o: FullBackupOptions): Promise<BackupRecord>
             return;
           }
           if (!current) throw new Error('archive data before any archive started');
-          if (!current.pass.write(chunk)) await new Promise<void>((r) => current?.pass.once('drain', r));
+          const c = current;
+          // Wait for room — or for the put to fail (a full repository): it stops reading, so no drain would come.
+          if (!c.pass.write(chunk))
+            await Promise.race([new Promise<void>((r) => c.pass.once('drain', r)), c.done.then(() => undefined)]);
         },
         async manifest() {
           await closeCurrent();

@@ -182,7 +182,14 @@ async function storeTar(o: IncrementalOptions, path: string, files: readonly str
   const exited = new Promise<number | null>((res) => tar.on('close', (code) => res(code)));
   tar.stdin.end(files.map((f) => `${f}\0`).join(''));
   const hash = createHash('sha256');
-  const r = await o.store.put(path, tar.stdout, o.compression, { hashInto: hash, level: o.level, signal: o.signal });
+  let r: Awaited<ReturnType<BackupStore['put']>>;
+  try {
+    r = await o.store.put(path, tar.stdout, o.compression, { hashInto: hash, level: o.level, signal: o.signal });
+  } catch (err) {
+    tar.kill('SIGKILL'); // it would block on a pipe nobody reads
+    await exited;
+    throw err;
+  }
   const code = await exited;
   // GNU tar exits 1 when a file changed or vanished while it was read: expected here, WAL replay repairs it.
   if (code !== 0 && code !== 1) throw new Error(`tar of the changed files failed (exit ${code}): ${stderr.trim()}`);
