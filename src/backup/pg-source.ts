@@ -72,24 +72,36 @@ export async function connectSource(
 /** A superuser session on a member (over TCP, or its socket directory when `host` is a path). */
 export async function superuserSession(cfg: NodeConfig, m: Endpoint): Promise<pg.Client> {
   const su = cfg.postgresql.authentication.superuser;
-  const c = new pg.Client({
-    host: m.host,
-    port: m.port,
-    user: su.username,
-    password: su.password,
-    database: 'postgres',
-    application_name: 'pgkeel_backup',
-    connectionTimeoutMillis: 5000,
-    ssl: m.host.startsWith('/') ? undefined : pgSsl(su),
-  });
-  c.on('error', () => {});
+  const connect = async (ssl: pg.ClientConfig['ssl']) => {
+    const c = new pg.Client({
+      host: m.host,
+      port: m.port,
+      user: su.username,
+      password: su.password,
+      database: 'postgres',
+      application_name: 'pgkeel_backup',
+      connectionTimeoutMillis: 5000,
+      ssl,
+    });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      return c;
+    } catch (err) {
+      await c.end().catch(() => {});
+      throw err;
+    }
+  };
+  if (m.host.startsWith('/')) return connect(undefined);
+  const mode = su.sslmode ?? 'prefer';
+  if (mode !== 'prefer' && mode !== 'allow') return connect(pgSsl(su));
+  // libpq's prefer: TLS (unverified) when the server offers it, plain otherwise.
   try {
-    await c.connect();
+    return await connect({ rejectUnauthorized: false });
   } catch (err) {
-    await c.end().catch(() => {});
-    throw err;
+    if (!/does not support SSL/i.test((err as Error).message)) throw err;
+    return connect(undefined);
   }
-  return c;
 }
 
 /**
