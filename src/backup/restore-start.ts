@@ -129,7 +129,13 @@ export async function startRestored(o: StartRestoredOptions): Promise<StartedRes
         return { pid, state: 'shutdown', replayLsn: last.replayLsn, ...strings(o, user, database) };
       throw failed(`${exited ?? 'exited'} before reaching the recovery target (cluster state: ${state})`);
     }
-    const s = await recoveryStatus(client);
+    let s: Status | null;
+    try {
+      s = await recoveryStatus(client);
+    } catch (err) {
+      if (pidAlive(pid)) process.kill(pid, 'SIGINT');
+      throw new BackupError('RESTORE_FAILED', `${(err as Error).message}; the server was stopped. ${resume}`);
+    }
     if (s) {
       last = { phase: 'replaying', replayLsn: s.lsn, replayTime: s.time };
       o.onProgress?.(last);
@@ -176,12 +182,23 @@ async function recoveryStatus(conn: pg.ClientConfig): Promise<Status | null> {
     );
     const row = r.rows[0] as { rec: boolean; lsn: string | null; time: string | null; pause: string | null };
     return { inRecovery: row.rec, lsn: row.lsn, time: row.time, pause: row.pause };
-  } catch {
+  } catch (err) {
+    // Not accepting connections yet (57P03, a refused socket) is the wait; a role or database that does not exist
+    // would never change by waiting.
+    const code = (err as { code?: string }).code;
+    if (code !== undefined && FATAL_CONNECT.has(code))
+      throw new BackupError(
+        'RESTORE_FAILED',
+        `cannot watch the restored server as role "${conn.user}" in database "${conn.database}": ${(err as Error).message} (give the cluster's superuser and an existing database)`,
+      );
     return null;
   } finally {
     await c.end().catch(() => undefined);
   }
 }
+
+/** SQLSTATEs of a connection that will not succeed by waiting: invalid authorization, no such database. */
+const FATAL_CONNECT = new Set(['28000', '28P01', '3D000']);
 
 /** pg_controldata's "Database cluster state" (e.g. "in archive recovery", "shut down in recovery"). */
 export async function clusterState(binDir: string, dataDir: string): Promise<string> {

@@ -291,6 +291,22 @@ describe('restore and point-in-time recovery (PostgreSQL 15)', { timeout: 300_00
     assert.ok(readdirSync(dataDir).includes('recovery.signal'));
   });
 
+  test('watching as a role that does not exist fails at once, naming it, and stops the server', async () => {
+    const dataDir = join(dir.path, 'no-role');
+    const recovery = recoveryOf({ kind: 'immediate' });
+    await restoreBackup({ store, dataDir, recovery, restoreCommand });
+    const port = await freePort('127.0.0.1');
+    const opts = { dataDir, port, socketDir: join(dir.path, 'sock-nr'), logFile: join(dir.path, 'nr.log'), recovery };
+    await assert.rejects(
+      startRestored({ ...opts, user: 'nobody_here', pollMs: 200 }),
+      (e: unknown) =>
+        isBackupError(e, 'RESTORE_FAILED') &&
+        /role "nobody_here"/.test(e.message) &&
+        /server was stopped/.test(e.message),
+    );
+    await eventually('the server stopped', () => !existsSync(join(dataDir, 'postmaster.pid')), 30_000);
+  });
+
   test('a tablespace: refused where the original still is, restored where asked (tablespace_map rewritten)', async () => {
     const tsOld = join(dir.path, 'ts-old');
     ensureDirFor(tsOld, 0o700);
