@@ -73,6 +73,11 @@ export const backupErrorCatalogue = {
     where: 'backup',
     summary: 'pgkeel restore refuses a target directory that exists and is not empty; nothing in it is touched.',
   },
+  RECOVERY_TARGET_INVALID: {
+    where: 'restore',
+    summary:
+      'A recovery target flag is malformed (a time without a zone, an LSN not X/Y in hex, an xid not a number) or two targets were given; usage error, exit 2, nothing touched.',
+  },
   RESTORE_FAILED: {
     where: 'backup',
     summary:
