@@ -39,10 +39,10 @@ const records = [
   rec('R7', 7, { status: 'running' }),
 ];
 
-test('full: N keeps the newest N full backups and everything after; failed records go', () => {
+test('full: N keeps the newest N full backups and everything after (a failed record after them too)', () => {
   const p = planExpiry(records, { full: 2 }, new Date('2026-12-08T00:00:00Z'));
-  assert.deepEqual(p.remove.sort(), ['F1', 'F1_I2', 'X4']);
-  assert.deepEqual(p.keep.sort(), ['F3', 'F5', 'F5_I6', 'R7']);
+  assert.deepEqual(p.remove.sort(), ['F1', 'F1_I2']);
+  assert.deepEqual(p.keep.sort(), ['F3', 'F5', 'F5_I6', 'R7', 'X4']);
   assert.equal(p.walBefore, '0000000000000003');
 });
 
@@ -53,11 +53,11 @@ test('window: keeps the full backup a restore to the window start needs, and eve
   assert.equal(p.walBefore, '0000000000000005');
   // A window reaching before every backup keeps them all.
   const all = planExpiry(records, { full: 1, window: '30d' }, new Date('2026-12-08T00:00:00Z'));
-  assert.deepEqual(all.remove, ['X4']);
+  assert.deepEqual(all.remove, []);
 });
 
-test('nothing usable: nothing removed but failed records, no WAL removed', () => {
+test('nothing usable: nothing removed, no WAL removed', () => {
   const p = planExpiry([rec('X', 1, { status: 'failed' })], { full: 1 }, new Date('2026-12-08T00:00:00Z'));
-  assert.deepEqual(p.remove, ['X']);
+  assert.deepEqual(p.remove, []);
   assert.equal(p.walBefore, null);
 });

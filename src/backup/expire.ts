@@ -4,7 +4,8 @@
  * Kept, always: every backup inside the retention (the newest `retention.full` full backups with everything that
  * depends on them or is newer; with `retention.window`, the newest full backup that finished at or before the window's
  * start — the one a restore to that moment needs — and everything newer), and every WAL file from the oldest kept
- * backup's first segment on, plus every timeline history file. Removed: older backups, failed records, and WAL
+ * backup's first segment on, plus every timeline history file. Removed: older backups (failed records older than
+ * the oldest kept backup too: newer ones stay, so `backup list` shows what happened), and WAL
  * before that first segment. A `running` backup is never touched (expiry runs under the backup lease elsewhere).
  */
 import { type BackupRecord, backupDir, byStart, usable } from './catalog.js';
@@ -45,8 +46,8 @@ export function planExpiry(
   const remove: string[] = [];
   for (const r of [...records].sort(byStart)) {
     if (r.status === 'running') keep.add(r.id);
-    else if (r.status === 'failed') remove.push(r.id);
-    else if (!oldestKept || byStart(r, oldestKept) >= 0) keep.add(r.id);
+    else if (!oldestKept || byStart(r, oldestKept) >= 0)
+      keep.add(r.id); // failed ones too: they say what happened
     else remove.push(r.id);
   }
   // An incremental kept whose parent would go keeps its parent (never happens with the rules above; a guard).

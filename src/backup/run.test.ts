@@ -144,19 +144,36 @@ test('a record left running by a dead writer is cleaned by the next backup, whic
   await using f = await fixture();
   const first = await runBackup(f.deps(fakeSource('n2')), { type: 'full' });
   const store = await openStore(f.settings);
-  await writeRecord(store, { ...first, id: '20261203-005000F', status: 'running', writer: { host: 'h', pid: 42 } });
-  await store.put('backups/20261203-005000F/base.tar', [Buffer.from('half')], 'lz4', { precompressed: true });
+  await writeRecord(store, {
+    ...first,
+    id: '20261203-010030F',
+    start_time: '2026-12-03T01:00:30.000Z',
+    status: 'running',
+    writer: { host: 'h', pid: 42 },
+  });
+  await store.put('backups/20261203-010030F/base.tar', [Buffer.from('half')], 'lz4', { precompressed: true });
   f.tick(60_000);
   const second = await runBackup(f.deps(fakeSource('n2')), { type: 'full' });
   assert.equal(second.status, 'ok');
   const byId = new Map((await listRecords(store)).map((r) => [r.id, r]));
-  assert.equal(byId.get('20261203-005000F')?.status, 'failed');
-  assert.match(byId.get('20261203-005000F')?.error ?? '', /interrupted.*pid 42/);
-  assert.equal(await store.repo.stat('backups/20261203-005000F/base.tar.lz4'), null);
+  assert.equal(byId.get('20261203-010030F')?.status, 'failed');
+  assert.match(byId.get('20261203-010030F')?.error ?? '', /interrupted.*pid 42/);
+  assert.equal(await store.repo.stat('backups/20261203-010030F/base.tar.lz4'), null);
 });
 
 test('an incremental backup without a SQL session, or with --delta, is refused plainly', async () => {
   await using f = await fixture();
   await assert.rejects(runBackup(f.deps(fakeSource('n2')), { type: 'incr' }), /need a SQL session/);
   await assert.rejects(runBackup(f.deps(fakeSource('n2')), { type: 'full', delta: true }), /--delta .* not built yet/);
+});
+
+test('retention is applied after each successful backup: the oldest full backup beyond `full` goes', async () => {
+  await using f = await fixture();
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    ids.push((await runBackup(f.deps(fakeSource('n2')), { type: 'full' })).id);
+    f.tick(60_000);
+  }
+  const left = (await listRecords(await openStore(f.settings))).map((r) => r.id);
+  assert.deepEqual(left, ids.slice(1), 'retention full: 2');
 });

@@ -13,6 +13,7 @@ import { type BackupRecord, type BackupType, listRecords } from './catalog.js';
 import type { BackupSettings } from './config.js';
 import { BackupError } from './errors.js';
 import { type BaseBackupSource, failBackup, runFullBackup } from './full-backup.js';
+import { expire } from './expire.js';
 import { runIncrementalBackup } from './incremental-run.js';
 import { takeBackupLease } from './lease.js';
 import { PosixRepo } from './posix-repo.js';
@@ -50,6 +51,23 @@ export interface BackupRunDeps {
   readonly sleep?: (ms: number) => Promise<void>;
   /** A superuser SQL session on the member (incremental and differential backups: pg_backup_start/stop). */
   readonly connectSql?: (m: MemberView) => Promise<pg.Client>;
+}
+
+/**
+ * After a successful backup, still under the lease, the retention is applied (as pgBackRest's backup does): a
+ * failure to expire is reported and does not fail the backup.
+ */
+async function expireAfter(d: BackupRunDeps, store: BackupStore, rec: BackupRecord): Promise<BackupRecord> {
+  try {
+    const res = await expire(store, await listRecords(store), d.settings.retention, d.now());
+    if (res.remove.length || res.walRemoved.length)
+      d.progress?.(
+        `retention (${res.reason}): removed backups ${res.remove.join(', ') || 'none'} and ${res.walRemoved.length} WAL files`,
+      );
+  } catch (err) {
+    d.progress?.(`retention not applied: ${(err as Error).message}`);
+  }
+  return rec;
 }
 
 /**
@@ -122,36 +140,44 @@ export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<B
     if (req.type !== 'full') {
       const sql = await (d.connectSql as NonNullable<BackupRunDeps['connectSql']>)(member);
       try {
-        return await runIncrementalBackup({
+        return await expireAfter(
+          d,
           store,
-          type: req.type,
-          records: await listRecords(store),
-          member: member.name,
-          dataDir: member.data_dir as string,
-          sql,
-          compression: d.settings.compression,
-          level: d.settings.level,
-          now: d.now,
-          signal: lease.signal,
-          progress: d.progress,
-          waitForWal,
-        });
+          await runIncrementalBackup({
+            store,
+            type: req.type,
+            records: await listRecords(store),
+            member: member.name,
+            dataDir: member.data_dir as string,
+            sql,
+            compression: d.settings.compression,
+            level: d.settings.level,
+            now: d.now,
+            signal: lease.signal,
+            progress: d.progress,
+            waitForWal,
+          }),
+        );
       } finally {
         await sql.end().catch(() => {});
       }
     }
     const source = await d.connectSource(member);
     try {
-      return await runFullBackup({
+      return await expireAfter(
+        d,
         store,
-        source,
-        compression: d.settings.compression,
-        level: d.settings.level,
-        now: d.now,
-        signal: lease.signal,
-        progress: d.progress,
-        waitForWal,
-      });
+        await runFullBackup({
+          store,
+          source,
+          compression: d.settings.compression,
+          level: d.settings.level,
+          now: d.now,
+          signal: lease.signal,
+          progress: d.progress,
+          waitForWal,
+        }),
+      );
     } finally {
       await source.close().catch(() => {});
     }
