@@ -6,6 +6,7 @@ import { backupDynamicFields, backupLocalFields, type BackupConfig, type BackupL
 import { portProblem, type Schema } from './schema.js';
 import { GUC_EXPECTED, GUC_NAME } from './pg-params.js';
 import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
+import { bootstrapRestoreSchema, type BootstrapRestoreConfig } from './bootstrap-restore.js';
 
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 const hostport = (doc: string, def?: string): Schema => ({
@@ -320,6 +321,7 @@ export const nodeSchema: Schema = {
           of: { kind: 'string', doc: 'an initdb option' },
           default: [],
         },
+        restore: bootstrapRestoreSchema,
       },
     },
     tags: {
@@ -427,7 +429,7 @@ export interface NodeConfig {
     callbacks_as_root: boolean;
     keep_moved_aside: number;
   };
-  bootstrap: { dcs: DynamicConfig; initdb: string[] };
+  bootstrap: { dcs: DynamicConfig; initdb: string[]; restore?: BootstrapRestoreConfig };
   tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
   backup?: BackupLocalConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'text' };

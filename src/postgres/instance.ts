@@ -37,8 +37,10 @@ import {
   type HostPort,
   type LocalInstance,
   type PgStatus,
+  type RestoreSource,
   type TimelineSwitch,
 } from './local-instance.js';
+import { restoreFrom } from './restore-from.js';
 import { InstanceSql } from './queries.js';
 import { AT_MOST_ONE, asideName, copiesToRemove, listAside, type AsideKind } from './aside.js';
 
@@ -376,6 +378,32 @@ export class PostgresInstance implements LocalInstance {
       );
     }
     this.ensureInclude();
+  }
+
+  /** Bootstrap from a backup (restore-from.ts); a data directory that holds a cluster is refused and left alone. */
+  async restoreFrom(src: RestoreSource, conf: ConfInput, timeoutMs: number): Promise<void> {
+    if (this.dataDirState() === 'ready')
+      throw new PostgresError(
+        'PG_RESTORE_FAILED',
+        `refusing to restore into ${this.dataDir}: it holds a database cluster`,
+      );
+    this.prepareDirs();
+    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('failed-bootstrap');
+    await restoreFrom(
+      {
+        dataDir: this.dataDir,
+        logFile: this.logFile,
+        port: this.port,
+        binDir: this.cfg.postgresql.bin_dir,
+        superuser: this.cfg.postgresql.authentication.superuser,
+        log: this.log,
+        writeConfig: (c, role) => void this.writeConfig(c, role),
+        stop: (mode, ms) => this.stop(mode, ms),
+      },
+      src,
+      conf,
+      timeoutMs,
+    );
   }
 
   /** pg_rewind against the new leader (PostgreSQL must be stopped cleanly first). */
