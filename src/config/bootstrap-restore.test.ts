@@ -87,3 +87,31 @@ describe('config: bootstrap.restore', () => {
     assert.deepEqual(problems({ repo: '/srv/old/backup' }, { backup: { repo: '/srv/new/backup' } }), []);
   });
 });
+
+describe('config: postgresql.create_replica_methods', () => {
+  it('defaults to basebackup; takes backup first (a list or a comma string); refuses unknown, repeated or no methods', () => {
+    assert.deepEqual(configFromObject(node(undefined), 't', {}, '/etc').postgresql.create_replica_methods, [
+      'basebackup',
+    ]);
+    const pg = (methods: unknown) => ({
+      postgresql: { ...node(undefined).postgresql, create_replica_methods: methods },
+    });
+    assert.deepEqual(
+      configFromObject({ ...node(undefined), ...pg('backup, basebackup') }, 't', {}, '/etc').postgresql
+        .create_replica_methods,
+      ['backup', 'basebackup'],
+    );
+    assert.match(
+      problems(undefined, pg(['backup', 'pgbackrest'])).join(),
+      /create_replica_methods\[1\]: expected one of backup, basebackup/,
+    );
+    assert.match(
+      problems(undefined, pg(['backup', 'backup'])).join(),
+      /create_replica_methods: expected each method at most once/,
+    );
+    assert.match(
+      problems(undefined, pg([])).join(),
+      /create_replica_methods: expected each method at most once and at least one, got \[\]/,
+    );
+  });
+});

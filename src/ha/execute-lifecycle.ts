@@ -4,6 +4,8 @@
  * it throws, and what it leaves behind is documented at each step (execute-lifecycle.test.ts shows it).
  */
 import { encodeJson } from '../dcs/layout.js';
+import { nodeBackupSettings } from '../backup/archiving.js';
+import type { HostPort } from '../postgres/local-instance.js';
 import { HaError } from './errors.js';
 import { describeTarget } from '../backup/recovery.js';
 import { restoreTargetOf } from '../config/bootstrap-restore.js';
@@ -60,18 +62,52 @@ export class Lifecycle {
   }
 
   async clone(inp: ExecInput, member: string): Promise<void> {
-    const { pg, mem, log } = this.ctx;
+    const { pg, mem } = this.ctx;
     const from = memberAddress(inp.cluster, member);
     if (!from)
       throw new HaError('HA_MEMBER_NO_CONN_URL', `cannot clone: member ${member} has no conn_url`, {
         member,
         operation: 'clone',
       });
-    log.info(`cloning from ${member} (${from.host}:${from.port})`);
     pg.writePgpass();
-    await pg.clone(from, CLONE_TIMEOUT_MS);
+    await this.createReplica(inp, member, from);
     mem.sysid = null;
     await this.startPg(inp, 'replica', inp.cluster?.leader?.name ?? member);
+  }
+
+  /**
+   * Fills the data directory by postgresql.create_replica_methods, in order: `backup` (the newest backup and the
+   * archive; skipped without a repository, and on failure the next method is tried) or `basebackup` (pg_basebackup
+   * from `member`, whose failure fails the operation). PostgreSQL is left stopped.
+   */
+  private async createReplica(inp: ExecInput, member: string, from: HostPort): Promise<void> {
+    const { pg, log, cfg } = this.ctx;
+    const methods = cfg.postgresql.create_replica_methods;
+    for (const [i, method] of methods.entries()) {
+      const last = i === methods.length - 1;
+      if (method === 'basebackup') {
+        log.info(`cloning from ${member} (${from.host}:${from.port})`);
+        await pg.clone(from, CLONE_TIMEOUT_MS);
+        return;
+      }
+      const repo = nodeBackupSettings(cfg, inp.dynamic.backup).settings;
+      if (!repo) {
+        log.info('create_replica_methods: backup skipped, this node has no backup repository');
+        continue;
+      }
+      log.info(`creating the replica from the newest backup in ${repo.repo}`);
+      try {
+        await pg.cloneFromBackup({ repo: repo.repo, keyFile: repo.encryption_key_file }, CLONE_TIMEOUT_MS);
+        return;
+      } catch (err) {
+        if (last) throw err;
+        log.warn('creating the replica from a backup failed; trying the next method', { err });
+      }
+    }
+    throw new HaError('HA_NO_REPLICA_METHOD', 'no create_replica_methods entry could create the replica', {
+      node: cfg.name,
+      operation: 'clone',
+    });
   }
 
   async reclone(inp: ExecInput, member: string): Promise<void> {
@@ -84,7 +120,7 @@ export class Lifecycle {
         operation: 'reclone',
       });
     pg.moveAside('before-reclone');
-    await pg.clone(from, CLONE_TIMEOUT_MS);
+    await this.createReplica(inp, member, from);
     mem.sysid = null;
     mem.rewindFailed = false;
     await this.startPg(inp, 'replica', member);

@@ -237,6 +237,26 @@ export class FakeInstance implements LocalInstance {
     this.slotMap.clear();
   }
 
+  async cloneFromBackup(src: Pick<RestoreSource, 'repo' | 'keyFile'>, _timeoutMs: number): Promise<void> {
+    this.enter('cloneFromBackup', src.repo);
+    if (this.dataDirStatus === 'ready') this.moveAside('before-clone');
+    const b = this.repos.get(src.repo);
+    if (!b)
+      throw new PostgresError(
+        'PG_CLONE_FAILED',
+        `restoring the newest backup of ${src.repo} failed`,
+        `${src.repo} is not a pgkeel backup repository`,
+      );
+    this.dataDirStatus = 'ready';
+    this.sysid = b.sysid;
+    this.timeline = b.timeline;
+    this.walPosition = b.walPosition;
+    this.clusterState = 'in production';
+    this.inRecovery = false;
+    this.standbySignal = true;
+    this.slotMap.clear();
+  }
+
   async restoreFrom(src: RestoreSource, inp: ConfInput, _timeoutMs: number): Promise<void> {
     this.enter('restoreFrom', `${src.repo} ${src.target.kind}`);
     const fail = (why: string) =>

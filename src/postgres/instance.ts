@@ -40,7 +40,7 @@ import {
   type RestoreSource,
   type TimelineSwitch,
 } from './local-instance.js';
-import { restoreFrom } from './restore-from.js';
+import { restoreFrom, restoreStandby } from './restore-from.js';
 import { InstanceSql } from './queries.js';
 import { AT_MOST_ONE, asideName, copiesToRemove, listAside, type AsideKind } from './aside.js';
 
@@ -375,6 +375,23 @@ export class PostgresInstance implements LocalInstance {
         'PG_CLONE_FAILED',
         `pg_basebackup from ${from.host}:${from.port} failed${aside ? `; the partial copy was moved to ${aside}` : ''}`,
         tail(r),
+      );
+    }
+    this.ensureInclude();
+  }
+
+  /** A replica from the newest backup (restore-from.ts); a failed restore is moved aside, as a failed clone is. */
+  async cloneFromBackup(src: Pick<RestoreSource, 'repo' | 'keyFile'>, timeoutMs: number): Promise<void> {
+    this.prepareDirs();
+    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('before-clone');
+    try {
+      await restoreStandby(this.dataDir, src, AbortSignal.timeout(timeoutMs));
+    } catch (err) {
+      const aside = this.moveAside('failed-clone');
+      throw new PostgresError(
+        'PG_CLONE_FAILED',
+        `restoring the newest backup of ${src.repo} failed${aside ? `; the partial copy was moved to ${aside}` : ''}`,
+        (err as Error).message,
       );
     }
     this.ensureInclude();

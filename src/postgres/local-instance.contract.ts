@@ -132,7 +132,7 @@ export function localInstanceContract(name: string, make: () => Promise<Instance
       assert.equal(await pg.controlData(), null);
     });
 
-    it('restoreFrom: a repository that is not there fails and leaves nothing; a data directory with a cluster is refused', async () => {
+    it('restoreFrom and cloneFromBackup: a repository that is not there fails and leaves nothing; restoreFrom refuses a data directory with a cluster', async () => {
       await using h = await make();
       const pg = h.instance;
       const src = { repo: '/nonexistent/pgkeel-contract-repo', target: { kind: 'latest' } as const };
@@ -143,6 +143,12 @@ export function localInstanceContract(name: string, make: () => Promise<Instance
       );
       assert.equal(pg.dataDirState(), 'empty');
       assert.equal(pg.isRunning(), false);
+      await rejectsWith(
+        pg.cloneFromBackup(src, 30_000),
+        'PG_CLONE_FAILED',
+        /^restoring the newest backup of \/nonexistent\/pgkeel-contract-repo failed/,
+      );
+      assert.equal(pg.dataDirState(), 'empty');
       await pg.initdb();
       const cd = await pg.controlData();
       await rejectsWith(

@@ -33,6 +33,9 @@
  *   configuration as a primary, gives the configured superuser its configured password, and leaves PostgreSQL
  *   stopped ('shut down', no recovery settings left) with the backup's system identifier. Any other failure rejects
  *   with PG_RESTORE_FAILED, PostgreSQL stopped and the partial data directory left for the caller to move aside.
+ * - `cloneFromBackup` (a replica from the newest backup) fills an 'empty' data directory from the newest usable
+ *   backup of `src.repo` as a standby (standby.signal; restore_command reads the archive, archive_mode untouched) and
+ *   leaves PostgreSQL stopped, as `clone` does; it fails like `clone` (PG_CLONE_FAILED, the data directory 'empty').
  */
 import type { RecoveryTarget } from '../backup/recovery.js';
 import type { AsideKind } from './aside.js';
@@ -127,6 +130,8 @@ export interface LocalInstance {
   promote(timeoutMs: number): Promise<void>;
   /** pg_basebackup from another member into this (emptied) data directory; PostgreSQL is left stopped. */
   clone(from: HostPort, timeoutMs: number): Promise<void>;
+  /** A replica from the newest backup of a repository (see the contract); PostgreSQL is left stopped. */
+  cloneFromBackup(src: Pick<RestoreSource, 'repo' | 'keyFile'>, timeoutMs: number): Promise<void>;
   /** Fills the empty data directory from a backup and recovers it to a promoted, stopped primary (see the contract). */
   restoreFrom(src: RestoreSource, conf: ConfInput, timeoutMs: number): Promise<void>;
   /** pg_rewind from another member; PostgreSQL must be stopped. */

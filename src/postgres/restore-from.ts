@@ -60,24 +60,10 @@ export async function restoreFrom(
   const socketDir = join(dirname(t.dataDir), 'run-restore');
   let step = `open the repository ${src.repo}`;
   try {
-    const store = await BackupStore.open(new PosixRepo(src.repo, { owner: postgresIdentity() }), {
-      keyFile: src.keyFile,
-    });
+    const from = await readFrom(src, t.dataDir);
     const recovery = recoveryOf(src.target, 'promote');
     step = 'restore the backup';
-    const res = await restoreBackup({
-      store,
-      dataDir: t.dataDir,
-      backupId: src.backupId,
-      recovery,
-      archiving: false,
-      restoreCommand: restoreCommand({
-        repo: src.repo,
-        keyFile: src.keyFile,
-        prefetch: PREFETCH,
-        spool: join(t.dataDir, 'pgkeel_prefetch'),
-      }),
-    });
+    const res = await restoreBackup({ ...from, backupId: src.backupId, recovery, archiving: false });
     t.log.info(`restored backup ${res.backup.id} from ${src.repo}: recovering`, {
       bytes: res.bytes,
       files: res.files,
@@ -123,6 +109,42 @@ export async function restoreFrom(
   } finally {
     rmSync(socketDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A new replica from the newest usable backup (create_replica_methods: backup): the data directory filled as a
+ * standby (standby.signal), restore_command reading the archive; archive_mode is left to pgkeel's configuration
+ * (a replica never archives what it restored). The agent then writes primary_conninfo and starts it: it replays the
+ * archive, then streams from the leader.
+ */
+export async function restoreStandby(
+  dataDir: string,
+  src: Pick<RestoreSource, 'repo' | 'keyFile'>,
+  signal: AbortSignal,
+): Promise<void> {
+  await restoreBackup({
+    ...(await readFrom(src, dataDir)),
+    recovery: recoveryOf({ kind: 'latest' }),
+    archiving: true,
+    standby: true,
+    signal,
+  });
+}
+
+/** The repository opened for reading, and the restore_command (with prefetch into the data directory) reading it. */
+async function readFrom(
+  src: Pick<RestoreSource, 'repo' | 'keyFile'>,
+  dataDir: string,
+): Promise<{ store: BackupStore; dataDir: string; restoreCommand: string }> {
+  const store = await BackupStore.open(new PosixRepo(src.repo, { owner: postgresIdentity() }), {
+    keyFile: src.keyFile,
+  });
+  const spool = join(dataDir, 'pgkeel_prefetch');
+  return {
+    store,
+    dataDir,
+    restoreCommand: restoreCommand({ repo: src.repo, keyFile: src.keyFile, prefetch: PREFETCH, spool }),
+  };
 }
 
 async function setSuperuserPassword(
