@@ -3,10 +3,13 @@
  * cluster's backup and archived WAL (bootstrap.restore), as it was at T. Rows committed before T are there, none
  * after; all three members are healthy (the others cloned from the restored leader); the new cluster logs in with
  * its own superuser password, archives into its own repository and takes a first backup there, and nothing of its
- * new timeline reaches the old repository.
+ * new timeline reaches the old repository. Then a replica re-initialized with create_replica_methods [backup,
+ * basebackup] is made from the new cluster's newest backup and the archive, not by pg_basebackup.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { pidAlive } from '../../src/lib/proc.js';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PosixRepo } from '../../src/backup/posix-repo.js';
@@ -89,5 +92,35 @@ describe('up --restore-from', { timeout: 900_000 }, () => {
     assert.equal(await oldStore.find(walRepoPath('00000002.history')), null);
     const cfg = readFileSync(join(neu.dir, 'node1', 'node.yml'), 'utf8');
     assert.match(cfg, /restore:\n\s+repo: .*\/backup/);
+  });
+
+  it('create_replica_methods [backup, basebackup]: a re-initialized replica is made from the newest backup', async () => {
+    const s = await healthyStatus(neu, 3);
+    const leader = leaderOf(s);
+    const m = s.members.find((x) => x.role !== 'leader');
+    assert.ok(leader && m);
+    const file = join(neu.dir, m.name, 'node.yml');
+    const doc = parseDocument(readFileSync(file, 'utf8'));
+    doc.setIn(['postgresql', 'create_replica_methods'], doc.createNode(['backup', 'basebackup']));
+    writeFileSync(file, doc.toString(), { mode: 0o600 });
+    // The agent reads node.yml at start: stop it, and `up` starts it again.
+    const pid = Number(readFileSync(join(neu.dir, m.name, 'agent.pid'), 'utf8').split('\n')[0]);
+    process.kill(pid, 'SIGTERM');
+    await neu.waitFor(`${m.name}'s agent gone`, async () => !pidAlive(pid), 60_000);
+    const r = await neu.up();
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const rc = await cli(['ctl', '--dir', neu.dir, 'reinit', m.name, '--force'], 90_000);
+    assert.equal(rc.code, 0, `reinit: ${rc.stdout}${rc.stderr}`);
+    const log = () => readFileSync(join(neu.dir, m.name, 'agent.log'), 'utf8');
+    await neu.waitFor(
+      `${m.name} re-created from the backup and streaming`,
+      async () =>
+        log().includes('creating the replica from the newest backup') &&
+        (await neu.status()).members.find((x) => x.name === m.name)?.state === 'streaming',
+      120_000,
+    );
+    assert.ok(!log().includes('creating the replica from a backup failed'), 'no fall-back to pg_basebackup');
+    await neu.query(leader.port, 'INSERT INTO t SELECT g FROM generate_series(2001, 2005) g');
+    await neu.waitFor(`${m.name} has every row`, async () => (await rows(neu, m.port)).n === 115, 60_000);
   });
 });
