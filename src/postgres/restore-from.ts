@@ -32,6 +32,8 @@ const RECOVERY_BLOCK_HEAD = '\n# Added by pgkeel restore:';
 /** What startRestored and the restore_command leave in the data directory (backup/restore-start.ts, restore-cmd.ts). */
 const LEFTOVERS = ['pgkeel-restore.hba.conf', 'pgkeel_prefetch', 'recovery.signal'];
 const PREFETCH = 8;
+/** startRestored polls every 250 ms. */
+const PROGRESS_EVERY = 40;
 
 /** What restoreFrom needs of the instance. */
 export interface RestoreTarget {
@@ -71,7 +73,9 @@ export async function restoreFrom(
     step = 'write the managed configuration';
     t.writeConfig(conf, 'primary');
     step = 'recover to the target and promote';
+    // One line when the phase changes, then one every PROGRESS_EVERY polls (about 10 s) while WAL is replayed.
     let said = '';
+    let polls = 0;
     const started = await startRestored({
       dataDir: t.dataDir,
       port: t.port,
@@ -82,9 +86,9 @@ export async function restoreFrom(
       binDir: t.binDir,
       signal: AbortSignal.timeout(timeoutMs),
       onProgress: (p) => {
-        const at = p.replayTime ?? p.replayLsn ?? p.phase;
-        if (at !== said) t.log.info(`recovery: ${p.phase} (${at})`);
-        said = at;
+        if (p.phase === said && ++polls % PROGRESS_EVERY !== 0) return;
+        said = p.phase;
+        t.log.info(`recovery: ${p.phase}`, { replay_lsn: p.replayLsn, replay_time: p.replayTime });
       },
     });
     step = "set the superuser's password";
