@@ -148,6 +148,12 @@ export class PostgresInstance implements LocalInstance {
     this.writePgpass();
   }
 
+  /** The directories prepared, and what is left in a data directory without a cluster moved aside as `why`. */
+  private prepareEmptyDataDir(why: AsideKind): void {
+    this.prepareDirs();
+    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside(why);
+  }
+
   /** initdb with data checksums; the superuser gets its password, local and host auth are scram-sha-256. */
   async initdb(): Promise<void> {
     this.prepareDirs();
@@ -353,8 +359,7 @@ export class PostgresInstance implements LocalInstance {
 
   /** Clones the leader into the (empty) data directory with pg_basebackup; a failed clone is moved aside, not deleted. */
   async clone(from: HostPort, timeoutMs: number): Promise<void> {
-    this.prepareDirs();
-    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('before-clone');
+    this.prepareEmptyDataDir('before-clone');
     ensurePostgresDir(this.dataDir, 0o700, 'data');
     const src = memberConninfo(this.cfg, 'replication', from, this.tlsFiles().files, [['connect_timeout', 5]]);
     const r = await run(
@@ -382,8 +387,7 @@ export class PostgresInstance implements LocalInstance {
 
   /** A replica from the newest backup (restore-from.ts); a failed restore is moved aside, as a failed clone is. */
   async cloneFromBackup(src: Pick<RestoreSource, 'repo' | 'keyFile'>, timeoutMs: number): Promise<void> {
-    this.prepareDirs();
-    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('before-clone');
+    this.prepareEmptyDataDir('before-clone');
     try {
       await restoreStandby(this.dataDir, src, AbortSignal.timeout(timeoutMs));
     } catch (err) {
@@ -404,8 +408,7 @@ export class PostgresInstance implements LocalInstance {
         'PG_RESTORE_FAILED',
         `refusing to restore into ${this.dataDir}: it holds a database cluster`,
       );
-    this.prepareDirs();
-    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('failed-bootstrap');
+    this.prepareEmptyDataDir('failed-bootstrap');
     await restoreFrom(
       {
         dataDir: this.dataDir,
