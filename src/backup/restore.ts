@@ -45,6 +45,8 @@ export interface RestoreOptions {
   readonly restoreCommand: string;
   /** Keep archive_mode as backed up (default: off in the restored copy, so it never archives into the repo). */
   readonly archiving?: boolean;
+  /** Leave standby.signal instead of recovery.signal: a new replica that replays the archive, then streams. */
+  readonly standby?: boolean;
   /** Tablespace oid → directory to restore it into, instead of the path recorded in tablespace_map. */
   readonly tablespaces?: Readonly<Record<string, string>>;
   readonly onProgress?: (p: RestoreProgress) => void;
@@ -234,7 +236,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
       }
     }
     step = `prepare ${o.dataDir} for recovery`;
-    prepareForRecovery(o.dataDir, conf);
+    prepareForRecovery(o.dataDir, conf, o.standby ? 'standby.signal' : 'recovery.signal');
     report(null);
     return {
       backup,
@@ -306,11 +308,6 @@ function tablespaceDirs(
   return out;
 }
 
-/**
- * Removes what must not survive into the restored server and writes the recovery settings: no postmaster.pid or
- * stale signal files, an empty pg_wal (with archive_status) so every segment comes from the archive, recovery.signal,
- * and the settings appended to postgresql.auto.conf. Files are replaced, never written through a symlink.
- */
 /** After an incremental step: remove the files it recorded as deleted, write its backup_label and tablespace_map. */
 async function applyIncrement(store: BackupStore, id: string, dataDir: string): Promise<void> {
   const listPath = await store.find(`${backupDir(id)}/${FILE_LIST}`);
@@ -328,7 +325,12 @@ async function applyIncrement(store: BackupStore, id: string, dataDir: string): 
   }
 }
 
-function prepareForRecovery(dataDir: string, conf: string): void {
+/**
+ * Removes what must not survive into the restored server and writes the recovery settings: no postmaster.pid or
+ * stale signal files, an empty pg_wal (with archive_status) so every segment comes from the archive, recovery.signal,
+ * and the settings appended to postgresql.auto.conf. Files are replaced, never written through a symlink.
+ */
+function prepareForRecovery(dataDir: string, conf: string, signal: 'recovery.signal' | 'standby.signal'): void {
   for (const f of ['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'backup_label.old'])
     rmSync(join(dataDir, f), { force: true });
   const wal = join(dataDir, 'pg_wal');
@@ -350,5 +352,5 @@ function prepareForRecovery(dataDir: string, conf: string): void {
     throw new Error('the restored data directory has no backup_label (not a base backup?)');
   const auto = join(dataDir, 'postgresql.auto.conf');
   writeFileForPostgres(auto, (readNoFollow(auto) ?? '') + conf, 0o600);
-  writeFileForPostgres(join(dataDir, 'recovery.signal'), '', 0o600);
+  writeFileForPostgres(join(dataDir, signal), '', 0o600);
 }

@@ -14,6 +14,7 @@ import { runWalCommand } from './wal-cmd.js';
 import { runRestoreCommand } from './restore-cmd.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
+import type { RestoreFromOptions } from '../local/up-restore.js';
 import { tlsFiles } from '../local/tls.js';
 import { down } from '../local/down.js';
 import { localStatus } from '../local/status.js';
@@ -29,6 +30,7 @@ Usage: pgkeel <command> [options]
 
 Local cluster:
   up       start (or resume) a local cluster: etcd + one agent per node   [--nodes N] [--dir DIR] [--port-base P] [--detach] [--tls]
+           a new cluster from another's backup, as it was at T:  --dir NEW --restore-from OLD/backup [--target-time T | --target-lsn L] [--key-file F]
   down     stop a local cluster started with up (data stays)               [--dir DIR]
   status   show the cluster's members and backups                           [--dir DIR] [--json]
 
@@ -73,6 +75,22 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
       doc: 'create the cluster with TLS: a CA and certificates in DIR/tls, etcd over https with client certificates and a user, PostgreSQL ssl with hostssl and verify-full replication (only when creating; kept by later `up`s)',
     },
     timeout: { type: 'number', doc: 'seconds to wait for a healthy cluster (default 120)', placeholder: 'S' },
+    'restore-from': {
+      type: 'string',
+      doc: "create the cluster from another cluster's backup repository (e.g. OLD/backup): the first node restores a backup and the archived WAL to the target and promotes, the others clone from it; the new cluster archives into DIR/backup (only when creating)",
+      placeholder: 'REPO',
+    },
+    'target-time': {
+      type: 'string',
+      doc: 'with --restore-from: recover to this time (ISO 8601 with a zone); default: all archived WAL',
+      placeholder: 'T',
+    },
+    'target-lsn': { type: 'string', doc: 'with --restore-from: recover to this WAL position', placeholder: 'LSN' },
+    'key-file': {
+      type: 'string',
+      doc: "with --restore-from: the repository's encryption key file",
+      placeholder: 'FILE',
+    },
     help: { type: 'boolean', short: 'h', doc: 'show this help' },
   },
   down: { dir: dirFlag, help: { type: 'boolean', short: 'h', doc: 'show this help' } },
@@ -103,6 +121,20 @@ function requireLocal(dir: string) {
       `no pgkeel cluster in ${dir} (no cluster.json); start one with \`pgkeel up --dir ${dir}\``,
     );
   return lc;
+}
+
+/** `up --restore-from REPO [--target-time T | --target-lsn L] [--key-file F]`; the target flags need it. */
+function restoreFromFlags(flags: Record<string, unknown>): RestoreFromOptions | undefined {
+  const str = (k: string) => flags[k] as string | undefined;
+  const repo = str('restore-from');
+  if (repo === undefined) {
+    const stray = ['target-time', 'target-lsn', 'key-file'].find((k) => str(k) !== undefined);
+    if (stray) throw new UsageError(`--${stray} is for --restore-from`);
+    return undefined;
+  }
+  if (str('target-time') !== undefined && str('target-lsn') !== undefined)
+    throw new UsageError('give at most one recovery target: --target-time or --target-lsn');
+  return { repo, keyFile: str('key-file'), targetTime: str('target-time'), targetLsn: str('target-lsn') };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -152,6 +184,7 @@ async function main(argv: string[]): Promise<number> {
         portBase: flags['port-base'] as number | undefined,
         tls: flags['tls'] === true,
         timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000,
+        restoreFrom: restoreFromFlags(flags),
         progress,
       });
       out('');

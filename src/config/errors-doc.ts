@@ -68,6 +68,11 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
     'pg_basebackup failed; the partial copy is moved to <data_dir>.failed-clone-<time>, never deleted; retried after a pause.',
   ],
   [
+    'PG_RESTORE_FAILED',
+    'postgres',
+    'Bootstrapping from a backup (bootstrap.restore) failed: the restore, the recovery to the target or the promotion; the partial data directory is moved to <data_dir>.failed-bootstrap-<time> and the initialize key released so the next start retries. The message names the step; the end of the PostgreSQL log is attached.',
+  ],
+  [
     'PG_REWIND_FAILED',
     'postgres',
     'pg_rewind failed; the agent re-clones instead (the old data directory is moved aside).',

@@ -10,6 +10,7 @@ import { nodeSchema, type NodeConfig } from './node.js';
 import { restapiProblems, resolveRestFiles } from './restapi-rules.js';
 import { localOnlyProblems } from './pg-params.js';
 import { etcdSecurityProblems, resolveEtcdFiles } from './etcd-section.js';
+import { bootstrapRestoreProblems } from './bootstrap-restore.js';
 
 /** Short names Patroni users know, mapped to config paths (besides the derived PGKEEL_<PATH> names). */
 export const ENV_ALIASES: Readonly<Record<string, string>> = {
@@ -97,6 +98,13 @@ export function crossFieldProblems(c: NodeConfig): Problem[] {
     const level = compressionLevelProblem(d.backup);
     if (level) out.push({ path: 'bootstrap.dcs.backup.compression_level', message: level.replace(/^[^:]*: /, '') });
   }
+  const methods = c.postgresql.create_replica_methods;
+  if (methods.length === 0 || new Set(methods).size !== methods.length)
+    out.push({
+      path: 'postgresql.create_replica_methods',
+      message: `expected each method at most once and at least one, got ${JSON.stringify(methods)}`,
+    });
+  out.push(...bootstrapRestoreProblems(c.bootstrap.restore, [c.backup?.repo, d.backup?.repo]));
   // bootstrap.dcs becomes the shared DCS config: the same rule as for PATCH /config, so a node cannot seed it with
   // what its peers would refuse (their own local files still decide what they apply).
   out.push(

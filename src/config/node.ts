@@ -6,6 +6,7 @@ import { backupDynamicFields, backupLocalFields, type BackupConfig, type BackupL
 import { portProblem, type Schema } from './schema.js';
 import { GUC_EXPECTED, GUC_NAME } from './pg-params.js';
 import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
+import { bootstrapRestoreSchema, type BootstrapRestoreConfig } from './bootstrap-restore.js';
 
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 const hostport = (doc: string, def?: string): Schema => ({
@@ -25,6 +26,9 @@ const parameters = (doc: string): Schema => ({
   keys: { pattern: GUC_NAME, expected: GUC_EXPECTED },
 });
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** postgresql.create_replica_methods. */
+export const REPLICA_METHODS = ['backup', 'basebackup'] as const;
+export type ReplicaMethod = (typeof REPLICA_METHODS)[number];
 /** libpq's sslmode values (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-PROTECTION). */
 export const SSLMODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 export type SslMode = (typeof SSLMODES)[number];
@@ -285,6 +289,13 @@ export const nodeSchema: Schema = {
           doc: 'Run callbacks as root when the agent runs as root. Off: they run as the `postgres` OS user, like PostgreSQL (a script needing root, e.g. to move a VIP, can use sudo).',
           default: false,
         },
+        create_replica_methods: {
+          kind: 'list',
+          doc: "How a new replica is made, tried in order (Patroni's create_replica_methods): backup = the newest backup in the repository plus its archived WAL, then streaming from the leader (no load on the leader); basebackup = pg_basebackup from the leader. backup is skipped without a repository.",
+          of: { kind: 'enum', doc: 'a method', values: REPLICA_METHODS },
+          commaString: true,
+          default: ['basebackup'],
+        },
         keep_moved_aside: {
           kind: 'int',
           doc: 'How many moved-aside copies of the data directory (`<data_dir>.before-reclone-<time>` from a reinitialize or re-clone; failed bootstraps keep at most one) to keep; older ones are removed first. 0 keeps none: the old data directory is deleted before the clone.',
@@ -320,6 +331,7 @@ export const nodeSchema: Schema = {
           of: { kind: 'string', doc: 'an initdb option' },
           default: [],
         },
+        restore: bootstrapRestoreSchema,
       },
     },
     tags: {
@@ -426,8 +438,9 @@ export interface NodeConfig {
     callbacks: Partial<Record<CallbackName, string>>;
     callbacks_as_root: boolean;
     keep_moved_aside: number;
+    create_replica_methods: ReplicaMethod[];
   };
-  bootstrap: { dcs: DynamicConfig; initdb: string[] };
+  bootstrap: { dcs: DynamicConfig; initdb: string[]; restore?: BootstrapRestoreConfig };
   tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
   backup?: BackupLocalConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'text' };

@@ -24,6 +24,11 @@ export const haErrorCatalogue = {
     summary:
       'pg_controldata could not read the freshly initialized cluster (no system identifier to publish); bootstrap is rolled back as above and retried.',
   },
+  HA_NO_REPLICA_METHOD: {
+    where: 'agent',
+    summary:
+      'postgresql.create_replica_methods has only `backup` and this node has no backup repository (or the restore failed): the replica cannot be created; add basebackup to the list or give the node a repository.',
+  },
   HA_REWIND_DISABLED: {
     where: 'agent',
     summary:

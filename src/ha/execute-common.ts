@@ -5,7 +5,7 @@
 import { archiveParameters, nodeBackupSettings } from '../backup/archiving.js';
 import type { Cluster } from '../dcs/layout.js';
 import type { CallbackName, DynamicConfig } from '../config/node.js';
-import { slotNameFor, type Upstream } from '../postgres/conf.js';
+import { slotNameFor, type ConfInput, type Upstream } from '../postgres/conf.js';
 import type { HostPort, PgStatus } from '../postgres/local-instance.js';
 import { runCallback } from './callbacks.js';
 import type { AgentContext } from './state.js';
@@ -51,16 +51,23 @@ export function writeConf(
   const { pg, mem } = ctx;
   const upstream = role === 'replica' ? upstreamFor(ctx, inp.cluster, leader, inp.dynamic) : null;
   mem.following = upstream ? leader : null;
-  return pg.writeConfig(
-    {
-      cfg: ctx.cfg,
-      dcsParameters: inp.dynamic.postgresql.parameters,
-      archive: archiveParameters(nodeBackupSettings(ctx.cfg, inp.dynamic.backup).settings, ctx.cfg.postgresql.data_dir),
-      upstream,
-      synchronousStandbyNames: role === 'primary' ? mem.synchronousStandbyNames : '',
-    },
-    role,
-  );
+  return pg.writeConfig(confInput(ctx, inp, role, upstream), role);
+}
+
+/** The managed configuration's input for `role` (a replica streams from `upstream`). */
+export function confInput(
+  ctx: AgentContext,
+  inp: ExecInput,
+  role: 'primary' | 'replica',
+  upstream: Upstream | null,
+): ConfInput {
+  return {
+    cfg: ctx.cfg,
+    dcsParameters: inp.dynamic.postgresql.parameters,
+    archive: archiveParameters(nodeBackupSettings(ctx.cfg, inp.dynamic.backup).settings, ctx.cfg.postgresql.data_dir),
+    upstream,
+    synchronousStandbyNames: role === 'primary' ? ctx.mem.synchronousStandbyNames : '',
+  };
 }
 
 export function callback(ctx: AgentContext, name: CallbackName, role: string): void {

@@ -4,14 +4,20 @@
  * it throws, and what it leaves behind is documented at each step (execute-lifecycle.test.ts shows it).
  */
 import { encodeJson } from '../dcs/layout.js';
+import { nodeBackupSettings } from '../backup/archiving.js';
+import type { HostPort } from '../postgres/local-instance.js';
 import { HaError } from './errors.js';
-import { callback, memberAddress, writeConf, type ExecInput } from './execute-common.js';
+import { describeTarget } from '../backup/recovery.js';
+import { restoreTargetOf } from '../config/bootstrap-restore.js';
+import { callback, confInput, memberAddress, writeConf, type ExecInput } from './execute-common.js';
 import type { AgentContext } from './state.js';
 
 export const START_TIMEOUT_MS = 120_000;
 export const STOP_TIMEOUT_MS = 30_000;
 const PROMOTE_TIMEOUT_MS = 60_000;
 const CLONE_TIMEOUT_MS = 3600_000;
+/** A bootstrap from a backup: the restore and the replay of the archived WAL up to the target. */
+const RESTORE_TIMEOUT_MS = 4 * 3600_000;
 const REWIND_TIMEOUT_MS = 600_000;
 /** A planned demotion waits at most this long for client transactions in flight before the fast stop. */
 export const DRAIN_TIMEOUT_MS = 5_000;
@@ -56,18 +62,52 @@ export class Lifecycle {
   }
 
   async clone(inp: ExecInput, member: string): Promise<void> {
-    const { pg, mem, log } = this.ctx;
+    const { pg, mem } = this.ctx;
     const from = memberAddress(inp.cluster, member);
     if (!from)
       throw new HaError('HA_MEMBER_NO_CONN_URL', `cannot clone: member ${member} has no conn_url`, {
         member,
         operation: 'clone',
       });
-    log.info(`cloning from ${member} (${from.host}:${from.port})`);
     pg.writePgpass();
-    await pg.clone(from, CLONE_TIMEOUT_MS);
+    await this.createReplica(inp, member, from);
     mem.sysid = null;
     await this.startPg(inp, 'replica', inp.cluster?.leader?.name ?? member);
+  }
+
+  /**
+   * Fills the data directory by postgresql.create_replica_methods, in order: `backup` (the newest backup and the
+   * archive; skipped without a repository, and on failure the next method is tried) or `basebackup` (pg_basebackup
+   * from `member`, whose failure fails the operation). PostgreSQL is left stopped.
+   */
+  private async createReplica(inp: ExecInput, member: string, from: HostPort): Promise<void> {
+    const { pg, log, cfg } = this.ctx;
+    const methods = cfg.postgresql.create_replica_methods;
+    for (const [i, method] of methods.entries()) {
+      const last = i === methods.length - 1;
+      if (method === 'basebackup') {
+        log.info(`cloning from ${member} (${from.host}:${from.port})`);
+        await pg.clone(from, CLONE_TIMEOUT_MS);
+        return;
+      }
+      const repo = nodeBackupSettings(cfg, inp.dynamic.backup).settings;
+      if (!repo) {
+        log.info('create_replica_methods: backup skipped, this node has no backup repository');
+        continue;
+      }
+      log.info(`creating the replica from the newest backup in ${repo.repo}`);
+      try {
+        await pg.cloneFromBackup({ repo: repo.repo, keyFile: repo.encryption_key_file }, CLONE_TIMEOUT_MS);
+        return;
+      } catch (err) {
+        if (last) throw err;
+        log.warn('creating the replica from a backup failed; trying the next method', { err });
+      }
+    }
+    throw new HaError('HA_NO_REPLICA_METHOD', 'no create_replica_methods entry could create the replica', {
+      node: cfg.name,
+      operation: 'clone',
+    });
   }
 
   async reclone(inp: ExecInput, member: string): Promise<void> {
@@ -80,7 +120,7 @@ export class Lifecycle {
         operation: 'reclone',
       });
     pg.moveAside('before-reclone');
-    await pg.clone(from, CLONE_TIMEOUT_MS);
+    await this.createReplica(inp, member, from);
     mem.sysid = null;
     mem.rewindFailed = false;
     await this.startPg(inp, 'replica', member);
@@ -111,19 +151,32 @@ export class Lifecycle {
   }
 
   /**
-   * initdb after winning the `initialize` race, then start, the replication role, the leader key, the system id.
+   * initdb (or, with bootstrap.restore, a restore of another cluster's backup recovered to its target and promoted)
+   * after winning the `initialize` race, then start, the replication role, the leader key, the system id.
    * Any failure rolls back: PostgreSQL stopped, the data directory moved aside, our leader key and the still-empty
    * `initialize` key deleted — so this member or another retries from scratch.
    */
   async bootstrap(inp: ExecInput): Promise<void> {
     const { cfg, keys, store, pg, mem, log } = this.ctx;
+    const restore = cfg.bootstrap.restore;
+    const target = restore ? restoreTargetOf(restore) : null;
     if (!(await store.create(keys.initialize, ''))) {
       log.info('another member is initializing the cluster');
       return;
     }
-    log.info('won the initialize race: running initdb');
+    log.info(
+      restore && target
+        ? `won the initialize race: restoring a backup of ${restore.repo} to ${describeTarget(target)}`
+        : 'won the initialize race: running initdb',
+    );
     try {
-      await pg.initdb();
+      if (restore && target)
+        await pg.restoreFrom(
+          { repo: restore.repo, keyFile: restore.encryption_key_file, backupId: restore.backup, target },
+          confInput(this.ctx, inp, 'primary', null),
+          RESTORE_TIMEOUT_MS,
+        );
+      else await pg.initdb();
       await this.startPg(inp, 'primary', null);
       await pg.ensureReplicationRole();
       if (mem.lease === null) throw new HaError('HA_NO_LEASE', 'no lease', { node: cfg.name, operation: 'bootstrap' });
@@ -145,7 +198,9 @@ export class Lifecycle {
       mem.lastRenew = { ok: true, at: this.ctx.now() };
       mem.role = 'primary';
       callback(this.ctx, 'on_role_change', 'primary');
-      log.info('initialized a new cluster', { sysid: cd.sysid });
+      log.info(restore ? 'initialized a new cluster from a backup' : 'initialized a new cluster', {
+        sysid: cd.sysid,
+      });
     } catch (err) {
       await pg.stop('immediate', STOP_TIMEOUT_MS).catch(() => {});
       const aside = pg.moveAside('failed-bootstrap');

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
+import type { BootstrapRestoreConfig } from '../config/bootstrap-restore.js';
 import { pgpassLine } from '../postgres/conf.js';
 import { localTlsDir, postgresTls, proxyServerTls } from './tls.js';
 import { restTlsSections } from './rest-tls.js';
@@ -218,7 +219,15 @@ export function migrateBackupRepo(lc: LocalCluster): boolean {
 /** Creates DIR/cluster.json, per-node configs and DIR/pgpass for a new local cluster. */
 export function createLocalCluster(
   dirArg: string,
-  opts: { nodes: number; portBase: number; scope?: string; tls?: boolean; etcdClient?: Record<string, string> },
+  opts: {
+    nodes: number;
+    portBase: number;
+    scope?: string;
+    tls?: boolean;
+    etcdClient?: Record<string, string>;
+    /** `up --restore-from`: every node.yml gets bootstrap.restore, so the cluster starts from that backup. */
+    restore?: BootstrapRestoreConfig;
+  },
 ): LocalCluster {
   const dir = resolve(dirArg);
   if (opts.nodes < 1 || opts.nodes > MAX_NODES)
@@ -266,6 +275,7 @@ export function createLocalCluster(
         ...(saved.tls ? postgresTls(dir, n.name, pgBase) : pgBase),
       },
       backup: { repo: paths.backupRepo(dir) },
+      ...(opts.restore ? { bootstrap: { restore: opts.restore } } : {}),
       log: { format: 'json' },
     };
     const file = paths.nodeConfig(dir, n.name);

@@ -27,6 +27,8 @@ import { localStatus, type StatusJson } from './status.js';
 import { secureNodeFolders } from './secure.js';
 import { down } from './down.js';
 import { ensureLocalTls } from './tls.js';
+import { restoreSection, type RestoreFromOptions } from './up-restore.js';
+import type { BootstrapRestoreConfig } from '../config/bootstrap-restore.js';
 
 export interface UpOptions {
   dir: string;
@@ -36,6 +38,8 @@ export interface UpOptions {
   binDir?: string;
   /** `--tls`: create the cluster with TLS — PostgreSQL, etcd (only when creating; a cluster keeps what it was created with). */
   tls?: boolean;
+  /** `--restore-from`: create the cluster from another cluster's backup (only when creating). */
+  restoreFrom?: RestoreFromOptions;
   /** How long to wait for the first full backup the leader takes (default 120 s; it goes on in the background). */
   firstBackupTimeoutMs?: number;
   /** Progress lines ("etcd up", "node2: creating replica"). */
@@ -55,9 +59,13 @@ function checkPostgres(binDir: string): void {
   }
 }
 
-export function prepare(opts: UpOptions): LocalCluster {
+export function prepare(opts: UpOptions, restore?: BootstrapRestoreConfig): LocalCluster {
   const existing = readLocalCluster(opts.dir);
   if (existing) {
+    if (opts.restoreFrom)
+      throw new LocalClusterError(
+        `${existing.dir} holds a cluster already; --restore-from creates a new one: give another --dir (a new or empty directory)`,
+      );
     if (opts.nodes !== undefined && opts.nodes !== existing.nodes.length) {
       throw new LocalClusterError(
         `${existing.dir} holds a ${existing.nodes.length}-node cluster; run \`pgkeel up --dir ${opts.dir}\` without --nodes, or use another --dir`,
@@ -77,6 +85,7 @@ export function prepare(opts: UpOptions): LocalCluster {
   }
   const etcdClient = localEtcdClientSection(resolve(opts.dir), opts.tls === true);
   return createLocalCluster(opts.dir, {
+    ...(restore ? { restore } : {}),
     nodes: opts.nodes ?? 3,
     portBase: opts.portBase ?? DEFAULT_PORT_BASE,
     tls: opts.tls === true,
@@ -268,7 +277,12 @@ export async function checkPorts(lc: LocalCluster): Promise<void> {
 export async function up(opts: UpOptions): Promise<{ cluster: LocalCluster; status: StatusJson }> {
   checkPostgres(opts.binDir ?? '/usr/lib/postgresql/15/bin');
   findEtcdBinary();
-  const lc = prepare(opts);
+  // The backup is checked before anything is created; an existing cluster is refused by prepare either way.
+  const restore =
+    opts.restoreFrom && !readLocalCluster(opts.dir)
+      ? await restoreSection(opts.dir, opts.restoreFrom, opts.progress)
+      : undefined;
+  const lc = prepare(opts, restore);
   for (const line of secureNodeFolders(lc)) opts.progress(line);
   const restAdded = migrateRestCredentials(lc);
   const etcdAdded = migrateEtcdCredentials(lc, localEtcdClientSection(lc.dir, lc.tls));

@@ -20,6 +20,7 @@ import {
   type LocalInstance,
   type PgStatus,
   type ReplicationRow,
+  type RestoreSource,
   type TimelineSwitch,
 } from './local-instance.js';
 
@@ -60,6 +61,10 @@ export class FakeInstance implements LocalInstance {
   inFlight: number | (() => number) = 0;
   replication: ReplicationRow[] = [];
   readonly remote = new Map<string, FakeRemote>();
+  /** Backup repositories restoreFrom can read, keyed by path: what the restored cluster is on before promotion. */
+  readonly repos = new Map<string, FakeRemote>();
+  /** The last restoreFrom's source, as given. */
+  restoredFrom: RestoreSource | null = null;
   /** Paths the data directory was moved to, oldest first. */
   readonly movedAside: string[] = [];
   readonly calls: string[] = [];
@@ -230,6 +235,49 @@ export class FakeInstance implements LocalInstance {
     this.inRecovery = false;
     this.standbySignal = false;
     this.slotMap.clear();
+  }
+
+  async cloneFromBackup(src: Pick<RestoreSource, 'repo' | 'keyFile'>, _timeoutMs: number): Promise<void> {
+    this.enter('cloneFromBackup', src.repo);
+    if (this.dataDirStatus === 'ready') this.moveAside('before-clone');
+    const b = this.repos.get(src.repo);
+    if (!b)
+      throw new PostgresError(
+        'PG_CLONE_FAILED',
+        `restoring the newest backup of ${src.repo} failed`,
+        `${src.repo} is not a pgkeel backup repository`,
+      );
+    this.dataDirStatus = 'ready';
+    this.sysid = b.sysid;
+    this.timeline = b.timeline;
+    this.walPosition = b.walPosition;
+    this.clusterState = 'in production';
+    this.inRecovery = false;
+    this.standbySignal = true;
+    this.slotMap.clear();
+  }
+
+  async restoreFrom(src: RestoreSource, inp: ConfInput, _timeoutMs: number): Promise<void> {
+    this.enter('restoreFrom', `${src.repo} ${src.target.kind}`);
+    const fail = (why: string) =>
+      new PostgresError('PG_RESTORE_FAILED', `bootstrap from ${src.repo} failed at "${why}"`);
+    if (this.dataDirStatus === 'ready')
+      throw new PostgresError(
+        'PG_RESTORE_FAILED',
+        `refusing to restore into ${this.dataDir}: it holds a database cluster`,
+      );
+    const b = this.repos.get(src.repo);
+    if (!b) throw fail(`open the repository ${src.repo}`);
+    this.dataDirStatus = 'ready';
+    this.sysid = b.sysid;
+    this.writeConfig(inp, 'primary');
+    this.history = { timeline: b.timeline, lsn: b.walPosition, reason: 'at restore point' };
+    this.timeline = b.timeline + 1;
+    this.walPosition = b.walPosition;
+    this.clusterState = 'shut down';
+    this.inRecovery = false;
+    this.standbySignal = false;
+    this.restoredFrom = src;
   }
 
   async rewind(from: HostPort, _timeoutMs: number): Promise<void> {

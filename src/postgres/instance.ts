@@ -37,8 +37,10 @@ import {
   type HostPort,
   type LocalInstance,
   type PgStatus,
+  type RestoreSource,
   type TimelineSwitch,
 } from './local-instance.js';
+import { restoreFrom, restoreStandby } from './restore-from.js';
 import { InstanceSql } from './queries.js';
 import { AT_MOST_ONE, asideName, copiesToRemove, listAside, type AsideKind } from './aside.js';
 
@@ -144,6 +146,12 @@ export class PostgresInstance implements LocalInstance {
     ensurePostgresDir(this.socketDir, 0o755, 'socket');
     ensurePostgresFile(this.logFile, 0o640);
     this.writePgpass();
+  }
+
+  /** The directories prepared, and what is left in a data directory without a cluster moved aside as `why`. */
+  private prepareEmptyDataDir(why: AsideKind): void {
+    this.prepareDirs();
+    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside(why);
   }
 
   /** initdb with data checksums; the superuser gets its password, local and host auth are scram-sha-256. */
@@ -351,8 +359,7 @@ export class PostgresInstance implements LocalInstance {
 
   /** Clones the leader into the (empty) data directory with pg_basebackup; a failed clone is moved aside, not deleted. */
   async clone(from: HostPort, timeoutMs: number): Promise<void> {
-    this.prepareDirs();
-    if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) this.moveAside('before-clone');
+    this.prepareEmptyDataDir('before-clone');
     ensurePostgresDir(this.dataDir, 0o700, 'data');
     const src = memberConninfo(this.cfg, 'replication', from, this.tlsFiles().files, [['connect_timeout', 5]]);
     const r = await run(
@@ -376,6 +383,47 @@ export class PostgresInstance implements LocalInstance {
       );
     }
     this.ensureInclude();
+  }
+
+  /** A replica from the newest backup (restore-from.ts); a failed restore is moved aside, as a failed clone is. */
+  async cloneFromBackup(src: Pick<RestoreSource, 'repo' | 'keyFile'>, timeoutMs: number): Promise<void> {
+    this.prepareEmptyDataDir('before-clone');
+    try {
+      await restoreStandby(this.dataDir, src, AbortSignal.timeout(timeoutMs));
+    } catch (err) {
+      const aside = this.moveAside('failed-clone');
+      throw new PostgresError(
+        'PG_CLONE_FAILED',
+        `restoring the newest backup of ${src.repo} failed${aside ? `; the partial copy was moved to ${aside}` : ''}`,
+        (err as Error).message,
+      );
+    }
+    this.ensureInclude();
+  }
+
+  /** Bootstrap from a backup (restore-from.ts); a data directory that holds a cluster is refused and left alone. */
+  async restoreFrom(src: RestoreSource, conf: ConfInput, timeoutMs: number): Promise<void> {
+    if (this.dataDirState() === 'ready')
+      throw new PostgresError(
+        'PG_RESTORE_FAILED',
+        `refusing to restore into ${this.dataDir}: it holds a database cluster`,
+      );
+    this.prepareEmptyDataDir('failed-bootstrap');
+    await restoreFrom(
+      {
+        dataDir: this.dataDir,
+        logFile: this.logFile,
+        port: this.port,
+        binDir: this.cfg.postgresql.bin_dir,
+        superuser: this.cfg.postgresql.authentication.superuser,
+        log: this.log,
+        writeConfig: (c, role) => void this.writeConfig(c, role),
+        stop: (mode, ms) => this.stop(mode, ms),
+      },
+      src,
+      conf,
+      timeoutMs,
+    );
   }
 
   /** pg_rewind against the new leader (PostgreSQL must be stopped cleanly first). */

@@ -132,6 +132,33 @@ export function localInstanceContract(name: string, make: () => Promise<Instance
       assert.equal(await pg.controlData(), null);
     });
 
+    it('restoreFrom and cloneFromBackup: a repository that is not there fails and leaves nothing; restoreFrom refuses a data directory with a cluster', async () => {
+      await using h = await make();
+      const pg = h.instance;
+      const src = { repo: '/nonexistent/pgkeel-contract-repo', target: { kind: 'latest' } as const };
+      await rejectsWith(
+        pg.restoreFrom(src, h.conf(), 30_000),
+        'PG_RESTORE_FAILED',
+        /^bootstrap from \/nonexistent\/pgkeel-contract-repo failed at "open the repository/,
+      );
+      assert.equal(pg.dataDirState(), 'empty');
+      assert.equal(pg.isRunning(), false);
+      await rejectsWith(
+        pg.cloneFromBackup(src, 30_000),
+        'PG_CLONE_FAILED',
+        /^restoring the newest backup of \/nonexistent\/pgkeel-contract-repo failed/,
+      );
+      assert.equal(pg.dataDirState(), 'empty');
+      await pg.initdb();
+      const cd = await pg.controlData();
+      await rejectsWith(
+        pg.restoreFrom(src, h.conf(), 30_000),
+        'PG_RESTORE_FAILED',
+        /^refusing to restore into .*: it holds a database cluster$/,
+      );
+      assert.equal((await pg.controlData())?.sysid, cd?.sysid, 'a refused restore leaves the cluster alone');
+    });
+
     it('a standby (standby.signal) starts in recovery and promotes to the next timeline, which names the one it left', async () => {
       await using h = await make();
       const pg = h.instance;

@@ -27,7 +27,17 @@
  *   clone leaves the data directory 'empty' (the partial copy is moved aside, never deleted); a failed rewind
  *   leaves it as it was.
  * - `remoteDatabaseBytes` never rejects: null when the other member cannot be asked.
+ * - `restoreFrom` (bootstrap from a backup) needs an 'empty' data directory: a 'ready' one is refused with
+ *   PG_RESTORE_FAILED and left alone. It restores a backup of `src.repo` with its archived WAL, recovers to the target
+ *   and promotes (timeline + 1), archiving off throughout (nothing is written to `src.repo`); it writes the managed
+ *   configuration as a primary, gives the configured superuser its configured password, and leaves PostgreSQL
+ *   stopped ('shut down', no recovery settings left) with the backup's system identifier. Any other failure rejects
+ *   with PG_RESTORE_FAILED, PostgreSQL stopped and the partial data directory left for the caller to move aside.
+ * - `cloneFromBackup` (a replica from the newest backup) fills an 'empty' data directory from the newest usable
+ *   backup of `src.repo` as a standby (standby.signal; restore_command reads the archive, archive_mode untouched) and
+ *   leaves PostgreSQL stopped, as `clone` does; it fails like `clone` (PG_CLONE_FAILED, the data directory 'empty').
  */
+import type { RecoveryTarget } from '../backup/recovery.js';
 import type { AsideKind } from './aside.js';
 import type { ConfInput } from './conf.js';
 
@@ -85,6 +95,14 @@ export interface TimelineSwitch {
   readonly reason: string;
 }
 
+/** A backup to bootstrap from (bootstrap.restore): another cluster's repository, a backup (default: chosen), a target. */
+export interface RestoreSource {
+  readonly repo: string;
+  readonly keyFile?: string;
+  readonly backupId?: string;
+  readonly target: RecoveryTarget;
+}
+
 export interface LocalInstance {
   /** PostgreSQL's log file; the loop reads its tail (bounded) to explain a broken stream. */
   readonly logFile: string;
@@ -112,6 +130,10 @@ export interface LocalInstance {
   promote(timeoutMs: number): Promise<void>;
   /** pg_basebackup from another member into this (emptied) data directory; PostgreSQL is left stopped. */
   clone(from: HostPort, timeoutMs: number): Promise<void>;
+  /** A replica from the newest backup of a repository (see the contract); PostgreSQL is left stopped. */
+  cloneFromBackup(src: Pick<RestoreSource, 'repo' | 'keyFile'>, timeoutMs: number): Promise<void>;
+  /** Fills the empty data directory from a backup and recovers it to a promoted, stopped primary (see the contract). */
+  restoreFrom(src: RestoreSource, conf: ConfInput, timeoutMs: number): Promise<void>;
   /** pg_rewind from another member; PostgreSQL must be stopped. */
   rewind(from: HostPort, timeoutMs: number): Promise<void>;
   /** Closes the agent's SQL connection (before a stop, at shutdown). */
@@ -147,6 +169,7 @@ export type PostgresErrorCode =
   | 'PG_START_FAILED'
   | 'PG_STOP_FAILED'
   | 'PG_CLONE_FAILED'
+  | 'PG_RESTORE_FAILED'
   | 'PG_REWIND_FAILED'
   | 'PG_PROMOTE_FAILED'
   | 'PG_COMMAND_FAILED';
