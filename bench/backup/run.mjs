@@ -306,12 +306,19 @@ async function basebackup(compress) {
 }
 
 let restoreN = 0;
+/**
+ * A restore, timed until its files are on disk: `tar -x` and `pgkeel restore` do not fsync (pgkeel leaves it to
+ * PostgreSQL's start), pgBackRest does; so each restore is followed by a timed `sync` (and preceded by an untimed one,
+ * so no earlier step's writeback lands in it).
+ */
 async function timedRestore(sys, b) {
   const to = pgDir(join(work, `restore-${++restoreN}`));
+  await sh('sync', []);
   const r = await SYSTEMS[sys].restore(b, to);
+  const flushed = await sh('sync', []);
   const bytes = duBytes(to);
   rmSync(to, { recursive: true, force: true });
-  return { secs: r.secs, bytes };
+  return { secs: r.secs + flushed.secs, tool_secs: r.secs, bytes };
 }
 
 /** ~1 % of the rows change: a contiguous 1 % of pgbench_accounts and of docs (recent rows, like real hot data). */
@@ -454,6 +461,7 @@ try {
     const made = {};
     for (const k of seq) {
       await q('CHECKPOINT');
+      await sh('sync', []);
       made[k] = await SYSTEMS[k].backup();
       push(`backup:${k}`, made[k]);
       log(`round ${round + 1} backup ${k}: ${made[k].secs.toFixed(1)} s, ${mb(made[k].bytes)} MB stored`);
@@ -461,7 +469,9 @@ try {
     for (const k of seq) {
       const r = await timedRestore(k, made[k]);
       push(`restore:${k}`, r);
-      log(`round ${round + 1} restore ${k}: ${r.secs.toFixed(1)} s (${mb(r.bytes)} MB on disk)`);
+      log(
+        `round ${round + 1} restore ${k}: ${r.secs.toFixed(1)} s, ${r.tool_secs.toFixed(1)} s before sync (${mb(r.bytes)} MB on disk)`,
+      );
       if (made[k].dir) rmSync(made[k].dir, { recursive: true, force: true });
     }
     await changeOnePercent(round);
@@ -484,6 +494,9 @@ try {
     '',
     `data: pgbench scale ${SCALE} + ${TEXT_MB} MB text table = ${mb(meta.database_bytes)} MB database; ${ROUNDS} rounds, alternating order`,
     table(results),
+    `restore time before the final sync, medians: ${Object.keys(SYSTEMS)
+      .map((k) => `${k} ${median((results[`restore:${k}`] ?? []).map((x) => x.tool_secs)).toFixed(1)} s`)
+      .join(', ')}`,
     `PITR end-to-end (pgkeel restore --target-time --start, until promoted): ${fmtS((results.pitr ?? []).map((x) => x.secs))} s, exact ${(results.pitr ?? []).filter((x) => x.exact).length}/${(results.pitr ?? []).length}`,
     wal.note
       ? `WAL backlog drain: ${wal.note}`
