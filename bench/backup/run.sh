@@ -1,0 +1,6 @@
+#!/bin/sh
+# Backup benchmark: pgkeel vs pg_basebackup vs pgBackRest (see run.mjs). Serialised with other heavy jobs on this host.
+set -e
+cd "$(dirname "$0")/../.."
+./node_modules/.bin/tsc -p tsconfig.json
+exec flock /tmp/pgkeel-heavy.lock node bench/backup/run.mjs "$@"
