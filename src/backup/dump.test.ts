@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -9,6 +10,7 @@ import {
   dumpFileName,
   dumpIdTime,
   expireDumps,
+  extractDump,
   isDumpId,
   listDumps,
   makeDumpId,
@@ -17,6 +19,7 @@ import {
   superuserEnv,
   writeDumpRecord,
 } from './dump.js';
+import { isBackupError } from './errors.js';
 import { openStore } from './run.js';
 
 const rec = (id: string, status: DumpRecord['status']): DumpRecord => ({
@@ -124,6 +127,41 @@ test('records round-trip through a repository; a duplicate id is refused; expiry
       ['20261203-050000L'],
     );
     assert.deepEqual(await store.repo.list('dumps/20261203-040000L'), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('extract unpacks globals and each database directory, decompressed; refuses to overwrite', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pgkeel-dump-'));
+  try {
+    const store = await openStore({ repo: join(dir, 'repo') });
+    const id = '20261203-040000L';
+    await mkdir(join(dir, 'src', 'odd+20name'), { recursive: true });
+    await writeFile(join(dir, 'src', 'odd+20name', 'toc.dat'), 'table of contents');
+    const tar = execFileSync('tar', ['-C', join(dir, 'src'), '-cf', '-', 'odd+20name']);
+    await store.put(`dumps/${id}/odd+20name.tar`, [tar], 'lz4');
+    await store.put(`dumps/${id}/globals.sql`, [Buffer.from('CREATE ROLE r;\n')], 'lz4');
+    const r = rec(id, 'ok');
+    r.databases = [{ name: 'odd name', file: 'odd+20name.tar.lz4', bytes: tar.length }];
+    r.files = [
+      { name: 'globals.sql.lz4', size: 0, sha256: '' },
+      { name: 'odd+20name.tar.lz4', size: 0, sha256: '' },
+    ];
+    await writeDumpRecord(store, r, true);
+    const to = join(dir, 'out');
+    const x = await extractDump(store, id, to);
+    assert.deepEqual(x, {
+      globals: join(to, 'globals.sql'),
+      databases: [{ name: 'odd name', dir: join(to, 'odd+20name') }],
+    });
+    assert.equal(await readFile(join(to, 'globals.sql'), 'utf8'), 'CREATE ROLE r;\n');
+    assert.equal(await readFile(join(to, 'odd+20name', 'toc.dat'), 'utf8'), 'table of contents');
+    await assert.rejects(extractDump(store, id, to), (e) => isBackupError(e, 'RESTORE_TARGET_NOT_EMPTY'));
+    await assert.rejects(extractDump(store, id, join(dir, 'o2'), ['app']), /has no database app/);
+    await assert.rejects(extractDump(store, '20261203-050000L', join(dir, 'o3')), (e) =>
+      isBackupError(e, 'BACKUP_NOT_FOUND'),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@
  * 1 failed (a BackupError, printed with its code), 2 invalid usage or configuration.
  */
 import { backupContext } from '../backup/context.js';
-import { expireDumps, listDumps, runDump } from '../backup/dump.js';
+import { expireDumps, extractDump, listDumps, runDump } from '../backup/dump.js';
 import { isBackupError } from '../backup/errors.js';
 import { humanBytes } from '../backup/report.js';
 import { openStore } from '../backup/run.js';
@@ -22,23 +22,30 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
     jobs: { type: 'number', doc: 'parallel pg_dump jobs per database (default 2)', placeholder: 'N' },
   },
   list: common,
+  extract: {
+    ...common,
+    to: { type: 'string', doc: 'directory to unpack into (created if missing)', placeholder: 'DIR' },
+    db: { type: 'list', doc: 'only this database (repeatable; default all)', placeholder: 'NAME' },
+  },
   expire: BACKUP_SPECS['expire'] as Record<string, FlagSpec>,
 };
 
 const HELP = `Usage: pgkeel dump [--from auto|leader|replica|NAME] [--jobs N] [--json] [--dir D | -c node.yml]
        pgkeel dump list [--json]
+       pgkeel dump extract ID --to DIR [--db NAME]...
        pgkeel dump expire [--dry-run]
 
 A dump is pg_dumpall --globals-only plus pg_dump -Fd of every database that accepts connections, read as the
 superuser from a replica (backup.from), stored in the backup repository under dumps/<id>/. Expiry keeps the newest
 backup.retention.full dumps. pg_dump connects over TCP: pgkeel's pg_hba admits the superuser from 127.0.0.1 only.
 
-Restore one database (files are lz4-compressed with the default compression; .zst: zstd -d, .gz: gunzip;
-an encrypted repository needs pgkeel to decrypt, not built yet):
-  lz4 -dc REPO/dumps/ID/app.tar.lz4 | tar -xf - -C /tmp      # → /tmp/app/, pg_dump's directory format
-  createdb -h HOST -p PORT -U postgres app_restored
-  pg_restore -h HOST -p PORT -U postgres -d app_restored -j 4 /tmp/app
-Roles and tablespaces first, on a new cluster:  lz4 -dc REPO/dumps/ID/globals.sql.lz4 | psql -h HOST -p PORT -U postgres`;
+Restore: unpack (decrypted and decompressed) with \`pgkeel dump extract ID --to /tmp/d\` — /tmp/d/globals.sql and
+one pg_dump directory per database (a name with characters outside A-Za-z0-9_.- is escaped: "odd name" → odd+20name;
+\`--json\` maps them) — then:
+  psql -h HOST -p PORT -U postgres -f /tmp/d/globals.sql          # roles and tablespaces, on a new cluster
+  createdb -h HOST -p PORT -U postgres app
+  pg_restore -h HOST -p PORT -U postgres -d app -j 4 /tmp/d/app
+Without pgkeel (an unencrypted repository, lz4): lz4 -dc REPO/dumps/ID/app.tar.lz4 | tar -xf - -C /tmp/d`;
 
 export async function runDumpCommand(args: string[]): Promise<number> {
   try {
@@ -55,7 +62,8 @@ async function dumpCommand(args: string[]): Promise<number> {
   const spec = SPECS[sub];
   if (!spec) throw new UsageError(`unknown dump command "${sub}"; run \`pgkeel dump --help\``);
   const { flags, positional } = parseArgs(sub === 'run' ? args : args.slice(1), spec);
-  if (positional.length) throw new UsageError(`unexpected argument "${positional[0]}"`);
+  if (positional.length > (sub === 'extract' ? 1 : 0))
+    throw new UsageError(`unexpected argument "${positional.at(-1)}"`);
   if (flags['help']) {
     out(`${HELP}\n\n${usage(spec)}`);
     return 0;
@@ -121,6 +129,16 @@ async function dumpCommand(args: string[]): Promise<number> {
         ]),
       ]),
     );
+    return 0;
+  }
+  if (sub === 'extract') {
+    const id = positional[0];
+    const to = flags['to'] as string | undefined;
+    if (!id || !to) throw new UsageError('pgkeel dump extract needs a dump id and --to DIR');
+    const x = await extractDump(store, id, to, flags['db'] as string[] | undefined);
+    if (json) out(JSON.stringify(x, null, 2));
+    else for (const d of x.databases) out(`${d.name}\t${d.dir}`);
+    if (!json) err(`globals: ${x.globals}; restore a database with pg_restore -d NAME -j 4 DIR`);
     return 0;
   }
   const dry = flags['dry-run'] === true;

@@ -137,6 +137,34 @@ describe('pgkeel dump on a local cluster', { timeout: 400_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await count(p, 'app_restored', 'items'), 20000);
     assert.equal(await count(p, 'app_restored', 'tags'), 777);
+
+    // pgkeel dump extract does the same for any compression or encryption; a name with a space is escaped.
+    const to = join(scratch.path, 'extracted');
+    const xr = await cli(['dump', 'extract', first.id, '--to', to, '--db', 'odd name', '--dir', c.dir, '--json']);
+    assert.equal(xr.code, 0, `${xr.stdout}\n${xr.stderr}`);
+    const ex = JSON.parse(xr.stdout) as { globals: string; databases: { name: string; dir: string }[] };
+    assert.deepEqual(ex.databases, [{ name: 'odd name', dir: join(to, 'odd+20name') }]);
+    assert.match(readFileSync(ex.globals, 'utf8'), /CREATE ROLE dump_reader;/);
+    await c.query(p, 'CREATE DATABASE odd_restored');
+    const r2 = await run(
+      join(BIN, 'pg_restore'),
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(p),
+        '-U',
+        'postgres',
+        '-d',
+        'odd_restored',
+        '-j',
+        '2',
+        ex.databases[0]?.dir ?? '',
+      ],
+      { env: { PGPASSWORD: password() }, asPostgres: false },
+    );
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(await count(p, 'odd_restored', 't'), 123);
   });
 
   it('a second dump, then expiry with retention full=1 removes the first', async () => {
@@ -150,6 +178,7 @@ describe('pgkeel dump on a local cluster', { timeout: 400_000 }, () => {
     assert.equal(second.status, 'ok');
     assert.notEqual(second.id, first.id);
     assert.ok(second.databases.some((d) => d.name === 'app_restored'));
+    assert.ok(second.databases.some((d) => d.name === 'odd_restored'));
     const set = await cli(['ctl', 'edit-config', '--set', 'backup.retention.full=1', '--force', '--dir', c.dir]);
     assert.equal(set.code, 0, `${set.stdout}\n${set.stderr}`);
     const dry = await cli(['dump', 'expire', '--dry-run', '--dir', c.dir, '--json']);
