@@ -10,7 +10,6 @@ import {
   dumpFileName,
   dumpIdTime,
   expireDumps,
-  extractDump,
   isDumpId,
   listDumps,
   makeDumpId,
@@ -19,6 +18,7 @@ import {
   superuserEnv,
   writeDumpRecord,
 } from './dump.js';
+import { extractDump } from './dump-extract.js';
 import { isBackupError } from './errors.js';
 import { openStore } from './run.js';
 

@@ -12,16 +12,14 @@
  *
  * A dump holds the cluster's backup lease: one backup-type job at a time. pg_dump runs as the node config's
  * superuser over TCP to the chosen member (pgkeel's pg_hba lets the superuser in only from 127.0.0.1, so this works
- * where the members are local; elsewhere pg_hba must allow the dumping host). Restore is `pg_restore` by the user:
- * docs in dump-cmd.ts's help.
+ * where the members are local; elsewhere pg_hba must allow the dumping host). Restore is `pg_restore` by the user,
+ * after dump-extract.ts unpacks a dump (docs: dump-cmd.ts's help).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { ClusterView } from '../cluster/view.js';
 import type { NodeConfig } from '../config/node.js';
 import type { Store } from '../dcs/store.js';
@@ -304,59 +302,6 @@ async function dumpInto(
       await rm(tmp, { recursive: true, force: true });
     }
   }
-}
-
-export interface ExtractedDump {
-  /** The globals script (psql -f). */
-  readonly globals: string;
-  /** Each database's pg_dump directory (pg_restore -d NAME -j N DIR). */
-  readonly databases: { name: string; dir: string }[];
-}
-
-/**
- * Unpacks an ok dump into `to` (created if missing), decrypted and decompressed: `to`/globals.sql and
- * `to`/<file name>/ per database (all of them, or the `only` ones). Refuses to write over what is there.
- */
-export async function extractDump(
-  store: BackupStore,
-  id: string,
-  to: string,
-  only?: readonly string[],
-): Promise<ExtractedDump> {
-  if (!isDumpId(id)) throw new BackupError('BACKUP_NOT_FOUND', `"${id}" is not a dump id (like 20261203-061500L)`);
-  const rec = (await listDumps(store)).find((r) => r.id === id);
-  if (rec?.status !== 'ok')
-    throw new BackupError('BACKUP_NOT_FOUND', `no usable dump ${id}${rec ? ` (it is ${rec.status})` : ''}`, {
-      backup: id,
-    });
-  const dbs = rec.databases.filter((d) => !only?.length || only.includes(d.name));
-  const missing = only?.filter((n) => !rec.databases.some((d) => d.name === n)) ?? [];
-  if (missing.length)
-    throw new BackupError('BACKUP_NOT_FOUND', `dump ${id} has no database ${missing.join(', ')}`, { backup: id });
-  await mkdir(to, { recursive: true });
-  const globals = join(to, 'globals.sql');
-  const dirs = dbs.map((d) => ({ name: d.name, dir: join(to, d.file.replace(/\.tar(\.[a-z0-9]+)?$/, '')) }));
-  for (const p of [globals, ...dirs.map((d) => d.dir)])
-    if (existsSync(p)) throw new BackupError('RESTORE_TARGET_NOT_EMPTY', `${p} exists; extract into another directory`);
-  const dir = dumpDir(id);
-  const globalsFile = rec.files.find((f) => f.name.startsWith('globals.sql'))?.name ?? 'globals.sql';
-  await pipeline(await store.get(`${dir}/${globalsFile}`), createWriteStream(globals, { flags: 'wx' }));
-  for (const d of dbs) {
-    const tar = spawn('tar', ['-xf', '-', '-C', to], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    tar.stderr.on('data', (b: Buffer) => {
-      stderr = (stderr + b.toString('utf8')).slice(-2000);
-    });
-    const exited = new Promise<number | null>((res) => {
-      tar.on('error', () => res(-1));
-      tar.on('close', (code) => res(code));
-    });
-    await pipeline(await store.get(`${dir}/${d.file}`), tar.stdin);
-    const code = await exited;
-    if (code !== 0)
-      throw new BackupError('RESTORE_FAILED', `extracting ${d.file} of dump ${id}: tar ${code}: ${stderr}`);
-  }
-  return { globals, databases: dirs };
 }
 
 function emptyRecord(id: string, member: string, start: string): DumpRecord {

@@ -3,7 +3,8 @@
  * 1 failed (a BackupError, printed with its code), 2 invalid usage or configuration.
  */
 import { backupContext } from '../backup/context.js';
-import { expireDumps, extractDump, listDumps, runDump } from '../backup/dump.js';
+import { expireDumps, listDumps, runDump } from '../backup/dump.js';
+import { extractDump } from '../backup/dump-extract.js';
 import { isBackupError } from '../backup/errors.js';
 import { humanBytes } from '../backup/report.js';
 import { openStore } from '../backup/run.js';

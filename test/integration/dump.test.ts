@@ -48,6 +48,13 @@ describe('pgkeel dump on a local cluster', { timeout: 400_000 }, () => {
   };
   const count = async (port: number, db: string, table: string) =>
     Number(await psql(port, db, `SELECT count(*) FROM ${table}`));
+  /** CREATE DATABASE `db`, then pg_restore -j 2 of a pg_dump directory into it (as the docs tell users to). */
+  const pgRestore = async (port: number, db: string, dir: string) => {
+    await c.query(port, `CREATE DATABASE ${db}`);
+    const args = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-j', '2', dir];
+    const r = await run(join(BIN, 'pg_restore'), args, { env: { PGPASSWORD: password() }, asPostgres: false });
+    assert.equal(r.code, 0, r.stderr);
+  };
   const dump = async (): Promise<DumpRecord> => {
     const r = await cli(['dump', '--dir', c.dir, '--jobs', '2', '--json']);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
@@ -116,25 +123,7 @@ describe('pgkeel dump on a local cluster', { timeout: 400_000 }, () => {
     });
     assert.equal(x.code, 0, x.stderr);
     assert.ok(existsSync(join(scratch.path, 'app', 'toc.dat')), 'pg_dump directory format');
-    await c.query(p, 'CREATE DATABASE app_restored');
-    const r = await run(
-      join(BIN, 'pg_restore'),
-      [
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(p),
-        '-U',
-        'postgres',
-        '-d',
-        'app_restored',
-        '-j',
-        '2',
-        join(scratch.path, 'app'),
-      ],
-      { env: { PGPASSWORD: password() }, asPostgres: false },
-    );
-    assert.equal(r.code, 0, r.stderr);
+    await pgRestore(p, 'app_restored', join(scratch.path, 'app'));
     assert.equal(await count(p, 'app_restored', 'items'), 20000);
     assert.equal(await count(p, 'app_restored', 'tags'), 777);
 
@@ -145,25 +134,7 @@ describe('pgkeel dump on a local cluster', { timeout: 400_000 }, () => {
     const ex = JSON.parse(xr.stdout) as { globals: string; databases: { name: string; dir: string }[] };
     assert.deepEqual(ex.databases, [{ name: 'odd name', dir: join(to, 'odd+20name') }]);
     assert.match(readFileSync(ex.globals, 'utf8'), /CREATE ROLE dump_reader;/);
-    await c.query(p, 'CREATE DATABASE odd_restored');
-    const r2 = await run(
-      join(BIN, 'pg_restore'),
-      [
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(p),
-        '-U',
-        'postgres',
-        '-d',
-        'odd_restored',
-        '-j',
-        '2',
-        ex.databases[0]?.dir ?? '',
-      ],
-      { env: { PGPASSWORD: password() }, asPostgres: false },
-    );
-    assert.equal(r2.code, 0, r2.stderr);
+    await pgRestore(p, 'odd_restored', ex.databases[0]?.dir ?? '');
     assert.equal(await count(p, 'odd_restored', 't'), 123);
   });
 
