@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
+import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -56,7 +57,19 @@ export async function extractDump(
       tar.on('error', () => res(-1));
       tar.on('close', (code) => res(code));
     });
-    await pipeline(await store.get(`${dir}/${d.file}`), tar.stdin);
+    // tar stops reading at the end-of-archive marker and may exit before the padding after it arrives; the rest of
+    // the stored file is still read to its end, so a decryption (GCM tag) or decompression failure is not missed.
+    let open = true;
+    tar.stdin.on('error', () => {
+      open = false;
+    });
+    void exited.then(() => {
+      open = false;
+    });
+    for await (const chunk of await store.get(`${dir}/${d.file}`)) {
+      if (open && !tar.stdin.write(chunk)) await Promise.race([once(tar.stdin, 'drain').catch(() => {}), exited]);
+    }
+    tar.stdin.end();
     const code = await exited;
     if (code !== 0)
       throw new BackupError('RESTORE_FAILED', `extracting ${d.file} of dump ${id}: tar ${code}: ${stderr}`);

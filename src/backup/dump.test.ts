@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { MemoryStore } from '../dcs/memory.js';
+import { type BackupSettings, effectiveBackup } from './config.js';
+import { viewMember, viewOf } from './fixture.js';
+import { takeBackupLease } from './lease.js';
 import { checkRepoPath } from './repo.js';
 import {
   type DumpRecord,
+  type DumpRunDeps,
   dumpFileName,
   dumpIdTime,
   expireDumps,
@@ -15,6 +20,7 @@ import {
   makeDumpId,
   parseDatabaseList,
   planDumpExpiry,
+  runDump,
   superuserEnv,
   writeDumpRecord,
 } from './dump.js';
@@ -165,4 +171,125 @@ test('extract unpacks globals and each database directory, decompressed; refuses
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/** A fake PostgreSQL bin dir: pg_dumpall, psql and pg_dump as shell scripts (pg_dump fails for $FAIL_DB). */
+async function runFixture() {
+  const dir = await mkdtemp(join(tmpdir(), 'pgkeel-dumprun-'));
+  await chmod(dir, 0o755);
+  const bin = join(dir, 'bin');
+  const tmpRoot = join(dir, 'tmp');
+  await mkdir(bin);
+  await mkdir(tmpRoot);
+  await chmod(tmpRoot, 0o777);
+  const script = async (name: string, body: string) => {
+    await writeFile(join(bin, name), `#!/bin/sh\n${body}\n`);
+    await chmod(join(bin, name), 0o755);
+  };
+  await script('pg_dumpall', 'echo "-- globals from $PGHOST:$PGPORT as $PGUSER"; echo "CREATE ROLE r;"');
+  await script('psql', "printf 'app\\0postgres\\0'");
+  await script(
+    'pg_dump',
+    'while [ $# -gt 0 ]; do [ "$1" = -f ] && out=$2; shift; done\n' +
+      '[ "$PGDATABASE" = "$FAIL_DB" ] && { echo "pg_dump: error: connection lost" >&2; exit 1; }\n' +
+      'mkdir "$out" && echo "toc of $PGDATABASE" > "$out/toc.dat"',
+  );
+  let t = Date.parse('2026-12-03T06:15:00Z');
+  // The defaults a node with only backup.repo gets: lz4 level 1, from a replica, retention.full 2.
+  const settings = effectiveBackup(undefined, { repo: join(dir, 'repo') }, false).settings as BackupSettings;
+  const dcs = new MemoryStore({ now: () => t });
+  const deps: DumpRunDeps = {
+    settings,
+    superuser: { username: 'postgres', password: 'pw' },
+    dcs,
+    leaseKey: '/service/s/backup',
+    readView: async () => viewOf(viewMember('n1', 'running'), viewMember('n2', 'streaming')),
+    now: () => new Date((t += 1000)),
+    who: 'test',
+    binDir: bin,
+    tmpRoot,
+  };
+  return {
+    deps,
+    settings,
+    tmpRoot,
+    async [Symbol.asyncDispose]() {
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('runDump: globals and a tar per database from the replica, recorded ok, temp dirs removed', async () => {
+  await using f = await runFixture();
+  const rec = await runDump(f.deps, { jobs: 3 });
+  assert.equal(rec.status, 'ok');
+  assert.equal(rec.id, '20261203-061502L'); // the clock ticks 1 s a read: the lease took 06:15:01
+  assert.equal(rec.member, 'n2');
+  assert.deepEqual(
+    rec.databases.map((d) => [d.name, d.file]),
+    [
+      ['app', 'app.tar.lz4'],
+      ['postgres', 'postgres.tar.lz4'],
+    ],
+  );
+  assert.deepEqual(
+    rec.files.map((x) => x.name),
+    ['globals.sql.lz4', 'app.tar.lz4', 'postgres.tar.lz4'],
+  );
+  assert.equal(
+    rec.repo_bytes,
+    rec.files.reduce((s, x) => s + x.size, 0),
+  );
+  assert.ok(
+    rec.databases.every((d) => d.bytes >= 1024 && d.bytes % 512 === 0),
+    'tar sizes',
+  );
+  const store = await openStore(f.settings, false);
+  assert.equal(
+    (await store.read(`dumps/${rec.id}/globals.sql.lz4`)).toString(),
+    '-- globals from 127.0.0.1:5432 as postgres\nCREATE ROLE r;\n',
+  );
+  assert.deepEqual(await listDumps(store), [rec]);
+  assert.deepEqual(await readdir(f.tmpRoot), []);
+  const x = await extractDump(store, rec.id, join(f.tmpRoot, 'out'));
+  assert.equal(await readFile(join(x.databases[0]?.dir ?? '', 'toc.dat'), 'utf8'), 'toc of app\n');
+});
+
+test('runDump: a failing pg_dump marks the dump failed and removes its files; a held lease refuses to start', async () => {
+  await using f = await runFixture();
+  process.env['FAIL_DB'] = 'postgres';
+  try {
+    await assert.rejects(
+      runDump(f.deps),
+      (e) =>
+        isBackupError(e, 'BACKUP_FAILED') &&
+        /pg_dump of postgres failed: pg_dump: error: connection lost/.test(e.message),
+    );
+  } finally {
+    delete process.env['FAIL_DB'];
+  }
+  const store = await openStore(f.settings, false);
+  const [failed] = await listDumps(store);
+  assert.equal(failed?.status, 'failed');
+  assert.deepEqual(failed?.files, []);
+  assert.deepEqual(
+    (await store.repo.list('dumps')).map((x) => x.path),
+    [`dumps/${failed?.id}/dump.json`],
+  );
+  assert.deepEqual(await readdir(f.tmpRoot), []);
+
+  const lease = await takeBackupLease(f.deps.dcs, f.deps.leaseKey, { holder: { who: 'a backup' } });
+  await assert.rejects(runDump(f.deps), (e) => isBackupError(e, 'BACKUP_IN_PROGRESS'));
+  await lease.release();
+  // A dump left running by a dead writer is cleaned by the next one.
+  await writeDumpRecord(store, rec('20261203-050000L', 'running'), true);
+  const ok = await runDump(f.deps);
+  assert.deepEqual(
+    (await listDumps(store)).map((r) => [r.id, r.status]),
+    [
+      ['20261203-050000L', 'failed'],
+      [failed?.id, 'failed'],
+      [ok.id, 'ok'],
+    ],
+  );
 });
