@@ -6,7 +6,10 @@
  *   dumps/<id>/dump.json               the record; written first as "running", last as "ok" (or "failed")
  *   dumps/<id>/globals.sql[.ext]       roles and tablespaces (pg_dumpall --globals-only)
  *   dumps/<id>/<db>.tar[.ext]          one database: a tar of pg_dump's directory-format output, which is written
- *                                      uncompressed (-Z 0) and compressed by the repository (lz4 by default)
+ *                                      uncompressed (-Z 0) and compressed by the repository (lz4 by default):
+ *                                      measured on 607 MB (2 cores), pg_dump -Z 0 takes 1.6 s against 3.5 s with its
+ *                                      default gzip — half as long holding a snapshot on the replica — and the whole
+ *                                      dump about the same (3.4 s); lz4 stores 60 MB where gzip stores 35 MB
  * Ids are like full backups' with an L (logical): 20261203-061500L. `<db>` is the database name with every byte
  * outside [A-Za-z0-9_.-] written as +hh (dumpFileName); the record maps names to files.
  *
