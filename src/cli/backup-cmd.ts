@@ -18,14 +18,14 @@ import { renderTable } from './table.js';
 const out = (s: string) => process.stdout.write(`${s}\n`);
 const err = (s: string) => process.stderr.write(`${s}\n`);
 
-const common: Record<string, FlagSpec> = {
+export const common: Record<string, FlagSpec> = {
   dir: { type: 'string', doc: `local cluster made by \`pgkeel up\` (default ./${DEFAULT_DIR})`, placeholder: 'DIR' },
   config: { type: 'string', short: 'c', doc: 'node config (its backup section and the DCS)', placeholder: 'FILE' },
   json: { type: 'boolean', doc: 'print JSON' },
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };
 
-const SPECS: Record<string, Record<string, FlagSpec>> = {
+export const SPECS: Record<string, Record<string, FlagSpec>> = {
   run: {
     ...common,
     type: { type: 'string', doc: 'full, incr or diff (default full)', placeholder: 'TYPE' },

@@ -9,6 +9,7 @@ import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
 import { runBackupCommand } from './backup-cmd.js';
+import { runDumpCommand } from './dump-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
 import { runWalCommand } from './wal-cmd.js';
 import { runRestoreCommand } from './restore-cmd.js';
@@ -46,6 +47,7 @@ Proxy (a leader-following pooler, like pgBouncer + HAProxy):
 Backup and point-in-time recovery (like pgBackRest; docs/backup.md):
   backup   take a backup and wait                [--dir DIR | -c node.yml] [--type full|incr|diff] [--from auto|leader|replica|NAME] [--json]
            backup list [--json] | backup verify [ID] [--restore] | backup expire [--dry-run]
+  dump     pg_dumpall --globals-only + pg_dump -Fd of every database   [--dir DIR | -c node.yml] [--from WHO] [--jobs N]; dump list | dump expire
   restore  fill an empty data directory from the backups, to a point in time   --to DATADIR [--dir DIR | -c node.yml | --repo R]
            [--target-time T | --target-lsn L | --target-xid X | --target-name N | --target immediate]
            [--target-action promote|pause|shutdown] [--start --port P]; \`pgkeel restore --help\`
@@ -150,6 +152,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'ctl') return runCtl(rest);
   if (cmd === 'proxy') return runProxyCommand(rest);
   if (cmd === 'backup') return runBackupCommand(rest);
+  if (cmd === 'dump') return runDumpCommand(rest);
   if (cmd === 'archive-push' || cmd === 'archive-get') return runWalCommand(cmd, rest);
   if (cmd === 'restore') return runRestoreCommand(rest);
   const spec = SPECS[cmd];
