@@ -2,8 +2,8 @@
  * Issue 8, finding 1 and 3 from the etcd side: someone with write access to etcd (no REST, no edit-config) writes
  * the DCS `config` key directly with `archive_command` and with a parameter name that would add a line to
  * postgresql.conf. The agent must apply the rest of the config, ignore those parameters with a warning naming them,
- * and keep PostgreSQL running with archive_command unset (checked after a restart, which renders and applies the
- * whole config). `ctl edit-config` refuses both. One node: what is checked is per-agent.
+ * and keep PostgreSQL running with its own archive_command (pgkeel's, into the cluster's backup repository; checked
+ * after a restart, which renders and applies the whole config). `ctl edit-config` refuses both. One node: what is checked is per-agent.
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,14 +45,14 @@ it('a DCS config key with archive_command or an injected parameter name is ignor
   const restart = await cli(['ctl', 'restart', 'node1', '--force', '--dir', c.dir], 180_000);
   assert.equal(restart.code, 0, restart.stdout + restart.stderr);
   await c.waitFor('work_mem 7MB applied', async () => (await setting('work_mem')) === '7168');
-  // archive_mode (an ordinary parameter) did apply, so SHOW now says '' instead of '(disabled)': no command set.
-  assert.equal(before, '(disabled)');
-  assert.equal(await setting('archive_mode'), 'on');
-  assert.equal(await setting('archive_command'), '', 'archive_command from the DCS is not applied');
+  // A local cluster archives into DIR/backup: its archive_command is pgkeel's own, before and after the attack.
+  assert.match(String(before), /archive-push/);
+  assert.equal(await setting('archive_command'), before, 'archive_command from the DCS is not applied');
+  assert.equal(await setting('archive_mode'), 'always', "the backup settings' archive_mode wins over the DCS's");
   assert.equal(await setting('fsync'), 'on');
   const conf = readFileSync(join(c.dir, 'node1', 'data', 'postgresql.pgkeel.conf'), 'utf8');
   assert.ok(!conf.includes('pgkeel-pwned') && !conf.includes('x = 1'), conf);
-  assert.match(conf, /^archive_mode = 'on'$/m, 'the rest of the config still applies');
+  assert.match(conf, /^work_mem = '7MB'$/m, 'the rest of the config still applies');
 
   const log = readFileSync(join(c.dir, 'node1', 'agent.log'), 'utf8');
   assert.match(
