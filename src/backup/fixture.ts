@@ -1,5 +1,6 @@
 /** Test support for src/backup unit tests: cluster views without a DCS. */
 import type { ClusterView, MemberView } from '../cluster/view.js';
+import type { BackupSettings } from './config.js';
 
 /** A member as the cluster view shows it; n1 is the leader. */
 export function viewMember(name: string, state: string, lag: number | null = 0): MemberView {
@@ -21,4 +22,17 @@ export function viewMember(name: string, state: string, lag: number | null = 0):
 
 export function viewOf(...members: MemberView[]): ClusterView {
   return { scope: 's', leader: 'n1', members, pause: false, failover: null };
+}
+
+/** Backup settings for tests: lz4 level 1, no schedule, retention full 2. */
+export function testSettings(repo: string): BackupSettings {
+  return {
+    repo,
+    compression: 'lz4',
+    level: 1,
+    schedule: { full: '', incr: '', diff: '' },
+    retention: { full: 2 },
+    from: 'replica',
+    verify_schedule: '',
+  };
 }

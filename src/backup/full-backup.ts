@@ -7,15 +7,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PassThrough } from 'node:stream';
 import type { Compression } from './codec.js';
-import {
-  type BackupRecord,
-  backupDir,
-  formatLsn,
-  makeBackupId,
-  parseLsn,
-  type StoredFile,
-  writeRecord,
-} from './catalog.js';
+import { type BackupRecord, backupDir, makeBackupId, type StoredFile, writeRecord } from './catalog.js';
 import { BackupError } from './errors.js';
 import type { BackupStore } from './store.js';
 import { segmentOfLsn } from './wal-names.js';
@@ -53,8 +45,6 @@ export interface FullBackupOptions {
   readonly walSegmentSize?: number;
   readonly progress?: (line: string) => void;
 }
-
-const ARCHIVE_EXT: Record<Compression, string> = { lz4: '.lz4', zstd: '.zst', gzip: '.gz', none: '' };
 
 /** Runs a full backup; returns its `ok` record, or throws BACKUP_FAILED after marking the record failed. */
 export async function runFullBackup(o: FullBackupOptions): Promise<BackupRecord> {
@@ -152,25 +142,8 @@ export async function runFullBackup(o: FullBackupOptions): Promise<BackupRecord>
     if (!manifest || !rec.stop_lsn) throw new Error('the server ended the backup without a manifest');
     const man = Buffer.concat(manifest);
     rec.bytes = manifestBytes(man);
-    const mhash = createHash('sha256');
-    const m = await o.store.put(`${dir}/backup_manifest`, [man], 'none', { hashInto: mhash });
-    rec.files.push({ name: m.path.slice(dir.length + 1), size: m.bytes, sha256: mhash.digest('hex') });
-    const segSize = o.walSegmentSize ?? 16 * 1024 * 1024;
-    rec.wal_start = segmentOfLsn(rec.timeline, rec.start_lsn, segSize);
-    // The segment holding the stop LSN: recovery reads the record there to pass it (a backup from a standby may stop
-    // exactly at a segment boundary, and then that next segment must be archived too — the restore point the leader
-    // writes before switching makes sure it is not empty).
-    rec.wal_stop = segmentOfLsn(rec.timeline, rec.stop_lsn, segSize);
-    o.progress?.(`backup ${rec.id}: data stored; waiting for WAL ${rec.wal_stop} in the archive`);
-    await o.waitForWal(rec.wal_stop, rec.timeline, rec.id);
-    const stopped = o.now();
-    rec.stop_time = stopped.toISOString();
-    rec.duration_s = Math.round((stopped.getTime() - started.getTime()) / 100) / 10;
-    rec.repo_bytes = rec.files.reduce((s, f) => s + f.size, 0);
-    rec.status = 'ok';
-    delete rec.writer;
-    await writeRecord(o.store, rec);
-    return rec;
+    rec.files.push(await storeSmallFile(o.store, `${dir}/backup_manifest`, man));
+    return await completeBackup(o, rec, started);
   } catch (err) {
     const cur = current as { pass: PassThrough } | null;
     cur?.pass.destroy(err as Error);
@@ -182,6 +155,46 @@ export async function runFullBackup(o: FullBackupOptions): Promise<BackupRecord>
       { cause: err },
     );
   }
+}
+
+/**
+ * The end every backup type shares, once its files are stored: the WAL range it needs, the wait until its last
+ * segment is archived, then the record rewritten as `ok`.
+ */
+export async function completeBackup(
+  o: Pick<FullBackupOptions, 'store' | 'now' | 'waitForWal' | 'walSegmentSize' | 'progress'>,
+  rec: BackupRecord,
+  started: Date,
+): Promise<BackupRecord> {
+  const segSize = o.walSegmentSize ?? 16 * 1024 * 1024;
+  rec.wal_start = segmentOfLsn(rec.timeline, rec.start_lsn, segSize);
+  // The segment holding the stop LSN: recovery reads the record there to pass it (a backup from a standby may stop
+  // exactly at a segment boundary, and then that next segment must be archived too — the restore point the leader
+  // writes before switching makes sure it is not empty).
+  rec.wal_stop = segmentOfLsn(rec.timeline, rec.stop_lsn as string, segSize);
+  o.progress?.(`backup ${rec.id}: data stored; waiting for WAL ${rec.wal_stop} in the archive`);
+  await o.waitForWal(rec.wal_stop, rec.timeline, rec.id);
+  const stopped = o.now();
+  rec.stop_time = stopped.toISOString();
+  rec.duration_s = Math.round((stopped.getTime() - started.getTime()) / 100) / 10;
+  rec.repo_bytes = rec.files.reduce((s, f) => s + f.size, 0);
+  rec.status = 'ok';
+  delete rec.writer;
+  await writeRecord(o.store, rec);
+  return rec;
+}
+
+/** Stores a small file (a manifest, a label, a file list) and returns its entry for the record. */
+export async function storeSmallFile(
+  store: BackupStore,
+  path: string,
+  data: Buffer,
+  compression: Compression = 'none',
+  level?: number,
+): Promise<StoredFile> {
+  const hash = createHash('sha256');
+  const r = await store.put(path, [data], compression, { hashInto: hash, level });
+  return { name: r.path.slice(r.path.lastIndexOf('/') + 1), size: r.bytes, sha256: hash.digest('hex') };
 }
 
 /** Marks a backup failed and removes its data (the record stays, so `backup list` shows what happened). */
@@ -201,4 +214,3 @@ export function manifestBytes(manifest: Buffer): number {
   return (m.Files ?? []).reduce((s, f) => s + (f.Size ?? 0), 0);
 }
 
-export { formatLsn };

@@ -12,10 +12,9 @@ import { postgresIdentity } from '../lib/proc.js';
 import { type BackupRecord, backupDir, makeBackupId, type StoredFile, usable, writeRecord } from './catalog.js';
 import type { Compression } from './codec.js';
 import { BackupError } from './errors.js';
-import { failBackup } from './full-backup.js';
+import { completeBackup, failBackup, storeSmallFile } from './full-backup.js';
 import { type FileEntry, fileListFromManifest, planIncremental, scanDataDir } from './incremental.js';
 import type { BackupStore } from './store.js';
-import { segmentOfLsn } from './wal-names.js';
 
 export const FILE_LIST = 'filelist.json';
 export const INCR_ARCHIVE = 'incr.tar';
@@ -128,22 +127,11 @@ export async function runIncrementalBackup(o: IncrementalOptions): Promise<Backu
     rec.stop_lsn = s.lsn;
     const tli = /START TIMELINE: (\d+)/.exec(s.labelfile);
     rec.timeline = tli ? Number(tli[1]) : 1;
-    rec.files.push(await storeSmall(o, `${dir}/backup_label`, Buffer.from(s.labelfile)));
-    if (s.spcmapfile) rec.files.push(await storeSmall(o, `${dir}/tablespace_map`, Buffer.from(s.spcmapfile)));
+    rec.files.push(await storeSmallFile(o.store, `${dir}/backup_label`, Buffer.from(s.labelfile)));
+    if (s.spcmapfile) rec.files.push(await storeSmallFile(o.store, `${dir}/tablespace_map`, Buffer.from(s.spcmapfile)));
     const list = Buffer.from(JSON.stringify({ parent: parent.id, deleted: plan.deleted, files: plan.list }));
-    rec.files.push(await storeSmall(o, `${dir}/${FILE_LIST}`, list, o.compression));
-    rec.wal_start = segmentOfLsn(rec.timeline, rec.start_lsn);
-    rec.wal_stop = segmentOfLsn(rec.timeline, rec.stop_lsn);
-    o.progress?.(`backup ${rec.id}: data stored; waiting for WAL ${rec.wal_stop} in the archive`);
-    await o.waitForWal(rec.wal_stop, rec.timeline, rec.id);
-    const stopped = o.now();
-    rec.stop_time = stopped.toISOString();
-    rec.duration_s = Math.round((stopped.getTime() - started.getTime()) / 100) / 10;
-    rec.repo_bytes = rec.files.reduce((sum, f) => sum + f.size, 0);
-    rec.status = 'ok';
-    delete rec.writer;
-    await writeRecord(o.store, rec);
-    return rec;
+    rec.files.push(await storeSmallFile(o.store, `${dir}/${FILE_LIST}`, list, o.compression, o.level));
+    return await completeBackup(o, rec, started);
   } catch (err) {
     await o.sql.query('SELECT pg_backup_stop(false)').catch(() => {}); // if it was started
     await failBackup(o.store, rec, err);
@@ -154,17 +142,6 @@ export async function runIncrementalBackup(o: IncrementalOptions): Promise<Backu
       { cause: err },
     );
   }
-}
-
-async function storeSmall(
-  o: IncrementalOptions,
-  path: string,
-  data: Buffer,
-  c: Compression = 'none',
-): Promise<StoredFile> {
-  const hash = createHash('sha256');
-  const r = await o.store.put(path, [data], c, { hashInto: hash, level: o.level });
-  return { name: r.path.slice(r.path.lastIndexOf('/') + 1), size: r.bytes, sha256: hash.digest('hex') };
 }
 
 /** tar of `files` (relative to the data directory), run as postgres, compressed into the repository. */

@@ -7,9 +7,8 @@ import { test } from 'node:test';
 import type { MemberView } from '../cluster/view.js';
 import { MemoryStore } from '../dcs/memory.js';
 import { listRecords, writeRecord } from './catalog.js';
-import type { BackupSettings } from './config.js';
 import { isBackupError } from './errors.js';
-import { viewMember, viewOf } from './fixture.js';
+import { testSettings, viewMember, viewOf } from './fixture.js';
 import type { ArchiveSink, BaseBackupSource } from './full-backup.js';
 import { openStore, runBackup } from './run.js';
 
@@ -46,15 +45,7 @@ function fakeSource(
 async function fixture() {
   const dir = await mkdtemp(join(tmpdir(), 'pgkeel-run-'));
   let t = Date.parse('2026-12-03T01:00:00Z');
-  const settings: BackupSettings = {
-    repo: join(dir, 'repo'),
-    compression: 'lz4',
-    level: 1,
-    schedule: { full: '', incr: '', diff: '' },
-    retention: { full: 2 },
-    from: 'replica',
-    verify_schedule: '',
-  };
+  const settings = testSettings(join(dir, 'repo'));
   const dcs = new MemoryStore({ now: () => t });
   const switched: string[] = [];
   return {

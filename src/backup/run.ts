@@ -137,6 +137,15 @@ export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<B
         await sleep(250);
       }
     };
+    const common = {
+      store,
+      compression: d.settings.compression,
+      level: d.settings.level,
+      now: d.now,
+      signal: lease.signal,
+      progress: d.progress,
+      waitForWal,
+    };
     if (req.type !== 'full') {
       const sql = await (d.connectSql as NonNullable<BackupRunDeps['connectSql']>)(member);
       try {
@@ -144,18 +153,12 @@ export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<B
           d,
           store,
           await runIncrementalBackup({
-            store,
+            ...common,
             type: req.type,
             records: await listRecords(store),
             member: member.name,
             dataDir: member.data_dir as string,
             sql,
-            compression: d.settings.compression,
-            level: d.settings.level,
-            now: d.now,
-            signal: lease.signal,
-            progress: d.progress,
-            waitForWal,
           }),
         );
       } finally {
@@ -164,20 +167,7 @@ export async function runBackup(d: BackupRunDeps, req: BackupRequest): Promise<B
     }
     const source = await d.connectSource(member);
     try {
-      return await expireAfter(
-        d,
-        store,
-        await runFullBackup({
-          store,
-          source,
-          compression: d.settings.compression,
-          level: d.settings.level,
-          now: d.now,
-          signal: lease.signal,
-          progress: d.progress,
-          waitForWal,
-        }),
-      );
+      return await expireAfter(d, store, await runFullBackup({ ...common, source }));
     } finally {
       await source.close().catch(() => {});
     }

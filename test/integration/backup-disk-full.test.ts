@@ -10,9 +10,8 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { listRecords } from '../../src/backup/catalog.js';
-import type { BackupSettings } from '../../src/backup/config.js';
 import { isBackupError } from '../../src/backup/errors.js';
-import { viewMember, viewOf } from '../../src/backup/fixture.js';
+import { testSettings, viewMember, viewOf } from '../../src/backup/fixture.js';
 import type { ArchiveSink, BaseBackupSource } from '../../src/backup/full-backup.js';
 import { openStore, runBackup } from '../../src/backup/run.js';
 import { MemoryStore } from '../../src/dcs/memory.js';
@@ -43,15 +42,7 @@ it('a full repository fails the backup cleanly; with room again the next one suc
   await mkdir(mnt);
   await run('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0755', 'tmpfs', mnt], { asPostgres: false });
   try {
-    const settings: BackupSettings = {
-      repo: join(mnt, 'repo'),
-      compression: 'lz4',
-      level: 1,
-      schedule: { full: '', incr: '', diff: '' },
-      retention: { full: 2 },
-      from: 'replica',
-      verify_schedule: '',
-    };
+    const settings = testSettings(join(mnt, 'repo'));
     let t = Date.parse('2026-12-03T01:00:00Z');
     const deps = (bytes: number) => ({
       settings,
