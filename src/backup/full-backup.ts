@@ -213,4 +213,3 @@ export function manifestBytes(manifest: Buffer): number {
   const m = JSON.parse(manifest.toString('utf8')) as { Files?: { Size?: number }[] };
   return (m.Files ?? []).reduce((s, f) => s + (f.Size ?? 0), 0);
 }
-
