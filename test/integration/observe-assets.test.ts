@@ -183,6 +183,16 @@ describe('observe assets against a live cluster: dashboard names, a real Prometh
     const html = readFileSync(out, 'utf8');
     assert.ok(html.includes('pgkeel_slow_report_marker'), 'the slow statement is in the report');
 
+    // -c node.yml: that node's log only, and it says so.
+    const one = await cli(
+      ['report', '-c', join(c.dir, 'node1', 'node.yml'), '--since', '1h', '--out', join(tmp.path, 'one.html')],
+      120_000,
+    );
+    assert.equal(one.code, 0, `${one.stdout}\n${one.stderr}`);
+    assert.match(one.stdout, /this node's log only \(node1\)/);
+    assert.match(one.stdout, /read node1: /);
+    assert.doesNotMatch(one.stdout, /read node2: /);
+
     const none = await cli(['report', '--dir', c.dir, '--out', join(tmp.path, 'x.html')], 30_000, {
       ...process.env,
       PATH: '/nonexistent-bin',
