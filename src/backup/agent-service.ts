@@ -37,6 +37,8 @@ export interface BackupServiceDeps {
 
 export interface BackupServiceStatus {
   readonly repo: string | null;
+  /** The effective backup.schedule (cron per type), for the schedule metrics; absent without a repository. */
+  readonly schedule?: BackupSettings['schedule'];
   readonly archiver: ArchiverStats | null;
   readonly running: BackupType | null;
   /** The repository summary, refreshed every minute (null until read, or without a repository). */
@@ -65,6 +67,7 @@ export class BackupService {
   #records: { at: number; list: BackupRecord[] } | null = null;
   #last: BackupServiceStatus['lastBackup'] = null;
   #repo: string | null = null;
+  #cron: BackupSettings['schedule'] | undefined;
   #stopped = false;
   #report: { at: number; value: BackupReport | null } | null = null;
   #verifySince: number | null = null;
@@ -76,6 +79,7 @@ export class BackupService {
   status(): BackupServiceStatus {
     return {
       repo: this.#repo,
+      ...(this.#cron ? { schedule: this.#cron } : {}),
       archiver: this.#archiver?.stats ?? null,
       running: this.#running?.type ?? null,
       report: this.#report?.value ?? null,
@@ -89,6 +93,7 @@ export class BackupService {
     if (this.#stopped) return;
     const { settings } = nodeBackupSettings(this.d.cfg, dynamic.backup);
     this.#repo = settings?.repo ?? null;
+    this.#cron = settings?.schedule;
     this.#syncArchiver(settings);
     if (settings) this.#refreshReport(settings);
     else this.#report = null;

@@ -4,6 +4,20 @@
  * pgkeel_backup_ and pgkeel_wal_archive_. Pure.
  */
 import type { BackupServiceStatus } from './agent-service.js';
+import { nextRun, parseCron, prevRun } from './cron.js';
+
+/**
+ * The length of the schedule period `now` falls in: from the run the cron names at or before now to the next one
+ * (0: not scheduled). An alert compares a backup's age with it ("older than its schedule", examples/alerts.yml).
+ */
+export function scheduleIntervalSeconds(cron: string, now: number): number {
+  if (!cron.trim()) return 0;
+  const c = parseCron(cron);
+  const at = new Date(now);
+  const prev = prevRun(c, at);
+  const next = nextRun(c, at);
+  return prev && next ? (next.getTime() - prev.getTime()) / 1000 : 0;
+}
 
 const secs = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
 
@@ -39,6 +53,12 @@ export function backupMetrics(b: BackupServiceStatus, labels: string, now: numbe
     'gauge',
     'Bytes the newest usable backup of each type stores in the repository.',
     types.map((t) => [`,type="${t}"`, lastOk(t)?.repo_bytes ?? 0]),
+  );
+  metric(
+    'pgkeel_backup_schedule_interval_seconds',
+    'gauge',
+    "Seconds between the schedule's run at or before now and its next run, per type (0: not scheduled).",
+    types.map((t) => [`,type="${t}"`, b.schedule ? scheduleIntervalSeconds(b.schedule[t], now) : 0]),
   );
   metric('pgkeel_backup_usable', 'gauge', 'Usable backups in the repository.', [
     ['', r?.backups.filter((x) => x.status === 'ok').length ?? 0],

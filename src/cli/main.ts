@@ -13,6 +13,7 @@ import { runDumpCommand } from './dump-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
 import { runWalCommand } from './wal-cmd.js';
 import { runRestoreCommand } from './restore-cmd.js';
+import { runReportCommand } from './report-cmd.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
 import type { RestoreFromOptions } from '../local/up-restore.js';
@@ -51,6 +52,10 @@ Backup and point-in-time recovery (like pgBackRest; docs/backup.md):
   restore  fill an empty data directory from the backups, to a point in time   --to DATADIR [--dir DIR | -c node.yml | --repo R]
            [--target-time T | --target-lsn L | --target-xid X | --target-name N | --target immediate]
            [--target-action promote|pause|shutdown] [--start --port P]; \`pgkeel restore --help\`
+
+Observe (docs/observe.md):
+  report   pgBadger's HTML report of the PostgreSQL logs (slow queries, locks, checkpoints)   [--dir DIR | -c node.yml]
+           [--since 24h] [--out report.html]
 
 Cluster management (like patronictl):
   ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]
@@ -155,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'dump') return runDumpCommand(rest);
   if (cmd === 'archive-push' || cmd === 'archive-get') return runWalCommand(cmd, rest);
   if (cmd === 'restore') return runRestoreCommand(rest);
+  if (cmd === 'report') return runReportCommand(rest);
   const spec = SPECS[cmd];
   if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
   const { flags, positional } = parseArgs(rest, spec);

@@ -6,6 +6,7 @@ import { backupErrorCatalogue } from '../backup/errors.js';
 import { haErrorCatalogue } from '../ha/errors.js';
 import { protocolErrorCatalogue } from '../protocol/errors.js';
 import { proxyErrorCatalogue } from '../proxy/errors.js';
+import { reportErrorCatalogue } from '../observe/report/errors.js';
 
 const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   [
@@ -91,6 +92,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
   ...Object.entries(haErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   ...Object.entries(backupErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
+  ...Object.entries(reportErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   [
     'CERT_GENERATION_FAILED',
     'up --tls',

@@ -63,6 +63,28 @@ describe('renderConf', () => {
   });
 });
 
+describe('logging defaults (pgBadger, docs/observe.md)', () => {
+  it('log what pgBadger reports on, with its prefix; the user may override each, DCS and node file alike', () => {
+    const base = { upstream: null, synchronousStandbyNames: '' };
+    const p = managedParameters({ cfg: cfg(), dcsParameters: {}, ...base });
+    assert.equal(p['log_line_prefix'], '%m [%p] %q%u@%d ');
+    assert.equal(p['log_timezone'], 'UTC');
+    assert.equal(p['log_min_duration_statement'], '1s');
+    assert.equal(p['log_checkpoints'], 'on');
+    assert.equal(p['log_lock_waits'], 'on');
+    assert.equal(p['log_temp_files'], 0);
+    assert.equal(p['log_autovacuum_min_duration'], '10s');
+    assert.equal(p['log_connections'], 'off');
+    const user = managedParameters({
+      cfg: cfg({ parameters: { log_min_duration_statement: 250 } }),
+      dcsParameters: { log_connections: 'on' },
+      ...base,
+    });
+    assert.equal(user['log_min_duration_statement'], 250);
+    assert.equal(user['log_connections'], 'on');
+  });
+});
+
 describe('renderHba', () => {
   it('refuses a line with a control character even when it got past validation', () => {
     const c = cfg();

@@ -35,8 +35,21 @@ export const DEFAULT_PARAMETERS: Readonly<Record<string, string | number>> = {
   wal_receiver_timeout: '10s',
   wal_sender_timeout: '10s',
   password_encryption: 'scram-sha-256',
+  // Logs pgBadger can read (docs/observe.md, `pgkeel report`): stderr to DIR/<node>/postgresql.log (pg_ctl -l), a
+  // prefix pgBadger parses (time with ms, pid, user@db for session lines), and the events its report is made of.
   logging_collector: 'off',
   log_line_prefix: '%m [%p] %q%u@%d ',
+  // Every member's log in one zone, so lines from several hosts merge in order and `report --since` means the same.
+  log_timezone: 'UTC',
+  log_min_duration_statement: '1s',
+  log_checkpoints: 'on',
+  log_lock_waits: 'on',
+  log_temp_files: 0,
+  // 10s, not 0: every autovacuum of a small table would be a line; the slow ones are the ones worth reading.
+  log_autovacuum_min_duration: '10s',
+  // One line per connection is noise at pooler churn rates and the proxy already counts logins.
+  log_connections: 'off',
+  log_disconnections: 'off',
 };
 
 export interface Upstream {

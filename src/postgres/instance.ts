@@ -57,6 +57,11 @@ const ZOMBIE_WAIT_MS = 15_000;
 
 const tail = (r: RunResult) => (r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n');
 
+/** PostgreSQL's server log (stderr, `pg_ctl -l`): beside the data directory, where `pgkeel report` finds it. */
+export function serverLogFile(dataDir: string): string {
+  return join(dirname(dataDir), 'postgresql.log');
+}
+
 export class PostgresInstance implements LocalInstance {
   readonly dataDir: string;
   readonly socketDir: string;
@@ -72,7 +77,7 @@ export class PostgresInstance implements LocalInstance {
   ) {
     this.dataDir = cfg.postgresql.data_dir;
     this.socketDir = cfg.postgresql.socket_dir;
-    this.logFile = join(dirname(cfg.postgresql.data_dir), 'postgresql.log');
+    this.logFile = serverLogFile(cfg.postgresql.data_dir);
     const hp = parseHostPort(cfg.postgresql.listen);
     this.host = hp.host;
     this.port = hp.port;
