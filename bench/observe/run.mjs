@@ -14,17 +14,16 @@
 // Everything started is stopped by PID (`pgkeel down --dir`, the exporter's child PID) and the temp directory removed,
 // also on Ctrl-C.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { paths, readLocalCluster } from '../../dist/src/local/layout.js';
 import { pidAlive, sleep } from '../../dist/src/lib/proc.js';
+import { clusterDown, dropWorkDir, log, onInterrupt, PGKEEL, sh, workDir } from '../lib/harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const { values: opt } = parseArgs({
   options: {
     scrapes: { type: 'string', default: '200' },
@@ -42,27 +41,8 @@ const DASH_SECONDS = Number(opt['dashboard-seconds']);
 const COLD = Number(opt.cold);
 const COLD_SPACING = Number(opt['cold-spacing']);
 const PORT_BASE = Number(opt['port-base']);
-const PGKEEL = join(root, 'dist', 'src', 'cli', 'main.js');
 const EXPORTER = '/usr/bin/prometheus-postgres-exporter';
 const INTERVAL_S = 15;
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (getconf CLK_TCK: 100 on Linux). */
-const HZ = 100;
-
-const log = (s) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
-
-function sh(cmd, args, { env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err = (err + d).slice(-8000)));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${[cmd, ...args].join(' ')} exited ${code}: ${err.trim()}`)),
-    );
-  });
-}
 
 const quantile = (xs, q) => {
   const v = [...xs].sort((a, b) => a - b);
@@ -72,12 +52,17 @@ const quantile = (xs, q) => {
 
 // ---- /proc ------------------------------------------------------------------------------------------------------
 
-/** utime + stime of one process, in seconds; null when it is gone. */
+/**
+ * CPU time of one process in seconds, summed over its threads from /proc/<pid>/task/<tid>/schedstat (nanoseconds on
+ * the CPU; /proc/<pid>/stat's utime + stime count 10 ms ticks, too coarse for one scrape); null when it is gone.
+ * Threads that exit in between are missed: Node's and Go's worker threads live as long as the process.
+ */
 function cpuSeconds(pid) {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
-    return (Number(f[11]) + Number(f[12])) / HZ; // utime (14), stime (15)
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`))
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]) || 0;
+    return ns / 1e9;
   } catch {
     return null;
   }
@@ -204,7 +189,7 @@ async function measure(name, url, pid, pgPid) {
  * Uncached scrapes: the agent reuses one round of PostgreSQL queries for metrics.cache_seconds (default 5 s), so
  * back-to-back scrapes mostly read its cache. Here each target is scraped COLD times, COLD_SPACING seconds apart
  * (longer than the cache period), and CPU is read right before and right after each scrape: the idle share of a
- * window that short is negligible, and the 10 ms tick of /proc averages out over the scrapes.
+ * window that short is negligible.
  */
 async function measureCold(targets) {
   const acc = targets.map(() => ({ lat: [], cpu: 0, pg: 0 }));
@@ -244,8 +229,7 @@ async function measureCold(targets) {
 
 // ---- processes --------------------------------------------------------------------------------------------------
 
-const work = mkdtempSync(join(tmpdir(), 'pgkeel-bench-observe-'));
-chmodSync(work, 0o755);
+const work = workDir('pgkeel-bench-observe-');
 const cdir = join(work, 'cluster');
 let clusterUp = false;
 let exporter = null;
@@ -258,17 +242,11 @@ async function cleanup() {
   }
   if (clusterUp) {
     clusterUp = false;
-    await sh('node', [PGKEEL, 'down', '--dir', cdir]).catch((e) => log(`down: ${e.message}`));
+    await clusterDown(cdir);
   }
-  if (process.env.PGKEEL_KEEP_TEST_DIRS === '1') log(`kept ${work}`);
-  else rmSync(work, { recursive: true, force: true });
+  dropWorkDir(work);
 }
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.once(sig, () => {
-    log(`${sig}: cleaning up`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+onInterrupt(cleanup);
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -285,7 +263,8 @@ const pidOf = (file) => Number(readFileSync(file, 'utf8').split('\n')[0]);
 
 async function healthy() {
   for (let i = 0; i < 240; i++) {
-    const s = JSON.parse(await sh('node', [PGKEEL, 'status', '--dir', cdir, '--json']).catch(() => '{}'));
+    const r = await sh('node', [PGKEEL, 'status', '--dir', cdir, '--json']).catch(() => ({ out: '{}' }));
+    const s = JSON.parse(r.out);
     const ms = s.members ?? [];
     const leader = ms.find((m) => m.role === 'leader' && m.state === 'running');
     const replicas = ms.filter((m) => m.role !== 'leader' && m.state === 'streaming');
