@@ -1,20 +1,22 @@
 /**
  * The proxy `pgkeel up` starts announces itself in the DCS (src/proxy/registry.ts): the key appears with the
  * right stats_url, /stats answers with the pool the queries went through, and the key disappears when the proxy
- * stops cleanly (SIGTERM).
+ * stops cleanly (SIGTERM). Then the same proxy with `workers: 2`: the supervisor registers and serves /stats for all
+ * workers.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pidAlive } from '../../src/lib/proc.js';
 import { proxiesPrefix } from '../../src/proxy/registry.js';
 import type { ProxyStatsJson } from '../../src/proxy/stats-json.js';
-import { healthyStatus, startCluster } from '../helpers/cluster.js';
+import { healthyStatus, pgkeelBin, startCluster } from '../helpers/cluster.js';
 import { rest, storeFor } from '../helpers/scenario.js';
 
 describe('observe: the proxy in the DCS and its /stats', () => {
-  it('registers under proxies/, serves /stats with the pool, and leaves the DCS on SIGTERM', async () => {
+  it('registers under proxies/, serves /stats with the pool, leaves the DCS on SIGTERM; with 2 workers the supervisor does', async () => {
     await using c = await startCluster({ name: 'observe-proxy' });
     const up = await c.up();
     assert.equal(up.code, 0, up.stderr);
@@ -56,6 +58,24 @@ describe('observe: the proxy in the DCS and its /stats', () => {
       process.kill(pid, 'SIGTERM');
       await c.waitFor('the proxy key to disappear', async () => (await store.get(key)) === undefined, 15_000);
       await c.waitFor('the proxy to exit', async () => !pidAlive(pid), 15_000);
+
+      const workers = spawn(process.execPath, [pgkeelBin, 'proxy', '-c', join(c.dir, 'proxy.yml'), '--workers', '2'], {
+        cwd: c.dir,
+        stdio: 'ignore',
+      });
+      try {
+        const again = await c.waitFor('the key of the proxy with 2 workers', () => store.get(key), 20_000);
+        assert.equal((JSON.parse(again.value) as { stats_url: string }).stats_url, `http://${metrics}/stats`);
+        for (let i = 0; i < 4; i++) await c.query(rwPort, 'SELECT 1');
+        const merged = (await rest(`http://${metrics}/stats`)).body as unknown as ProxyStatsJson;
+        const p2 = merged.pools.find((p) => p.database === 'postgres' && p.user === 'postgres');
+        assert.ok(p2, `the pool, merged over the workers: ${JSON.stringify(merged.pools)}`);
+        assert.equal(typeof p2.p99_wait_ms, 'number');
+        workers.kill('SIGTERM');
+        await c.waitFor('the key to disappear after the supervisor stops', async () => !(await store.get(key)), 15_000);
+      } finally {
+        if (workers.pid !== undefined && pidAlive(workers.pid)) workers.kill('SIGKILL');
+      }
     } finally {
       await store.close();
     }
