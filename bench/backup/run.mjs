@@ -11,18 +11,16 @@
 // Needs a build (dist/), PostgreSQL 15 (Debian paths), pgbench, lz4, zstd and pgBackRest (`apt-get install -y
 // pgbackrest`, for the bench only). Runs as root (PostgreSQL programs as `postgres`). Everything started is stopped by
 // PID (`pgkeel down`, postmaster.pid of restored servers) and the temp directory removed, also on Ctrl-C.
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { paths, readLocalCluster } from '../../dist/src/local/layout.js';
-import { chownForPostgres, pidAlive, postgresIdentity, sleep } from '../../dist/src/lib/proc.js';
+import { chownForPostgres, pidAlive, sleep } from '../../dist/src/lib/proc.js';
+import { clusterDown, dropWorkDir, log, onInterrupt, PGKEEL, sh, workDir } from '../lib/harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const { values: opt } = parseArgs({
   options: {
     scale: { type: 'string', default: '130' },
@@ -40,33 +38,6 @@ const ROUNDS = Number(opt.rounds);
 const PITR = Number(opt.pitr);
 const PORT_BASE = Number(opt['port-base']);
 const BIN = '/usr/lib/postgresql/15/bin';
-const PGKEEL = join(root, 'dist', 'src', 'cli', 'main.js');
-const pg = postgresIdentity();
-
-const log = (s) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
-
-/** Runs a program (as postgres when asked), throws on a non-zero exit; returns stdout and the wall time. */
-function sh(cmd, args, { asPostgres = false, env = {}, shell = false } = {}) {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(shell ? '/bin/sh' : cmd, shell ? ['-c', cmd] : args, {
-      env: { ...process.env, ...(asPostgres && pg ? { HOME: pg.home } : {}), ...env },
-      cwd: asPostgres ? '/' : root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(asPostgres && pg ? { uid: pg.uid, gid: pg.gid } : {}),
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err = (err + d).slice(-8000)));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const secs = (performance.now() - t0) / 1000;
-      if (code === 0) resolve({ out, err, secs });
-      else reject(new Error(`${shell ? cmd : [cmd, ...args].join(' ')} exited ${code}: ${err.trim() || out.trim()}`));
-    });
-  });
-}
 
 const median = (xs) => {
   const v = [...xs].sort((a, b) => a - b);
@@ -89,8 +60,7 @@ function pgDir(path) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-const work = mkdtempSync(join(tmpdir(), 'pgkeel-bench-backup-'));
-chmodSync(work, 0o755);
+const work = workDir('pgkeel-bench-backup-');
 const cdir = join(work, 'cluster');
 let clusterUp = false;
 const restoredServers = new Set(); // data directories of servers `pgkeel restore --start` left running
@@ -99,17 +69,11 @@ async function cleanup() {
   for (const d of restoredServers) await stopServer(d).catch((e) => log(`stop ${d}: ${e.message}`));
   if (clusterUp) {
     clusterUp = false;
-    await sh('node', [PGKEEL, 'down', '--dir', cdir]).catch((e) => log(`down: ${e.message}`));
+    await clusterDown(cdir);
   }
-  if (process.env.PGKEEL_KEEP_TEST_DIRS === '1') log(`kept ${work}`);
-  else rmSync(work, { recursive: true, force: true });
+  dropWorkDir(work);
 }
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.once(sig, () => {
-    log(`${sig}: cleaning up`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+onInterrupt(cleanup);
 
 /** Stops a server by the PID in its postmaster.pid (fast shutdown), waiting for it to exit. */
 async function stopServer(dataDir) {

@@ -1,10 +1,13 @@
 /**
  * Prometheus text exposition of the proxy (GET /metrics on metrics_listen): the same numbers as SHOW POOLS and
- * SHOW STATS, named like pgbouncer_exporter's metrics with a pgkeel_proxy_ prefix, plus the topology.
+ * SHOW STATS, named like pgbouncer_exporter's metrics with a pgkeel_proxy_ prefix, plus the topology and the wait
+ * histogram; GET /stats on the same listener answers the pools as JSON (stats-json.ts).
  * https://prometheus.io/docs/instrumenting/exposition_formats/
  */
 import { createServer, type Server } from 'node:http';
 import type { AdminData } from './admin/admin.js';
+import { WAIT_BOUNDS_US } from './pool/wait-histogram.js';
+import { statsJson } from './stats-json.js';
 
 function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -68,6 +71,7 @@ export function renderMetrics(d: AdminData): string {
     'Longest current wait for a server connection.',
     pools.map((p) => [pl(p), p.maxWaitUs / 1e6]),
   );
+  waitHistogram(out, d, pl);
   const stats = d.stats();
   const counter = (name: string, help: string, pick: (s: (typeof stats)[number]) => number): void =>
     family(
@@ -125,19 +129,53 @@ export function renderMetrics(d: AdminData): string {
   return out.join('\n') + '\n';
 }
 
-/** Serves /metrics; resolves with the bound address once listening. */
+/** pgkeel_proxy_pool_wait_seconds: cumulative `le` buckets in seconds, then _sum and _count, per pool. */
+function waitHistogram(
+  out: string[],
+  d: AdminData,
+  pl: (p: { database: string; user: string }) => Record<string, string>,
+) {
+  const name = 'pgkeel_proxy_pool_wait_seconds';
+  out.push(
+    `# HELP ${name} How long clients waited for a server connection, per assignment.`,
+    `# TYPE ${name} histogram`,
+  );
+  for (const p of d.poolStats()) {
+    const l = pl(p);
+    let cum = 0;
+    p.waits.counts.forEach((n, i) => {
+      cum += n;
+      const b = WAIT_BOUNDS_US[i];
+      out.push(`${name}_bucket${labels({ ...l, le: b === undefined ? '+Inf' : String(b / 1e6) })} ${cum}`);
+    });
+    out.push(`${name}_sum${labels(l)} ${p.waits.sumUs / 1e6}`, `${name}_count${labels(l)} ${p.waits.count}`);
+  }
+}
+
+/**
+ * Serves /metrics and /stats; resolves with the bound address once listening. `wallNow` stamps /stats (tests
+ * inject it).
+ */
 export async function startMetricsServer(
   host: string,
   port: number,
   data: () => AdminData | Promise<AdminData>,
+  wallNow: () => number = Date.now,
 ): Promise<{ server: Server; address: string }> {
   const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || (path !== '/metrics' && path !== '/stats')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /stats\n');
       return;
     }
     Promise.resolve(data()).then(
-      (d) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(d)),
+      (d) => {
+        if (path === '/stats')
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify(statsJson(d, new Date(wallNow()))));
+        else res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(d));
+      },
       (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${err.message}\n`),
     );
   });

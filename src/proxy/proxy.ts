@@ -16,7 +16,7 @@ import { createLogger, type Logger } from '../lib/log.js';
 import { formatHostPort, parseHostPort } from '../lib/net.js';
 import type { ScramKeys } from '../protocol/index.js';
 import { type AdminHost, adminQuery, serveWorker } from './admin/admin-actions.js';
-import { adminData, PROXY_VERSION, totalsByDatabase } from './admin/admin-data.js';
+import { adminData, type PoolMark, poolMarks, PROXY_VERSION, totalsByDatabase } from './admin/admin-data.js';
 import { AuthFile } from './auth/auth-file.js';
 import { AuthQuery, lookupSecret, type SecretLookup } from './auth/auth-query.js';
 import { type AuthRandom, ScramSecretCache } from './auth/client-auth.js';
@@ -26,6 +26,7 @@ import { listenAddress, loadProxyConfig, type ProxyConfig } from './config.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 import type { ProxyHost } from './host.js';
 import { startMetricsServer } from './metrics.js';
+import { type DcsScope, type Registration, registerProxy, proxyRecord } from './registry.js';
 import { type PoolEntry, PoolRegistry, type Role } from './pool/pools.js';
 import { staticTopology } from './pool/router.js';
 import { DcsTopologySource, StaticTopologySource, type TopologySource } from './pool/topology.js';
@@ -99,9 +100,13 @@ class Proxy implements ProxyHost, AdminHost {
   private janitor: NodeJS.Timeout | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
   private statsPrev = new Map<string, StatValues>();
+  private statsPools = new Map<string, PoolMark>();
   private statsSeconds = 0;
   private statsAt: number;
   private ownedStore: EtcdStore | null = null;
+  /** The cluster followed in etcd (registry.ts announces the proxy there when metrics_listen is set). */
+  dcs: DcsScope | null = null;
+  private registration: Registration | null = null;
   private stopped!: () => void;
   readonly done = new Promise<void>((r) => (this.stopped = r));
   private stopping: Promise<void> | null = null;
@@ -234,7 +239,7 @@ class Proxy implements ProxyHost, AdminHost {
       clients: this.clients,
       shuttingDown: this.shuttingDown,
       now: () => this.now(),
-      statsPeriod: { previous: this.statsPrev, seconds: this.statsSeconds },
+      statsPeriod: { previous: this.statsPrev, seconds: this.statsSeconds, pools: this.statsPools },
     });
   }
 
@@ -247,9 +252,13 @@ class Proxy implements ProxyHost, AdminHost {
     let metricsAddress: string | null = null;
     if (this.config.metrics_listen) {
       const { host, port } = listenAddress(this.config.metrics_listen);
-      const m = await startMetricsServer(host, port, () => this.metricsData());
+      const m = await startMetricsServer(host, port, () => this.metricsData(), () => this.clock.wallNow());
       this.metrics = m.server;
       metricsAddress = m.address;
+      if (this.dcs && !this.worker) {
+        const record = proxyRecord({ rw, ro, metrics: m.address }, PROXY_VERSION, new Date(this.clock.wallNow()));
+        this.registration = await registerProxy({ ...this.dcs, record, log: this.log });
+      }
     }
     this.janitor = setInterval(() => this.tick(), JANITOR_MS);
     this.statsTimer = setInterval(() => this.rollStats(), STATS_PERIOD_MS);
@@ -342,6 +351,7 @@ class Proxy implements ProxyHost, AdminHost {
     this.statsSeconds = (now - this.statsAt) / 1000;
     this.statsAt = now;
     this.statsPrev = totalsByDatabase(this.registry);
+    this.statsPools = poolMarks(this.registry);
   }
 
   /** Re-reads the config file (when there is one) and the auth file; listeners and topology need a restart. */
@@ -389,6 +399,7 @@ class Proxy implements ProxyHost, AdminHost {
 
   private async doStop(timeoutMs: number): Promise<void> {
     this.shuttingDown = true;
+    await this.registration?.stop();
     const closed = Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
     const err = new ProxyError(ProxyErrorCode.Shutdown, 'the pgkeel proxy is shutting down');
     for (const c of [...this.clients]) {
@@ -452,6 +463,8 @@ export async function startProxy(config: ProxyConfig, opts: ProxyOptions = {}): 
   }
   const p = new Proxy(config, source, log, opts.configFile, opts.worker ?? null, clock);
   if (owned) p.adopt(owned);
+  if (config.etcd && source instanceof DcsTopologySource)
+    p.dcs = { store: source.store, scope: config.etcd.scope, namespace: config.etcd.namespace };
   try {
     return await p.start();
   } catch (err) {

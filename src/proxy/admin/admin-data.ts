@@ -11,6 +11,7 @@ import { eligibleReplicas } from '../pool/router.js';
 import type { ServerConn } from '../server/server-conn.js';
 import { addStats, averages, statValues, type StatValues, zeroStats } from '../pool/stats.js';
 import { tlsInfo } from '../tls.js';
+import { emptyWaits, type WaitCounts, waitsSince } from '../pool/wait-histogram.js';
 
 export const PROXY_VERSION = 'pgkeel 0.1.0';
 
@@ -20,8 +21,27 @@ export interface AdminSources {
   readonly clients: ReadonlySet<ClientConn>;
   readonly shuttingDown: boolean;
   now(): number;
-  /** Per-database totals at the start of the last stats period, and its length in seconds. */
-  readonly statsPeriod: { readonly previous: ReadonlyMap<string, StatValues>; readonly seconds: number };
+  /**
+   * Per-database totals at the start of the last stats period, and its length in seconds; per pool (by
+   * PoolEntry.key) the counters and waits at that start (`poolMarks`).
+   */
+  readonly statsPeriod: {
+    readonly previous: ReadonlyMap<string, StatValues>;
+    readonly seconds: number;
+    readonly pools?: ReadonlyMap<string, PoolMark>;
+  };
+}
+
+/** A pool's counters and wait histogram at the start of a stats period. */
+export interface PoolMark {
+  readonly stats: StatValues;
+  readonly waits: WaitCounts;
+}
+
+export function poolMarks(reg: PoolRegistry): Map<string, PoolMark> {
+  const out = new Map<string, PoolMark>();
+  for (const e of reg.entries.values()) out.set(e.key, { stats: statValues(e.stats), waits: e.waits.snapshot() });
+  return out;
 }
 
 /** Pool label in SHOW output: read-only pools are shown as "<db>@ro" so (database, user) stays unique. */
@@ -187,6 +207,18 @@ export function adminData(src: AdminSources): AdminData {
         averages: averages(src.statsPeriod.previous.get(database) ?? zeroStats(), totals, src.statsPeriod.seconds),
       }));
     },
+    poolStats: () =>
+      [...reg.entries.values()].map((e) => {
+        const mark = src.statsPeriod.pools?.get(e.key);
+        const waits = e.waits.snapshot();
+        return {
+          database: dbLabel(e.role, e.database),
+          user: e.user,
+          averages: averages(mark?.stats ?? zeroStats(), statValues(e.stats), src.statsPeriod.seconds),
+          waits,
+          recentWaits: waitsSince(waits, mark?.waits ?? emptyWaits()),
+        };
+      }),
     topology: () => {
       const t = reg.topology;
       const ok = new Set(eligibleReplicas(t, reg.route).map((r) => r.name));

@@ -5,12 +5,14 @@
  * - CLIENTS, SERVERS: concatenated (pgBouncer's `ptr` is unique per worker only, so it is prefixed "w<i>:").
  * - POOLS, DATABASES: one row per pool or database; counts summed, maxwait the largest, paused only when every worker
  *   is paused (so SHOW STATE "paused yes" proves a PAUSE reached them all).
- * - STATS: totals summed; per-second averages summed; time averages weighted by their counts.
+ * - STATS: totals summed; per-second averages summed; time averages weighted by their counts. Per pool the same,
+ *   and the wait histograms summed bucket by bucket.
  * - LISTS: summed, except the numbers of databases/users/pools, which are the largest (the same names in each).
  * - CONFIG, TOPOLOGY, VERSION: the first worker's (the same configuration and cluster view in each).
  */
-import type { AdminData, ConnInfo, DatabaseInfo, PoolInfo, TopologyRow } from './admin.js';
+import type { AdminData, ConnInfo, DatabaseInfo, PoolInfo, PoolPeriodInfo, TopologyRow } from './admin.js';
 import { addStats, STAT_FIELDS, type StatValues, zeroStats } from '../pool/stats.js';
+import { addWaits } from '../pool/wait-histogram.js';
 
 export interface AdminSnapshot {
   readonly version: string;
@@ -21,6 +23,7 @@ export interface AdminSnapshot {
   readonly lists: [string, number][];
   readonly config: [string, string, string, string][];
   readonly stats: { database: string; totals: StatValues; averages: StatValues }[];
+  readonly poolStats: PoolPeriodInfo[];
   readonly topology: { reason: string; rows: TopologyRow[] };
   readonly state: { paused: boolean; shuttingDown: boolean };
 }
@@ -35,6 +38,7 @@ export function snapshotAdmin(d: AdminData): AdminSnapshot {
     lists: d.lists(),
     config: d.config(),
     stats: d.stats(),
+    poolStats: d.poolStats(),
     topology: d.topology(),
     state: d.state(),
   };
@@ -50,6 +54,7 @@ function fromSnapshot(s: AdminSnapshot): AdminData {
     lists: () => s.lists,
     config: () => s.config,
     stats: () => s.stats,
+    poolStats: () => s.poolStats,
     topology: () => s.topology,
     state: () => s.state,
   };
@@ -142,6 +147,16 @@ export function mergeAdmin(snaps: readonly AdminSnapshot[]): AdminData {
       averages: addAverages(a.averages, b.averages),
     }),
   );
+  const poolStats = fold(
+    snaps.flatMap((s) => s.poolStats),
+    (p) => `${p.database}\0${p.user}`,
+    (a, b) => ({
+      ...a,
+      averages: addAverages(a.averages, b.averages),
+      waits: addWaits(a.waits, b.waits),
+      recentWaits: addWaits(a.recentWaits, b.recentWaits),
+    }),
+  );
   const lists = fold(
     snaps.flatMap((s) => s.lists),
     ([name]) => name,
@@ -157,6 +172,7 @@ export function mergeAdmin(snaps: readonly AdminSnapshot[]): AdminData {
     lists: () => lists,
     config: () => first.config,
     stats: () => stats,
+    poolStats: () => poolStats,
     topology: () => first.topology,
     state: () => state,
   };

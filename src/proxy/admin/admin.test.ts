@@ -55,6 +55,7 @@ const data: AdminData = {
   ],
   config: () => [['max_client_conn', '100', '100', 'yes']],
   stats: () => [{ database: 'app', totals: { ...zeroStats(), xact_count: 7, received: 100 }, averages: zeroStats() }],
+  poolStats: () => [],
   topology: () => ({ reason: 'static', rows: [] }),
   state: () => ({ paused: false, shuttingDown: false }),
 };

@@ -16,6 +16,7 @@ import {
 } from '../../protocol/index.js';
 import { ProxyError, ProxyErrorCode } from '../errors.js';
 import { STAT_FIELDS, type StatValues } from '../pool/stats.js';
+import type { WaitCounts } from '../pool/wait-histogram.js';
 
 type Letter = 's' | 'i' | 'q' | 'N' | 'T';
 const OID: Record<Letter, number> = {
@@ -95,6 +96,18 @@ export interface TopologyRow {
   readonly eligible: boolean;
 }
 
+/** Per pool: SHOW STATS' averages and the client wait histogram (wait-histogram.ts); /stats and /metrics show them. */
+export interface PoolPeriodInfo {
+  readonly database: string;
+  readonly user: string;
+  /** Per-second averages (time fields per event) since the last stats roll, as SHOW STATS computes them. */
+  readonly averages: StatValues;
+  /** Every wait since the proxy started. */
+  readonly waits: WaitCounts;
+  /** The waits since the last stats roll (the window of `averages`). */
+  readonly recentWaits: WaitCounts;
+}
+
 /** A snapshot of the proxy, taken when the command runs. */
 export interface AdminData {
   readonly version: string;
@@ -106,6 +119,7 @@ export interface AdminData {
   /** key, value, default, changeable ('yes'/'no'). */
   config(): [string, string, string, string][];
   stats(): { database: string; totals: StatValues; averages: StatValues }[];
+  poolStats(): PoolPeriodInfo[];
   topology(): { reason: string; rows: TopologyRow[] };
   state(): { paused: boolean; shuttingDown: boolean };
 }

@@ -27,6 +27,7 @@ import {
 } from './router.js';
 import { type ServerLogin, ServerConn } from '../server/server-conn.js';
 import { PoolStats } from './stats.js';
+import { WaitHistogram } from './wait-histogram.js';
 import type { ScramKeys } from '../../protocol/index.js';
 import type { AuthFile, UserSecret } from '../auth/auth-file.js';
 import { SERVER_TLS_DISABLED, type ServerTls } from '../tls.js';
@@ -41,6 +42,8 @@ export interface PoolEntry {
   readonly mode: PoolMode;
   readonly pool: Pool<ServerConn>;
   readonly stats: PoolStats;
+  /** How long clients waited for a server, per assignment (wait-histogram.ts). */
+  readonly waits: WaitHistogram;
   /** ParameterStatus values of the first server connection: what this pool's clients are told at login. */
   serverParams: ReadonlyMap<string, string> | null;
 }
@@ -100,6 +103,7 @@ export class PoolRegistry {
       user,
       mode,
       stats: new PoolStats(),
+      waits: new WaitHistogram(),
       serverParams: null,
       pool: new Pool<ServerConn>(
         { open: () => this.open(entry), close: (s, why) => s.close(why) },

@@ -41,7 +41,7 @@ export class DcsTopologySource implements TopologySource {
   private onChange: (t: Topology) => void = () => {};
 
   constructor(
-    private readonly store: Store,
+    readonly store: Store,
     scope: string,
     namespace: string,
     private readonly log: Logger,

@@ -27,11 +27,13 @@ export function acquire(c: ClientConn): ServerConn | null {
   return null;
 }
 
-export function link(c: ClientConn, s: ServerConn): void {
+/** `waitUs`: how long the client waited in the queue (0 when a server was free). */
+export function link(c: ClientConn, s: ServerConn, waitUs = 0): void {
   const e = c.entry as PoolEntry;
   c.server = s;
   s.link(c, e.mode === 'transaction' || c.closeAfterTx !== null);
   e.stats.server_assignment_count++;
+  e.waits.record(waitUs);
   const sql = syncSql(c.params, s.params);
   if (sql) {
     s.sendInternal(sql, c.toServer);

@@ -146,8 +146,9 @@ export class ClientConn implements LinkedClient {
   assign(server: ServerConn): void {
     this.waiting = false;
     const e = this.entry as PoolEntry;
-    e.stats.wait_time += Math.round((this.host.now() - this.waitSince) * 1000);
-    link(this, server);
+    const waitUs = Math.round((this.host.now() - this.waitSince) * 1000);
+    e.stats.wait_time += waitUs;
+    link(this, server, waitUs);
     this.unpause(WAIT);
     this.pump();
   }

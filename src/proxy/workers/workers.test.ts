@@ -4,6 +4,7 @@ import type { AdminSnapshot } from '../admin/admin-merge.js';
 import { mergeAdmin } from '../admin/admin-merge.js';
 import type { ConnInfo } from '../admin/admin.js';
 import { proxyConfigFromObject } from '../config.js';
+import { WaitHistogram } from '../pool/wait-histogram.js';
 import { zeroStats } from '../pool/stats.js';
 import { encodePid, MAX_WORKERS, workerConfig, workerOfPid, workerShare } from './workers-config.js';
 
@@ -100,6 +101,7 @@ function snap(over: Partial<AdminSnapshot>): AdminSnapshot {
     lists: [],
     config: [['k', 'v', '', 'yes']],
     stats: [],
+    poolStats: [],
     topology: { reason: 'r', rows: [] },
     state: { paused: false, shuttingDown: false },
     ...over,
@@ -162,6 +164,24 @@ describe('workers: merging admin snapshots', () => {
       ['pools', 1],
       ['used_clients', 5],
     ]);
+  });
+
+  it('sums the per-pool averages and wait histograms', () => {
+    const h = new WaitHistogram();
+    h.record(0);
+    h.record(5000);
+    const ps = (xact: number) => ({
+      database: 'db',
+      user: 'u',
+      averages: { ...zeroStats(), xact_count: xact },
+      waits: h.snapshot(),
+      recentWaits: h.snapshot(),
+    });
+    const [p] = mergeAdmin([snap({ poolStats: [ps(2)] }), snap({ poolStats: [ps(5)] })]).poolStats();
+    assert.equal(p?.averages.xact_count, 7);
+    assert.equal(p?.waits.count, 4);
+    assert.equal(p?.recentWaits.counts[0], 2);
+    assert.equal(p?.waits.sumUs, 10_000);
   });
 
   it('is paused only when every worker is paused', () => {

@@ -13,6 +13,10 @@ import type { Logger } from '../../lib/log.js';
 import { type AdminSnapshot, mergeAdmin } from '../admin/admin-merge.js';
 import { listenAddress, loadProxyConfig, type ProxyConfig } from '../config.js';
 import { startMetricsServer } from '../metrics.js';
+import { EtcdStore } from '../../dcs/etcd.js';
+import { etcdStoreOptions } from '../../config/etcd-section.js';
+import { PROXY_VERSION } from '../admin/admin-data.js';
+import { proxyRecord, type Registration, registerProxy } from '../registry.js';
 import type { RunningProxy } from '../proxy.js';
 import type { FromWorker, ToWorker, WorkerSpec } from './worker-link.js';
 import { workerOfPid } from './workers-config.js';
@@ -43,6 +47,8 @@ class Supervisor {
     { snaps: Map<number, AdminSnapshot>; done: (s: AdminSnapshot[]) => void; timer: NodeJS.Timeout }
   >();
   private metrics: HttpServer | null = null;
+  /** The supervisor announces the proxy (registry.ts); its workers serve no metrics_listen, so they do not. */
+  private registration: { reg: Registration; store: EtcdStore } | null = null;
   private stopped!: () => void;
   readonly done = new Promise<void>((r) => (this.stopped = r));
   private stopPromise: Promise<void> | null = null;
@@ -68,6 +74,7 @@ class Supervisor {
         const m = await startMetricsServer(host, port, async () => mergeAdmin(await this.collect()));
         this.metrics = m.server;
         metricsAddress = m.address;
+        await this.register(listeners, m.address);
       }
     } catch (err) {
       await this.stop(0);
@@ -84,6 +91,22 @@ class Supervisor {
       done: this.done,
       workerPids: () => this.workerPids(),
     };
+  }
+
+  private async register(l: { rw: string; ro: string | null }, metrics: string): Promise<void> {
+    const etcd = this.config.etcd;
+    if (!etcd) return;
+    const from = this.opts.configFile ?? 'the proxy config';
+    const store = new EtcdStore(etcdStoreOptions(etcd, etcd.request_timeout, 'etcd', from));
+    const record = proxyRecord({ ...l, metrics }, PROXY_VERSION, new Date());
+    const reg = await registerProxy({
+      store,
+      scope: etcd.scope,
+      namespace: etcd.namespace,
+      record,
+      log: this.opts.log,
+    });
+    this.registration = { reg, store };
   }
 
   workerPids(): number[] {
@@ -211,6 +234,10 @@ class Supervisor {
 
   private async doStop(timeoutMs: number): Promise<void> {
     this.stopping = true;
+    if (this.registration) {
+      await this.registration.reg.stop();
+      await this.registration.store.close();
+    }
     const live = this.workers.filter((w): w is Worker => w !== null && !w.isDead());
     const exited = Promise.all(
       live.map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r())))),
