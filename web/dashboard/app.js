@@ -7,12 +7,33 @@
   const POLL_MS = 2000;
   const SSE_RETRY_MS = 30000;
   const COLORS = ['#58a6ff', '#3fb950', '#d2a8ff', '#ffa657', '#79c0ff', '#f778ba', '#a5d6ff', '#e3b341'];
-  const BAD_EVENTS = new Set(['crash', 'leader_lost', 'dcs_lost', 'backup_failed', 'failover_requested', 'failover_done']);
+  const BAD_EVENTS = new Set([
+    'crash',
+    'leader_lost',
+    'dcs_lost',
+    'backup_failed',
+    'failover_requested',
+    'failover_done',
+  ]);
   const WARN_EVENTS = new Set([
-    'demote', 'restart', 'stop', 'rewind', 'reclone', 'pending_restart', 'switchover_requested', 'config_changed',
+    'demote',
+    'restart',
+    'stop',
+    'rewind',
+    'reclone',
+    'pending_restart',
+    'switchover_requested',
+    'config_changed',
   ]);
   const GOOD_EVENTS = new Set([
-    'leader_acquired', 'promote', 'switchover_done', 'backup_done', 'dcs_regained', 'start', 'clone', 'bootstrap',
+    'leader_acquired',
+    'promote',
+    'switchover_done',
+    'backup_done',
+    'dcs_regained',
+    'start',
+    'clone',
+    'bootstrap',
   ]);
 
   const $ = (id) => document.getElementById(id);
@@ -74,7 +95,8 @@
   function memberCard(m, s) {
     const stateLevel = m.level === 'ok' ? 'ok' : m.level;
     const chips = [];
-    for (const [k, v] of Object.entries(m.tags || {})) chips.push(el('span', { class: 'chip' }, v === true ? k : `${k}=${v}`));
+    for (const [k, v] of Object.entries(m.tags || {}))
+      chips.push(el('span', { class: 'chip' }, v === true ? k : `${k}=${v}`));
     if (m.pending_restart) chips.push(el('span', { class: 'chip amber' }, 'pending restart'));
     if (!m.reachable) chips.push(el('span', { class: 'chip amber' }, 'API not answering'));
     if (s.pause && m.role === 'leader') chips.push(el('span', { class: 'chip amber' }, 'paused'));
@@ -113,7 +135,9 @@
 
   function renderTopology(s) {
     $('members').replaceChildren(
-      ...(s.members.length ? s.members.map((m) => memberCard(m, s)) : [el('p', { class: 'empty' }, 'no members in the DCS')]),
+      ...(s.members.length
+        ? s.members.map((m) => memberCard(m, s))
+        : [el('p', { class: 'empty' }, 'no members in the DCS')]),
     );
     const notes = [];
     if (s.sync_standbys.length) notes.push(`sync: ${s.sync_standbys.join(', ')}`);
@@ -139,8 +163,13 @@
     const H = 240;
     const pad = { l: 62, r: 10, t: 10, b: 24 };
     const now = Date.parse(s.generated_at);
-    const from = now - s.lag_history.window_ms;
     const series = Object.entries(s.lag_history.series);
+    // The last hour; while the agent has kept less, the last ten minutes (or since its oldest sample).
+    let oldest = now;
+    for (const [, pts] of series) if (pts.length) oldest = Math.min(oldest, pts[0][0]);
+    const span = Math.min(s.lag_history.window_ms, Math.max(10 * 60000, Math.ceil((now - oldest) / 300000) * 300000));
+    const from = now - span;
+    $('lag-note').textContent = span >= 3600000 ? 'last hour' : `last ${Math.round(span / 60000)} min`;
     let max = 0;
     for (const [, pts] of series) for (const [, v] of pts) if (v !== null) max = Math.max(max, v);
     const limit = s.max_lag_bytes;
@@ -153,13 +182,21 @@
       root.append(svg('line', { class: 'axis', x1: pad.l, x2: W - pad.r, y1: y(top * f), y2: y(top * f) }));
       root.append(svg('text', { x: pad.l - 6, y: y(top * f) + 4, 'text-anchor': 'end' }, bytes(Math.round(top * f))));
     }
-    for (let m = 60; m >= 0; m -= 15) {
-      const t = now - m * 60000;
-      root.append(svg('text', { x: x(t), y: H - 6, 'text-anchor': 'middle' }, m ? `-${m} min` : 'now'));
+    const minutes = span / 60000;
+    const tick = minutes <= 10 ? 2 : minutes <= 30 ? 5 : 15;
+    for (let m = Math.floor(minutes / tick) * tick; m >= 0; m -= tick) {
+      root.append(svg('text', { x: x(now - m * 60000), y: H - 6, 'text-anchor': 'middle' }, m ? `-${m} min` : 'now'));
     }
     if (limit <= top) {
       root.append(
-        svg('line', { x1: pad.l, x2: W - pad.r, y1: y(limit), y2: y(limit), stroke: '#f85149', 'stroke-dasharray': '6 4' }),
+        svg('line', {
+          x1: pad.l,
+          x2: W - pad.r,
+          y1: y(limit),
+          y2: y(limit),
+          stroke: '#f85149',
+          'stroke-dasharray': '6 4',
+        }),
       );
       root.append(svg('text', { x: W - pad.r, y: y(limit) - 4, 'text-anchor': 'end' }, 'maximum_lag_on_failover'));
     }
@@ -171,7 +208,12 @@
         if (run.length === 1) root.append(svg('circle', { cx: run[0][0], cy: run[0][1], r: 2, fill: color }));
         else if (run.length)
           root.append(
-            svg('polyline', { points: run.map((p) => p.join(',')).join(' '), fill: 'none', stroke: color, 'stroke-width': 2 }),
+            svg('polyline', {
+              points: run.map((p) => p.join(',')).join(' '),
+              fill: 'none',
+              stroke: color,
+              'stroke-width': 2,
+            }),
           );
         run = [];
       };
@@ -221,7 +263,9 @@
         ),
       );
     for (const err of ev.errors) items.push(el('li', { class: 'empty' }, err));
-    list.replaceChildren(...(items.length ? items : [el('li', { class: 'empty' }, 'nothing happened in the last hour')]));
+    list.replaceChildren(
+      ...(items.length ? items : [el('li', { class: 'empty' }, 'nothing happened in the last hour')]),
+    );
   }
 
   function table(head, rows) {
@@ -239,7 +283,11 @@
     if (p.error) return box.replaceChildren(el('p', { class: 'empty' }, p.error));
     if (!p.items.length)
       return box.replaceChildren(
-        el('p', { class: 'empty' }, 'no proxy registered in the DCS (a proxy following etcd with metrics_listen registers itself)'),
+        el(
+          'p',
+          { class: 'empty' },
+          'no proxy registered in the DCS (a proxy following etcd with metrics_listen registers itself)',
+        ),
       );
     const parts = [];
     for (const x of p.items) {
@@ -292,7 +340,8 @@
     if (a) {
       fact('archive lag', `${a.backlog} segment${a.backlog === 1 ? '' : 's'} waiting`, a.backlog > 10 ? 'amber' : '');
       fact('last archived', a.last_archived ? `${a.last_archived}, ${age(a.last_archived_age_s)} ago` : 'none yet');
-      if (a.last_failed) fact('archive failure', `${a.last_failed.name}: ${a.last_failed.message} (${a.failures} in total)`, 'red');
+      if (a.last_failed)
+        fact('archive failure', `${a.last_failed.name}: ${a.last_failed.message} (${a.failures} in total)`, 'red');
     } else fact('archiver', 'not running on this member');
     $('backup').replaceChildren(...facts);
   }
@@ -301,8 +350,15 @@
     const st = s.statements;
     const box = $('statements');
     if (!st.available)
-      return box.replaceChildren(el('p', { class: 'empty' }, st.error ? `unavailable: ${st.error}` : 'not available from the leader (no /statements)'));
-    if (!st.enabled) return box.replaceChildren(el('p', { class: 'empty' }, st.error || 'pg_stat_statements is not enabled'));
+      return box.replaceChildren(
+        el(
+          'p',
+          { class: 'empty' },
+          st.error ? `unavailable: ${st.error}` : 'not available from the leader (no /statements)',
+        ),
+      );
+    if (!st.enabled)
+      return box.replaceChildren(el('p', { class: 'empty' }, st.error || 'pg_stat_statements is not enabled'));
     if (!st.statements.length) return box.replaceChildren(el('p', { class: 'empty' }, 'no statements recorded yet'));
     const head = [['query'], ['database'], ['calls', 1], ['total', 1], ['mean', 1], ['rows', 1]];
     const rows = st.statements.map((q) =>

@@ -16,7 +16,7 @@ import type { Store } from '../../dcs/store.js';
 import type { Logger } from '../../lib/log.js';
 import type { AgentPort } from '../../api/ports.js';
 import { asset, SECURITY_HEADERS } from './assets.js';
-import { gatherSources } from './gather.js';
+import { apiBase, gatherSources } from './gather.js';
 import { LagHistory } from './lag-history.js';
 import { buildState, type DashboardState } from './state.js';
 
@@ -36,6 +36,9 @@ const PING_MS = 5000;
 const MAX_STREAMS = 32;
 
 export const DASHBOARD_PREFIX = '/dashboard';
+
+/** The dashboard's URL on the member whose `api_url` (…/patroni) is given. */
+export const dashboardUrl = (apiUrl: string) => `${apiBase(apiUrl)}${DASHBOARD_PREFIX}`;
 
 /** Whether a request path belongs to the dashboard (server.ts routes it here). */
 export const isDashboardPath = (path: string) => path === DASHBOARD_PREFIX || path.startsWith(`${DASHBOARD_PREFIX}/`);
