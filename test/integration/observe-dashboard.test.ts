@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { cli, healthyStatus, leaderOf, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
 import type { StatusJson } from '../../src/local/status.js';
+import { fixture } from '../../src/api/api-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(repoRoot, 'docs', 'dashboard.png');
@@ -97,6 +98,32 @@ describe('web dashboard in Chromium', { timeout: 240_000 }, () => {
       await page.waitForFunction(`!!document.querySelector('#events li[data-kind^="switchover"]')`, {
         timeout: 10_000,
       });
+    }
+  });
+
+  it('without REST authentication there is no switchover button; no leader shows as a red banner', async () => {
+    // An agent whose REST API has no credentials and whose DCS holds no cluster (api-fixture: the loop not running).
+    await using f = await fixture();
+    const p = await browser.newPage();
+    try {
+      p.on('pageerror', (e) => consoleErrors.push(`pageerror (no auth): ${(e as Error).message}`));
+      p.on('console', (m) => {
+        if (m.type() === 'error') consoleErrors.push(`console (no auth): ${m.text()}`);
+      });
+      await p.goto(`http://127.0.0.1:${f.port}/dashboard`, { waitUntil: 'load' });
+      await p.waitForFunction(`document.getElementById('banner').classList.contains('level-red')`, { timeout: 10_000 });
+      assert.equal(
+        await p.evaluate(`document.getElementById('banner-text').textContent`),
+        'no leader: writes are down',
+      );
+      assert.equal(await p.evaluate(`document.getElementById('switchover').hidden`), true);
+      assert.equal(
+        await p.evaluate(`document.getElementById('switchover').getBoundingClientRect().height`),
+        0,
+        'the switchover controls are not displayed',
+      );
+    } finally {
+      await p.close();
     }
   });
 
