@@ -3,23 +3,39 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { fixture } from '../../api/api-fixture.js';
+import { clusterKeys } from '../../dcs/layout.js';
 import { CSP } from './assets.js';
 
-/** The first `event: state` of GET /dashboard/events, parsed. */
-function firstStreamedState(port: number): Promise<{ type: string | undefined; state: Record<string, unknown> }> {
+const keys = clusterKeys('t');
+
+type Streamed = { type: string | undefined; state: Record<string, unknown> };
+
+/** Reads GET /dashboard/events until a streamed state satisfies `until`; `onFirst` runs after the first one. */
+function streamUntil(
+  port: number,
+  until: (s: Record<string, unknown>) => boolean,
+  onFirst: () => Promise<void> = async () => {},
+): Promise<Streamed & { count: number }> {
   return new Promise((resolve, reject) => {
+    let count = 0;
     const req = request({ host: '127.0.0.1', port, path: '/dashboard/events' }, (res) => {
       let buf = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         buf += chunk;
-        const m = /event: state\ndata: (.*)\n\n/.exec(buf);
-        if (!m) return;
-        resolve({ type: res.headers['content-type'], state: JSON.parse(m[1] as string) as Record<string, unknown> });
-        req.destroy();
+        for (let m = /event: state\ndata: (.*)\n\n/.exec(buf); m; m = /event: state\ndata: (.*)\n\n/.exec(buf)) {
+          buf = buf.slice(m.index + m[0].length);
+          const state = JSON.parse(m[1] as string) as Record<string, unknown>;
+          if (++count === 1) onFirst().catch(reject);
+          if (until(state)) {
+            resolve({ type: res.headers['content-type'], state, count });
+            req.destroy();
+            return;
+          }
+        }
       });
     });
-    req.setTimeout(5000, () => req.destroy(new Error('no state event within 5 s')));
+    req.setTimeout(8000, () => req.destroy(new Error('no matching state event within 8 s')));
     req.on('error', reject);
     req.end();
   });
@@ -68,9 +84,36 @@ describe('dashboard routes', () => {
 
   it('offers the switchover with REST authentication; the stream sends the state at once', async () => {
     await using f = await fixture({ auth: true });
-    const { type, state } = await firstStreamedState(f.port);
+    const { type, state } = await streamUntil(f.port, () => true);
     assert.equal(type, 'text/event-stream; charset=utf-8');
     assert.deepEqual(state['switchover'], { allowed: true });
     assert.equal(state['scope'], 't');
+  });
+
+  it('the stream sends a new state when the cluster changes in the DCS, without being asked', async () => {
+    await using f = await fixture();
+    const { state, count } = await streamUntil(
+      f.port,
+      (s) => s['leader'] === 'node9',
+      async () => {
+        await f.store.put(keys.leader, 'node9');
+        const rec = {
+          conn_url: 'postgres://127.0.0.1:1/postgres',
+          api_url: 'http://127.0.0.1:1/patroni',
+          state: 'running',
+          role: 'master',
+        };
+        await f.store.put(keys.member('node9'), JSON.stringify(rec));
+      },
+    );
+    assert.ok(count >= 2, 'the first state had no leader');
+    assert.deepEqual(
+      (state['members'] as { name: string; role: string; reachable: boolean }[]).map((m) => [
+        m.name,
+        m.role,
+        m.reachable,
+      ]),
+      [['node9', 'leader', false]],
+    );
   });
 });
