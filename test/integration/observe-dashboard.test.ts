@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { cli, healthyStatus, leaderOf, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
@@ -99,6 +99,27 @@ describe('web dashboard in Chromium', { timeout: 240_000 }, () => {
         timeout: 10_000,
       });
     }
+  });
+
+  it("the page's Switchover button sends the REST credentials typed into it and shows the API's answer", async () => {
+    const s = await healthyStatus(c, 3, 90_000);
+    const candidate = s.members.find((m) => m.role !== 'leader')?.name as string;
+    const { restapi } = JSON.parse(readFileSync(join(c.dir, 'cluster.json'), 'utf8')) as {
+      restapi: { username: string; password: string };
+    };
+    await page.click('#switchover-open');
+    await page.waitForFunction(
+      `[...document.querySelectorAll('#so-candidate option')].some((o) => o.value === ${JSON.stringify(candidate)})`,
+    );
+    await page.select('#so-candidate', candidate);
+    await page.type('#so-user', restapi.username);
+    await page.type('#so-pass', restapi.password);
+    await page.click('#so-submit');
+    await page.waitForFunction(`document.getElementById('so-answer').className !== 'answer'`, { timeout: 90_000 });
+    const answer = (await page.evaluate(`document.getElementById('so-answer').textContent`)) as string;
+    assert.match(answer, new RegExp(`^200: Successfully switched over to "${candidate}"`));
+    await page.waitForFunction(`${LEADER_SHOWN} === ${JSON.stringify(candidate)}`, { timeout: 3000 });
+    assert.equal(await page.evaluate(`document.getElementById('so-pass').value`), '', 'the password is not kept');
   });
 
   it('without REST authentication there is no switchover button; no leader shows as a red banner', async () => {
