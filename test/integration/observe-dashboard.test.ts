@@ -122,6 +122,28 @@ describe('web dashboard in Chromium', { timeout: 240_000 }, () => {
     assert.equal(await page.evaluate(`document.getElementById('so-pass').value`), '', 'the password is not kept');
   });
 
+  it('when the event stream is refused (a proxy in between) the page polls /dashboard/state instead', async () => {
+    const s = await c.status();
+    const p = await browser.newPage();
+    try {
+      await p.setRequestInterception(true);
+      let polls = 0;
+      p.on('request', (r) => {
+        if (r.url().endsWith('/dashboard/state')) polls++;
+        if (r.url().endsWith('/dashboard/events')) void r.respond({ status: 503, body: 'no streams here' });
+        else void r.continue();
+      });
+      await p.goto(`${apiBase(s, s.members[0]?.name ?? '')}/dashboard`, { waitUntil: 'load' });
+      await p.waitForFunction(`document.querySelectorAll('article.member').length === 3`, { timeout: 10_000 });
+      await p.waitForFunction(`document.getElementById('link').textContent === 'polling'`, { timeout: 10_000 });
+      const start = polls;
+      await c.waitFor('two more polls', async () => polls >= start + 2, 10_000);
+      assert.equal(await p.evaluate(`document.getElementById('link').textContent`), 'polling');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('without REST authentication there is no switchover button; no leader shows as a red banner', async () => {
     // An agent whose REST API has no credentials and whose DCS holds no cluster (api-fixture: the loop not running).
     await using f = await fixture();

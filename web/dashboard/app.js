@@ -6,6 +6,8 @@
 (() => {
   const POLL_MS = 2000;
   const SSE_RETRY_MS = 30000;
+  /** The server sends a ping every 5 s: silence for this long means the stream is not working. */
+  const STALE_MS = 15000;
   const COLORS = ['#58a6ff', '#3fb950', '#d2a8ff', '#ffa657', '#79c0ff', '#f778ba', '#a5d6ff', '#e3b341'];
   const BAD_EVENTS = new Set([
     'crash',
@@ -400,24 +402,32 @@
     try {
       const res = await fetch('/dashboard/state', { cache: 'no-store' });
       if (res.ok) render(await res.json());
-      link = 'polling';
+      if (pollTimer) link = 'polling';
     } catch {
       link = 'disconnected';
     }
     showLink();
   }
 
+  let stream = null;
+  let retryTimer = null;
+
   function startPolling() {
-    if (pollTimer) return;
+    if (stream) stream.close();
+    stream = null;
     link = 'polling';
-    poll();
-    pollTimer = setInterval(poll, POLL_MS);
-    setTimeout(connect, SSE_RETRY_MS);
+    if (!pollTimer) {
+      poll();
+      pollTimer = setInterval(poll, POLL_MS);
+    }
+    if (!retryTimer) retryTimer = setTimeout(connect, SSE_RETRY_MS);
   }
 
   function connect() {
+    retryTimer = null;
     if (!window.EventSource) return startPolling();
     const es = new EventSource('/dashboard/events');
+    stream = es;
     es.addEventListener('state', (e) => {
       if (pollTimer) {
         clearInterval(pollTimer);
@@ -431,10 +441,13 @@
       link = 'live';
       showLink();
     });
-    es.addEventListener('error', () => {
-      es.close();
-      startPolling();
-    });
+    es.addEventListener('error', startPolling);
+  }
+
+  /** A stream that went silent (a buffering proxy in between, a stalled agent) is replaced by polling. */
+  function watchdog() {
+    if (stream && link === 'live' && Date.now() - lastUpdate > STALE_MS) startPolling();
+    showLink();
   }
 
   // Switchover: only offered when the API has credentials configured; the page asks for them and sends them
@@ -489,6 +502,6 @@
     $('so-pass').value = '';
   });
   $('switchover-form').addEventListener('submit', switchover);
-  setInterval(showLink, 1000);
+  setInterval(watchdog, 1000);
   poll().then(connect);
 })();

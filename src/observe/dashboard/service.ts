@@ -128,7 +128,10 @@ export class DashboardService {
       const body = Buffer.from(JSON.stringify(await this.state()));
       return this.#send(res, 200, 'application/json', body, head, 'no-store');
     }
-    if (path === `${DASHBOARD_PREFIX}/events` && !head) return this.#stream(req, res);
+    if (path === `${DASHBOARD_PREFIX}/events`) {
+      if (!head) return this.#stream(req, res);
+      return this.#send(res, 200, 'text/event-stream; charset=utf-8', Buffer.alloc(0), head, 'no-store');
+    }
     const text = Buffer.from(`no such dashboard path: ${path}\n`);
     return this.#send(res, 404, 'text/plain; charset=utf-8', text, head, 'no-store');
   }
