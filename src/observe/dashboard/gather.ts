@@ -20,6 +20,8 @@ export interface GatherDeps {
   readProxies(): Promise<readonly string[]>;
   readonly client: RestClientOptions;
   readonly timeoutMs?: number;
+  /** The leader's `/statements` (the caller may answer from a cache: top queries need not be fresh each second). */
+  readonly statements?: (url: string, read: () => Promise<Fetched>) => Promise<Fetched>;
 }
 
 /** GET a URL's JSON: ok with the body on 2xx, else the code or the error's message. */
@@ -85,6 +87,10 @@ export async function gatherSources(d: GatherDeps, fallback: Cluster | undefined
     clusterError = (err as Error).message;
     cluster = fallback;
   }
+  const readStatements = (url: string) => {
+    const read = () => getJson(url, d.client, t);
+    return d.statements ? d.statements(url, read) : read();
+  };
   const members = [...(cluster?.members.values() ?? [])].filter((m) => m.record.api_url);
   const leaderUrl = cluster?.leader ? cluster.members.get(cluster.leader.name)?.record.api_url : undefined;
   const each = (path: string) =>
@@ -94,7 +100,7 @@ export async function gatherSources(d: GatherDeps, fallback: Cluster | undefined
   const [patroni, events, statements, proxies, stats] = await Promise.all([
     each('/patroni'),
     each(`/events?since=${EVENTS_SINCE}`),
-    leaderUrl ? getJson(`${apiBase(leaderUrl)}/statements`, d.client, t) : Promise.resolve(null),
+    leaderUrl ? readStatements(`${apiBase(leaderUrl)}/statements`) : Promise.resolve(null),
     proxiesRead,
     statsRead,
   ]);

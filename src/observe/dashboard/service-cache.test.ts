@@ -6,14 +6,17 @@ import { clusterKeys, type Cluster, parseCluster } from '../../dcs/layout.js';
 import { MemoryStore } from '../../dcs/memory.js';
 import type { AgentSnapshot } from '../../ha/agent.js';
 import { silentLogger } from '../../lib/log.js';
-import { CACHE_MS, DashboardService, type DashboardDeps } from './service.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CACHE_MS, DashboardService, type DashboardDeps, STATEMENTS_CACHE_MS } from './service.js';
 
 const keys = clusterKeys('t');
+let apiUrl = 'http://127.0.0.1:1/patroni';
 const rec = (role: string, pos: number) =>
   JSON.stringify({
-    // Port 1: refused at once, so the members' REST reads fail fast.
+    // Port 1 by default: refused at once, so the members' REST reads fail fast.
     conn_url: 'postgres://127.0.0.1:1/postgres',
-    api_url: 'http://127.0.0.1:1/patroni',
+    api_url: apiUrl,
     state: 'running',
     role,
     xlog_location: pos,
@@ -96,5 +99,31 @@ describe('DashboardService', () => {
       [1_000_000, 0],
       [1_005_000, 0],
     ]);
+  });
+
+  it("reads the leader's /statements at most once per STATEMENTS_CACHE_MS", async () => {
+    let hits = 0;
+    const server = createServer((req, res) => {
+      if (req.url === '/statements') hits++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(req.url === '/statements' ? JSON.stringify({ enabled: true, statements: [] }) : '{}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/patroni`;
+    try {
+      const t = setup();
+      assert.equal((await t.svc.state()).statements.enabled, true);
+      t.advance(CACHE_MS);
+      await t.svc.state();
+      assert.equal(t.reads(), 2, 'the rest was gathered again');
+      assert.equal(hits, 1, 'the statements were not');
+      t.advance(STATEMENTS_CACHE_MS);
+      await t.svc.state();
+      assert.equal(hits, 2);
+    } finally {
+      apiUrl = 'http://127.0.0.1:1/patroni';
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

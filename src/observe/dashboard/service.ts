@@ -18,7 +18,7 @@ import type { AgentPort } from '../../api/ports.js';
 import { asset, SECURITY_HEADERS } from './assets.js';
 import { apiBase, gatherSources } from './gather.js';
 import { LagHistory } from './lag-history.js';
-import { buildState, type DashboardState } from './state.js';
+import { buildState, type DashboardState, type Fetched } from './state.js';
 
 export interface DashboardDeps {
   readonly agent: AgentPort;
@@ -30,6 +30,8 @@ export interface DashboardDeps {
 
 /** One gather serves every request within this time. */
 export const CACHE_MS = 1000;
+/** The leader's top statements are read at most this often (each read queries pg_stat_statements). */
+export const STATEMENTS_CACHE_MS = 10_000;
 /** Open streams are checked for a changed state this often (the page's "live" promise: ≤ 2 s). */
 const TICK_MS = 1000;
 const PING_MS = 5000;
@@ -50,6 +52,7 @@ export class DashboardService {
   #sampler: NodeJS.Timeout | null = null;
   #ticker: NodeJS.Timeout | null = null;
   readonly #streams = new Set<ServerResponse>();
+  #statements: { url: string; at: number; value: Fetched } | null = null;
   #lastKey = '';
   #lastPing = 0;
 
@@ -102,6 +105,7 @@ export class DashboardService {
         readCluster: () => agent.readCluster(),
         readProxies: async () => (await store.getPrefix(proxiesPrefix)).kvs.map((kv) => kv.value),
         client: restClientFor(cfg),
+        statements: (url, read) => this.#cachedStatements(url, read),
       },
       snap.gathered?.cluster,
     );
@@ -118,6 +122,15 @@ export class DashboardService {
     });
     this.#cache = { at: now, state };
     return state;
+  }
+
+  /** The last answer while it is younger than STATEMENTS_CACHE_MS and from the same leader. */
+  async #cachedStatements(url: string, read: () => Promise<Fetched>): Promise<Fetched> {
+    const c = this.#statements;
+    if (c && c.url === url && this.deps.now() - c.at < STATEMENTS_CACHE_MS) return c.value;
+    const value = await read();
+    this.#statements = { url, at: this.deps.now(), value };
+    return value;
   }
 
   /** Answers a dashboard path (isDashboardPath); `head`: HEAD (no body) or OPTIONS (status only). */
