@@ -35,8 +35,9 @@ export interface AgentPort {
   backupStatus?(): BackupServiceStatus;
 }
 
-/** The node settings the API reads: its listener and credentials, what a DCS config may set, the default loop_wait. */
-export type ApiConfig = Pick<NodeConfig, 'restapi' | 'postgresql' | 'bootstrap'>;
+/** The node settings the API reads: its listener and credentials, what a DCS config may set, the default loop_wait,
+ *  and the client settings (`ctl`) the dashboard uses to reach the other members. */
+export type ApiConfig = Pick<NodeConfig, 'restapi' | 'postgresql' | 'bootstrap' | 'ctl'>;
 
 export interface ApiDeps {
   readonly agent: AgentPort;

@@ -19,6 +19,7 @@ import type { ApiDeps } from './ports.js';
 import { clusterAsPatroniJson, clusterView } from '../cluster/view.js';
 import { healthCode, patroniStatus } from './health.js';
 import { renderMetrics } from './metrics.js';
+import { DashboardService, isDashboardPath } from '../observe/dashboard/service.js';
 
 export interface ApiHandlers {
   /** Unsafe routes (POST/PUT/PATCH/DELETE), keyed "METHOD /path"; they get the parsed JSON body. */
@@ -73,6 +74,7 @@ function tlsOptions(r: NodeConfig['restapi']): ServerOptions {
 export class ApiServer {
   private server: Server | null = null;
   private readonly refusals: AuthFailureLog;
+  private readonly dashboard: DashboardService;
 
   constructor(
     private readonly deps: ApiDeps,
@@ -80,6 +82,7 @@ export class ApiServer {
     private readonly handlers: ApiHandlers = {},
   ) {
     this.refusals = new AuthFailureLog(log, deps.now);
+    this.dashboard = new DashboardService(deps, log);
   }
 
   /** http, or https when `restapi.certfile` is set. */
@@ -108,11 +111,13 @@ export class ApiServer {
       server.listen(port, host, () => resolve());
     });
     this.server = server;
+    this.dashboard.start();
   }
 
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;
+    this.dashboard.stop();
     if (!s) return;
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
@@ -151,6 +156,7 @@ export class ApiServer {
       const head = method === 'OPTIONS' ? 'options' : method === 'HEAD';
       const code = healthCode(path, snap, url.searchParams, this.deps.now());
       if (code !== undefined) return send(res, code, patroniStatus(snap), head);
+      if (isDashboardPath(path)) return this.dashboard.serve(path, req, res, head);
       switch (path) {
         case '/patroni':
           return send(res, 200, patroniStatus(snap), head);

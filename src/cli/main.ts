@@ -202,6 +202,7 @@ async function main(argv: string[]): Promise<number> {
       for (const l of connectionStrings(res.status)) out(l);
       const b = backupLine(res.status);
       if (b) out(b);
+      if (res.status.dashboard) out(`dashboard: ${res.status.dashboard}`);
       if (res.cluster.tls)
         out(
           `TLS: PostgreSQL accepts TCP connections only over TLS; check the server with "sslmode=verify-full sslrootcert=${tlsFiles.caCert(res.cluster.dir)}"`,
@@ -239,6 +240,7 @@ async function main(argv: string[]): Promise<number> {
         if (s.proxy) out(`\nproxy: read-write ${s.proxy.rw}, read-only ${s.proxy.ro}`);
         const b = backupLine(s);
         if (b) out(b);
+        if (s.dashboard) out(`dashboard: ${s.dashboard}`);
         if (s.error) err(`\n${s.error}`);
       }
       return s.error ? 1 : 0;

@@ -14,6 +14,7 @@ import { localEtcdSection } from './etcd-client.js';
 import { clusterView, type ClusterView } from '../cluster/view.js';
 import { livePid, managed } from './processes.js';
 import { paths, type LocalCluster } from './layout.js';
+import { dashboardUrl } from '../observe/dashboard/service.js';
 
 export interface StatusMember {
   name: string;
@@ -39,6 +40,8 @@ export interface StatusJson {
   backup?: StatusBackup;
   /** Set when the DCS could not be read; members then come from the local configs with state "unknown"/"stopped". */
   error?: string;
+  /** The web dashboard on the leader's REST API (else the first member's); absent when no member's API is known. */
+  dashboard?: string;
 }
 
 export interface StatusBackup {
@@ -119,5 +122,7 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
       lag_bytes: m?.lag_bytes ?? null,
     });
   }
+  const api = (out.members.find((m) => m.role === 'leader') ?? out.members[0])?.api_url;
+  if (api) out.dashboard = dashboardUrl(api);
   return out;
 }
