@@ -46,7 +46,7 @@ describe('cluster events on a real cluster', () => {
     await c?.[Symbol.asyncDispose]();
   });
 
-  it('after ctl switchover: requested, demote on the old leader, lock and promote on the new one, done', async () => {
+  it('after ctl switchover: requested, demote on the old leader, lock and promote on the new one, done', async (t) => {
     const s = await healthyStatus(c, 3, 90_000);
     const old = leaderOf(s)?.name as string;
     const candidate = s.members.find((m) => m.name !== old)?.name as string;
@@ -82,8 +82,12 @@ describe('cluster events on a real cluster', () => {
 
     const text = await ctl('events', '--since', '5m');
     assert.equal(text.code, 0, text.stderr);
+    t.diagnostic(text.stdout);
     assert.match(text.stdout, /Time \(UTC\)\s+Member\s+TL\s+Kind\s+Reason/);
-    assert.match(text.stdout, /derived: writes were down for \d+\.\d s \(leader lost at .* on \w+, \w+ promoted at /);
+    assert.match(
+      text.stdout,
+      /derived: writes were down for \d+\.\d s \(\w+ began to demote at .*, leader lost at .* on \w+, \w+ promoted at /,
+    );
   });
 
   it('a DCS config change names its keys; GET /events?since= filters', async () => {
@@ -114,7 +118,7 @@ describe('cluster events on a real cluster', () => {
     assert.equal((await fetch(`${base}/events?since=yesterday`)).status, 400);
   });
 
-  it('after the leader crashes: leader lost, then a promote with its reason; status shows last_failover and lag', async () => {
+  it('after the leader crashes: leader lost, then a promote with its reason; status shows last_failover and lag', async (t) => {
     const s = await healthyStatus(c, 3, 60_000);
     const dead = leaderOf(s)?.name as string;
     const killedAt = Date.now();
@@ -130,6 +134,7 @@ describe('cluster events on a real cluster', () => {
       30_000,
     );
     assertInTimeOrder(es);
+    t.diagnostic(story(es));
     const lost = find(es, (e) => e.kind === 'leader_lost' && e.member === dead && e.at >= killedAt);
     const promote = find(es, (e) => e.kind === 'promote' && e.member === next, lost);
     const done = find(es, (e) => e.kind === 'failover_done' && e.from === dead && e.to === next, promote);

@@ -50,7 +50,7 @@ describe('derive: events from cycles', () => {
     assert.equal(demote?.reason, demoting.summary);
     assert.equal(demote?.details?.['outcome'], 'started');
     assert.deepEqual(kinds(out[2] as EventDraft[]), ['leader_lost']);
-    assert.equal(out[2]?.[0]?.reason, demoting.summary);
+    assert.equal(out[2]?.[0]?.reason, `released the leader key after the demote (${demoting.summary})`);
     assert.equal(out[2]?.[0]?.member, 'node1');
   });
 
@@ -94,6 +94,22 @@ describe('derive: events from cycles', () => {
     assert.match(out[1]?.[0]?.reason ?? '', /leader key of node1 is gone/);
     assert.deepEqual(kinds(out[3] as EventDraft[]), ['promote', 'failover_done']);
     assert.deepEqual([out[3]?.[1]?.from, out[3]?.[1]?.to], ['node1', 'node2']);
+  });
+
+  it('a bootstrap that ends holding the key says so, not the next cycle’s "no action"', () => {
+    const out = run([
+      [{ leader: null, config: null }],
+      [
+        { leader: null, busy: 'bootstrap' },
+        { summary: 'bootstrapping: racing', actions: ['bootstrap'] },
+      ],
+      [
+        { leader: 'node2', holdsLock: true },
+        { summary: 'no action: I am the leader with the lock', actions: [] },
+      ],
+    ]);
+    assert.deepEqual(out.map(kinds), [[], ['bootstrap'], ['leader_acquired', 'bootstrap']]);
+    assert.equal(out[2]?.[0]?.reason, 'took the leader key as the bootstrap finished (bootstrapping: racing)');
   });
 
   it('a take_leadership that lost the race (nothing went busy) records no lock', () => {

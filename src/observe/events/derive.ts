@@ -21,6 +21,8 @@ export interface Tracked extends EventState {
   /** Why the running promote started: a switchover, a requested failover, or an automatic one. */
   readonly promoteCause: { readonly kind: 'switchover' | 'failover'; readonly from: string | null } | null;
   readonly busySince: number | null;
+  /** The decision that started the running (or last) background operation. */
+  readonly busyReason: string | null;
   readonly dcsLostAt: number | null;
 }
 
@@ -138,11 +140,23 @@ export function derive(prev: Tracked | null, next: EventState, decision: Decisio
   // My lock.
   const leads = next.holdsLock || (next.busy === 'promote' && actions.includes('take_leadership'));
   const led = prev?.leads ?? false;
-  if (leads && !led) mine('leader_acquired', summary);
-  if (!leads && led) mine('leader_lost', summary, { from: next.me, ...(next.leader ? { to: next.leader } : {}) });
+  // The cycle that notices often says something else ("no action: I am the leader"): name the operation instead.
+  const opEnded = prev?.busy && prev.busy !== next.busy ? prev.busy : null;
+  if (leads && !led) {
+    const won = actions.includes('take_leadership') || !opEnded;
+    mine('leader_acquired', won ? summary : `took the leader key as the ${opEnded} finished (${prev?.busyReason})`);
+  }
+  if (!leads && led) {
+    const demoting = prev?.busy === 'demote' ? prev.busyReason : null;
+    mine('leader_lost', demoting ? `released the leader key after the demote (${demoting})` : summary, {
+      from: next.me,
+      ...(next.leader ? { to: next.leader } : {}),
+    });
+  }
 
   // Background operations: the start of each, and how it ended.
   let busySince = prev?.busySince ?? null;
+  let busyReason = prev?.busyReason ?? null;
   let promoteCause = prev?.promoteCause ?? null;
   const lastLeader = next.leader && next.leader !== next.me ? next.leader : (prev?.lastLeader ?? null);
   const was = prev?.busy ?? null;
@@ -167,6 +181,7 @@ export function derive(prev: Tracked | null, next: EventState, decision: Decisio
   }
   if (next.busy && next.busy !== was) {
     busySince = next.at;
+    busyReason = summary;
     mine(busyKind(next.busy, actions), summary, { details: { outcome: 'started' } });
     if (next.busy === 'promote') {
       const f = next.failover ?? prev?.failover ?? null;
@@ -199,6 +214,7 @@ export function derive(prev: Tracked | null, next: EventState, decision: Decisio
       lastLeader,
       promoteCause,
       busySince,
+      busyReason,
       dcsLostAt,
     },
   };

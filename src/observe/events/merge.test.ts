@@ -65,7 +65,9 @@ describe('merging every member’s events', () => {
     ]);
     const [w] = writesDown(events);
     assert.deepEqual(w, {
-      seconds: 1.75,
+      seconds: 9.25,
+      downAt: T0,
+      downBy: 'crash',
       lostAt: T0 + 7500,
       oldLeader: 'node1',
       promotedAt: T0 + 9250,
@@ -73,12 +75,33 @@ describe('merging every member’s events', () => {
     });
     assert.equal(
       writesDownText(w as NonNullable<typeof w>),
-      'derived: writes were down for 1.8 s (leader lost at 2026-12-03 03:00:07.500 on node1, node2 promoted at 2026-12-03 03:00:09.250)',
+      'derived: writes were down for 9.3 s (node1 crashed at 2026-12-03 03:00:00.000, leader lost at 2026-12-03 03:00:07.500 on node1, node2 promoted at 2026-12-03 03:00:09.250)',
     );
     const text = eventsText(events);
     assert.match(text, /^Time \(UTC\)\s+Member\s+TL\s+Kind\s+Reason/);
     assert.match(text, /node2\s+1\s+promote done\s+promote on node2/);
-    assert.match(text, /derived: writes were down for 1\.8 s/);
+    assert.match(text, /derived: writes were down for 9\.3 s/);
+  });
+
+  it('a switchover counts from the demote; without a lead-up, from the lost key', () => {
+    const switchover = [
+      ev(0, 'node1', 'demote', { details: { outcome: 'started' } }),
+      ev(0.5, 'node1', 'leader_lost'),
+      ev(0.6, 'node2', 'promote', { details: { outcome: 'started' } }),
+    ];
+    assert.deepEqual(
+      writesDown(switchover).map((w) => [w.seconds, w.downBy]),
+      [[0.6, 'demote']],
+    );
+    assert.match(
+      writesDownText(writesDown(switchover)[0] as never),
+      /\(node1 began to demote at 2026-12-03 03:00:00\.000, leader lost/,
+    );
+    const late = [ev(0, 'node1', 'crash'), ...switchover.slice(1).map((e) => ({ ...e, at: e.at + 120_000 }))];
+    assert.deepEqual(
+      writesDown(late).map((w) => [w.downBy, w.seconds]),
+      [['leader_lost', 0.1]],
+    );
   });
 
   it('no story without a promote on another member', () => {

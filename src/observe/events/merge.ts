@@ -12,8 +12,9 @@ export const SAME_HAPPENING_MS = 30_000;
 
 const observer = (e: ClusterEvent) => String(e.details?.['observer'] ?? e.member);
 
+/** Stable: events of one member at the same millisecond keep the order the agent recorded them in. */
 function order(a: ClusterEvent, b: ClusterEvent): number {
-  return a.at - b.at || a.member.localeCompare(b.member) || a.kind.localeCompare(b.kind);
+  return a.at - b.at || a.member.localeCompare(b.member);
 }
 
 /** All events of all members, oldest first, without exact duplicates and without the same happening twice. */
@@ -40,11 +41,18 @@ export function mergeEvents(lists: readonly (readonly ClusterEvent[])[]): Cluste
 
 export interface WritesDown {
   readonly seconds: number;
+  /** When writes stopped: the old leader's demote or crash just before it lost the key, else the loss itself. */
+  readonly downAt: number;
+  /** What happened at `downAt` on the old leader: "demote", "crash" or "leader_lost". */
+  readonly downBy: string;
   readonly lostAt: number;
   readonly oldLeader: string;
   readonly promotedAt: number;
   readonly newLeader: string;
 }
+
+/** A demote or crash further back than this is not the same outage. */
+const LEAD_UP_MS = 60_000;
 
 /** A promote's end (or its start when the end is not recorded): when the new leader took writes. */
 function promotedAt(events: readonly ClusterEvent[], i: number): number {
@@ -55,9 +63,21 @@ function promotedAt(events: readonly ClusterEvent[], i: number): number {
   return done?.at ?? p.at;
 }
 
+/** The old leader's demote or crash that led up to losing the key, if recorded. */
+function leadUp(events: readonly ClusterEvent[], lost: ClusterEvent): ClusterEvent | undefined {
+  return events.find(
+    (e) =>
+      e.member === lost.member &&
+      ((e.kind === 'demote' && e.details?.['outcome'] === 'started') || e.kind === 'crash') &&
+      e.at <= lost.at &&
+      lost.at - e.at <= LEAD_UP_MS,
+  );
+}
+
 /**
- * Each leader_lost followed by a promote on another member: writes were down from the first to the end of the
- * second. Derived from the events alone, so only as precise as the agents' cycles.
+ * Each leader_lost followed by a promote on another member: writes were down from the old leader's demote or crash
+ * (or, without one, the loss of its key) to the end of the promote. Derived from the events alone, so only as
+ * precise as the agents' cycles.
  */
 export function writesDown(events: readonly ClusterEvent[]): WritesDown[] {
   const out: WritesDown[] = [];
@@ -66,8 +86,12 @@ export function writesDown(events: readonly ClusterEvent[]): WritesDown[] {
     if (e.kind === 'leader_lost') lost ??= e;
     if (e.kind !== 'promote' || e.details?.['outcome'] !== 'started' || !lost || lost.member === e.member) return;
     const at = promotedAt(events, i);
+    const before = leadUp(events, lost);
+    const downAt = before?.at ?? lost.at;
     out.push({
-      seconds: (at - lost.at) / 1000,
+      seconds: (at - downAt) / 1000,
+      downAt,
+      downBy: before?.kind ?? 'leader_lost',
       lostAt: lost.at,
       oldLeader: lost.member,
       promotedAt: at,
@@ -81,9 +105,15 @@ export function writesDown(events: readonly ClusterEvent[]): WritesDown[] {
 const clock = (at: number) => new Date(at).toISOString().replace('T', ' ').slice(0, 23);
 
 export function writesDownText(w: WritesDown): string {
+  const began =
+    w.downBy === 'crash'
+      ? `${w.oldLeader} crashed at ${clock(w.downAt)}, `
+      : w.downBy === 'demote'
+        ? `${w.oldLeader} began to demote at ${clock(w.downAt)}, `
+        : '';
   return (
     `derived: writes were down for ${w.seconds.toFixed(1)} s ` +
-    `(leader lost at ${clock(w.lostAt)} on ${w.oldLeader}, ${w.newLeader} promoted at ${clock(w.promotedAt)})`
+    `(${began}leader lost at ${clock(w.lostAt)} on ${w.oldLeader}, ${w.newLeader} promoted at ${clock(w.promotedAt)})`
   );
 }
 
