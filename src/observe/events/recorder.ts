@@ -37,6 +37,8 @@ export class EventRecorder {
   private ring: ClusterEvent[] = [];
   private tracked: Tracked | null = null;
   private fileBytes = 0;
+  /** The file failed last time: say so once, not for every event, until a write works again. */
+  private fileFailing = false;
   private readonly capacity: number;
   private readonly maxFileBytes: number;
 
@@ -108,8 +110,11 @@ export class EventRecorder {
         writeAll(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, text);
         this.fileBytes += Buffer.byteLength(text);
       }
+      this.fileFailing = false;
     } catch (err) {
-      log.warn(`cannot write the events file ${file}: ${(err as Error).message}`, { code: 'EVENTS_FILE_UNWRITABLE' });
+      if (!this.fileFailing)
+        log.warn(`cannot write the events file ${file}: ${(err as Error).message}`, { code: 'EVENTS_FILE_UNWRITABLE' });
+      this.fileFailing = true;
     }
   }
 
