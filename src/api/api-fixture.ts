@@ -39,15 +39,15 @@ export interface FixtureOptions {
 
 export const CREDS = { username: 'admin', password: 's3cret' };
 
-export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'pgkeel-api-'));
-  const port = await freePort();
-  const cfg = configFromObject(
+/** A node config for API tests: node1 of scope "t", REST on 127.0.0.1:`port`, data in `dir`/data. */
+export function testNodeConfig(dir: string, port: number, extra: Record<string, unknown> = {}): NodeConfig {
+  const { restapi, ...rest } = extra;
+  return configFromObject(
     {
       scope: 't',
       name: 'node1',
-      restapi: { listen: `127.0.0.1:${port}`, ...(opts.auth ? { authentication: CREDS } : {}), ...opts.restapi },
-      ...(opts.ctl ? { ctl: opts.ctl } : {}),
+      restapi: { listen: `127.0.0.1:${port}`, ...(restapi as Record<string, unknown> | undefined) },
+      ...rest,
       postgresql: {
         listen: '127.0.0.1:1',
         data_dir: 'data',
@@ -58,6 +58,15 @@ export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
     {},
     dir,
   );
+}
+
+export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgkeel-api-'));
+  const port = await freePort();
+  const cfg = testNodeConfig(dir, port, {
+    restapi: { ...(opts.auth ? { authentication: CREDS } : {}), ...opts.restapi },
+    ...(opts.ctl ? { ctl: opts.ctl } : {}),
+  });
   const store = new MemoryStore({ now: Date.now });
   const log = opts.log ?? silent;
   const dcs = opts.store ? opts.store(store) : store;

@@ -12,6 +12,7 @@ import type { Store } from '../dcs/store.js';
 import type { NodeConfig } from '../config/node.js';
 import type { AgentSnapshot, OperatorRequest } from '../ha/agent.js';
 import type { BackupServiceStatus } from '../backup/agent-service.js';
+import type { ClusterEvent } from '../observe/events/event.js';
 
 export interface AgentPort {
   /**
@@ -33,6 +34,9 @@ export interface AgentPort {
   poke(): void;
   /** WAL archiving and backups as this agent sees them (absent in fakes that have none). */
   backupStatus?(): BackupServiceStatus;
+  /** GET /events: the events this agent recorded at or after `since` (epoch ms; undefined: all kept), oldest first
+   *  (src/observe/events/; absent in fakes that record none). */
+  recentEvents?(since?: number): ClusterEvent[];
 }
 
 /** The node settings the API reads: its listener and credentials, what a DCS config may set, the default loop_wait,

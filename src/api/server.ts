@@ -20,6 +20,7 @@ import { clusterAsPatroniJson, clusterView } from '../cluster/view.js';
 import { healthCode, patroniStatus } from './health.js';
 import { renderMetrics } from './metrics.js';
 import { DashboardService, isDashboardPath } from '../observe/dashboard/service.js';
+import { parseSince } from '../observe/events/since.js';
 
 export interface ApiHandlers {
   /** Unsafe routes (POST/PUT/PATCH/DELETE), keyed "METHOD /path"; they get the parsed JSON body. */
@@ -180,6 +181,21 @@ export class ApiServer {
           res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
           res.end(head ? undefined : renderMetrics(snap, this.deps.agent.backupStatus?.(), this.deps.now()));
           return;
+        case '/events': {
+          const q = url.searchParams.get('since');
+          const since = q === null || q === '' ? undefined : parseSince(q, this.deps.now());
+          if (since === null)
+            return send(
+              res,
+              400,
+              {
+                error: `since: expected epoch ms, ISO-8601 or a duration like 15m, got "${q}"`,
+                code: 'EVENTS_BAD_SINCE',
+              },
+              head,
+            );
+          return send(res, 200, this.deps.agent.recentEvents?.(since) ?? [], head);
+        }
         default:
           return send(res, 404, { error: `no such path: ${path}` }, head);
       }

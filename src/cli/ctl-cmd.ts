@@ -16,6 +16,8 @@ import {
   type CtlIo,
 } from '../ctl/commands.js';
 import { patchFromSets } from '../ctl/edit.js';
+import { events } from '../ctl/events.js';
+import { parseSince } from '../observe/events/since.js';
 import { CtlError } from '../ctl/errors.js';
 import { targetFromConfig, targetFromDir, type CtlTarget } from '../ctl/target.js';
 import { historyText, listJson, listText, topologyText } from '../ctl/view.js';
@@ -81,6 +83,19 @@ const COMMANDS: Record<string, { args: string; doc: string; flags: Record<string
     args: '',
     doc: 'end maintenance mode',
     flags: { wait: { type: 'boolean', doc: 'wait until every member reports it' } },
+  },
+  events: {
+    args: '',
+    doc: "every member's recent events (failovers, restarts, …) merged in time order",
+    flags: {
+      since: {
+        type: 'string',
+        doc: 'only events since: a duration back from now (90s, 15m, 1h), an ISO-8601 time or epoch ms',
+        placeholder: 'WHEN',
+      },
+      json: { type: 'boolean', doc: 'a JSON array (with --follow: one JSON object per line)' },
+      follow: { type: 'boolean', short: 'f', doc: 'keep printing new events (polls every 2 s) until Ctrl-C' },
+    },
   },
   'show-config': { args: '', doc: 'the dynamic configuration in the DCS, as YAML', flags: {} },
   'edit-config': {
@@ -194,6 +209,10 @@ async function run(cmd: string, flags: Record<string, unknown>, positional: stri
     if ('error' in p) throw new UsageError(p.error);
     patch = p.patch;
   }
+  const sinceText = flags['since'] as string | undefined;
+  const since = sinceText === undefined ? undefined : parseSince(sinceText, Date.now());
+  if (since === null)
+    throw new UsageError(`--since expects a duration (15m, 1h), an ISO-8601 time or epoch ms, got "${sinceText}"`);
   const w = flags['watch'] as string | undefined;
   const every = w === undefined ? null : Number(w);
   if (every !== null && !(every > 0)) throw new UsageError(`--watch expects a number of seconds > 0, got "${w}"`);
@@ -237,6 +256,23 @@ async function run(cmd: string, flags: Record<string, unknown>, positional: stri
     case 'resume':
       await setPause(client, io(cmd), { pause: cmd === 'pause', wait: flags['wait'] === true });
       return 0;
+    case 'events': {
+      const stop = new AbortController();
+      const onSig = () => stop.abort();
+      process.once('SIGINT', onSig);
+      process.once('SIGTERM', onSig);
+      try {
+        await events(
+          client,
+          { out, warn: err, now: Date.now, sleep: (ms) => sleep(ms, stop.signal).catch(() => {}) },
+          { since, json: flags['json'] === true, follow: flags['follow'] === true, signal: stop.signal },
+        );
+      } finally {
+        process.off('SIGINT', onSig);
+        process.off('SIGTERM', onSig);
+      }
+      return 0;
+    }
     case 'show-config':
       out(await showConfig(client));
       return 0;

@@ -2,6 +2,7 @@
 import type { StatusJson } from '../local/status.js';
 import { humanAge } from '../backup/report.js';
 import { renderTable } from './table.js';
+import { lastFailoverText } from '../ctl/view.js';
 
 export function formatBytes(n: number | null): string {
   if (n === null) return 'unknown';
@@ -12,7 +13,7 @@ export function formatBytes(n: number | null): string {
 
 export function statusTable(s: StatusJson): string {
   const rows = [
-    ['Member', 'Role', 'State', 'Host:Port', 'TL', 'Lag'],
+    ['Member', 'Role', 'State', 'Host:Port', 'TL', 'Lag', 'Lag (s)'],
     ...s.members.map((m) => [
       m.name,
       m.role,
@@ -20,9 +21,17 @@ export function statusTable(s: StatusJson): string {
       `${m.host}:${m.port}`,
       m.timeline === null ? '' : String(m.timeline),
       m.role === 'leader' ? '' : formatBytes(m.lag_bytes),
+      m.role === 'leader'
+        ? ''
+        : m.lag_seconds === null || m.lag_seconds === undefined
+          ? 'unknown'
+          : String(m.lag_seconds),
     ]),
   ];
-  return renderTable(rows);
+  const lines = [renderTable(rows)];
+  if (s.health) lines.push(`health: ${s.health.verdict} (${s.health.reason})`);
+  if (s.last_failover) lines.push(`last failover: ${lastFailoverText(s.last_failover)}`);
+  return lines.join('\n');
 }
 
 export function connectionStrings(s: StatusJson): string[] {

@@ -43,16 +43,29 @@ describe('pgkeel status as text', () => {
       passfile: '/p',
       members: [
         { ...member, name: 'node1', role: 'leader', state: 'running', port: 5432, lag_bytes: 0 },
-        { ...member, name: 'node2', role: 'replica', state: 'streaming', port: 5433, lag_bytes: 2048, timeline: null },
+        {
+          ...member,
+          name: 'node2',
+          role: 'replica',
+          state: 'streaming',
+          port: 5433,
+          lag_bytes: 2048,
+          lag_seconds: 1.25,
+          timeline: null,
+        },
       ],
+      health: { verdict: 'healthy', reason: 'leader node1 running with 1 streaming replica' },
+      last_failover: { time: '2026-12-03T08:00:00.000Z', from: 'node2', to: 'node1', timeline: 2, reason: 'x' },
     };
     assert.equal(
       statusTable(s),
       [
-        'Member  Role     State      Host:Port       TL  Lag',
-        '------  -------  ---------  --------------  --  ------',
+        'Member  Role     State      Host:Port       TL  Lag     Lag (s)',
+        '------  -------  ---------  --------------  --  ------  -------',
         'node1   leader   running    127.0.0.1:5432  2',
-        'node2   replica  streaming  127.0.0.1:5433      2.0 kB',
+        'node2   replica  streaming  127.0.0.1:5433      2.0 kB  1.25',
+        'health: healthy (leader node1 running with 1 streaming replica)',
+        'last failover: 2026-12-03T08:00:00.000Z node2 -> node1 (timeline 2)',
       ].join('\n'),
     );
   });

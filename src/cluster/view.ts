@@ -13,6 +13,8 @@ export interface MemberView {
   api_url: string;
   timeline: number | null;
   lag_bytes: number | null;
+  /** Replay lag in seconds as the member publishes it (`lag_seconds`); 0 for the leader, null when unknown. */
+  lag_seconds?: number | null;
   tags: Record<string, unknown>;
   pid: number | null;
   data_dir: string | null;
@@ -63,6 +65,7 @@ export function clusterView(scope: string, c: Cluster): ClusterView {
         api_url: r.api_url,
         timeline: typeof r.timeline === 'number' ? r.timeline : null,
         lag_bytes: lag,
+        lag_seconds: isLeader ? 0 : typeof r['lag_seconds'] === 'number' ? r['lag_seconds'] : null,
         tags: r.tags ?? {},
         pid: typeof r.pid === 'number' ? r.pid : null,
         data_dir: typeof r.data_dir === 'string' ? r.data_dir : null,

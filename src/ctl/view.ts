@@ -5,6 +5,8 @@
 import type { Cluster } from '../dcs/layout.js';
 import { clusterView, type MemberView } from '../cluster/view.js';
 import { renderTable } from '../cli/table.js';
+import { healthVerdict, maximumLagOf, type HealthVerdict } from '../observe/status/health-verdict.js';
+import { lastFailover, type LastFailover } from '../observe/status/last-failover.js';
 
 /** `ctl list --json`, a stable interface (docs/ctl.md): fields are added, never renamed. */
 export interface ListJson {
@@ -23,10 +25,15 @@ export interface ListJson {
     timeline: number | null;
     lag_bytes: number | null;
     lag_mb: number | null;
+    /** Replay lag in seconds (pg_replication_lag_seconds); null when unknown. */
+    lag_seconds: number | null;
     tags: Record<string, unknown>;
     pending_restart: boolean;
     api_url: string;
   }>;
+  /** The last change of leader from the `/history` key; null before the first. */
+  last_failover: LastFailover | null;
+  health: HealthVerdict;
 }
 
 const MiB = 1024 * 1024;
@@ -48,10 +55,13 @@ export function listJson(scope: string, c: Cluster): ListJson {
       timeline: m.timeline,
       lag_bytes: m.lag_bytes,
       lag_mb: m.lag_bytes === null ? null : Math.round(m.lag_bytes / MiB),
+      lag_seconds: m.lag_seconds ?? null,
       tags: m.tags,
       pending_restart: m.pending_restart,
       api_url: m.api_url,
     })),
+    last_failover: lastFailover(c),
+    health: healthVerdict({ ...v, maximumLagOnFailover: maximumLagOf(c) }),
   };
 }
 
@@ -67,6 +77,7 @@ type Row = ListJson['members'][number];
 
 function row(m: Row, name = m.name): string[] {
   const lag = m.role === 'leader' ? '' : m.lag_mb === null ? 'unknown' : String(m.lag_mb);
+  const lagS = m.role === 'leader' ? '' : m.lag_seconds === null ? 'unknown' : String(m.lag_seconds);
   return [
     name,
     `${m.host}:${m.port}`,
@@ -74,15 +85,18 @@ function row(m: Row, name = m.name): string[] {
     m.state + (m.pending_restart ? ' *' : ''),
     m.timeline === null ? '' : String(m.timeline),
     lag,
+    lagS,
     tagsText(m.tags),
   ];
 }
 
-const HEADER = ['Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB', 'Tags'];
+const HEADER = ['Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB', 'Lag in s', 'Tags'];
 
 /** The lines under the table: maintenance mode and a pending or scheduled switchover. */
 function footer(j: ListJson): string[] {
-  const lines: string[] = [];
+  const lines: string[] = [`Health: ${j.health.verdict} (${j.health.reason})`];
+  const lf = j.last_failover;
+  if (lf) lines.push(`Last failover: ${lastFailoverText(lf)}`);
   if (j.members.some((m) => m.pending_restart)) lines.push('* pending restart');
   if (j.pause) lines.push('Maintenance mode: on (pgkeel ctl resume to end it)');
   const f = j.failover;
@@ -93,6 +107,11 @@ function footer(j: ListJson): string[] {
   else if (f)
     lines.push(`Switchover pending  from: ${f.leader ?? '(no leader)'}  to: ${f.member ?? '(any healthy member)'}`);
   return lines;
+}
+
+/** "2026-12-03T08:31:02Z node1 -> node2 (timeline 3)"; also used by `pgkeel status`. */
+export function lastFailoverText(lf: LastFailover): string {
+  return `${lf.time ?? 'time unknown'} ${lf.from ?? '(unknown)'} -> ${lf.to ?? '(unknown)'} (timeline ${lf.timeline})`;
 }
 
 function title(j: ListJson): string {

@@ -19,6 +19,10 @@ import { gather, readDcs, type DcsRead, type Gathered } from './gather.js';
 import { decideLease, leaseOutcome, type LeaseOutcome } from './decide-lease.js';
 import { newMemory, type AgentContext, type AgentMemory } from './state.js';
 import type { Decision, LeaseView, OperatorRequest } from './view.js';
+import { EventRecorder, eventsFileFor } from '../observe/events/recorder.js';
+import { decisionFacts, eventState } from '../observe/events/state.js';
+import type { ClusterEvent } from '../observe/events/event.js';
+import { lagSeconds } from '../observe/status/lag.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -70,6 +74,8 @@ export class Agent {
   private readonly requests: PendingRequest[] = [];
   /** WAL archiving and scheduled backups (src/backup/agent-service.ts). */
   readonly backup: BackupService;
+  /** Transitions and decisions, for GET /events (src/observe/events/). */
+  private readonly events: EventRecorder;
 
   constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
     this.ctx = {
@@ -83,6 +89,8 @@ export class Agent {
     };
     this.executor = new Executor(this.ctx);
     this.backup = new BackupService({ cfg, store, keys: this.ctx.keys, pg: this.ctx.pg, log, now });
+    this.events = new EventRecorder({ log, file: eventsFileFor(cfg.postgresql.data_dir) });
+    this.events.load();
     this.last = {
       name: cfg.name,
       scope: cfg.scope,
@@ -114,6 +122,11 @@ export class Agent {
   async readCluster(): Promise<Cluster> {
     const { store, keys } = this.ctx;
     return parseCluster(keys, await store.getPrefix(keys.prefix));
+  }
+
+  /** GET /events: what this agent recorded at or after `since` (epoch ms; undefined: all kept), oldest first. */
+  recentEvents(since?: number): ClusterEvent[] {
+    return this.events.since(since);
   }
 
   // --- end of the REST API's methods (request() and poke() below serve it too) ---
@@ -284,6 +297,7 @@ export class Agent {
       memberState,
       role,
     };
+    this.events.observe(eventState(this.last, this.backup.status()), decisionFacts(this.last));
     if (g.cluster)
       await this.publish(g, memberState, role).catch((err) =>
         ctx.log.warn('could not publish the member record', { err }),
@@ -365,6 +379,8 @@ export class Agent {
         if (st.receivedLsn !== null) rec.receive_lsn = st.receivedLsn;
         if (st.replayedLsn !== null) rec.replay_lsn = st.replayedLsn;
         rec.replication_state = st.streaming ? 'streaming' : 'in archive recovery';
+        const lag = lagSeconds(st, this.ctx.now());
+        if (lag !== null) rec.lag_seconds = lag;
       } else {
         rec.xlog_location = st.walPosition ?? 0;
       }

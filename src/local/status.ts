@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { isBackupError } from '../backup/errors.js';
 import { backupReport } from '../backup/report.js';
 import { openStore } from '../backup/run.js';
-import { clusterKeys, parseCluster } from '../dcs/layout.js';
+import { clusterKeys, parseCluster, type Cluster } from '../dcs/layout.js';
 import { EtcdStore } from '../dcs/etcd.js';
 import { etcdStoreOptions } from '../config/etcd-section.js';
 import { localEtcdSection } from './etcd-client.js';
@@ -15,6 +15,8 @@ import { clusterView, type ClusterView } from '../cluster/view.js';
 import { livePid, managed } from './processes.js';
 import { paths, type LocalCluster } from './layout.js';
 import { dashboardUrl } from '../observe/dashboard/service.js';
+import { healthVerdict, maximumLagOf, type HealthVerdict } from '../observe/status/health-verdict.js';
+import { lastFailover, type LastFailover } from '../observe/status/last-failover.js';
 
 export interface StatusMember {
   name: string;
@@ -27,6 +29,8 @@ export interface StatusMember {
   data_dir: string;
   timeline: number | null;
   lag_bytes: number | null;
+  /** Replay lag in seconds as the member publishes it (pg_replication_lag_seconds); 0 on the leader. */
+  lag_seconds?: number | null;
 }
 
 export interface StatusJson {
@@ -38,6 +42,10 @@ export interface StatusJson {
   proxy?: { rw: string; ro: string };
   /** The backup repository and the recoverable window (times ISO 8601; null until there is a backup). */
   backup?: StatusBackup;
+  /** The last change of leader (the DCS `/history` key); null before the first or when the DCS is unreadable. */
+  last_failover?: LastFailover | null;
+  /** One verdict with its reason (src/observe/status/health-verdict.ts). */
+  health?: HealthVerdict;
   /** Set when the DCS could not be read; members then come from the local configs with state "unknown"/"stopped". */
   error?: string;
   /** The web dashboard on the leader's REST API (else the first member's); absent when no member's API is known. */
@@ -76,12 +84,16 @@ async function backupStatus(lc: LocalCluster): Promise<StatusBackup | undefined>
 }
 
 export async function readView(lc: LocalCluster, timeoutMs = 3000): Promise<ClusterView> {
+  return clusterView(lc.scope, await readLocalCluster(lc, timeoutMs));
+}
+
+async function readLocalCluster(lc: LocalCluster, timeoutMs = 3000): Promise<Cluster> {
   const store = new EtcdStore(
     etcdStoreOptions(localEtcdSection(lc), timeoutMs, 'etcd3', paths.nodeConfig(lc.dir, lc.nodes[0]?.name ?? '')),
   );
   try {
     const keys = clusterKeys(lc.scope);
-    return clusterView(lc.scope, parseCluster(keys, await store.getPrefix(keys.prefix)));
+    return parseCluster(keys, await store.getPrefix(keys.prefix));
   } finally {
     await store.close();
   }
@@ -94,14 +106,18 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
     user: lc.superuser.username,
     passfile: paths.pgpass(lc.dir),
     members: [],
+    last_failover: null,
+    health: { verdict: 'critical', reason: 'the DCS cannot be read' },
   };
   if (livePid(managed.proxy(lc)) !== null)
     out.proxy = { rw: `${lc.host}:${lc.proxy.rw}`, ro: `${lc.host}:${lc.proxy.ro}` };
   const backup = await backupStatus(lc);
   if (backup) out.backup = backup;
   let view: ClusterView | null = null;
+  let cluster: Cluster | null = null;
   try {
-    view = await readView(lc);
+    cluster = await readLocalCluster(lc);
+    view = clusterView(lc.scope, cluster);
   } catch (err) {
     out.error = `cannot read the DCS at ${out.etcd}: ${(err as Error).message}`;
   }
@@ -120,7 +136,13 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
       data_dir: m?.data_dir ?? join(paths.nodeDir(lc.dir, n.name), 'data'),
       timeline: m?.timeline ?? null,
       lag_bytes: m?.lag_bytes ?? null,
+      lag_seconds: m?.lag_seconds ?? null,
     });
+  }
+  if (cluster && view) {
+    out.last_failover = lastFailover(cluster);
+    const expected = lc.nodes.map((n) => n.name);
+    out.health = healthVerdict({ ...view, maximumLagOnFailover: maximumLagOf(cluster), expected });
   }
   const api = (out.members.find((m) => m.role === 'leader') ?? out.members[0])?.api_url;
   if (api) out.dashboard = dashboardUrl(api);

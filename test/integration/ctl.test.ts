@@ -120,7 +120,7 @@ describe('pgkeel ctl and the REST API on a real cluster', () => {
     const t = await ctl('list');
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, new RegExp(`^Cluster: ${s.scope} \\(system id ${j.system_id}\\)`));
-    assert.match(t.stdout, /Member\s+Host\s+Role\s+State\s+TL\s+Lag in MB\s+Tags/);
+    assert.match(t.stdout, /Member\s+Host\s+Role\s+State\s+TL\s+Lag in MB\s+Lag in s\s+Tags/);
     assert.match(t.stdout, new RegExp(`${j.leader}\\s+127\\.0\\.0\\.1:\\d+\\s+Leader\\s+running`));
     assert.equal((t.stdout.match(/Replica\s+streaming/g) ?? []).length, 2);
     const topo = await ctl('topology');
