@@ -12,6 +12,7 @@ import type { Store } from '../dcs/store.js';
 import type { NodeConfig } from '../config/node.js';
 import type { AgentSnapshot, OperatorRequest } from '../ha/agent.js';
 import type { BackupServiceStatus } from '../backup/agent-service.js';
+import type { StatementsReport } from '../observe/pg-metrics/statements.js';
 
 export interface AgentPort {
   /**
@@ -35,6 +36,14 @@ export interface AgentPort {
   backupStatus?(): BackupServiceStatus;
 }
 
+/** PostgreSQL metrics (src/observe/pg-metrics/): both answer within `metrics.timeout_ms`, from a cached round. */
+export interface PgMetricsPort {
+  /** pg_* series in Prometheus text, appended to /metrics ('' when off). */
+  exposition(): Promise<string>;
+  /** GET /statements. */
+  statements(): Promise<StatementsReport>;
+}
+
 /** The node settings the API reads: its listener and credentials, what a DCS config may set, the default loop_wait. */
 export type ApiConfig = Pick<NodeConfig, 'restapi' | 'postgresql' | 'bootstrap'>;
 
@@ -46,4 +55,6 @@ export interface ApiDeps {
   readonly cfg: ApiConfig;
   /** Epoch ms: health checks against the lease, auth log intervals, switchover deadlines and schedules. */
   readonly now: () => number;
+  /** PostgreSQL metrics for /metrics and GET /statements (absent: neither has PostgreSQL's series). */
+  readonly pgMetrics?: PgMetricsPort;
 }
