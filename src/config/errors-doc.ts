@@ -4,6 +4,7 @@
  */
 import { backupErrorCatalogue } from '../backup/errors.js';
 import { haErrorCatalogue } from '../ha/errors.js';
+import { pgMetricsErrorCatalogue } from '../observe/pg-metrics/errors.js';
 import { protocolErrorCatalogue } from '../protocol/errors.js';
 import { proxyErrorCatalogue } from '../proxy/errors.js';
 
@@ -91,6 +92,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ['PG_COMMAND_FAILED', 'postgres', 'Another pg_ctl command (reload) failed.'],
   ...Object.entries(haErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   ...Object.entries(backupErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
+  ...Object.entries(pgMetricsErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   [
     'CERT_GENERATION_FAILED',
     'up --tls',

@@ -2,14 +2,15 @@
  * PostgreSQL metrics on a real 3-node cluster (`pgkeel up`): every agent's /metrics carries postgres_exporter's
  * series (pg_up, is_replica per role, stat_database, one pg_stat_replication series per standby on the leader) in a
  * form promtool parses; 20 concurrent scrapers cause one query round per cache period (the agent's own counter);
- * with a member's metrics backend hung (SIGSTOP) and with its PostgreSQL stopped, /metrics answers within 1 s with
- * pg_up 0 and the Patroni-named series. One cluster for the file; stopped processes get SIGCONT in `finally`.
+ * with a member's metrics backend and postmaster hung (SIGSTOP) and with its PostgreSQL stopped, /metrics answers
+ * within 1 s with pg_up 0 and the Patroni-named series. One cluster for the file; stopped processes get SIGCONT in `finally`.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cli, healthyStatus, leaderOf, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { postmasterPid } from '../helpers/scenario.js';
 import { run } from '../../src/lib/proc.js';
 import type { StatusJson } from '../../src/local/status.js';
 import { sleep } from '../helpers/wait.js';
@@ -85,7 +86,7 @@ describe('PostgreSQL metrics under postgres_exporter names', { timeout: 240_000 
     await c?.[Symbol.asyncDispose]();
   });
 
-  it('leader and replicas expose pg_up, stat_database and their replication role; the leader one series per standby', async () => {
+  it('leader and replicas: pg_up, stat_database, their role; on the leader one series per standby', async () => {
     const leader = leaderOf(status)?.name as string;
     const replicas = status.members.filter((m) => m.name !== leader).map((m) => m.name);
     await c.query(status.members.find((m) => m.name === leader)?.port as number, 'SELECT 1');
@@ -164,12 +165,28 @@ describe('PostgreSQL metrics under postgres_exporter names', { timeout: 240_000 
     );
     const pid = Number(rows[0]?.['pid']);
     assert.ok(pid > 0, 'the agent has its own metrics session');
+    const postmaster = postmasterPid(c, victim.name);
+    assert.ok(postmaster);
+    // Its backend hangs mid-query, and the postmaster too, so the new session after the timeout cannot connect.
     process.kill(pid, 'SIGSTOP');
+    process.kill(postmaster, 'SIGSTOP');
     try {
       const s = await scrapeUntil(victim.name, 'pg_up 0 with a hung backend', (x) => one(x, 'pg_up') === 0);
       assert.equal(one(s, 'patroni_postgres_running'), 1);
       assert.equal(find(s, 'pg_stat_database_xact_commit').length, 0);
+      const rounds = one(s, 'pg_exporter_scrapes_total');
+      // Two more cache periods: each new round hangs on connecting; every scrape still answers pg_up 0 in time.
+      await scrapeUntil(
+        victim.name,
+        'two more rounds against the hung postmaster',
+        (x) => {
+          assert.equal(one(x, 'pg_up'), 0);
+          return one(x, 'pg_exporter_scrapes_total') >= rounds + 2;
+        },
+        20_000,
+      );
     } finally {
+      process.kill(postmaster, 'SIGCONT');
       process.kill(pid, 'SIGCONT');
     }
     await scrapeUntil(victim.name, 'pg_up 1 again', (x) => one(x, 'pg_up') === 1);

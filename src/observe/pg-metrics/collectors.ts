@@ -125,6 +125,8 @@ const LOCK_MODES = [
   'accessexclusivelock',
   'sireadlock',
 ];
+/** The server's WAL position as postgres_exporter takes it: received on a standby, written on a primary. */
+const CURRENT_LSN = 'CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END';
 const values = (xs: readonly string[]) => xs.map((x) => `('${x}')`).join(', ');
 
 const BGWRITER_COLS = [
@@ -246,10 +248,8 @@ export const COLLECTORS: readonly Collector[] = [
       `SELECT r.pid::text AS pid, coalesce(r.application_name, '') AS application_name,
               coalesce(host(r.client_addr), '') AS client_addr, coalesce(r.state, '') AS state,
               coalesce(s.slot_name::text, '') AS slot_name,
-              pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END,
-                              '0/0')::float8 AS pg_current_wal_lsn_bytes,
-              pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END,
-                              r.replay_lsn)::float8 AS pg_wal_lsn_diff
+              pg_wal_lsn_diff(${CURRENT_LSN}, '0/0')::float8 AS pg_current_wal_lsn_bytes,
+              pg_wal_lsn_diff(${CURRENT_LSN}, r.replay_lsn)::float8 AS pg_wal_lsn_diff
          FROM pg_stat_replication r LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid`,
     ),
     families: (data) =>
@@ -268,11 +268,9 @@ export const COLLECTORS: readonly Collector[] = [
     sql: agg(
       `SELECT slot_name::text AS slot_name, coalesce(slot_type, 'unknown') AS slot_type,
               coalesce(database::text, '') AS database, active, wal_status, safe_wal_size,
-              pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END,
-                              '0/0')::float8 AS current_wal_lsn,
+              pg_wal_lsn_diff(${CURRENT_LSN}, '0/0')::float8 AS current_wal_lsn,
               pg_wal_lsn_diff(coalesce(confirmed_flush_lsn, '0/0'), '0/0')::float8 AS confirmed_flush_lsn,
-              pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END,
-                              restart_lsn)::float8 AS pg_wal_lsn_diff
+              pg_wal_lsn_diff(${CURRENT_LSN}, restart_lsn)::float8 AS pg_wal_lsn_diff
          FROM pg_replication_slots`,
     ),
     families(data) {

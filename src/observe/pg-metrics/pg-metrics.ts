@@ -13,6 +13,7 @@ import type { Logger } from '../../lib/log.js';
 import { parseHostPort } from '../../lib/net.js';
 import { SingleFlight, within } from './cache.js';
 import { COLLECTORS } from './collectors.js';
+import { reason } from './errors.js';
 import type { Labels } from './exposition.js';
 import {
   type CollectorOutcome,
@@ -88,6 +89,8 @@ export class PgMetrics {
   private queries = 0;
   private createTried = false;
   private wasUp: boolean | null = null;
+  /** A scrape timed out since the last good round (logged once). */
+  private timeoutLogged = false;
 
   constructor(
     private readonly s: MetricsSettings,
@@ -110,10 +113,14 @@ export class PgMetrics {
   async statements(): Promise<StatementsReport> {
     const off = pgssProblem(this.s.postgres && this.s.stat_statements, undefined);
     if (off || !this.s.postgres)
-      return { enabled: false, error: this.s.postgres ? off : 'metrics.postgres is off', statements: [] };
+      return {
+        enabled: false,
+        error: this.s.postgres ? off : reason('PG_METRICS_STATEMENTS_OFF', 'metrics.postgres is off'),
+        statements: [],
+      };
     const r = await this.latest();
-    if (!r) return { enabled: true, error: `PostgreSQL did not answer within ${this.s.timeout_ms} ms`, statements: [] };
-    if (!r.up) return { enabled: true, error: `PostgreSQL is not reachable: ${r.error}`, statements: [] };
+    if (!r) return { enabled: true, error: this.timeoutReason(), statements: [] };
+    if (!r.up) return { enabled: true, error: reason('PG_METRICS_UNREACHABLE', r.error ?? 'unknown'), statements: [] };
     const missing = pgssProblem(true, r.probe);
     if (missing) return { enabled: false, error: missing, statements: [] };
     if (r.statementsError) return { enabled: true, error: r.statementsError, statements: [] };
@@ -132,7 +139,15 @@ export class PgMetrics {
 
   /** The cached round, or undefined when it has not finished within metrics.timeout_ms. */
   private latest(): Promise<RoundResult | undefined> {
-    return within<RoundResult | undefined>(this.cache.get(), this.s.timeout_ms, () => undefined);
+    return within<RoundResult | undefined>(this.cache.get(), this.s.timeout_ms, () => {
+      if (!this.timeoutLogged) this.log?.warn(this.timeoutReason(), { code: 'PG_METRICS_TIMEOUT' });
+      this.timeoutLogged = true;
+      return undefined;
+    });
+  }
+
+  private timeoutReason(): string {
+    return reason('PG_METRICS_TIMEOUT', `PostgreSQL did not answer within ${this.s.timeout_ms} ms (pg_up 0)`);
   }
 
   private async query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]> {
@@ -156,9 +171,14 @@ export class PgMetrics {
     }
     if (result.up !== this.wasUp) {
       if (result.up) this.log?.info('PostgreSQL metrics: connected');
-      else this.log?.warn('PostgreSQL metrics: PostgreSQL does not answer (pg_up 0)', { error: result.error });
+      else
+        this.log?.warn('PostgreSQL metrics: PostgreSQL does not answer (pg_up 0)', {
+          code: 'PG_METRICS_UNREACHABLE',
+          error: result.error,
+        });
       this.wasUp = result.up;
     }
+    if (result.up) this.timeoutLogged = false;
     return result;
   }
 
@@ -191,7 +211,8 @@ export class PgMetrics {
     probe: PgssProbe | undefined,
   ): Promise<{ probe?: PgssProbe; statements?: StatementRow[]; statementsError?: string }> {
     if (!this.s.stat_statements) return {};
-    if (!probe) return { statementsError: 'pg_stat_statements could not be probed (a collector failed)' };
+    if (!probe)
+      return { statementsError: reason('PG_METRICS_STATEMENTS_FAILED', 'not probed: a collector failed this round') };
     let seen = probe;
     if (probe.preloaded && !probe.installed && !probe.inRecovery && !this.createTried) {
       this.createTried = true;
@@ -201,7 +222,13 @@ export class PgMetrics {
         this.log?.info('PostgreSQL metrics: created the pg_stat_statements extension (metrics.stat_statements)');
       } catch (err) {
         if (!sqlState(err)) throw err;
-        return { probe: seen, statementsError: `CREATE EXTENSION pg_stat_statements failed: ${message(err)}` };
+        return {
+          probe: seen,
+          statementsError: reason(
+            'PG_METRICS_STATEMENTS_FAILED',
+            `CREATE EXTENSION pg_stat_statements: ${message(err)}`,
+          ),
+        };
       }
     }
     if (pgssProblem(true, seen)) return { probe: seen };
@@ -210,7 +237,7 @@ export class PgMetrics {
       return { probe: seen, statements: parseStatementRows(rows) };
     } catch (err) {
       if (!sqlState(err)) throw err;
-      return { probe: seen, statementsError: `pg_stat_statements: ${message(err)}` };
+      return { probe: seen, statementsError: reason('PG_METRICS_STATEMENTS_FAILED', message(err)) };
     }
   }
 }

@@ -17,6 +17,7 @@ test('the combined statement has every collector once, between clock marks, and 
     assert.ok(sql.includes(`'_t${i + 1}'`));
   }
   assert.ok(!sql.includes('_pgss'));
+  assert.ok(sql.startsWith('/* pgkeel-metrics */ SELECT'), 'marked, so /statements leaves it out');
   assert.ok(combinedSql(COLLECTORS, true).includes("'_pgss'"));
 });
 

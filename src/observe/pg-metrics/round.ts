@@ -5,7 +5,7 @@
  */
 import { type Collector, COLLECTORS } from './collectors.js';
 import { type Family, type Labels, renderFamilies } from './exposition.js';
-import { PGSS_PROBE_SQL, type PgssProbe, type StatementRow, statementFamilies } from './statements.js';
+import { MARK, PGSS_PROBE_SQL, type PgssProbe, type StatementRow, statementFamilies } from './statements.js';
 
 export interface CollectorOutcome {
   readonly name: string;
@@ -33,12 +33,12 @@ const mark = (i: number) => `'_t${i}', extract(epoch FROM clock_timestamp())::fl
 export function combinedSql(collectors: readonly Collector[] = COLLECTORS, probe = false): string {
   const parts = [mark(0), ...collectors.flatMap((c, i) => [`'${c.name}', ${c.sql}`, mark(i + 1)])];
   if (probe) parts.push(`'_pgss', ${PGSS_PROBE_SQL}`);
-  return `SELECT json_build_object(\n${parts.join(',\n')}) AS m`;
+  return `${MARK}SELECT json_build_object(\n${parts.join(',\n')}) AS m`;
 }
 
 /** One collector alone (the fallback when the combined statement failed with an SQL error). */
 export function singleSql(c: Collector): string {
-  return `SELECT ${c.sql} AS m`;
+  return `${MARK}SELECT ${c.sql} AS m`;
 }
 
 export function outcome(c: Collector, data: unknown, seconds: number): CollectorOutcome {

@@ -7,6 +7,7 @@
  */
 import type { Family } from './exposition.js';
 import { num, type Row } from './collectors.js';
+import { reason } from './errors.js';
 
 /** GET /statements (the contract shared with the dashboard: src/observe/README in the issue notes). */
 export interface StatementsReport {
@@ -38,11 +39,14 @@ export const PGSS_PROBE_SQL = `json_build_object('installed', to_regclass('pg_st
   'preloaded', current_setting('shared_preload_libraries') ~ '(^|[\\s,])"?pg_stat_statements"?($|[\\s,])',
   'inRecovery', pg_is_in_recovery())`;
 
+/** Leads every metrics statement, so pg_stat_statements' list can leave the agent's own metrics reads out. */
+export const MARK = '/* pgkeel-metrics */ ';
+
 /** $1: how many statements (top by total execution time); query text cut to 2000 characters. */
-export const STATEMENTS_SQL = `SELECT pg_get_userbyid(s.userid) AS "user", coalesce(d.datname, '') AS datname,
+export const STATEMENTS_SQL = `${MARK}SELECT pg_get_userbyid(s.userid) AS "user", coalesce(d.datname, '') AS datname,
        s.queryid::text AS queryid, left(s.query, 2000) AS query, to_jsonb(s) - 'query' AS stats
   FROM pg_stat_statements(true) s LEFT JOIN pg_database d ON d.oid = s.dbid
- WHERE s.queryid IS NOT NULL
+ WHERE s.queryid IS NOT NULL AND s.query NOT LIKE '/* pgkeel-metrics */%'
  ORDER BY s.total_exec_time DESC LIMIT $1`;
 
 export const CREATE_EXTENSION_SQL = 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements';
@@ -50,15 +54,19 @@ export const CREATE_EXTENSION_SQL = 'CREATE EXTENSION IF NOT EXISTS pg_stat_stat
 export const HOW_TO_ENABLE =
   'add pg_stat_statements to postgresql.parameters.shared_preload_libraries in the node config (a restart), then set metrics.stat_statements: true; the agent runs CREATE EXTENSION pg_stat_statements on the primary';
 
-/** Why statements cannot be read, or undefined when they can. */
+/** Why statements cannot be read (`CODE: message`), or undefined when they can. */
 export function pgssProblem(enabled: boolean, probe: PgssProbe | undefined): string | undefined {
-  if (!enabled) return `metrics.stat_statements is off: ${HOW_TO_ENABLE}`;
+  if (!enabled) return reason('PG_METRICS_STATEMENTS_OFF', `metrics.stat_statements is off: ${HOW_TO_ENABLE}`);
   if (!probe) return undefined;
-  if (!probe.preloaded) return `pg_stat_statements is not in shared_preload_libraries: ${HOW_TO_ENABLE}`;
+  if (!probe.preloaded)
+    return reason('PG_METRICS_NO_PRELOAD', `pg_stat_statements is not in shared_preload_libraries: ${HOW_TO_ENABLE}`);
   if (!probe.installed)
-    return probe.inRecovery
-      ? 'the pg_stat_statements extension is not created yet: the primary creates it and it replicates here'
-      : 'the pg_stat_statements extension is missing in database postgres: CREATE EXTENSION pg_stat_statements';
+    return reason(
+      'PG_METRICS_NO_EXTENSION',
+      probe.inRecovery
+        ? 'the pg_stat_statements extension is not created yet: the primary creates it and it replicates here'
+        : 'the pg_stat_statements extension is missing in database postgres: CREATE EXTENSION pg_stat_statements',
+    );
   return undefined;
 }
 
