@@ -3,14 +3,20 @@
  * series (pg_up, is_replica per role, stat_database, one pg_stat_replication series per standby on the leader) in a
  * form promtool parses; 20 concurrent scrapers cause one query round per cache period (the agent's own counter);
  * with a member's metrics backend and postmaster hung (SIGSTOP) and with its PostgreSQL stopped, /metrics answers
- * within 1 s with pg_up 0 and the Patroni-named series. One cluster for the file; stopped processes get SIGCONT in `finally`.
+ * within 1 s with pg_up 0 and the Patroni-named series. One cluster for the file; stopped processes get SIGCONT in
+ * `finally`. Beside it, one standalone PostgreSQL with pg_stat_statements preloaded for the opt-in statements.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { cli, healthyStatus, leaderOf, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { postmasterPid } from '../helpers/scenario.js';
+import { startPostgres } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp.js';
+import type { NodeConfig } from '../../src/config/node.js';
+import { PgMetrics, socketConnect } from '../../src/observe/pg-metrics/pg-metrics.js';
 import { run } from '../../src/lib/proc.js';
 import type { StatusJson } from '../../src/local/status.js';
 import { sleep } from '../helpers/wait.js';
@@ -205,5 +211,54 @@ describe('PostgreSQL metrics under postgres_exporter names', { timeout: 240_000 
       await cli(['ctl', 'resume', '--wait', '--dir', c.dir], 60_000);
     }
     await scrapeUntil(victim.name, 'pg_up 1 after the restart', (x) => one(x, 'pg_up') === 1, 60_000);
+  });
+});
+
+describe('pg_stat_statements (opt-in) on a standalone PostgreSQL', { timeout: 120_000 }, () => {
+  it('creates the extension, lists the top statements without its own, and exports them as the exporter does', async () => {
+    await using dir = await tempDir('pgss');
+    await using pgsrv = await startPostgres(dir.path, { conf: { shared_preload_libraries: "'pg_stat_statements'" } });
+    const cfg = {
+      postgresql: {
+        listen: `127.0.0.1:${pgsrv.port}`,
+        socket_dir: join(dir.path, 'pgrun'),
+        authentication: { superuser: { username: 'postgres', password: '' } },
+      },
+    } as unknown as NodeConfig;
+    const settings = {
+      postgres: true,
+      cache_seconds: 1,
+      timeout_ms: 2000,
+      stat_statements: true,
+      stat_statements_limit: 5,
+    };
+    const m = new PgMetrics(settings, socketConnect(cfg), { scope: 'solo', name: 'pg' }, Date.now);
+    try {
+      await pgsrv.sql('CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 20000) g');
+      for (let i = 0; i < 5; i++) await pgsrv.sql('SELECT count(*) FROM t WHERE id % $1 = 0', [i + 2]);
+      let report = await m.statements();
+      for (let i = 0; i < 20 && !report.statements.some((x) => x.query.includes('FROM t WHERE')); i++) {
+        await sleep(1100);
+        report = await m.statements();
+      }
+      assert.equal(report.enabled, true, JSON.stringify(report));
+      const mine = report.statements.find((x) => x.query.includes('FROM t WHERE'));
+      assert.ok(mine, JSON.stringify(report));
+      assert.equal(mine.calls, 5);
+      assert.equal(mine.datname, 'postgres');
+      assert.ok(mine.total_exec_time_ms > 0 && mine.mean_exec_time_ms > 0);
+      assert.ok(report.statements.length <= 5);
+      assert.ok(
+        report.statements.every((x) => !x.query.includes('pgkeel-metrics')),
+        'its own reads are left out',
+      );
+      const ext = await pgsrv.sql("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'");
+      assert.equal(ext.length, 1, 'the agent created the extension');
+      const s = parse(await m.exposition());
+      assert.equal(one(s, 'pg_stat_statements_calls_total', { queryid: mine.queryid, user: 'postgres' }), 5);
+      assert.ok(one(s, 'pg_stat_statements_seconds_total', { queryid: mine.queryid }) > 0);
+    } finally {
+      m.close();
+    }
   });
 });
