@@ -13,6 +13,7 @@ import type { NodeConfig } from '../config/node.js';
 import type { AgentSnapshot, OperatorRequest } from '../ha/agent.js';
 import type { BackupServiceStatus } from '../backup/agent-service.js';
 import type { ClusterEvent } from '../observe/events/event.js';
+import type { StatementsReport } from '../observe/pg-metrics/statements.js';
 
 export interface AgentPort {
   /**
@@ -39,6 +40,14 @@ export interface AgentPort {
   recentEvents?(since?: number): ClusterEvent[];
 }
 
+/** PostgreSQL metrics (src/observe/pg-metrics/): both answer within `metrics.timeout_ms`, from a cached round. */
+export interface PgMetricsPort {
+  /** pg_* series in Prometheus text, appended to /metrics ('' when off). */
+  exposition(): Promise<string>;
+  /** GET /statements. */
+  statements(): Promise<StatementsReport>;
+}
+
 /** The node settings the API reads: its listener and credentials, what a DCS config may set, the default loop_wait,
  *  and the client settings (`ctl`) the dashboard uses to reach the other members. */
 export type ApiConfig = Pick<NodeConfig, 'restapi' | 'postgresql' | 'bootstrap' | 'ctl'>;
@@ -51,4 +60,6 @@ export interface ApiDeps {
   readonly cfg: ApiConfig;
   /** Epoch ms: health checks against the lease, auth log intervals, switchover deadlines and schedules. */
   readonly now: () => number;
+  /** PostgreSQL metrics for /metrics and GET /statements (absent: neither has PostgreSQL's series). */
+  readonly pgMetrics?: PgMetricsPort;
 }

@@ -27,6 +27,8 @@ export interface ApiHandlers {
   readonly [route: string]: (body: Record<string, unknown>, deps: ApiDeps) => Promise<{ code: number; body: unknown }>;
 }
 
+const NO_STATEMENTS = { enabled: false, error: 'this API has no PostgreSQL metrics', statements: [] };
+
 /** Whole request (headers and body) within this time, else 408 and the connection is closed. */
 const REQUEST_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 5_000;
@@ -177,10 +179,12 @@ export class ApiServer {
           if (!snap.gathered?.dynamic.failsafe_mode) return send(res, 502, 'failsafe_mode is not enabled\n', head);
           return send(res, 200, snap.memory.lastCluster?.failsafe ?? {}, head);
         }
-        case '/metrics':
+        case '/metrics': {
+          const pgText = head ? '' : ((await this.deps.pgMetrics?.exposition().catch(() => '')) ?? '');
           res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-          res.end(head ? undefined : renderMetrics(snap, this.deps.agent.backupStatus?.(), this.deps.now()));
+          res.end(head ? undefined : renderMetrics(snap, this.deps.agent.backupStatus?.(), this.deps.now()) + pgText);
           return;
+        }
         case '/events': {
           const q = url.searchParams.get('since');
           const since = q === null || q === '' ? undefined : parseSince(q, this.deps.now());
@@ -196,6 +200,8 @@ export class ApiServer {
             );
           return send(res, 200, this.deps.agent.recentEvents?.(since) ?? [], head);
         }
+        case '/statements':
+          return send(res, 200, (await this.deps.pgMetrics?.statements()) ?? NO_STATEMENTS, head);
         default:
           return send(res, 404, { error: `no such path: ${path}` }, head);
       }

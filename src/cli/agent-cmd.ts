@@ -12,6 +12,7 @@ import { secureOwnNodeFolder } from '../local/secure.js';
 import { postgresIdentity } from '../lib/proc.js';
 import { blockedAncestor, identityOf } from '../lib/reach.js';
 import { ConfigError } from '../config/schema.js';
+import { PgMetrics, socketConnect } from '../observe/pg-metrics/pg-metrics.js';
 
 /** As root, PostgreSQL runs as `postgres`: refuse at once when that user cannot reach the data directory. */
 function checkReachable(dataDir: string): void {
@@ -41,7 +42,14 @@ export async function runAgent(configFile: string, format?: 'json' | 'text'): Pr
   for (const line of repaired) log.warn(`repaired a node folder made by an older pgkeel: ${line}`);
   const store = new EtcdStore(etcdStoreOptions(cfg.etcd3, cfg.bootstrap.dcs.retry_timeout * 1000, 'etcd3', configFile));
   const agent = new Agent(cfg, store, log);
-  const deps = { agent, store, keys: clusterKeys(cfg.scope, cfg.namespace), cfg, now: Date.now };
+  const pgMetrics = new PgMetrics(
+    cfg.metrics,
+    socketConnect(cfg),
+    { scope: cfg.scope, name: cfg.name },
+    Date.now,
+    log.child({ component: 'pg-metrics' }),
+  );
+  const deps = { agent, store, keys: clusterKeys(cfg.scope, cfg.namespace), cfg, now: Date.now, pgMetrics };
   const api = new ApiServer(deps, log.child({ component: 'api' }), actionHandlers(log));
   await api.listen();
   log.info(`REST API listening on ${cfg.restapi.listen}`);
@@ -61,6 +69,7 @@ export async function runAgent(configFile: string, format?: 'json' | 'text'): Pr
     await agent.run();
   } finally {
     await api.close();
+    pgMetrics.close();
     await store.close();
   }
   return 0;

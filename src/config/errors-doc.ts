@@ -5,6 +5,7 @@
 import { backupErrorCatalogue } from '../backup/errors.js';
 import { haErrorCatalogue } from '../ha/errors.js';
 import { eventsErrorCatalogue } from '../observe/events/errors.js';
+import { pgMetricsErrorCatalogue } from '../observe/pg-metrics/errors.js';
 import { protocolErrorCatalogue } from '../protocol/errors.js';
 import { proxyErrorCatalogue } from '../proxy/errors.js';
 import { reportErrorCatalogue } from '../observe/report/errors.js';
@@ -95,6 +96,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ...Object.entries(backupErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   ...Object.entries(reportErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   ...Object.entries(eventsErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
+  ...Object.entries(pgMetricsErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   [
     'CERT_GENERATION_FAILED',
     'up --tls',

@@ -7,6 +7,7 @@ import { portProblem, type Schema } from './schema.js';
 import { GUC_EXPECTED, GUC_NAME } from './pg-params.js';
 import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
 import { bootstrapRestoreSchema, type BootstrapRestoreConfig } from './bootstrap-restore.js';
+import { metricsSchema, type MetricsConfig } from '../observe/pg-metrics/config.js';
 
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 const hostport = (doc: string, def?: string): Schema => ({
@@ -354,6 +355,7 @@ export const nodeSchema: Schema = {
       doc: "This node's backup repository and key (local-only: paths PostgreSQL's archive_command writes); schedule, retention and compression are in the dynamic configuration's backup section.",
       fields: backupLocalFields,
     },
+    metrics: metricsSchema,
     log: {
       kind: 'object',
       doc: 'Logging.',
@@ -443,5 +445,6 @@ export interface NodeConfig {
   bootstrap: { dcs: DynamicConfig; initdb: string[]; restore?: BootstrapRestoreConfig };
   tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
   backup?: BackupLocalConfig;
+  metrics: MetricsConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'text' };
 }
