@@ -443,6 +443,18 @@ export class PostgresInstance implements LocalInstance {
     });
     if (r.code !== 0)
       throw new PostgresError('PG_REWIND_FAILED', `pg_rewind from ${from.host}:${from.port} failed`, tail(r));
+    // pg_rewind sets this directory's minimum recovery point to the source's WAL insert position. On an idle leader
+    // just after a segment switch (archive_timeout, a backup's pg_switch_wal) that position is past the last record
+    // and stays so until the leader writes again: the replica would never become consistent and its start would
+    // time out. One transaction with an xid on the source writes a commit record past it.
+    const nudge = await run(this.bin('psql'), ['-X', '-q', '-A', '-t', '-d', src, '-c', 'SELECT txid_current()'], {
+      env: { PGPASSFILE: this.cfg.postgresql.pgpass },
+      timeoutMs: 15_000,
+    });
+    if (nudge.code !== 0)
+      this.log.warn(`could not write a WAL record on ${from.host}:${from.port} after pg_rewind`, {
+        detail: tail(nudge),
+      });
   }
 
   /**

@@ -60,7 +60,10 @@ describe('failover: node crash, postgres crash, graceful stop', () => {
     assert.equal(dcs.leader?.name, second.name);
     assert.ok(dcs.history.length >= 1, 'the promotion is recorded in /history');
 
-    // The dead node comes back through `up` and rejoins as a streaming replica on the new timeline (pg_rewind).
+    // The dead node comes back through `up` and rejoins as a streaming replica on the new timeline (pg_rewind) —
+    // also when the leader is idle right after a WAL segment switch (archive_timeout, a backup): the rewound node's
+    // minimum recovery point is then past the leader's last record, and it must not wait for the next write.
+    await c.query(second.port, 'SELECT pg_switch_wal()');
     assert.equal((await c.up()).code, 0);
     s = await healthyStatus(c);
     assert.equal(leaderOf(s)?.name, second.name, 'the returning node does not take over');
