@@ -1,4 +1,7 @@
 import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { Cluster, Member } from '../dcs/layout.js';
 import { stamp, type ClusterEvent } from '../observe/events/event.js';
@@ -12,7 +15,11 @@ const ev = (s: number, member: string, kind: ClusterEvent['kind'], reason = `${k
   stamp({ at: T0 + s * 1000, member, timeline: 1, kind, reason, details: { observer: member } });
 
 /** A client whose members answer from `lists` (a function: what they hold at each call); node3 never answers. */
-function fakeClient(lists: () => Record<string, ClusterEvent[]>, paths: string[]): CtlClient {
+function fakeClient(
+  lists: () => Record<string, ClusterEvent[]>,
+  paths: string[],
+  eventFiles: { member: string; file: string }[] = [],
+): CtlClient {
   const m = (name: string): [string, Member] => [
     name,
     {
@@ -24,6 +31,7 @@ function fakeClient(lists: () => Record<string, ClusterEvent[]>, paths: string[]
   ];
   const members = new Map([m('node1'), m('node2'), m('node3')]);
   return {
+    target: { eventFiles },
     cluster: async () => ({ members }) as unknown as Cluster,
     rest: async (mem: Member, _method: string, path: string): Promise<RestAnswer> => {
       paths.push(`${mem.name} ${path}`);
@@ -55,7 +63,30 @@ describe('ctl events', () => {
       ['node1 restart', 'node2 clone', 'node1 stop'],
     );
     assert.ok(paths.includes(`node1 /events?since=${T0}`), paths.join());
-    assert.deepEqual(o.warn, ['pgkeel ctl events: GET /events on member node3 failed (left out)']);
+    assert.deepEqual(o.warn, ['pgkeel ctl events: GET /events on member node3 failed']);
+  });
+
+  it('reads the events file of a member that does not answer, or has left the DCS, when it is on this machine', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgkeel-ctl-events-'));
+    try {
+      const lines = (es: ClusterEvent[]) => es.map((e) => JSON.stringify(e)).join('\n') + '\n';
+      writeFileSync(join(dir, 'node3.jsonl'), lines([ev(-5, 'node3', 'restart'), ev(2, 'node3', 'crash')]));
+      writeFileSync(join(dir, 'node4.jsonl'), lines([ev(4, 'node4', 'stop')]));
+      const files = ['node1', 'node3', 'node4', 'node5'].map((m) => ({ member: m, file: join(dir, `${m}.jsonl`) }));
+      const client = fakeClient(() => ({ node1: [ev(1, 'node1', 'restart')], node2: [] }), [], files);
+      const o = io();
+      await events(client, { ...o.io, sleep: async () => {} }, { since: T0, json: true, follow: false });
+      const got = JSON.parse(o.out.join('\n')) as ClusterEvent[];
+      // node1 answered (its file is not read); node3's event before `since` is left out; node5 has no file.
+      assert.deepEqual(
+        got.map((e) => `${e.member} ${e.kind}`),
+        ['node1 restart', 'node3 crash', 'node4 stop'],
+      );
+      assert.ok(o.warn.some((w) => w.includes(`node3's events read from its agent's file ${dir}/node3.jsonl`)));
+      assert.ok(!o.warn.some((w) => w.includes('node1.jsonl') || w.includes('node5')), o.warn.join('\n'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--follow prints each new event once, as it arrives, until stopped', async () => {

@@ -1,8 +1,10 @@
 /**
  * `pgkeel ctl events`: asks every member the DCS lists for its events (GET /events?since=) and merges them into one
- * time line (src/observe/events/merge.ts). A member that does not answer is named on stderr and left out: after a
- * crash the dead member's events are the ones missing, and its record is gone from the DCS anyway.
+ * time line (src/observe/events/merge.ts). A member that does not answer is named on stderr; when its agent's events
+ * file is on this machine (`--dir`: every node of the local cluster; `-c`: the node's own) the file is read instead,
+ * so after a crash the dead member's part of the story — up to its last event — is still told.
  */
+import { readEventsFile } from '../observe/events/recorder.js';
 import type { Member } from '../dcs/layout.js';
 import { isClusterEvent, type ClusterEvent } from '../observe/events/event.js';
 import { eventsText, mergeEvents, writesDown, writesDownText } from '../observe/events/merge.js';
@@ -29,13 +31,26 @@ async function memberEvents(client: CtlClient, m: Member, since: number | undefi
     const a = await client.rest(m, 'GET', path, undefined, MEMBER_TIMEOUT_MS);
     if (a.code !== 200) {
       io.warn(`pgkeel ctl events: member ${m.name} answered ${a.code} to GET ${path}: ${a.text.trim().slice(0, 200)}`);
-      return [];
+      return null;
     }
     const body: unknown = JSON.parse(a.text);
     return Array.isArray(body) ? body.filter(isClusterEvent) : [];
   } catch (err) {
     const msg = err instanceof CtlError ? err.message : `GET ${path} on member ${m.name}: ${(err as Error).message}`;
-    io.warn(`pgkeel ctl events: ${msg} (left out)`);
+    io.warn(`pgkeel ctl events: ${msg}`);
+    return null;
+  }
+}
+
+/** The events file of a member whose agent did not answer (or has no record in the DCS any more). */
+function fileEvents(member: string, file: string, since: number | undefined, io: EventsIo): ClusterEvent[] {
+  try {
+    const events = readEventsFile(file);
+    if (events === null) return [];
+    io.warn(`pgkeel ctl events: ${member}'s events read from its agent's file ${file}`);
+    return since === undefined ? events : events.filter((e) => e.at >= since);
+  } catch (err) {
+    io.warn(`pgkeel ctl events: cannot read ${member}'s events file ${file}: ${(err as Error).message}`);
     return [];
   }
 }
@@ -47,7 +62,12 @@ export async function collectEvents(
   io: EventsIo,
 ): Promise<ClusterEvent[]> {
   const c = await client.cluster();
-  const lists = await Promise.all([...c.members.values()].map((m) => memberEvents(client, m, since, io)));
+  const members = [...c.members.values()];
+  const answers = await Promise.all(members.map((m) => memberEvents(client, m, since, io)));
+  const answered = new Set(members.filter((_, i) => answers[i] !== null).map((m) => m.name));
+  const lists = answers.map((a) => a ?? []);
+  for (const f of client.target.eventFiles ?? [])
+    if (!answered.has(f.member)) lists.push(fileEvents(f.member, f.file, since, io));
   return mergeEvents(lists);
 }
 

@@ -5,6 +5,8 @@
  * the credentials in cluster.json).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventsFileFor } from '../observe/events/recorder.js';
 import { loadConfig } from '../config/load.js';
 import { restClientOptions, type RestClientOptions } from '../cluster/rest-client.js';
 import { paths, readLocalCluster, LocalClusterError } from '../local/layout.js';
@@ -21,6 +23,9 @@ export interface CtlTarget {
   readonly rest: RestClientOptions;
   /** Where this came from, for messages. */
   readonly source: string;
+  /** Members whose agents' files this machine can read (`ctl events` reads them when the agent does not answer):
+   *  with `-c` the node's own, with `--dir` every node of the local cluster. */
+  readonly eventFiles?: readonly { readonly member: string; readonly file: string }[];
 }
 
 export function targetFromConfig(file: string, env: NodeJS.ProcessEnv = process.env): CtlTarget {
@@ -32,6 +37,7 @@ export function targetFromConfig(file: string, env: NodeJS.ProcessEnv = process.
     etcd: cfg.etcd3,
     rest: restClientOptions(cfg),
     source: file,
+    eventFiles: [{ member: cfg.name, file: eventsFileFor(cfg.postgresql.data_dir) }],
   };
 }
 
@@ -45,8 +51,13 @@ export function targetFromDir(dir: string, env: NodeJS.ProcessEnv = process.env)
   const nodeFile = first ? paths.nodeConfig(lc.dir, first) : undefined;
   const hosts = [`${lc.host}:${lc.etcd.clientPort}`];
   const etcd = localEtcdSection(lc);
+  const eventFiles = lc.nodes.map((n) => ({
+    member: n.name,
+    file: eventsFileFor(join(paths.nodeDir(lc.dir, n.name), 'data')),
+  }));
   // The node's own file says what its agent requires (credentials, https, client certificates).
-  if (nodeFile && existsSync(nodeFile)) return { ...targetFromConfig(nodeFile, env), hosts, etcd, source: lc.dir };
+  if (nodeFile && existsSync(nodeFile))
+    return { ...targetFromConfig(nodeFile, env), hosts, etcd, source: lc.dir, eventFiles };
   const auth = lc.restapi.password ? lc.restapi : undefined;
   return {
     scope: lc.scope,
@@ -55,5 +66,6 @@ export function targetFromDir(dir: string, env: NodeJS.ProcessEnv = process.env)
     etcd,
     rest: { auth, tls: { insecure: false } },
     source: lc.dir,
+    eventFiles,
   };
 }

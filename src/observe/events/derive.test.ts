@@ -112,6 +112,23 @@ describe('derive: events from cycles', () => {
     assert.equal(out[2]?.[0]?.reason, 'took the leader key as the bootstrap finished (bootstrapping: racing)');
   });
 
+  it('a bootstrap that ends without the key lost the initialize race, and says who won — never "done"', () => {
+    const out = run([
+      [{ leader: null, config: null }],
+      [
+        { leader: null, busy: 'bootstrap' },
+        { summary: 'bootstrapping: racing', actions: ['bootstrap'] },
+      ],
+      [
+        { leader: 'node1', memberState: 'stopped' },
+        { summary: 'no action: waiting for node1', actions: [] },
+      ],
+    ]);
+    assert.deepEqual(out.map(kinds), [[], ['bootstrap'], ['bootstrap']]);
+    assert.equal(out[2]?.[0]?.reason, 'lost the initialize race: node1 initialized the cluster');
+    assert.equal(out[2]?.[0]?.details?.['outcome'], 'lost');
+  });
+
   it('a take_leadership that lost the race (nothing went busy) records no lock', () => {
     const out = run([[{ leader: null }], [{ leader: null }, { summary: 'trying', actions: ['take_leadership'] }]]);
     assert.deepEqual(out.flat(), []);

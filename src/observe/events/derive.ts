@@ -163,6 +163,11 @@ export function derive(prev: Tracked | null, next: EventState, decision: Decisio
   if (was && was !== next.busy) {
     const took = seconds(next.at - (busySince ?? next.at));
     if (next.lastError) mine(was, `${was} failed after ${took}: ${next.lastError}`, { details: { outcome: 'failed' } });
+    // A bootstrap that ends without the leader key lost the initialize race: another member initializes.
+    else if (was === 'bootstrap' && !leads)
+      mine(was, `lost the initialize race${next.leader ? `: ${next.leader} initialized the cluster` : ''}`, {
+        details: { outcome: 'lost' },
+      });
     else if (DONE_MATTERS.has(was))
       mine(was, `${was} done in ${took}`, {
         details: { outcome: 'done', seconds: (next.at - (busySince ?? next.at)) / 1000 },

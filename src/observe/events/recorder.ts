@@ -33,6 +33,31 @@ export function eventsFileFor(dataDir: string): string {
 
 const FILE_MODE = 0o640;
 
+/** The events in a file's text (one JSON object per line), oldest first, and how many lines were not events. */
+export function parseEventsFile(text: string): { events: ClusterEvent[]; bad: number } {
+  let bad = 0;
+  const events: ClusterEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const v: unknown = JSON.parse(line);
+      if (isClusterEvent(v)) events.push(v);
+      else bad++;
+    } catch {
+      bad++;
+    }
+  }
+  events.sort((a, b) => a.at - b.at);
+  return { events, bad };
+}
+
+/** The events an agent left in its file (`eventsFileFor`), read by someone else (`ctl events` when the agent does
+ *  not answer); null when there is no such file. Never follows a symlink. */
+export function readEventsFile(file: string): ClusterEvent[] | null {
+  const text = readNoFollow(file);
+  return text === null ? null : parseEventsFile(text).events;
+}
+
 export class EventRecorder {
   private ring: ClusterEvent[] = [];
   private tracked: Tracked | null = null;
@@ -59,20 +84,8 @@ export class EventRecorder {
       return;
     }
     if (text === null) return;
-    let bad = 0;
-    const events: ClusterEvent[] = [];
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        const v: unknown = JSON.parse(line);
-        if (isClusterEvent(v)) events.push(v);
-        else bad++;
-      } catch {
-        bad++;
-      }
-    }
+    const { events, bad } = parseEventsFile(text);
     if (bad) log.warn(`skipped ${bad} lines of ${file} that are not events`, { code: 'EVENTS_FILE_UNREADABLE' });
-    events.sort((a, b) => a.at - b.at);
     this.ring = events.slice(-this.capacity);
     this.fileBytes = Buffer.byteLength(text);
   }
