@@ -187,6 +187,11 @@ export class BackupService {
         compression: settings.compression,
         level: settings.level,
         onError: (file, err) => this.#warnOnce(file, `WAL archiving of ${file} failed: ${err.message}`),
+        onAbandoned: (file, at) =>
+          this.d.log.warn(
+            `WAL file ${file} counts as archived: the stored copy (from the member that followed the new timeline) equals this one up to ${at}, where this server's timeline was left; the rest is WAL the cluster abandoned at the failover`,
+            { wal: file, switchpoint: at },
+          ),
       });
       if (this.#stopped) return;
       this.#archiver = archiver;

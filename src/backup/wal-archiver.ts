@@ -17,7 +17,8 @@
  * Safety: a .ok is written only after pushWal returned (durable, or identical content already stored), so
  * PostgreSQL never recycles a segment the repository does not hold. When this archiver is down, archive_command falls
  * through to `pgkeel archive-push`, which does the same push synchronously. A WAL_DIFFERENT_CONTENT refusal is a
- * failure like any other: PostgreSQL keeps the segment and its own archive_command reports it in the server log.
+ * failure like any other: PostgreSQL keeps the segment and its own archive_command reports it in the server log
+ * (except a former primary's copy that differs only in WAL the cluster abandoned — wal.ts explains).
  */
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -50,6 +51,9 @@ export interface WalArchiverOptions {
   readonly timers?: ArchiverTimers;
   /** A push failed (`file` is the WAL file), or a scan did (`file` is "(scan)"). */
   readonly onError?: (file: string, err: Error) => void;
+  /** A segment counted as archived although the stored copy differs past `switchpoint`: this server left that
+   *  timeline there (wal.ts, `abandonedAfter`). */
+  readonly onAbandoned?: (file: string, switchpoint: string) => void;
   /** Written to <spool>/archiver.pid (default: this process's). */
   readonly pid?: number;
 }
@@ -68,7 +72,8 @@ const READY = '.ready';
 export const ARCHIVER_PID_FILE = 'archiver.pid';
 
 export class WalArchiver {
-  readonly #o: Required<Omit<WalArchiverOptions, 'level' | 'onError'>> & Pick<WalArchiverOptions, 'level' | 'onError'>;
+  readonly #o: Required<Omit<WalArchiverOptions, 'level' | 'onError' | 'onAbandoned'>> &
+    Pick<WalArchiverOptions, 'level' | 'onError' | 'onAbandoned'>;
   #pidWritten = false;
   #timer: unknown = null;
   #running = false;
@@ -187,7 +192,11 @@ export class WalArchiver {
   async #pushOne(name: string): Promise<void> {
     const walPath = join(this.#o.dataDir, 'pg_wal', name);
     try {
-      await pushWal(this.#o.store, walPath, name, { compression: this.#o.compression, level: this.#o.level });
+      const res = await pushWal(this.#o.store, walPath, name, {
+        compression: this.#o.compression,
+        level: this.#o.level,
+      });
+      if (res.abandonedAfter) this.#o.onAbandoned?.(name, res.abandonedAfter);
       await writeFile(join(this.#o.spoolDir, `${name}.ok`), '');
       await rm(join(this.#o.spoolDir, `${name}.error`), { force: true });
       this.#done.add(name);

@@ -128,3 +128,26 @@ test('listWal and walPresent: history first, then by position; sizes are the sto
     missing: ['000000010000000000000003'],
   });
 });
+
+test('a former primary after pg_rewind: its copy differs only past where pg_wal says its timeline was left — archived', async () => {
+  await using f = await fixture();
+  const follower = segment(); // what the replica that followed timeline 2 archived: timeline 1 up to the fork
+  const stored = (await pushWal(f.store, await f.walFile(SEG1, follower), SEG1)).path;
+  // Timeline 1 was left at 0/1080000, inside SEG1 (which starts at 0/1000000): 0x80000 bytes in.
+  await writeFile(join(f.dir, '00000002.history'), '1\t0/1080000\tno recovery target specified\n');
+  const abandoned = Buffer.concat([follower.subarray(0, 0x80000), randomBytes(follower.length - 0x80000)]);
+  const res = await pushWal(f.store, await f.walFile(SEG1, abandoned), SEG1);
+  assert.deepEqual(res, { path: stored, created: false, bytes: 0, abandonedAfter: '0/1080000' });
+  assert.deepEqual(await f.store.read(stored), follower, 'the stored copy is kept');
+  // A difference before the switchpoint is two writers on one timeline: still refused.
+  const forked = Buffer.from(abandoned);
+  forked[0x7ffff] = (forked[0x7ffff] as number) ^ 0xff;
+  await assert.rejects(pushWal(f.store, await f.walFile(SEG1, forked), SEG1), (err: unknown) =>
+    isBackupError(err, 'WAL_DIFFERENT_CONTENT'),
+  );
+  // So is a segment of the timeline after the one the history names (the switchpoint is not inside it).
+  await pushWal(f.store, await f.walFile(SEG2, follower), SEG2);
+  await assert.rejects(pushWal(f.store, await f.walFile(SEG2, abandoned), SEG2), (err: unknown) =>
+    isBackupError(err, 'WAL_DIFFERENT_CONTENT'),
+  );
+});

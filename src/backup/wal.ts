@@ -6,18 +6,32 @@
  * - A push returns only once the file is durable in the repository (the repo's put fsyncs the file and directory).
  * - A name is never overwritten: a push of content identical to what is stored (whatever compression it was stored
  *   with) succeeds without writing; different content fails with WAL_DIFFERENT_CONTENT and the stored file stays —
- *   two primaries on one timeline must be investigated, never papered over.
+ *   two primaries on one timeline must be investigated, never papered over. One exception, proven from the bytes:
+ *   the segment in which this server's own pg_wal says its timeline was left (a history file of a later timeline
+ *   names the switchpoint), when both copies are equal up to that switchpoint. That is a former primary after
+ *   pg_rewind: the replica that followed the new timeline archived the segment up to the fork (archive_mode=always
+ *   archives a standby's last segment of the old timeline), and this copy differs only in WAL the cluster abandoned.
+ *   It counts as archived (`abandonedAfter` says so), else PostgreSQL would retry it forever and stop archiving.
  * - A get writes the destination through a temporary name and a rename: PostgreSQL never sees half a segment.
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from './codec.js';
 import { BackupError, isBackupError } from './errors.js';
 import type { BackupStore } from './store.js';
 import { logicalPath } from './store.js';
-import { compareWalNames, parseWalName, walRepoPath } from './wal-names.js';
+import {
+  compareWalNames,
+  DEFAULT_WAL_SEGMENT_SIZE,
+  historyFileName,
+  parseHistory,
+  parseWalName,
+  segmentStartLsn,
+  walRepoPath,
+} from './wal-names.js';
 
 export interface PushOptions {
   readonly compression?: Compression;
@@ -32,6 +46,9 @@ export interface PushResult {
   readonly created: boolean;
   /** Bytes stored (0 when nothing was written). */
   readonly bytes: number;
+  /** Set when the stored copy differs only past the switchpoint where this server's timeline was left (see the
+   *  invariants): that switchpoint; nothing was written. */
+  readonly abandonedAfter?: string;
 }
 
 function checkName(fileName: string): string {
@@ -49,14 +66,14 @@ export async function pushWal(
   const logical = walRepoPath(checkName(fileName));
   await stat(walPath); // a missing file is ENOENT, not a compression program's complaint
   const existing = await store.find(logical);
-  if (existing) return sameOrRefuse(store, existing, await readFile(walPath), fileName);
+  if (existing) return sameOrRefuse(store, existing, await readFile(walPath), fileName, walPath);
   const res = await store.putFile(logical, walPath, opts.compression ?? 'lz4', {
     ifAbsent: true,
     level: opts.level,
     signal: opts.signal,
   });
   // Lost a race with another pusher of the same name (the agent's archiver and archive_command): compare with theirs.
-  if (!res.created) return sameOrRefuse(store, res.path, await readFile(walPath), fileName);
+  if (!res.created) return sameOrRefuse(store, res.path, await readFile(walPath), fileName, walPath);
   return { path: res.path, created: true, bytes: res.bytes };
 }
 
@@ -65,14 +82,48 @@ async function sameOrRefuse(
   storedPath: string,
   content: Buffer,
   fileName: string,
+  walPath: string,
 ): Promise<PushResult> {
   const stored = await store.read(storedPath);
   if (stored.equals(content)) return { path: storedPath, created: false, bytes: 0 };
+  const fork = await leftAt(dirname(walPath), fileName);
+  if (fork && fork.offset <= stored.length && fork.offset <= content.length) {
+    if (stored.subarray(0, fork.offset).equals(content.subarray(0, fork.offset)))
+      return { path: storedPath, created: false, bytes: 0, abandonedAfter: fork.lsn };
+  }
   throw new BackupError(
     'WAL_DIFFERENT_CONTENT',
     `WAL file ${fileName} is already archived as ${store.repo.location}/${storedPath} with different content (${stored.length} bytes stored, ${content.length} here); the stored file is kept and ${fileName} stays in pg_wal — two servers may have written the same timeline`,
     { wal: fileName, path: storedPath },
   );
+}
+
+/**
+ * Where, within segment `fileName`, its timeline was left according to the history files beside it in pg_wal (the
+ * newest later timeline's history names the switchpoint); null when none does or the switchpoint is not inside it.
+ */
+export async function leftAt(walDir: string, fileName: string): Promise<{ offset: number; lsn: string } | null> {
+  const seg = parseWalName(fileName);
+  if (seg?.kind !== 'segment') return null;
+  let names: string[];
+  try {
+    names = await readdir(walDir);
+  } catch {
+    return null;
+  }
+  const later = names
+    .map((n) => parseWalName(n))
+    .filter((n): n is NonNullable<typeof n> => n?.kind === 'history' && n.timeline > seg.timeline)
+    .sort((a, b) => b.timeline - a.timeline)[0];
+  if (!later) return null;
+  const entry = parseHistory(await readFile(join(walDir, historyFileName(later.timeline)), 'utf8')).find(
+    (e) => e.timeline === seg.timeline,
+  );
+  if (!entry) return null;
+  const start = segmentStartLsn(fileName);
+  const offset = entry.switchpoint - start;
+  if (offset < 0 || offset >= DEFAULT_WAL_SEGMENT_SIZE) return null;
+  return { offset, lsn: entry.switchpointText };
 }
 
 /**

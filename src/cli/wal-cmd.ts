@@ -72,7 +72,11 @@ export async function runWalCommand(cmd: 'archive-push' | 'archive-get', args: s
         return usageFail(`--level for ${compression} is ${range.min}..${range.max}`);
       const path = positional[0] as string;
       const store = await BackupStore.open(repo, { keyFile, create: true });
-      await pushWal(store, path, basename(path), { compression, level });
+      const pushed = await pushWal(store, path, basename(path), { compression, level });
+      if (pushed.abandonedAfter)
+        process.stderr.write(
+          `pgkeel archive-push: ${basename(path)} counts as archived: the stored copy equals it up to ${pushed.abandonedAfter}, where this server's timeline was left (the rest is WAL the cluster abandoned)\n`,
+        );
       return 0;
     }
     const store = await BackupStore.open(repo, { keyFile });
