@@ -7,7 +7,8 @@
 //
 //   npm run build && flock /tmp/pgkeel-heavy.lock node bench/observe/run.mjs      (bench/observe/run.sh does this)
 //   options: --scrapes N (at least N scrapes per target, 200) --min-seconds S (and at least S seconds, 10)
-//            --dashboard-seconds S (30) --port-base P (27700) --out FILE (default bench/observe/results-<date>.json;
+//            --cold N (uncached scrapes per target, 10) --cold-spacing S (5.5; past metrics.cache_seconds)
+//            --dashboard-seconds S (60) --port-base P (27700) --out FILE (default bench/observe/results-<date>.json;
 //            "none" to skip)
 //
 // Needs a build (dist/), PostgreSQL 15 and etcd (Debian paths) and /usr/bin/prometheus-postgres-exporter. Runs as root.
@@ -16,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,7 +30,7 @@ const { values: opt } = parseArgs({
   options: {
     scrapes: { type: 'string', default: '200' },
     'min-seconds': { type: 'string', default: '10' },
-    'dashboard-seconds': { type: 'string', default: '30' },
+    'dashboard-seconds': { type: 'string', default: '60' },
     cold: { type: 'string', default: '10' },
     'cold-spacing': { type: 'string', default: '5.5' },
     'port-base': { type: 'string', default: '27700' },
@@ -43,7 +45,10 @@ const COLD_SPACING = Number(opt['cold-spacing']);
 const PORT_BASE = Number(opt['port-base']);
 const EXPORTER = '/usr/bin/prometheus-postgres-exporter';
 const INTERVAL_S = 15;
+/** The issue's budget per scrape. */
+const BUDGET_MS = 50;
 
+const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const quantile = (xs, q) => {
   const v = [...xs].sort((a, b) => a - b);
   if (v.length === 0) return Number.NaN;
@@ -108,10 +113,19 @@ function rssKiB(pid) {
 
 // ---- exposition -------------------------------------------------------------------------------------------------
 
-/** Metric family names (from # TYPE lines; sample names for untyped samples) and the number of samples. */
+/** The exporter's own families (Go runtime, process, HTTP handler, exporter bookkeeping), not PostgreSQL's. */
+const internal = (f) => /^(go_|process_|promhttp_|pg_exporter_|postgres_exporter_)/.test(f);
+const kindOf = (n) =>
+  n.startsWith('pg_settings_') ? 'pg_settings' : internal(n) ? 'internal' : n.startsWith('pg_') ? 'postgres' : 'other';
+
+/**
+ * Metric family names (from # TYPE lines; sample names for untyped samples), the number of samples, and the samples
+ * by kind: pg_settings_*, the exporter's internal families, other pg_* (PostgreSQL), the rest (patroni_*, pgkeel_*).
+ */
 function families(text) {
   const names = new Set();
   const typed = [];
+  const kinds = { postgres: 0, pg_settings: 0, internal: 0, other: 0 };
   let samples = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('# TYPE ')) {
@@ -121,12 +135,29 @@ function families(text) {
     } else if (line && !line.startsWith('#')) {
       samples++;
       const n = line.split(/[{ ]/)[0];
+      kinds[kindOf(n)]++;
       const base = n.replace(/_(bucket|sum|count|total|created)$/, '');
       if (!names.has(n) && !names.has(base)) names.add(n);
     }
   }
-  return { names, samples };
+  return { names, samples, kinds };
 }
+
+/** The value of the first sample of `name` (labelled or not: the agent adds its scope and member), or NaN. */
+function sampleValue(body, name) {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(body);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+/**
+ * What one scrape body says about the PostgreSQL behind it: pg_up, and the agent's round counter
+ * (pg_exporter_scrapes_total: rounds of PostgreSQL queries; it moves only when the scrape was not served from the cache).
+ */
+const probe = (body) => ({
+  up: sampleValue(body, 'pg_up'),
+  rounds: sampleValue(body, 'pg_exporter_scrapes_total'),
+  roundSeconds: sampleValue(body, 'pg_exporter_last_scrape_duration_seconds'),
+});
 
 async function scrape(url) {
   const t0 = performance.now();
@@ -144,6 +175,8 @@ async function scrape(url) {
 async function measure(name, url, pid, pgPid) {
   for (let i = 0; i < 5; i++) await scrape(url); // warm-up: connections, caches, JIT
   const lat = [];
+  let pgDown = 0;
+  let first = null;
   const c0 = cpuSeconds(pid);
   const g0 = treeCpu(pgPid);
   const t0 = performance.now();
@@ -152,6 +185,9 @@ async function measure(name, url, pid, pgPid) {
     const r = await scrape(url);
     lat.push(r.ms);
     body = r.body;
+    const p = probe(body);
+    first ??= p;
+    if (p.up !== 1) pgDown++;
   }
   const wall = (performance.now() - t0) / 1000;
   const c1 = cpuSeconds(pid);
@@ -171,16 +207,22 @@ async function measure(name, url, pid, pgPid) {
     median_ms: quantile(lat, 0.5),
     p95_ms: quantile(lat, 0.95),
     p99_ms: quantile(lat, 0.99),
+    max_ms: Math.max(...lat),
+    over_budget: lat.filter((x) => x > BUDGET_MS).length,
+    pg_up_not_1: pgDown,
+    pg_rounds: probe(body).rounds - first.rounds + 1,
     cpu_ms_per_scrape: (Math.max(0, busy - idle) * 1000) / n,
     pg_cpu_ms_per_scrape: (Math.max(0, treeDelta(g0, g1) - treeDelta(g1, g2)) * 1000) / n,
     raw: { busy_s: busy, idle_s: idle, pg_busy_s: treeDelta(g0, g1), pg_idle_s: treeDelta(g1, g2) },
     series: fam.samples,
+    series_by_kind: fam.kinds,
     families: [...fam.names].sort(),
   };
   r.core_pct_at_15s = ((r.cpu_ms_per_scrape + r.pg_cpu_ms_per_scrape) / 1000 / INTERVAL_S) * 100;
   log(
     `${name}: ${n} scrapes in ${wall.toFixed(1)} s, median ${r.median_ms.toFixed(2)} ms, ` +
-      `CPU ${r.cpu_ms_per_scrape.toFixed(3)} ms + PostgreSQL ${r.pg_cpu_ms_per_scrape.toFixed(3)} ms per scrape`,
+      `CPU ${r.cpu_ms_per_scrape.toFixed(3)} ms + PostgreSQL ${r.pg_cpu_ms_per_scrape.toFixed(3)} ms per scrape, ` +
+      `${r.pg_rounds} rounds of PostgreSQL queries, pg_up≠1 in ${pgDown}, over ${BUDGET_MS} ms: ${r.over_budget}`,
   );
   return r;
 }
@@ -192,16 +234,32 @@ async function measure(name, url, pid, pgPid) {
  * window that short is negligible.
  */
 async function measureCold(targets) {
-  const acc = targets.map(() => ({ lat: [], cpu: 0, pg: 0 }));
+  const acc = targets.map(() => ({ lat: [], cpu: 0, pg: 0, down: 0, fresh: 0, rounds: Number.NaN, roundSeconds: [] }));
+  // One scrape each first (a target not scraped before opens its PostgreSQL session and warms up here), then a pause
+  // past the cache period.
+  const warmup = [];
+  for (const [k, t] of targets.entries()) {
+    const r = await scrape(t.url);
+    warmup.push(r.ms);
+    acc[k].rounds = probe(r.body).rounds;
+  }
+  await sleep(COLD_SPACING * 1000);
   for (let i = 0; i < COLD; i++) {
     const start = performance.now();
     for (const [k, t] of targets.entries()) {
       const a = acc[k];
       const c0 = cpuSeconds(t.pid);
       const g0 = treeCpu(t.pgPid);
-      a.lat.push((await scrape(t.url)).ms);
+      const r = await scrape(t.url);
       a.cpu += cpuSeconds(t.pid) - c0;
       a.pg += treeDelta(g0, treeCpu(t.pgPid));
+      a.lat.push(r.ms);
+      const p = probe(r.body);
+      if (p.up !== 1) a.down++;
+      // A round counter that moved since this target's last scrape: not served from the cache.
+      if (p.rounds > a.rounds) a.fresh++;
+      a.rounds = p.rounds;
+      a.roundSeconds.push(p.roundSeconds);
     }
     if (i < COLD - 1) await sleep(Math.max(0, COLD_SPACING * 1000 - (performance.now() - start)));
   }
@@ -211,17 +269,23 @@ async function measureCold(targets) {
       name: `${t.name}, uncached`,
       scrapes: a.lat.length,
       spacing_s: COLD_SPACING,
+      warmup_ms: warmup[k],
       median_ms: quantile(a.lat, 0.5),
       p95_ms: quantile(a.lat, 0.95),
       p99_ms: quantile(a.lat, 0.99),
       max_ms: Math.max(...a.lat),
+      over_budget: a.lat.filter((x) => x > BUDGET_MS).length,
+      pg_up_not_1: a.down,
+      fresh_rounds: a.fresh,
+      round_ms_median: quantile(a.roundSeconds, 0.5) * 1000,
       cpu_ms_per_scrape: (a.cpu * 1000) / a.lat.length,
       pg_cpu_ms_per_scrape: (a.pg * 1000) / a.lat.length,
     };
     r.core_pct_at_15s = ((r.cpu_ms_per_scrape + r.pg_cpu_ms_per_scrape) / 1000 / INTERVAL_S) * 100;
     log(
       `${r.name}: ${r.scrapes} scrapes ${COLD_SPACING} s apart, median ${r.median_ms.toFixed(2)} ms, ` +
-        `CPU ${r.cpu_ms_per_scrape.toFixed(2)} ms + PostgreSQL ${r.pg_cpu_ms_per_scrape.toFixed(2)} ms per scrape`,
+        `CPU ${r.cpu_ms_per_scrape.toFixed(2)} ms + PostgreSQL ${r.pg_cpu_ms_per_scrape.toFixed(2)} ms per scrape, ` +
+        `fresh rounds ${a.fresh}/${r.scrapes}, pg_up≠1 in ${a.down}, over ${BUDGET_MS} ms: ${r.over_budget}`,
     );
     return r;
   });
@@ -232,13 +296,15 @@ async function measureCold(targets) {
 const work = workDir('pgkeel-bench-observe-');
 const cdir = join(work, 'cluster');
 let clusterUp = false;
-let exporter = null;
+/** The exporters started (children of this process), stopped by PID. */
+const exporters = [];
 
 async function cleanup() {
-  if (exporter?.pid && pidAlive(exporter.pid)) {
-    process.kill(exporter.pid, 'SIGTERM');
-    for (let i = 0; i < 50 && pidAlive(exporter.pid); i++) await sleep(100);
-    if (pidAlive(exporter.pid)) process.kill(exporter.pid, 'SIGKILL');
+  for (const { pid } of exporters.splice(0)) {
+    if (!pid || !pidAlive(pid)) continue;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 50 && pidAlive(pid); i++) await sleep(100);
+    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   if (clusterUp) {
     clusterUp = false;
@@ -268,180 +334,250 @@ async function healthy() {
     const ms = s.members ?? [];
     const leader = ms.find((m) => m.role === 'leader' && m.state === 'running');
     const replicas = ms.filter((m) => m.role !== 'leader' && m.state === 'streaming');
-    if (leader && replicas.length === ms.length - 1 && ms.length > 1) return { leader, replica: replicas[0] };
+    if (leader && replicas.length === ms.length - 1 && ms.length > 1) return { leader, replicas };
     await sleep(500);
   }
   throw new Error('the cluster did not become healthy in 2 minutes');
 }
 
+/** postgres_exporter with its default flags against one node's PostgreSQL; { url, pid } once it reports pg_up 1. */
 async function startExporter(lc, pgPort) {
   const port = await freePort();
   const { username, password } = lc.superuser;
   const dsn = `postgresql://${encodeURIComponent(username)}:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres?sslmode=${lc.tls ? 'require' : 'disable'}`;
-  exporter = spawn(EXPORTER, [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
+  const exporter = spawn(EXPORTER, [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
     env: { ...process.env, DATA_SOURCE_NAME: dsn },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
+  exporters.push(exporter);
   exporter.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
   const url = `http://127.0.0.1:${port}/metrics`;
   for (let i = 0; i < 100; i++) {
     const r = await scrape(url).catch(() => null);
-    if (r && /^pg_up 1$/m.test(r.body)) return url;
+    if (r && /^pg_up 1$/m.test(r.body)) return { url, pid: exporter.pid };
     await sleep(200);
   }
   throw new Error(`the exporter did not report pg_up 1 within 20 s: ${err.trim()}`);
 }
 
-/** RSS of the agent while the dashboard is open: GET /dashboard/state every 2 s and one SSE /dashboard/events. */
-async function dashboardRss(api, pid) {
-  const probe = await fetch(`${api}/dashboard/state`, { signal: AbortSignal.timeout(5000) }).catch((e) => e);
-  if (probe instanceof Error || probe.status !== 200) {
-    await probe.body?.cancel?.();
-    return { available: false, why: probe instanceof Error ? probe.message : `HTTP ${probe.status}` };
-  }
-  await probe.text();
-  const ac = new AbortController();
-  let events = 0;
-  const sse = fetch(`${api}/dashboard/events`, { signal: ac.signal })
-    .then(async (res) => {
-      if (res.status !== 200) return void (await res.body?.cancel());
-      for await (const _ of res.body) events++;
-    })
-    .catch(() => {});
-  const samples = [];
+/** RSS samples (KiB) and CPU share of one core of a process over `seconds`, sampled every 2 s while `during` runs. */
+async function watch(pid, seconds, during = async () => {}) {
+  const rss = [];
+  const c0 = cpuSeconds(pid);
   const t0 = performance.now();
-  while (performance.now() - t0 < DASH_SECONDS * 1000) {
-    await (await fetch(`${api}/dashboard/state`, { signal: AbortSignal.timeout(5000) })).text();
-    samples.push(rssKiB(pid));
+  while (performance.now() - t0 < seconds * 1000) {
+    await during();
+    rss.push(rssKiB(pid));
     await sleep(2000);
   }
+  const core_pct = ((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)) * 100;
+  return { rss_kib_median: quantile(rss, 0.5), rss_kib_max: Math.max(...rss), core_pct };
+}
+
+/**
+ * The agent with the dashboard open as a browser keeps it: one SSE connection to /dashboard/events and
+ * GET /dashboard/state every 2 s, for DASH_SECONDS; RSS and CPU against an idle period of DASH_SECONDS / 3 just before.
+ */
+async function dashboardLoad(api, pid) {
+  const first = await fetch(`${api}/dashboard/state`, { signal: AbortSignal.timeout(5000) }).catch((e) => e);
+  if (first instanceof Error || first.status !== 200) {
+    await first.body?.cancel?.();
+    return { available: false, why: first instanceof Error ? first.message : `HTTP ${first.status}` };
+  }
+  await first.text();
+  const idle = await watch(pid, DASH_SECONDS / 3);
+  const ac = new AbortController();
+  const sse = { status: null, events: 0, bytes: 0 };
+  const stream = fetch(`${api}/dashboard/events`, { signal: ac.signal })
+    .then(async (res) => {
+      sse.status = res.status;
+      if (res.status !== 200) return void (await res.body?.cancel());
+      const dec = new TextDecoder();
+      for await (const chunk of res.body) {
+        sse.bytes += chunk.length;
+        sse.events += (dec.decode(chunk, { stream: true }).match(/^data:/gm) ?? []).length;
+      }
+    })
+    .catch(() => {});
+  const stateMs = [];
+  const open = await watch(pid, DASH_SECONDS, async () => {
+    const t = performance.now();
+    const res = await fetch(`${api}/dashboard/state`, { signal: AbortSignal.timeout(5000) });
+    await res.text();
+    if (res.status === 200) stateMs.push(performance.now() - t);
+  });
   ac.abort();
-  await sse;
-  return {
+  await stream;
+  const r = {
     available: true,
-    rss_kib_last: samples[samples.length - 1],
-    rss_kib_max: Math.max(...samples),
-    sse_chunks: events,
+    seconds: DASH_SECONDS,
+    idle,
+    open,
+    sse,
+    state_polls: stateMs.length,
+    state_ms_median: quantile(stateMs, 0.5),
+    state_ms_max: Math.max(...stateMs),
   };
+  log(
+    `dashboard open ${DASH_SECONDS} s: RSS ${fmt(open.rss_kib_median / 1024, 1)} MiB (idle ${fmt(idle.rss_kib_median / 1024, 1)}), ` +
+      `CPU ${fmt(open.core_pct, 2)} % of a core (idle ${fmt(idle.core_pct, 2)}), SSE ${sse.status} ${sse.events} events`,
+  );
+  return r;
 }
 
 // ---- the run ------------------------------------------------------------------------------------------------------
 
-const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const ratio = (a, b) => (b > 0 ? fmt(a / b) : 'n/a');
+const cpuOf = (r) => r.cpu_ms_per_scrape + r.pg_cpu_ms_per_scrape;
+const byName = (rs, name) => rs.find((r) => r.name.startsWith(name));
+
+function printTables(results, cold) {
+  const row = (r) =>
+    `| ${r.name} | ${r.scrapes} | ${fmt(r.median_ms)} | ${fmt(r.p95_ms)} | ${fmt(r.p99_ms)} | ${fmt(r.max_ms)} | ` +
+    `${r.over_budget} | ${fmt(r.cpu_ms_per_scrape, 3)} | ${fmt(r.pg_cpu_ms_per_scrape, 3)} | ${fmt(r.core_pct_at_15s, 4)} | ` +
+    `${r.pg_up_not_1} | ${r.fresh_rounds ?? r.pg_rounds} |`;
+  const head =
+    `| target | scrapes | median ms | p95 ms | p99 ms | max ms | > ${BUDGET_MS} ms | CPU ms/scrape (process) | ` +
+    'CPU ms/scrape (PostgreSQL) | % of one core at 15 s | pg_up ≠ 1 | rounds of PostgreSQL queries |\n' +
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  console.log(`\n## Cached: back to back (keep-alive, ≥ ${SCRAPES} scrapes and ≥ ${MIN_SECONDS} s each, minus idle)\n`);
+  console.log(head);
+  for (const r of results) console.log(row(r));
+  console.log(`\n## Uncached (${COLD} scrapes per target, ${COLD_SPACING} s apart, CPU read around each scrape)\n`);
+  console.log(head);
+  for (const r of cold) console.log(row(r));
+  for (const role of ['leader', 'replica']) {
+    const a = byName(cold, `agent (${role})`);
+    const e = byName(cold, `postgres_exporter (${role})`);
+    const ab = byName(results, `agent (${role})`);
+    const eb = byName(results, `postgres_exporter (${role})`);
+    console.log(
+      `\nagent / postgres_exporter on the ${role}, uncached: latency median ${ratio(a.median_ms, e.median_ms)}×, ` +
+        `CPU per scrape (process + PostgreSQL) ${ratio(cpuOf(a), cpuOf(e))}×; cached (back to back): latency median ` +
+        `${ratio(ab.median_ms, eb.median_ms)}×, p99 ${ratio(ab.p99_ms, eb.p99_ms)}×, CPU ${ratio(cpuOf(ab), cpuOf(eb))}×`,
+    );
+  }
+}
+
+/** The exporter's families the agents lack, split into PostgreSQL families, pg_settings_* and its own. */
+function lackingFamilies(results) {
+  const ours = new Set(results.filter((r) => r.name.startsWith('agent')).flatMap((r) => r.families));
+  const theirs = [...new Set(results.filter((r) => !r.name.startsWith('agent')).flatMap((r) => r.families))].sort();
+  const lacking = theirs.filter((f) => !ours.has(f));
+  const out = {
+    exporter_families: theirs.length,
+    shared: theirs.filter((f) => ours.has(f)),
+    postgres: lacking.filter((f) => kindOf(f) === 'postgres'),
+    pg_settings: lacking.filter((f) => kindOf(f) === 'pg_settings').length,
+    internal: lacking.filter(internal),
+    agent_only_pg: [...ours].filter((f) => f.startsWith('pg_') && !theirs.includes(f)).sort(),
+  };
+  console.log(
+    `\n## postgres_exporter's default metric families pgkeel's /metrics lacks (${lacking.length} of ${theirs.length})\n`,
+  );
+  console.log(`PostgreSQL families (${out.postgres.length}):`);
+  for (const f of out.postgres) console.log(`- ${f}`);
+  console.log(`\npg_settings_* (one family per setting): ${out.pg_settings} lacking`);
+  console.log(`exporter's own process/Go/HTTP families: ${out.internal.length} lacking (${out.internal.join(', ')})`);
+  console.log(`\nshared families (${out.shared.length}): ${out.shared.join(', ') || 'none'}`);
+  console.log(
+    `pg_* families only the agent has (${out.agent_only_pg.length}): ${out.agent_only_pg.join(', ') || 'none'}`,
+  );
+  return out;
+}
 
 async function main() {
   if (!existsSync(EXPORTER)) throw new Error(`${EXPORTER} is missing: apt-get install -y prometheus-postgres-exporter`);
   log(`pgkeel up (3 nodes) in ${cdir}, port base ${PORT_BASE}`);
   clusterUp = true;
   await sh('node', [PGKEEL, 'up', '--dir', cdir, '--port-base', String(PORT_BASE), '--detach']);
-  const { leader, replica } = await healthy();
+  const { leader, replicas } = await healthy();
   const lc = readLocalCluster(cdir);
   const node = (m) => lc.nodes.find((n) => n.pgPort === m.port) ?? lc.nodes.find((n) => n.name === m.name);
   const ln = node(leader);
-  const rn = node(replica);
+  const [rn, rn2] = replicas.map(node);
   const scheme = lc.tls ? 'https' : 'http';
-  const api = (n) => `${scheme}://127.0.0.1:${n.apiPort}`;
-  const agentPid = (n) => pidOf(paths.agentPid(cdir, n.name));
-  const pmPid = (n) => pidOf(join(cdir, n.name, 'data', 'postmaster.pid'));
-  log(`leader ${ln.name} (pg ${ln.pgPort}), replica ${rn.name} (pg ${rn.pgPort})`);
+  const agent = (name, n) => ({
+    name,
+    url: `${scheme}://127.0.0.1:${n.apiPort}/metrics`,
+    pid: pidOf(paths.agentPid(cdir, n.name)),
+    pgPid: pidOf(join(cdir, n.name, 'data', 'postmaster.pid')),
+  });
+  log(`leader ${ln.name} (pg ${ln.pgPort}), replicas ${rn.name} (pg ${rn.pgPort}), ${rn2?.name} (pg ${rn2?.pgPort})`);
 
   await sleep(5000); // let the start-up settle (first HA cycles, checkpoints after bootstrap)
-  const rssIdle = rssKiB(agentPid(ln));
+  const rssStart = rssKiB(agent('', ln).pid);
 
-  const exporterUrl = await startExporter(lc, ln.pgPort);
-  log(`exporter ${exporterUrl} (pid ${exporter.pid})`);
+  const exporterOn = async (name, n) => {
+    const e = await startExporter(lc, n.pgPort);
+    log(`${name}: ${e.url} (pid ${e.pid})`);
+    return { ...agent(name, n), url: e.url, pid: e.pid };
+  };
+  const agentL = agent('agent (leader)', ln);
+  const agentR = agent('agent (replica)', rn);
+  const expL = await exporterOn('postgres_exporter (leader)', ln);
+  const expR = await exporterOn('postgres_exporter (replica)', rn);
 
   // Order alternates the agent and the exporter so that drift in the host's load falls on both.
   const results = [];
-  results.push(await measure('agent (leader)', `${api(ln)}/metrics`, agentPid(ln), pmPid(ln)));
-  results.push(await measure('postgres_exporter', exporterUrl, exporter.pid, pmPid(ln)));
-  results.push(await measure('agent (replica)', `${api(rn)}/metrics`, agentPid(rn), pmPid(rn)));
-  const cold = await measureCold([
-    { name: 'agent (leader)', url: `${api(ln)}/metrics`, pid: agentPid(ln), pgPid: pmPid(ln) },
-    { name: 'agent (replica)', url: `${api(rn)}/metrics`, pid: agentPid(rn), pgPid: pmPid(rn) },
-    { name: 'postgres_exporter', url: exporterUrl, pid: exporter.pid, pgPid: pmPid(ln) },
-  ]);
-  const rssAfterScrapes = rssKiB(agentPid(ln));
-
-  const dash = await dashboardRss(api(ln), agentPid(ln));
+  for (const t of [agentL, expL, agentR, expR]) results.push(await measure(t.name, t.url, t.pid, t.pgPid));
+  const cold = await measureCold([agentL, agentR, ...(rn2 ? [agent('agent (second replica)', rn2)] : []), expL, expR]);
+  const rssAfterScrapes = rssKiB(agentL.pid);
+  const dash = await dashboardLoad(`${scheme}://127.0.0.1:${ln.apiPort}`, agentL.pid);
 
   // ---- report ----
-  const [agent, exp, rep] = results;
-  const [agentCold, repCold, expCold] = cold;
-  const row = (r, scrapes) =>
-    `| ${r.name} | ${scrapes} | ${fmt(r.median_ms)} | ${fmt(r.p95_ms)} | ${fmt(r.p99_ms)} | ${fmt(r.cpu_ms_per_scrape, 3)} | ${fmt(r.pg_cpu_ms_per_scrape, 3)} | ${fmt(r.core_pct_at_15s, 4)} |`;
-  const head =
-    '| target | scrapes | median ms | p95 ms | p99 ms | CPU ms/scrape (process) | CPU ms/scrape (PostgreSQL) | % of one core at 15 s |\n|---|---:|---:|---:|---:|---:|---:|---:|';
-  console.log(`\n## Back to back (keep-alive, ≥ ${SCRAPES} scrapes and ≥ ${MIN_SECONDS} s each, minus idle)\n`);
-  console.log(head);
-  for (const r of results) console.log(row(r, r.scrapes));
-  console.log(`\n## Uncached (${COLD} scrapes per target, ${COLD_SPACING} s apart, CPU read around each scrape)\n`);
-  console.log(head);
-  for (const r of cold) console.log(row(r, r.scrapes));
-  const ratio = (a, b) => (b > 0 ? fmt(a / b) : 'n/a');
-  const cpu = (r) => r.cpu_ms_per_scrape + r.pg_cpu_ms_per_scrape;
+  printTables(results, cold);
+  const agents = cold.filter((r) => r.name.startsWith('agent'));
+  const clusterPct = agents.reduce((a, r) => a + r.core_pct_at_15s, 0);
+  const worst = Math.max(...agents.map((r) => r.max_ms));
   console.log(
-    `\nagent (leader) / postgres_exporter, uncached: latency median ${ratio(agentCold.median_ms, expCold.median_ms)}×, ` +
-      `CPU per scrape (process + PostgreSQL) ${ratio(cpu(agentCold), cpu(expCold))}×; back to back: latency median ` +
-      `${ratio(agent.median_ms, exp.median_ms)}×, p99 ${ratio(agent.p99_ms, exp.p99_ms)}×, CPU ${ratio(cpu(agent), cpu(exp))}×`,
+    `\n3-node cluster, one scrape per agent every ${INTERVAL_S} s (uncached): ${fmt(clusterPct, 4)} % of one core ` +
+      `(agents + their PostgreSQL); slowest uncached agent scrape ${fmt(worst)} ms — issue 12's goal: ≤ ${BUDGET_MS} ms ` +
+      `per scrape and ≤ 1 % of one core: ${worst <= BUDGET_MS && clusterPct <= 1 ? 'met' : 'NOT met'}`,
   );
-  console.log(
-    `at a 15 s interval: agent (leader) ${fmt(agentCold.core_pct_at_15s, 4)} % of one core, agent (replica) ` +
-      `${fmt(repCold.core_pct_at_15s, 4)} %, postgres_exporter ${fmt(expCold.core_pct_at_15s, 4)} % (process + PostgreSQL)`,
-  );
-  console.log(
-    `series (samples per scrape): agent (leader) ${agent.series}, agent (replica) ${rep.series}, ` +
-      `postgres_exporter ${exp.series} (${ratio(agent.series, exp.series)}×)`,
-  );
-
-  const ours = new Set([...agent.families, ...rep.families]);
-  const lacking = exp.families.filter((f) => !ours.has(f));
-  const internal = (f) => /^(go_|process_|promhttp_|pg_exporter_|postgres_exporter_)/.test(f);
-  const settings = lacking.filter((f) => f.startsWith('pg_settings_'));
-  const pgLacking = lacking.filter((f) => !internal(f) && !f.startsWith('pg_settings_'));
-  console.log(
-    `\n## postgres_exporter's default metric families pgkeel's /metrics lacks (${lacking.length} of ${exp.families.length})\n`,
-  );
-  console.log(`PostgreSQL families (${pgLacking.length}):`);
-  for (const f of pgLacking) console.log(`- ${f}`);
-  console.log(`\npg_settings_* (one family per setting): ${settings.length} lacking`);
-  console.log(
-    `exporter's own process/Go/HTTP families: ${lacking.filter(internal).length} lacking (${lacking.filter(internal).join(', ')})`,
-  );
-  const shared = exp.families.filter((f) => ours.has(f));
-  console.log(`\nshared families (${shared.length}): ${shared.join(', ') || 'none'}`);
+  const series = Object.fromEntries(results.map((r) => [r.name, { samples: r.series, ...r.series_by_kind }]));
+  console.log('\nseries (samples per scrape):');
+  for (const [k, v] of Object.entries(series)) console.log(`- ${k}: ${JSON.stringify(v)}`);
+  const lacking = lackingFamilies(results);
+  const down = [...results, ...cold].filter((r) => r.pg_up_not_1 > 0);
+  const slow = [...results, ...cold].filter((r) => r.name.startsWith('agent') && r.over_budget > 0);
+  if (down.length)
+    console.log(`\nWARNING: pg_up ≠ 1 seen: ${down.map((r) => `${r.name} ${r.pg_up_not_1}×`).join(', ')}`);
+  if (slow.length)
+    console.log(
+      `WARNING: agent scrapes over ${BUDGET_MS} ms: ${slow.map((r) => `${r.name} ${r.over_budget}×`).join(', ')}`,
+    );
 
   console.log('\n## Agent RSS (leader, VmRSS)\n');
   console.log(
-    `idle after start: ${fmt(rssIdle / 1024, 1)} MiB; after the scrape runs: ${fmt(rssAfterScrapes / 1024, 1)} MiB`,
+    `after start: ${fmt(rssStart / 1024, 1)} MiB; after the scrape runs: ${fmt(rssAfterScrapes / 1024, 1)} MiB`,
   );
   if (dash.available)
     console.log(
-      `with the dashboard open for ${DASH_SECONDS} s (GET /dashboard/state every 2 s + one SSE /dashboard/events): ` +
-        `${fmt(dash.rss_kib_last / 1024, 1)} MiB (max ${fmt(dash.rss_kib_max / 1024, 1)} MiB)`,
+      `idle ${fmt(DASH_SECONDS / 3, 0)} s: ${fmt(dash.idle.rss_kib_median / 1024, 1)} MiB (max ${fmt(dash.idle.rss_kib_max / 1024, 1)}), ` +
+        `${fmt(dash.idle.core_pct, 2)} % of a core; dashboard open ${DASH_SECONDS} s (GET /dashboard/state every 2 s + ` +
+        `one SSE /dashboard/events, ${dash.sse.events} events): ${fmt(dash.open.rss_kib_median / 1024, 1)} MiB ` +
+        `(max ${fmt(dash.open.rss_kib_max / 1024, 1)}), ${fmt(dash.open.core_pct, 2)} % of a core; ` +
+        `/dashboard/state median ${fmt(dash.state_ms_median)} ms`,
     );
   else console.log(`dashboard not available (GET /dashboard/state: ${dash.why})`);
 
   const out = opt.out ?? join(here, `results-${new Date().toISOString().slice(0, 10)}.json`);
   if (out !== 'none') {
     const summary = results.map(({ families: f, ...r }) => ({ ...r, families: f.length }));
-    writeFileSync(
-      out,
-      `${JSON.stringify(
-        {
-          date: new Date().toISOString(),
-          scrapes_min: SCRAPES,
-          min_seconds: MIN_SECONDS,
-          results: summary,
-          uncached: cold,
-          lacking: { postgres: pgLacking, pg_settings: settings.length, internal: lacking.filter(internal) },
-          rss_kib: { idle: rssIdle, after_scrapes: rssAfterScrapes, dashboard: dash },
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    const data = {
+      date: new Date().toISOString(),
+      host: { cpus: availableParallelism(), loadavg: loadavg() },
+      options: { scrapes_min: SCRAPES, min_seconds: MIN_SECONDS, cold: COLD, cold_spacing_s: COLD_SPACING },
+      results: summary,
+      uncached: cold,
+      cluster_core_pct_at_15s: clusterPct,
+      series,
+      lacking,
+      rss_kib: { start: rssStart, after_scrapes: rssAfterScrapes, dashboard: dash },
+    };
+    writeFileSync(out, `${JSON.stringify(data, null, 2)}\n`);
     log(`wrote ${out}`);
   }
 }
