@@ -8,7 +8,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../../src/lib/proc.js';
 import { healthyStatus, leaderOf, newLeaderStatus, startCluster } from '../helpers/cluster.js';
@@ -72,6 +72,14 @@ describe('failover: node crash, postgres crash, graceful stop', () => {
     assert.equal(back?.timeline, leaderOf(s)?.timeline);
     const log = readFileSync(join(c.dir, first.name, 'agent.log'), 'utf8');
     assert.match(log, /running pg_rewind from/);
+    // Its archiver does not stall on the segment where it left the old timeline (the follower archived that one up
+    // to the fork): every WAL file it has ready for archiving gets archived.
+    const status = join(c.dir, first.name, 'data', 'pg_wal', 'archive_status');
+    await c.waitFor(
+      `${first.name} archives every WAL file it has ready`,
+      async () => readdirSync(status).filter((f) => f.endsWith('.ready')).length === 0,
+      30_000,
+    );
     const primaries = await Promise.all(
       s.members.map(async (m) => (await c.query(m.port, 'SELECT pg_is_in_recovery() AS r'))[0]?.['r'] === false),
     );
