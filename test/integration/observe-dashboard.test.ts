@@ -155,9 +155,11 @@ describe('web dashboard in Chromium', { timeout: 240_000 }, () => {
       });
       await p.goto(`http://127.0.0.1:${f.port}/dashboard`, { waitUntil: 'load' });
       await p.waitForFunction(`document.getElementById('banner').classList.contains('level-red')`, { timeout: 10_000 });
+      // The verdict `pgkeel status` prints for a cluster without a leader.
+      assert.equal(await p.evaluate(`document.getElementById('banner-verdict').textContent`), 'critical');
       assert.equal(
         await p.evaluate(`document.getElementById('banner-text').textContent`),
-        'no leader: writes are down',
+        'no leader: nobody holds the leader key, writes fail',
       );
       assert.equal(await p.evaluate(`document.getElementById('switchover').hidden`), true);
       assert.equal(
