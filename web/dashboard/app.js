@@ -263,7 +263,7 @@
       .map((e) =>
         el(
           'li',
-          { 'data-kind': e.kind, title: e.time },
+          { 'data-kind': e.kind, 'data-member': e.member, title: e.time },
           el('span', { class: 'when' }, clock(e.at)),
           el('span', { class: 'who' }, e.member),
           el(
@@ -321,7 +321,7 @@
       const rows = x.pools.map((q) =>
         el(
           'tr',
-          {},
+          { class: 'pool', 'data-proxy': x.id, 'data-pool': `${q.database}/${q.user}` },
           el('td', {}, q.database),
           el('td', {}, q.user),
           el('td', { class: 'num' }, q.cl_active),
@@ -377,7 +377,7 @@
     const rows = st.statements.map((q) =>
       el(
         'tr',
-        {},
+        { class: 'statement', 'data-queryid': q.queryid },
         el('td', { class: 'query mono', title: q.query }, q.query),
         el('td', {}, q.datname),
         el('td', { class: 'num' }, q.calls),
