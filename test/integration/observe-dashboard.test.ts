@@ -221,7 +221,12 @@ describe('web dashboard in Chromium', { timeout: 240_000 }, () => {
 
   it('no console errors; a screenshot of the healthy cluster with traffic (docs/dashboard.png on request)', async () => {
     const s = await healthyStatus(c, 3, 90_000);
+    // A fresh render (the earlier switchover answer gone); console errors are still collected on this page.
+    await page.reload({ waitUntil: 'load' });
     await page.waitForFunction(`document.getElementById('banner').classList.contains('level-ok')`, { timeout: 30_000 });
+    await page.waitForFunction(`!!document.querySelector('#proxies tr.pool')`, { timeout: 15_000 });
+    // For the docs: the serving agent re-reads the backup repository once a minute; wait for `up`'s first backup.
+    if (DOCS_SCREENSHOT) await page.waitForFunction(`${TEXT('#backup')}.includes('(full)')`, { timeout: 90_000 });
     await using dir = await tempDir('dashboard-shot');
     const path = DOCS_SCREENSHOT ? join(repoRoot, 'docs', 'dashboard.png') : join(dir.path, 'dashboard.png');
     // Some load through the proxy while the picture is taken: the pool's TPS and the lag chart are not empty.
