@@ -7,13 +7,11 @@ import type { Cluster } from '../dcs/layout.js';
 import { healthyCandidates, isPaused } from '../cluster/switchover.js';
 import { isHealthyReplica } from '../cluster/health.js';
 import { CtlError } from './errors.js';
+import { maximumLagOf } from '../observe/status/health-verdict.js';
 
-const DEFAULT_MAX_LAG = 1024 * 1024;
-
-/** `maximum_lag_on_failover` from the DCS config (bytes). */
+/** `maximum_lag_on_failover` from the DCS config (bytes): the same reading as the health verdict's. */
 export function maxLag(c: Cluster): number {
-  const v = c.config?.value['maximum_lag_on_failover'];
-  return typeof v === 'number' && v >= 0 ? v : DEFAULT_MAX_LAG;
+  return maximumLagOf(c);
 }
 
 /** Bytes a member trails the last known leader position (leader record or `/status`), null when unknown. */

@@ -71,6 +71,11 @@
     return `${(n / 1024 ** 3).toFixed(2)} GB`;
   }
 
+  /** Replay lag in seconds (pg_replication_lag_seconds). */
+  function seconds(s) {
+    return s < 10 ? `${s.toFixed(1)} s` : age(Math.round(s));
+  }
+
   function age(s) {
     if (s === null || s === undefined) return 'unknown';
     if (s < 120) return `${s} s`;
@@ -84,14 +89,15 @@
   const roleLabel = { leader: 'Leader', sync_standby: 'Sync standby', replica: 'Replica' };
 
   function renderBanner(s) {
-    $('banner').className = `banner level-${s.health.level}`;
-    $('banner-text').textContent = s.health.text;
+    // The verdict `pgkeel status` prints; the list underneath when it has more to say than the banner.
+    const h = s.health;
+    $('banner').className = `banner level-${h.level}`;
+    $('banner-verdict').textContent = h.verdict;
+    $('banner-text').textContent = h.reason;
     $('scope').textContent = `cluster ${s.scope}`;
     $('served-by').textContent = s.served_by;
-    const list = $('problems');
-    list.replaceChildren(
-      ...(s.health.problems.length > 1 ? s.health.problems.map((p) => el('li', { class: p.level }, p.text)) : []),
-    );
+    const told = h.problems.length === 1 && h.problems[0].text === h.reason;
+    $('problems').replaceChildren(...(told ? [] : h.problems.map((p) => el('li', { class: p.level }, p.text))));
   }
 
   function memberCard(m, s) {
@@ -127,7 +133,12 @@
       mark.style.left = `${(limit / scale) * 100}%`;
       card.append(
         el('div', { class: 'lagbar', title: `lag ${bytes(m.lag_bytes)}` }, bar, mark),
-        el('div', { class: 'laglabel' }, `lag ${bytes(m.lag_bytes)} (limit ${bytes(limit)})`),
+        el(
+          'div',
+          { class: 'laglabel' },
+          `lag ${bytes(m.lag_bytes)}${typeof m.lag_seconds === 'number' ? ` · ${seconds(m.lag_seconds)}` : ''}`,
+          ` (limit ${bytes(limit)})`,
+        ),
       );
     }
     if (chips.length) card.append(el('div', {}, ...chips));
@@ -252,7 +263,7 @@
       .map((e) =>
         el(
           'li',
-          { 'data-kind': e.kind, title: e.time },
+          { 'data-kind': e.kind, 'data-member': e.member, title: e.time },
           el('span', { class: 'when' }, clock(e.at)),
           el('span', { class: 'who' }, e.member),
           el(
@@ -310,7 +321,7 @@
       const rows = x.pools.map((q) =>
         el(
           'tr',
-          {},
+          { class: 'pool', 'data-proxy': x.id, 'data-pool': `${q.database}/${q.user}` },
           el('td', {}, q.database),
           el('td', {}, q.user),
           el('td', { class: 'num' }, q.cl_active),
@@ -366,7 +377,7 @@
     const rows = st.statements.map((q) =>
       el(
         'tr',
-        {},
+        { class: 'statement', 'data-queryid': q.queryid },
         el('td', { class: 'query mono', title: q.query }, q.query),
         el('td', {}, q.datname),
         el('td', { class: 'num' }, q.calls),

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { clusterHealth, type HealthInput, memberLevel } from './health.js';
+import { healthVerdict } from '../status/health-verdict.js';
 
 type M = HealthInput['members'][number];
 const leader: M = { name: 'node1', role: 'leader', state: 'running', lag_bytes: 0, pending_restart: false };
@@ -19,22 +20,35 @@ const base: HealthInput = {
   maxLagBytes: 1024 * 1024,
   unreachable: [],
 };
+/** What `pgkeel status` prints for the same view. */
+const statusVerdict = (h: HealthInput) =>
+  healthVerdict({ leader: h.leader, members: h.members, pause: h.pause, maximumLagOnFailover: h.maxLagBytes });
 
 describe('clusterHealth', () => {
-  it('green with a one-line summary when the leader runs and every replica streams within the limit', () => {
+  it('green, with the verdict `pgkeel status` prints, when the leader runs and every replica streams', () => {
     const h = clusterHealth({ ...base, members: [leader, replica('node2', { lag_bytes: 2048 }), replica('node3')] });
     assert.equal(h.level, 'ok');
-    assert.equal(h.text, 'healthy: node1 leads, 2 replicas streaming, max lag 2.0 kB');
+    assert.equal(h.verdict, 'healthy');
+    assert.equal(h.reason, 'leader node1 running with 2 streaming replicas');
     assert.deepEqual(h.problems, []);
   });
 
-  it('red without a leader, and the banner says so first', () => {
-    const h = clusterHealth({ ...base, leader: null, pause: true, members: [replica('node2'), replica('node3')] });
-    assert.equal(h.level, 'red');
-    assert.equal(h.text, 'no leader: writes are down (+1 more)');
+  it('the banner is the status verdict whatever the view: critical red, degraded amber', () => {
+    const views: HealthInput[] = [
+      { ...base, leader: null, pause: true, members: [replica('node2'), replica('node3')] },
+      { ...base, members: [{ ...leader, state: 'stopped' }, replica('node2')] },
+      { ...base, pause: true, members: [leader, replica('node2', { state: 'crashed' })] },
+    ];
+    for (const v of views) {
+      const h = clusterHealth(v);
+      const s = statusVerdict(v);
+      assert.deepEqual({ verdict: h.verdict, reason: h.reason }, s);
+      assert.equal(h.level, s.verdict === 'critical' ? 'red' : 'amber');
+    }
+    assert.equal(clusterHealth(views[0] as HealthInput).reason, 'no leader: nobody holds the leader key, writes fail');
   });
 
-  it('red for a stopped or crashed replica, amber for one starting or replaying from the archive', () => {
+  it('cards: red for a replica that is down, amber for one on its way or replaying from the archive', () => {
     const h = clusterHealth({
       ...base,
       members: [
@@ -44,13 +58,13 @@ describe('clusterHealth', () => {
         replica('node4', { state: 'starting' }),
       ],
     });
-    assert.equal(h.level, 'red');
+    assert.equal(h.level, 'amber', 'writes work: degraded, as `pgkeel status` says');
     assert.deepEqual(
-      h.problems.map((p) => [p.level, p.member, p.text]),
+      h.problems.map((p) => [p.level, p.members, p.text]),
       [
-        ['red', 'node2', 'node2 is crashed: not streaming'],
-        ['amber', 'node3', 'node3 is not streaming (replaying from the archive only)'],
-        ['amber', 'node4', 'node4 is not streaming yet (starting)'],
+        ['red', ['node2'], 'node2 is not streaming (state: crashed)'],
+        ['amber', ['node3'], 'node3 is not streaming (state: running)'],
+        ['amber', ['node4'], 'node4 is not streaming (state: starting)'],
       ],
     );
     assert.equal(memberLevel(h.problems, 'node2'), 'red');
@@ -58,40 +72,43 @@ describe('clusterHealth', () => {
     assert.equal(memberLevel(h.problems, 'node1'), 'ok');
   });
 
-  it('amber for lag over maximum_lag_on_failover (not at it), paused, pending restart, an API not answering', () => {
-    const at = clusterHealth({ ...base, members: [leader, replica('node2', { lag_bytes: 1024 * 1024 })] });
-    assert.equal(at.level, 'ok', 'exactly at the limit is still a candidate');
-    const h = clusterHealth({
+  it('a leader that is not running is red on its card; pending restart colours every member it names', () => {
+    const down = clusterHealth({ ...base, members: [{ ...leader, state: 'stopped' }, replica('node2')] });
+    assert.equal(memberLevel(down.problems, 'node1'), 'red');
+    const pending = clusterHealth({
       ...base,
-      pause: true,
-      unreachable: ['node3'],
-      members: [
-        { ...leader, pending_restart: true },
-        replica('node2', { lag_bytes: 3 * 1024 * 1024 }),
-        replica('node3'),
-      ],
+      members: [{ ...leader, pending_restart: true }, replica('node2', { pending_restart: true }), replica('node3')],
     });
-    assert.equal(h.level, 'amber');
+    assert.equal(pending.reason, 'pending restart on node1, node2');
     assert.deepEqual(
-      h.problems.map((p) => p.text),
-      [
-        'maintenance mode (paused): no automatic failover',
-        'node1 needs a restart (pending_restart)',
-        'node2 lags 3.0 MB, over maximum_lag_on_failover (1.0 MB)',
-        "node3's REST API does not answer",
-      ],
+      ['node1', 'node2', 'node3'].map((n) => memberLevel(pending.problems, n)),
+      ['amber', 'amber', 'ok'],
     );
-    assert.equal(h.text, 'maintenance mode (paused): no automatic failover (+3 more)');
   });
 
-  it('red when the leader itself is not running or the DCS does not answer; amber when archiving fails', () => {
-    assert.equal(
-      clusterHealth({ ...base, members: [{ ...leader, state: 'stopped' }] }).text,
-      'leader node1 is stopped',
+  it('an API not answering and archiving failing are listed in amber but leave the status verdict alone', () => {
+    const h = clusterHealth({
+      ...base,
+      unreachable: ['node3'],
+      archiveFailing: '000000010000000000000003: disk full',
+    });
+    assert.equal(h.verdict, 'healthy');
+    assert.equal(h.level, 'ok');
+    assert.deepEqual(
+      h.problems.map((p) => [p.level, p.members, p.text]),
+      [
+        ['amber', ['node3'], "node3's REST API does not answer"],
+        ['amber', [], 'WAL archiving fails: 000000010000000000000003: disk full'],
+      ],
     );
-    assert.equal(clusterHealth({ ...base, dcsError: 'timeout' }).problems[0]?.text, 'the DCS does not answer: timeout');
-    const a = clusterHealth({ ...base, archiveFailing: '000000010000000000000003: disk full' });
-    assert.equal(a.level, 'amber');
-    assert.equal(a.text, 'WAL archiving fails: 000000010000000000000003: disk full');
+    assert.equal(memberLevel(h.problems, 'node3'), 'amber');
+  });
+
+  it('the DCS not answering is critical, first in the list, whatever the last view said', () => {
+    const h = clusterHealth({ ...base, dcsError: 'timeout' });
+    assert.equal(h.verdict, 'critical');
+    assert.equal(h.level, 'red');
+    assert.equal(h.reason, 'the DCS does not answer (timeout): showing the last view it gave');
+    assert.deepEqual(h.problems[0], { level: 'red', members: [], text: h.reason });
   });
 });

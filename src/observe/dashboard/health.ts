@@ -1,18 +1,29 @@
 /**
- * The dashboard's red/amber states, as a pure function of the cluster view: what the person on call must see
- * first. Red: writes are down or a replica is down (no leader, leader not running, replica stopped/crashed).
- * Amber: the cluster works but is exposed (replica not streaming yet or from the archive only, lag over
- * `maximum_lag_on_failover` — it would not be promoted —, maintenance mode, pending restart, a member's API not
- * answering, WAL archiving failing). The banner is the most severe problem's sentence.
+ * The dashboard's health, as a pure function of the cluster view. The banner is the verdict `pgkeel status` and
+ * `pgkeel ctl list` print (src/observe/status/health-verdict.ts: healthy, degraded or critical, with its reason),
+ * so the three never disagree; this file adds only what the serving agent knows beyond the DCS and the colours:
+ * - the DCS not answering (the view shown is the last cycle's): critical;
+ * - a member's REST API not answering, WAL archiving failing: amber in the problem list and on the member's card
+ *   (they leave the verdict as it is — `pgkeel status` cannot see them);
+ * - a member's card colour: red when it concerns a critical problem or a replica whose PostgreSQL is down
+ *   (stopped, crashed…), amber for a replica on its way (starting, rewinding…) or any other problem.
  */
 import type { MemberView } from '../../cluster/view.js';
+import {
+  type HealthVerdict,
+  type Verdict,
+  type VerdictInput,
+  type VerdictProblem,
+  verdictOf,
+  verdictProblems,
+} from '../status/health-verdict.js';
 
 export type Level = 'ok' | 'amber' | 'red';
 
 export interface Problem {
   readonly level: Exclude<Level, 'ok'>;
-  /** The member concerned, when there is one (the page colours its card). */
-  readonly member?: string;
+  /** The members concerned (the page colours their cards); empty for a cluster-wide problem. */
+  readonly members: readonly string[];
   readonly text: string;
 }
 
@@ -29,15 +40,19 @@ export interface HealthInput {
   readonly dcsError?: string | null;
 }
 
-export interface Health {
+export interface Health extends HealthVerdict {
+  /** The banner's colour: the verdict's (critical red, degraded amber, healthy ok). */
   readonly level: Level;
-  /** One line for the banner. */
-  readonly text: string;
+  /** Everything wrong, red first: the verdict's problems and the dashboard's own. */
   readonly problems: readonly Problem[];
 }
 
-/** Replica states on the way to streaming (src/ha/agent.ts memberState): amber, not red. */
-const TRANSITIONAL = new Set([
+const LEVEL: Record<Verdict, Level> = { healthy: 'ok', degraded: 'amber', critical: 'red' };
+
+/** Replica states on the way to streaming (src/ha/agent.ts memberState), or running from the archive: not down. */
+const NOT_DOWN = new Set([
+  'running',
+  'streaming',
   'starting',
   'restarting',
   'creating replica',
@@ -47,56 +62,38 @@ const TRANSITIONAL = new Set([
   'initializing new cluster',
 ]);
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} kB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GB`;
-}
-
-function memberProblems(m: HealthInput['members'][number], h: HealthInput): Problem[] {
-  const out: Problem[] = [];
-  const p = (level: Problem['level'], text: string) => out.push({ level, member: m.name, text });
-  if (m.role === 'leader') {
-    if (m.state !== 'running') p('red', `leader ${m.name} is ${m.state}`);
-  } else if (m.state === 'running') p('amber', `${m.name} is not streaming (replaying from the archive only)`);
-  else if (TRANSITIONAL.has(m.state)) p('amber', `${m.name} is not streaming yet (${m.state})`);
-  else if (m.state !== 'streaming') p('red', `${m.name} is ${m.state}: not streaming`);
-  if (m.role !== 'leader' && m.lag_bytes !== null && m.lag_bytes > h.maxLagBytes)
-    p(
-      'amber',
-      `${m.name} lags ${formatBytes(m.lag_bytes)}, over maximum_lag_on_failover (${formatBytes(h.maxLagBytes)})`,
-    );
-  if (m.pending_restart) p('amber', `${m.name} needs a restart (pending_restart)`);
-  if (h.unreachable.includes(m.name)) p('amber', `${m.name}'s REST API does not answer`);
-  return out;
+function levelOf(p: VerdictProblem, h: HealthInput): Problem['level'] {
+  if (p.severity === 'critical') return 'red';
+  const down = (name: string) => {
+    const m = h.members.find((x) => x.name === name);
+    return m !== undefined && m.name !== h.leader && !NOT_DOWN.has(m.state);
+  };
+  return p.rule === 'not_streaming' && p.members.some(down) ? 'red' : 'amber';
 }
 
 export function clusterHealth(h: HealthInput): Health {
-  const problems: Problem[] = [];
-  if (h.dcsError) problems.push({ level: 'red', text: `the DCS does not answer: ${h.dcsError}` });
-  if (!h.leader) problems.push({ level: 'red', text: 'no leader: writes are down' });
-  if (h.pause) problems.push({ level: 'amber', text: 'maintenance mode (paused): no automatic failover' });
-  for (const m of h.members) problems.push(...memberProblems(m, h));
-  if (h.archiveFailing) problems.push({ level: 'amber', text: `WAL archiving fails: ${h.archiveFailing}` });
+  const input: VerdictInput = {
+    leader: h.leader,
+    members: h.members,
+    pause: h.pause,
+    maximumLagOnFailover: h.maxLagBytes,
+  };
+  const found = verdictProblems(input);
+  const verdict: HealthVerdict = h.dcsError
+    ? { verdict: 'critical', reason: `the DCS does not answer (${h.dcsError}): showing the last view it gave` }
+    : verdictOf(found, input);
+  const problems: Problem[] = found.map((p) => ({ level: levelOf(p, h), members: p.members, text: p.text }));
+  if (h.dcsError) problems.unshift({ level: 'red', members: [], text: verdict.reason });
+  for (const name of h.unreachable)
+    problems.push({ level: 'amber', members: [name], text: `${name}'s REST API does not answer` });
+  if (h.archiveFailing)
+    problems.push({ level: 'amber', members: [], text: `WAL archiving fails: ${h.archiveFailing}` });
   problems.sort((a, b) => (a.level === b.level ? 0 : a.level === 'red' ? -1 : 1));
-  const first = problems[0];
-  if (!first) {
-    const replicas = h.members.filter((m) => m.role !== 'leader');
-    const lags = replicas.map((m) => m.lag_bytes ?? 0);
-    const worst = lags.length ? Math.max(...lags) : 0;
-    return {
-      level: 'ok',
-      text: `healthy: ${h.leader} leads, ${replicas.length} replica${replicas.length === 1 ? '' : 's'} streaming, max lag ${formatBytes(worst)}`,
-      problems,
-    };
-  }
-  const more = problems.length - 1;
-  return { level: first.level, text: more ? `${first.text} (+${more} more)` : first.text, problems };
+  return { ...verdict, level: LEVEL[verdict.verdict], problems };
 }
 
 /** The level of one member's card: its worst problem. */
 export function memberLevel(problems: readonly Problem[], name: string): Level {
-  const mine = problems.filter((p) => p.member === name);
+  const mine = problems.filter((p) => p.members.includes(name));
   return mine.some((p) => p.level === 'red') ? 'red' : mine.length ? 'amber' : 'ok';
 }

@@ -122,11 +122,17 @@ describe('buildState', () => {
     assert.equal(s.members[0]?.server_version, 150004);
     assert.deepEqual(s.members[2]?.tags, { nofailover: true });
     assert.equal(s.health.level, 'amber');
+    assert.equal(s.health.verdict, 'degraded');
+    assert.equal(
+      s.health.reason,
+      'node3 lags 2000 bytes, over maximum_lag_on_failover (500 bytes); pending restart on node3',
+      "the verdict `pgkeel status` prints: the unreachable API is the dashboard's own finding",
+    );
     assert.deepEqual(
       s.health.problems.map((p) => p.text),
       [
-        'node3 lags 2.0 kB, over maximum_lag_on_failover (500 B)',
-        'node3 needs a restart (pending_restart)',
+        'node3 lags 2000 bytes, over maximum_lag_on_failover (500 bytes)',
+        'pending restart on node3',
         "node3's REST API does not answer",
       ],
     );
@@ -143,8 +149,10 @@ describe('buildState', () => {
     const noLeader = parseCluster(keys, { revision: 1, kvs: [member('node2'), member('node3')] });
     const s = buildState(raw({ cluster: noLeader, clusterError: 'deadline exceeded' }));
     assert.equal(s.health.level, 'red');
-    assert.equal(s.health.problems[0]?.text, 'the DCS does not answer: deadline exceeded');
-    assert.ok(s.health.problems.some((p) => p.text === 'no leader: writes are down'));
+    assert.equal(s.health.verdict, 'critical');
+    assert.equal(s.health.reason, 'the DCS does not answer (deadline exceeded): showing the last view it gave');
+    assert.equal(s.health.problems[0]?.text, s.health.reason);
+    assert.ok(s.health.problems.some((p) => p.text === 'no leader: nobody holds the leader key, writes fail'));
     assert.equal(s.members.length, 2);
   });
 

@@ -9,10 +9,10 @@
  */
 import type { BackupServiceStatus } from '../../backup/agent-service.js';
 import { clusterView, type MemberView } from '../../cluster/view.js';
-import { maxLag } from '../../ctl/checks.js';
 import type { Cluster } from '../../dcs/layout.js';
 import { clusterHealth, type Health, type Level, memberLevel } from './health.js';
 import type { LagPoint } from './lag-history.js';
+import { DEFAULT_MAXIMUM_LAG_ON_FAILOVER, maximumLagOf } from '../status/health-verdict.js';
 
 /** One HTTP GET's outcome: the parsed JSON body on 2xx, else the status code or the network error. */
 export type Fetched =
@@ -285,7 +285,7 @@ function archiveFailing(b: BackupServiceStatus | undefined): string | null {
 
 export function buildState(r: RawInputs): DashboardState {
   const view = r.cluster ? clusterView(r.scope, r.cluster) : null;
-  const maxLagBytes = r.cluster ? maxLag(r.cluster) : 1024 * 1024;
+  const maxLagBytes = r.cluster ? maximumLagOf(r.cluster) : DEFAULT_MAXIMUM_LAG_ON_FAILOVER;
   const unreachable = [...r.patroni].filter(([, f]) => !f.ok).map(([n]) => n);
   const health = clusterHealth({
     leader: view?.leader ?? null,

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { healthVerdict, maximumLagOf, type VerdictInput, type VerdictMember } from './health-verdict.js';
+import {
+  healthVerdict,
+  maximumLagOf,
+  type VerdictInput,
+  type VerdictMember,
+  verdictProblems,
+} from './health-verdict.js';
 
 const m = (name: string, o: Partial<VerdictMember> = {}): VerdictMember => ({
   name,
@@ -65,5 +71,24 @@ describe('healthVerdict', () => {
   it('maximum_lag_on_failover from the DCS config, else the default', () => {
     assert.equal(maximumLagOf({ config: { value: { maximum_lag_on_failover: 5 }, modRevision: 1 } }), 5);
     assert.equal(maximumLagOf({ config: undefined }), 1_048_576);
+  });
+
+  it('verdictProblems: one entry per rule, with the members it concerns, critical first', () => {
+    const p = verdictProblems(
+      input({
+        pause: true,
+        members: [m('node1', { state: 'stopped', pending_restart: true }), m('node2', { lag_bytes: 2_000_000 })],
+      }),
+    );
+    assert.deepEqual(
+      p.map((x) => [x.severity, x.rule, x.members]),
+      [
+        ['critical', 'leader_down', ['node1']],
+        ['degraded', 'paused', []],
+        ['degraded', 'lagging', ['node2']],
+        ['degraded', 'pending_restart', ['node1']],
+      ],
+    );
+    assert.deepEqual(verdictProblems(input()), []);
   });
 });

@@ -46,29 +46,70 @@ export function maximumLagOf(c: Pick<Cluster, 'config'>): number {
 const MiB = 1024 * 1024;
 const size = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MB` : `${n} bytes`);
 
-export function healthVerdict(v: VerdictInput): HealthVerdict {
-  if (!v.leader) return { verdict: 'critical', reason: 'no leader: nobody holds the leader key, writes fail' };
-  const leader = v.members.find((m) => m.name === v.leader);
-  if (!leader) return { verdict: 'critical', reason: `leader ${v.leader} publishes no member record` };
-  if (leader.state !== 'running')
-    return { verdict: 'critical', reason: `leader ${v.leader} is not running (state: ${leader.state})` };
-  const problems: string[] = [];
-  if (v.pause) problems.push('maintenance mode is on (no automatic failover)');
-  for (const name of v.expected ?? []) if (!v.members.some((m) => m.name === name)) problems.push(`${name} is missing`);
-  const replicas = v.members.filter((m) => m.name !== v.leader);
-  for (const m of replicas) {
-    if (m.state !== 'streaming') problems.push(`${m.name} is not streaming (state: ${m.state})`);
+/** One thing wrong, as the verdict's reason names it; the dashboard colours the members' cards from these. */
+export interface VerdictProblem {
+  readonly severity: 'critical' | 'degraded';
+  /** Which rule found it. */
+  readonly rule:
+    | 'no_leader'
+    | 'leader_unpublished'
+    | 'leader_down'
+    | 'paused'
+    | 'missing'
+    | 'not_streaming'
+    | 'lagging'
+    | 'pending_restart';
+  /** The members concerned; empty for a cluster-wide problem (no leader, maintenance mode). */
+  readonly members: readonly string[];
+  readonly text: string;
+}
+
+/** Every problem in the view, the critical ones first (the rules behind `healthVerdict`, one place for each). */
+export function verdictProblems(v: VerdictInput): VerdictProblem[] {
+  const out: VerdictProblem[] = [];
+  const add = (
+    severity: VerdictProblem['severity'],
+    rule: VerdictProblem['rule'],
+    text: string,
+    members: readonly string[] = [],
+  ) => out.push({ severity, rule, members, text });
+  const leader = v.leader ? v.members.find((m) => m.name === v.leader) : undefined;
+  if (!v.leader) add('critical', 'no_leader', 'no leader: nobody holds the leader key, writes fail');
+  else if (!leader) add('critical', 'leader_unpublished', `leader ${v.leader} publishes no member record`);
+  else if (leader.state !== 'running')
+    add('critical', 'leader_down', `leader ${v.leader} is not running (state: ${leader.state})`, [v.leader]);
+  if (v.pause) add('degraded', 'paused', 'maintenance mode is on (no automatic failover)');
+  for (const name of v.expected ?? [])
+    if (!v.members.some((m) => m.name === name)) add('degraded', 'missing', `${name} is missing`, [name]);
+  for (const m of v.members) {
+    if (m.name === v.leader) continue;
+    if (m.state !== 'streaming')
+      add('degraded', 'not_streaming', `${m.name} is not streaming (state: ${m.state})`, [m.name]);
     else if (m.lag_bytes !== null && m.lag_bytes > v.maximumLagOnFailover)
-      problems.push(
+      add(
+        'degraded',
+        'lagging',
         `${m.name} lags ${size(m.lag_bytes)}, over maximum_lag_on_failover (${size(v.maximumLagOnFailover)})`,
+        [m.name],
       );
   }
   const pending = v.members.filter((m) => m.pending_restart).map((m) => m.name);
-  if (pending.length) problems.push(`pending restart on ${pending.join(', ')}`);
-  if (problems.length) return { verdict: 'degraded', reason: problems.join('; ') };
-  const n = replicas.length;
+  if (pending.length) add('degraded', 'pending_restart', `pending restart on ${pending.join(', ')}`, pending);
+  return out;
+}
+
+/** The verdict from `verdictProblems(v)`: the first critical problem, else every degraded one, else healthy. */
+export function verdictOf(problems: readonly VerdictProblem[], v: VerdictInput): HealthVerdict {
+  const critical = problems.find((p) => p.severity === 'critical');
+  if (critical) return { verdict: 'critical', reason: critical.text };
+  if (problems.length) return { verdict: 'degraded', reason: problems.map((p) => p.text).join('; ') };
+  const n = v.members.filter((m) => m.name !== v.leader).length;
   return {
     verdict: 'healthy',
     reason: `leader ${v.leader} running with ${n} streaming replica${n === 1 ? '' : 's'}`,
   };
+}
+
+export function healthVerdict(v: VerdictInput): HealthVerdict {
+  return verdictOf(verdictProblems(v), v);
 }
