@@ -97,6 +97,25 @@ describe('mergeEvents', () => {
     assert.equal(capped.items[0]?.at, 5);
   });
 
+  it('keeps one entry for a happening several members recorded (as ctl events does)', () => {
+    const seen = (observer: string, reason: string) => ({
+      ...ev(40, 'node1', 'leader_lost'),
+      from: 'node1',
+      reason,
+      details: { observer },
+    });
+    const m = mergeEvents(
+      new Map<string, Fetched>([
+        ['node2', ok([seen('node2', 'the leader key of node1 is gone; taking leadership')])],
+        ['node3', ok([{ ...seen('node3', 'the leader key of node1 is gone; waiting'), at: 41 }])],
+      ]),
+    );
+    assert.deepEqual(
+      m.items.map((e) => [e.at, e.kind, e.reason]),
+      [[40, 'leader_lost', 'the leader key of node1 is gone; taking leadership']],
+    );
+  });
+
   it('is unavailable while no member serves /events (404), and names members that failed otherwise', () => {
     assert.deepEqual(mergeEvents(new Map([['node1', notFound]])), { available: false, items: [], errors: [] });
     const m = mergeEvents(new Map<string, Fetched>([['node1', { ok: false, error: 'timeout' }]]));

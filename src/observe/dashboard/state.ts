@@ -7,6 +7,7 @@
  * Other agents' answers are checked field by field: a member running another version, or a proxy answering
  * nonsense, shows as "unavailable", never as a broken page.
  */
+import { mergeEvents as mergeEventLists } from '../events/merge.js';
 import type { BackupServiceStatus } from '../../backup/agent-service.js';
 import { clusterView, type MemberView } from '../../cluster/view.js';
 import type { Cluster } from '../../dcs/layout.js';
@@ -166,8 +167,7 @@ function asEvent(v: unknown, member: string): ClusterEvent | null {
  * newest `MAX_EVENTS`. `available` is false when no member serves `/events` yet (every answer a 404).
  */
 export function mergeEvents(perMember: ReadonlyMap<string, Fetched>): DashboardState['events'] {
-  const seen = new Set<string>();
-  const items: ClusterEvent[] = [];
+  const lists: ClusterEvent[][] = [];
   const errors: string[] = [];
   let available = false;
   for (const [member, f] of perMember) {
@@ -180,16 +180,10 @@ export function mergeEvents(perMember: ReadonlyMap<string, Fetched>): DashboardS
       errors.push(`${member}: /events did not answer a list`);
       continue;
     }
-    for (const raw of f.body) {
-      const e = asEvent(raw, member);
-      if (!e) continue;
-      const key = `${e.at}|${e.member}|${e.kind}|${e.reason}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      items.push(e);
-    }
+    lists.push(f.body.map((raw) => asEvent(raw, member)).filter((e): e is ClusterEvent => e !== null));
   }
-  items.sort((a, b) => a.at - b.at || a.member.localeCompare(b.member) || a.kind.localeCompare(b.kind));
+  // The same merge as `pgkeel ctl events`: time order, one entry per happening seen by several members.
+  const items = mergeEventLists(lists);
   return { available: available || errors.length > 0, items: items.slice(-MAX_EVENTS), errors };
 }
 

@@ -10,18 +10,21 @@ import type { ClusterEvent } from './event.js';
 /** Two agents see one change of the cluster's keys at most a lease apart (a cycle each, plus the watch). */
 export const SAME_HAPPENING_MS = 30_000;
 
-const observer = (e: ClusterEvent) => String(e.details?.['observer'] ?? e.member);
+/** What the merge reads of an event (the dashboard passes its own, looser, event type). */
+type Mergeable = Pick<ClusterEvent, 'at' | 'member' | 'from' | 'details'> & { readonly kind: string };
+
+const observer = (e: Mergeable) => String(e.details?.['observer'] ?? e.member);
 
 /** Stable: events of one member at the same millisecond keep the order the agent recorded them in. */
-function order(a: ClusterEvent, b: ClusterEvent): number {
+function order(a: Mergeable, b: Mergeable): number {
   return a.at - b.at || a.member.localeCompare(b.member);
 }
 
 /** All events of all members, oldest first, without exact duplicates and without the same happening twice. */
-export function mergeEvents(lists: readonly (readonly ClusterEvent[])[]): ClusterEvent[] {
+export function mergeEvents<E extends Mergeable>(lists: readonly (readonly E[])[]): E[] {
   const all = lists.flat().sort(order);
   const seen = new Set<string>();
-  const kept: ClusterEvent[] = [];
+  const kept: E[] = [];
   for (const e of all) {
     const key = JSON.stringify(e);
     if (seen.has(key)) continue;
