@@ -20,7 +20,11 @@ const SPEC: Record<string, FlagSpec> = {
   config: { type: 'string', short: 'c', doc: 'proxy config file (YAML)', placeholder: 'FILE' },
   listen: { type: 'string', doc: 'read-write listener', placeholder: 'HOST:PORT' },
   'ro-listen': { type: 'string', doc: 'read-only listener (replicas)', placeholder: 'HOST:PORT' },
-  'metrics-listen': { type: 'string', doc: 'HTTP listener for Prometheus /metrics and the /stats JSON (with --etcd the proxy also registers itself in the DCS for the dashboard)', placeholder: 'HOST:PORT' },
+  'metrics-listen': {
+    type: 'string',
+    doc: 'HTTP listener for Prometheus /metrics and the /stats JSON (with --etcd the proxy also registers itself in the DCS for the dashboard)',
+    placeholder: 'HOST:PORT',
+  },
   primary: { type: 'string', doc: 'static topology: the primary', placeholder: 'HOST:PORT' },
   replica: { type: 'list', doc: 'static topology: a replica (repeatable)', placeholder: 'HOST:PORT' },
   etcd: { type: 'list', doc: 'follow a cluster in etcd (repeatable)', placeholder: 'HOST:PORT' },

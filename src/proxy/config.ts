@@ -46,7 +46,11 @@ export const proxySchema: Schema = {
   fields: {
     listen: hostPort('read-write listener: always routed to the current leader', true, true),
     ro_listen: hostPort('read-only listener: balanced across healthy replicas (optional)', false, true),
-    metrics_listen: hostPort('HTTP listener for Prometheus /metrics and /stats (JSON); with etcd, also the DCS registry (optional)', false, true),
+    metrics_listen: hostPort(
+      'HTTP listener for Prometheus /metrics and /stats (JSON); with etcd, also the DCS registry (optional)',
+      false,
+      true,
+    ),
     workers: {
       kind: 'int',
       doc: 'worker processes sharing the listeners; pool limits and max_client_conn are divided among them',

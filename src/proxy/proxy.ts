@@ -252,7 +252,12 @@ class Proxy implements ProxyHost, AdminHost {
     let metricsAddress: string | null = null;
     if (this.config.metrics_listen) {
       const { host, port } = listenAddress(this.config.metrics_listen);
-      const m = await startMetricsServer(host, port, () => this.metricsData(), () => this.clock.wallNow());
+      const m = await startMetricsServer(
+        host,
+        port,
+        () => this.metricsData(),
+        () => this.clock.wallNow(),
+      );
       this.metrics = m.server;
       metricsAddress = m.address;
       if (this.dcs && !this.worker) {
