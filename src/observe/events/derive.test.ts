@@ -96,6 +96,29 @@ describe('derive: events from cycles', () => {
     assert.deepEqual([out[3]?.[1]?.from, out[3]?.[1]?.to], ['node1', 'node2']);
   });
 
+  it('a leader key this agent removed is told with the removal’s reason: what failed and who noticed', () => {
+    const removing: DecisionFacts = {
+      summary: 'removing the leader key of node1: its REST API and PostgreSQL both refuse connections',
+      actions: ['remove_dead_leader'],
+    };
+    const out = run([
+      [{}],
+      [{}, removing],
+      [{ leader: null }, { summary: 'taking leadership: leader key was free', actions: ['take_leadership'] }],
+      [{ leader: null }],
+      [{ leader: 'node1' }],
+      [{ leader: null }],
+    ]);
+    assert.deepEqual(out[1], [], 'the removal cycle still read the key: nothing yet');
+    assert.deepEqual(kinds(out[2] as EventDraft[]), ['leader_lost']);
+    assert.equal(
+      out[2]?.[0]?.reason,
+      'removing the leader key of node1: its REST API and PostgreSQL both refuse connections; taking leadership: leader key was free',
+    );
+    // A later loss this agent did not cause is told as before, not with the old removal's reason.
+    assert.match(out[5]?.[0]?.reason ?? '', /leader key of node1 is gone/);
+  });
+
   it('a bootstrap that ends holding the key says so, not the next cycle’s "no action"', () => {
     const out = run([
       [{ leader: null, config: null }],

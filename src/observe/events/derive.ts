@@ -24,6 +24,9 @@ export interface Tracked extends EventState {
   /** The decision that started the running (or last) background operation. */
   readonly busyReason: string | null;
   readonly dcsLostAt: number | null;
+  /** The sentence of the cycle in which this agent removed a dead leader's key (what failed, who noticed); the next
+   *  cycle, which sees the key gone, tells it. */
+  readonly removal: string | null;
 }
 
 /** Operations whose successful end is an event too (how long they took matters); failures always are. */
@@ -133,7 +136,9 @@ export function derive(prev: Tracked | null, next: EventState, decision: Decisio
   if (compare && prev.leader && prev.leader !== next.leader && prev.leader !== next.me) {
     const reason = next.leader
       ? `the leader key moved from ${prev.leader} to ${next.leader}`
-      : `the leader key of ${prev.leader} is gone (released, removed or its lease expired); ${summary}`;
+      : prev.removal
+        ? `${prev.removal}; ${summary}`
+        : `the leader key of ${prev.leader} is gone (released, removed or its lease expired); ${summary}`;
     cluster('leader_lost', prev.leader, reason, { from: prev.leader, ...(next.leader ? { to: next.leader } : {}) });
   }
 
@@ -221,6 +226,7 @@ export function derive(prev: Tracked | null, next: EventState, decision: Decisio
       busySince,
       busyReason,
       dcsLostAt,
+      removal: actions.includes('remove_dead_leader') ? summary : null,
     },
   };
 }
