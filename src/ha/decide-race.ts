@@ -4,7 +4,15 @@
  * no member is a better choice. Ties are fine: the key is created with compare "absent", so etcd picks one.
  */
 import type { Cluster, FailoverRequest } from '../dcs/layout.js';
-import { clusterTimeline, decision, isPrimary, scheduleOf, sortedEntries, syncActive } from './decide-common.js';
+import {
+  clusterTimeline,
+  decision,
+  isPrimary,
+  scheduleOf,
+  sortedEntries,
+  syncActive,
+  watchdogBar,
+} from './decide-common.js';
 import type { Decision, Observed } from './view.js';
 
 type Verdict = { readonly race: true; readonly reason: string } | { readonly race: false; readonly why: string };
@@ -15,6 +23,8 @@ const no = (why: string): Verdict => ({ race: false, why });
 /** Bars that hold whatever the others look like. */
 function personalBar(o: Observed): string | null {
   if (o.tags.nofailover) return 'I am tagged nofailover';
+  const watchdog = watchdogBar(o);
+  if (watchdog !== null) return watchdog;
   // Patroni `_released_leader_key_timestamp`: who just gave the key away on purpose must let others take it —
   // unless an operator names it as the switchover/failover candidate (switching back to it must not wait a ttl).
   const named = o.dcs.ok && o.dcs.cluster.failover?.member === o.me;
