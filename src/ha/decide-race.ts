@@ -37,7 +37,7 @@ function personalBar(o: Observed): string | null {
 /** A candidate named in `/failover` can take over: it answered, may be promoted, and (sync mode) is synchronous. */
 function candidateHealthy(o: Observed, c: Cluster, name: string): boolean {
   const p = o.peers.get(name);
-  if (!c.members.has(name) || p === undefined || !p.reachable || p.nofailover) return false;
+  if (!c.members.has(name) || p === undefined || !p.reachable || p.nofailover || p.watchdogFailed) return false;
   return !syncActive(o, c) || (c.sync?.standbys.includes(name) ?? false);
 }
 
@@ -97,7 +97,7 @@ function healthiestVerdict(o: Observed, c: Cluster, scope: RaceScope): Verdict {
     if (p.reachable && p.role === 'primary') return no(`${name} is still running as primary`);
   }
   for (const [name, p] of peers) {
-    if (!p.reachable || p.nofailover || name === scope.exclude || p.walPosition === null) continue;
+    if (!p.reachable || p.nofailover || p.watchdogFailed || name === scope.exclude || p.walPosition === null) continue;
     // In sync mode only the members in /sync are rivals (Patroni filters with `sync.matches(name, True)`), and
     // the former leader among them is ignored when ahead — its extra WAL was never confirmed to a client — so
     // it can never block: only the synchronous standbys count.

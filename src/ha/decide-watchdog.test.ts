@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from './decide.js';
-import { PG_STOPPED, acts, leaderFixture, racerFixture } from '../../test/fakes/observed.js';
+import { PG_STOPPED, UNREACHABLE, acts, leaderFixture, peer, racerFixture } from '../../test/fakes/observed.js';
 import type { WatchdogView } from './watchdog.js';
 
 const missing = '/dev/watchdog does not exist (is the softdog module loaded?)';
@@ -50,6 +50,14 @@ describe('decide: watchdog fencing', () => {
     const d = decide(leaderFixture({ watchdog: view('automatic', 'unavailable') }));
     assert.equal(d.role, 'primary');
     assert.equal(acts(d).includes('demote:graceful'), false);
+  });
+
+  it('a peer ahead of me that reports watchdog_failed is no rival (it will not take the key)', () => {
+    const ahead = { walPosition: 2000 };
+    const blocked = decide(racerFixture({ peerMap: { node1: UNREACHABLE, node3: peer(ahead) } }));
+    assert.deepEqual(acts(blocked), []);
+    const peers = { node1: UNREACHABLE, node3: peer({ ...ahead, watchdogFailed: true }) };
+    assert.deepEqual(acts(decide(racerFixture({ peerMap: peers }))), ['take_leadership']);
   });
 
   it('paused: an unavailable required watchdog changes nothing (Patroni disarms it during pause)', () => {

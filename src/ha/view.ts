@@ -84,6 +84,8 @@ export type PeerStatus =
       readonly walPosition: number | null;
       readonly timeline: number | null;
       readonly nofailover: boolean;
+      /** It said `watchdog_failed` (watchdog.mode required, not armable): it will not take the key, so not a rival. */
+      readonly watchdogFailed?: boolean;
     }
   | { readonly reachable: false };
 
