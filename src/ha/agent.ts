@@ -251,10 +251,11 @@ export class Agent {
   /** One cycle; returns loop_wait in seconds from the effective config. */
   async cycle(): Promise<number> {
     const { ctx, watchdog } = this;
-    watchdog.beforeCycle(); // before the DCS read, which may take up to retry_timeout
+    const leaseClock = () => ({ now: ctx.now(), lastRenew: ctx.mem.lastRenew });
+    watchdog.beforeCycle(leaseClock()); // before the DCS read, which may take up to retry_timeout
     const read = await readDcs(ctx);
     const lease = await this.leaseStep(read);
-    watchdog.afterLease(lease.holdsLock);
+    watchdog.afterLease(leaseClock());
     const gathered = await gather(ctx, read, lease, {
       shuttingDown: this.shuttingDown,
       request: this.requests[0]?.kind ?? null,
@@ -303,7 +304,7 @@ export class Agent {
         this.poke();
       });
     }
-    watchdog.afterCycle(decision, settings, ctx.mem.busy);
+    watchdog.afterCycle(decision, settings, ctx.mem.busy, leaseClock());
     const role = ctx.mem.busy ? ctx.mem.role : this.roleAfter(g, decision);
     ctx.mem.role = role;
     const memberState = this.memberState(g);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../lib/log.js';
 import { LinuxWatchdogDevice, WatchdogDeviceError, type WatchdogDevice } from './watchdog-device.js';
-import { Watchdog, watchdogTimeout } from './watchdog.js';
+import { type LeaseClock, Watchdog, watchdogTimeout } from './watchdog.js';
 import type { Decision, HaSettings } from './view.js';
 import { SETTINGS } from '../../test/fakes/observed.js';
 
@@ -41,6 +41,8 @@ const demoting: Decision = {
   role: 'demoted',
 };
 const following: Decision = { summary: 'no action: following node1', actions: [], role: 'replica' };
+/** The leader key was renewed 1 s ago: within safety_margin (5 s), so a feed still fires before it can expire. */
+const fresh: LeaseClock = { now: 10_000, lastRenew: { ok: true, at: 9_000 } };
 /** ttl 10, loop_wait 1: with safety_margin 5 the watchdog timeout is 5 s. */
 const S: HaSettings = { ...SETTINGS, ttl: 10, loopWait: 1, paused: false };
 
@@ -133,15 +135,15 @@ describe('Watchdog: the agent loop contract', () => {
     assert.deepEqual(wdctlCalls, [['wdctl', '--settimeout', '5', dev]]);
     assert.equal(wd.view(S).state, 'armed');
     assert.equal(written(), '', 'arming only opens');
-    wd.afterCycle(taking, S, { what: 'promote', since: 0 });
+    wd.afterCycle(taking, S, { what: 'promote', since: 0 }, fresh);
     // next cycle: before the DCS read, after the lease renewal, after the decision ran
-    wd.beforeCycle();
-    wd.afterLease(true);
+    wd.beforeCycle(fresh);
+    wd.afterLease(fresh);
     assert.equal(wd.gate(leading, S), false);
-    wd.afterCycle(leading, S, null);
+    wd.afterCycle(leading, S, null, fresh);
     assert.equal(written(), '1111');
-    wd.beforeCycle();
-    wd.afterCycle(following, S, null);
+    wd.beforeCycle(fresh);
+    wd.afterCycle(following, S, null, fresh);
     assert.equal(written(), '11111V');
     assert.equal(wd.view(S).state, 'ready');
   });
@@ -149,17 +151,25 @@ describe('Watchdog: the agent loop contract', () => {
   it('stays armed and fed while a demote is still stopping PostgreSQL; stop() disarms', () => {
     const { wd } = setup('automatic');
     wd.gate(leading, S);
-    wd.afterCycle(demoting, S, { what: 'demote', since: 0 });
+    wd.afterCycle(demoting, S, { what: 'demote', since: 0 }, fresh);
     assert.equal(wd.view(S).state, 'armed');
     wd.stop();
     assert.equal(written(), '1V');
   });
 
-  it('feeds after the lease step only while it holds the key', () => {
+  it('feeds only while the last renewal covers the timeout: a stalled or lost lease stops the feeding', () => {
     const { wd } = setup('automatic');
     wd.gate(leading, S);
-    wd.afterLease(false);
+    wd.afterLease({ now: 10_000, lastRenew: { ok: false, at: 10_000 } });
+    wd.beforeCycle({ now: 10_000, lastRenew: null });
+    // renewed 6 s ago: a feed now would keep the host alive until 11 s after the renewal, past the 10 s ttl
+    const stalled = { now: 15_000, lastRenew: { ok: true, at: 9_000 } };
+    wd.beforeCycle(stalled);
+    wd.afterCycle(leading, S, null, stalled);
     assert.equal(written(), '');
+    wd.beforeCycle({ now: 14_000, lastRenew: { ok: true, at: 9_000 } }); // exactly safety_margin: still covered
+    assert.equal(written(), '1');
+    assert.equal(wd.view(S).state, 'armed', 'not feeding is the fence; the device stays armed');
   });
 
   it('required, timeout cannot be set and the one in force is too long: refuses and never opens', () => {
@@ -173,7 +183,7 @@ describe('Watchdog: the agent loop contract', () => {
     assert.equal(written(), '');
     assert.ok(logged.some((l) => l.level === 'error' && l.msg.startsWith('watchdog required but cannot be armed')));
     // the next cycle probes afresh: a transient failure does not bar the node for good
-    wd.beforeCycle();
+    wd.beforeCycle(fresh);
     assert.equal(wd.view(S).state, 'ready');
   });
 
@@ -188,9 +198,9 @@ describe('Watchdog: the agent loop contract', () => {
   it('automatic without a device: continues, and warns once however many cycles lead', () => {
     const { wd, logged } = setup('automatic', linuxDevice(join(dir, 'missing')));
     for (let i = 0; i < 3; i++) {
-      wd.beforeCycle();
+      wd.beforeCycle(fresh);
       assert.equal(wd.gate(leading, S), false);
-      wd.afterCycle(leading, S, null);
+      wd.afterCycle(leading, S, null, fresh);
     }
     assert.equal(logged.filter((l) => l.level === 'warn').length, 1);
     assert.match(logged.find((l) => l.level === 'warn')?.msg ?? '', /^watchdog not used: .*does not exist/);
@@ -230,7 +240,7 @@ describe('Watchdog: the agent loop contract', () => {
       },
     });
     wd.gate(leading, S);
-    wd.afterLease(true);
+    wd.afterLease(fresh);
     assert.deepEqual(wd.view(S), {
       mode: 'required',
       state: 'unavailable',
@@ -244,7 +254,7 @@ describe('Watchdog: the agent loop contract', () => {
     assert.equal(wd.gate(leading, { ...S, paused: true }), false);
     assert.equal(wd.view(S).state, 'ready');
     wd.gate(leading, S);
-    wd.afterCycle(leading, { ...S, paused: true }, null);
+    wd.afterCycle(leading, { ...S, paused: true }, null, fresh);
     assert.equal(written(), 'V');
   });
 

@@ -12,11 +12,16 @@
  *   `afterCycle()`   disarm (magic close) once the decision no longer leads and no demote is still running;
  *   `stop()`         disarm on a clean shutdown.
  * `automatic` uses the device when it can and warns once per distinct problem; `off` never touches it.
+ *
+ * Every feed is bounded by the lease: a keepalive at `now` lets the host live until now + timeout, which must come
+ * before the leader key can expire (last successful renewal + ttl). So a feed happens only while
+ * now - lastRenew.at <= safety_margin; a leader whose renewals stall (slow or lost DCS) stops feeding, and if it
+ * does not demote and disarm in time the kernel resets the host before anyone else can be promoted.
  */
 import type { WatchdogMode } from '../config/node.js';
 import type { Logger } from '../lib/log.js';
 import type { WatchdogDevice } from './watchdog-device.js';
-import type { Busy, Decision, HaSettings } from './view.js';
+import type { Busy, Decision, HaSettings, Renewal } from './view.js';
 
 export interface WatchdogView {
   readonly mode: WatchdogMode;
@@ -34,6 +39,12 @@ export interface WatchdogOptions {
 }
 
 type Timing = Pick<HaSettings, 'ttl' | 'loopWait'>;
+
+/** The clock and the last renewal of our leader key (AgentMemory.lastRenew) when a feed is due. */
+export interface LeaseClock {
+  readonly now: number;
+  readonly lastRenew: Renewal | null;
+}
 
 /** The timeout to arm with, or the reason there is none: it must leave the loop time to feed it. */
 export function watchdogTimeout(t: Timing, safetyMargin: number): { seconds: number } | { problem: string } {
@@ -112,9 +123,9 @@ export class Watchdog {
     return null;
   }
 
-  /** Restarts the timer if armed. A failed write is remembered: the next view is unavailable. */
-  keepalive(): void {
-    if (!this.opts.device.isOpen) return;
+  /** Restarts the timer if armed and the lease covers it. A failed write is remembered: the next view is unavailable. */
+  keepalive(lease: LeaseClock): void {
+    if (!this.opts.device.isOpen || !this.covered(lease)) return;
     try {
       this.opts.device.keepalive();
     } catch (err) {
@@ -132,13 +143,18 @@ export class Watchdog {
   }
 
   /** Feeds it; forgets the last failed attempt, so this cycle's view probes afresh (a transient failure passes). */
-  beforeCycle(): void {
+  beforeCycle(lease: LeaseClock): void {
     if (!this.opts.device.isOpen) this.failure = null;
-    this.keepalive();
+    this.keepalive(lease);
   }
 
-  afterLease(holdsLock: boolean): void {
-    if (holdsLock) this.keepalive();
+  afterLease(lease: LeaseClock): void {
+    this.keepalive(lease);
+  }
+
+  /** A feed now still fires before the key could expire: the last renewal succeeded within safety_margin. */
+  private covered({ now, lastRenew }: LeaseClock): boolean {
+    return lastRenew?.ok === true && now - lastRenew.at <= this.opts.safetyMargin * 1000;
   }
 
   /**
@@ -152,11 +168,11 @@ export class Watchdog {
   }
 
   /** After the decision ran: disarm once this node no longer leads and no demote is stopping PostgreSQL. */
-  afterCycle(d: Decision, s: HaSettings, busy: Busy | null): void {
+  afterCycle(d: Decision, s: HaSettings, busy: Busy | null, lease: LeaseClock): void {
     if (!this.opts.device.isOpen) return;
     if (s.paused) return this.disarm('the cluster is paused');
     if (leads(d) || busy?.what === 'demote' || busy?.what === 'promote') {
-      this.keepalive();
+      this.keepalive(lease);
       return;
     }
     this.disarm(`not the leader any more (${d.summary})`);
