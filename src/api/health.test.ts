@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentSnapshot } from '../ha/agent.js';
-import { healthCode, parseLag } from './health.js';
+import { healthCode, parseLag, patroniStatus } from './health.js';
 
 const NOW = 1_000_000;
 
@@ -38,6 +38,19 @@ describe('REST health codes', () => {
   it('an agent whose last renewal is older than the ttl (it was frozen) no longer claims the primary', () => {
     assert.equal(healthCode('/primary', primary(10_500), new URLSearchParams(), NOW), 503);
     assert.equal(healthCode('/leader', primary(10_500), new URLSearchParams(), NOW), 503);
+  });
+
+  it('GET /patroni says watchdog_failed only when watchdog.mode is required and it cannot be armed', () => {
+    const withWatchdog = (mode: string, state: string) => {
+      const s = primary(0);
+      const g = s.gathered as unknown as { observed: object };
+      return { ...s, gathered: { ...g, observed: { ...g.observed, watchdog: { mode, state, problem: 'x' } } } };
+    };
+    const failed = (s: unknown) => patroniStatus(s as AgentSnapshot)['watchdog_failed'];
+    assert.equal(failed(withWatchdog('required', 'unavailable')), true);
+    assert.equal(failed(withWatchdog('automatic', 'unavailable')), undefined);
+    assert.equal(failed(withWatchdog('required', 'armed')), undefined);
+    assert.equal(failed(primary(0)), undefined);
   });
 
   it('parses Patroni lag values', () => {

@@ -54,6 +54,9 @@ export function patroniStatus(s: AgentSnapshot): Json {
     const t = Object.fromEntries(Object.entries(tags).filter(([, v]) => v === true));
     if (Object.keys(t).length) body['tags'] = t;
   }
+  // Patroni: set when watchdog.mode is required and the watchdog cannot be armed; peers then skip this member.
+  const wd = g?.observed.watchdog;
+  if (wd?.mode === 'required' && wd.state === 'unavailable') body['watchdog_failed'] = true;
   if (s.memory.sysid) body['database_system_identifier'] = s.memory.sysid;
   body['patroni'] = { version: PGKEEL_VERSION, scope: s.scope, name: s.name };
   body['pgkeel'] = { summary: s.decision?.summary ?? 'starting', last_error: s.memory.lastError };

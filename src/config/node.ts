@@ -31,6 +31,9 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 export const REPLICA_METHODS = ['backup', 'basebackup'] as const;
 export type ReplicaMethod = (typeof REPLICA_METHODS)[number];
 /** libpq's sslmode values (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-PROTECTION). */
+export const WATCHDOG_MODES = ['off', 'automatic', 'required'] as const;
+export type WatchdogMode = (typeof WATCHDOG_MODES)[number];
+
 export const SSLMODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 export type SslMode = (typeof SSLMODES)[number];
 
@@ -356,6 +359,33 @@ export const nodeSchema: Schema = {
       fields: backupLocalFields,
     },
     metrics: metricsSchema,
+    watchdog: {
+      kind: 'object',
+      doc: "Watchdog fencing, as Patroni (docs/deploy-watchdog.md): the leader arms the device with timeout ttl - safety_margin and feeds it every cycle, so a hung agent's host is reset before another member can take the leader key.",
+      fields: {
+        mode: {
+          kind: 'enum',
+          doc: 'off: never use it; automatic: use it when it can be armed, warn once when not; required: never take or keep the leader key without an armed watchdog.',
+          values: WATCHDOG_MODES,
+          default: 'automatic',
+        },
+        device: {
+          kind: 'string',
+          doc: 'The watchdog device (softdog: `modprobe softdog`).',
+          default: '/dev/watchdog',
+          pattern: /^\/\S+$/,
+          expected: 'an absolute device path',
+        },
+        safety_margin: {
+          kind: 'int',
+          doc: 'The watchdog fires this long before the leader key would expire (timeout = ttl - safety_margin).',
+          default: 5,
+          min: 0,
+          max: 3600,
+          unit: 'seconds',
+        },
+      },
+    },
     log: {
       kind: 'object',
       doc: 'Logging.',
@@ -446,5 +476,6 @@ export interface NodeConfig {
   tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
   backup?: BackupLocalConfig;
   metrics: MetricsConfig;
+  watchdog: { mode: WatchdogMode; device: string; safety_margin: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'text' };
 }

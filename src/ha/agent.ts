@@ -23,6 +23,8 @@ import { EventRecorder, eventsFileFor } from '../observe/events/recorder.js';
 import { decisionFacts, eventState } from '../observe/events/state.js';
 import type { ClusterEvent } from '../observe/events/event.js';
 import { lagSeconds } from '../observe/status/lag.js';
+import { Watchdog } from './watchdog.js';
+import { LinuxWatchdogDevice } from './watchdog-device.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -76,6 +78,8 @@ export class Agent {
   readonly backup: BackupService;
   /** Transitions and decisions, for GET /events (src/observe/events/). */
   private readonly events: EventRecorder;
+  /** Watchdog fencing (watchdog.ts): armed while this node leads, fed every cycle. */
+  private readonly watchdog: Watchdog;
 
   constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
     this.ctx = {
@@ -91,6 +95,12 @@ export class Agent {
     this.backup = new BackupService({ cfg, store, keys: this.ctx.keys, pg: this.ctx.pg, log, now });
     this.events = new EventRecorder({ log, file: eventsFileFor(cfg.postgresql.data_dir) });
     this.events.load();
+    this.watchdog = new Watchdog({
+      mode: cfg.watchdog.mode,
+      safetyMargin: cfg.watchdog.safety_margin,
+      device: new LinuxWatchdogDevice(cfg.watchdog.device),
+      log,
+    });
     this.last = {
       name: cfg.name,
       scope: cfg.scope,
@@ -240,16 +250,26 @@ export class Agent {
 
   /** One cycle; returns loop_wait in seconds from the effective config. */
   async cycle(): Promise<number> {
-    const { ctx } = this;
+    const { ctx, watchdog } = this;
+    const leaseClock = () => ({ now: ctx.now(), lastRenew: ctx.mem.lastRenew });
+    watchdog.beforeCycle(leaseClock()); // before the DCS read, which may take up to retry_timeout
     const read = await readDcs(ctx);
     const lease = await this.leaseStep(read);
-    const g = await gather(ctx, read, lease, {
+    watchdog.afterLease(leaseClock());
+    const gathered = await gather(ctx, read, lease, {
       shuttingDown: this.shuttingDown,
       request: this.requests[0]?.kind ?? null,
     });
+    const settings = gathered.observed.settings;
+    const g = { ...gathered, observed: { ...gathered.observed, watchdog: watchdog.view(settings) } };
     if (g.cluster && !this.watch) this.startWatch(g.cluster.revision + 1);
     this.logConfigProblems(g.configProblems);
-    const decision = decide(g.observed);
+    let decision = decide(g.observed);
+    // Arm before a leading decision runs; in required mode a failure means deciding again, which refuses to lead.
+    if (watchdog.gate(decision, settings)) {
+      g.observed = { ...g.observed, watchdog: watchdog.view(settings) };
+      decision = decide(g.observed);
+    }
     const op = this.takeRequest(decision);
     if (decision.summary !== this.lastSummary) {
       ctx.log.info(decision.summary, { actions: decision.actions.map((a) => a.kind) });
@@ -284,6 +304,7 @@ export class Agent {
         this.poke();
       });
     }
+    watchdog.afterCycle(decision, settings, ctx.mem.busy, leaseClock());
     const role = ctx.mem.busy ? ctx.mem.role : this.roleAfter(g, decision);
     ctx.mem.role = role;
     const memberState = this.memberState(g);
@@ -403,6 +424,8 @@ export class Agent {
     this.stopped = true;
     await this.watch?.close().catch(() => {});
     await this.executor.idle();
+    // No more cycles feed it: disarm before a stop that may take longer than its timeout (a leader has demoted by now).
+    this.watchdog.stop();
     if (ctx.pg.isRunning())
       await ctx.pg.stop('fast', 60_000).catch((err) => ctx.log.error('could not stop PostgreSQL', { err }));
     // After PostgreSQL: its shutdown archives the last segments through the archiver's fast path.

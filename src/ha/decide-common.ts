@@ -31,6 +31,16 @@ export function hasTag(m: Member | undefined, tag: string): boolean {
 }
 
 /**
+ * Why this node may not lead: `watchdog.mode` is required and the watchdog cannot be armed (Patroni
+ * `Watchdog.is_healthy` in `_is_healthiest_node`, and `enforce_primary_role`); null when nothing bars it.
+ */
+export function watchdogBar(o: Observed): string | null {
+  const w = o.watchdog;
+  if (w?.mode !== 'required' || w.state !== 'unavailable') return null;
+  return `watchdog.mode is required and the watchdog cannot be armed (${w.problem ?? 'unknown reason'})`;
+}
+
+/**
  * The last renewal of a leader key we hold failed. `lastRenew` is per leadership term ("null if never attempted
  * while leader"), so a failure is never older than the current term. Patroni demotes at once when
  * `update_lock` fails (`demote('immediate-nolock')`); our lease step renews before `decide`, so this cycle acts on it.

@@ -4,7 +4,15 @@
  * no member is a better choice. Ties are fine: the key is created with compare "absent", so etcd picks one.
  */
 import type { Cluster, FailoverRequest } from '../dcs/layout.js';
-import { clusterTimeline, decision, isPrimary, scheduleOf, sortedEntries, syncActive } from './decide-common.js';
+import {
+  clusterTimeline,
+  decision,
+  isPrimary,
+  scheduleOf,
+  sortedEntries,
+  syncActive,
+  watchdogBar,
+} from './decide-common.js';
 import type { Decision, Observed } from './view.js';
 
 type Verdict = { readonly race: true; readonly reason: string } | { readonly race: false; readonly why: string };
@@ -15,6 +23,8 @@ const no = (why: string): Verdict => ({ race: false, why });
 /** Bars that hold whatever the others look like. */
 function personalBar(o: Observed): string | null {
   if (o.tags.nofailover) return 'I am tagged nofailover';
+  const watchdog = watchdogBar(o);
+  if (watchdog !== null) return watchdog;
   // Patroni `_released_leader_key_timestamp`: who just gave the key away on purpose must let others take it —
   // unless an operator names it as the switchover/failover candidate (switching back to it must not wait a ttl).
   const named = o.dcs.ok && o.dcs.cluster.failover?.member === o.me;
@@ -27,7 +37,7 @@ function personalBar(o: Observed): string | null {
 /** A candidate named in `/failover` can take over: it answered, may be promoted, and (sync mode) is synchronous. */
 function candidateHealthy(o: Observed, c: Cluster, name: string): boolean {
   const p = o.peers.get(name);
-  if (!c.members.has(name) || p === undefined || !p.reachable || p.nofailover) return false;
+  if (!c.members.has(name) || p === undefined || !p.reachable || p.nofailover || p.watchdogFailed) return false;
   return !syncActive(o, c) || (c.sync?.standbys.includes(name) ?? false);
 }
 
@@ -87,7 +97,7 @@ function healthiestVerdict(o: Observed, c: Cluster, scope: RaceScope): Verdict {
     if (p.reachable && p.role === 'primary') return no(`${name} is still running as primary`);
   }
   for (const [name, p] of peers) {
-    if (!p.reachable || p.nofailover || name === scope.exclude || p.walPosition === null) continue;
+    if (!p.reachable || p.nofailover || p.watchdogFailed || name === scope.exclude || p.walPosition === null) continue;
     // In sync mode only the members in /sync are rivals (Patroni filters with `sync.matches(name, True)`), and
     // the former leader among them is ignored when ahead — its extra WAL was never confirmed to a client — so
     // it can never block: only the synchronous standbys count.

@@ -8,7 +8,7 @@
  * table for one cycle (decide-request.ts).
  */
 import type { Cluster } from '../dcs/layout.js';
-import { currentRole, decision, hasTag, renewFailed, seconds } from './decide-common.js';
+import { currentRole, decision, hasTag, isPrimary, renewFailed, seconds, watchdogBar } from './decide-common.js';
 import { decideFollower } from './decide-follower.js';
 import { decideLeader } from './decide-leader.js';
 import { decideLeaderless } from './decide-race.js';
@@ -147,6 +147,23 @@ function decideLostLock(o: Observed): Decision {
 }
 
 /**
+ * We hold the key but `watchdog.mode` is required and the watchdog cannot be armed (Patroni
+ * `enforce_primary_role`: "Demoting self because watchdog could not be activated"): nothing would reset this host
+ * if the agent hung, so hand the key over — a primary with a graceful demote (checkpoint, stop, release), anything
+ * else by releasing it.
+ */
+function decideWithoutWatchdog(o: Observed, why: string): Decision {
+  if (isPrimary(o.pg))
+    return decision(`demoting: ${why}; handing the leader key over`, [{ kind: 'demote', mode: 'graceful' }], 'demoted');
+  if (o.pg.running) return decision(`releasing the leader key: ${why}`, [{ kind: 'release_lock' }], 'replica');
+  return decision(
+    `releasing the leader key: ${why}; starting as a replica`,
+    [{ kind: 'release_lock' }, { kind: 'start', as: 'replica', leader: null }],
+    'replica',
+  );
+}
+
+/**
  * We hold the key but PostgreSQL is down (Patroni `recover()`): restart in place for up to primary_start_timeout
  * (crash recovery of a primary is usually quicker than a failover and loses nothing), renewing the key meanwhile;
  * after that, or at once with a timeout of 0, give the key up and come back as a replica.
@@ -239,6 +256,8 @@ function decideSituation(o: Observed): Decision {
     );
   }
   if (mine && renewFailed(o) && !o.settings.paused) return decideLostLock(o);
+  const noWatchdog = mine && !o.settings.paused ? watchdogBar(o) : null;
+  if (noWatchdog !== null) return decideWithoutWatchdog(o, noWatchdog);
   if (!o.pg.running) return decideStopped(o, c, mine);
   if (!o.pg.accepting || o.pg.inRecovery === null) return decideStarting(o, mine);
   if (mine) return decideLeader(o, c);

@@ -49,6 +49,11 @@ export const haErrorCatalogue = {
     summary:
       "An operator request (REST restart/reinitialize) was started but its background operation failed; the REST answer carries the operation's error and the agent retries as after any failed operation.",
   },
+  HA_WATCHDOG_UNAVAILABLE: {
+    where: 'agent',
+    summary:
+      "The watchdog device (watchdog.device) cannot be armed safely: missing (softdog not loaded), not writable, its timeout cannot be set to ttl - safety_margin or is longer, or a keepalive failed. `automatic` mode warns once and leads without it; `required` mode refuses to take or keep the leader key (the cycle's sentence says why). See docs/deploy-watchdog.md.",
+  },
 } as const;
 
 export type HaErrorCode = keyof typeof haErrorCatalogue;

@@ -61,6 +61,7 @@ export async function fetchPeer(
       walPosition: wal,
       timeline: num(body['timeline']),
       nofailover: tags['nofailover'] === true,
+      ...(body['watchdog_failed'] === true ? { watchdogFailed: true } : {}),
     };
   } catch {
     return { reachable: false };

@@ -8,6 +8,7 @@
 import type { Cluster } from '../dcs/layout.js';
 import type { LeaseId } from '../dcs/store.js';
 import type { LogProblem } from '../postgres/log-problems.js';
+import type { WatchdogView } from './watchdog.js';
 
 export interface HaSettings {
   /** Leader key lease, seconds. */
@@ -83,6 +84,8 @@ export type PeerStatus =
       readonly walPosition: number | null;
       readonly timeline: number | null;
       readonly nofailover: boolean;
+      /** It said `watchdog_failed` (watchdog.mode required, not armable): it will not take the key, so not a rival. */
+      readonly watchdogFailed?: boolean;
     }
   | { readonly reachable: false };
 
@@ -134,6 +137,8 @@ export interface Observed {
   readonly retry: { readonly after: number; readonly lastError: string | null };
   /** The role as last decided (what the member record says); an operator request that changes no role keeps it. */
   readonly lastRole: Decision['role'];
+  /** Watchdog fencing (watchdog.ts): in `required` mode an unavailable watchdog bars leading. Absent: mode off. */
+  readonly watchdog?: WatchdogView;
 }
 
 /** A renewal of the leader key: whether we still held it, and when the lease step (or failsafe) found out. */

@@ -276,6 +276,8 @@ export function createLocalCluster(
       },
       backup: { repo: paths.backupRepo(dir) },
       ...(opts.restore ? { bootstrap: { restore: opts.restore } } : {}),
+      // Every node of a local cluster shares one host: a killed leader must not reset it (docs/deploy-watchdog.md).
+      watchdog: { mode: 'off' },
       log: { format: 'json' },
     };
     const file = paths.nodeConfig(dir, n.name);
