@@ -26,6 +26,9 @@ const parameters = (doc: string): Schema => ({
   default: {},
   keys: { pattern: GUC_NAME, expected: GUC_EXPECTED },
 });
+/** postgresql.listen: Patroni's form, hosts separated by commas and the port after the last ("*" = every address). */
+const LISTEN_HOST = String.raw`(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+|\*)`;
+const LISTEN = new RegExp(`^${LISTEN_HOST}(?:,${LISTEN_HOST})*:\\d{1,5}$`);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** postgresql.create_replica_methods. */
 export const REPLICA_METHODS = ['backup', 'basebackup'] as const;
@@ -243,8 +246,17 @@ export const nodeSchema: Schema = {
       kind: 'object',
       doc: 'The local PostgreSQL instance.',
       fields: {
-        listen: hostport('Address PostgreSQL listens on (listen_addresses and port).', '127.0.0.1:5432'),
-        connect_address: hostport('Address other members and clients use to reach PostgreSQL (defaults to listen).'),
+        listen: {
+          kind: 'string',
+          doc: 'Addresses PostgreSQL listens on (listen_addresses) and its port: host:port, or several hosts separated by commas with the port after the last, as in Patroni ("10.0.0.11,10.0.0.100:5432" also listens on a VIP; "0.0.0.0" or "*" on every address).',
+          default: '127.0.0.1:5432',
+          pattern: LISTEN,
+          expected: 'host[,host...]:port, e.g. 127.0.0.1:5432 or 10.0.0.11,10.0.0.100:5432',
+          check: (v) => portProblem(v),
+        },
+        connect_address: hostport(
+          "Address other members and clients use to reach PostgreSQL (defaults to listen's first host and its port).",
+        ),
         data_dir: {
           kind: 'string',
           doc: 'Data directory; created by initdb or pg_basebackup when empty.',
