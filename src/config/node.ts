@@ -8,6 +8,7 @@ import { GUC_EXPECTED, GUC_NAME } from './pg-params.js';
 import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
 import { bootstrapRestoreSchema, type BootstrapRestoreConfig } from './bootstrap-restore.js';
 import { metricsSchema, type MetricsConfig } from '../observe/pg-metrics/config.js';
+import { vipSchema, type VipConfig } from '../vip/config.js';
 
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 const hostport = (doc: string, def?: string): Schema => ({
@@ -368,6 +369,7 @@ export const nodeSchema: Schema = {
       fields: backupLocalFields,
     },
     metrics: metricsSchema,
+    vip: vipSchema,
     log: {
       kind: 'object',
       doc: 'Logging.',
@@ -458,5 +460,6 @@ export interface NodeConfig {
   tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
   backup?: BackupLocalConfig;
   metrics: MetricsConfig;
+  vip?: VipConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'text' };
 }

@@ -49,6 +49,11 @@ export const haErrorCatalogue = {
     summary:
       "An operator request (REST restart/reinitialize) was started but its background operation failed; the REST answer carries the operation's error and the agent retries as after any failed operation.",
   },
+  HA_VIP_COMMAND_FAILED: {
+    where: 'agent',
+    summary:
+      'Adding, removing, checking or announcing the VIP failed (`ip addr …` or `arping` exited non-zero or is missing; its output is logged): the agent logs it and tries again next cycle. Usually the agent lacks root/CAP_NET_ADMIN, `vip.interface` does not exist, or iputils-arping is not installed (docs/deploy-vip.md).',
+  },
 } as const;
 
 export type HaErrorCode = keyof typeof haErrorCatalogue;
