@@ -23,6 +23,8 @@ import { EventRecorder, eventsFileFor } from '../observe/events/recorder.js';
 import { decisionFacts, eventState } from '../observe/events/state.js';
 import type { ClusterEvent } from '../observe/events/event.js';
 import { lagSeconds } from '../observe/status/lag.js';
+import { vipCycleInput, vipFor } from '../vip/agent-vip.js';
+import type { VipController } from '../vip/vip.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -76,8 +78,11 @@ export class Agent {
   readonly backup: BackupService;
   /** Transitions and decisions, for GET /events (src/observe/events/). */
   private readonly events: EventRecorder;
+  /** The VIP this node holds while it leads (src/vip/); null without a `vip` section. */
+  private readonly vip: VipController | null;
 
   constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
+    this.vip = vipFor(cfg, log);
     this.ctx = {
       cfg,
       keys: clusterKeys(cfg.scope, cfg.namespace),
@@ -86,6 +91,7 @@ export class Agent {
       log,
       now,
       mem: newMemory(),
+      ...(this.vip ? { vip: this.vip } : {}),
     };
     this.executor = new Executor(this.ctx);
     this.backup = new BackupService({ cfg, store, keys: this.ctx.keys, pg: this.ctx.pg, log, now });
@@ -284,6 +290,7 @@ export class Agent {
         this.poke();
       });
     }
+    await this.vip?.cycle(vipCycleInput(g.observed, decision, ctx.mem.busy, this.shuttingDown, ctx.now()));
     const role = ctx.mem.busy ? ctx.mem.role : this.roleAfter(g, decision);
     ctx.mem.role = role;
     const memberState = this.memberState(g);
@@ -403,6 +410,7 @@ export class Agent {
     this.stopped = true;
     await this.watch?.close().catch(() => {});
     await this.executor.idle();
+    await this.vip?.close();
     if (ctx.pg.isRunning())
       await ctx.pg.stop('fast', 60_000).catch((err) => ctx.log.error('could not stop PostgreSQL', { err }));
     // After PostgreSQL: its shutdown archives the last segments through the archiver's fast path.
