@@ -52,6 +52,8 @@ export const GUARD_SCRIPT = fileURLToPath(new URL('./guard-main.js', import.meta
  */
 export class VipGuard {
   private child: ChildProcess | null = null;
+  /** Set by close(): the guard's exit is expected then, not worth a warning. */
+  private closing = false;
 
   constructor(
     private readonly target: GuardTarget,
@@ -85,8 +87,6 @@ export class VipGuard {
   release(): void {
     this.child?.stdin?.write('release\n');
   }
-
-  private closing = false;
 
   /** Clean stop: closes the pipe (the guard removes the address, if still there, and exits); waits for it. */
   async close(): Promise<void> {
