@@ -25,6 +25,24 @@ function problems(raw: unknown, env: NodeJS.ProcessEnv = {}): string[] {
   return [];
 }
 
+describe('config: postgresql.listen with several addresses', () => {
+  const withListen = (listen: string, connect?: string) => {
+    const m = minimal();
+    return { ...m, postgresql: { ...m.postgresql, listen, ...(connect ? { connect_address: connect } : {}) } };
+  };
+  it("accepts Patroni's host,host:port; connect_address defaults to the first host", () => {
+    const c = configFromObject(withListen('10.0.0.11,10.0.0.100:5433'), 'test.yml', {}, '/etc/pgkeel');
+    assert.equal(c.postgresql.listen, '10.0.0.11,10.0.0.100:5433');
+    assert.equal(c.postgresql.connect_address, '10.0.0.11:5433');
+    const star = configFromObject(withListen('*:5432', '10.0.0.11:5432'), 'test.yml', {}, '/etc/pgkeel');
+    assert.equal(star.postgresql.connect_address, '10.0.0.11:5432');
+  });
+  it('refuses a list without a port, an empty host, or a port out of range', () => {
+    for (const bad of ['10.0.0.11,10.0.0.100', '10.0.0.11,:5432', '10.0.0.11,10.0.0.100:70000', 'a b:5432'])
+      assert.equal(problems(withListen(bad)).filter((p) => p.startsWith('postgresql.listen')).length, 1, bad);
+  });
+});
+
 describe('config: defaults', () => {
   it('fills Patroni-like defaults and derives addresses and paths', () => {
     const c = configFromObject(minimal(), 'test.yml', {}, '/etc/pgkeel');

@@ -11,6 +11,7 @@ import { restapiProblems, resolveRestFiles } from './restapi-rules.js';
 import { localOnlyProblems } from './pg-params.js';
 import { etcdSecurityProblems, resolveEtcdFiles } from './etcd-section.js';
 import { bootstrapRestoreProblems } from './bootstrap-restore.js';
+import { formatHostPort, parseListen } from '../lib/net.js';
 
 /** Short names Patroni users know, mapped to config paths (besides the derived PGKEEL_<PATH> names). */
 export const ENV_ALIASES: Readonly<Record<string, string>> = {
@@ -139,6 +140,13 @@ function sslClientProblems(c: NodeConfig): Problem[] {
   return out;
 }
 
+/** postgresql.connect_address when not given: listen's first host ("*" as 0.0.0.0, as before) and its port. */
+function defaultConnectAddress(listen: string): string {
+  const { hosts, port } = parseListen(listen);
+  const host = hosts[0] === '*' ? '0.0.0.0' : (hosts[0] as string);
+  return formatHostPort(host, port);
+}
+
 /** Validates a parsed document (plus env) into a NodeConfig; throws ConfigError listing every problem. */
 export function configFromObject(
   raw: unknown,
@@ -156,7 +164,7 @@ export function configFromObject(
   if (problems.length) throw new ConfigError(problems, source);
   const c = value as NodeConfig;
   c.restapi.connect_address ??= c.restapi.listen;
-  c.postgresql.connect_address ??= c.postgresql.listen;
+  c.postgresql.connect_address ??= defaultConnectAddress(c.postgresql.listen);
   c.namespace = c.namespace.replace(/\//g, '');
   // Relative paths are relative to the config file's directory, so a cluster directory can be moved whole.
   c.postgresql.data_dir = resolve(baseDir, c.postgresql.data_dir);

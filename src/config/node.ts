@@ -8,6 +8,7 @@ import { GUC_EXPECTED, GUC_NAME } from './pg-params.js';
 import { etcdSecurityFields, type EtcdSecurity } from './etcd-section.js';
 import { bootstrapRestoreSchema, type BootstrapRestoreConfig } from './bootstrap-restore.js';
 import { metricsSchema, type MetricsConfig } from '../observe/pg-metrics/config.js';
+import { vipSchema, type VipConfig } from '../vip/config.js';
 
 const HOSTPORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 const hostport = (doc: string, def?: string): Schema => ({
@@ -26,6 +27,9 @@ const parameters = (doc: string): Schema => ({
   default: {},
   keys: { pattern: GUC_NAME, expected: GUC_EXPECTED },
 });
+/** postgresql.listen: Patroni's form, hosts separated by commas and the port after the last ("*" = every address). */
+const LISTEN_HOST = String.raw`(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+|\*)`;
+const LISTEN = new RegExp(`^${LISTEN_HOST}(?:,${LISTEN_HOST})*:\\d{1,5}$`);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** postgresql.create_replica_methods. */
 export const REPLICA_METHODS = ['backup', 'basebackup'] as const;
@@ -246,8 +250,17 @@ export const nodeSchema: Schema = {
       kind: 'object',
       doc: 'The local PostgreSQL instance.',
       fields: {
-        listen: hostport('Address PostgreSQL listens on (listen_addresses and port).', '127.0.0.1:5432'),
-        connect_address: hostport('Address other members and clients use to reach PostgreSQL (defaults to listen).'),
+        listen: {
+          kind: 'string',
+          doc: 'Addresses PostgreSQL listens on (listen_addresses) and its port: host:port, or several hosts separated by commas with the port after the last, as in Patroni ("10.0.0.11,10.0.0.100:5432" also listens on a VIP; "0.0.0.0" or "*" on every address).',
+          default: '127.0.0.1:5432',
+          pattern: LISTEN,
+          expected: 'host[,host...]:port, e.g. 127.0.0.1:5432 or 10.0.0.11,10.0.0.100:5432',
+          check: (v) => portProblem(v),
+        },
+        connect_address: hostport(
+          "Address other members and clients use to reach PostgreSQL (defaults to listen's first host and its port).",
+        ),
         data_dir: {
           kind: 'string',
           doc: 'Data directory; created by initdb or pg_basebackup when empty.',
@@ -386,6 +399,7 @@ export const nodeSchema: Schema = {
         },
       },
     },
+    vip: vipSchema,
     log: {
       kind: 'object',
       doc: 'Logging.',
@@ -477,5 +491,6 @@ export interface NodeConfig {
   backup?: BackupLocalConfig;
   metrics: MetricsConfig;
   watchdog: { mode: WatchdogMode; device: string; safety_margin: number };
+  vip?: VipConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'text' };
 }

@@ -25,6 +25,8 @@ import type { ClusterEvent } from '../observe/events/event.js';
 import { lagSeconds } from '../observe/status/lag.js';
 import { Watchdog } from './watchdog.js';
 import { LinuxWatchdogDevice } from './watchdog-device.js';
+import { vipCycleInput, vipFor } from '../vip/agent-vip.js';
+import type { VipController } from '../vip/vip.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -80,8 +82,11 @@ export class Agent {
   private readonly events: EventRecorder;
   /** Watchdog fencing (watchdog.ts): armed while this node leads, fed every cycle. */
   private readonly watchdog: Watchdog;
+  /** The VIP this node holds while it leads (src/vip/); null without a `vip` section. */
+  private readonly vip: VipController | null;
 
   constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
+    this.vip = vipFor(cfg, log);
     this.ctx = {
       cfg,
       keys: clusterKeys(cfg.scope, cfg.namespace),
@@ -90,6 +95,7 @@ export class Agent {
       log,
       now,
       mem: newMemory(),
+      ...(this.vip ? { vip: this.vip } : {}),
     };
     this.executor = new Executor(this.ctx);
     this.backup = new BackupService({ cfg, store, keys: this.ctx.keys, pg: this.ctx.pg, log, now });
@@ -305,6 +311,7 @@ export class Agent {
       });
     }
     watchdog.afterCycle(decision, settings, ctx.mem.busy, leaseClock());
+    await this.vip?.cycle(vipCycleInput(g.observed, decision, ctx.mem.busy, this.shuttingDown, ctx.now()));
     const role = ctx.mem.busy ? ctx.mem.role : this.roleAfter(g, decision);
     ctx.mem.role = role;
     const memberState = this.memberState(g);
@@ -426,6 +433,7 @@ export class Agent {
     await this.executor.idle();
     // No more cycles feed it: disarm before a stop that may take longer than its timeout (a leader has demoted by now).
     this.watchdog.stop();
+    await this.vip?.close();
     if (ctx.pg.isRunning())
       await ctx.pg.stop('fast', 60_000).catch((err) => ctx.log.error('could not stop PostgreSQL', { err }));
     // After PostgreSQL: its shutdown archives the last segments through the archiver's fast path.

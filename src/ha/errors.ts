@@ -54,6 +54,11 @@ export const haErrorCatalogue = {
     summary:
       "The watchdog device (watchdog.device) cannot be armed safely: missing (softdog not loaded), not writable, its timeout cannot be set to ttl - safety_margin or is longer, or a keepalive failed. `automatic` mode warns once and leads without it; `required` mode refuses to take or keep the leader key (the cycle's sentence says why). See docs/deploy-watchdog.md.",
   },
+  HA_VIP_COMMAND_FAILED: {
+    where: 'agent',
+    summary:
+      'Adding, removing, checking or announcing the VIP failed (`ip addr …` or `arping` exited non-zero or is missing; its output is logged): the agent logs it and tries again next cycle. Usually the agent lacks root/CAP_NET_ADMIN, `vip.interface` does not exist, or iputils-arping is not installed (docs/deploy-vip.md).',
+  },
 } as const;
 
 export type HaErrorCode = keyof typeof haErrorCatalogue;

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PostgresError } from '../postgres/local-instance.js';
 import { execHarness, T0, type ExecHarness } from '../../test/helpers/executor.js';
+import { Executor } from './execute.js';
 
 async function withLease(h: ExecHarness): Promise<string> {
   const lease = await h.store.grantLease(30);
@@ -232,5 +233,50 @@ describe('demote', () => {
     await h.act([{ kind: 'demote', mode: 'graceful' }]);
     assert.ok(h.messages('warn').includes('could not release the leader key'));
     assert.deepEqual([h.mem.role, h.mem.releasedLockAt, h.mem.failures], ['demoted', T0, 0]);
+  });
+});
+
+describe('the VIP goes before PostgreSQL stops taking writes (src/vip/)', () => {
+  /** An executor whose context has a VIP that records its drops among the harness's events. */
+  function withVip(h: ExecHarness): Executor {
+    const vip = { drop: async (reason: string) => void h.events.push(`vip drop: ${reason}`) };
+    return new Executor({ ...h.ctx, vip }, { sleep: async (ms) => h.advance(ms) });
+  }
+
+  for (const mode of ['graceful', 'immediate', 'offline'] as const)
+    it(`demote ${mode}: the VIP is dropped first, before the drain and the stop`, async () => {
+      await using h = await execHarness();
+      await stoppedCluster(h);
+      await h.pg.start(1);
+      h.mem.role = 'primary';
+      h.pg.inFlight = () => 0;
+      const ex = withVip(h);
+      const inp = await h.input();
+      h.events.length = 0;
+      await ex.run({ summary: 'test', actions: [{ kind: 'demote', mode }], role: 'demoted' }, inp);
+      await ex.idle();
+      assert.equal(h.events[0], `vip drop: demoting (${mode})`);
+      assert.ok(
+        h.events.findIndex((e) => e.startsWith('pg stop')) > 0,
+        `the stop comes after the drop: ${h.events.join(', ')}`,
+      );
+    });
+
+  it("a primary's restart drops the VIP before the stop; a replica's does not touch it", async () => {
+    await using h = await execHarness();
+    await stoppedCluster(h);
+    await h.pg.start(1);
+    h.mem.role = 'primary';
+    const ex = withVip(h);
+    const inp = await h.input();
+    h.events.length = 0;
+    await ex.run({ summary: 'test', actions: [{ kind: 'restart' }], role: 'primary' }, inp);
+    await ex.idle();
+    assert.equal(h.events[0], 'vip drop: restarting PostgreSQL');
+    h.mem.role = 'replica';
+    h.events.length = 0;
+    await ex.run({ summary: 'test', actions: [{ kind: 'restart' }], role: 'replica' }, await h.input());
+    await ex.idle();
+    assert.ok(!h.events.some((e) => e.startsWith('vip')), h.events.join(', '));
   });
 });

@@ -128,6 +128,7 @@ export class Lifecycle {
 
   async restart(inp: ExecInput): Promise<void> {
     const { mem } = this.ctx;
+    if (mem.role === 'primary') await this.ctx.vip?.drop('restarting PostgreSQL');
     await this.stopPg('fast');
     await this.startPg(inp, mem.role === 'primary' ? 'primary' : 'replica', mem.following);
     callback(this.ctx, 'on_restart', mem.role);
@@ -247,6 +248,8 @@ export class Lifecycle {
   async demote(mode: 'graceful' | 'immediate' | 'offline', inp: ExecInput): Promise<void> {
     const { cfg, keys, store, mem, log } = this.ctx;
     log.warn(`demoting (${mode})`);
+    // Clients on the VIP must not reach a primary that is about to stop taking writes (policy in src/vip/policy.ts).
+    await this.ctx.vip?.drop(`demoting (${mode})`);
     if (mode === 'graceful') await this.drainTransactions();
     await this.stopPg(mode === 'graceful' ? 'fast' : 'immediate');
     if (mode === 'graceful') {

@@ -76,4 +76,6 @@ export interface AgentContext {
   readonly log: Logger;
   readonly now: () => number;
   readonly mem: AgentMemory;
+  /** The VIP (src/vip/), when the node config has one: the executor drops it before PostgreSQL stops taking writes. */
+  readonly vip?: { drop(reason: string): Promise<void> };
 }

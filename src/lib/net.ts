@@ -32,3 +32,22 @@ export function isLoopbackHost(host: string): boolean {
   if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
   return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
+
+/**
+ * Splits PostgreSQL's listen setting as Patroni writes it: one or more comma-separated hosts and one port after the
+ * last, e.g. "10.0.0.11,10.0.0.100:5432" (IPv6 hosts bracketed: "[::1],10.0.0.11:5432"; "*" or 0.0.0.0 for every
+ * address). Throws on a malformed value. A single "host:port" gives one host, as parseHostPort.
+ */
+export function parseListen(text: string): { hosts: string[]; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  const hosts = (m?.[1] ?? '').split(',').map((h) => h.trim().replace(/^\[(.*)\]$/, '$1'));
+  if (!m || !(port > 0 && port < 65536) || hosts.some((h) => h === '' || /[\s[\]]/.test(h)))
+    throw new Error(`expected host[,host…]:port, got "${text}"`);
+  return { hosts, port };
+}
+
+/** PostgreSQL's listen_addresses for the hosts of a listen setting: 0.0.0.0 becomes "*" (every address). */
+export function listenAddresses(hosts: readonly string[]): string {
+  return hosts.map((h) => (h === '0.0.0.0' ? '*' : h)).join(',');
+}

@@ -85,6 +85,23 @@ describe('logging defaults (pgBadger, docs/observe.md)', () => {
   });
 });
 
+describe('listen_addresses (postgresql.listen, Patroni form)', () => {
+  const base = { upstream: null, synchronousStandbyNames: '', dcsParameters: {} };
+  it('one host, several hosts (e.g. the node and its VIP), the wildcard; the port after the last host', () => {
+    for (const [listen, addresses] of [
+      ['10.0.0.11:5433', '10.0.0.11'],
+      ['10.0.0.11,10.0.0.100:5433', '10.0.0.11,10.0.0.100'],
+      ['[::1],10.0.0.11:5433', '::1,10.0.0.11'],
+      ['0.0.0.0:5433', '*'],
+      ['*:5433', '*'],
+    ] as const) {
+      const p = managedParameters({ cfg: cfg({ listen }), ...base });
+      assert.equal(p['listen_addresses'], addresses, listen);
+      assert.equal(p['port'], 5433, listen);
+    }
+  });
+});
+
 describe('renderHba', () => {
   it('refuses a line with a control character even when it got past validation', () => {
     const c = cfg();

@@ -5,7 +5,7 @@
 import type { NodeConfig } from '../config/node.js';
 import { GUC_NAME } from '../config/pg-params.js';
 import { hasControlChar } from '../config/schema.js';
-import { parseHostPort } from '../lib/net.js';
+import { listenAddresses, parseListen } from '../lib/net.js';
 import { clientSslPairs, isOn, serverFileParameters, type Parameters, type Role, type TlsFiles } from './tls.js';
 
 export const MANAGED_CONF = 'postgresql.pgkeel.conf';
@@ -162,7 +162,7 @@ function lowerNames(p: Readonly<Record<string, string | number | boolean>>): Rec
 }
 
 export function managedParameters(inp: ConfInput): Record<string, string | number | boolean> {
-  const { host, port } = parseHostPort(inp.cfg.postgresql.listen);
+  const { hosts, port } = parseListen(inp.cfg.postgresql.listen);
   const files = inp.tlsFiles ?? {};
   const p: Record<string, string | number | boolean> = {
     ...DEFAULT_PARAMETERS,
@@ -171,7 +171,7 @@ export function managedParameters(inp: ConfInput): Record<string, string | numbe
     ...serverFileParameters(files),
     ...inp.archive,
     ...REQUIRED_PARAMETERS,
-    listen_addresses: host === '0.0.0.0' ? '*' : host,
+    listen_addresses: listenAddresses(hosts),
     port,
     unix_socket_directories: inp.cfg.postgresql.socket_dir,
     cluster_name: inp.cfg.name,

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { NodeConfig } from '../config/node.js';
-import { parseHostPort } from '../lib/net.js';
+import { parseListen } from '../lib/net.js';
 import type { Logger } from '../lib/log.js';
 import {
   ensurePostgresDir,
@@ -78,8 +78,8 @@ export class PostgresInstance implements LocalInstance {
     this.dataDir = cfg.postgresql.data_dir;
     this.socketDir = cfg.postgresql.socket_dir;
     this.logFile = serverLogFile(cfg.postgresql.data_dir);
-    const hp = parseHostPort(cfg.postgresql.listen);
-    this.host = hp.host;
+    const hp = parseListen(cfg.postgresql.listen);
+    this.host = hp.hosts[0] as string;
     this.port = hp.port;
     this.sql = new InstanceSql(cfg, this.socketDir, this.port);
   }

@@ -6,7 +6,7 @@
  * Every process is remembered by pid and killed by pid in `close()` (agents, postmasters, etcd), then the hosts are
  * torn down — also when the test failed.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +55,8 @@ export interface HostCluster extends AsyncDisposable {
   killNode(node: string): void;
   /** Starts a node's agent again (after killNode). */
   restartAgent(node: string): Promise<void>;
+  /** The VIP (`startHostCluster({ vip: true })`: .100 on the bridge's subnet), or null. */
+  readonly vip: string | null;
 }
 
 function spawnIn(net: HostNet, host: string, cmd: string, args: string[], logFile: string): number {
@@ -81,9 +83,14 @@ function kill(pid: number | null): void {
   }
 }
 
-export async function startHostCluster(opts: { ttl?: number } = {}): Promise<HostCluster> {
+/**
+ * `vip`: every node gets `vip: {address: <subnet>.100, interface: its veth, netmask: 24}` and PostgreSQL listens on
+ * its own address and the VIP ("ip,vip:5432", with net.ipv4.ip_nonlocal_bind = 1 in its namespace).
+ */
+export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {}): Promise<HostCluster> {
   const tmp = await tempDir('hosts');
   const net = HostNet.create([...ETCDS, ...NODES]);
+  const vip = opts.vip ? net.gateway.replace(/\.1$/, '.100') : null;
   const pids = new Set<number>();
   const password = randomBytes(12).toString('base64url');
   const etcdHosts = ETCDS.map((e) => `${net.host(e).ip}:${ETCD_CLIENT}`);
@@ -173,6 +180,13 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
     for (const n of NODES) {
       const ip = net.host(n).ip;
       mkdirSync(join(tmp.path, n), { mode: 0o755 });
+      if (vip)
+        execFileSync(net.exec(n)[0] as string, [
+          ...net.exec(n).slice(1),
+          'sysctl',
+          '-qw',
+          'net.ipv4.ip_nonlocal_bind=1',
+        ]);
       const cfg = {
         scope: SCOPE,
         name: n,
@@ -183,7 +197,7 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
           authentication: { username: 'pgkeel', password },
         },
         postgresql: {
-          listen: `${ip}:${PG_PORT}`,
+          listen: vip ? `${ip},${vip}:${PG_PORT}` : `${ip}:${PG_PORT}`,
           connect_address: `${ip}:${PG_PORT}`,
           data_dir: 'data',
           authentication: {
@@ -195,6 +209,7 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
         },
         bootstrap: { dcs: { ttl: opts.ttl ?? 10, loop_wait: 1, retry_timeout: 3 } },
         log: { format: 'json' },
+        ...(vip ? { vip: { address: vip, interface: net.host(n).dev, netmask: 24 } } : {}),
       };
       writeFileSync(join(tmp.path, n, 'node.yml'), stringify(cfg), { mode: 0o600 });
       startAgent(n);
@@ -226,6 +241,7 @@ export async function startHostCluster(opts: { ttl?: number } = {}): Promise<Hos
     dir: tmp.path,
     password,
     etcdHosts,
+    vip,
     proxy: proxy as RunningProxy,
     pgAddr: (node) => ({ host: net.host(node).ip, port: PG_PORT }),
     apiUrl: (node) => `http://${net.host(node).ip}:${API_PORT}/patroni`,

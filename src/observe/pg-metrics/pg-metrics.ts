@@ -10,7 +10,7 @@
 import pg from 'pg';
 import type { NodeConfig } from '../../config/node.js';
 import type { Logger } from '../../lib/log.js';
-import { parseHostPort } from '../../lib/net.js';
+import { parseListen } from '../../lib/net.js';
 import { SingleFlight, within } from './cache.js';
 import { COLLECTORS } from './collectors.js';
 import { reason } from './errors.js';
@@ -53,7 +53,7 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 /** The node's PostgreSQL as the superuser over its unix socket, with connect, statement and client-side timeouts. */
 export function socketConnect(cfg: NodeConfig): Connect {
   const su = cfg.postgresql.authentication.superuser;
-  const { port } = parseHostPort(cfg.postgresql.listen);
+  const { port } = parseListen(cfg.postgresql.listen);
   return async (timeoutMs) => {
     const c = new pg.Client({
       host: cfg.postgresql.socket_dir,
