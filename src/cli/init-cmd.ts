@@ -7,13 +7,13 @@ import { networkInterfaces } from 'node:os';
 import { initNodeConfig, type InitOptions } from '../deploy/init.js';
 import { newSecret } from '../local/layout.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
+import { ETCD_FLAGS, etcdSectionFromFlags } from './etcd-flags.js';
 
 const str = (doc: string, placeholder: string): FlagSpec => ({ type: 'string', doc, placeholder });
 
 export const INIT_FLAGS: Record<string, FlagSpec> = {
   scope: str('cluster name (the same on every member)', 'S'),
   name: str("this member's name, unique in the cluster", 'N'),
-  etcd: str('etcd client endpoints, comma-separated', 'HOST:PORT[,…]'),
   listen: str('IP PostgreSQL and the REST API listen on (default: the first non-loopback IPv4)', 'IP'),
   'connect-address': str('IP the other members reach this host at (default: --listen)', 'IP'),
   'pg-port': { type: 'number', doc: 'PostgreSQL port (default 5432)', placeholder: 'PORT' },
@@ -23,11 +23,7 @@ export const INIT_FLAGS: Record<string, FlagSpec> = {
   'ca-file': str("CA of the members' certificates: REST https and PostgreSQL ssl with verify-full", 'FILE'),
   'cert-file': str("this host's certificate (serverAuth + clientAuth, SAN = its IP)", 'FILE'),
   'key-file': str("this host's private key", 'FILE'),
-  'etcd-ca-file': str("etcd over https: the CA of etcd's certificates", 'FILE'),
-  'etcd-cert-file': str('client certificate for an etcd run with --client-cert-auth', 'FILE'),
-  'etcd-key-file': str('its private key', 'FILE'),
-  'etcd-user': str('etcd user (etcd authentication); needs --etcd-password-file', 'USER'),
-  'etcd-password-file': str("file holding the etcd user's password (mode 0600)", 'FILE'),
+  ...ETCD_FLAGS,
   'secrets-from': str(
     'directory of shared passwords (superuser, replication, restapi .password): read, or generated when missing; copy it to every member',
     'DIR',
@@ -44,20 +40,10 @@ export function initOptionsFromFlags(flags: Record<string, unknown>): InitOption
   const tlsGiven = ['ca-file', 'cert-file', 'key-file'].filter((k) => s(k) !== undefined);
   if (tlsGiven.length !== 0 && tlsGiven.length !== 3)
     throw new UsageError('give --ca-file, --cert-file and --key-file together (or none: no TLS)');
-  if ((s('etcd-cert-file') === undefined) !== (s('etcd-key-file') === undefined))
-    throw new UsageError('give --etcd-cert-file and --etcd-key-file together');
-  if (s('etcd-cert-file') !== undefined && s('etcd-ca-file') === undefined)
-    throw new UsageError('--etcd-cert-file needs --etcd-ca-file (client certificates are only used over https)');
-  if ((s('etcd-user') === undefined) !== (s('etcd-password-file') === undefined))
-    throw new UsageError('give --etcd-user and --etcd-password-file together');
-  const etcdCa = s('etcd-ca-file');
   return {
     scope: s('scope') as string,
     name: s('name') as string,
-    etcd: (s('etcd') as string)
-      .split(',')
-      .map((h) => h.trim())
-      .filter(Boolean),
+    etcd: etcdSectionFromFlags(flags),
     listen: s('listen'),
     connectAddress: s('connect-address'),
     pgPort: n('pg-port'),
@@ -68,10 +54,6 @@ export function initOptionsFromFlags(flags: Record<string, unknown>): InitOption
       tlsGiven.length === 3
         ? { ca: s('ca-file') as string, cert: s('cert-file') as string, key: s('key-file') as string }
         : undefined,
-    etcdTls: etcdCa ? { ca: etcdCa, cert: s('etcd-cert-file'), key: s('etcd-key-file') } : undefined,
-    etcdUser: s('etcd-user')
-      ? { username: s('etcd-user') as string, passwordFile: s('etcd-password-file') as string }
-      : undefined,
     secretsFrom: s('secrets-from'),
   };
 }

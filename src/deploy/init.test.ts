@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { checkConfigFile } from '../cli/config-check.js';
 import { initOptionsFromFlags } from '../cli/init-cmd.js';
 import { loadConfig } from '../config/load.js';
-import { ConfigError } from '../config/schema.js';
+import { configProblems } from '../config/problems-fixture.js';
 import { initNodeConfig, secretFile, type InitDeps, type InitOptions } from './init.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgkeel-init-'));
@@ -15,23 +15,13 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 let counter = 0;
 const deps: InitDeps = { newSecret: () => `secret-${++counter}`, hostAddress: () => '10.0.0.21' };
-const base: InitOptions = { scope: 'prod', name: 'node1', etcd: ['10.0.0.11:2379', '10.0.0.12:2379'] };
+const base: InitOptions = { scope: 'prod', name: 'node1', etcd: { hosts: ['10.0.0.11:2379', '10.0.0.12:2379'] } };
 
 /** Writes init's output to a file and runs `pgkeel config check` on it, as an operator would. */
 function checked(text: string, name: string): string {
   const file = join(dir, name);
   writeFileSync(file, text, { mode: 0o600 });
   return checkConfigFile(file, false);
-}
-
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems.map((p) => `${p.path}: ${p.message}`);
-  }
-  assert.fail('expected a ConfigError');
 }
 
 describe('pgkeel init', () => {
@@ -77,12 +67,15 @@ describe('pgkeel init', () => {
         connectAddress: '10.0.0.22',
         dataDir: '/srv/pg/data',
         tls: { ca: '/etc/pgkeel/tls/ca.crt', cert: '/etc/pgkeel/tls/node1.crt', key: '/etc/pgkeel/tls/node1.key' },
-        etcdTls: {
-          ca: '/etc/pgkeel/tls/etcd-ca.crt',
+        etcd: {
+          hosts: ['10.0.0.11:2379'],
+          protocol: 'https',
+          cacert: '/etc/pgkeel/tls/etcd-ca.crt',
           cert: '/etc/pgkeel/tls/etcd.crt',
           key: '/etc/pgkeel/tls/etcd.key',
+          username: 'pgkeel',
+          password_file: pwFile,
         },
-        etcdUser: { username: 'pgkeel', passwordFile: pwFile },
       },
       deps,
     );
@@ -128,44 +121,59 @@ describe('pgkeel init', () => {
 
   it('refuses what the checker would refuse, and a wildcard without a connect address', () => {
     assert.deepEqual(
-      problems(() => initNodeConfig({ ...base, listen: '0.0.0.0' }, deps)),
+      configProblems(() => initNodeConfig({ ...base, listen: '0.0.0.0' }, deps)),
       [
         '--connect-address: is required with --listen 0.0.0.0: the address other members reach this host at (a wildcard is not one)',
       ],
     );
     assert.match(
-      problems(() => initNodeConfig({ ...base, listen: 'db1' }, deps))[0] ?? '',
+      configProblems(() => initNodeConfig({ ...base, listen: 'db1' }, deps))[0] ?? '',
       /^--listen: expected an IP/,
     );
     assert.match(
-      problems(() => initNodeConfig(base, { ...deps, hostAddress: () => undefined }))[0] ?? '',
+      configProblems(() => initNodeConfig(base, { ...deps, hostAddress: () => undefined }))[0] ?? '',
       /no non-loopback IPv4/,
     );
-    assert.match(problems(() => initNodeConfig({ ...base, scope: 'no/slash' }, deps)).join('\n'), /^scope: /m);
-    assert.match(problems(() => initNodeConfig({ ...base, etcd: ['etcd1'] }, deps)).join('\n'), /^etcd3\.hosts/m);
+    assert.match(configProblems(() => initNodeConfig({ ...base, scope: 'no/slash' }, deps)).join('\n'), /^scope: /m);
+    assert.match(
+      configProblems(() => initNodeConfig({ ...base, etcd: { hosts: ['etcd1'] } }, deps)).join('\n'),
+      /^etcd3\.hosts/m,
+    );
     const empty = join(dir, 'empty-secrets');
     initNodeConfig({ ...base, secretsFrom: empty }, deps);
     writeFileSync(secretFile(empty, 'replication'), '\n');
     assert.match(
-      problems(() => initNodeConfig({ ...base, secretsFrom: empty }, deps))[0] ?? '',
+      configProblems(() => initNodeConfig({ ...base, secretsFrom: empty }, deps))[0] ?? '',
       /replication\.password is empty/,
     );
   });
 
   it('reads its flags: comma-separated etcd hosts, TLS files all or none, etcd pairs', () => {
     const o = initOptionsFromFlags({ scope: 's', name: 'n', etcd: 'a:1, b:2,', 'pg-port': 5433 });
-    assert.deepEqual(o.etcd, ['a:1', 'b:2']);
+    assert.deepEqual(o.etcd, { hosts: ['a:1', 'b:2'] });
     assert.equal(o.pgPort, 5433);
     assert.equal(o.tls, undefined);
+    const e = { scope: 's', name: 'n', etcd: 'a:1' };
+    assert.deepEqual(
+      initOptionsFromFlags({
+        ...e,
+        'etcd-ca-file': 'ca',
+        'etcd-cert-file': 'c',
+        'etcd-key-file': 'k',
+        'etcd-user': 'u',
+        'etcd-password-file': 'pw',
+      }).etcd,
+      { hosts: ['a:1'], protocol: 'https', cacert: 'ca', cert: 'c', key: 'k', username: 'u', password_file: 'pw' },
+    );
     assert.throws(() => initOptionsFromFlags({ scope: 's', name: 'n' }), /needs --etcd/);
     assert.throws(
-      () => initOptionsFromFlags({ scope: 's', name: 'n', etcd: 'a:1', 'ca-file': 'ca' }),
+      () => initOptionsFromFlags({ ...e, 'ca-file': 'ca' }),
       /--ca-file, --cert-file and --key-file together/,
     );
     assert.throws(
-      () => initOptionsFromFlags({ scope: 's', name: 'n', etcd: 'a:1', 'etcd-cert-file': 'c', 'etcd-key-file': 'k' }),
+      () => initOptionsFromFlags({ ...e, 'etcd-cert-file': 'c', 'etcd-key-file': 'k' }),
       /needs --etcd-ca-file/,
     );
-    assert.throws(() => initOptionsFromFlags({ scope: 's', name: 'n', etcd: 'a:1', 'etcd-user': 'u' }), /together/);
+    assert.throws(() => initOptionsFromFlags({ ...e, 'etcd-user': 'u' }), /together/);
   });
 });

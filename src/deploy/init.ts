@@ -16,6 +16,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import type { EtcdSecurity } from '../config/etcd-section.js';
 import { configFromObject } from '../config/load.js';
 import { ConfigError, type Problem } from '../config/schema.js';
 import { nodeConfigText, REST_USER } from '../local/layout.js';
@@ -41,8 +42,8 @@ export interface PemFiles {
 export interface InitOptions {
   readonly scope: string;
   readonly name: string;
-  /** etcd client endpoints, host:port. */
-  readonly etcd: readonly string[];
+  /** The etcd3 section: endpoints (host:port), and https, client certificate and user when given. */
+  readonly etcd: { readonly hosts: readonly string[] } & Partial<EtcdSecurity>;
   /** The IP PostgreSQL and the REST API listen on (default: `hostAddress()`); 0.0.0.0 or :: needs `connectAddress`. */
   readonly listen?: string;
   /** The IP other members and clients reach this host at (default: `listen`). */
@@ -53,10 +54,6 @@ export interface InitOptions {
   readonly binDir?: string;
   /** This host's certificate (serverAuth + clientAuth) and the CA of the members: REST https + PostgreSQL ssl. */
   readonly tls?: PemFiles;
-  /** etcd over https: the CA etcd's certificates chain to, and a client certificate for --client-cert-auth. */
-  readonly etcdTls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
-  /** etcd authentication: the user and a file holding its password (0600; read by the agent at start). */
-  readonly etcdUser?: { readonly username: string; readonly passwordFile: string };
   readonly secretsFrom?: string;
 }
 
@@ -121,21 +118,9 @@ function secrets(
   return { value: (n) => ({ password_file: secretFile(dir, n) }), created };
 }
 
-/** The etcd3 section: hosts, then https/client certificate and user when given. */
-function etcdSection(o: InitOptions): Record<string, unknown> {
-  const t = o.etcdTls;
-  return {
-    hosts: [...o.etcd],
-    ...(t
-      ? { protocol: 'https', cacert: t.ca, ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) }
-      : {}),
-    ...(o.etcdUser ? { username: o.etcdUser.username, password_file: o.etcdUser.passwordFile } : {}),
-  };
-}
-
 /** Builds, checks (as `pgkeel config check` would) and returns one host's node config. */
 export function initNodeConfig(o: InitOptions, deps: InitDeps): InitResult {
-  if (o.etcd.length === 0) refuse('--etcd', 'expected at least one etcd endpoint HOST:PORT');
+  if (o.etcd.hosts.length === 0) refuse('--etcd', 'expected at least one etcd endpoint HOST:PORT');
   const { listen, connect } = addresses(o, deps);
   const pgPort = o.pgPort ?? DEFAULT_PG_PORT;
   const restPort = o.restPort ?? DEFAULT_REST_PORT;
@@ -155,7 +140,7 @@ export function initNodeConfig(o: InitOptions, deps: InitDeps): InitResult {
   const cfg = {
     scope: o.scope,
     name: o.name,
-    etcd3: etcdSection(o),
+    etcd3: { ...o.etcd, hosts: [...o.etcd.hosts] },
     restapi: {
       listen: hostPort(listen, restPort),
       connect_address: hostPort(connect, restPort),
