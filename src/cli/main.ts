@@ -9,6 +9,7 @@ import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
 import { runInit } from './init-cmd.js';
+import { runReady } from './ready-cmd.js';
 import { runBackupCommand } from './backup-cmd.js';
 import { runDumpCommand } from './dump-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
@@ -41,6 +42,7 @@ Node:
   agent    run one node's agent in the foreground                          -c node.yml
   config   check a node or proxy config and print every problem               check -c node.yml | check -c proxy.yml [--proxy]
   init     print a node config for this host (docs/deploy.md)   --scope S --name N --etcd HOST:PORT[,…] [--listen IP] [--secrets-from DIR]
+  ready    wait until this node's agent answers /liveness (systemd ExecStartPost)   -c node.yml [--timeout S]
 
 Proxy (a leader-following pooler, like pgBouncer + HAProxy):
   proxy    run a proxy in the foreground     -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME)
@@ -158,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'ctl') return runCtl(rest);
   if (cmd === 'init') return runInit(rest);
+  if (cmd === 'ready') return runReady(rest);
   if (cmd === 'proxy') return runProxyCommand(rest);
   if (cmd === 'backup') return runBackupCommand(rest);
   if (cmd === 'dump') return runDumpCommand(rest);
