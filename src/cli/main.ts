@@ -10,6 +10,7 @@ import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
 import { runInit } from './init-cmd.js';
 import { runReady } from './ready-cmd.js';
+import { runFence } from './fence-cmd.js';
 import { runBackupCommand } from './backup-cmd.js';
 import { runDumpCommand } from './dump-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
@@ -43,6 +44,7 @@ Node:
   config   check a node or proxy config and print every problem               check -c node.yml | check -c proxy.yml [--proxy]
   init     print a node config for this host (docs/deploy.md)   --scope S --name N --etcd HOST:PORT[,…] [--listen IP] [--secrets-from DIR]
   ready    wait until this node's agent answers /liveness (systemd ExecStartPost)   -c node.yml [--timeout S]
+  fence    stop this node's PostgreSQL immediately (systemd ExecStop when the agent died)   -c node.yml
 
 Proxy (a leader-following pooler, like pgBouncer + HAProxy):
   proxy    run a proxy in the foreground     -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME)
@@ -161,6 +163,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'ctl') return runCtl(rest);
   if (cmd === 'init') return runInit(rest);
   if (cmd === 'ready') return runReady(rest);
+  if (cmd === 'fence') return runFence(rest);
   if (cmd === 'proxy') return runProxyCommand(rest);
   if (cmd === 'backup') return runBackupCommand(rest);
   if (cmd === 'dump') return runDumpCommand(rest);

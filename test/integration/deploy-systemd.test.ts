@@ -1,7 +1,8 @@
 /**
  * The systemd units in packaging/systemd/ pass `systemd-analyze verify` with no warning at all (it only warns about
  * an unknown key or a bad value, with exit 0, so the test also asserts an empty output), and say what
- * docs/deploy.md promises: restart on failure, readiness by `pgkeel ready`, SIGTERM to the agent alone.
+ * docs/deploy.md promises: restart on failure, readiness by `pgkeel ready`, SIGTERM to the agent alone, `pgkeel
+ * fence` when the agent died.
  * ExecStart's /usr/bin/pgkeel does not exist here: the test verifies copies whose program is this node binary.
  */
 import assert from 'node:assert/strict';
@@ -47,7 +48,7 @@ describe('systemd units', () => {
     assert.match(bad.stderr, /Unknown key 'KillMod'/);
   });
 
-  it('agent: its config by instance name, ready by /liveness, restart on failure, SIGTERM to the agent alone', () => {
+  it('agent: its config by instance name, ready by /liveness, restart on failure, SIGTERM to the agent alone, fence when it died', () => {
     const s = service(unitText('pgkeel-agent@.service'));
     assert.deepEqual(s.get('ExecStart'), ['/usr/bin/pgkeel agent -c /etc/pgkeel/%i.yml']);
     assert.deepEqual(s.get('ExecStartPost'), ['/usr/bin/pgkeel ready -c /etc/pgkeel/%i.yml --timeout 90']);
@@ -55,6 +56,10 @@ describe('systemd units', () => {
     assert.deepEqual(s.get('Restart'), ['on-failure']);
     assert.deepEqual(s.get('KillMode'), ['mixed']);
     assert.deepEqual(s.get('KillSignal'), ['SIGTERM']);
+    // Only when the agent is already gone: fence its PostgreSQL ($$ is a literal $ for the shell).
+    assert.deepEqual(s.get('ExecStop'), [
+      `/bin/sh -c '[ -n "$$MAINPID" ] || exec /usr/bin/pgkeel fence -c /etc/pgkeel/%i.yml'`,
+    ]);
     assert.ok(Number(s.get('TimeoutStopSec')?.[0]) >= 60, 'long enough for a handover and a shutdown checkpoint');
     assert.ok(Number(s.get('TimeoutStartSec')?.[0]) > 90, "longer than `pgkeel ready`'s own timeout");
   });
