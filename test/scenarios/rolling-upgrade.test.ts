@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pidAlive, sleep } from '../../src/lib/proc.js';
-import { cli, healthyStatus, leaderOf, type TestCluster, startCluster } from '../helpers/cluster.js';
+import { cli, healthyStatus, leaderOf, newLeaderStatus, type TestCluster, startCluster } from '../helpers/cluster.js';
 import { agentPid, superuserPassword, WriteProbe } from '../helpers/scenario.js';
 
 /** `systemctl stop` then `systemctl start` of one member's agent; returns once the cluster is healthy again. */
@@ -49,14 +49,8 @@ describe('rolling upgrade of pgkeel: replicas first, switchover, old leader last
       120_000,
     );
     assert.equal(sw.code, 0, sw.stderr);
-    await c.waitFor(
-      `${candidate} leading`,
-      async () => {
-        const st = await c.status();
-        return leaderOf(st)?.name === candidate && leaderOf(st)?.state === 'running';
-      },
-      60_000,
-    );
+    const switched = await newLeaderStatus(c, leader.name, 60_000);
+    assert.equal(leaderOf(switched)?.name, candidate);
     await restartAgent(c, leader.name);
 
     const after = await healthyStatus(c);
