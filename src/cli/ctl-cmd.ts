@@ -19,9 +19,10 @@ import { patchFromSets } from '../ctl/edit.js';
 import { events } from '../ctl/events.js';
 import { parseSince } from '../observe/events/since.js';
 import { CtlError } from '../ctl/errors.js';
-import { targetFromConfig, targetFromDir, type CtlTarget } from '../ctl/target.js';
+import { targetFromDir, targetFromFile, targetFromFlags, type CtlTarget } from '../ctl/target.js';
 import { historyText, listJson, listText, topologyText } from '../ctl/view.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
+import { ETCD_FLAGS, etcdSectionFromFlags } from './etcd-flags.js';
 import { sleep } from '../lib/proc.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
@@ -31,10 +32,13 @@ const common: Record<string, FlagSpec> = {
   config: {
     type: 'string',
     short: 'c',
-    doc: 'node config (scope, namespace, etcd3.hosts, restapi.authentication, ctl certificates)',
+    doc: 'node config, or a ctl config with only scope, namespace, etcd3 (+ restapi.authentication, ctl for unsafe calls)',
     placeholder: 'FILE',
   },
   dir: { type: 'string', doc: `local cluster made by \`pgkeel up\` (default ./${DEFAULT_DIR})`, placeholder: 'DIR' },
+  ...ETCD_FLAGS,
+  scope: { type: 'string', doc: 'with --etcd: the cluster name', placeholder: 'S' },
+  namespace: { type: 'string', doc: 'with --etcd: the DCS prefix (default service)', placeholder: 'NS' },
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };
 const force: FlagSpec = { type: 'boolean', doc: 'do not ask for confirmation (needed when stdin is not a terminal)' };
@@ -112,7 +116,7 @@ const COMMANDS: Record<string, { args: string; doc: string; flags: Record<string
   },
 };
 
-export const CTL_HELP = `Usage: pgkeel ctl <command> [-c node.yml | --dir DIR] [options]
+export const CTL_HELP = `Usage: pgkeel ctl <command> [-c node.yml|ctl.yml | --dir DIR | --etcd HOST:PORT[,…] --scope S] [options]
 
 ${Object.entries(COMMANDS)
   .map(([k, c]) => `  ${`${k} ${c.args}`.padEnd(22)} ${c.doc}`)
@@ -139,8 +143,17 @@ function normaliseWatch(argv: readonly string[]): string[] {
 function target(flags: Record<string, unknown>): CtlTarget {
   const file = flags['config'] as string | undefined;
   const dir = flags['dir'] as string | undefined;
-  if (file && dir) throw new UsageError('give either -c node.yml or --dir DIR, not both');
-  return file ? targetFromConfig(file) : targetFromDir(dir ?? DEFAULT_DIR);
+  const scope = flags['scope'] as string | undefined;
+  const etcd = flags['etcd'] !== undefined;
+  if ([file, dir, etcd || undefined].filter((x) => x !== undefined).length > 1)
+    throw new UsageError('give one of -c FILE, --dir DIR or --etcd HOST:PORT --scope S');
+  if (etcd) {
+    if (!scope) throw new UsageError('--etcd needs --scope S (the cluster name)');
+    return targetFromFlags(etcdSectionFromFlags(flags), scope, flags['namespace'] as string | undefined);
+  }
+  const stray = ['scope', 'namespace', ...Object.keys(ETCD_FLAGS)].find((k) => flags[k] !== undefined);
+  if (stray) throw new UsageError(`--${stray} is for --etcd HOST:PORT --scope S`);
+  return file ? targetFromFile(file) : targetFromDir(dir ?? DEFAULT_DIR);
 }
 
 function io(cmd: string): CtlIo {
@@ -283,13 +296,28 @@ async function run(cmd: string, flags: Record<string, unknown>, positional: stri
   return 0;
 }
 
-/** `-c FILE` / `--config FILE` / `--dir DIR` may come before the command too, as with patronictl's `-c`. */
-function commandFirst(argv: readonly string[]): string[] {
+/** The flags that say which cluster, with a value: they may come before the command too, as patronictl's `-c`. */
+const TARGET_FLAGS = [
+  '-c',
+  '--config',
+  '--dir',
+  '--scope',
+  '--namespace',
+  ...Object.keys(ETCD_FLAGS).map((k) => `--${k}`),
+];
+
+export function commandFirst(argv: readonly string[]): string[] {
   const lead: string[] = [];
   let i = 0;
-  while (i < argv.length && ['-c', '--config', '--dir'].includes(argv[i] as string) && i + 1 < argv.length) {
-    lead.push(argv[i] as string, argv[i + 1] as string);
-    i += 2;
+  while (i < argv.length) {
+    const a = argv[i] as string;
+    if (TARGET_FLAGS.includes(a.split('=')[0] as string) && a.includes('=')) {
+      lead.push(a);
+      i += 1;
+    } else if (TARGET_FLAGS.includes(a) && i + 1 < argv.length) {
+      lead.push(a, argv[i + 1] as string);
+      i += 2;
+    } else break;
   }
   return [...argv.slice(i, i + 1), ...lead, ...argv.slice(i + 1)];
 }

@@ -8,6 +8,9 @@ import { checkConfigFile } from './config-check.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
+import { runInit } from './init-cmd.js';
+import { runReady } from './ready-cmd.js';
+import { runFence } from './fence-cmd.js';
 import { runBackupCommand } from './backup-cmd.js';
 import { runDumpCommand } from './dump-cmd.js';
 import { runProxyCommand } from './proxy-cmd.js';
@@ -39,6 +42,9 @@ Local cluster:
 Node:
   agent    run one node's agent in the foreground                          -c node.yml
   config   check a node or proxy config and print every problem               check -c node.yml | check -c proxy.yml [--proxy]
+  init     print a node config for this host (docs/deploy.md)   --scope S --name N --etcd HOST:PORT[,…] [--listen IP] [--secrets-from DIR]
+  ready    wait until this node's agent answers /liveness (systemd ExecStartPost)   -c node.yml [--timeout S]
+  fence    stop this node's PostgreSQL immediately (systemd ExecStop when the agent died)   -c node.yml
 
 Proxy (a leader-following pooler, like pgBouncer + HAProxy):
   proxy    run a proxy in the foreground     -c proxy.yml | --listen HOST:PORT (--primary HOST:PORT | --etcd HOST:PORT --scope NAME)
@@ -64,7 +70,7 @@ Cluster management (like patronictl):
   version  print the version
   help     this text; \`pgkeel <command> --help\` for a command's options
 
-Docs: README.md, docs/config.md, docs/architecture.md`;
+Docs: README.md, docs/config.md, docs/architecture.md, docs/deploy.md`;
 
 const dirFlag: FlagSpec = { type: 'string', doc: `cluster directory (default ./${DEFAULT_DIR})`, placeholder: 'DIR' };
 const SPECS: Record<string, Record<string, FlagSpec>> = {
@@ -155,6 +161,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'ctl') return runCtl(rest);
+  if (cmd === 'init') return runInit(rest);
+  if (cmd === 'ready') return runReady(rest);
+  if (cmd === 'fence') return runFence(rest);
   if (cmd === 'proxy') return runProxyCommand(rest);
   if (cmd === 'backup') return runBackupCommand(rest);
   if (cmd === 'dump') return runDumpCommand(rest);

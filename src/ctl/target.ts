@@ -2,7 +2,8 @@
  * Which cluster `pgkeel ctl` talks to: from a node config (`-c node.yml`: scope, namespace, etcd3.hosts,
  * restapi.authentication and the `ctl`/`restapi` certificate keys — the same file the agent runs with) or from a
  * local cluster directory made by `pgkeel up` (`--dir DIR`, default ./pgkeel-data: its first node's config, else
- * the credentials in cluster.json).
+ * the credentials in cluster.json); or from the DCS settings alone (`-c ctl.yml`, or `--etcd … --scope …`:
+ * ctl-config.ts), for a machine that is not a member and must not hold database passwords.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ import { restClientOptions, type RestClientOptions } from '../cluster/rest-clien
 import { paths, readLocalCluster, LocalClusterError } from '../local/layout.js';
 import { localEtcdSection } from '../local/etcd-client.js';
 import type { EtcdSecurity } from '../config/etcd-section.js';
+import { readYamlFile } from '../config/yaml.js';
+import { ctlTargetFromObject, isNodeConfigDoc, targetFromCtlFile } from './ctl-config.js';
 
 export interface CtlTarget {
   readonly scope: string;
@@ -68,4 +71,23 @@ export function targetFromDir(dir: string, env: NodeJS.ProcessEnv = process.env)
     source: lc.dir,
     eventFiles,
   };
+}
+
+/** `-c FILE`: a node config (it names its member) or a ctl config (only the DCS settings). */
+export function targetFromFile(file: string, env: NodeJS.ProcessEnv = process.env): CtlTarget {
+  return isNodeConfigDoc(readYamlFile(file)) ? targetFromConfig(file, env) : targetFromCtlFile(file);
+}
+
+/** `--etcd … --scope … [--namespace …]`: the etcd3 section built from flags, checked like a ctl config. */
+export function targetFromFlags(
+  etcd3: Record<string, unknown>,
+  scope: string,
+  namespace: string | undefined,
+  cwd = process.cwd(),
+): CtlTarget {
+  return ctlTargetFromObject(
+    { scope, ...(namespace !== undefined ? { namespace } : {}), etcd3 },
+    'the command line',
+    cwd,
+  );
 }

@@ -142,8 +142,15 @@ export function readLocalCluster(dirArg: string): LocalCluster | null {
   return layoutFor(dir, saved);
 }
 
-const secret = () => randomBytes(18).toString('base64url');
-const REST_USER = 'pgkeel';
+/** A generated password: 18 random bytes (crypto), base64url. */
+export const newSecret = () => randomBytes(18).toString('base64url');
+/** The user name of the REST API's basic auth that `up` and `init` write. */
+export const REST_USER = 'pgkeel';
+
+/** A node.yml's text: a header naming the command that wrote it, then the YAML. */
+export function nodeConfigText(cfg: object, writer: string): string {
+  return `# pgkeel node config written by \`${writer}\`; see docs/config.md\n${stringify(cfg)}`;
+}
 
 /**
  * A cluster created before `up` set REST credentials gets them now: generated into cluster.json, added to every
@@ -155,7 +162,7 @@ export function migrateRestCredentials(lc: LocalCluster): boolean {
   const saved = JSON.parse(readFileSync(file, 'utf8')) as Saved;
   let changed = false;
   if (!saved.restapi?.password) {
-    saved.restapi = { username: REST_USER, password: secret() };
+    saved.restapi = { username: REST_USER, password: newSecret() };
     writeFileSync(file, JSON.stringify(saved, null, 2) + '\n', { mode: 0o600 });
     chmodSync(file, 0o600);
     changed = true;
@@ -239,9 +246,9 @@ export function createLocalCluster(
     portBase: opts.portBase,
     host: '127.0.0.1',
     nodes: opts.nodes,
-    superuser: { username: 'postgres', password: secret() },
-    replication: { username: 'replicator', password: secret() },
-    restapi: { username: REST_USER, password: secret() },
+    superuser: { username: 'postgres', password: newSecret() },
+    replication: { username: 'replicator', password: newSecret() },
+    restapi: { username: REST_USER, password: newSecret() },
     ...(opts.tls ? { tls: true } : {}),
   };
   mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -281,9 +288,7 @@ export function createLocalCluster(
       log: { format: 'json' },
     };
     const file = paths.nodeConfig(dir, n.name);
-    writeFileSync(file, `# pgkeel node config written by \`pgkeel up\`; see docs/config.md\n${stringify(cfg)}`, {
-      mode: 0o600,
-    });
+    writeFileSync(file, nodeConfigText(cfg, 'pgkeel up'), { mode: 0o600 });
   }
   const su = saved.superuser;
   writeFileSync(

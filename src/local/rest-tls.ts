@@ -16,15 +16,26 @@ export function restTlsSections(
   node: string,
   opts: { ca?: string; client?: string; verifyClient?: 'none' | 'optional' | 'required' } = {},
 ): RestTlsSections {
-  const ca = join(certDir, `${opts.ca ?? 'ca'}.crt`);
   const client = opts.client ?? 'client';
-  return {
-    restapi: {
-      certfile: join(certDir, `${node}.crt`),
-      keyfile: join(certDir, `${node}.key`),
-      cafile: ca,
-      verify_client: opts.verifyClient ?? 'required',
+  return restTlsFromFiles(
+    {
+      ca: join(certDir, `${opts.ca ?? 'ca'}.crt`),
+      cert: join(certDir, `${node}.crt`),
+      key: join(certDir, `${node}.key`),
+      clientCert: join(certDir, `${client}.crt`),
+      clientKey: join(certDir, `${client}.key`),
     },
-    ctl: { certfile: join(certDir, `${client}.crt`), keyfile: join(certDir, `${client}.key`), cacert: ca },
+    opts.verifyClient ?? 'required',
+  );
+}
+
+/** The same from any PEM files (`pgkeel init`): one certificate may serve as both server and client certificate. */
+export function restTlsFromFiles(
+  f: { ca: string; cert: string; key: string; clientCert: string; clientKey: string },
+  verifyClient: 'none' | 'optional' | 'required',
+): RestTlsSections {
+  return {
+    restapi: { certfile: f.cert, keyfile: f.key, cafile: f.ca, verify_client: verifyClient },
+    ctl: { certfile: f.clientCert, keyfile: f.clientKey, cacert: f.ca },
   };
 }

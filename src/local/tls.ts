@@ -27,16 +27,25 @@ export async function ensureLocalTls(lc: LocalCluster): Promise<Ca> {
   return ca;
 }
 
-interface PgBase {
+export interface PgBase {
   readonly parameters: Record<string, string | number>;
   readonly authentication: { superuser: Record<string, string>; replication: Record<string, string> };
 }
 
 /** A node's postgresql.parameters and postgresql.authentication with TLS on (node.yml of a `up --tls` cluster). */
 export function postgresTls(dir: string, node: string, base: PgBase): PgBase {
-  const ca = tlsFiles.caCert(dir);
-  const cert = tlsFiles.nodeCert(dir, node);
-  const key = tlsFiles.nodeKey(dir, node);
+  return postgresTlsFiles(
+    { ca: tlsFiles.caCert(dir), cert: tlsFiles.nodeCert(dir, node), key: tlsFiles.nodeKey(dir, node) },
+    base,
+  );
+}
+
+/**
+ * The same from any PEM files (`pgkeel init`): the server serves `cert`, and replication and pg_rewind present it
+ * (serverAuth + clientAuth) and check the other members with verify-full against `ca`.
+ */
+export function postgresTlsFiles(files: { ca: string; cert: string; key: string }, base: PgBase): PgBase {
+  const { ca, cert, key } = files;
   const client = { sslmode: 'verify-full', sslrootcert: ca, sslcert: cert, sslkey: key };
   return {
     parameters: { ...base.parameters, ssl: 'on', ssl_cert_file: cert, ssl_key_file: key, ssl_ca_file: ca },

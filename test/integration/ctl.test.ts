@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, isHealthy, leaderOf, startCluster, type TestCluster } from '../helpers/cluster.js';
 import type { StatusJson } from '../../src/local/status.js';
@@ -126,6 +126,57 @@ describe('pgkeel ctl and the REST API on a real cluster', () => {
     const topo = await ctl('topology');
     assert.match(topo.stdout, /\+ node\d\s+127/);
     assert.equal((await ctl('history')).code, 0);
+  });
+
+  it('ctl from the DCS settings alone: --etcd … --scope … and a ctl.yml without any database password', async () => {
+    const s = await healthy();
+    const { username, password } = JSON.parse(readFileSync(join(c.dir, 'etcd', 'auth.json'), 'utf8')) as {
+      username: string;
+      password: string;
+    };
+    const pwFile = join(c.dir, 'ctl-etcd.pw');
+    writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+    const viaFlags = await cli(
+      [
+        'ctl',
+        '--etcd',
+        s.etcd,
+        '--scope',
+        s.scope,
+        '--etcd-user',
+        username,
+        '--etcd-password-file',
+        pwFile,
+        'list',
+        '--json',
+      ],
+      60_000,
+    );
+    assert.equal(viaFlags.code, 0, viaFlags.stderr);
+    const roles = (j: string) => (JSON.parse(j) as ListJson).members.map((m) => [m.name, m.role]);
+    const expected = s.members.map((m) => [m.name, m.role]);
+    assert.deepEqual(roles(viaFlags.stdout), expected);
+    const ctlYml = join(c.dir, 'ctl.yml');
+    writeFileSync(
+      ctlYml,
+      [
+        `scope: ${s.scope}`,
+        'etcd3:',
+        `  hosts: [${s.etcd}]`,
+        `  username: ${username}`,
+        '  password_file: ctl-etcd.pw',
+      ].join('\n'),
+    );
+    const viaFile = await cli(['ctl', '-c', ctlYml, 'list', '--json'], 60_000);
+    assert.equal(viaFile.code, 0, viaFile.stderr);
+    assert.deepEqual(roles(viaFile.stdout), expected);
+    const wrongScope = await cli(
+      ['ctl', '--etcd', s.etcd, '--scope', 'nosuch', '--etcd-user', username, '--etcd-password-file', pwFile, 'list'],
+      60_000,
+    );
+    assert.equal(wrongScope.code, 1);
+    // up's etcd user may read only its own cluster's prefix: another scope is refused by etcd, and ctl says so.
+    assert.match(wrongScope.stderr, /denied user "pgkeel".*permission denied.*CTL_DCS_UNAVAILABLE/);
   });
 
   it('health checks answer per role: /primary, /replica, /health; HEAD has no body', async () => {
