@@ -84,10 +84,10 @@ async function backupStatus(lc: LocalCluster): Promise<StatusBackup | undefined>
 }
 
 export async function readView(lc: LocalCluster, timeoutMs = 3000): Promise<ClusterView> {
-  return clusterView(lc.scope, await readLocalCluster(lc, timeoutMs));
+  return clusterView(lc.scope, await readDcsCluster(lc, timeoutMs));
 }
 
-async function readLocalCluster(lc: LocalCluster, timeoutMs = 3000): Promise<Cluster> {
+async function readDcsCluster(lc: LocalCluster, timeoutMs = 3000): Promise<Cluster> {
   const store = new EtcdStore(
     etcdStoreOptions(localEtcdSection(lc), timeoutMs, 'etcd3', paths.nodeConfig(lc.dir, lc.nodes[0]?.name ?? '')),
   );
@@ -116,7 +116,7 @@ export async function localStatus(lc: LocalCluster): Promise<StatusJson> {
   let view: ClusterView | null = null;
   let cluster: Cluster | null = null;
   try {
-    cluster = await readLocalCluster(lc);
+    cluster = await readDcsCluster(lc);
     view = clusterView(lc.scope, cluster);
   } catch (err) {
     out.error = `cannot read the DCS at ${out.etcd}: ${(err as Error).message}`;

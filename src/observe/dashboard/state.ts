@@ -7,6 +7,7 @@
  * Other agents' answers are checked field by field: a member running another version, or a proxy answering
  * nonsense, shows as "unavailable", never as a broken page.
  */
+import type { Statement } from '../pg-metrics/statements.js';
 import { mergeEvents as mergeEventLists } from '../events/merge.js';
 import type { BackupServiceStatus } from '../../backup/agent-service.js';
 import { clusterView, type MemberView } from '../../cluster/view.js';
@@ -91,15 +92,8 @@ export interface DashboardState {
   switchover: { allowed: boolean };
 }
 
-export interface Statement {
-  queryid: string;
-  datname: string;
-  query: string;
-  calls: number;
-  total_exec_time_ms: number;
-  mean_exec_time_ms: number;
-  rows: number;
-}
+/** One row of the leader's GET /statements (the shape src/observe/pg-metrics/statements.ts answers with). */
+export type { Statement };
 
 export interface ProxyPool {
   database: string;

@@ -9,7 +9,7 @@ import type { Family } from './exposition.js';
 import { num, type Row } from './collectors.js';
 import { reason } from './errors.js';
 
-/** GET /statements (the contract shared with the dashboard: src/observe/README in the issue notes). */
+/** GET /statements (the dashboard reads it: src/observe/dashboard/state.ts). */
 export interface StatementsReport {
   enabled: boolean;
   error?: string;
