@@ -11,11 +11,10 @@
  * `patroni-defaults` (Patroni's own timers, for reference) runs the node-crash scenario only; `node-freeze` runs
  * only when named in --scenarios.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../test/helpers/cluster.js';
-import { pidAlive } from '../../src/lib/proc.js';
+import { acquireLock } from '../lib/lock.js';
 import { SYSTEMS, type BenchCluster, type SystemName, type Timers } from './cluster.js';
 import { HAPROXY_BIN } from './haproxy.js';
 import { PATRONI_BIN, startPatroni } from './patroni-cluster.js';
@@ -71,27 +70,6 @@ function parseArgs(argv: readonly string[]): Options {
   }
   if (!Number.isInteger(o.trials) || o.trials < 1) throw new Error('--trials must be a positive integer');
   return o;
-}
-
-/** Holds an flock(1) on `file` in a child process until the returned release is called (or we exit). */
-async function acquireLock(file: string): Promise<() => Promise<void>> {
-  const child: ChildProcess = spawn('flock', [file, '-c', 'echo locked; exec cat'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`flock ${file} exited with ${code}`)));
-    child.stdout?.once('data', () => resolve());
-  });
-  return async () => {
-    const pid = child.pid;
-    if (pid === undefined || child.exitCode !== null) return;
-    const gone = new Promise<void>((r) => child.once('exit', () => r()));
-    child.stdin?.end();
-    const t = setTimeout(() => pidAlive(pid) && process.kill(pid, 'SIGKILL'), 3000);
-    await gone;
-    clearTimeout(t);
-  };
 }
 
 /** pgkeel's defaults (src/config/node.ts) for pgkeel and the matched Patroni; Patroni's own for the reference. */

@@ -6,9 +6,9 @@
  * Every process is remembered by pid and killed by pid in `close()` (agents, postmasters, etcd), then the hosts are
  * torn down — also when the test failed.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { stringify } from 'yaml';
@@ -44,7 +44,7 @@ export interface HostCluster extends AsyncDisposable {
   dcs(): Promise<Cluster>;
   /** The leader key holder whose PostgreSQL answers as primary; waits for it. */
   waitForLeader(timeoutMs?: number, not?: string): Promise<string>;
-  /** Until the leader runs and every other node streams from it. */
+  /** Until the leader runs and every other node streams from it (in synchronous mode: and /sync names a standby). */
   waitHealthy(timeoutMs?: number): Promise<string>;
   query(node: string, sql: string, params?: unknown[], timeoutMs?: number): Promise<Record<string, unknown>[]>;
   killEtcd(): void;
@@ -57,6 +57,14 @@ export interface HostCluster extends AsyncDisposable {
   restartAgent(node: string): Promise<void>;
   /** The VIP (`startHostCluster({ vip: true })`: .100 on the bridge's subnet), or null. */
   readonly vip: string | null;
+  /** `synchronous_mode: true` in the cluster's dynamic configuration. */
+  readonly sync: boolean;
+  /**
+   * Fills a node's disk (`startHostCluster({ diskMb })`: each node's directory is a tmpfs of that size) with a
+   * ballast file until `leaveMb` MiB are left; `freeDisk` removes the ballast.
+   */
+  fillDisk(node: string, leaveMb: number): void;
+  freeDisk(node: string): void;
 }
 
 function spawnIn(net: HostNet, host: string, cmd: string, args: string[], logFile: string): number {
@@ -87,7 +95,9 @@ function kill(pid: number | null): void {
  * `vip`: every node gets `vip: {address: <subnet>.100, interface: its veth, netmask: 24}` and PostgreSQL listens on
  * its own address and the VIP ("ip,vip:5432", with net.ipv4.ip_nonlocal_bind = 1 in its namespace).
  */
-export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {}): Promise<HostCluster> {
+export async function startHostCluster(
+  opts: { ttl?: number; vip?: boolean; sync?: boolean; diskMb?: number } = {},
+): Promise<HostCluster> {
   const tmp = await tempDir('hosts');
   const net = HostNet.create([...ETCDS, ...NODES]);
   const vip = opts.vip ? net.gateway.replace(/\.1$/, '.100') : null;
@@ -163,6 +173,7 @@ export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {
     await Promise.all(etcdHosts.map((h) => waitForEtcd(h, 30_000)));
   };
 
+  const mounts: string[] = [];
   const close = async (): Promise<void> => {
     await proxy?.close().catch(() => undefined);
     for (const n of NODES) {
@@ -171,6 +182,7 @@ export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {
     }
     for (const pid of pids) kill(pid);
     for (let i = 0; i < 50 && [...pids].some((p) => pidAlive(p)); i++) await sleep(100);
+    for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
     net.close();
     await tmp[Symbol.asyncDispose]();
   };
@@ -180,6 +192,10 @@ export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {
     for (const n of NODES) {
       const ip = net.host(n).ip;
       mkdirSync(join(tmp.path, n), { mode: 0o755 });
+      if (opts.diskMb) {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${opts.diskMb}m,mode=0755`, 'tmpfs', join(tmp.path, n)]);
+        mounts.push(join(tmp.path, n));
+      }
       if (vip)
         execFileSync(net.exec(n)[0] as string, [
           ...net.exec(n).slice(1),
@@ -207,7 +223,14 @@ export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {
           parameters: { shared_buffers: '16MB', max_connections: 60 },
           pg_hba: [`host all all ${net.gateway}/32 scram-sha-256`, 'host all all 10.231.0.0/16 scram-sha-256'],
         },
-        bootstrap: { dcs: { ttl: opts.ttl ?? 10, loop_wait: 1, retry_timeout: 3 } },
+        bootstrap: {
+          dcs: {
+            ttl: opts.ttl ?? 10,
+            loop_wait: 1,
+            retry_timeout: 3,
+            ...(opts.sync ? { synchronous_mode: true } : {}),
+          },
+        },
         log: { format: 'json' },
         ...(vip ? { vip: { address: vip, interface: net.host(n).dev, netmask: 24 } } : {}),
       };
@@ -242,6 +265,7 @@ export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {
     password,
     etcdHosts,
     vip,
+    sync: opts.sync ?? false,
     proxy: proxy as RunningProxy,
     pgAddr: (node) => ({ host: net.host(node).ip, port: PG_PORT }),
     apiUrl: (node) => `http://${net.host(node).ip}:${API_PORT}/patroni`,
@@ -303,7 +327,9 @@ export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {
             [],
             1000,
           );
-          if (rows.length === NODES.length - 1) return leader;
+          // In synchronous mode a failover needs a member named in /sync: healthy includes that.
+          const synced = !opts.sync || ((await c.dcs()).sync?.standbys.length ?? 0) > 0;
+          if (rows.length === NODES.length - 1 && synced) return leader;
         } catch {
           // not yet
         }
@@ -346,6 +372,15 @@ export async function startHostCluster(opts: { ttl?: number; vip?: boolean } = {
       const old = agentPids.get(node) ?? null;
       for (let i = 0; i < 50 && old !== null && pidAlive(old); i++) await sleep(100);
       startAgent(node);
+    },
+    fillDisk(node, leaveMb) {
+      const dir = join(tmp.path, node);
+      const free = Math.floor((statfsSync(dir).bavail * statfsSync(dir).bsize) / 2 ** 20);
+      const mb = Math.max(0, free - leaveMb);
+      execFileSync('fallocate', ['-l', `${mb}M`, join(dir, 'ballast')]);
+    },
+    freeDisk(node) {
+      rmSync(join(tmp.path, node, 'ballast'), { force: true });
     },
     [Symbol.asyncDispose]: close,
   };

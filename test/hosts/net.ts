@@ -128,6 +128,63 @@ export class HostNet {
     for (const b of others) this.rule('-D', a, b);
   }
 
+  /**
+   * Packets from `from` to each of `to` vanish; the other direction still flows (an asymmetric partition: `from`'s
+   * SYNs and requests never arrive, while the peers' packets still reach it).
+   */
+  dropOneWay(from: string, to: readonly string[]): void {
+    for (const b of to) this.oneWay('-A', from, b);
+  }
+
+  healOneWay(from: string, to: readonly string[]): void {
+    for (const b of to) this.oneWay('-D', from, b);
+  }
+
+  private oneWay(op: '-A' | '-D', a: string, b: string): void {
+    const ha = this.host(a);
+    const hb = this.host(b);
+    sh('ip', ['netns', 'exec', ha.ns, 'iptables', op, 'OUTPUT', '-d', hb.ip, '-j', 'DROP']);
+    sh('ip', ['netns', 'exec', hb.ns, 'iptables', op, 'INPUT', '-s', ha.ip, '-j', 'DROP']);
+  }
+
+  /**
+   * Random loss of `percent` % of the packets a host sends and receives on TCP port `port` (either end), with
+   * iptables' statistic match — the loss half of a bad link where netem is missing. `null` removes it.
+   */
+  loss(name: string, port: number, percent: number | null): void {
+    const h = this.host(name);
+    const rules = [
+      ['OUTPUT', '--dport'],
+      ['OUTPUT', '--sport'],
+      ['INPUT', '--sport'],
+      ['INPUT', '--dport'],
+    ] as const;
+    const p = String((percent ?? this.lossPercent.get(name) ?? 0) / 100);
+    for (const [chain, dir] of rules) {
+      const spec = [chain, '-p', 'tcp', dir, String(port), '-m', 'statistic', '--mode', 'random', '--probability', p];
+      const args = ['netns', 'exec', h.ns, 'iptables', percent === null ? '-D' : '-A', ...spec, '-j', 'DROP'];
+      if (percent === null) tryCmd('ip', args);
+      else sh('ip', args);
+    }
+    if (percent === null) this.lossPercent.delete(name);
+    else this.lossPercent.set(name, percent);
+  }
+
+  private readonly lossPercent = new Map<string, number>();
+
+  /**
+   * In `name`'s namespace, new TCP connections to `dest` (ip:port) go to `to` (ip:port) instead — used to route a
+   * link through a relay in the root namespace. Existing connections keep their route. `undo` removes the rule.
+   */
+  redirect(name: string, dest: string, to: string, undo = false): void {
+    const h = this.host(name);
+    const [ip, port] = dest.split(':') as [string, string];
+    const args = ['netns', 'exec', h.ns, 'iptables', '-t', 'nat', undo ? '-D' : '-A', 'OUTPUT', '-p', 'tcp'];
+    const rule = [...args, '-d', ip, '--dport', port, '-j', 'DNAT', '--to-destination', to];
+    if (undo) tryCmd('ip', rule);
+    else sh('ip', rule);
+  }
+
   private rule(op: '-A' | '-D', a: string, b: string): void {
     const ha = this.host(a);
     const hb = this.host(b);
