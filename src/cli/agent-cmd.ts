@@ -6,7 +6,7 @@ import { etcdStoreOptions } from '../config/etcd-section.js';
 import { Agent } from '../ha/agent.js';
 import { ApiServer } from '../api/server.js';
 import { actionHandlers } from '../api/actions.js';
-import { createLogger } from '../lib/log.js';
+import { createLogger, stdioWriter } from '../lib/log.js';
 import { assertConfigSecure } from '../lib/ownership.js';
 import { secureOwnNodeFolder } from '../local/secure.js';
 import { postgresIdentity } from '../lib/proc.js';
@@ -36,7 +36,7 @@ export async function runAgent(configFile: string, format?: 'json' | 'text'): Pr
   const cfg = loadConfig(configFile);
   checkReachable(cfg.postgresql.data_dir);
   const log = createLogger(
-    { level: cfg.log.level, format: format ?? cfg.log.format, write: (l) => process.stdout.write(l + '\n') },
+    { level: cfg.log.level, format: format ?? cfg.log.format, write: stdioWriter(process.stdout, 1) },
     { component: 'agent', node: cfg.name },
   );
   for (const line of repaired) log.warn(`repaired a node folder made by an older pgkeel: ${line}`);
