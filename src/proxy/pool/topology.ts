@@ -5,6 +5,11 @@
  * The DCS source keeps the last snapshot of the scope's keys, applies watch events to it and re-derives the
  * routing view (`topologyFromCluster`, pure). When the watch breaks it re-reads and re-watches with a capped backoff;
  * meanwhile the last known topology stays in force (the proxy never guesses a leader).
+ *
+ * A watch whose etcd member vanished (host down: no reset) stays silent until TCP keepalive gives up, about 15 s —
+ * long after a failover. So once a second the source also reads the leader key through whichever member answers;
+ * when it names someone else than the watch said, twice 300 ms apart (an event still in flight is not a dead
+ * watch), the watch is replaced by a fresh read and watch.
  */
 import { clusterKeys, parseCluster, type ClusterKeys } from '../../dcs/layout.js';
 import type { KeyValue, Store, WatchHandle } from '../../dcs/store.js';
@@ -28,6 +33,8 @@ export class StaticTopologySource implements TopologySource {
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
+const CHECK_MS = 1000;
+const RECHECK_MS = 300;
 
 export class DcsTopologySource implements TopologySource {
   current: Topology = { leader: null, replicas: [], switching: true, reason: 'DCS not read yet' };
@@ -39,6 +46,7 @@ export class DcsTopologySource implements TopologySource {
   private retryMs = RETRY_MIN_MS;
   private retryTimer: NodeJS.Timeout | null = null;
   private onChange: (t: Topology) => void = () => {};
+  private checkTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly store: Store,
@@ -64,6 +72,7 @@ export class DcsTopologySource implements TopologySource {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.checkTimer) clearTimeout(this.checkTimer);
     const w = this.watch;
     this.watch = null;
     await w?.close();
@@ -93,6 +102,38 @@ export class DcsTopologySource implements TopologySource {
         this.watch = null;
         this.scheduleResync();
       },
+    });
+    this.scheduleCheck();
+  }
+
+  private scheduleCheck(): void {
+    if (this.closed || this.checkTimer) return;
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = null;
+      void this.checkWatch().finally(() => this.scheduleCheck());
+    }, CHECK_MS);
+  }
+
+  /** Replaces the watch when the leader key in etcd differs from the watched copy twice in a row. */
+  private async checkWatch(): Promise<void> {
+    const differs = async (): Promise<boolean> => {
+      const kv = await this.store.get(this.keys.leader);
+      return (kv?.value ?? '') !== (this.kvs.get(this.keys.leader)?.value ?? '');
+    };
+    try {
+      if (!this.watch || !(await differs())) return;
+      await new Promise((r) => setTimeout(r, RECHECK_MS));
+      if (this.closed || !this.watch || !(await differs())) return;
+    } catch {
+      return; // etcd unreachable: the watch's own error handling applies
+    }
+    this.log.warn('DCS watch is silent although the leader key changed; re-reading the cluster');
+    const w = this.watch;
+    this.watch = null;
+    await w?.close();
+    await this.resync().catch((err: Error) => {
+      this.log.warn('DCS unavailable; keeping the last topology', { err: err.message, retry_ms: this.retryMs });
+      this.scheduleResync();
     });
   }
 
