@@ -182,7 +182,11 @@ export async function startHostCluster(
     }
     for (const pid of pids) kill(pid);
     for (let i = 0; i < 50 && [...pids].some((p) => pidAlive(p)); i++) await sleep(100);
-    for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+    for (const m of mounts) {
+      // The logs live on the tmpfs: keep a copy when the directories are kept for a post-mortem.
+      if (process.env['PGKEEL_KEEP_TEST_DIRS'] === '1') spawnSync('cp', ['-r', m, `${m}-kept`], { stdio: 'ignore' });
+      spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+    }
     net.close();
     await tmp[Symbol.asyncDispose]();
   };
@@ -257,6 +261,25 @@ export async function startHostCluster(
     await close();
     throw err;
   }
+
+  /** Free space and the last PostgreSQL log lines of a node, for failure messages. */
+  const diskNote = (n: string): string => {
+    const dir = join(tmp.path, n);
+    let free = '?';
+    try {
+      const st = statfsSync(dir);
+      free = `${Math.floor((st.bavail * st.bsize) / 2 ** 20)} MiB free`;
+    } catch {
+      // gone
+    }
+    let pgLog = '';
+    try {
+      pgLog = readFileSync(join(dir, 'postgresql.log'), 'utf8').trim().split('\n').slice(-4).join(' / ');
+    } catch {
+      // none
+    }
+    return `${free}; postgresql.log: ${pgLog || '(none)'}`;
+  };
 
   const keys = clusterKeys(SCOPE);
   const c: HostCluster = {
@@ -336,7 +359,7 @@ export async function startHostCluster(
         await sleep(300);
       }
       throw new Error(
-        `cluster not healthy within ${timeoutMs} ms (leader ${leader || 'none'}); ${NODES.map((n) => `${n}: ${c.agentLog(n, 3)}`).join(' || ')}`,
+        `cluster not healthy within ${timeoutMs} ms (leader ${leader || 'none'}); ${NODES.map((n) => `${n}: ${c.agentLog(n, 3)} | ${diskNote(n)}`).join(' || ')}`,
       );
     },
     killEtcd() {

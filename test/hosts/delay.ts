@@ -65,6 +65,11 @@ export class DelayRelay {
 
 function pipeDelayed(from: net.Socket, to: net.Socket, ms: number, count: (n: number) => void): void {
   let pending = 0;
+  let blocked = false;
+  to.on('drain', () => {
+    blocked = false;
+    if (pending <= 64) from.resume();
+  });
   from.on('data', (chunk: Buffer) => {
     pending++;
     if (pending > 64) from.pause();
@@ -72,11 +77,10 @@ function pipeDelayed(from: net.Socket, to: net.Socket, ms: number, count: (n: nu
       pending--;
       if (to.destroyed) return;
       count(chunk.length);
-      const drained = to.write(chunk);
-      if (!drained) {
+      if (!to.write(chunk)) {
+        blocked = true;
         from.pause();
-        to.once('drain', () => from.resume());
-      } else if (pending <= 64) from.resume();
+      } else if (!blocked && pending <= 64) from.resume();
     }, ms);
   });
   from.on('end', () => setTimeout(() => to.end(), ms));
