@@ -3,8 +3,10 @@
  *
  * - RTO: the longest gap between two consecutive acknowledged probe writes that ends after the fault started —
  *   how long clients could not write. No acknowledged write after the fault: no RTO (the round did not recover).
- * - RPO: the acknowledged writes the (new) leader does not have after the round — their count, and the window they
- *   span: from the earliest lost acknowledgement to the fault (or to the last lost one when that came later).
+ * - RPO: the acknowledged writes the (new) leader does not have after the round — their count, and the window of
+ *   writes lost: from the last acknowledgement the leader kept before the earliest lost one (the point the data
+ *   went back to) until the fault, or until the last lost acknowledgement when that came later (a write the old
+ *   leader acknowledged while the fault was being injected).
  * - healed: one leader whose PostgreSQL is writable, every other member of the drill running and streaming from it.
  */
 
@@ -19,7 +21,7 @@ export interface RoundMeasure {
   readonly rtoMs: number | null;
   readonly acked: number;
   readonly lost: number;
-  /** ms of acknowledged writes lost; 0 when none were. */
+  /** ms of acknowledged writes lost (see above); 0 when none were. */
   readonly rpoMs: number;
   readonly lostIds: readonly number[];
 }
@@ -44,10 +46,11 @@ export function rtoMs(acks: readonly Ack[], faultAt: number): number | null {
 export function measureRound(acks: readonly Ack[], faultAt: number, present: ReadonlySet<number>): RoundMeasure {
   const lost = acks.filter((a) => !present.has(a.id));
   let rpo = 0;
-  if (lost.length) {
-    const first = Math.min(...lost.map((a) => a.at));
+  const firstLost = lost[0];
+  if (firstLost) {
+    const kept = acks.filter((a) => a.at < firstLost.at && present.has(a.id)).at(-1);
     const last = Math.max(...lost.map((a) => a.at));
-    rpo = Math.max(faultAt, last) - first;
+    rpo = Math.max(faultAt, last) - (kept ?? firstLost).at;
   }
   return {
     rtoMs: rtoMs(acks, faultAt),
