@@ -1,6 +1,7 @@
 /**
  * The unsafe REST endpoints, Patroni's paths, codes and text bodies (docs/rest-api.md): POST /switchover,
- * /failover, /restart, /reinitialize, /reload, DELETE /switchover, PATCH and PUT /config. Basic auth is checked
+ * /failover, /restart, /reinitialize, /reload, DELETE /switchover, PATCH and PUT /config; and pgkeel's own
+ * POST /drill (actions-drill.ts). Basic auth is checked
  * by the server before any of these runs.
  */
 import type { Logger } from '../lib/log.js';
@@ -8,6 +9,7 @@ import type { ActionOptions } from './actions-common.js';
 import { patchConfig, putConfig } from './actions-config.js';
 import { postReinitialize, postReload, postRestart } from './actions-node.js';
 import { deleteSwitchover, postSwitchover } from './actions-switchover.js';
+import { postDrill } from './actions-drill.js';
 import type { ApiHandlers } from './server.js';
 
 export function actionHandlers(log: Logger, opts: ActionOptions = {}): ApiHandlers {
@@ -21,5 +23,6 @@ export function actionHandlers(log: Logger, opts: ActionOptions = {}): ApiHandle
     'POST /reload': async (_body, deps) => postReload(deps.agent, alog),
     'PATCH /config': (body, deps) => patchConfig(body, deps),
     'PUT /config': (body, deps) => putConfig(body, deps),
+    'POST /drill': (body, deps) => postDrill(body, deps, alog),
   };
 }

@@ -11,6 +11,7 @@ import { clusterKeys } from '../dcs/layout.js';
 import { MemoryStore } from '../dcs/memory.js';
 import type { Store } from '../dcs/store.js';
 import { Agent } from '../ha/agent.js';
+import type { DrillHooks } from '../ha/drill.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { freePort } from '../lib/net.js';
 import { actionHandlers } from './actions.js';
@@ -35,6 +36,8 @@ export interface FixtureOptions {
   ctl?: Record<string, unknown>;
   log?: Logger;
   now?: () => number;
+  /** Fault hooks for POST /drill (src/ha/drill.ts): the agent runs on `drills.wrap(store)`. */
+  drills?: DrillHooks;
 }
 
 export const CREDS = { username: 'admin', password: 's3cret' };
@@ -69,8 +72,9 @@ export async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
   });
   const store = new MemoryStore({ now: Date.now });
   const log = opts.log ?? silent;
-  const dcs = opts.store ? opts.store(store) : store;
-  const agent = new Agent(cfg, dcs, log);
+  const plain = opts.store ? opts.store(store) : store;
+  const dcs = opts.drills ? opts.drills.wrap(plain) : plain;
+  const agent = new Agent(cfg, dcs, log, Date.now, opts.drills ?? null);
   const deps = { agent, store: dcs, keys: clusterKeys(cfg.scope, cfg.namespace), cfg, now: opts.now ?? Date.now };
   const api = new ApiServer(
     deps,

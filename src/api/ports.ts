@@ -14,6 +14,7 @@ import type { AgentSnapshot, OperatorRequest } from '../ha/agent.js';
 import type { BackupServiceStatus } from '../backup/agent-service.js';
 import type { ClusterEvent } from '../observe/events/event.js';
 import type { StatementsReport } from '../observe/pg-metrics/statements.js';
+import type { DrillFault } from '../ha/drill.js';
 
 export interface AgentPort {
   /**
@@ -38,6 +39,9 @@ export interface AgentPort {
   /** GET /events: the events this agent recorded at or after `since` (epoch ms; undefined: all kept), oldest first
    *  (src/observe/events/; absent in fakes that record none). */
   recentEvents?(since?: number): ClusterEvent[];
+  /** POST /drill (src/ha/drill.ts): starts a fault; resolves with a sentence once it is in force, rejects with
+   *  `RequestRefused` (absent in fakes and agents without drill hooks). */
+  drill?(fault: DrillFault, seconds: number): Promise<string>;
 }
 
 /** PostgreSQL metrics (src/observe/pg-metrics/): both answer within `metrics.timeout_ms`, from a cached round. */

@@ -13,6 +13,7 @@ import { postgresIdentity } from '../lib/proc.js';
 import { blockedAncestor, identityOf } from '../lib/reach.js';
 import { ConfigError } from '../config/schema.js';
 import { PgMetrics, socketConnect } from '../observe/pg-metrics/pg-metrics.js';
+import { DrillHooks } from '../ha/drill.js';
 
 /** As root, PostgreSQL runs as `postgres`: refuse at once when that user cannot reach the data directory. */
 function checkReachable(dataDir: string): void {
@@ -40,8 +41,11 @@ export async function runAgent(configFile: string, format?: 'json' | 'text'): Pr
     { component: 'agent', node: cfg.name },
   );
   for (const line of repaired) log.warn(`repaired a node folder made by an older pgkeel: ${line}`);
-  const store = new EtcdStore(etcdStoreOptions(cfg.etcd3, cfg.bootstrap.dcs.retry_timeout * 1000, 'etcd3', configFile));
-  const agent = new Agent(cfg, store, log);
+  const etcd = new EtcdStore(etcdStoreOptions(cfg.etcd3, cfg.bootstrap.dcs.retry_timeout * 1000, 'etcd3', configFile));
+  // POST /drill's faults act here, at the I/O edge (src/ha/drill.ts); the endpoint refuses them unless allowed.
+  const drills = new DrillHooks(Date.now);
+  const store = drills.wrap(etcd);
+  const agent = new Agent(cfg, store, log, Date.now, drills);
   const pgMetrics = new PgMetrics(
     cfg.metrics,
     socketConnect(cfg),

@@ -28,7 +28,8 @@ import { sleep } from '../lib/proc.js';
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
-const common: Record<string, FlagSpec> = {
+/** The flags that say which cluster (shared with `pgkeel drill`). */
+export const common: Record<string, FlagSpec> = {
   config: {
     type: 'string',
     short: 'c',
@@ -140,7 +141,8 @@ function normaliseWatch(argv: readonly string[]): string[] {
   return outv;
 }
 
-function target(flags: Record<string, unknown>): CtlTarget {
+/** The cluster the flags name: -c FILE, --dir DIR or --etcd … --scope S (shared with `pgkeel drill`). */
+export function target(flags: Record<string, unknown>): CtlTarget {
   const file = flags['config'] as string | undefined;
   const dir = flags['dir'] as string | undefined;
   const scope = flags['scope'] as string | undefined;

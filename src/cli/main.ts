@@ -8,6 +8,7 @@ import { checkConfigFile } from './config-check.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { runAgent } from './agent-cmd.js';
 import { runCtl } from './ctl-cmd.js';
+import { runDrillCommand } from './drill-cmd.js';
 import { runInit } from './init-cmd.js';
 import { runReady } from './ready-cmd.js';
 import { runFence } from './fence-cmd.js';
@@ -66,6 +67,8 @@ Observe (docs/observe.md):
 Cluster management (like patronictl):
   ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]
            pause, resume, show-config, edit-config; \`pgkeel ctl help\`
+  drill    fault drill on a staging cluster: RTO, RPO, healed?   --scenario kill-leader|switchover|partition-leader
+           [--rounds N] [-c node.yml | --dir DIR] [--dsn URL] [--json]; docs/drill.md
 
   version  print the version
   help     this text; \`pgkeel <command> --help\` for a command's options
@@ -170,6 +173,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'archive-push' || cmd === 'archive-get') return runWalCommand(cmd, rest);
   if (cmd === 'restore') return runRestoreCommand(rest);
   if (cmd === 'report') return runReportCommand(rest);
+  if (cmd === 'drill') return runDrillCommand(rest);
   const spec = SPECS[cmd];
   if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
   const { flags, positional } = parseArgs(rest, spec);

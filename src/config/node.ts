@@ -223,6 +223,11 @@ export const nodeSchema: Schema = {
           values: ['none', 'optional', 'required'],
           default: 'none',
         },
+        allow_drills: {
+          kind: 'bool',
+          doc: 'Accept POST /drill from `pgkeel drill` (docs/drill.md): it kills this PostgreSQL or cuts the agent off the DCS for a while. For staging clusters; refused unless `authentication` is set too. `pgkeel up` sets it.',
+          default: false,
+        },
       },
     },
     ctl: {
@@ -468,6 +473,8 @@ export interface NodeConfig {
     keyfile_password?: string;
     cafile?: string;
     verify_client: 'none' | 'optional' | 'required';
+    /** Default false (the schema fills it); optional here so REST-client callers need not name it. */
+    allow_drills?: boolean;
   };
   ctl: { certfile?: string; keyfile?: string; keyfile_password?: string; cacert?: string; insecure: boolean };
   postgresql: {

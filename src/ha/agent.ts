@@ -27,6 +27,7 @@ import { Watchdog } from './watchdog.js';
 import { LinuxWatchdogDevice } from './watchdog-device.js';
 import { vipCycleInput, vipFor } from '../vip/agent-vip.js';
 import type { VipController } from '../vip/vip.js';
+import type { DrillFault, DrillHooks } from './drill.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -84,8 +85,17 @@ export class Agent {
   private readonly watchdog: Watchdog;
   /** The VIP this node holds while it leads (src/vip/); null without a `vip` section. */
   private readonly vip: VipController | null;
+  /** A crash drill asked for and not yet carried out by the loop (drill.ts). */
+  private pendingCrash: { seconds: number; resolve: (s: string) => void } | null = null;
 
-  constructor(cfg: NodeConfig, store: Store, log: Logger, now: () => number = Date.now) {
+  /** `drills`: the fault hooks `store` was wrapped with (drill.ts); without them POST /drill is refused. */
+  constructor(
+    cfg: NodeConfig,
+    store: Store,
+    log: Logger,
+    now: () => number = Date.now,
+    private readonly drills: DrillHooks | null = null,
+  ) {
     this.vip = vipFor(cfg, log);
     this.ctx = {
       cfg,
@@ -143,6 +153,29 @@ export class Agent {
   /** GET /events: what this agent recorded at or after `since` (epoch ms; undefined: all kept), oldest first. */
   recentEvents(since?: number): ClusterEvent[] {
     return this.events.since(since);
+  }
+
+  /**
+   * POST /drill: starts a fault (drill.ts) and resolves with a sentence once it is in force — `isolate` at once,
+   * `crash` when the loop, between two cycles, has killed PostgreSQL. Refused while another drill or a background
+   * operation runs.
+   */
+  async drill(fault: DrillFault, seconds: number): Promise<string> {
+    const hooks = this.drills;
+    if (!hooks) throw new RequestRefused('this agent runs without drill hooks');
+    const active = hooks.active();
+    if (active || this.pendingCrash) throw new RequestRefused(`a ${active?.fault ?? 'crash'} drill is already running`);
+    if (this.ctx.mem.busy) throw new RequestRefused(`busy (${this.ctx.mem.busy.what}); try again when it is done`);
+    if (fault === 'isolate') {
+      hooks.isolate(seconds);
+      this.ctx.log.warn(`drill: isolated from the DCS for ${seconds} s (every DCS call fails)`, { drill: fault });
+      this.poke();
+      return `isolated from the DCS for ${seconds} s`;
+    }
+    return new Promise((resolve) => {
+      this.pendingCrash = { seconds, resolve };
+      this.poke();
+    });
   }
 
   // --- end of the REST API's methods (request() and poke() below serve it too) ---
@@ -240,6 +273,7 @@ export class Agent {
     const { log } = this.ctx;
     log.info('agent starting', { scope: this.ctx.cfg.scope, name: this.ctx.cfg.name, version: PGKEEL_VERSION });
     while (!this.stopped) {
+      if (this.pendingCrash) await this.sitOutCrash(this.pendingCrash);
       const started = this.ctx.now();
       let loopWait = this.ctx.cfg.bootstrap.dcs.loop_wait;
       try {
@@ -333,6 +367,36 @@ export class Agent {
     const leads = role === 'primary' && g.cluster?.leader?.name === ctx.cfg.name && !this.shuttingDown;
     this.backup.cycle(g.dynamic, leads, g.cluster);
     return g.dynamic.loop_wait;
+  }
+
+  /**
+   * A crash drill, between two cycles: fencing off (watchdog, VIP) as a dead host's would be, SIGKILL to the
+   * postmaster, then no cycle — no lease renewal, no restart — until the window ends. Meanwhile the REST API answers
+   * from a view that knows nothing (no health check passes); the cycle after it finds PostgreSQL down and rejoins.
+   */
+  private async sitOutCrash(req: { seconds: number; resolve: (s: string) => void }): Promise<void> {
+    const { ctx } = this;
+    const hooks = this.drills as DrillHooks;
+    this.pendingCrash = null;
+    hooks.crash(req.seconds);
+    this.watchdog.disarm('drill: simulated crash');
+    await this.vip?.drop('drill: simulated crash');
+    const pid = ctx.pg instanceof PostgresInstance ? ctx.pg.postmasterPid() : null;
+    try {
+      if (pid !== null) process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      ctx.log.warn(`drill: could not kill the postmaster (pid ${pid})`, { err });
+    }
+    ctx.log.warn(
+      `drill: simulated crash, postmaster ${pid ?? '(not running)'} killed; no HA cycle for ${req.seconds} s`,
+    );
+    this.last = { ...this.last, at: ctx.now(), gathered: null, decision: null, memberState: 'crashed' };
+    req.resolve(`crashed: PostgreSQL killed (pid ${pid ?? 'none'}); the agent sits out ${req.seconds} s`);
+    while (hooks.crashed() && !this.shuttingDown) {
+      const left = (hooks.active()?.until ?? ctx.now()) - ctx.now();
+      await this.sleep(Math.max(10, Math.min(500, left)));
+    }
+    ctx.log.info('drill: the crash window is over; resuming the HA loop');
   }
 
   /**

@@ -271,6 +271,8 @@ export function createLocalCluster(
         listen: `${lc.host}:${n.apiPort}`,
         connect_address: `${lc.host}:${n.apiPort}`,
         authentication: saved.restapi,
+        // A local cluster is a staging cluster: `pgkeel drill` may kill and isolate its members (docs/drill.md).
+        allow_drills: true,
         ...rest?.restapi,
       },
       // With --tls, ctl and this agent present the node's certificate (serverAuth + clientAuth) to the other members.
