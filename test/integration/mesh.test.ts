@@ -95,7 +95,8 @@ describe('pgkeel mesh: a 2-site pglogical mesh', () => {
   it('disjoint writes on both sites at once converge: barrier, equal aggregates, check exit 0', async () => {
     // Four writers, two per site, each its own id range, 100 one-row transactions each.
     const writer = async (k: number, from: number) => {
-      for (let i = 0; i < 100; i++) await query(k, 'INSERT INTO t VALUES ($1::int, $2::int, md5($1::text))', [from + i, k]);
+      for (let i = 0; i < 100; i++)
+        await query(k, 'INSERT INTO t VALUES ($1::int, $2::int, md5($1::text))', [from + i, k]);
     };
     await Promise.all([writer(1, 0), writer(1, 1000), writer(2, 2000), writer(2, 3000)]);
     const check = await cli(['mesh', 'check', '--dir', dir]);
