@@ -179,10 +179,11 @@ async function upMeshCommand(
     timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000,
     progress,
   });
-  out(r.created.changes.length ? `\nmesh of ${r.mesh.sites} sites created` : '\nmesh complete: nothing changed');
+  const n = r.created.changes.length;
+  out(n ? `\nmesh of ${r.mesh.sites} sites: ${n} change(s)` : '\nmesh complete: nothing changed');
   for (const l of checkText(r.created.check)) out(l);
   out(`\nRunning in the background. Status: pgkeel status --dir ${dir}; stop with: pgkeel down --dir ${dir}`);
-  return 0;
+  return r.created.check.converged ? 0 : 1;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -232,7 +233,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'up': {
       const progress = (l: string) => out(`  ${l}`);
-      if (flags['mesh'] !== undefined) return upMeshCommand(dir, flags, progress);
+      // A mesh directory resumes as a mesh (its sites, then `mesh create`, which changes nothing on a complete mesh).
+      const meshDir = readLocalMesh(dir);
+      if (flags['mesh'] !== undefined || meshDir)
+        return upMeshCommand(dir, { ...flags, mesh: flags['mesh'] ?? meshDir?.sites }, progress);
       const res = await up({
         dir,
         nodes: flags['nodes'] as number | undefined,

@@ -66,10 +66,14 @@ function prepareMesh(o: UpMeshOptions): LocalMesh {
     );
   const existing = readLocalMesh(dir);
   if (existing) {
-    if (existing.sites !== o.sites || (o.nodes !== undefined && o.nodes !== existing.nodes))
+    if (
+      existing.sites !== o.sites ||
+      (o.nodes !== undefined && o.nodes !== existing.nodes) ||
+      (o.portBase !== undefined && o.portBase !== existing.portBase)
+    )
       throw new MeshError(
         'MESH_USAGE',
-        `${dir} holds a ${existing.sites}-site mesh of ${existing.nodes} node(s) each; run \`pgkeel up --dir ${o.dir} --mesh ${existing.sites}\` without --nodes, or use another --dir`,
+        `${dir} holds a ${existing.sites}-site mesh of ${existing.nodes} node(s) each from port ${existing.portBase}; run \`pgkeel up --dir ${o.dir}\` without --mesh, --nodes or --port-base, or use another --dir`,
       );
     return existing;
   }
