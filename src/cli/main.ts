@@ -18,6 +18,8 @@ import { runProxyCommand } from './proxy-cmd.js';
 import { runWalCommand } from './wal-cmd.js';
 import { runRestoreCommand } from './restore-cmd.js';
 import { runReportCommand } from './report-cmd.js';
+import { runMeshCommand } from './mesh-cmd.js';
+import { downMesh, localMeshStatus, readLocalMesh, upMesh } from '../mesh/local.js';
 import { DEFAULT_DIR, LocalClusterError, readLocalCluster } from '../local/layout.js';
 import { up } from '../local/up.js';
 import type { RestoreFromOptions } from '../local/up-restore.js';
@@ -26,6 +28,8 @@ import { down } from '../local/down.js';
 import { localStatus } from '../local/status.js';
 import { backupLine, connectionStrings, statusTable } from './status-text.js';
 import { PGKEEL_VERSION } from '../ha/agent.js';
+import { checkText } from '../mesh/compare.js';
+import { meshStatusText, type MeshStatus } from '../mesh/status.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -64,6 +68,10 @@ Observe (docs/observe.md):
   report   pgBadger's HTML report of the PostgreSQL logs (slow queries, locks, checkpoints)   [--dir DIR | -c node.yml]
            [--since 24h] [--out report.html]
 
+Multi-master (pglogical; docs/multi-master.md):
+  up       --mesh 2|3 [--nodes N]: that many local clusters (sites) joined into a mesh   --dir DIR [--port-base P]
+  mesh     create | check [--table T] | status [--json]   (--dir DIR | --site DIR|node.yml --site …)
+
 Cluster management (like patronictl):
   ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]
            pause, resume, show-config, edit-config; \`pgkeel ctl help\`
@@ -91,6 +99,11 @@ const SPECS: Record<string, Record<string, FlagSpec>> = {
       doc: 'create the cluster with TLS: a CA and certificates in DIR/tls, etcd over https with client certificates and a user, PostgreSQL ssl with hostssl and verify-full replication (only when creating; kept by later `up`s)',
     },
     timeout: { type: 'number', doc: 'seconds to wait for a healthy cluster (default 120)', placeholder: 'S' },
+    mesh: {
+      type: 'number',
+      doc: 'start that many sites (2 or 3; local clusters in DIR/siteK, --nodes each, default 1) and join them into a multi-master mesh (docs/multi-master.md)',
+      placeholder: 'N',
+    },
     'restore-from': {
       type: 'string',
       doc: "create the cluster from another cluster's backup repository (e.g. OLD/backup): the first node restores a backup and the archived WAL to the target and promotes, the others clone from it; the new cluster archives into DIR/backup (only when creating)",
@@ -153,6 +166,29 @@ function restoreFromFlags(flags: Record<string, unknown>): RestoreFromOptions | 
   return { repo, keyFile: str('key-file'), targetTime: str('target-time'), targetLsn: str('target-lsn') };
 }
 
+/** `up --mesh N`: the sites of a local mesh, then the mesh (src/mesh/local.ts); always detached. */
+async function upMeshCommand(
+  dir: string,
+  flags: Record<string, unknown>,
+  progress: (l: string) => void,
+): Promise<number> {
+  const stray = ['tls', 'restore-from'].find((k) => flags[k] !== undefined && flags[k] !== false);
+  if (stray) throw new UsageError(`--${stray} is not available with --mesh yet`);
+  const r = await upMesh({
+    dir,
+    sites: flags['mesh'] as number,
+    nodes: flags['nodes'] as number | undefined,
+    portBase: flags['port-base'] as number | undefined,
+    timeoutMs: ((flags['timeout'] as number | undefined) ?? 120) * 1000,
+    progress,
+  });
+  const n = r.created.changes.length;
+  out(n ? `\nmesh of ${r.mesh.sites} sites: ${n} change(s)` : '\nmesh complete: nothing changed');
+  for (const l of checkText(r.created.check)) out(l);
+  out(`\nRunning in the background. Status: pgkeel status --dir ${dir}; stop with: pgkeel down --dir ${dir}`);
+  return r.created.check.converged ? 0 : 1;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
@@ -174,6 +210,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'restore') return runRestoreCommand(rest);
   if (cmd === 'report') return runReportCommand(rest);
   if (cmd === 'drill') return runDrillCommand(rest);
+  if (cmd === 'mesh') return runMeshCommand(rest);
   const spec = SPECS[cmd];
   if (!spec) throw new UsageError(`unknown command "${cmd}"; run \`pgkeel help\``);
   const { flags, positional } = parseArgs(rest, spec);
@@ -200,6 +237,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'up': {
       const progress = (l: string) => out(`  ${l}`);
+      // A mesh directory resumes as a mesh (its sites, then `mesh create`, which changes nothing on a complete mesh).
+      const meshDir = readLocalMesh(dir);
+      if (flags['mesh'] !== undefined || meshDir)
+        return upMeshCommand(dir, { ...flags, mesh: flags['mesh'] ?? meshDir?.sites }, progress);
       const res = await up({
         dir,
         nodes: flags['nodes'] as number | undefined,
@@ -240,14 +281,19 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'down': {
-      await down(requireLocal(dir), (l) => out(`  ${l}`));
+      const mesh = readLocalMesh(dir);
+      if (mesh) await downMesh(mesh, (l) => out(`  ${l}`));
+      else await down(requireLocal(dir), (l) => out(`  ${l}`));
       out('stopped');
       return 0;
     }
     case 'status': {
-      const s = await localStatus(requireLocal(dir));
+      const mesh = readLocalMesh(dir);
+      const s = mesh ? await localMeshStatus(mesh) : await localStatus(requireLocal(dir));
       if (flags['json']) out(JSON.stringify(s, null, 2));
       else {
+        const m = (s as { mesh?: MeshStatus | null }).mesh;
+        if (m) for (const l of meshStatusText(m)) out(l);
         out(`Cluster ${s.scope} (etcd ${s.etcd})`);
         out(statusTable(s));
         if (s.proxy) out(`\nproxy: read-write ${s.proxy.rw}, read-only ${s.proxy.ro}`);

@@ -4,6 +4,7 @@
  */
 import { backupErrorCatalogue } from '../backup/errors.js';
 import { haErrorCatalogue } from '../ha/errors.js';
+import { meshErrorCatalogue } from '../mesh/errors.js';
 import { eventsErrorCatalogue } from '../observe/events/errors.js';
 import { pgMetricsErrorCatalogue } from '../observe/pg-metrics/errors.js';
 import { protocolErrorCatalogue } from '../protocol/errors.js';
@@ -97,6 +98,7 @@ const AGENT_CODES: ReadonlyArray<readonly [string, string, string]> = [
   ...Object.entries(reportErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   ...Object.entries(eventsErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   ...Object.entries(pgMetricsErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
+  ...Object.entries(meshErrorCatalogue).map(([code, e]) => [code, e.where, e.summary] as const),
   [
     'CERT_GENERATION_FAILED',
     'up --tls',

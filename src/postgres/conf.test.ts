@@ -61,6 +61,24 @@ describe('renderConf', () => {
     assert.equal(p['work_mem'], '8MB');
     assert.ok(!Object.keys(p).some((k) => k !== k.toLowerCase()));
   });
+
+  it('wal_level may be raised to logical (a mesh needs it), from the DCS or the node file, never lowered', () => {
+    const base = { upstream: null, synchronousStandbyNames: '' };
+    const fromDcs = managedParameters({ cfg: cfg(), dcsParameters: { WAL_LEVEL: 'Logical' }, ...base });
+    assert.equal(fromDcs['wal_level'], 'logical');
+    const fromFile = managedParameters({
+      cfg: cfg({ parameters: { wal_level: 'logical' } }),
+      dcsParameters: {},
+      ...base,
+    });
+    assert.equal(fromFile['wal_level'], 'logical');
+    const lowered = managedParameters({
+      cfg: cfg({ parameters: { wal_level: 'minimal' } }),
+      dcsParameters: {},
+      ...base,
+    });
+    assert.equal(lowered['wal_level'], 'replica');
+  });
 });
 
 describe('logging defaults (pgBadger, docs/observe.md)', () => {

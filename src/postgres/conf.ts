@@ -164,13 +164,15 @@ function lowerNames(p: Readonly<Record<string, string | number | boolean>>): Rec
 export function managedParameters(inp: ConfInput): Record<string, string | number | boolean> {
   const { hosts, port } = parseListen(inp.cfg.postgresql.listen);
   const files = inp.tlsFiles ?? {};
+  const chosen = { ...lowerNames(inp.dcsParameters), ...lowerNames(inp.cfg.postgresql.parameters) };
   const p: Record<string, string | number | boolean> = {
     ...DEFAULT_PARAMETERS,
-    ...lowerNames(inp.dcsParameters),
-    ...lowerNames(inp.cfg.postgresql.parameters),
+    ...chosen,
     ...serverFileParameters(files),
     ...inp.archive,
     ...REQUIRED_PARAMETERS,
+    // `logical` is above the floor and keeps everything `replica` gives (a multi-master mesh needs it: src/mesh/).
+    ...(String(chosen['wal_level']).toLowerCase() === 'logical' ? { wal_level: 'logical' } : {}),
     listen_addresses: listenAddresses(hosts),
     port,
     unix_socket_directories: inp.cfg.postgresql.socket_dir,

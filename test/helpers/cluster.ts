@@ -52,16 +52,16 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port P such that P..P+29 are all free right now, below the ephemeral range (32768+) where outgoing
- *  connections would otherwise take a port between this check and the cluster's start. */
-export async function freePortBase(): Promise<number> {
+/** A base port P such that P..P+span-1 (default 30) are all free right now, below the ephemeral range (32768+)
+ *  where outgoing connections would otherwise take a port between this check and the cluster's start. */
+export async function freePortBase(span = 30): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 1270) * 10;
+    const base = 20000 + Math.floor(Math.random() * (1270 - Math.ceil((span - 30) / 10))) * 10;
     let ok = true;
-    for (let p = base; p < base + 30 && ok; p++) ok = await portFree(p);
+    for (let p = base; p < base + span && ok; p++) ok = await portFree(p);
     if (ok) return base;
   }
-  throw new Error('no free range of 30 ports found');
+  throw new Error(`no free range of ${span} ports found`);
 }
 
 export interface TestCluster extends AsyncDisposable {
