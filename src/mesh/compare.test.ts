@@ -92,6 +92,9 @@ describe('checkText', () => {
     assert.deepEqual(checkText({ converged: true, tables: ['t'], differing: [] }), [
       'converged: 1 table(s) equal on every site (t)',
     ]);
+    assert.deepEqual(checkText({ converged: true, tables: [], differing: [] }), [
+      'converged: no replicated tables yet (create the same tables on every site, then run `pgkeel mesh create` again)',
+    ]);
     assert.deepEqual(
       checkText({
         converged: false,

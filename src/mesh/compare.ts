@@ -68,6 +68,10 @@ export function differingKeys(
 
 /** The result as lines for a terminal. */
 export function checkText(r: CheckResult): string[] {
+  if (r.converged && r.tables.length === 0)
+    return [
+      'converged: no replicated tables yet (create the same tables on every site, then run `pgkeel mesh create` again)',
+    ];
   if (r.converged) return [`converged: ${r.tables.length} table(s) equal on every site (${r.tables.join(', ')})`];
   const lines = [`diverged: ${r.differing.length} of ${r.tables.length} table(s) differ`];
   for (const d of r.differing) {
