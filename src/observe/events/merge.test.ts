@@ -104,6 +104,22 @@ describe('merging every member’s events', () => {
     );
   });
 
+  it('a leader_lost in the same millisecond as the promote counts, although it sorts after it', () => {
+    const tie = mergeEvents([
+      [ev(0, 'node3', 'demote', { details: { outcome: 'started' } }), ev(0.2, 'node3', 'leader_lost')],
+      [ev(0.2, 'node1', 'promote', { details: { outcome: 'started' } })],
+    ]);
+    assert.deepEqual(
+      tie.map((e) => `${e.member} ${e.kind}`),
+      ['node3 demote', 'node1 promote', 'node3 leader_lost'],
+    );
+    assert.deepEqual(
+      writesDown(tie).map((w) => [w.oldLeader, w.newLeader, w.downBy]),
+      [['node3', 'node1', 'demote']],
+    );
+    assert.equal(writesDown([...tie, ev(5, 'node2', 'promote', { details: { outcome: 'started' } })]).length, 1);
+  });
+
   it('no story without a promote on another member', () => {
     assert.deepEqual(
       writesDown([ev(1, 'node1', 'leader_lost'), ev(2, 'node1', 'promote', { details: { outcome: 'started' } })]),

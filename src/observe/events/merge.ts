@@ -85,9 +85,19 @@ function leadUp(events: readonly ClusterEvent[], lost: ClusterEvent): ClusterEve
 export function writesDown(events: readonly ClusterEvent[]): WritesDown[] {
   const out: WritesDown[] = [];
   let lost: ClusterEvent | null = null;
+  // A leader_lost recorded in the same millisecond as the promote may sort after it (ties go by member name).
+  const consumed = new Set<ClusterEvent>();
   events.forEach((e, i) => {
-    if (e.kind === 'leader_lost') lost ??= e;
-    if (e.kind !== 'promote' || e.details?.['outcome'] !== 'started' || !lost || lost.member === e.member) return;
+    if (e.kind === 'leader_lost' && !consumed.has(e)) lost ??= e;
+    if (e.kind !== 'promote' || e.details?.['outcome'] !== 'started') return;
+    if (!lost) {
+      const tie = events.find((x, j) => j > i && x.at === e.at && x.kind === 'leader_lost' && x.member !== e.member);
+      if (tie) {
+        consumed.add(tie);
+        lost = tie;
+      }
+    }
+    if (!lost || lost.member === e.member) return;
     const at = promotedAt(events, i);
     const before = leadUp(events, lost);
     const downAt = before?.at ?? lost.at;
