@@ -90,6 +90,17 @@ function endpointOf(clusterDir: string, name: string, node = 1): Endpoint {
   return { name, host: '127.0.0.1', port: saved.portBase + 10 + node, password: saved.superuser.password };
 }
 
+/** The member of a site (cluster directory) that takes writes now. */
+async function leaderEndpoint(clusterDir: string, nodes: number): Promise<Endpoint> {
+  const site = clusterDir.split('/').pop() as string;
+  for (let n = 1; n <= nodes; n++) {
+    const e = endpointOf(clusterDir, site, n);
+    const r = await query(e, 'SELECT pg_is_in_recovery() AS r').catch(() => null);
+    if (r?.[0]?.['r'] === false) return e;
+  }
+  throw new Error(`${clusterDir}: no member takes writes`);
+}
+
 async function query(e: Endpoint, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
   const c = new pg.Client({
     host: e.host,
@@ -227,7 +238,7 @@ async function startMesh(sites: number, nodes = 1): Promise<Mesh> {
   }
   const eps =
     sites > 0
-      ? Array.from({ length: sites }, (_, i) => endpointOf(join(dir, `site${i + 1}`), `site${i + 1}`))
+      ? await Promise.all(Array.from({ length: sites }, (_, i) => leaderEndpoint(join(dir, `site${i + 1}`), nodes)))
       : [endpointOf(dir, 'alone')];
   await makeTables(eps);
   if (sites > 0) {
@@ -402,7 +413,7 @@ async function failoverPhase(o: Options): Promise<Record<string, unknown>> {
     missing_on_site1: await missing(survivor, all),
     missing_on_site2: await missing(site2Members[0] as Endpoint, all).catch(() => null),
     mesh_check_exit: check.code,
-    mesh_check: check.stdout.trim().split('\n').slice(0, 4).join(' | '),
+    mesh_check: `${check.stdout}${check.stderr}`.trim().split('\n').slice(0, 4).join(' | '),
   };
 }
 
