@@ -8,8 +8,8 @@ import type { MeshEngine, Sql, SubscriptionState } from './engine.js';
 
 /** The replication set a mesh uses: pglogical's `default` replicates INSERT, UPDATE, DELETE and TRUNCATE. */
 const SET = 'default';
-/** Schemas never replicated. */
-const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'pglogical', 'pglogical_origin')`;
+/** Schemas never replicated; pgkeel_mesh holds each site's own conflict history (conflicts-store.ts). */
+const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'pglogical', 'pglogical_origin', 'pgkeel_mesh')`;
 
 export const pglogical: MeshEngine = {
   name: 'pglogical',
