@@ -107,15 +107,18 @@ describe('the agent conflict collector', () => {
     assert.equal(total(c).length, 1);
   });
 
-  it('a replica counts without storing; a truncated log is read from its start; no mesh: nothing read', async () => {
+  it('a member that does not lead reads nothing until it leads; a truncated log is read from its start', async () => {
     using s = setup();
     writeFileSync(s.logFile, `${CONFLICT}\n${NOISE}`);
     const c = s.make();
     await c.tick(false);
     assert.equal(s.inserted.length, 0);
+    assert.deepEqual(total(c), []);
+    await c.tick(true);
+    assert.equal(s.inserted.length, 1);
     assert.match(total(c)[0] ?? '', / 1$/);
     writeFileSync(s.logFile, `${CONFLICT}\n${NOISE.slice(0, 20)}\n`);
-    await c.tick(false);
+    await c.tick(true);
     assert.match(total(c)[0] ?? '', / 2$/);
     const outside = s.make(null);
     await outside.tick(true);

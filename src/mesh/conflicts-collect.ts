@@ -2,8 +2,9 @@
  * The agent's conflict collector: while this node's site is in a mesh (its DCS holds the `mesh` key), it reads its
  * own PostgreSQL server log from a remembered offset, turns pglogical's CONFLICT lines into history rows
  * (conflicts-parse.ts) and counts them by type, resolution and table for /metrics
- * (`pgkeel_mesh_conflicts_total`). On the site's leader the rows go into `pgkeel_mesh.conflicts` first; the offset
- * moves on only once they are stored, so a failed insert is retried next cycle, never lost or counted twice.
+ * (`pgkeel_mesh_conflicts_total`). It reads only while this node leads its site (only the leader applies peers'
+ * changes, so only it logs conflicts): the rows go into `pgkeel_mesh.conflicts` first, and the offset moves on only
+ * once they are stored, so a failed insert is retried next cycle, never lost or counted twice.
  *
  * The offset is kept in a file beside the data directory (`mesh-conflicts.offset`: byte offset and the log's
  * inode), so a restarted agent goes on where it stopped; a log that was replaced or truncated is read from its start.
@@ -117,7 +118,9 @@ export class ConflictCollector {
       this.recordAt = d.now();
     }
     const record = this.record;
-    if (!record || !existsSync(d.logFile)) return;
+    // Only the running leader applies changes from peers, so only it logs conflicts; a member that does not lead
+    // now keeps its offset (what it logged while it led is stored when it leads again).
+    if (!leads || !record || !existsSync(d.logFile)) return;
     const st = statSync(d.logFile);
     let at = this.readOffset();
     if (at.ino !== st.ino || at.offset > st.size) at = { offset: 0, ino: st.ino };
@@ -131,7 +134,7 @@ export class ConflictCollector {
     if (conflicts.length && db) {
       const origins = await originSites(db, record);
       const rows = conflicts.map((c) => toRow(c, d.scope, d.member, origins));
-      if (leads) await insertConflicts(db, rows);
+      await insertConflicts(db, rows);
     }
     for (const c of conflicts) {
       const k = `${c.type}|${c.resolution}|${c.table}`;
