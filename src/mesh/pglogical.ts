@@ -90,6 +90,9 @@ export const pglogical: MeshEngine = {
   },
 
   async barrier(db: Sql, timeoutMs: number): Promise<void> {
+    // The wait's target is the insert position; right after a WAL switch (archive_timeout on an idle site) that is
+    // just past the new segment's page header, which no walsender can confirm until a record follows: write one.
+    await db.query(`SELECT pg_logical_emit_message(false, 'pgkeel', 'barrier')`, [], timeoutMs);
     await db.query('SELECT pglogical.wait_slot_confirm_lsn(NULL, NULL)', [], timeoutMs);
   },
 };
