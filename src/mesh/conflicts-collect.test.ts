@@ -124,4 +124,12 @@ describe('the agent conflict collector', () => {
     await outside.tick(true);
     assert.deepEqual(outside.metrics('x="y"'), []);
   });
+
+  it('steps over a line longer than a whole read, then reads the conflicts after it', async () => {
+    using s = setup();
+    writeFileSync(s.logFile, `${'x'.repeat((1 << 20) + 10)}\n${CONFLICT}\n${NOISE}`);
+    const c = s.make();
+    for (let i = 0; i < 3; i++) await c.tick(true);
+    assert.equal(s.inserted.length, 1);
+  });
 });

@@ -127,6 +127,11 @@ export class ConflictCollector {
     if (at.offset === st.size) return;
     const buf = readAt(d.logFile, at.offset, Math.min(CHUNK, st.size - at.offset));
     const text = buf.toString('utf8', 0, buf.lastIndexOf(10) + 1);
+    if (text === '' && buf.length === CHUNK) {
+      // A line longer than a whole chunk holds no conflict we could read: step over it rather than stall.
+      writeFileSync(d.offsetFile, JSON.stringify({ offset: at.offset + CHUNK, ino: st.ino }));
+      return;
+    }
     const needsDb = text.includes('CONFLICT: remote ');
     const db = needsDb ? await this.connection(record.database) : null;
     const pks = db ? await primaryKeys(db) : new Map<string, string[]>();

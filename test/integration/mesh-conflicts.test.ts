@@ -244,4 +244,16 @@ describe('pgkeel mesh conflicts: a 3-site mesh, the four silent cases', () => {
     }
     for (const site of s.sites) assert.ok(site.clock && Math.abs(site.clock.offset_ms) < 1000, JSON.stringify(site));
   });
+
+  it("mesh status names a link's apply error (last, as it breaks the link)", async () => {
+    await query(3, 'ALTER TABLE t2 DROP COLUMN v');
+    await query(1, `INSERT INTO t2 VALUES (401, 'x')`);
+    let last = '';
+    await waitFor('the link site1 → site3 down with its error', async () => {
+      const r = await cli(['mesh', 'status', '--dir', dir]);
+      last = r.stdout;
+      return r.code === 1 && /site1 → site3: down/.test(r.stdout);
+    }).catch((e) => assert.fail(`${(e as Error).message}\n${last}`));
+    assert.match(last, /last apply error on site3: unknown column name v/);
+  });
 });
