@@ -2,8 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ConflictRow, conflictsText, labelKeys, silentLosses } from './conflicts-label.js';
 
+let ids = 0;
 const row = (r: Partial<ConflictRow>): ConflictRow => ({
-  id: r.id ?? Math.random().toString(36),
+  id: r.id ?? `c${++ids}`,
   site: 'site1',
   member: 'node1',
   at: '2026-12-03T14:36:03.149Z',

@@ -243,6 +243,9 @@ describe('pgkeel mesh conflicts: a 3-site mesh, the four silent cases', () => {
       if (l.lag_bytes === 0) assert.equal(typeof l.lag_seconds, 'number', JSON.stringify(l));
     }
     for (const site of s.sites) assert.ok(site.clock && Math.abs(site.clock.offset_ms) < 1000, JSON.stringify(site));
+    const st = await cli(['status', '--dir', dir, '--json']);
+    const mesh = (JSON.parse(st.stdout) as { mesh: { links: Array<Record<string, unknown>> } }).mesh;
+    for (const l of mesh.links) assert.deepEqual(Object.keys(l).sort(), ['from', 'lag_bytes', 'state', 'to']);
   });
 
   it("mesh status names a link's apply error (last, as it breaks the link)", async () => {
