@@ -14,6 +14,7 @@ import { blockedAncestor, identityOf } from '../lib/reach.js';
 import { ConfigError } from '../config/schema.js';
 import { PgMetrics, socketConnect } from '../observe/pg-metrics/pg-metrics.js';
 import { DrillHooks } from '../ha/drill.js';
+import { withConflictMetrics } from '../mesh/conflicts-collect.js';
 
 /** As root, PostgreSQL runs as `postgres`: refuse at once when that user cannot reach the data directory. */
 function checkReachable(dataDir: string): void {
@@ -53,7 +54,15 @@ export async function runAgent(configFile: string, format?: 'json' | 'text'): Pr
     Date.now,
     log.child({ component: 'pg-metrics' }),
   );
-  const deps = { agent, store, keys: clusterKeys(cfg.scope, cfg.namespace), cfg, now: Date.now, pgMetrics };
+  const deps = {
+    agent,
+    store,
+    keys: clusterKeys(cfg.scope, cfg.namespace),
+    cfg,
+    now: Date.now,
+    // mesh conflicts (issue 14): pgkeel_mesh_conflicts_total follows PostgreSQL's series on /metrics
+    pgMetrics: withConflictMetrics(pgMetrics, agent.meshConflicts, { scope: cfg.scope, name: cfg.name }),
+  };
   const api = new ApiServer(deps, log.child({ component: 'api' }), actionHandlers(log));
   await api.listen();
   log.info(`REST API listening on ${cfg.restapi.listen}`);

@@ -14,6 +14,11 @@ import { checkSites } from '../mesh/plan.js';
 import { Site, siteFrom } from '../mesh/site.js';
 import { meshStatus, meshStatusText } from '../mesh/status.js';
 import { type FlagSpec, parseArgs, UsageError, usage } from './args.js';
+// --- mesh conflicts (issue 14)
+import { conflictsText } from '../mesh/conflicts-label.js';
+import { checkConflicts, historyText, readHistory } from '../mesh/conflicts-report.js';
+import { parseSince } from '../observe/events/since.js';
+// --- end mesh conflicts
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 const err = (s: string) => process.stderr.write(`${s}\n`);
@@ -26,7 +31,12 @@ const SPEC: Record<string, FlagSpec> = {
     placeholder: 'DIR|FILE',
   },
   database: { type: 'string', doc: 'the database to replicate (default postgres)', placeholder: 'DB' },
-  table: { type: 'string', doc: 'check: only this table', placeholder: 'T' },
+  table: { type: 'string', doc: 'check, conflicts: only this table', placeholder: 'T' },
+  since: {
+    type: 'string',
+    doc: 'conflicts, check: the conflict history from then on: a duration back (1h, 30m, 2d) or an ISO time (default 24h)',
+    placeholder: 'WHEN',
+  },
   json: { type: 'boolean', doc: 'status, check: print JSON' },
   timeout: {
     type: 'number',
@@ -44,6 +54,7 @@ const HELP = `Usage: pgkeel mesh create|check|status [--dir D | --site X --site 
   check    barrier on every site, then per table row count and row hash on every site; names the tables (and keys)
            that differ. Exit 0 converged, 1 diverged
   status   per link: lag in bytes, subscription state, WAL the slot retains
+  conflicts  the conflict history of every site (from pglogical's log, kept by each site's agent), newest first
 
 docs/multi-master.md says when a mesh is the right tool and which conflicts it cannot resolve.`;
 
@@ -74,10 +85,18 @@ export async function runMeshCommand(args: string[]): Promise<number> {
     out(`${HELP}\n\n${usage(SPEC)}`);
     return sub === undefined && !flags['help'] ? 2 : 0;
   }
-  if (!['create', 'check', 'status'].includes(sub))
-    throw new UsageError(`unknown mesh command "${sub}"; expected create, check or status`);
+  if (!['create', 'check', 'status', 'conflicts'].includes(sub))
+    throw new UsageError(`unknown mesh command "${sub}"; expected create, check, status or conflicts`);
   if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
-  if (flags['table'] !== undefined && sub !== 'check') throw new UsageError('--table is for `mesh check`');
+  if (flags['table'] !== undefined && sub !== 'check' && sub !== 'conflicts')
+    throw new UsageError('--table is for `mesh check` and `mesh conflicts`');
+  // --- mesh conflicts (issue 14): --since
+  const sinceArg = (flags['since'] as string | undefined) ?? '24h';
+  if (flags['since'] !== undefined && sub !== 'check' && sub !== 'conflicts')
+    throw new UsageError('--since is for `mesh conflicts` and `mesh check`');
+  const since = parseSince(sinceArg, Date.now());
+  if (since === null) throw new UsageError(`--since: expected a duration like 1h or an ISO time, got "${sinceArg}"`);
+  // --- end mesh conflicts
   const timeoutMs = ((flags['timeout'] as number | undefined) ?? 120) * 1000;
   let opened: Site[] = [];
   try {
@@ -96,17 +115,29 @@ export async function runMeshCommand(args: string[]): Promise<number> {
         `site ${sites[0]?.scope} has no mesh record in its DCS; run \`pgkeel mesh create\` first`,
       );
     if (sub === 'status') {
-      const s = await meshStatus(record, sites, pglogical);
+      const s = await meshStatus(record, sites, pglogical, () => performance.timeOrigin + performance.now());
       out(flags['json'] ? JSON.stringify(s, null, 2) : meshStatusText(s).join('\n'));
       return s.links.every((l) => l.state === 'replicating') ? 0 : 1;
     }
     const conns = await Promise.all(sites.map(async (s) => ({ scope: s.scope, db: await s.sql() })));
     const table = flags['table'] as string | undefined;
+    // --- mesh conflicts (issue 14)
+    if (sub === 'conflicts') {
+      const h = await readHistory(conns, since, table);
+      out(flags['json'] ? JSON.stringify(h, null, 2) : historyText(h).join('\n'));
+      return 0;
+    }
+    // --- end mesh conflicts
     const r = await checkMesh(conns, pglogical, {
       ...(table !== undefined ? { table } : {}),
       barrierTimeoutMs: timeoutMs,
     });
-    out(flags['json'] ? JSON.stringify(r, null, 2) : checkText(r).join('\n'));
+    // --- mesh conflicts (issue 14): the history's section after the convergence lines; exit code unchanged
+    const c = await checkConflicts(conns, r, since, table);
+    const { rows, ...conflicts } = c;
+    if (flags['json']) out(JSON.stringify({ ...r, conflicts }, null, 2));
+    else out([...checkText(r), ...conflictsText(c.since, rows, c.keys, c.unreachable)].join('\n'));
+    // --- end mesh conflicts
     return r.converged ? 0 : 1;
   } catch (e) {
     if (!(e instanceof MeshError)) throw e;

@@ -28,6 +28,7 @@ import { LinuxWatchdogDevice } from './watchdog-device.js';
 import { vipCycleInput, vipFor } from '../vip/agent-vip.js';
 import type { VipController } from '../vip/vip.js';
 import type { DrillFault, DrillHooks } from './drill.js';
+import { agentCollector, type ConflictCollector } from '../mesh/conflicts-collect.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -87,6 +88,8 @@ export class Agent {
   private readonly vip: VipController | null;
   /** A crash drill asked for and not yet carried out by the loop (drill.ts). */
   private pendingCrash: { seconds: number; resolve: (s: string) => void } | null = null;
+  /** Mesh conflicts read from this node's server log (src/mesh/conflicts-collect.ts); idle outside a mesh. */
+  readonly meshConflicts: ConflictCollector;
 
   /** `drills`: the fault hooks `store` was wrapped with (drill.ts); without them POST /drill is refused. */
   constructor(
@@ -111,6 +114,17 @@ export class Agent {
     this.backup = new BackupService({ cfg, store, keys: this.ctx.keys, pg: this.ctx.pg, log, now });
     this.events = new EventRecorder({ log, file: eventsFileFor(cfg.postgresql.data_dir) });
     this.events.load();
+    // --- mesh conflicts (issue 14): reads the site's `mesh` key; failures are logged by the collector, never thrown
+    this.meshConflicts = agentCollector(
+      cfg,
+      async () => {
+        const kv = await store.get(`${this.ctx.keys.prefix}mesh`);
+        return kv ? JSON.parse(kv.value) : null;
+      },
+      log,
+      now,
+    );
+    // --- end mesh conflicts
     this.watchdog = new Watchdog({
       mode: cfg.watchdog.mode,
       safetyMargin: cfg.watchdog.safety_margin,
@@ -366,6 +380,7 @@ export class Agent {
       );
     const leads = role === 'primary' && g.cluster?.leader?.name === ctx.cfg.name && !this.shuttingDown;
     this.backup.cycle(g.dynamic, leads, g.cluster);
+    void this.meshConflicts.tick(leads); // mesh conflicts (issue 14): off the loop, never fatal
     return g.dynamic.loop_wait;
   }
 
@@ -503,6 +518,7 @@ export class Agent {
     // After PostgreSQL: its shutdown archives the last segments through the archiver's fast path.
     await this.backup.stop();
     await ctx.pg.disconnect();
+    await this.meshConflicts.close();
     if (ctx.mem.lease) {
       await ctx.store.compareAndDelete(ctx.keys.leader, { value: ctx.cfg.name }).catch(() => {});
       await ctx.store.revokeLease(ctx.mem.lease).catch(() => {});

@@ -35,7 +35,7 @@ async function digest(db: Sql, table: string): Promise<{ rows: number; hash: str
 }
 
 /** row(primary key columns)::text → md5(row::text); null when the table has no primary key. */
-async function keyHashes(db: Sql, table: string): Promise<Map<string, string> | null> {
+export async function keyHashes(db: Sql, table: string): Promise<Map<string, string> | null> {
   const pk = await db.query<{ col: string }>(
     `SELECT quote_ident(a.attname) AS col FROM pg_index i
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)

@@ -13,6 +13,7 @@ import type { CheckResult } from './compare.js';
 import { linkPlan, nodeNameFor, sameRecord, siteDsn, type MeshRecord } from './plan.js';
 import { applySettings } from './settings.js';
 import type { Site } from './site.js';
+import { ensureConflictHistory, HISTORY_TABLE } from './conflicts-store.js';
 
 export interface CreateIo {
   readonly progress: (line: string) => void;
@@ -73,6 +74,13 @@ export async function createMesh(
     if (await step(s, 'CREATE EXTENSION pglogical', () => engine.ensureInstalled(db)))
       note(`${s.scope}: extension ${engine.name} created`);
   }
+  // --- conflict history (issue 14, conflicts-store.ts): before the tables are added, as it is never replicated
+  for (const s of sites) {
+    const db = await s.sql();
+    if (await step(s, `CREATE TABLE ${HISTORY_TABLE}`, () => ensureConflictHistory(db)))
+      note(`${s.scope}: conflict history ${HISTORY_TABLE} created`);
+  }
+  // --- end conflict history
   for (const s of sites) {
     const db = await s.sql();
     const node = nodeNameFor(s.scope);

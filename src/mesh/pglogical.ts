@@ -8,8 +8,8 @@ import type { MeshEngine, Sql, SubscriptionState } from './engine.js';
 
 /** The replication set a mesh uses: pglogical's `default` replicates INSERT, UPDATE, DELETE and TRUNCATE. */
 const SET = 'default';
-/** Schemas never replicated. */
-const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'pglogical', 'pglogical_origin')`;
+/** Schemas never replicated; pgkeel_mesh holds each site's own conflict history (conflicts-store.ts). */
+const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'pglogical', 'pglogical_origin', 'pgkeel_mesh')`;
 
 export const pglogical: MeshEngine = {
   name: 'pglogical',
@@ -90,6 +90,9 @@ export const pglogical: MeshEngine = {
   },
 
   async barrier(db: Sql, timeoutMs: number): Promise<void> {
+    // The wait's target is the insert position; right after a WAL switch (archive_timeout on an idle site) that is
+    // just past the new segment's page header, which no walsender can confirm until a record follows: write one.
+    await db.query(`SELECT pg_logical_emit_message(false, 'pgkeel', 'barrier')`, [], timeoutMs);
     await db.query('SELECT pglogical.wait_slot_confirm_lsn(NULL, NULL)', [], timeoutMs);
   },
 };

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { meshStatusText, stableMeshStatus, type MeshStatusDetail } from './status.js';
+import { clockOffset } from './offset.js';
 
 const detail: MeshStatusDetail = {
   sites: [
@@ -33,5 +34,39 @@ describe('mesh status', () => {
       '  b → a: unknown, lag ? bytes, slot pgl_y retains ? bytes',
     ]);
     assert.equal(meshStatusText(stableMeshStatus(detail))[4], '  a → b: replicating, lag 120 bytes');
+  });
+
+  it('mesh status --json adds lag in seconds, the apply error and clock offsets; status --json does not', () => {
+    const d: MeshStatusDetail = {
+      sites: [{ scope: 'a', leader: 'h:1', members: ['h:1'], clock: { offset_ms: -2.5, rtt_ms: 1 } }],
+      links: [
+        { from: 'a', to: 'b', lag_bytes: 0, state: 'replicating', slot: 's', retained_bytes: 10, lag_seconds: 0 },
+        {
+          from: 'b',
+          to: 'a',
+          lag_bytes: 900,
+          state: 'down',
+          slot: 't',
+          retained_bytes: 900,
+          lag_seconds: null,
+          apply_error: 'duplicate key value violates unique constraint "t_pkey"',
+        },
+      ],
+    };
+    assert.deepEqual(meshStatusText(d), [
+      'sites:',
+      '  a: leader h:1; members h:1; clock -2.5 ms (±0.5)',
+      'links (provider → subscriber):',
+      '  a → b: replicating, lag 0 bytes (0 s), slot s retains 10 bytes',
+      '  b → a: down, lag 900 bytes (? s), slot t retains 900 bytes',
+      '    last apply error on a: duplicate key value violates unique constraint "t_pkey"',
+    ]);
+    assert.deepEqual(Object.keys(stableMeshStatus(d).links[1] ?? {}).sort(), ['from', 'lag_bytes', 'state', 'to']);
+    assert.deepEqual(Object.keys(stableMeshStatus(d).sites[0] ?? {}).sort(), ['leader', 'members', 'scope']);
+  });
+
+  it('a clock offset is the server reading against the midpoint of the round trip', () => {
+    assert.deepEqual(clockOffset(1000, 1507, 1010), { offset_ms: 502, rtt_ms: 10 });
+    assert.deepEqual(clockOffset(1000, 990, 1004), { offset_ms: -12, rtt_ms: 4 });
   });
 });
