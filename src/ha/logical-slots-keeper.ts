@@ -31,6 +31,8 @@ import type { AgentContext } from './state.js';
 
 /** A slot whose copy did not show up after the restart is not copied again before this (no restart loop). */
 export const COPY_RETRY_MS = 60_000;
+/** A copy ahead of the leader's published position for this many quiet cycles in a row is stale: copied again. */
+export const STALE_AFTER_CYCLES = 10;
 const TIMEOUT_MS = 5000;
 
 interface LocalSlots {
@@ -53,6 +55,7 @@ export class LogicalSlotKeeper {
   private local: ReadonlySet<string> | null = null;
   private lastProblems = '';
   private readonly copiedAt = new Map<string, number>();
+  private readonly aheadCycles = new Map<string, number>();
 
   constructor(private readonly ctx: AgentContext) {}
 
@@ -104,9 +107,21 @@ export class LogicalSlotKeeper {
     const permanent = permanentLogicalSlots(dynamic);
     if (!permanent.length) return false;
     const local = await this.readLocal();
-    this.local = new Set(local.rows.map((r) => r.name));
     const plan = planReplicaSlots({ permanent, published: cluster?.status?.slots ?? null, ...localInput(local) });
+    this.local = new Set(local.rows.map((r) => r.name).filter((n) => !plan.ahead.includes(n)));
     this.note(plan.problems);
+    const stale: PermanentLogicalSlot[] = [];
+    for (const s of permanent) {
+      const n = plan.ahead.includes(s.name) ? (this.aheadCycles.get(s.name) ?? 0) + 1 : 0;
+      this.aheadCycles.set(s.name, n);
+      if (n < STALE_AFTER_CYCLES) continue;
+      this.ctx.log.warn(`the copy of logical slot ${s.name} stays ahead of the leader's: dropping it to copy it again`);
+      await this.query('postgres', 'SELECT pg_drop_replication_slot($1)', [s.name]).then(
+        () => stale.push(s),
+        (err) => this.ctx.log.warn(`could not drop the stale copy of logical slot ${s.name}`, { err }),
+      );
+      this.aheadCycles.set(s.name, 0);
+    }
     for (const a of plan.advance) {
       await this.query(a.database, 'SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [
         a.name,
@@ -114,7 +129,7 @@ export class LogicalSlotKeeper {
       ]).catch((err) => this.ctx.log.warn(`could not advance the copy of logical slot ${a.name}`, { err }));
     }
     const now = this.ctx.now();
-    const due = plan.copy.filter((s) => now - (this.copiedAt.get(s.name) ?? -Infinity) >= COPY_RETRY_MS);
+    const due = [...plan.copy, ...stale].filter((s) => now - (this.copiedAt.get(s.name) ?? -Infinity) >= COPY_RETRY_MS);
     const from = leader && leader !== this.ctx.cfg.name ? memberAddress(cluster, leader) : null;
     if (!due.length || !from) return false;
     let copied = 0;

@@ -125,7 +125,8 @@ describe('permanent logical slots: a replica', () => {
     const published = { [A.name]: 5000, [B.name]: 7000 };
     const p = planReplicaSlots({ ...base, published, local: [row(A, 4000), row(B, 3000)] });
     assert.deepEqual(p.advance, [{ name: A.name, database: 'app', lsn: 5000 }]); // B: replay 6000 < 7000
-    assert.deepEqual(planReplicaSlots({ ...base, published, local: [row(A, 5000), row(B, 9000)] }).advance, []);
+    const ahead = planReplicaSlots({ ...base, published, local: [row(A, 5000), row(B, 9000)] });
+    assert.deepEqual([ahead.advance, ahead.ahead], [[], [B.name]]); // B's copy is past what the leader published
     assert.deepEqual(
       planReplicaSlots({ ...base, replayLsn: 7000, published, local: [row(A, 5000), row(B, 3000)] }).advance,
       [{ name: B.name, database: 'app', lsn: 7000 }],

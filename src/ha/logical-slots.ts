@@ -109,6 +109,11 @@ export interface ReplicaSlotPlan {
   readonly copy: readonly PermanentLogicalSlot[];
   /** Copies to advance to the leader's published position (replay has reached it). */
   readonly advance: readonly { readonly name: string; readonly database: string; readonly lsn: number }[];
+  /** Copies ahead of the leader's published position. Right after a copy that is normal for a cycle (the file is
+   *  newer than the last publication); a copy that stays ahead is stale (kept from another timeline, e.g. a former
+   *  leader rejoined with pg_rewind) and must be dropped and copied again: promoted, it would start its peers past
+   *  changes they never received. Not a valid copy for the promotion guard meanwhile. */
+  readonly ahead: readonly string[];
   /** Why something cannot be done (logged once per change by the caller). */
   readonly problems: readonly string[];
 }
@@ -119,6 +124,7 @@ export function planReplicaSlots(i: ReplicaSlotInput): ReplicaSlotPlan {
   const copy: PermanentLogicalSlot[] = [];
   const advance: { name: string; database: string; lsn: number }[] = [];
   const problems: string[] = [];
+  const ahead: string[] = [];
   for (const want of i.permanent) {
     const target = i.published?.[want.name];
     if (target === undefined) continue; // the leader does not have it (yet): nothing to copy from
@@ -133,6 +139,7 @@ export function planReplicaSlots(i: ReplicaSlotInput): ReplicaSlotPlan {
       );
       continue;
     }
+    if (row.confirmedFlush !== null && row.confirmedFlush > target) ahead.push(want.name);
     if (row.confirmedFlush !== null && row.confirmedFlush >= target) continue;
     if (i.replayLsn !== null && i.replayLsn >= target)
       advance.push({ name: want.name, database: want.database, lsn: target });
@@ -141,9 +148,9 @@ export function planReplicaSlots(i: ReplicaSlotInput): ReplicaSlotPlan {
     problems.push(
       `not copying logical slots ${copy.map((s) => s.name).join(', ')}: hot_standby_feedback is off here (the leader could remove catalog rows the copies need); set it on`,
     );
-    return { copy: [], advance, problems };
+    return { copy: [], advance, ahead, problems };
   }
-  return { copy, advance, problems };
+  return { copy, advance, ahead, problems };
 }
 
 /** What decide needs to know about the permanent logical slots (Observed.logicalSlots). */
