@@ -201,6 +201,12 @@ describe('pgkeel mesh: a failover inside a site keeps the mesh', () => {
     await sleep(3000);
     stop = true;
     await Promise.all(writers);
+    // site2 streams site1's changes from the copied slot on site1's new leader.
+    const active = async () =>
+      (await queryNode(1, r1, "SELECT active FROM pg_replication_slots WHERE slot_type = 'logical'")).map(
+        (r) => r['active'],
+      );
+    await until(async () => assert.deepEqual(await active(), [true]), 30_000);
 
     const check = await cli(['mesh', 'check', '--dir', dir]);
     assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
