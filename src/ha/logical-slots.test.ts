@@ -15,6 +15,8 @@ import { decide } from './decide.js';
 import { acts, peer, racerFixture } from '../../test/fakes/observed.js';
 import { dynamicFields, type DynamicConfig } from '../config/node.js';
 import { validate } from '../config/schema.js';
+import { LogicalSlotKeeper } from './logical-slots-keeper.js';
+import type { AgentContext } from './state.js';
 
 const A: PermanentLogicalSlot = { name: 'pgl_app_s1_sub_a', database: 'app', plugin: 'pglogical_output' };
 const B: PermanentLogicalSlot = { name: 'pgl_app_s1_sub_b', database: 'app', plugin: 'pglogical_output' };
@@ -208,5 +210,14 @@ describe('permanent logical slots: the promotion guard (patroni#1749)', () => {
       }),
     );
     assert.deepEqual(acts(d), ['take_leadership']);
+  });
+});
+
+describe('permanent logical slots: what the keeper shows decide', () => {
+  it('nothing without permanent logical slots; before its first look, no copy counts as present', () => {
+    const keeper = new LogicalSlotKeeper({} as AgentContext);
+    assert.equal(keeper.view({ ...DYN, slots: { keep_me: { type: 'physical' } } }), undefined);
+    const v = keeper.view(DYN);
+    assert.deepEqual([v?.permanent, [...(v?.local ?? ['?'])]], [[A.name], []]);
   });
 });
