@@ -81,6 +81,75 @@ const credentials = (doc: string, user: string): Schema => ({
   },
 });
 
+// --- permanent slots (issue 14, Patroni's `slots` / `ignore_slots`): see src/ha/logical-slots.ts. ---
+export const SLOT_TYPES = ['physical', 'logical'] as const;
+/** A replication slot name as PostgreSQL accepts it (ReplicationSlotValidateName). */
+const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
+const SLOT_NAME_EXPECTED = 'a replication slot name (lower-case letters, digits and _, at most 63)';
+const slotWord = (doc: string, expected: string): Schema => ({
+  kind: 'string',
+  doc,
+  pattern: /^[A-Za-z0-9_.-]{1,63}$/,
+  expected,
+});
+const permanentSlot: Schema = {
+  kind: 'object',
+  doc: 'One permanent slot.',
+  fields: {
+    type: { kind: 'enum', doc: 'physical or logical.', values: SLOT_TYPES },
+    database: slotWord('Database of a logical slot.', 'a database name (letters, digits, _ . -)'),
+    plugin: slotWord('Output plugin of a logical slot, e.g. pglogical_output.', 'an output plugin name'),
+  },
+  rule: (v) => {
+    if (v['type'] === undefined) return { key: 'type', message: 'is required: expected one of physical, logical' };
+    if (v['type'] === 'logical')
+      for (const k of ['database', 'plugin'])
+        if (v[k] === undefined) return { key: k, message: `is required for a logical slot: expected a name` };
+    if (v['type'] === 'physical')
+      for (const k of ['database', 'plugin'])
+        if (v[k] !== undefined)
+          return { key: k, message: 'is only for a logical slot; remove it or set type: logical' };
+    return undefined;
+  },
+};
+const slotFields: Record<string, Schema> = {
+  slots: {
+    kind: 'map',
+    doc: 'Permanent replication slots, Patroni-compatible: {name: {type, database, plugin}} with type physical or logical. The leader never drops them and publishes the confirmed position of each logical one in /status; replicas copy the logical ones and advance them, so they survive a failover (docs/multi-master.md, "Failover inside a site"). A missing logical slot is reported, never created on the leader.',
+    values: 'scalar',
+    keys: { pattern: SLOT_NAME, expected: SLOT_NAME_EXPECTED },
+    entry: permanentSlot,
+    default: {},
+  },
+  ignore_slots: {
+    kind: 'list',
+    doc: 'Slots pgkeel must leave alone, each a matcher {name, type, database, plugin} (any subset; a slot matching every key given is ignored). pgkeel never drops slots it did not create, so this is accepted for Patroni compatibility and documents intent.',
+    of: {
+      kind: 'object',
+      doc: 'A slot matcher.',
+      fields: {
+        name: { kind: 'string', doc: 'Slot name.', pattern: SLOT_NAME, expected: SLOT_NAME_EXPECTED },
+        type: { kind: 'enum', doc: 'physical or logical.', values: SLOT_TYPES },
+        database: slotWord('Database.', 'a database name (letters, digits, _ . -)'),
+        plugin: slotWord('Output plugin.', 'an output plugin name'),
+      },
+    },
+    default: [],
+  },
+};
+export interface PermanentSlot {
+  type: (typeof SLOT_TYPES)[number];
+  database?: string;
+  plugin?: string;
+}
+export interface SlotMatcher {
+  name?: string;
+  type?: (typeof SLOT_TYPES)[number];
+  database?: string;
+  plugin?: string;
+}
+// --- end permanent slots ---
+
 export const dynamicFields: Record<string, Schema> = {
   ttl: {
     kind: 'int',
@@ -151,6 +220,7 @@ export const dynamicFields: Record<string, Schema> = {
       use_slots: { kind: 'bool', doc: 'One physical replication slot per replica on the leader.', default: true },
     },
   },
+  ...slotFields,
 };
 
 export const nodeSchema: Schema = {
@@ -455,6 +525,10 @@ export interface DynamicConfig {
   backup?: BackupConfig;
   /** Set by `ctl pause`; absent or false when not paused. */
   pause?: boolean;
+  /** Permanent slots (Patroni `slots`); the schema fills `{}`. */
+  slots?: Record<string, PermanentSlot>;
+  /** Patroni `ignore_slots`; the schema fills `[]`. */
+  ignore_slots?: SlotMatcher[];
 }
 
 export type CallbackName = 'on_start' | 'on_stop' | 'on_restart' | 'on_reload' | 'on_role_change';

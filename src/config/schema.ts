@@ -36,8 +36,17 @@ export type Schema =
       default?: Record<string, unknown>;
       values: 'scalar' | 'string';
       keys?: { pattern: RegExp; expected: string };
+      // --- permanent slots (issue 14): a map whose values are checked by a schema of their own (`slots`). ---
+      entry?: Schema;
     }
-  | { kind: 'object'; doc: string; fields: Record<string, Schema>; optional?: boolean };
+  | {
+      kind: 'object';
+      doc: string;
+      fields: Record<string, Schema>;
+      optional?: boolean;
+      // --- permanent slots (issue 14): a rule across the fields of one well-formed value. ---
+      rule?: (v: Record<string, unknown>) => { readonly key: string; readonly message: string } | undefined;
+    };
 
 export interface Problem {
   readonly path: string;
@@ -198,7 +207,7 @@ function expectedOf(s: Schema): string {
     case 'list':
       return `a list of ${expectedOf(s.of)}`;
     case 'map':
-      return 'a mapping of names to values';
+      return s.entry ? `a mapping of names to ${expectedOf(s.entry)}` : 'a mapping of names to values';
     case 'object':
       return `a mapping with keys ${Object.keys(s.fields).join(', ')}`;
   }
@@ -286,7 +295,10 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
           });
         else if (s.keys && !s.keys.pattern.test(k))
           problems.push({ path: at, message: `expected the name to be ${s.keys.expected}, got ${show(k)}` });
-        else if (
+        else if (s.entry) {
+          const r = check(s.entry, item, at, problems, opts);
+          if (r !== undefined) out[k] = r;
+        } else if (
           !(s.values === 'string' ? typeof item === 'string' : ['string', 'number', 'boolean'].includes(typeof item))
         ) {
           problems.push({
@@ -308,6 +320,7 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
       if (typeof v !== 'object' || Array.isArray(v)) return bad();
       const obj = v as Record<string, unknown>;
       const out: Record<string, unknown> = {};
+      const before = problems.length;
       const known = allowedKeys(s.fields);
       for (const k of Object.keys(obj)) {
         if (!known.includes(k)) {
@@ -336,6 +349,8 @@ function check(s: Schema, v: unknown, path: string, problems: Problem[], opts: V
         const r = check(fs, own(obj, k), join(path, k), problems, opts);
         if (r !== undefined) out[k] = r;
       }
+      const broken = s.rule && problems.length === before ? s.rule(out) : undefined;
+      if (broken) problems.push({ path: join(path, broken.key), message: broken.message });
       return out;
     }
   }

@@ -29,6 +29,7 @@ import { vipCycleInput, vipFor } from '../vip/agent-vip.js';
 import type { VipController } from '../vip/vip.js';
 import type { DrillFault, DrillHooks } from './drill.js';
 import { agentCollector, type ConflictCollector } from '../mesh/conflicts-collect.js';
+import { keeperFor } from './logical-slots-keeper.js';
 
 export const PGKEEL_VERSION = '0.1.0';
 
@@ -316,6 +317,10 @@ export class Agent {
     });
     const settings = gathered.observed.settings;
     const g = { ...gathered, observed: { ...gathered.observed, watchdog: watchdog.view(settings) } };
+    // --- permanent logical slots (issue 14): what the promotion guard sees. ---
+    const slotView = keeperFor(ctx).view(g.dynamic);
+    if (slotView) g.observed = { ...g.observed, logicalSlots: slotView };
+    // --- end permanent logical slots ---
     if (g.cluster && !this.watch) this.startWatch(g.cluster.revision + 1);
     this.logConfigProblems(g.configProblems);
     let decision = decide(g.observed);
@@ -341,6 +346,7 @@ export class Agent {
       op?.reject(err as Error);
       throw err;
     }
+    await this.keepLogicalSlots(g, decision);
     if (op) {
       ctx.mem.lastError = null;
       void this.executor.idle().then(() => {
@@ -443,6 +449,26 @@ export class Agent {
     this.loggedConfigProblems = new Set(problems);
   }
 
+  // --- permanent logical slots (issue 14, logical-slots.ts): a quiet replica copies and advances them. ---
+  private async keepLogicalSlots(g: Gathered, decision: Decision): Promise<void> {
+    const { ctx } = this;
+    // Only a settled replica: the restart below starts PostgreSQL as mem.role says, and that must be 'replica'.
+    if (ctx.mem.busy || decision.actions.length || this.shuttingDown || g.pgStatus?.inRecovery !== true) return;
+    if (ctx.mem.role !== 'replica' || decision.role !== 'replica' || g.dynamic.pause) return;
+    const inp = { cluster: g.cluster, dynamic: g.dynamic, pgStatus: g.pgStatus, shuttingDown: false };
+    const restart = await keeperFor(ctx)
+      .replicaCycle(g.cluster, g.dynamic, g.cluster?.leader?.name ?? null)
+      .catch((err) => {
+        ctx.log.warn('could not keep the permanent logical slots', { err });
+        return false;
+      });
+    if (!restart) return;
+    const summary = 'restarting PostgreSQL once to load the logical slots copied from the leader';
+    ctx.log.info(summary);
+    await this.executor.run({ summary, actions: [{ kind: 'restart' }], role: 'replica' }, inp);
+  }
+  // --- end permanent logical slots ---
+
   private roleAfter(g: Gathered, d: Decision): AgentSnapshot['role'] {
     if (g.observed.pg.dataDir === 'empty') return 'uninitialized';
     if (g.pgStatus) return g.pgStatus.inRecovery ? 'replica' : 'primary';
@@ -519,6 +545,7 @@ export class Agent {
     await this.backup.stop();
     await ctx.pg.disconnect();
     await this.meshConflicts.close();
+    await keeperFor(ctx).close(); // permanent logical slots (issue 14)
     if (ctx.mem.lease) {
       await ctx.store.compareAndDelete(ctx.keys.leader, { value: ctx.cfg.name }).catch(() => {});
       await ctx.store.revokeLease(ctx.mem.lease).catch(() => {});

@@ -212,3 +212,37 @@ describe('decide: the decision table (DCS ok, not paused, no tags)', () => {
     }
   }
 });
+
+// --- permanent logical slots (issue 14): the promotion guard across the product. ---
+describe('decide: the permanent-logical-slot guard across the product', () => {
+  const published = { pgl_app_site1_sub: 2000 };
+  const barred = (copies: boolean): Observed['logicalSlots'] => ({
+    permanent: ['pgl_app_site1_sub'],
+    local: new Set(copies ? ['pgl_app_site1_sub'] : []),
+  });
+  for (const c of combos()) {
+    for (const copies of [false, true]) {
+      const name = `${c.key} | dcs ${c.dcs} | pg ${c.pg}${c.paused ? ' | paused' : ''}${c.nofailover ? ' | nofailover' : ''} | ${copies ? 'copies behind' : 'no copies'}`;
+      it(name, () => {
+        const o = observe(c);
+        const cl = o.dcs.ok ? { ...o.dcs.cluster, status: { optime: 1000, slots: published, retainSlots: [] } } : null;
+        const guarded: Observed = {
+          ...o,
+          logicalSlots: barred(copies),
+          ...(cl ? { dcs: { ok: true as const, cluster: cl } } : {}),
+        };
+        const d = decide(guarded);
+        const kinds = d.actions.map((a) => a.kind);
+        // A replica behind the peers' confirmed position (replay 1000 < 2000), or without the copies, never races;
+        // only a running primary may take the key back (it has every change the peers confirmed).
+        if (kinds.includes('take_leadership')) assert.equal(c.pg, 'primary', d.summary);
+        if (c.key === 'no leader' && c.dcs === 'ok' && !c.paused && !c.nofailover && c.pg.startsWith('replica'))
+          assert.match(d.summary, copies ? /replay position .* is behind .*patroni#1749/ : /no copy of .*patroni#1749/);
+        // Without the guard's input the same combination decides the same as before, except for the race.
+        const plain = decide({ ...guarded, logicalSlots: undefined });
+        if (!plain.actions.some((a) => a.kind === 'take_leadership')) assert.deepEqual(acts(d), acts(plain));
+      });
+    }
+  }
+});
+// --- end permanent logical slots ---

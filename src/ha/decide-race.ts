@@ -14,6 +14,7 @@ import {
   watchdogBar,
 } from './decide-common.js';
 import type { Decision, Observed } from './view.js';
+import { logicalSlotBar } from './logical-slots.js';
 
 type Verdict = { readonly race: true; readonly reason: string } | { readonly race: false; readonly why: string };
 
@@ -86,6 +87,10 @@ function healthiestVerdict(o: Observed, c: Cluster, scope: RaceScope): Verdict {
   if (sync && !inSync(o, c)) return no('synchronous mode is on and I am not listed in /sync');
   const mine = o.pg.walPosition;
   if (mine === null) return no('my WAL position is unknown');
+  // --- permanent logical slots (issue 14): not behind what the mesh peers confirmed, and holding the copies. ---
+  const slotBar = logicalSlotBar(o.logicalSlots, c.status?.slots, o.pg.replayedLsn);
+  if (slotBar !== null) return no(slotBar);
+  // --- end permanent logical slots ---
   const lag = c.status === undefined ? 0 : c.status.optime - mine;
   if (scope.checkLag && lag > o.settings.maximumLagOnFailover) {
     return no(

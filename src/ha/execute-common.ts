@@ -9,6 +9,7 @@ import { slotNameFor, type ConfInput, type Upstream } from '../postgres/conf.js'
 import type { HostPort, PgStatus } from '../postgres/local-instance.js';
 import { runCallback } from './callbacks.js';
 import type { AgentContext } from './state.js';
+import { withSlotFeedback } from './logical-slots.js';
 
 export interface ExecInput {
   readonly cluster: Cluster | undefined;
@@ -63,7 +64,8 @@ export function confInput(
 ): ConfInput {
   return {
     cfg: ctx.cfg,
-    dcsParameters: inp.dynamic.postgresql.parameters,
+    // Permanent logical slots (issue 14) keep hot_standby_feedback on: the copies need the leader's catalog rows.
+    dcsParameters: withSlotFeedback(inp.dynamic),
     archive: archiveParameters(nodeBackupSettings(ctx.cfg, inp.dynamic.backup).settings, ctx.cfg.postgresql.data_dir),
     upstream,
     synchronousStandbyNames: role === 'primary' ? ctx.mem.synchronousStandbyNames : '',

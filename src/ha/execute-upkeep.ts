@@ -7,6 +7,7 @@ import type { Cluster } from '../dcs/layout.js';
 import { encodeJson, encodeStatus, encodeSync } from '../dcs/layout.js';
 import { planSlots } from './slots.js';
 import { STRICT_PLACEHOLDER } from './sync.js';
+import { keeperFor } from './logical-slots-keeper.js';
 import { writeConf, type ExecInput } from './execute-common.js';
 import type { AgentContext } from './state.js';
 
@@ -29,7 +30,11 @@ export class LeaderUpkeep {
         ? await this.maintainSlots(inp.cluster)
         : { slots: null, retain: [] };
     await this.publishFailsafe(inp);
-    const text = encodeStatus(inp.pgStatus.walPosition ?? 0, slots, retain);
+    // --- permanent slots (issue 14): each permanent logical slot's confirmed_flush_lsn joins /status slots. ---
+    const logical = await keeperFor(this.ctx).leaderPositions(inp.dynamic);
+    const published = logical ? { ...(slots ?? {}), ...logical } : slots;
+    // --- end permanent slots ---
+    const text = encodeStatus(inp.pgStatus.walPosition ?? 0, published, retain);
     if (text !== this.lastStatusWritten) {
       await store.put(keys.status, text);
       this.lastStatusWritten = text;

@@ -9,6 +9,7 @@ import type { Cluster } from '../dcs/layout.js';
 import type { LeaseId } from '../dcs/store.js';
 import type { LogProblem } from '../postgres/log-problems.js';
 import type { WatchdogView } from './watchdog.js';
+import type { LogicalSlotsView } from './logical-slots.js';
 
 export interface HaSettings {
   /** Leader key lease, seconds. */
@@ -139,6 +140,9 @@ export interface Observed {
   readonly lastRole: Decision['role'];
   /** Watchdog fencing (watchdog.ts): in `required` mode an unavailable watchdog bars leading. Absent: mode off. */
   readonly watchdog?: WatchdogView;
+  /** Permanent logical slots (issue 14, logical-slots.ts): which the config names and which exist here. Absent:
+   *  the promotion guard is off (no permanent logical slots, or not observed). */
+  readonly logicalSlots?: LogicalSlotsView;
 }
 
 /** A renewal of the leader key: whether we still held it, and when the lease step (or failsafe) found out. */

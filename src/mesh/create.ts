@@ -11,7 +11,7 @@ import { MeshError } from './errors.js';
 import { checkMesh } from './check.js';
 import type { CheckResult } from './compare.js';
 import { linkPlan, nodeNameFor, sameRecord, siteDsn, type MeshRecord } from './plan.js';
-import { applySettings } from './settings.js';
+import { applySettings, registerPermanentSlots } from './settings.js';
 import type { Site } from './site.js';
 import { ensureConflictHistory, HISTORY_TABLE } from './conflicts-store.js';
 
@@ -42,6 +42,9 @@ async function step<T>(site: Site, what: string, fn: () => Promise<T>): Promise<
     throw new MeshError('MESH_SQL_FAILED', `site ${site.scope}: ${what} failed: ${msg}`, { site: site.scope });
   }
 }
+
+/** The logical decoding plugin behind an engine's slots (permanent slots, issue 14). */
+const outputPlugin = (engine: MeshEngine): string => (engine.name === 'pglogical' ? 'pglogical_output' : engine.name);
 
 export async function createMesh(
   sites: readonly Site[],
@@ -132,6 +135,12 @@ export async function createMesh(
       return { from: l.from, to: l.to, subscription: l.subscription, slot, origin: slot };
     }),
   };
+  // --- permanent slots (issue 14, deliverable 6): each provider's pglogical slots, copied by its replicas. ---
+  for (const s of sites) {
+    const provided = record.links.filter((l) => l.from === s.scope && l.slot).map((l) => l.slot);
+    for (const line of await registerPermanentSlots(s, provided, database, outputPlugin(engine))) note(line);
+  }
+  // --- end permanent slots ---
   for (const s of sites) {
     if (sameRecord(await s.readRecord(), record)) continue;
     await s.writeRecord(record);

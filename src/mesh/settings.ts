@@ -122,3 +122,41 @@ async function restartSite(site: Site, io: SettingsIo): Promise<void> {
     await sleep(500);
   }
 }
+
+// --- permanent slots (issue 14, deliverable 6): the pglogical slots survive a failover inside a site. ---
+/**
+ * Registers `slots` (the pglogical slots this site provides to its peers) as permanent logical slots in the site's
+ * dynamic configuration (PATCH /config on its leader), so its replicas copy and advance them
+ * (src/ha/logical-slots.ts). Returns the change made (empty: already registered).
+ */
+export async function registerPermanentSlots(
+  site: Site,
+  slots: readonly string[],
+  database: string,
+  plugin: string,
+): Promise<string[]> {
+  const cluster = await site.client.cluster();
+  const have = cluster.config?.value['slots'];
+  const current = have && typeof have === 'object' ? (have as Record<string, Record<string, unknown>>) : {};
+  const patch: Record<string, unknown> = {};
+  for (const name of slots) {
+    const c = current[name];
+    if (c?.['type'] !== 'logical' || c['database'] !== database || c['plugin'] !== plugin)
+      patch[name] = { type: 'logical', database, plugin };
+  }
+  if (!Object.keys(patch).length) return [];
+  const leader = cluster.leader ? cluster.members.get(cluster.leader.name) : undefined;
+  if (!leader)
+    throw new MeshError('MESH_NO_LEADER', `site ${site.scope} has no leader to change its configuration through`, {
+      site: site.scope,
+    });
+  const a = await site.client.rest(leader, 'PATCH', '/config', { slots: patch });
+  if (a.code !== 200)
+    throw new MeshError(
+      'MESH_SETTINGS_REFUSED',
+      `site ${site.scope}: member ${leader.name} refused the permanent slots (HTTP ${a.code})`,
+      { site: site.scope, detail: a.text.trim() },
+    );
+  return [`${site.scope}: permanent logical slots ${Object.keys(patch).sort().join(', ')}`];
+}
+// --- end permanent slots ---
