@@ -145,7 +145,7 @@ export async function runMeshCommand(args: string[]): Promise<number> {
       if (sub === 'sequences') {
         const apply = flags['apply'] === true;
         const plan = await meshSequences(conns, scheme, apply, (l) => out(`  ${l}`));
-        out(planText(plan).join('\n'));
+        out(planText(plan, apply).join('\n'));
         if (!apply && plan.actions.length) out('(a plan: run again with --apply to change every site)');
         return plan.refused.length ? 1 : 0;
       }

@@ -11,7 +11,9 @@
  * including the queued DDL — while clients cannot write. pgkeel's own agent and metrics sessions (application_name
  * `pgkeel`, `pgkeel-metrics`) are left alone: they never write user tables. A client that runs
  * `SET default_transaction_read_only = off` itself is not stopped. If pgkeel dies between block and unblock, the
- * setting stays: `pgkeel mesh ddl --unblock` resets it on every site.
+ * setting stays: `pgkeel mesh ddl --unblock` resets it on every site. An apply worker that restarts during the block
+ * starts read-only and refuses queued DDL (measured; see readOnlyAppliers): the DDL is not sent then, and unblocking
+ * restarts subscriptions left down by it.
  *
  * pglogical runs the command with search_path = '' on every node: name objects schema-qualified (`public.t`).
  */
@@ -52,6 +54,7 @@ export async function ensureDdlSets(db: Sql): Promise<string[]> {
 /** New sessions read-only, other client sessions of the database ended; returns how many were ended. */
 export async function blockWrites(s: DdlSite, database: string): Promise<number> {
   await s.db.query(`ALTER DATABASE ${quoteIdent(database)} SET default_transaction_read_only = on`);
+  blockedAt.set(s, (await s.db.query<{ t: string }>('SELECT clock_timestamp()::text AS t'))[0]?.t ?? '');
   await s.db.query('SET default_transaction_read_only = off');
   const r = await s.db.query<{ n: number }>(
     `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
@@ -61,12 +64,47 @@ export async function blockWrites(s: DdlSite, database: string): Promise<number>
   return r[0]?.n ?? 0;
 }
 
-/** Resets the block on every site it can reach; the sites where it failed, with why. */
+/** When each site's block began (its own clock): apply workers started later are read-only. */
+const blockedAt = new WeakMap<DdlSite, string>();
+
+/**
+ * Measured on PostgreSQL 15 + pglogical 2.4.2: an apply worker that (re)starts while its database is blocked reads
+ * default_transaction_read_only = on, applies rows (pglogical writes them below the executor) but fails queued DDL
+ * ("cannot execute ALTER TABLE in a read-only transaction"), exits, and after two quick retries may stay down for
+ * minutes. So the DDL is not sent while any such worker runs.
+ */
+async function readOnlyAppliers(s: DdlSite): Promise<number> {
+  const since = blockedAt.get(s);
+  if (!since) return 0;
+  const r = await s.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE backend_type LIKE 'pglogical apply%' AND datname = current_database() AND backend_start >= $1::timestamptz`,
+    [since],
+  );
+  return r[0]?.n ?? 0;
+}
+
+/** Restarts this site's subscriptions pglogical shows as down (a worker that failed queued DDL while blocked). */
+export async function restartDownSubscriptions(db: Sql): Promise<string[]> {
+  const down = await db.query<{ name: string }>(
+    `SELECT subscription_name AS name FROM pglogical.show_subscription_status() WHERE status = 'down'`,
+  );
+  for (const { name } of down) {
+    await db.query('SELECT pglogical.alter_subscription_disable($1, true)', [name]);
+    await db.query('SELECT pglogical.alter_subscription_enable($1, true)', [name]);
+  }
+  return down.map((d) => d.name);
+}
+
+/** Resets the block on every site it can reach (and restarts down subscriptions); the sites where it failed. */
 export async function unblockWrites(sites: readonly DdlSite[], database: string): Promise<string[]> {
   const failed: string[] = [];
   for (const s of sites)
     try {
+      // A session opened while blocked is read-only itself (ALTER DATABASE is refused in it) until it says otherwise.
+      await s.db.query('SET default_transaction_read_only = off');
       await s.db.query(`ALTER DATABASE ${quoteIdent(database)} RESET default_transaction_read_only`);
+      await restartDownSubscriptions(s.db);
     } catch (e) {
       failed.push(`${s.scope}: ${(e as Error).message}`);
     }
@@ -95,6 +133,14 @@ export async function meshDdl(sites: readonly DdlSite[], engine: MeshEngine, sql
     }
     await stage('the barrier before the DDL', () => barrierAll(sites, engine, io.timeoutMs));
     io.progress('barrier: every site caught up');
+    for (const s of sites) {
+      const n = await stage(`checking the apply workers on ${s.scope}`, () => readOnlyAppliers(s));
+      if (n)
+        throw new MeshError(
+          'MESH_DDL_FAILED',
+          `mesh ddl: ${n} pglogical apply worker(s) on ${s.scope} restarted while writes were blocked; they would refuse the DDL as read-only — nothing was changed, run the command again`,
+        );
+    }
     await stage(`the DDL on ${first.scope}`, () =>
       first.db.query('SELECT pglogical.replicate_ddl_command($1, ARRAY[$2])', [sql, DDL_SET], io.timeoutMs),
     );

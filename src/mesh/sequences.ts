@@ -204,7 +204,8 @@ export function snowflakeParts(id: bigint): { ms: number; site: number; counter:
   };
 }
 
-export function planText(p: SequencePlan): string[] {
+/** The plan in lines; `applied`: the actions were run (sequences-sql.ts printed each), so only their count. */
+export function planText(p: SequencePlan, applied = false): string[] {
   const head =
     p.scheme === 'offset'
       ? `scheme offset: INCREMENT BY ${p.modulus} on every site, site k restarts above the highest value used at the next value ≡ k (mod ${p.modulus})`
@@ -212,7 +213,8 @@ export function planText(p: SequencePlan): string[] {
   const lines = [head];
   if (p.actions.length === 0 && p.refused.length === 0)
     lines.push('nothing to change: every sequence is on the scheme');
-  for (const a of p.actions) lines.push(`  ${a.site}: ${a.summary}`);
+  if (applied && p.actions.length) lines.push(`applied ${p.actions.length} change(s)`);
+  else for (const a of p.actions) lines.push(`  ${a.site}: ${a.summary}`);
   for (const r of p.refused) lines.push(`  ${r.code}: ${r.message}`);
   return lines;
 }

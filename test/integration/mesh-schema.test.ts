@@ -2,7 +2,8 @@
  * The mesh's pre-flight, sequences and DDL (issue 14 deliverables 2 and 3) through the real CLI on a 2-site mesh
  * (PostgreSQL 15 + pglogical 2.4.2, one node per site): an unsafe schema refused by name with nothing subscribed;
  * `mesh sequences --apply` then concurrent default-id inserts on both sites without a collision; `mesh ddl` adding a
- * column on both sites with writes continuing after it; plain DDL on one site named by `mesh check` (exit 1).
+ * column on both sites with writes continuing after it; `mesh ddl --unblock` recovering a site left blocked whose
+ * restarted apply worker refused queued DDL; plain DDL on one site named by `mesh check` (exit 1).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,8 +13,18 @@ import pg from 'pg';
 import { pidAlive } from '../../src/lib/proc.js';
 import { cli, freePortBase } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
+import { sleep } from '../helpers/wait.js';
 
 const SITE_SPAN = 40;
+
+/** Polls an async condition (eventually() in wait.ts takes a synchronous one). */
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
 
 describe('pgkeel mesh: pre-flight, sequences and DDL on a 2-site mesh', () => {
   let tmp: { path: string } & AsyncDisposable;
@@ -159,6 +170,34 @@ describe('pgkeel mesh: pre-flight, sequences and DDL on a 2-site mesh', () => {
     assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
     const n = await query(2, `SELECT count(*)::int AS n FROM public.items WHERE note = 'ddl'`);
     assert.equal(n[0]?.['n'], 2);
+  });
+
+  it('mesh ddl --unblock recovers a site left blocked, and the DDL its restarted apply worker refused arrives', async () => {
+    // As if `mesh ddl` died after the DDL: site2 still blocked, and its apply worker restarted meanwhile (so it starts
+    // read-only and refuses the queued ALTER TABLE; measured on pglogical 2.4.2).
+    await query(2, 'ALTER DATABASE postgres SET default_transaction_read_only = on');
+    await query(2, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type LIKE 'pglogical apply%'`);
+    const appliers = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type LIKE 'pglogical apply%'`;
+    await until('the apply worker to restart', async () => (await query(2, appliers))[0]?.['n'] === 1, 20_000);
+    await query(
+      1,
+      `SELECT pglogical.replicate_ddl_command('ALTER TABLE public.items ADD COLUMN late int', '{ddl_sql}')`,
+    );
+    const hasLate = async () =>
+      (
+        await query(
+          2,
+          `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = 'public.items'::regclass AND attname = 'late'`,
+        )
+      )[0]?.['n'];
+    await sleep(2000);
+    assert.equal(await hasLate(), 0, 'a read-only apply worker applied DDL');
+    const r = await mesh('ddl', '--unblock');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /writes unblocked on every site/);
+    await until('the DDL on site2 after unblocking', async () => (await hasLate()) === 1, 30_000);
+    const check = await mesh('check');
+    assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
   });
 
   it('plain DDL on one site is reported by mesh check, naming the table and column (exit 1)', async () => {
