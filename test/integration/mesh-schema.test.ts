@@ -55,7 +55,19 @@ describe('pgkeel mesh: pre-flight, sequences and DDL on a 2-site mesh', () => {
   const both = async (sql: string) => {
     for (const k of [1, 2]) await query(k, sql);
   };
-  const mesh = (...args: string[]) => cli(['mesh', ...args, '--dir', dir], 180_000);
+  // Each command's duration on stderr: a mesh step that stalls (seen once or twice: ~80 s) shows where.
+  const mesh = async (...args: string[]) => {
+    const t0 = Date.now();
+    const r = await cli(['mesh', ...args, '--dir', dir], 180_000);
+    process.stderr.write(`# mesh ${args.join(' ')}: ${Date.now() - t0} ms\n`);
+    return r;
+  };
+  const timed = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    const r = await fn();
+    process.stderr.write(`# ${what}: ${Date.now() - t0} ms\n`);
+    return r;
+  };
   const pids = () =>
     [1, 2].flatMap((k) =>
       ['etcd/etcd.pid', 'proxy.pid', 'node1/agent.pid', 'node1/data/postmaster.pid']
@@ -136,7 +148,7 @@ describe('pgkeel mesh: pre-flight, sequences and DDL on a 2-site mesh', () => {
       for (let i = 0; i < 40; i++)
         await query(k, 'INSERT INTO public.items (site, v) VALUES ($1, md5($2))', [k, String(i)]);
     };
-    await Promise.all([writer(1), writer(2), writer(1), writer(2)]);
+    await timed('160 inserts', () => Promise.all([writer(1), writer(2), writer(1), writer(2)]));
     const check = await mesh('check');
     assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
     for (const k of [1, 2]) {
