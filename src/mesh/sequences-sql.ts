@@ -30,7 +30,7 @@ export async function meshSequences(
 ): Promise<SequencePlan> {
   const states = await readAllSequences(sites);
   const order = sites.map((s) => s.scope);
-  const plan = scheme === 'offset' ? planOffset(states, order) : planSnowflake(states);
+  const plan = scheme === 'offset' ? planOffset(states, order) : planSnowflake(states, sites.length);
   if (!apply) return plan;
   for (const [i, s] of sites.entries()) {
     const mine = plan.actions.filter((a) => a.site === s.scope);

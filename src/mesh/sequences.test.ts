@@ -101,7 +101,7 @@ describe('planOffset', () => {
 
 describe('snowflake', () => {
   it('plans a default on bigint columns (dropping an identity) and refuses integer columns', () => {
-    const p = planSnowflake(sites(seq('a', { type: 'bigint', identity: true }), seq('b')));
+    const p = planSnowflake(sites(seq('a', { type: 'bigint', identity: true }), seq('b')), 2);
     assert.deepEqual(
       p.actions.map((x) => x.sql),
       [
@@ -110,6 +110,11 @@ describe('snowflake', () => {
     );
     assert.equal(p.refused[0]?.site, 'b');
     assert.match(p.refused[0]?.message ?? '', /is integer; snowflake ids need bigint/);
+  });
+
+  it('leaves an integer column alone when its sequences are already safe (offset)', () => {
+    const safe = sites(seq('a', { increment: 10n, next: 1n }), seq('b', { increment: 10n, next: 2n }));
+    assert.deepEqual(planSnowflake(safe, 2), { scheme: 'snowflake', actions: [], refused: [] });
   });
 
   it('packs 41 bits of ms, 10 of site and 12 of counter; ids from two sites never meet', () => {

@@ -155,13 +155,16 @@ export function planOffset(
   return { scheme: 'offset', modulus: m, actions, refused: [] };
 }
 
-/** `snowflake`: per site and bigint column, its default becomes pgkeel_mesh.snowflake_id() (identity dropped). */
-export function planSnowflake(states: ReadonlyMap<string, readonly SequenceState[]>): SequencePlan {
+/** `snowflake`: per site and bigint column, its default becomes pgkeel_mesh.snowflake_id() (identity dropped). A
+ *  non-bigint column is refused when its sequences collide, and left alone when they are already safe (offset). */
+export function planSnowflake(states: ReadonlyMap<string, readonly SequenceState[]>, sites: number): SequencePlan {
+  const unsafe = new Set(sequenceProblems(states, sites).map((p) => `${p.table}.${p.column}`));
   const actions: SequenceAction[] = [];
   const refused: Problem[] = [];
   for (const list of byColumn(states).values())
     for (const s of list) {
       const col = `"${s.column.replace(/"/g, '""')}"`;
+      if (s.type !== 'bigint' && !unsafe.has(`${s.table}.${s.column}`)) continue;
       if (s.type !== 'bigint') {
         refused.push({
           code: 'MESH_SEQUENCE_COLLIDES',

@@ -162,6 +162,27 @@ describe('pgkeel mesh: pre-flight, sequences and DDL on a 2-site mesh', () => {
     assert.equal(odd[0]?.['n'], 0);
   });
 
+  it('--scheme snowflake: ids made by pgkeel_mesh.snowflake_id() carry their site and never collide', async () => {
+    await both('CREATE TABLE public.events (id bigserial PRIMARY KEY, site int NOT NULL)');
+    const applied = await mesh('sequences', '--scheme', 'snowflake', '--apply');
+    assert.equal(applied.code, 0, `${applied.stdout}\n${applied.stderr}`);
+    assert.match(applied.stdout, /site2: pgkeel_mesh\.snowflake_id\(\) created \(site id 2\)/);
+    assert.match((await mesh('sequences', '--scheme', 'snowflake')).stdout, /nothing to change/);
+    const create = await mesh('create');
+    assert.equal(create.code, 0, `${create.stdout}\n${create.stderr}`);
+    const writer = async (k: number) => {
+      for (let i = 0; i < 20; i++) await query(k, 'INSERT INTO public.events (site) VALUES ($1)', [k]);
+    };
+    await Promise.all([writer(1), writer(2)]);
+    const check = await mesh('check', '--table', 'events');
+    assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
+    const r = await query(
+      2,
+      'SELECT count(*)::int AS n, count(*) FILTER (WHERE (id >> 12) & 1023 = site)::int AS own FROM public.events',
+    );
+    assert.deepEqual(r[0], { n: 40, own: 40 });
+  });
+
   it('mesh ddl adds a column on both sites; writes go on afterwards and converge', async () => {
     const r = await mesh('ddl', 'ALTER TABLE public.items ADD COLUMN note text');
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
