@@ -19,6 +19,14 @@ import { conflictsText } from '../mesh/conflicts-label.js';
 import { checkConflicts, historyText, readHistory } from '../mesh/conflicts-report.js';
 import { parseSince } from '../observe/events/since.js';
 // --- end mesh conflicts
+// --- pre-flight, sequences and DDL (issue 14 deliverables 2 and 3) ---
+import { DEFAULT_MAX_CLOCK_OFFSET_MS } from '../mesh/clock.js';
+import { meshDdl, unblockWrites } from '../mesh/ddl.js';
+import { preflight, preflightText } from '../mesh/preflight.js';
+import { schemaDiffText } from '../mesh/schema.js';
+import { planText } from '../mesh/sequences.js';
+import { meshSequences } from '../mesh/sequences-sql.js';
+// --- end pre-flight, sequences and DDL ---
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 const err = (s: string) => process.stderr.write(`${s}\n`);
@@ -43,10 +51,22 @@ const SPEC: Record<string, FlagSpec> = {
     doc: 'seconds each wait may take: restart, initial copy, barrier (default 120)',
     placeholder: 'S',
   },
+  // --- pre-flight, sequences and DDL ---
+  'max-clock-offset-ms': {
+    type: 'number',
+    doc: `create, preflight: the largest clock difference allowed between sites (default ${DEFAULT_MAX_CLOCK_OFFSET_MS})`,
+    placeholder: 'MS',
+  },
+  scheme: { type: 'string', doc: 'sequences: offset (default) or snowflake', placeholder: 'offset|snowflake' },
+  apply: { type: 'boolean', doc: 'sequences: change every site (without it: print the plan)' },
+  unblock: { type: 'boolean', doc: 'ddl: only reset the write block a dead `mesh ddl` left behind' },
+  // --- end pre-flight, sequences and DDL ---
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };
 
-const HELP = `Usage: pgkeel mesh create|check|status [--dir D | --site X --site Y ...] [options]
+const SUBCOMMANDS = ['create', 'check', 'status', 'conflicts', 'preflight', 'sequences', 'ddl'];
+
+const HELP = `Usage: pgkeel mesh create|check|status|preflight|sequences|ddl [--dir D | --site X --site Y ...] [options]
 
   create   join the sites' leaders into a full pglogical mesh (settings + one restart, extension, nodes,
            replication sets, the first site's data copied to the others, the remaining links, barrier, check);
@@ -55,6 +75,11 @@ const HELP = `Usage: pgkeel mesh create|check|status [--dir D | --site X --site 
            that differ. Exit 0 converged, 1 diverged
   status   per link: lag in bytes, subscription state, WAL the slot retains
   conflicts  the conflict history of every site (from pglogical's log, kept by each site's agent), newest first
+  preflight  refuse unsafe schemas and clocks (schema hash per table, primary keys / replica identity, deferrable
+           uniques, sequences without a per-site scheme, clock offsets); exit 0 ok, 1 refused. create runs it too
+  sequences [--scheme offset|snowflake] [--apply]   per-site sequence values (prints the plan without --apply)
+  ddl "SQL"  block writes on every site, barrier, pglogical.replicate_ddl_command, barrier, schema hash equal,
+           unblock; name objects schema-qualified. ddl --unblock: reset a block left by a dead run
 
 docs/multi-master.md says when a mesh is the right tool and which conflicts it cannot resolve.`;
 
@@ -78,6 +103,13 @@ export function sitesFromFlags(flags: Record<string, unknown>): { sites: Site[];
   return { sites, database };
 }
 
+function maxClock(flags: Record<string, unknown>): { maxClockOffsetMs?: number } {
+  const v = flags['max-clock-offset-ms'] as number | undefined;
+  if (v === undefined) return {};
+  if (!(v >= 0)) throw new UsageError('--max-clock-offset-ms is a number of milliseconds, 0 or more');
+  return { maxClockOffsetMs: v };
+}
+
 export async function runMeshCommand(args: string[]): Promise<number> {
   const { flags, positional } = parseArgs(args, SPEC);
   const sub = positional[0];
@@ -85,9 +117,15 @@ export async function runMeshCommand(args: string[]): Promise<number> {
     out(`${HELP}\n\n${usage(SPEC)}`);
     return sub === undefined && !flags['help'] ? 2 : 0;
   }
-  if (!['create', 'check', 'status', 'conflicts'].includes(sub))
-    throw new UsageError(`unknown mesh command "${sub}"; expected create, check, status or conflicts`);
-  if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
+  if (!SUBCOMMANDS.includes(sub))
+    throw new UsageError(`unknown mesh command "${sub}"; expected ${SUBCOMMANDS.join(', ')}`);
+  const ddlSql = sub === 'ddl' && !flags['unblock'] ? positional[1] : undefined;
+  if (sub === 'ddl' && !flags['unblock'] && !ddlSql?.trim())
+    throw new UsageError('mesh ddl needs the SQL: mesh ddl "ALTER TABLE …"');
+  if (positional.length > (ddlSql !== undefined ? 2 : 1))
+    throw new UsageError(`unexpected argument "${positional[ddlSql !== undefined ? 2 : 1]}"`);
+  const scheme = (flags['scheme'] as string | undefined) ?? 'offset';
+  if (scheme !== 'offset' && scheme !== 'snowflake') throw new UsageError('--scheme is offset or snowflake');
   if (flags['table'] !== undefined && sub !== 'check' && sub !== 'conflicts')
     throw new UsageError('--table is for `mesh check` and `mesh conflicts`');
   // --- mesh conflicts (issue 14): --since
@@ -103,11 +141,44 @@ export async function runMeshCommand(args: string[]): Promise<number> {
     const { sites, database } = sitesFromFlags(flags);
     opened = sites;
     if (sub === 'create') {
-      const r = await createMesh(sites, pglogical, database, { progress: (l) => out(`  ${l}`), timeoutMs });
+      const r = await createMesh(sites, pglogical, database, {
+        progress: (l) => out(`  ${l}`),
+        timeoutMs,
+        preflight: { ...maxClock(flags), now: Date.now },
+      });
       out(r.changes.length ? `mesh created: ${r.changes.length} change(s)` : 'mesh complete: nothing changed');
       for (const l of checkText(r.check)) out(l);
       return r.check.converged ? 0 : 1;
     }
+    // --- pre-flight, sequences and DDL ---
+    if (sub === 'preflight' || sub === 'sequences' || sub === 'ddl') {
+      const conns = await Promise.all(sites.map(async (s) => ({ scope: s.scope, db: await s.sql() })));
+      if (sub === 'preflight') {
+        const r = await preflight(conns, {
+          maxClockOffsetMs: maxClock(flags).maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS,
+          now: Date.now,
+        });
+        out(flags['json'] ? JSON.stringify(r, null, 2) : preflightText(r).join('\n'));
+        return r.ok ? 0 : 1;
+      }
+      if (sub === 'sequences') {
+        const apply = flags['apply'] === true;
+        const plan = await meshSequences(conns, scheme, apply, (l) => out(`  ${l}`));
+        out(planText(plan, apply).join('\n'));
+        if (!apply && plan.actions.length) out('(a plan: run again with --apply to change every site)');
+        return plan.refused.length ? 1 : 0;
+      }
+      if (flags['unblock']) {
+        const failed = await unblockWrites(conns, database);
+        for (const f of failed) err(`pgkeel mesh: could not unblock ${f}`);
+        if (!failed.length) out('writes unblocked on every site');
+        return failed.length ? 1 : 0;
+      }
+      await meshDdl(conns, pglogical, ddlSql as string, { progress: (l) => out(`  ${l}`), timeoutMs, database });
+      out('mesh ddl: done');
+      return 0;
+    }
+    // --- end pre-flight, sequences and DDL ---
     const record = await sites[0]?.readRecord();
     if (!record)
       throw new MeshError(
@@ -136,9 +207,16 @@ export async function runMeshCommand(args: string[]): Promise<number> {
     const c = await checkConflicts(conns, r, since, table);
     const { rows, ...conflicts } = c;
     if (flags['json']) out(JSON.stringify({ ...r, conflicts }, null, 2));
-    else out([...checkText(r), ...conflictsText(c.since, rows, c.keys, c.unreachable)].join('\n'));
+    else
+      out(
+        [
+          ...checkText(r),
+          ...schemaDiffText(r.schemaDiffers),
+          ...conflictsText(c.since, rows, c.keys, c.unreachable),
+        ].join('\n'),
+      );
     // --- end mesh conflicts
-    return r.converged ? 0 : 1;
+    return r.converged && r.schemaDiffers.length === 0 ? 0 : 1;
   } catch (e) {
     if (!(e instanceof MeshError)) throw e;
     err(`pgkeel mesh: ${e.code}: ${e.message}`);

@@ -9,6 +9,15 @@
 import type { MeshEngine, Sql } from './engine.js';
 import { MeshError } from './errors.js';
 import { compareDigests, differingKeys, type CheckResult, type SiteDigests, type TableDiff } from './compare.js';
+// --- schema hash (issue 14 deliverable 3: plain DDL on one site) ---
+import { readSchemas } from './preflight.js';
+import { schemaDiffs, type SchemaDiff } from './schema.js';
+
+/** The row verdict (`converged` stays row-level) plus the tables whose definition differs between sites. */
+export interface MeshCheckResult extends CheckResult {
+  readonly schemaDiffers: readonly SchemaDiff[];
+}
+// --- end schema hash ---
 
 /** Tables with at most this many rows on every site get their differing keys listed. */
 export const KEY_SCAN_MAX = 100_000;
@@ -72,7 +81,7 @@ export async function checkMesh(
   sites: readonly CheckSite[],
   engine: MeshEngine,
   opts: { table?: string; barrierTimeoutMs: number },
-): Promise<CheckResult> {
+): Promise<MeshCheckResult> {
   await barrierAll(sites, engine, opts.barrierTimeoutMs);
   const names = new Set<string>();
   if (opts.table !== undefined) names.add(opts.table);
@@ -109,5 +118,9 @@ export async function checkMesh(
     const k = differingKeys(perSite);
     out.push({ ...d, keys: k.keys, keysDiffering: k.total });
   }
-  return { converged: out.length === 0, tables: [...names].sort(), differing: out };
+  // --- schema hash: every user table's definition compared (MESH_SCHEMA_DIFFERS lines; `--table` narrows it) ---
+  const schemaDiffers = schemaDiffs(await readSchemas(sites)).filter(
+    (d) => opts.table === undefined || d.table === opts.table || d.table === `public.${opts.table}`,
+  );
+  return { converged: out.length === 0, tables: [...names].sort(), differing: out, schemaDiffers };
 }

@@ -14,10 +14,17 @@ import { linkPlan, nodeNameFor, sameRecord, siteDsn, type MeshRecord } from './p
 import { applySettings, registerPermanentSlots } from './settings.js';
 import type { Site } from './site.js';
 import { ensureConflictHistory, HISTORY_TABLE } from './conflicts-store.js';
+// --- pre-flight and DDL set (issue 14 deliverables 2 and 3) ---
+import { DEFAULT_MAX_CLOCK_OFFSET_MS } from './clock.js';
+import { ensureDdlSets } from './ddl.js';
+import { preflight, preflightText, refuseUnsafe } from './preflight.js';
+// --- end pre-flight and DDL set ---
 
 export interface CreateIo {
   readonly progress: (line: string) => void;
   readonly timeoutMs: number;
+  /** Pre-flight: the clock bound between sites (default 500 ms) and the local clock (default Date.now). */
+  readonly preflight?: { readonly maxClockOffsetMs?: number; readonly now?: () => number };
 }
 
 export interface CreateResult {
@@ -77,6 +84,19 @@ export async function createMesh(
     if (await step(s, 'CREATE EXTENSION pglogical', () => engine.ensureInstalled(db)))
       note(`${s.scope}: extension ${engine.name} created`);
   }
+  // --- pre-flight (preflight.ts): unsafe schemas or clocks stop here, before nodes, sets or subscriptions ---
+  {
+    const conns = await Promise.all(sites.map(async (s) => ({ scope: s.scope, db: await s.sql() })));
+    const report = await preflight(conns, {
+      maxClockOffsetMs: io.preflight?.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS,
+      now: io.preflight?.now ?? Date.now,
+    });
+    if (!report.ok) {
+      for (const l of preflightText(report).slice(0, 2)) io.progress(l); // hashes and clocks; problems: below
+      refuseUnsafe(report);
+    }
+  }
+  // --- end pre-flight ---
   // --- conflict history (issue 14, conflicts-store.ts): before the tables are added, as it is never replicated
   for (const s of sites) {
     const db = await s.sql();
@@ -118,6 +138,14 @@ export async function createMesh(
         await step(sub, `initial copy from ${l.from}`, () => engine.waitSynced(db, l.subscription, io.timeoutMs));
       }
   }
+
+  // --- DDL set (ddl.ts): every subscription also receives the DDL its provider queues with `mesh ddl` ---
+  for (const s of sites) {
+    const db = await s.sql();
+    const added = await step(s, 'adding the ddl_sql set to its subscriptions', () => ensureDdlSets(db));
+    if (added.length) note(`${s.scope}: ${added.join(', ')} now also receive DDL (ddl_sql)`);
+  }
+  // --- end DDL set ---
 
   const conns = await Promise.all(sites.map(async (s) => ({ scope: s.scope, db: await s.sql() })));
   const check = await checkMesh(conns, engine, { barrierTimeoutMs: io.timeoutMs });

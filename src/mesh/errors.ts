@@ -48,6 +48,42 @@ export const meshErrorCatalogue = {
     summary:
       'A site did not come back healthy (leader running with the new settings) within the time allowed after the restart the mesh settings need; the message names the site and what it last showed.',
   },
+  // --- pre-flight, sequences and DDL (issue 14 deliverables 2 and 3: preflight.ts, sequences.ts, ddl.ts) ---
+  MESH_SCHEMA_DIFFERS: {
+    where: 'mesh',
+    summary:
+      "A user table's definition (columns with type, NOT NULL and default; primary key; unique constraints and indexes; replica identity) is not the same on every site, or the table is missing on one; the message names the table, the sites and what differs. Pre-flight refuses it; `mesh check` reports it (plain DDL run on one site). Make the schemas equal (`pgkeel mesh ddl` for changes).",
+  },
+  MESH_NO_REPLICA_IDENTITY: {
+    where: 'mesh',
+    summary:
+      'A table that would be replicated has no primary key and no valid replica identity (REPLICA IDENTITY USING INDEX on a unique, non-partial, non-deferrable index over NOT NULL columns; FULL and NOTHING are not enough for pglogical); the message names the site and table. Add a primary key on every site.',
+  },
+  MESH_DEFERRABLE_UNIQUE: {
+    where: 'mesh',
+    summary:
+      'A primary key or unique constraint is DEFERRABLE: the apply side cannot find conflicting rows through it; the message names the site, table and constraint. Make it NOT DEFERRABLE on every site.',
+  },
+  MESH_SEQUENCE_COLLIDES: {
+    where: 'mesh',
+    summary:
+      "A serial or identity column's sequence would hand out the same values on two sites: INCREMENT BY below the number of sites, different increments, or two sites whose next values are equal modulo the increment; the message names the site, table, column and sequence. Fix: `pgkeel mesh sequences --apply` (INCREMENT BY with a per-site offset, or `--scheme snowflake`).",
+  },
+  MESH_CLOCK_SKEW: {
+    where: 'mesh',
+    summary:
+      "Two sites' clocks are further apart than --max-clock-offset-ms (default 500), measured with clock_timestamp() round trips from where pgkeel runs; last-update-wins compares commit timestamps from different clocks. Fix NTP (chrony) on the hosts, or raise the bound knowingly.",
+  },
+  MESH_PREFLIGHT_REFUSED: {
+    where: 'mesh',
+    summary:
+      '`mesh preflight` or `mesh create` found unsafe schemas or clocks: every problem is listed with its own code (MESH_SCHEMA_DIFFERS, MESH_NO_REPLICA_IDENTITY, …) and nothing was subscribed or changed on the tables. Exit 1.',
+  },
+  MESH_DDL_FAILED: {
+    where: 'mesh',
+    summary:
+      "`mesh ddl` failed after blocking writes (the DDL itself, a barrier, or the schemas still differing after it); the message says which. Writes are unblocked in any case; if pgkeel died before that, run `pgkeel mesh ddl --unblock` (it resets default_transaction_read_only on every site's database).",
+  },
 } as const;
 
 export type MeshErrorCode = keyof typeof meshErrorCatalogue;
