@@ -77,9 +77,11 @@ export const pglogical: MeshEngine = {
   },
 
   async subscribe(db: Sql, link: Link, providerDsn: string): Promise<void> {
+    // With pglogical's ddl_sql set from the start (`mesh ddl`'s queue): adding a set later restarts the apply worker,
+    // and pglogical may take minutes to start it again (barriers stalled 80-120 s when create added it afterwards).
     await db.query(
       `SELECT pglogical.create_subscription(
-         subscription_name := $1, provider_dsn := $2, replication_sets := ARRAY[$3],
+         subscription_name := $1, provider_dsn := $2, replication_sets := ARRAY[$3, 'ddl_sql'],
          synchronize_structure := false, synchronize_data := $4, forward_origins := '{}')`,
       [link.subscription, providerDsn, SET, link.syncData],
     );
