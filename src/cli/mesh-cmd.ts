@@ -13,6 +13,7 @@ import { pglogical } from '../mesh/pglogical.js';
 import { checkSites } from '../mesh/plan.js';
 import { Site, siteFrom } from '../mesh/site.js';
 import { meshStatus, meshStatusText } from '../mesh/status.js';
+import { runSiteCommand, SITE_FLAGS, SITE_HELP } from './mesh-site-cmd.js';
 import { type FlagSpec, parseArgs, UsageError, usage } from './args.js';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -33,6 +34,7 @@ const SPEC: Record<string, FlagSpec> = {
     doc: 'seconds each wait may take: restart, initial copy, barrier (default 120)',
     placeholder: 'S',
   },
+  ...SITE_FLAGS,
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };
 
@@ -44,6 +46,7 @@ const HELP = `Usage: pgkeel mesh create|check|status [--dir D | --site X --site 
   check    barrier on every site, then per table row count and row hash on every site; names the tables (and keys)
            that differ. Exit 0 converged, 1 diverged
   status   per link: lag in bytes, subscription state, WAL the slot retains
+${SITE_HELP}
 
 docs/multi-master.md says when a mesh is the right tool and which conflicts it cannot resolve.`;
 
@@ -74,13 +77,14 @@ export async function runMeshCommand(args: string[]): Promise<number> {
     out(`${HELP}\n\n${usage(SPEC)}`);
     return sub === undefined && !flags['help'] ? 2 : 0;
   }
-  if (!['create', 'check', 'status'].includes(sub))
-    throw new UsageError(`unknown mesh command "${sub}"; expected create, check or status`);
+  if (!['add-site', 'remove-site', 'create', 'check', 'status'].includes(sub))
+    throw new UsageError(`unknown mesh command "${sub}"; expected create, check, status, add-site or remove-site`);
   if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
   if (flags['table'] !== undefined && sub !== 'check') throw new UsageError('--table is for `mesh check`');
   const timeoutMs = ((flags['timeout'] as number | undefined) ?? 120) * 1000;
   let opened: Site[] = [];
   try {
+    if (sub === 'add-site' || sub === 'remove-site') return await runSiteCommand(sub, flags, positional);
     const { sites, database } = sitesFromFlags(flags);
     opened = sites;
     if (sub === 'create') {

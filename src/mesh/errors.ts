@@ -48,6 +48,12 @@ export const meshErrorCatalogue = {
     summary:
       'A site did not come back healthy (leader running with the new settings) within the time allowed after the restart the mesh settings need; the message names the site and what it last showed.',
   },
+  // ---- add-site / remove-site (join.ts, leave.ts) ----
+  MESH_JOIN_FAILED: {
+    where: 'mesh',
+    summary:
+      "A step of `mesh add-site` failed; the message names the step, the cause, and the two ways on: run the same add-site again (every step looks before it acts and resumes), or `mesh remove-site --remove SITE` (drops every link and slot towards the new site; the existing sites are as before). Until then the new site's database stays read-only for new sessions.",
+  },
 } as const;
 
 export type MeshErrorCode = keyof typeof meshErrorCatalogue;
