@@ -3,7 +3,8 @@
  * (own scope `siteK`, etcd, proxy and ports) in D/siteK, and joins them (create.ts); `status --dir D` adds the
  * `mesh` object, `down --dir D` stops every site. Layout:
  *
- *   D/mesh.json     {sites, nodes, portBase, database}: what later `up`/`status`/`down` read
+ *   D/mesh.json     {sites, nodes, portBase, database[, detached]}: what later `up`/`status`/`down` read;
+ *                   `mesh add-site --dir D` adds site K+1, `mesh remove-site` lists a site in `detached`
  *   D/site1/ …      one `pgkeel up` cluster each (layout.ts); site K uses ports P+40(K−1) … P+40(K−1)+29
  *
  * Each site's node.yml lists shared_preload_libraries in postgresql.allow_dynamic_parameters, so the mesh settings
