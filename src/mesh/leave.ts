@@ -89,7 +89,8 @@ export async function removeSite(sites: readonly Site[], removed: string, io: Le
       await gone.deleteRecord();
       note(`${removed}: mesh record removed from its DCS`);
     }
-  } else io.progress(`${removed}: not reachable; its own pglogical node and subscriptions are left as they are`);
+  } else if (gone || record.sites.some((s) => s.scope === removed))
+    io.progress(`${removed}: not reachable; its own pglogical node and subscriptions are left as they are`);
 
   for (const l of links.filter((x) => x.to === removed)) {
     const from = byScope.get(l.from) as Site;
