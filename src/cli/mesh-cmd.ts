@@ -38,7 +38,7 @@ const SPEC: Record<string, FlagSpec> = {
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };
 
-const HELP = `Usage: pgkeel mesh create|check|status [--dir D | --site X --site Y ...] [options]
+const HELP = `Usage: pgkeel mesh create|check|status|add-site|remove-site [--dir D | --site X --site Y ...] [options]
 
   create   join the sites' leaders into a full pglogical mesh (settings + one restart, extension, nodes,
            replication sets, the first site's data copied to the others, the remaining links, barrier, check);
