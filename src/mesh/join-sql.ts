@@ -155,6 +155,16 @@ export async function writesBlocked(db: Sql): Promise<boolean> {
   return r[0]?.c !== '0';
 }
 
+/** Which of `tables` exist here and hold at least one row. */
+export async function nonEmpty(db: Sql, tables: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of tables) {
+    const rel = (await db.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [t]))[0]?.r;
+    if (rel && (await db.query(`SELECT 1 FROM ${rel} LIMIT 1`)).length) out.push(rel);
+  }
+  return out;
+}
+
 /** User tables outside the system and engine schemas. */
 export async function userTableCount(db: Sql): Promise<number> {
   const r = await db.query<{ c: string }>(

@@ -26,6 +26,7 @@ import {
   blockWrites,
   copySchema,
   freeze,
+  nonEmpty,
   release,
   slotName,
   slotState,
@@ -120,6 +121,14 @@ export async function addSite(
     const slotOf = async (l: Link) => slotName(n, database, nodeNameFor(l.from), l.subscription);
     const seedSets = await subscriptionSets(n, plan.seedLink.subscription);
     if (seedSets === null) {
+      phase = 'checking that the new site is empty';
+      const full = await nonEmpty(n, await engine.replicatedTables(await site(plan.seed).sql()));
+      if (full.length)
+        throw new MeshError(
+          'MESH_USAGE',
+          `${joining.scope} already holds rows in ${full.join(', ')}; a joining site gets its rows from the mesh and must start empty`,
+          { site: joining.scope },
+        );
       phase = 'holding the links from the other sites';
       const starts = new Map<string, string>();
       for (const l of plan.held) {
