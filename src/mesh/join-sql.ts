@@ -146,15 +146,6 @@ export async function blockWrites(db: Sql, database: string, on: boolean): Promi
   );
 }
 
-export async function writesBlocked(db: Sql): Promise<boolean> {
-  const r = await db.query<{ c: string }>(
-    `SELECT count(*)::text AS c FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
-      WHERE d.datname = current_database() AND s.setrole = 0
-        AND 'default_transaction_read_only=on' = ANY (s.setconfig)`,
-  );
-  return r[0]?.c !== '0';
-}
-
 /** Which of `tables` exist here and hold at least one row. */
 export async function nonEmpty(db: Sql, tables: readonly string[]): Promise<string[]> {
   const out: string[] = [];
