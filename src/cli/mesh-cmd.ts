@@ -13,6 +13,7 @@ import { pglogical } from '../mesh/pglogical.js';
 import { checkSites } from '../mesh/plan.js';
 import { Site, siteFrom } from '../mesh/site.js';
 import { meshStatus, meshStatusText } from '../mesh/status.js';
+import { runSiteCommand, SITE_FLAGS, SITE_HELP } from './mesh-site-cmd.js';
 import { type FlagSpec, parseArgs, UsageError, usage } from './args.js';
 // --- mesh conflicts (issue 14)
 import { conflictsText } from '../mesh/conflicts-label.js';
@@ -61,12 +62,23 @@ const SPEC: Record<string, FlagSpec> = {
   apply: { type: 'boolean', doc: 'sequences: change every site (without it: print the plan)' },
   unblock: { type: 'boolean', doc: 'ddl: only reset the write block a dead `mesh ddl` left behind' },
   // --- end pre-flight, sequences and DDL ---
+  ...SITE_FLAGS,
   help: { type: 'boolean', short: 'h', doc: 'show this help' },
 };
 
-const SUBCOMMANDS = ['create', 'check', 'status', 'conflicts', 'preflight', 'sequences', 'ddl'];
+const SUBCOMMANDS = [
+  'create',
+  'check',
+  'status',
+  'conflicts',
+  'preflight',
+  'sequences',
+  'ddl',
+  'add-site',
+  'remove-site',
+];
 
-const HELP = `Usage: pgkeel mesh create|check|status|preflight|sequences|ddl [--dir D | --site X --site Y ...] [options]
+const HELP = `Usage: pgkeel mesh create|check|status|conflicts|preflight|sequences|ddl|add-site|remove-site [--dir D | --site X --site Y ...] [options]
 
   create   join the sites' leaders into a full pglogical mesh (settings + one restart, extension, nodes,
            replication sets, the first site's data copied to the others, the remaining links, barrier, check);
@@ -80,6 +92,7 @@ const HELP = `Usage: pgkeel mesh create|check|status|preflight|sequences|ddl [--
   sequences [--scheme offset|snowflake] [--apply]   per-site sequence values (prints the plan without --apply)
   ddl "SQL"  block writes on every site, barrier, pglogical.replicate_ddl_command, barrier, schema hash equal,
            unblock; name objects schema-qualified. ddl --unblock: reset a block left by a dead run
+${SITE_HELP}
 
 docs/multi-master.md says when a mesh is the right tool and which conflicts it cannot resolve.`;
 
@@ -138,6 +151,7 @@ export async function runMeshCommand(args: string[]): Promise<number> {
   const timeoutMs = ((flags['timeout'] as number | undefined) ?? 120) * 1000;
   let opened: Site[] = [];
   try {
+    if (sub === 'add-site' || sub === 'remove-site') return await runSiteCommand(sub, flags, positional);
     const { sites, database } = sitesFromFlags(flags);
     opened = sites;
     if (sub === 'create') {

@@ -84,6 +84,12 @@ export const meshErrorCatalogue = {
     summary:
       "`mesh ddl` failed after blocking writes (the DDL itself, a barrier, or the schemas still differing after it); the message says which. Writes are unblocked in any case; if pgkeel died before that, run `pgkeel mesh ddl --unblock` (it resets default_transaction_read_only on every site's database).",
   },
+  // ---- add-site / remove-site (join.ts, leave.ts) ----
+  MESH_JOIN_FAILED: {
+    where: 'mesh',
+    summary:
+      "A step of `mesh add-site` failed; the message names the step, the cause, and the two ways on: run the same add-site again (every step looks before it acts and resumes), or `mesh remove-site --remove SITE` (drops every link and slot towards the new site; the existing sites are as before). Until then the new site's database stays read-only for new sessions.",
+  },
 } as const;
 
 export type MeshErrorCode = keyof typeof meshErrorCatalogue;

@@ -3,7 +3,8 @@
  * (own scope `siteK`, etcd, proxy and ports) in D/siteK, and joins them (create.ts); `status --dir D` adds the
  * `mesh` object, `down --dir D` stops every site. Layout:
  *
- *   D/mesh.json     {sites, nodes, portBase, database}: what later `up`/`status`/`down` read
+ *   D/mesh.json     {sites, nodes, portBase, database[, detached]}: what later `up`/`status`/`down` read;
+ *                   `mesh add-site --dir D` adds site K+1, `mesh remove-site` lists a site in `detached`
  *   D/site1/ …      one `pgkeel up` cluster each (layout.ts); site K uses ports P+40(K−1) … P+40(K−1)+29
  *
  * Each site's node.yml lists shared_preload_libraries in postgresql.allow_dynamic_parameters, so the mesh settings
@@ -33,10 +34,18 @@ export interface LocalMesh {
   readonly nodes: number;
   readonly portBase: number;
   readonly database: string;
+  /** Sites taken out by `mesh remove-site` (standalone clusters now; `up`/`down --dir D` still start and stop them). */
+  readonly detached?: readonly number[];
 }
 
 export const siteDir = (m: Pick<LocalMesh, 'dir'>, k: number) => join(m.dir, `site${k}`);
-export const siteDirs = (m: LocalMesh) => Array.from({ length: m.sites }, (_, i) => siteDir(m, i + 1));
+/** The directories of the mesh's sites (detached ones left out). */
+export const siteDirs = (m: LocalMesh) =>
+  Array.from({ length: m.sites }, (_, i) => i + 1)
+    .filter((k) => !m.detached?.includes(k))
+    .map((k) => siteDir(m, k));
+/** Every site directory, detached ones too (`up`, `down`). */
+export const allSiteDirs = (m: LocalMesh) => Array.from({ length: m.sites }, (_, i) => siteDir(m, i + 1));
 
 export function readLocalMesh(dirArg: string): LocalMesh | null {
   const dir = resolve(dirArg);
@@ -57,7 +66,8 @@ export interface UpMeshOptions {
 
 function prepareMesh(o: UpMeshOptions): LocalMesh {
   const dir = resolve(o.dir);
-  if (!Number.isInteger(o.sites) || o.sites < 2 || o.sites > MAX_SITES)
+  const grown = readLocalMesh(dir)?.sites === o.sites;
+  if (!Number.isInteger(o.sites) || o.sites < 2 || (o.sites > MAX_SITES && !grown))
     throw new MeshError('MESH_USAGE', `--mesh takes 2 or ${MAX_SITES} sites, got ${o.sites}`);
   if (existsSync(paths.clusterFile(dir)))
     throw new MeshError(
@@ -87,26 +97,34 @@ function prepareMesh(o: UpMeshOptions): LocalMesh {
   // Readable by `postgres` on the way to each site's data directories (secure.ts explains the modes).
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
-  for (let k = 1; k <= m.sites; k++) {
-    const d = siteDir(m, k);
-    mkdirSync(d, { recursive: true, mode: 0o755 });
-    const lc = createLocalCluster(d, {
-      nodes: m.nodes,
-      portBase: m.portBase + SITE_PORT_SPAN * (k - 1),
-      scope: `site${k}`,
-      etcdClient: localEtcdClientSection(d, false),
-    });
-    for (const n of lc.nodes) {
-      const file = paths.nodeConfig(d, n.name);
-      const doc = parseDocument(readFileSync(file, 'utf8'));
-      doc.setIn(['postgresql', 'allow_dynamic_parameters'], doc.createNode(['shared_preload_libraries']));
-      writeFileSync(file, doc.toString(), { mode: 0o600 });
-      chmodSync(file, 0o600);
-    }
-  }
-  const { dir: _dir, ...saved } = m;
-  writeFileSync(join(dir, MESH_FILE), `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o644 });
+  for (let k = 1; k <= m.sites; k++) makeSiteDir(m, k);
+  saveLocalMesh(m);
   return m;
+}
+
+/** D/siteK: a local cluster of scope siteK on its port range, ready for the mesh settings. */
+function makeSiteDir(m: LocalMesh, k: number): string {
+  const d = siteDir(m, k);
+  mkdirSync(d, { recursive: true, mode: 0o755 });
+  const lc = createLocalCluster(d, {
+    nodes: m.nodes,
+    portBase: m.portBase + SITE_PORT_SPAN * (k - 1),
+    scope: `site${k}`,
+    etcdClient: localEtcdClientSection(d, false),
+  });
+  for (const n of lc.nodes) {
+    const file = paths.nodeConfig(d, n.name);
+    const doc = parseDocument(readFileSync(file, 'utf8'));
+    doc.setIn(['postgresql', 'allow_dynamic_parameters'], doc.createNode(['shared_preload_libraries']));
+    writeFileSync(file, doc.toString(), { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  return d;
+}
+
+function saveLocalMesh(m: LocalMesh): void {
+  const { dir: _dir, ...saved } = m;
+  writeFileSync(join(m.dir, MESH_FILE), `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o644 });
 }
 
 /** Opens every site of a local mesh (dispose each). */
@@ -116,7 +134,7 @@ export function openLocalSites(m: LocalMesh): Site[] {
 
 export async function upMesh(o: UpMeshOptions): Promise<{ mesh: LocalMesh; created: CreateResult }> {
   const m = prepareMesh(o);
-  for (const [i, d] of siteDirs(m).entries()) {
+  for (const [i, d] of allSiteDirs(m).entries()) {
     o.progress(`site${i + 1}: starting ${d}`);
     await up({
       dir: d,
@@ -139,7 +157,7 @@ export async function upMesh(o: UpMeshOptions): Promise<{ mesh: LocalMesh; creat
 }
 
 export async function downMesh(m: LocalMesh, progress: (l: string) => void): Promise<void> {
-  for (const [i, d] of siteDirs(m).entries()) {
+  for (const [i, d] of allSiteDirs(m).entries()) {
     const lc = readLocalCluster(d);
     if (lc) await down(lc, (l) => progress(`site${i + 1}: ${l}`));
   }
@@ -158,4 +176,37 @@ export async function localMeshStatus(m: LocalMesh): Promise<StatusJson & { mesh
   } finally {
     for (const s of sites) await s[Symbol.asyncDispose]();
   }
+}
+
+// ---- add-site / remove-site on a local mesh (`pgkeel mesh add-site|remove-site --dir D`) ----
+
+/** How many sites `mesh add-site --dir D` grows a local mesh to (ports: P + 40(K−1) … for each). */
+export const MAX_GROWN_SITES = 5;
+
+/** Makes and starts D/site(K+1), a new local cluster of the mesh's shape, and counts it in mesh.json; the join
+ *  itself is join.ts's. Returns the new site's directory. */
+export async function growLocalMesh(
+  m: LocalMesh,
+  o: { timeoutMs: number; progress: (l: string) => void },
+): Promise<{ mesh: LocalMesh; dir: string }> {
+  const k = m.sites + 1;
+  if (k > MAX_GROWN_SITES)
+    throw new MeshError(
+      'MESH_USAGE',
+      `a local mesh grows to at most ${MAX_GROWN_SITES} sites (${m.dir} has ${m.sites})`,
+    );
+  const grown: LocalMesh = { ...m, sites: k };
+  const d = existsSync(paths.clusterFile(siteDir(m, k))) ? siteDir(m, k) : makeSiteDir(grown, k);
+  saveLocalMesh(grown);
+  o.progress(`site${k}: starting ${d}`);
+  await up({ dir: d, timeoutMs: o.timeoutMs, firstBackupTimeoutMs: 0, progress: (l) => o.progress(`site${k}: ${l}`) });
+  return { mesh: grown, dir: d };
+}
+
+/** Marks site `scope` (siteK) of a local mesh as detached in mesh.json: no longer a mesh site, still started and
+ *  stopped with the directory. */
+export function detachLocalSite(m: LocalMesh, scope: string): void {
+  const k = Number(/^site(\d+)$/.exec(scope)?.[1]);
+  if (!Number.isInteger(k) || k < 1 || k > m.sites || m.detached?.includes(k)) return;
+  saveLocalMesh({ ...m, detached: [...(m.detached ?? []), k] });
 }

@@ -141,6 +141,16 @@ export class Site implements AsyncDisposable {
     }
   }
 
+  /** Removes the mesh record (the site left the mesh: `mesh remove-site`). */
+  async deleteRecord(): Promise<void> {
+    const s = this.store();
+    try {
+      await s.delete(this.recordKey());
+    } finally {
+      await s.close();
+    }
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.reconnect();
     await this.client[Symbol.asyncDispose]();

@@ -6,57 +6,20 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { pidAlive } from '../../src/lib/proc.js';
 import { cli, freePortBase } from '../helpers/cluster.js';
+import { meshSites, SITE_SPAN } from '../helpers/mesh.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const SITE_SPAN = 40;
 
 describe('pgkeel mesh: a 2-site pglogical mesh', () => {
   let tmp: { path: string } & AsyncDisposable;
   let dir = '';
   let base = 0;
 
-  const sitePort = (k: number) => base + SITE_SPAN * (k - 1) + 11;
-  const connect = async (k: number) => {
-    const saved = JSON.parse(readFileSync(join(dir, `site${k}`, 'cluster.json'), 'utf8')) as {
-      superuser: { password: string };
-    };
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: sitePort(k),
-      user: 'postgres',
-      password: saved.superuser.password,
-      database: 'postgres',
-      connectionTimeoutMillis: 5000,
-    });
-    c.on('error', () => {});
-    await c.connect();
-    return c;
-  };
-  const query = async (k: number, sql: string, params: unknown[] = []) => {
-    const c = await connect(k);
-    try {
-      return (await c.query(sql, params)).rows as Record<string, unknown>[];
-    } finally {
-      await c.end().catch(() => {});
-    }
-  };
-  const pids = () =>
-    [1, 2].flatMap((k) =>
-      ['etcd/etcd.pid', 'proxy.pid', 'node1/agent.pid', 'node1/data/postmaster.pid']
-        .map((f) => {
-          try {
-            return Number(readFileSync(join(dir, `site${k}`, f), 'utf8').split('\n')[0]);
-          } catch {
-            return 0;
-          }
-        })
-        .filter((p) => p > 0 && pidAlive(p)),
-    );
+  const { sitePort, connect, query, stop } = meshSites(
+    () => dir,
+    () => base,
+  );
 
   before(async () => {
     tmp = await tempDir('mesh');
@@ -69,14 +32,7 @@ describe('pgkeel mesh: a 2-site pglogical mesh', () => {
   });
 
   after(async () => {
-    await cli(['down', '--dir', dir], 120_000).catch(() => undefined);
-    for (const pid of pids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    await stop([1, 2]);
     await tmp?.[Symbol.asyncDispose]();
   });
 
