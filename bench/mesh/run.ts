@@ -19,7 +19,7 @@
  * Each phase holds the flock on /tmp/pgkeel-heavy.lock (`--lock none` to skip).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pidAlive, sleep } from '../../src/lib/proc.js';
@@ -162,6 +162,7 @@ function pgbench(
     });
     p.on('error', rej);
     p.on('exit', (code) => {
+      rmSync(file, { force: true });
       const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
       const tx = /number of transactions actually processed: (\d+)/.exec(out);
       if (code !== 0 || !tps || !tx) rej(new Error(`pgbench on ${e.name} exited ${code}:\n${out.slice(-1500)}`));
@@ -236,6 +237,15 @@ async function startMesh(sites: number, nodes = 1): Promise<Mesh> {
     await dispose();
     throw new Error(`${args.join(' ')} failed:\n${up.stdout.slice(-2000)}\n${up.stderr.slice(-2000)}`);
   }
+  try {
+    return await meshReady(dir, sites, nodes, dispose);
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+async function meshReady(dir: string, sites: number, nodes: number, dispose: () => Promise<void>): Promise<Mesh> {
   const eps =
     sites > 0
       ? await Promise.all(Array.from({ length: sites }, (_, i) => leaderEndpoint(join(dir, `site${i + 1}`), nodes)))
@@ -243,10 +253,7 @@ async function startMesh(sites: number, nodes = 1): Promise<Mesh> {
   await makeTables(eps);
   if (sites > 0) {
     const mc = await cli(['mesh', 'create', '--dir', dir], 300_000);
-    if (mc.code !== 0) {
-      await dispose();
-      throw new Error(`mesh create failed:\n${mc.stdout}\n${mc.stderr}`);
-    }
+    if (mc.code !== 0) throw new Error(`mesh create failed:\n${mc.stdout}\n${mc.stderr}`);
   }
   return { dir, sites: eps, [Symbol.asyncDispose]: dispose };
 }
