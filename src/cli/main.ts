@@ -70,7 +70,8 @@ Observe (docs/observe.md):
 
 Multi-master (pglogical; docs/multi-master.md):
   up       --mesh 2|3 [--nodes N]: that many local clusters (sites) joined into a mesh   --dir DIR [--port-base P]
-  mesh     create | check [--table T] | status [--json]   (--dir DIR | --site DIR|node.yml --site …)
+  mesh     create | check [--table T] | status [--json] | conflicts [--since 1h] | preflight | sequences [--apply]
+           | ddl "SQL" | add-site | remove-site --remove S   (--dir DIR | --site DIR|node.yml --site …)
 
 Cluster management (like patronictl):
   ctl      list, topology, history, switchover, failover, restart, reinit,   [-c node.yml | --dir DIR]

@@ -4,7 +4,7 @@
  * and for those small enough to list (KEY_SCAN_MAX rows on every site) the primary keys whose rows differ.
  *
  * The barrier is what makes the comparison meaningful only while the sites are write-free: rows written after a
- * site's barrier may be on it and not yet on its peers (phase 1 does not block writes; `mesh ddl` will).
+ * site's barrier may be on it and not yet on its peers (`mesh check` does not block writes; `mesh ddl` does).
  */
 import type { MeshEngine, Sql } from './engine.js';
 import { MeshError } from './errors.js';
