@@ -3,7 +3,9 @@
  * and removing a site"). On a local mesh (`--dir D`) add-site makes and starts D/site(K+1) first, remove-site marks
  * the site detached in D/mesh.json (still started and stopped with D). Errors are printed by mesh-cmd.ts.
  */
+import { DEFAULT_MAX_CLOCK_OFFSET_MS } from '../mesh/clock.js';
 import { addSite } from '../mesh/join.js';
+import { preflight } from '../mesh/preflight.js';
 import { removeSite } from '../mesh/leave.js';
 import { detachLocalSite, growLocalMesh, readLocalMesh, siteDir } from '../mesh/local.js';
 import { pglogical } from '../mesh/pglogical.js';
@@ -87,6 +89,18 @@ export async function runSiteCommand(
         : `${joining.scope} is already a site of the mesh: nothing changed`,
     );
     out('run `pgkeel mesh check` once writes pause to compare every site');
+    // The new site's sequences came with the schema but not with a value of their own (found walking the docs).
+    const all = [...existing, joining];
+    const report = await preflight(await Promise.all(all.map(async (s) => ({ scope: s.scope, db: await s.sql() }))), {
+      maxClockOffsetMs: DEFAULT_MAX_CLOCK_OFFSET_MS,
+      now: Date.now,
+    });
+    if (!report.ok) {
+      out(
+        `pre-flight on the grown mesh: ${report.problems.length} problem(s) to fix before ${joining.scope} takes writes`,
+      );
+      for (const p of report.problems) out(`  ${p.code}: ${p.message}`);
+    }
     return 0;
   } finally {
     for (const s of opened) await s[Symbol.asyncDispose]();
