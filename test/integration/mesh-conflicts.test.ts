@@ -11,13 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { pidAlive } from '../../src/lib/proc.js';
 import { cli, freePortBase } from '../helpers/cluster.js';
+import { meshSites, SITE_SPAN } from '../helpers/mesh.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sleep } from '../helpers/wait.js';
 
-const SITE_SPAN = 40;
 const SITES = [1, 2, 3];
 
 interface HistoryRow {
@@ -35,27 +33,10 @@ describe('pgkeel mesh conflicts: a 3-site mesh, the four silent cases', () => {
   let dir = '';
   let base = 0;
 
-  const sitePort = (k: number) => base + SITE_SPAN * (k - 1) + 11;
-  const query = async (k: number, sql: string, params: unknown[] = []) => {
-    const saved = JSON.parse(readFileSync(join(dir, `site${k}`, 'cluster.json'), 'utf8')) as {
-      superuser: { password: string };
-    };
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: sitePort(k),
-      user: 'postgres',
-      password: saved.superuser.password,
-      database: 'postgres',
-      connectionTimeoutMillis: 5000,
-    });
-    c.on('error', () => {});
-    await c.connect();
-    try {
-      return (await c.query(sql, params)).rows as Record<string, unknown>[];
-    } finally {
-      await c.end().catch(() => {});
-    }
-  };
+  const { query, stop } = meshSites(
+    () => dir,
+    () => base,
+  );
   const sub = (from: number, to: number) => `mesh_site${from}_site${to}`;
   const links = SITES.flatMap((to) => SITES.filter((f) => f !== to).map((from) => [from, to] as const));
   const setLink = (from: number, to: number, on: boolean) =>
@@ -84,18 +65,6 @@ describe('pgkeel mesh conflicts: a 3-site mesh, the four silent cases', () => {
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     return (JSON.parse(r.stdout) as { rows: HistoryRow[] }).rows;
   };
-  const pids = () =>
-    SITES.flatMap((k) =>
-      ['etcd/etcd.pid', 'proxy.pid', 'node1/agent.pid', 'node1/data/postmaster.pid']
-        .map((f) => {
-          try {
-            return Number(readFileSync(join(dir, `site${k}`, f), 'utf8').split('\n')[0]);
-          } catch {
-            return 0;
-          }
-        })
-        .filter((p) => p > 0 && pidAlive(p)),
-    );
 
   before(async () => {
     tmp = await tempDir('mesh-conflicts');
@@ -114,14 +83,7 @@ describe('pgkeel mesh conflicts: a 3-site mesh, the four silent cases', () => {
   });
 
   after(async () => {
-    await cli(['down', '--dir', dir], 120_000).catch(() => undefined);
-    for (const pid of pids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    await stop(SITES);
     await tmp?.[Symbol.asyncDispose]();
   });
 

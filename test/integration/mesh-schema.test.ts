@@ -7,15 +7,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { pidAlive } from '../../src/lib/proc.js';
 import { cli, freePortBase } from '../helpers/cluster.js';
+import { meshSites, SITE_SPAN } from '../helpers/mesh.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sleep } from '../helpers/wait.js';
-
-const SITE_SPAN = 40;
 
 /** Polls an async condition (eventually() in wait.ts takes a synchronous one). */
 async function until(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -31,27 +27,10 @@ describe('pgkeel mesh: pre-flight, sequences and DDL on a 2-site mesh', () => {
   let dir = '';
   let base = 0;
 
-  const sitePort = (k: number) => base + SITE_SPAN * (k - 1) + 11;
-  const query = async (k: number, sql: string, params: unknown[] = []) => {
-    const saved = JSON.parse(readFileSync(join(dir, `site${k}`, 'cluster.json'), 'utf8')) as {
-      superuser: { password: string };
-    };
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: sitePort(k),
-      user: 'postgres',
-      password: saved.superuser.password,
-      database: 'postgres',
-      connectionTimeoutMillis: 5000,
-    });
-    c.on('error', () => {});
-    await c.connect();
-    try {
-      return (await c.query(sql, params)).rows as Record<string, unknown>[];
-    } finally {
-      await c.end().catch(() => {});
-    }
-  };
+  const { query, stop } = meshSites(
+    () => dir,
+    () => base,
+  );
   const both = async (sql: string) => {
     for (const k of [1, 2]) await query(k, sql);
   };
@@ -68,18 +47,6 @@ describe('pgkeel mesh: pre-flight, sequences and DDL on a 2-site mesh', () => {
     process.stderr.write(`# ${what}: ${Date.now() - t0} ms\n`);
     return r;
   };
-  const pids = () =>
-    [1, 2].flatMap((k) =>
-      ['etcd/etcd.pid', 'proxy.pid', 'node1/agent.pid', 'node1/data/postmaster.pid']
-        .map((f) => {
-          try {
-            return Number(readFileSync(join(dir, `site${k}`, f), 'utf8').split('\n')[0]);
-          } catch {
-            return 0;
-          }
-        })
-        .filter((p) => p > 0 && pidAlive(p)),
-    );
 
   before(async () => {
     tmp = await tempDir('mesh-schema');
@@ -90,14 +57,7 @@ describe('pgkeel mesh: pre-flight, sequences and DDL on a 2-site mesh', () => {
   });
 
   after(async () => {
-    await cli(['down', '--dir', dir], 120_000).catch(() => undefined);
-    for (const pid of pids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    await stop([1, 2]);
     await tmp?.[Symbol.asyncDispose]();
   });
 
